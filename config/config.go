@@ -1,0 +1,194 @@
+// Package config is the gateway's typed configuration.
+//
+// One YAML file is decoded into Config with unknown keys rejected, then
+// environment variables override scalar keys (GATEWAY_ + the key path in upper
+// case with dots as underscores: listen.https is GATEWAY_LISTEN_HTTPS), then
+// defaults fill what is still empty, and Validate reports every problem at
+// once, each with its path. Nothing here reads the PIN itself: the config
+// names where the PIN comes from, and the signer reads it when it logs in.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one gateway process.
+type Config struct {
+	Log      Log       `yaml:"log"`
+	Listen   Listen    `yaml:"listen"`
+	Storage  Storage   `yaml:"storage"`
+	Signer   Signer    `yaml:"signer"`
+	CAs      []CA      `yaml:"cas"`
+	Profiles []Profile `yaml:"profiles"`
+	ACME     ACME      `yaml:"acme"`
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// Listen configures the two listeners and the URLs put into certificates.
+type Listen struct {
+	HTTPS           string   `yaml:"https"`      // ACME, EST, REST API
+	HTTP            string   `yaml:"http"`       // CRL, OCSP, CA certificates, SCEP
+	PublicURL       string   `yaml:"public_url"` // base of CDP and AIA URLs
+	TLS             TLS      `yaml:"tls"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// TLS configures the certificate of the HTTPS listener. With Auto the gateway
+// issues it from its own issuing CA and renews it before it expires.
+type TLS struct {
+	Auto        bool     `yaml:"auto"`
+	CertFile    string   `yaml:"cert_file"`
+	KeyFile     string   `yaml:"key_file"`
+	CA          string   `yaml:"ca"` // the CA that issues it when Auto
+	DNSNames    []string `yaml:"dns_names"`
+	IPAddresses []string `yaml:"ip_addresses"`
+	Validity    Duration `yaml:"validity"`
+}
+
+// Storage selects the store.
+type Storage struct {
+	Driver string `yaml:"driver"` // sqlite | postgres
+	Path   string `yaml:"path"`   // sqlite file
+	DSN    string `yaml:"dsn"`    // postgres connection string
+}
+
+// Signer configures where CA keys live.
+type Signer struct {
+	Type     string         `yaml:"type"` // pkcs11 | software
+	PKCS11   PKCS11         `yaml:"pkcs11"`
+	Software SoftwareSigner `yaml:"software"`
+}
+
+// PKCS11 configures the pool of PKCS#11 tokens. Every member holds the same
+// key labels; the pool signs with any healthy member.
+type PKCS11 struct {
+	Members []PKCS11Member `yaml:"members"`
+	// PINFile and PINEnv name where the user PIN comes from; exactly one.
+	PINFile string `yaml:"pin_file"`
+	PINEnv  string `yaml:"pin_env"`
+	// MaxSessions is the number of sessions per member.
+	MaxSessions int `yaml:"max_sessions"`
+	// SessionWait bounds how long a signature waits for a free session.
+	SessionWait Duration `yaml:"session_wait"`
+	// HealthInterval is how often every member is checked.
+	HealthInterval Duration `yaml:"health_interval"`
+	// ReconnectInterval is the least time between two attempts to bring a
+	// member that is down back.
+	ReconnectInterval Duration `yaml:"reconnect_interval"`
+}
+
+// PKCS11Member is one module and token.
+type PKCS11Member struct {
+	Module      string `yaml:"module"` // path to the PKCS#11 library
+	TokenLabel  string `yaml:"token_label"`
+	TokenSerial string `yaml:"token_serial"`
+	Slot        *int   `yaml:"slot"`
+}
+
+// SoftwareSigner keeps PEM keys in a directory. It exists for machines
+// without any PKCS#11 module and is not for production.
+type SoftwareSigner struct {
+	Dir string `yaml:"dir"`
+}
+
+// CA is one certificate authority of the hierarchy.
+type CA struct {
+	Name     string   `yaml:"name"`
+	Parent   string   `yaml:"parent"` // empty for a root
+	Key      Key      `yaml:"key"`
+	Subject  Subject  `yaml:"subject"`
+	Validity Duration `yaml:"validity"`
+	// PathLen is the basicConstraints pathLenConstraint; nil means the
+	// default (unlimited for a root, 0 for a subordinate).
+	PathLen *int `yaml:"path_len"`
+}
+
+// Key names a CA key: its type and its label in the token (the pkcs11: URI
+// is derived from the label and the token).
+type Key struct {
+	Type  string `yaml:"type"` // ecdsa-p256 | ecdsa-p384 | rsa-2048 | rsa-3072 | rsa-4096
+	Label string `yaml:"label"`
+}
+
+// Subject is a distinguished name.
+type Subject struct {
+	CommonName         string `yaml:"common_name"`
+	Organization       string `yaml:"organization"`
+	OrganizationalUnit string `yaml:"organizational_unit"`
+	Country            string `yaml:"country"`
+}
+
+// Profile is a certificate profile. The issuance issue grows this into the
+// full policy; the foundation needs its name, CA and enrollment methods.
+type Profile struct {
+	Name    string   `yaml:"name"`
+	CA      string   `yaml:"ca"`
+	Methods []string `yaml:"methods"` // acme | est | scep | api
+}
+
+// ACME configures the ACME server.
+type ACME struct {
+	Validation ACMEValidation `yaml:"validation"`
+}
+
+// ACMEValidation configures challenge validation.
+type ACMEValidation struct {
+	Resolver            string `yaml:"resolver"` // host:port; empty = system resolver
+	HTTP01Port          int    `yaml:"http01_port"`
+	TLSALPN01Port       int    `yaml:"tlsalpn01_port"`
+	AllowPrivateTargets bool   `yaml:"allow_private_targets"`
+}
+
+// Load reads the file at path, applies environment overrides from environ
+// (os.Environ() in production) and defaults, and validates the result.
+func Load(path string, environ []string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f, environ)
+}
+
+// Parse is Load on a reader.
+func Parse(r io.Reader, environ []string) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CA returns the CA with the given name.
+func (c *Config) CA(name string) (CA, bool) {
+	for _, ca := range c.CAs {
+		if ca.Name == name {
+			return ca, true
+		}
+	}
+	return CA{}, false
+}

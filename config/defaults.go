@@ -1,0 +1,79 @@
+package config
+
+import "time"
+
+// Defaults of keys left empty. The quickstart writes most of them out in
+// var/gateway.yaml anyway, so a reader sees what runs.
+const (
+	DefaultHTTPS             = ":8443"
+	DefaultHTTP              = ":8080"
+	DefaultPublicURL         = "http://localhost:8080"
+	DefaultSQLitePath        = "var/gateway.db"
+	DefaultMaxSessions       = 8
+	DefaultSessionWait       = 5 * time.Second
+	DefaultHealthInterval    = 30 * time.Second
+	DefaultReconnectInterval = 5 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultRootValidity      = 20 * 365 * 24 * time.Hour
+	DefaultIssuingValidity   = 10 * 365 * 24 * time.Hour
+	DefaultTLSValidity       = 30 * 24 * time.Hour
+)
+
+func (c *Config) setDefaults() {
+	setStr(&c.Log.Format, "text")
+	setStr(&c.Log.Level, "info")
+	setStr(&c.Listen.HTTPS, DefaultHTTPS)
+	setStr(&c.Listen.HTTP, DefaultHTTP)
+	setStr(&c.Listen.PublicURL, DefaultPublicURL)
+	setDur(&c.Listen.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.Listen.TLS.Auto {
+		setStr(&c.Listen.TLS.CA, "issuing")
+		setDur(&c.Listen.TLS.Validity, DefaultTLSValidity)
+		if len(c.Listen.TLS.DNSNames) == 0 && len(c.Listen.TLS.IPAddresses) == 0 {
+			c.Listen.TLS.DNSNames = []string{"localhost"}
+			c.Listen.TLS.IPAddresses = []string{"127.0.0.1"}
+		}
+	}
+	setStr(&c.Storage.Driver, "sqlite")
+	if c.Storage.Driver == "sqlite" {
+		setStr(&c.Storage.Path, DefaultSQLitePath)
+	}
+	setStr(&c.Signer.Type, "pkcs11")
+	p := &c.Signer.PKCS11
+	if p.MaxSessions == 0 {
+		p.MaxSessions = DefaultMaxSessions
+	}
+	setDur(&p.SessionWait, DefaultSessionWait)
+	setDur(&p.HealthInterval, DefaultHealthInterval)
+	setDur(&p.ReconnectInterval, DefaultReconnectInterval)
+	for i := range c.CAs {
+		ca := &c.CAs[i]
+		if ca.Parent == "" {
+			setStr(&ca.Key.Type, "ecdsa-p384")
+			setDur(&ca.Validity, DefaultRootValidity)
+		} else {
+			setStr(&ca.Key.Type, "ecdsa-p256")
+			setDur(&ca.Validity, DefaultIssuingValidity)
+		}
+		setStr(&ca.Key.Label, "gateway-"+ca.Name)
+		setStr(&ca.Subject.CommonName, "Gateway "+ca.Name+" CA")
+	}
+	if c.ACME.Validation.HTTP01Port == 0 {
+		c.ACME.Validation.HTTP01Port = 80
+	}
+	if c.ACME.Validation.TLSALPN01Port == 0 {
+		c.ACME.Validation.TLSALPN01Port = 443
+	}
+}
+
+func setStr(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+func setDur(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}

@@ -1,0 +1,248 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Problems is every problem Validate found, each prefixed with its path.
+type Problems []string
+
+func (p Problems) Error() string {
+	return "invalid configuration:\n  " + strings.Join(p, "\n  ")
+}
+
+// KeyTypes lists the CA key types the signer can generate.
+var keyTypes = map[string]bool{
+	"ecdsa-p256": true, "ecdsa-p384": true,
+	"rsa-2048": true, "rsa-3072": true, "rsa-4096": true,
+}
+
+var methods = map[string]bool{"acme": true, "est": true, "scep": true, "api": true}
+
+// Validate checks the whole configuration and reports every problem at once.
+func (c *Config) Validate() error {
+	var p Problems
+	add := func(path, format string, args ...any) {
+		p = append(p, path+": "+fmt.Sprintf(format, args...))
+	}
+
+	oneOf(add, "log.format", c.Log.Format, "text", "json")
+	oneOf(add, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+
+	hostPort(add, "listen.https", c.Listen.HTTPS)
+	hostPort(add, "listen.http", c.Listen.HTTP)
+	if u, err := url.Parse(c.Listen.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("listen.public_url", "must be an absolute http:// or https:// URL, got %q", c.Listen.PublicURL)
+	}
+	positive(add, "listen.shutdown_timeout", c.Listen.ShutdownTimeout)
+	t := c.Listen.TLS
+	if t.CertFile == "" || t.KeyFile == "" {
+		add("listen.tls", "cert_file and key_file are required (with auto: true the gateway writes them)")
+	}
+	if t.Auto {
+		if _, ok := c.CA(t.CA); !ok {
+			add("listen.tls.ca", "no CA named %q", t.CA)
+		}
+		positive(add, "listen.tls.validity", t.Validity)
+		for i, ip := range t.IPAddresses {
+			if net.ParseIP(ip) == nil {
+				add(fmt.Sprintf("listen.tls.ip_addresses[%d]", i), "not an IP address: %q", ip)
+			}
+		}
+	}
+
+	switch c.Storage.Driver {
+	case "sqlite":
+		if c.Storage.Path == "" {
+			add("storage.path", "required for the sqlite driver")
+		}
+	case "postgres":
+		if c.Storage.DSN == "" {
+			add("storage.dsn", "required for the postgres driver")
+		}
+	default:
+		add("storage.driver", "must be sqlite or postgres, got %q", c.Storage.Driver)
+	}
+
+	switch c.Signer.Type {
+	case "pkcs11":
+		s := c.Signer.PKCS11
+		if len(s.Members) == 0 {
+			add("signer.pkcs11.members", "at least one module and token is required")
+		}
+		for i, m := range s.Members {
+			path := fmt.Sprintf("signer.pkcs11.members[%d]", i)
+			if m.Module == "" {
+				add(path+".module", "required")
+			}
+			n := 0
+			for _, set := range []bool{m.TokenLabel != "", m.TokenSerial != "", m.Slot != nil} {
+				if set {
+					n++
+				}
+			}
+			if n != 1 {
+				add(path, "exactly one of token_label, token_serial and slot selects the token")
+			}
+		}
+		if (s.PINFile == "") == (s.PINEnv == "") {
+			add("signer.pkcs11", "exactly one of pin_file and pin_env is required")
+		}
+		if s.MaxSessions < 2 {
+			add("signer.pkcs11.max_sessions", "must be at least 2, got %d", s.MaxSessions)
+		}
+		positive(add, "signer.pkcs11.session_wait", s.SessionWait)
+		positive(add, "signer.pkcs11.health_interval", s.HealthInterval)
+		positive(add, "signer.pkcs11.reconnect_interval", s.ReconnectInterval)
+	case "software":
+		if c.Signer.Software.Dir == "" {
+			add("signer.software.dir", "required for the software signer")
+		}
+	default:
+		add("signer.type", "must be pkcs11 or software, got %q", c.Signer.Type)
+	}
+
+	c.validateCAs(add)
+	c.validateProfiles(add)
+
+	v := c.ACME.Validation
+	if v.Resolver != "" {
+		hostPort(add, "acme.validation.resolver", v.Resolver)
+	}
+	port(add, "acme.validation.http01_port", v.HTTP01Port)
+	port(add, "acme.validation.tlsalpn01_port", v.TLSALPN01Port)
+
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
+func (c *Config) validateCAs(add func(path, format string, args ...any)) {
+	if len(c.CAs) == 0 {
+		add("cas", "at least one CA is required")
+	}
+	names := map[string]int{}
+	labels := map[string]string{}
+	for i, ca := range c.CAs {
+		path := fmt.Sprintf("cas[%d]", i)
+		if !isName(ca.Name) {
+			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", ca.Name)
+		}
+		if j, dup := names[ca.Name]; dup {
+			add(path+".name", "%q is also the name of cas[%d]", ca.Name, j)
+		}
+		names[ca.Name] = i
+		if !keyTypes[ca.Key.Type] {
+			add(path+".key.type", "must be one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, got %q", ca.Key.Type)
+		}
+		if other, dup := labels[ca.Key.Label]; dup {
+			add(path+".key.label", "%q is also the key of CA %q", ca.Key.Label, other)
+		}
+		labels[ca.Key.Label] = ca.Name
+		positive(add, path+".validity", ca.Validity)
+		if ca.PathLen != nil && *ca.PathLen < 0 {
+			add(path+".path_len", "must not be negative")
+		}
+	}
+	for i, ca := range c.CAs {
+		if ca.Parent == "" {
+			continue
+		}
+		path := fmt.Sprintf("cas[%d].parent", i)
+		j, ok := names[ca.Parent]
+		switch {
+		case !ok:
+			add(path, "no CA named %q", ca.Parent)
+		case ca.Parent == ca.Name:
+			add(path, "a CA cannot be its own parent")
+		case c.cycle(ca.Name):
+			add(path, "the chain of parents from %q loops", ca.Name)
+		case j > i:
+			add(path, "parent %q must be listed before %q", ca.Parent, ca.Name)
+		}
+	}
+}
+
+func (c *Config) cycle(name string) bool {
+	seen := map[string]bool{}
+	for name != "" {
+		if seen[name] {
+			return true
+		}
+		seen[name] = true
+		ca, ok := c.CA(name)
+		if !ok {
+			return false
+		}
+		name = ca.Parent
+	}
+	return false
+}
+
+func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
+	names := map[string]int{}
+	for i, pr := range c.Profiles {
+		path := fmt.Sprintf("profiles[%d]", i)
+		if !isName(pr.Name) {
+			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", pr.Name)
+		}
+		if j, dup := names[pr.Name]; dup {
+			add(path+".name", "%q is also the name of profiles[%d]", pr.Name, j)
+		}
+		names[pr.Name] = i
+		if _, ok := c.CA(pr.CA); !ok {
+			add(path+".ca", "no CA named %q", pr.CA)
+		}
+		if len(pr.Methods) == 0 {
+			add(path+".methods", "at least one of acme, est, scep, api is required")
+		}
+		for j, m := range pr.Methods {
+			if !methods[m] {
+				add(fmt.Sprintf("%s.methods[%d]", path, j), "must be acme, est, scep or api, got %q", m)
+			}
+		}
+	}
+}
+
+func isName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func oneOf(add func(path, format string, args ...any), path, v string, allowed ...string) {
+	for _, a := range allowed {
+		if v == a {
+			return
+		}
+	}
+	add(path, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}
+
+func hostPort(add func(path, format string, args ...any), path, v string) {
+	if _, p, err := net.SplitHostPort(v); err != nil || p == "" {
+		add(path, "must be host:port or :port, got %q", v)
+	}
+}
+
+func port(add func(path, format string, args ...any), path string, v int) {
+	if v < 1 || v > 65535 {
+		add(path, "must be a port number 1-65535, got %d", v)
+	}
+}
+
+func positive(add func(path, format string, args ...any), path string, d Duration) {
+	if d <= 0 {
+		add(path, "must be positive, got %s", d)
+	}
+}

@@ -1,0 +1,421 @@
+package signer
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+)
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	Members []Member
+	PIN     string
+	// MaxSessions is the number of sessions per member (at least 2:
+	// crypto11 keeps one for the login).
+	MaxSessions int
+	// SessionWait bounds the wait for a free session.
+	SessionWait time.Duration
+	// HealthInterval is how often each member is checked.
+	HealthInterval time.Duration
+	// ReconnectInterval is the least time between two attempts to bring a
+	// member back.
+	ReconnectInterval time.Duration
+	Logger            *slog.Logger
+}
+
+// Pool signs with keys held by one or more PKCS#11 tokens.
+type Pool struct {
+	cfg     PoolConfig
+	members []*member
+	next    atomic.Uint32
+	log     *slog.Logger
+
+	keysMu sync.Mutex
+	keys   map[string]*poolKey // by label
+
+	stop chan struct{}
+	kick chan struct{}
+	done sync.WaitGroup
+}
+
+var _ Signer = (*Pool)(nil)
+
+// NewPool logs in to every member. A wrong PIN fails at once with a clear
+// error and is never retried; any other failure leaves that member down
+// for the reconnect loop to bring back, so the gateway can start while a
+// token is away and report itself unready.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	return newPool(cfg, openCrypto11)
+}
+
+func newPool(cfg PoolConfig, open opener) (*Pool, error) {
+	if len(cfg.Members) == 0 {
+		return nil, errs.New(errs.Config, "signer: no PKCS#11 member configured")
+	}
+	if cfg.MaxSessions < 2 {
+		cfg.MaxSessions = 2
+	}
+	if cfg.SessionWait <= 0 {
+		cfg.SessionWait = 5 * time.Second
+	}
+	if cfg.HealthInterval <= 0 {
+		cfg.HealthInterval = 30 * time.Second
+	}
+	if cfg.ReconnectInterval <= 0 {
+		cfg.ReconnectInterval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		keys: map[string]*poolKey{},
+		stop: make(chan struct{}),
+		kick: make(chan struct{}, 1),
+	}
+	now := time.Now()
+	for _, mc := range cfg.Members {
+		m := newMember(mc, cfg.PIN, cfg.MaxSessions, open, cfg.Logger)
+		m.mu.Lock()
+		err := m.connectLocked(now)
+		m.mu.Unlock()
+		if err != nil {
+			if m.getState() == stateFailed {
+				p.closeMembers()
+				return nil, err
+			}
+			m.log.Error("signer member down at start", "err", err)
+		}
+		p.members = append(p.members, m)
+	}
+	p.done.Add(1)
+	go p.maintain()
+	return p, nil
+}
+
+// URI implements Signer.
+func (p *Pool) URI(label string) string { return keyURI(label) }
+
+// Key implements Signer: the key is looked up in every member that is up,
+// and must exist in at least one.
+func (p *Pool) Key(ctx context.Context, uri string) (Key, error) {
+	label, err := parseKeyURI(uri)
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "signer")
+	}
+	p.keysMu.Lock()
+	k, ok := p.keys[label]
+	p.keysMu.Unlock()
+	if ok {
+		return k, nil
+	}
+	var pub crypto.PublicKey
+	var problems []string
+	for _, m := range p.members {
+		if m.getState() != stateUp {
+			continue
+		}
+		s, err := m.key(label)
+		if err != nil {
+			problems = append(problems, err.Error())
+			if isDeviceFault(err) {
+				m.markDown(err)
+				p.kickReconnect()
+			}
+			continue
+		}
+		if pub == nil {
+			pub = s.Public()
+		} else if !sameKey(pub, s.Public()) {
+			return nil, errs.New(errs.Config, "signer: key %q differs between tokens (%s)", label, m.cfg)
+		}
+	}
+	if pub == nil {
+		if len(problems) == 0 {
+			return nil, errs.New(errs.Unavailable, "signer: no member is up to look up key %q", label)
+		}
+		if allNotFound(problems) {
+			return nil, errs.New(errs.NotFound, "signer: no key labelled %q", label)
+		}
+		return nil, errs.New(errs.Unavailable, "signer: key %q: %s", label, strings.Join(problems, "; "))
+	}
+	p.keysMu.Lock()
+	defer p.keysMu.Unlock()
+	if k, ok := p.keys[label]; ok {
+		return k, nil
+	}
+	nk := &poolKey{pool: p, label: label, pub: pub}
+	p.keys[label] = nk
+	return nk, nil
+}
+
+func allNotFound(problems []string) bool {
+	for _, s := range problems {
+		if !strings.HasPrefix(s, "no key labelled") {
+			return false
+		}
+	}
+	return true
+}
+
+func sameKey(a, b crypto.PublicKey) bool {
+	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ea.Equal(b)
+}
+
+// Generate implements Signer. The key is created in the first member that
+// is up. A pool of several tokens needs its keys on every token: copy them
+// with the HSM's own replication or backup tools (they are not
+// extractable); Key reports a token that holds a different key under the
+// same label.
+func (p *Pool) Generate(ctx context.Context, label string, kt KeyType) (Key, error) {
+	if _, err := ParseKeyType(string(kt)); err != nil {
+		return nil, errs.Wrap(errs.Config, err, "signer")
+	}
+	for _, m := range p.members {
+		if m.getState() != stateUp {
+			continue
+		}
+		m.mu.Lock()
+		tok := m.tok
+		existing, err := tok.FindKey(label)
+		if err == nil && existing != nil {
+			m.mu.Unlock()
+			return nil, errs.New(errs.Conflict, "signer: a key labelled %q already exists in %s", label, m.cfg)
+		}
+		var s crypto.Signer
+		if err == nil {
+			s, err = tok.Generate(label, kt)
+		}
+		if err == nil {
+			m.keys[label] = s
+		}
+		m.mu.Unlock()
+		if err != nil {
+			if isDeviceFault(err) {
+				m.markDown(err)
+				p.kickReconnect()
+				continue
+			}
+			return nil, errs.Wrap(errs.Internal, err, "signer: generate %s key %q in %s", kt, label, m.cfg)
+		}
+		p.log.Info("generated key in token", "label", label, "type", kt, "member", m.cfg.String())
+		return p.Key(ctx, keyURI(label))
+	}
+	return nil, errs.New(errs.Unavailable, "signer: no member is up to generate key %q", label)
+}
+
+// Check implements Signer: nil if at least one member is up.
+func (p *Pool) Check(ctx context.Context) error {
+	var problems []string
+	for _, m := range p.members {
+		if m.getState() == stateUp {
+			return nil
+		}
+		m.mu.RLock()
+		if m.lastErr != nil {
+			problems = append(problems, m.lastErr.Error())
+		}
+		m.mu.RUnlock()
+	}
+	return errs.New(errs.Unavailable, "signer: no member is up: %s", strings.Join(problems, "; "))
+}
+
+// MemberStatus describes one member for operators and tests.
+type MemberStatus struct {
+	Member string
+	State  string // up, down or failed
+	Signs  uint64 // signatures made since start
+	Opens  uint64 // log-in attempts since start
+	Err    string // why it is not up
+}
+
+// Status describes each member, in configuration order.
+func (p *Pool) Status() []MemberStatus {
+	st := make([]MemberStatus, len(p.members))
+	for i, m := range p.members {
+		m.mu.RLock()
+		st[i] = MemberStatus{Member: m.cfg.String(), State: m.getState().String(), Signs: m.signs.Load(), Opens: m.opens.Load()}
+		if m.lastErr != nil {
+			st[i].Err = m.lastErr.Error()
+		}
+		m.mu.RUnlock()
+	}
+	return st
+}
+
+// Close implements Signer.
+func (p *Pool) Close() error {
+	select {
+	case <-p.stop:
+		return nil
+	default:
+	}
+	close(p.stop)
+	p.done.Wait()
+	return p.closeMembers()
+}
+
+func (p *Pool) closeMembers() error {
+	var errList []error
+	for _, m := range p.members {
+		m.mu.Lock()
+		if m.tok != nil {
+			if err := m.tok.Close(); err != nil {
+				errList = append(errList, err)
+			}
+			m.tok = nil
+		}
+		m.state.Store(int32(stateDown))
+		m.mu.Unlock()
+	}
+	return errors.Join(errList...)
+}
+
+// sign tries the members in turn, starting from the next one in
+// round-robin order, and moves on when a member reports a device fault.
+func (p *Pool) sign(ctx context.Context, label string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	n := len(p.members)
+	start := int(p.next.Add(1))
+	var lastErr error
+	for i := range n {
+		m := p.members[(start+i)%n]
+		if m.getState() != stateUp {
+			continue
+		}
+		sig, err := m.sign(ctx, p.cfg.SessionWait, label, digest, opts)
+		if err == nil {
+			return sig, nil
+		}
+		if ctx.Err() != nil {
+			return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "signer: sign with %q", label)
+		}
+		if isDeviceFault(err) {
+			m.markDown(err)
+			p.kickReconnect()
+			lastErr = err
+			continue
+		}
+		var e *errs.Error
+		if errors.As(err, &e) && e.Kind == errs.Unavailable {
+			// No free session or the member went down meanwhile: try the next.
+			lastErr = err
+			continue
+		}
+		return nil, errs.Wrap(errs.Internal, err, "signer: sign with %q on %s", label, m.cfg)
+	}
+	if lastErr == nil {
+		return nil, errs.Wrap(errs.Unavailable, p.Check(ctx), "signer: sign with %q", label)
+	}
+	return nil, errs.Wrap(errs.Unavailable, lastErr, "signer: sign with %q: no member could sign", label)
+}
+
+func (p *Pool) kickReconnect() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// maintain brings members that are down back, at most once per
+// ReconnectInterval each, and checks members that are up every
+// HealthInterval.
+func (p *Pool) maintain() {
+	defer p.done.Done()
+	tick := min(p.cfg.ReconnectInterval, p.cfg.HealthInterval)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastHealth := time.Now()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.kick:
+		case <-t.C:
+		}
+		now := time.Now()
+		health := now.Sub(lastHealth) >= p.cfg.HealthInterval
+		if health {
+			lastHealth = now
+		}
+		for _, m := range p.members {
+			switch m.getState() {
+			case stateDown:
+				last := time.Unix(0, m.lastAttempt.Load())
+				if now.Sub(last) < p.cfg.ReconnectInterval {
+					continue
+				}
+				m.mu.Lock()
+				err := m.connectLocked(now)
+				m.mu.Unlock()
+				if err != nil {
+					if m.getState() == stateFailed {
+						m.log.Error("signer member disabled", "err", err)
+					} else {
+						m.log.Warn("signer member still down", "err", err)
+					}
+				} else {
+					m.log.Info("signer member back up")
+				}
+			case stateUp:
+				if health {
+					p.probe(m)
+				}
+			}
+		}
+	}
+}
+
+// probe looks up one cached key again: it opens a session, searches the
+// token and so notices a token that is gone or a login that was lost.
+func (p *Pool) probe(m *member) {
+	m.mu.RLock()
+	tok := m.tok
+	var label string
+	for l := range m.keys {
+		label = l
+		break
+	}
+	m.mu.RUnlock()
+	if tok == nil || label == "" {
+		return
+	}
+	k, err := tok.FindKey(label)
+	if err == nil && k == nil {
+		err = fmt.Errorf("key %q is gone", label)
+	}
+	if err != nil {
+		m.markDown(err)
+		p.kickReconnect()
+	}
+}
+
+// poolKey is a key of the pool, addressed by label in every member.
+type poolKey struct {
+	pool  *Pool
+	label string
+	pub   crypto.PublicKey
+}
+
+func (k *poolKey) Public() crypto.PublicKey { return k.pub }
+func (k *poolKey) URI() string              { return keyURI(k.label) }
+
+func (k *poolKey) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return k.pool.sign(context.Background(), k.label, digest, opts)
+}
+
+func (k *poolKey) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return k.pool.sign(ctx, k.label, digest, opts)
+}
+
+func (k *poolKey) WithContext(ctx context.Context) crypto.Signer { return ctxSigner{ctx, k} }

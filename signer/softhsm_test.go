@@ -1,0 +1,297 @@
+package signer_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThalesIgnite/crypto11"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/test/softhsm"
+)
+
+func poolConfig(members ...signer.Member) signer.PoolConfig {
+	return signer.PoolConfig{
+		Members: members, PIN: softhsm.PIN, MaxSessions: 4,
+		SessionWait: 2 * time.Second, HealthInterval: 200 * time.Millisecond, ReconnectInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func verify(t *testing.T, pub crypto.PublicKey, digest, sig []byte) {
+	t.Helper()
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(pub, digest, sig) {
+			t.Fatal("ECDSA signature does not verify")
+		}
+	case *rsa.PublicKey:
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unexpected public key %T", pub)
+	}
+}
+
+// Keys are generated inside the token as sensitive and non-extractable:
+// read the attributes back through PKCS#11 for every key type.
+func TestSoftHSMGenerateKeysStayInToken(t *testing.T) {
+	env := softhsm.New(t, "gateway")
+	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d := sha256.Sum256([]byte("to be signed"))
+	for _, kt := range signer.KeyTypes {
+		k, err := p.Generate(ctx, "key-"+string(kt), kt)
+		if err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		if !strings.HasPrefix(k.URI(), "pkcs11:") || !strings.Contains(k.URI(), "object=key-"+string(kt)) {
+			t.Fatalf("%s: URI %q is not an RFC 7512 URI naming the object", kt, k.URI())
+		}
+		sig, err := k.SignContext(ctx, d[:], crypto.SHA256)
+		if err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		verify(t, k.Public(), d[:], sig)
+		if _, err := p.Generate(ctx, "key-"+string(kt), kt); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("%s: second Generate with the same label: %v, want a conflict", kt, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read the attributes with crypto11 directly, outside the pool.
+	c, err := crypto11.Configure(&crypto11.Config{Path: env.Module, TokenLabel: "gateway", Pin: softhsm.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, kt := range signer.KeyTypes {
+		k, err := c.FindKeyPair(nil, []byte("key-"+string(kt)))
+		if err != nil || k == nil {
+			t.Fatalf("%s: key not found: %v", kt, err)
+		}
+		attrs, err := c.GetAttributes(k, []crypto11.AttributeType{
+			crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaAlwaysSensitive, crypto11.CkaNeverExtractable, crypto11.CkaToken,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		want := map[crypto11.AttributeType]bool{
+			crypto11.CkaSensitive: true, crypto11.CkaExtractable: false,
+			crypto11.CkaAlwaysSensitive: true, crypto11.CkaNeverExtractable: true, crypto11.CkaToken: true,
+		}
+		for at, w := range want {
+			a := attrs[at]
+			if a == nil || len(a.Value) != 1 || (a.Value[0] != 0) != w {
+				t.Fatalf("%s: attribute %#x = %v, want %v", kt, at, a, w)
+			}
+		}
+	}
+}
+
+// importKey writes a fresh P-256 key as PKCS#8 PEM and imports it into each
+// token under label.
+func importKey(t *testing.T, env *softhsm.Env, label string, tokens ...string) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	f := filepath.Join(t.TempDir(), "k.pem")
+	if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens {
+		env.Import(t, tok, f, label)
+	}
+	return k
+}
+
+// Two tokens hold the same key. Signing goes on while one token's
+// directory is moved away in the middle of a run, the pool returns to it
+// when it comes back, and with both gone the error is 5xx-class.
+func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
+	env := softhsm.New(t, "a", "b")
+	priv := importKey(t, env, "ca", "a", "b")
+	// Separate copies of the module behave like two HSMs: one can be
+	// finalized and re-initialised without touching the other.
+	p, err := signer.NewPool(poolConfig(
+		signer.Member{Module: env.CopyModule(t), TokenLabel: "a"},
+		signer.Member{Module: env.CopyModule(t), TokenLabel: "b"},
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	k, err := p.Key(ctx, p.URI("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !priv.PublicKey.Equal(k.Public()) {
+		t.Fatal("pool key is not the imported key")
+	}
+
+	var failures atomic.Int64
+	var signed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := sha256.Sum256([]byte("run"))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sig, err := k.SignContext(ctx, d[:], crypto.SHA256)
+				if err != nil {
+					t.Errorf("sign during the run: %v", err)
+					failures.Add(1)
+					continue
+				}
+				verify(t, k.Public(), d[:], sig)
+				signed.Add(1)
+			}
+		}()
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("timed out waiting for %s; status %+v", what, p.Status())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("signatures on both members", func() bool {
+		st := p.Status()
+		return st[0].Signs > 50 && st[1].Signs > 50
+	})
+
+	dirB := env.TokenDir(t, "b")
+	away := dirB + ".away"
+	if err := os.Rename(dirB, away); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("member b to go down", func() bool { return p.Status()[1].State == "down" })
+	atDown := signed.Load()
+	waitFor("signing to go on without b", func() bool { return signed.Load() > atDown+200 })
+
+	if err := os.Rename(away, dirB); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("member b to come back", func() bool { return p.Status()[1].State == "up" })
+	back := p.Status()[1].Signs
+	waitFor("signatures on b again", func() bool { return p.Status()[1].Signs > back+50 })
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d signatures failed while at least one member was up", n)
+	}
+
+	// Both tokens gone: the error is Unavailable (a 5xx), never a client error.
+	dirA := env.TokenDir(t, "a")
+	if err := os.Rename(dirA, dirA+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dirB, away); err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("none left"))
+	var lastErr error
+	for range 10 {
+		if _, lastErr = k.SignContext(ctx, d[:], crypto.SHA256); lastErr != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		t.Fatal("signed with both tokens gone")
+	}
+	if errs.ClientFault(lastErr) || errs.KindOf(lastErr) != errs.Unavailable {
+		t.Fatalf("error with no member left: kind %s: %v; want unavailable", errs.KindOf(lastErr), lastErr)
+	}
+	if p.Check(ctx) == nil {
+		t.Fatal("Check passes with both tokens gone")
+	}
+}
+
+// A wrong PIN fails NewPool once with a message that says so.
+func TestSoftHSMWrongPIN(t *testing.T) {
+	env := softhsm.New(t, "gateway")
+	cfg := poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"})
+	cfg.PIN = "9999"
+	p, err := signer.NewPool(cfg)
+	if err == nil {
+		p.Close()
+		t.Fatal("NewPool accepted a wrong PIN")
+	}
+	if !strings.Contains(err.Error(), "PIN incorrect") || strings.Contains(err.Error(), "9999") {
+		t.Fatalf("error %q should name the PIN failure and not the PIN", err)
+	}
+	// The right PIN still works: the token was not locked by retries.
+	cfg.PIN = softhsm.PIN
+	p, err = signer.NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+}
+
+// A session that sat idle through several health checks still signs.
+func TestSoftHSMIdleSessionStillSigns(t *testing.T) {
+	env := softhsm.New(t, "gateway")
+	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	k, err := p.Generate(ctx, "idle", signer.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("idle"))
+	for i := range 2 {
+		sig, err := k.SignContext(ctx, d[:], crypto.SHA256)
+		if err != nil {
+			t.Fatalf("signature %d: %v", i, err)
+		}
+		verify(t, k.Public(), d[:], sig)
+		if i == 0 {
+			time.Sleep(3 * time.Second) // 15 health intervals
+		}
+	}
+	if st := p.Status()[0]; st.State != "up" || st.Opens != 1 {
+		t.Fatalf("member after idling: %+v, want up with a single log-in", st)
+	}
+}
