@@ -27,6 +27,15 @@ type Config struct {
 	CAs      []CA      `yaml:"cas"`
 	Profiles []Profile `yaml:"profiles"`
 	ACME     ACME      `yaml:"acme"`
+	Lint     Lint      `yaml:"lint"`
+}
+
+// Lint chooses the zlint lints of the lint gate that every certificate
+// passes before the HSM signs it. Nil lists mean the gateway's defaults (see
+// the README); an empty list means none.
+type Lint struct {
+	ExcludeSources []string `yaml:"exclude_sources"`
+	ExcludeLints   []string `yaml:"exclude_lints"`
 }
 
 // Log configures the structured logger.
@@ -121,12 +130,12 @@ type Key struct {
 	Label string `yaml:"label"`
 }
 
-// Subject is a distinguished name.
+// Subject is a distinguished name. There is no organizational unit: the
+// CA/B Forum Baseline Requirements forbid it (7.1.4.2) and zlint rejects it.
 type Subject struct {
-	CommonName         string `yaml:"common_name"`
-	Organization       string `yaml:"organization"`
-	OrganizationalUnit string `yaml:"organizational_unit"`
-	Country            string `yaml:"country"`
+	CommonName   string `yaml:"common_name"`
+	Organization string `yaml:"organization"`
+	Country      string `yaml:"country"`
 }
 
 // Profile is a certificate profile. The issuance issue grows this into the

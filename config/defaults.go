@@ -57,6 +57,11 @@ func (c *Config) setDefaults() {
 		}
 		setStr(&ca.Key.Label, "gateway-"+ca.Name)
 		setStr(&ca.Subject.CommonName, "Gateway "+ca.Name+" CA")
+		// CA subjects must carry O and C (CA/B Forum BR 7.1.2.10.2); XX is
+		// the ISO 3166 user-assigned code the BRs allow when no country
+		// applies.
+		setStr(&ca.Subject.Organization, "Certificate Gateway")
+		setStr(&ca.Subject.Country, "XX")
 	}
 	if c.ACME.Validation.HTTP01Port == 0 {
 		c.ACME.Validation.HTTP01Port = 80

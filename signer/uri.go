@@ -2,23 +2,32 @@ package signer
 
 import (
 	"fmt"
+	"strings"
 
 	pkcs11uri "github.com/stefanberger/go-pkcs11uri"
 )
 
 // keyURI formats the RFC 7512 URI of the private key with the given label.
 // The URI names the object only: the pool is the set of tokens, and every
-// member holds the same labels.
+// member holds the same labels. The attributes come in a fixed order so the
+// URI stored with a CA is the same on every run.
 func keyURI(label string) string {
-	u := pkcs11uri.New()
-	u.AddPathAttributeUnencoded("object", []byte(label))
-	u.AddPathAttributeUnencoded("type", []byte("private"))
-	s, err := u.Format()
-	if err != nil {
-		// Format fails only on attributes we never set.
-		panic(err)
+	return "pkcs11:object=" + escapeAttr(label) + ";type=private"
+}
+
+// escapeAttr percent-encodes a path attribute value: RFC 7512 section 2.3
+// allows unreserved characters and a few sub-delims unencoded.
+func escapeAttr(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:[]@!$'()*+,=&", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
 	}
-	return s
+	return b.String()
 }
 
 // parseKeyURI returns the object label of an RFC 7512 URI. A URI that names

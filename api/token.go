@@ -1,0 +1,60 @@
+// Package api is the REST API for operators and pipelines (/api/v1).
+//
+// TODO: the routes of the inventory, issuance and revocation API are not
+// here yet; this file holds the bearer tokens they will check.
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Scopes a token can carry.
+var Scopes = []string{"issue", "read", "revoke", "admin"}
+
+// tokenPrefix marks gateway tokens so that secret scanners can find them.
+const tokenPrefix = "gwt_"
+
+// NewToken makes a bearer token: the secret to show once, and the record
+// to store, which holds only the SHA-256 of the secret. The secret has 256
+// random bits, so a fast hash is enough: there is nothing to brute-force.
+func NewToken(name string, scopes []string, now time.Time) (string, storage.Token, error) {
+	if name == "" {
+		return "", storage.Token{}, errs.New(errs.Malformed, "token name is required")
+	}
+	if len(scopes) == 0 {
+		return "", storage.Token{}, errs.New(errs.Malformed, "at least one scope is required (%v)", Scopes)
+	}
+	for _, s := range scopes {
+		if !slices.Contains(Scopes, s) {
+			return "", storage.Token{}, errs.New(errs.Malformed, "unknown scope %q (valid: %v)", s, Scopes)
+		}
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", storage.Token{}, err
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return "", storage.Token{}, err
+	}
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return secret, storage.Token{
+		ID: hex.EncodeToString(id), Name: name, Hash: HashToken(secret),
+		Scopes: slices.Clone(scopes), CreatedAt: now,
+	}, nil
+}
+
+// HashToken is the stored form of a secret.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+

@@ -1,0 +1,273 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+)
+
+// Backdate is how far before "now" a certificate's validity starts, so
+// that relying parties with a slow clock accept it at once.
+const Backdate = time.Minute
+
+// HierarchyStore is what the CA hierarchy needs of the store.
+type HierarchyStore interface {
+	GetCA(ctx context.Context, name string) (storage.CA, error)
+	InsertCA(ctx context.Context, ca storage.CA) error
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+}
+
+// Authority is one CA ready to sign: its certificate, its key in the
+// signer, and the certificates above it.
+type Authority struct {
+	Name  string
+	Cert  *x509.Certificate
+	Key   signer.Key
+	Chain []*x509.Certificate // issuers up to and including the root, nearest first; empty for a root
+}
+
+// URLs are the addresses, under listen.public_url, where relying parties
+// find what a CA publishes.
+type URLs struct{ Base string }
+
+// CRL is the CA's full CRL (RFC 5280 4.2.1.13).
+func (u URLs) CRL(ca string) string { return u.Base + "/crl/" + ca + ".crl" }
+
+// OCSP is the CA's OCSP responder (RFC 5280 4.2.2.1, id-ad-ocsp).
+func (u URLs) OCSP(ca string) string { return u.Base + "/ocsp/" + ca }
+
+// Issuer is the CA's certificate (RFC 5280 4.2.2.1, id-ad-caIssuers).
+func (u URLs) Issuer(ca string) string { return u.Base + "/ca/" + ca + ".crt" }
+
+// Hierarchy creates and loads the CAs named in the configuration.
+type Hierarchy struct {
+	Config  *config.Config
+	Signer  signer.Signer
+	Store   HierarchyStore
+	Linter  *Linter
+	Presign *Presigner
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+func (h *Hierarchy) urls() URLs {
+	return URLs{Base: strings.TrimSuffix(h.Config.Listen.PublicURL, "/")}
+}
+
+// Init creates every CA of the configuration that the store does not hold
+// yet, in order (parents first), and returns the names it created. A CA the
+// store holds is left as it is, so Init can run at every start: it never
+// creates a second hierarchy and never replaces a certificate or a key.
+//
+// Each key is generated inside the token. If the token already holds a key
+// with the CA's label but the store has no certificate for it (an earlier
+// Init stopped in between), that key is used rather than a second one.
+func (h *Hierarchy) Init(ctx context.Context) ([]string, error) {
+	var created []string
+	done := map[string]*Authority{}
+	for _, c := range h.Config.CAs {
+		rec, err := h.Store.GetCA(ctx, c.Name)
+		if err == nil {
+			a, err := h.authority(ctx, rec, done)
+			if err != nil {
+				return created, err
+			}
+			done[c.Name] = a
+			h.Log.Info("CA exists, left as it is", "ca", c.Name, "subject", a.Cert.Subject.String(), "key", rec.KeyURI)
+			continue
+		}
+		if !errs.Is(err, errs.NotFound) {
+			return created, err
+		}
+		a, err := h.create(ctx, c, done)
+		if err != nil {
+			return created, fmt.Errorf("create CA %q: %w", c.Name, err)
+		}
+		done[c.Name] = a
+		created = append(created, c.Name)
+	}
+	return created, nil
+}
+
+func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Authority) (*Authority, error) {
+	kt, err := signer.ParseKeyType(c.Key.Type)
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "cas %s", c.Name)
+	}
+	key, err := h.Signer.Key(ctx, h.Signer.URI(c.Key.Label))
+	switch {
+	case err == nil:
+		if got := KeyTypeOf(key.Public()); got != kt {
+			return nil, errs.New(errs.Config, "the token already holds a %s key labelled %q, but the CA wants %s; remove it or choose another label", got, c.Key.Label, kt)
+		}
+		h.Log.Warn("reusing a key left by an interrupted init", "ca", c.Name, "key", key.URI())
+	case errs.Is(err, errs.NotFound):
+		key, err = h.Signer.Generate(ctx, c.Key.Label, kt)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+
+	now := h.Now()
+	p := CAParams{
+		Subject:    subject(c.Subject),
+		NotBefore:  now.Add(-Backdate),
+		NotAfter:   now.Add(c.Validity.D()),
+		MaxPathLen: -1,
+		PublicKey:  key.Public(),
+	}
+	if c.PathLen != nil {
+		p.MaxPathLen = *c.PathLen
+	}
+	serial, err := NewSerial(rand.Reader)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "serial")
+	}
+	var tmpl, parentCert *x509.Certificate
+	var parentKey crypto.Signer
+	var chain []*x509.Certificate
+	if c.Parent == "" {
+		tmpl, err = RootTemplate(p, serial)
+		parentKey = key.WithContext(ctx)
+	} else {
+		parent, ok := done[c.Parent]
+		if !ok {
+			return nil, errs.New(errs.Config, "parent %q is not initialised", c.Parent)
+		}
+		if c.PathLen == nil {
+			p.MaxPathLen = 0
+		}
+		if p.NotAfter.After(parent.Cert.NotAfter) {
+			// RFC 5280 does not forbid it, but a subordinate cannot be
+			// used past its issuer; say so in the certificate.
+			p.NotAfter = parent.Cert.NotAfter
+		}
+		u := h.urls()
+		p.IssuerKey = parent.Key.Public()
+		p.CRLURLs = []string{u.CRL(parent.Name)}
+		p.OCSPURL = u.OCSP(parent.Name)
+		p.IssuerURL = u.Issuer(parent.Name)
+		tmpl, err = SubordinateTemplate(p, serial)
+		parentCert, parentKey = parent.Cert, parent.Key.WithContext(ctx)
+		chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// Lint before signing: a draft signed by a throwaway key of the
+	// issuer's type must pass before the HSM is asked.
+	issuerPub := parentKey.Public()
+	draft, err := h.Presign.PreSign(tmpl, parentCert, key.Public(), issuerPub)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Linter.LintCertificate(draft); err != nil {
+		return nil, err
+	}
+	signParent := parentCert
+	if signParent == nil {
+		signParent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signParent, key.Public(), parentKey)
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "sign")
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "parse the signed certificate")
+	}
+	verifyWith := parentCert
+	if verifyWith == nil {
+		verifyWith = cert // self-signed
+	}
+	if err := cert.CheckSignatureFrom(verifyWith); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "the signed certificate does not verify")
+	}
+	rec := storage.CA{Name: c.Name, Parent: c.Parent, KeyURI: key.URI(), CertDER: der, CreatedAt: now}
+	if err := h.Store.InsertCA(ctx, rec); err != nil {
+		return nil, err
+	}
+	if _, err := h.Store.AppendAudit(ctx, storage.AuditEvent{
+		At: now, Actor: "gateway init", Action: "init-ca", Serial: SerialHex(cert.SerialNumber),
+		Detail: fmt.Sprintf("CA %s (%s, key %s) issued by %s", c.Name, cert.Subject, key.URI(), cert.Issuer), DER: der,
+	}); err != nil {
+		return nil, err
+	}
+	h.Log.Info("created CA", "ca", c.Name, "subject", cert.Subject.String(), "key", key.URI(), "not_after", cert.NotAfter)
+	return &Authority{Name: c.Name, Cert: cert, Key: key, Chain: chain}, nil
+}
+
+// Load returns every CA of the configuration, ready to sign. A CA that
+// Init has not created yet is an error that says so.
+func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
+	done := map[string]*Authority{}
+	for _, c := range h.Config.CAs {
+		rec, err := h.Store.GetCA(ctx, c.Name)
+		if errs.Is(err, errs.NotFound) {
+			return nil, errs.New(errs.Config, "CA %q is not initialised: run `gateway init`", c.Name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		a, err := h.authority(ctx, rec, done)
+		if err != nil {
+			return nil, err
+		}
+		done[c.Name] = a
+	}
+	return done, nil
+}
+
+// authority joins a stored CA with its key and checks that they belong
+// together.
+func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[string]*Authority) (*Authority, error) {
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", rec.Name)
+	}
+	key, err := h.Signer.Key(ctx, rec.KeyURI)
+	if err != nil {
+		return nil, fmt.Errorf("CA %q: key %s: %w", rec.Name, rec.KeyURI, err)
+	}
+	if !samePublicKey(key.Public(), cert.PublicKey) {
+		return nil, errs.New(errs.Config, "CA %q: the key at %s does not match its certificate", rec.Name, rec.KeyURI)
+	}
+	a := &Authority{Name: rec.Name, Cert: cert, Key: key}
+	if rec.Parent != "" {
+		parent, ok := done[rec.Parent]
+		if !ok {
+			return nil, errs.New(errs.Config, "CA %q: parent %q is not loaded (list parents first)", rec.Name, rec.Parent)
+		}
+		if !bytes.Equal(cert.RawIssuer, parent.Cert.RawSubject) {
+			return nil, errs.New(errs.Internal, "CA %q: issuer does not match parent %q", rec.Name, rec.Parent)
+		}
+		a.Chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+	}
+	return a, nil
+}
+
+func subject(s config.Subject) pkix.Name {
+	n := pkix.Name{CommonName: s.CommonName}
+	if s.Organization != "" {
+		n.Organization = []string{s.Organization}
+	}
+	if s.Country != "" {
+		n.Country = []string{s.Country}
+	}
+	return n
+}

@@ -1,0 +1,118 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// IssueStore is what issuance needs of the store.
+type IssueStore interface {
+	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
+	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+}
+
+// Request says who asks for a certificate, by which method and under which
+// profile; it goes to the inventory and the audit trail.
+type Request struct {
+	Profile   string
+	Method    string
+	Requester string
+}
+
+// Issuer signs end-entity certificates, persisting before it signs.
+//
+// TODO: this is the path the gateway's own TLS certificate takes. The
+// profile policy (names, key types, lifetimes) of the issuance core sits in
+// front of it and is not here yet.
+type Issuer struct {
+	Store   IssueStore
+	Linter  *Linter
+	Presign *Presigner
+	URLs    URLs
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Issue signs a leaf for pub under a. In order: build the template, sign
+// a draft with a throwaway key and lint it, reserve the serial with a
+// pending record, sign with the CA key, store the certificate, audit.
+func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
+	p.IssuerKey = a.Key.Public()
+	p.CRLURLs = []string{is.URLs.CRL(a.Name)}
+	p.OCSPURL = is.URLs.OCSP(a.Name)
+	p.IssuerURL = is.URLs.Issuer(a.Name)
+
+	// A serial clash (1 in 2^64 after 2^64 certificates) fails the
+	// pending insert with a Conflict; draw again rather than fail.
+	for attempt := 0; ; attempt++ {
+		serial, err := NewSerial(rand.Reader)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "serial")
+		}
+		tmpl, err := LeafTemplate(p, pub, serial)
+		if err != nil {
+			return nil, err
+		}
+		draft, err := is.Presign.PreSign(tmpl, a.Cert, pub, p.IssuerKey)
+		if err != nil {
+			return nil, err
+		}
+		if err := is.Linter.LintCertificate(draft); err != nil {
+			return nil, err
+		}
+		hex := SerialHex(serial)
+		err = is.Store.InsertPendingCertificate(ctx, storage.Certificate{
+			Serial: hex, CA: a.Name, Profile: req.Profile, Method: req.Method, Requester: req.Requester,
+			Status: storage.StatusPending, SANs: sans(tmpl), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
+			CreatedAt: is.Now(),
+		})
+		if errs.Is(err, errs.Conflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, pub, a.Key.WithContext(ctx))
+		if err != nil {
+			return nil, errs.Wrap(errs.KindOf(err), err, "sign certificate %s", hex)
+		}
+		// The audit record carries the DER first: if storing the
+		// certificate fails below, nothing signed is lost.
+		if _, err := is.Store.AppendAudit(ctx, storage.AuditEvent{
+			At: is.Now(), Actor: req.Requester, Action: "issue", Profile: req.Profile, Serial: hex,
+			Detail: fmt.Sprintf("method=%s ca=%s sans=%s", req.Method, a.Name, strings.Join(sans(tmpl), ",")), DER: der,
+		}); err != nil {
+			return nil, err
+		}
+		if err := is.Store.ActivateCertificate(ctx, hex, der, tmpl.NotBefore, tmpl.NotAfter); err != nil {
+			return nil, err
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "parse certificate %s", hex)
+		}
+		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
+		return cert, nil
+	}
+}
+
+func sans(c *x509.Certificate) []string {
+	var out []string
+	out = append(out, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, net.IP(ip).String())
+	}
+	out = append(out, c.EmailAddresses...)
+	return out
+}

@@ -1,0 +1,21 @@
+package ca
+
+// PrivatePKIExcludedLints names the CA/B Forum lints that a private CA
+// leaves out on top of DefaultExcludedLints. The Baseline Requirements are
+// written for publicly trusted TLS, where certificates for internal names
+// and reserved addresses are forbidden; a private gateway exists to issue
+// exactly those (localhost, 127.0.0.1, router.lan, printer.internal, the
+// .test names of a lab), and its own URLs in AIA are internal names too.
+//
+//   - e_dnsname_not_valid_tld: a DNS name outside the public TLD list.
+//   - e_ext_san_contains_reserved_ip: an IP SAN in a reserved range.
+//   - w_sub_cert_aia_contains_internal_names: AIA URLs on internal names.
+//
+// Every other lint, CA/B Forum included, stays on.
+func PrivatePKIExcludedLints() []string {
+	return []string{
+		"e_dnsname_not_valid_tld",
+		"e_ext_san_contains_reserved_ip",
+		"w_sub_cert_aia_contains_internal_names",
+	}
+}

@@ -1,0 +1,97 @@
+// Command gateway is the certificate protocol gateway: one binary with
+// subcommands. It parses flags, loads the configuration and wires the
+// packages together; the logic lives in those packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/certgw/gateway/config"
+)
+
+const usage = `usage: gateway <command> [flags]
+
+commands:
+  init           create the CA hierarchy of the configuration (idempotent)
+  serve          run the gateway
+  token create   create a REST API token and print it once
+  version        print the version
+
+Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
+Run "gateway <command> -h" for its flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "gateway:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "init":
+		return cmdInit(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, args[1:], stderr)
+	case "token":
+		if len(args) > 1 && args[1] == "create" {
+			return cmdTokenCreate(ctx, args[2:], stdout, stderr)
+		}
+	case "version":
+		fmt.Fprintln(stdout, "gateway", version)
+		return nil
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return errUsage
+}
+
+func defaultConfigPath() string {
+	if p := os.Getenv("GATEWAY_CONFIG"); p != "" {
+		return p
+	}
+	return "var/gateway.yaml"
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	return config.Load(path, os.Environ())
+}
+
+// newLogger builds the process logger; format and level come from the
+// configuration unless a flag overrides the format.
+func newLogger(w io.Writer, cfg *config.Config, formatFlag string) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if formatFlag != "" {
+		format = formatFlag
+	}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

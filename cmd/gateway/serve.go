@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/server"
+	"github.com/go-chi/chi/v5"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	logFormat := fs.String("log-format", "", "text or json (overrides log.format)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *logFormat != "" && *logFormat != "text" && *logFormat != "json" {
+		return fmt.Errorf("-log-format must be text or json, got %q", *logFormat)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg, *logFormat)
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	cas, err := d.hierarchy().Load(ctx)
+	if err != nil {
+		return err
+	}
+	urls := ca.URLs{Base: strings.TrimSuffix(cfg.Listen.PublicURL, "/")}
+	sc := &ca.ServerCert{CertFile: cfg.Listen.TLS.CertFile, KeyFile: cfg.Listen.TLS.KeyFile, Log: log}
+	if cfg.Listen.TLS.Auto {
+		sc.Authority = cas[cfg.Listen.TLS.CA]
+		sc.Issuer = &ca.Issuer{Store: d.store, Linter: d.linter, Presign: d.pre, URLs: urls, Log: log, Now: time.Now}
+		sc.DNSNames = cfg.Listen.TLS.DNSNames
+		for _, ip := range cfg.Listen.TLS.IPAddresses {
+			sc.IPAddresses = append(sc.IPAddresses, net.ParseIP(ip))
+		}
+		sc.Validity = cfg.Listen.TLS.Validity.D()
+	}
+	if err := sc.Ensure(ctx); err != nil {
+		return err
+	}
+	go sc.Run(ctx, time.Hour)
+
+	caCerts := &ca.CertHandler{CAs: cas}
+	srv := server.New(server.Config{
+		HTTPSAddr:       cfg.Listen.HTTPS,
+		HTTPAddr:        cfg.Listen.HTTP,
+		TLS:             &tls.Config{GetCertificate: sc.GetCertificate, MinVersion: tls.VersionTLS12},
+		ShutdownTimeout: cfg.Listen.ShutdownTimeout.D(),
+		Logger:          log,
+		Probes: []server.Probe{
+			{Name: "signer", Check: d.signer.Check},
+			{Name: "store", Check: d.store.Ping},
+		},
+		HTTPS: func(r chi.Router) {},
+		HTTP:  func(r chi.Router) { caCerts.Routes(r) },
+	})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	err = srv.Serve(ctx)
+	log.Info("stopped")
+	return err
+}

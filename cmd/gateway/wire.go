@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/open"
+)
+
+// deps are the long-lived parts every command shares.
+type deps struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  storage.Store
+	signer signer.Signer
+	linter *ca.Linter
+	pre    *ca.Presigner
+}
+
+func (d *deps) Close() {
+	if d.signer != nil {
+		d.signer.Close()
+	}
+	if d.store != nil {
+		d.store.Close()
+	}
+}
+
+func openDeps(ctx context.Context, cfg *config.Config, log *slog.Logger) (*deps, error) {
+	d := &deps{cfg: cfg, log: log}
+	var err error
+	d.store, err = open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, log)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	d.signer, err = openSigner(cfg, log)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	exclude := cfg.Lint.ExcludeLints
+	if exclude == nil {
+		exclude = append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...)
+	}
+	d.linter, err = ca.NewLinter(cfg.Lint.ExcludeSources, exclude)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.pre = ca.NewPresigner()
+	return d, nil
+}
+
+func openSigner(cfg *config.Config, log *slog.Logger) (signer.Signer, error) {
+	s := cfg.Signer
+	if s.Type == "software" {
+		return signer.NewSoftware(s.Software.Dir, log)
+	}
+	pin, err := signer.ReadPIN(s.PKCS11.PINFile, s.PKCS11.PINEnv, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	members := make([]signer.Member, len(s.PKCS11.Members))
+	for i, m := range s.PKCS11.Members {
+		members[i] = signer.Member{Module: m.Module, TokenLabel: m.TokenLabel, TokenSerial: m.TokenSerial, Slot: m.Slot}
+	}
+	return signer.NewPool(signer.PoolConfig{
+		Members:           members,
+		PIN:               pin,
+		MaxSessions:       s.PKCS11.MaxSessions,
+		SessionWait:       s.PKCS11.SessionWait.D(),
+		HealthInterval:    s.PKCS11.HealthInterval.D(),
+		ReconnectInterval: s.PKCS11.ReconnectInterval.D(),
+		Logger:            log.With("component", "signer"),
+	})
+}
+
+func (d *deps) hierarchy() *ca.Hierarchy {
+	return &ca.Hierarchy{
+		Config: d.cfg, Signer: d.signer, Store: d.store, Linter: d.linter, Presign: d.pre,
+		Log: d.log, Now: time.Now,
+	}
+}

@@ -1,0 +1,164 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+listen:
+  tls: {auto: true, cert_file: var/tls.pem, key_file: var/tls.key}
+signer:
+  pkcs11:
+    members: [{module: /usr/lib/softhsm/libsofthsm2.so, token_label: gateway}]
+    pin_file: var/pin
+cas:
+  - name: root
+  - name: issuing
+    parent: root
+profiles:
+  - {name: default, ca: issuing, methods: [acme, est, scep, api]}
+`
+
+func TestMinimalConfigGetsDefaults(t *testing.T) {
+	c, err := Parse(strings.NewReader(minimal), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen.https", c.Listen.HTTPS, ":8443"},
+		{"listen.http", c.Listen.HTTP, ":8080"},
+		{"storage.driver", c.Storage.Driver, "sqlite"},
+		{"storage.path", c.Storage.Path, "var/gateway.db"},
+		{"root key type", c.CAs[0].Key.Type, "ecdsa-p384"},
+		{"issuing key type", c.CAs[1].Key.Type, "ecdsa-p256"},
+		{"root label", c.CAs[0].Key.Label, "gateway-root"},
+		{"tls ca", c.Listen.TLS.CA, "issuing"},
+		{"http01 port", c.ACME.Validation.HTTP01Port, 80},
+		{"allow private", c.ACME.Validation.AllowPrivateTargets, false},
+		{"session wait", c.Signer.PKCS11.SessionWait.D(), 5 * time.Second},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestUnknownKeysAreRejected(t *testing.T) {
+	for _, doc := range []string{
+		minimal + "bogus: 1\n",
+		strings.Replace(minimal, "listen:", "listen:\n  htps: \":1\"", 1),
+		strings.Replace(minimal, "  - name: root", "  - name: root\n    colour: red", 1),
+	} {
+		_, err := Parse(strings.NewReader(doc), nil)
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("unknown key accepted or badly reported: %v", err)
+		}
+	}
+}
+
+// Every invalid field is reported at once, each with its path.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	doc := `
+log: {format: xml}
+listen:
+  https: "8443"
+  public_url: "ftp://x"
+  tls: {auto: true, cert_file: a, key_file: b, ca: nope, ip_addresses: [not-an-ip]}
+storage: {driver: mysql}
+signer:
+  pkcs11:
+    members: [{token_label: gateway, slot: 1}]
+    max_sessions: 1
+cas:
+  - {name: root, key: {type: dsa-1024}}
+  - {name: Issuing, parent: ghost, validity: -1h}
+  - {name: root}
+profiles:
+  - {name: default, ca: missing, methods: [acme, telnet]}
+acme:
+  validation: {resolver: "nohost", http01_port: 70000}
+`
+	_, err := Parse(strings.NewReader(doc), nil)
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{
+		"log.format:", "listen.https:", "listen.public_url:", "listen.tls.ca:", "listen.tls.ip_addresses[0]:",
+		"storage.driver:", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
+		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
+		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
+		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",
+		"acme.validation.resolver:", "acme.validation.http01_port:",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	env := []string{
+		"GATEWAY_LISTEN_HTTPS=127.0.0.1:9443",
+		"GATEWAY_LISTEN_PUBLIC_URL=http://ca.example:8080",
+		"GATEWAY_STORAGE_DRIVER=postgres",
+		"GATEWAY_STORAGE_DSN=postgres://u@h/db",
+		"GATEWAY_ACME_VALIDATION_RESOLVER=127.0.0.1:8053",
+		"GATEWAY_ACME_VALIDATION_HTTP01_PORT=5002",
+		"GATEWAY_ACME_VALIDATION_TLSALPN01_PORT=5001",
+		"GATEWAY_ACME_VALIDATION_ALLOW_PRIVATE_TARGETS=true",
+		"GATEWAY_SIGNER_PKCS11_SESSION_WAIT=250ms",
+		"OTHER=ignored",
+	}
+	c, err := Parse(strings.NewReader(minimal), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen.HTTPS != "127.0.0.1:9443" || c.Listen.PublicURL != "http://ca.example:8080" ||
+		c.Storage.Driver != "postgres" || c.Storage.DSN != "postgres://u@h/db" ||
+		c.ACME.Validation.Resolver != "127.0.0.1:8053" || c.ACME.Validation.HTTP01Port != 5002 ||
+		c.ACME.Validation.TLSALPN01Port != 5001 || !c.ACME.Validation.AllowPrivateTargets ||
+		c.Signer.PKCS11.SessionWait.D() != 250*time.Millisecond {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	_, err = Parse(strings.NewReader(minimal), []string{"GATEWAY_ACME_VALIDATION_HTTP01_PORT=eighty"})
+	if err == nil || !strings.Contains(err.Error(), "GATEWAY_ACME_VALIDATION_HTTP01_PORT") {
+		t.Fatalf("bad override not reported with its variable: %v", err)
+	}
+}
+
+// The keys that DESIGN.md promises can be set from the environment.
+func TestContractKeysAreOverridable(t *testing.T) {
+	have := map[string]bool{}
+	for _, k := range Keys() {
+		have[k] = true
+	}
+	for _, k := range []string{
+		"listen.https", "listen.http", "listen.public_url", "storage.driver", "storage.path", "storage.dsn",
+		"acme.validation.resolver", "acme.validation.http01_port", "acme.validation.tlsalpn01_port",
+		"acme.validation.allow_private_targets",
+	} {
+		if !have[k] {
+			t.Errorf("contract key %s cannot be set from the environment", k)
+		}
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "1h30m": 90 * time.Minute, "250ms": 250 * time.Millisecond} {
+		d, err := ParseDuration(in)
+		if err != nil || d.D() != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "1.5d", "ten"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+}

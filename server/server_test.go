@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(c)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}}, pool
+}
+
+func start(t *testing.T, cfg Config) (*Server, context.CancelFunc, chan error) {
+	t.Helper()
+	cfg.HTTPSAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	s := New(cfg)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	return s, cancel, done
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	tlsCfg, roots := selfSigned(t)
+	var storeErr error
+	s, cancel, done := start(t, Config{TLS: tlsCfg, Probes: []Probe{
+		{Name: "signer", Check: func(context.Context) error { return nil }},
+		{Name: "store", Check: func(context.Context) error { return storeErr }},
+	}})
+	defer func() { cancel(); <-done }()
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	hs, hp := s.Addrs()
+	for _, base := range []string{"https://" + hs.String(), "http://" + hp.String()} {
+		if code, _ := get(t, c, base+"/healthz"); code != 200 {
+			t.Fatalf("%s/healthz: %d", base, code)
+		}
+		storeErr = nil
+		if code, body := get(t, c, base+"/readyz"); code != 200 {
+			t.Fatalf("%s/readyz: %d %s", base, code, body)
+		}
+		storeErr = errors.New("database is gone: password=secret")
+		code, body := get(t, c, base+"/readyz")
+		if code != 503 || body != "store: not ready\n" {
+			t.Fatalf("%s/readyz with the store down: %d %q", base, code, body)
+		}
+	}
+}
+
+// A request in flight when shutdown starts still gets its answer.
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	tlsCfg, roots := selfSigned(t)
+	entered := make(chan struct{})
+	s, cancel, done := start(t, Config{TLS: tlsCfg, ShutdownTimeout: 10 * time.Second, HTTPS: func(r chi.Router) {
+		r.Get("/slow", func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			time.Sleep(500 * time.Millisecond)
+			w.Write([]byte("finished"))
+		})
+	}})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	hs, _ := s.Addrs()
+	type result struct {
+		code int
+		body string
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, body := get(t, c, "https://"+hs.String()+"/slow")
+		res <- result{code, body}
+	}()
+	<-entered
+	cancel()
+	r := <-res
+	if r.code != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request got %d %q", r.code, r.body)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", hs.String(), time.Second); err == nil {
+		t.Fatal("listener still accepts after shutdown")
+	}
+}
