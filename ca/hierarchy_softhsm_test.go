@@ -1,0 +1,179 @@
+package ca_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThalesIgnite/crypto11"
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/certgw/gateway/test/softhsm"
+)
+
+func hierarchyConfig(rootType, issuingType string) *config.Config {
+	c := &config.Config{
+		Listen: config.Listen{PublicURL: "http://pki.example.com:8080"},
+		CAs: []config.CA{
+			{Name: "root", Key: config.Key{Type: rootType, Label: "root-key"}, Validity: config.Duration(20 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Test Root", Organization: "Example", Country: "DE"}},
+			{Name: "issuing", Parent: "root", Key: config.Key{Type: issuingType, Label: "issuing-key"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Test Issuing", Organization: "Example", Country: "DE"}},
+		},
+	}
+	return c
+}
+
+type softHSMHierarchy struct {
+	h     *ca.Hierarchy
+	pool  *signer.Pool
+	store storage.Store
+	env   *softhsm.Env
+}
+
+func newSoftHSMHierarchy(t *testing.T, cfg *config.Config) *softHSMHierarchy {
+	t.Helper()
+	env := softhsm.New(t, "gateway")
+	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: env.Module, TokenLabel: "gateway"}}, PIN: softhsm.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "gw.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	full, err := ca.NewLinter(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &softHSMHierarchy{
+		h: &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: full, Presign: ca.NewPresigner(),
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now},
+		pool: pool, store: st, env: env,
+	}
+}
+
+// init creates keys inside the token, sensitive and not extractable, for
+// every supported key type, certificates that pass the whole zlint
+// registry, and a second init changes nothing.
+func TestInitOnSoftHSM(t *testing.T) {
+	for _, tc := range []struct{ root, issuing string }{
+		{"ecdsa-p384", "ecdsa-p256"},
+		{"rsa-4096", "rsa-2048"},
+		{"rsa-3072", "ecdsa-p384"},
+		{"ecdsa-p256", "rsa-3072"},
+	} {
+		t.Run(tc.root+"/"+tc.issuing, func(t *testing.T) {
+			ctx := context.Background()
+			s := newSoftHSMHierarchy(t, hierarchyConfig(tc.root, tc.issuing))
+			created, err := s.h.Init(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(created, ",") != "root,issuing" {
+				t.Fatalf("created %v", created)
+			}
+			cas, err := s.h.Load(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root, issuing := cas["root"].Cert, cas["issuing"].Cert
+			checkCACert(t, root, root, -1, string(ca.KeyTypeOf(root.PublicKey)) == tc.root)
+			checkCACert(t, issuing, root, 0, string(ca.KeyTypeOf(issuing.PublicKey)) == tc.issuing)
+			if !bytes.Equal(issuing.AuthorityKeyId, root.SubjectKeyId) {
+				t.Error("issuing AKI is not the root's SKI")
+			}
+			if len(issuing.CRLDistributionPoints) != 1 || issuing.CRLDistributionPoints[0] != "http://pki.example.com:8080/crl/root.crl" ||
+				len(issuing.IssuingCertificateURL) != 1 || issuing.IssuingCertificateURL[0] != "http://pki.example.com:8080/ca/root.crt" {
+				t.Errorf("issuing CDP %v, AIA %v", issuing.CRLDistributionPoints, issuing.IssuingCertificateURL)
+			}
+			if got := cas["issuing"].Chain; len(got) != 1 || !got[0].Equal(root) {
+				t.Error("issuing chain is not [root]")
+			}
+
+			// Init again: nothing created, same certificates.
+			before, _ := s.store.ListCAs(ctx)
+			created, err = s.h.Init(ctx)
+			if err != nil || len(created) != 0 {
+				t.Fatalf("second init created %v, %v", created, err)
+			}
+			after, _ := s.store.ListCAs(ctx)
+			if len(after) != 2 || !bytes.Equal(before[0].CertDER, after[0].CertDER) || !bytes.Equal(before[1].CertDER, after[1].CertDER) {
+				t.Fatal("second init changed the stored CAs")
+			}
+
+			// Read the key attributes back through PKCS#11.
+			s.pool.Close()
+			c, err := crypto11.Configure(&crypto11.Config{Path: s.env.Module, TokenLabel: "gateway", Pin: softhsm.PIN})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			all, err := c.FindAllKeyPairs()
+			if err != nil || len(all) != 2 {
+				t.Fatalf("token holds %d key pairs after two inits, want 2 (%v)", len(all), err)
+			}
+			for _, k := range all {
+				a, err := c.GetAttributes(k, []crypto11.AttributeType{crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaNeverExtractable})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a[crypto11.CkaSensitive].Value[0] != 1 || a[crypto11.CkaExtractable].Value[0] != 0 || a[crypto11.CkaNeverExtractable].Value[0] != 1 {
+					t.Fatalf("key attributes: %v", a)
+				}
+			}
+		})
+	}
+}
+
+func checkCACert(t *testing.T, c, issuer *x509.Certificate, pathLen int, typeOK bool) {
+	t.Helper()
+	if !typeOK {
+		t.Errorf("%s: key type %s is not the configured one", c.Subject.CommonName, ca.KeyTypeOf(c.PublicKey))
+	}
+	if !c.BasicConstraintsValid || !c.IsCA || c.MaxPathLen != pathLen || (pathLen == 0) != c.MaxPathLenZero {
+		t.Errorf("%s: basicConstraints CA=%v pathlen=%d zero=%v, want pathlen %d", c.Subject.CommonName, c.IsCA, c.MaxPathLen, c.MaxPathLenZero, pathLen)
+	}
+	if c.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != x509.KeyUsageCertSign|x509.KeyUsageCRLSign {
+		t.Errorf("%s: keyUsage %b lacks keyCertSign|cRLSign", c.Subject.CommonName, c.KeyUsage)
+	}
+	if len(c.SubjectKeyId) == 0 {
+		t.Errorf("%s: no SKI", c.Subject.CommonName)
+	}
+	if err := c.CheckSignatureFrom(issuer); err != nil {
+		t.Errorf("%s: %v", c.Subject.CommonName, err)
+	}
+	full, _ := ca.NewLinter(nil, nil)
+	if err := full.LintCertificate(c.Raw); err != nil {
+		t.Errorf("%s: %v", c.Subject.CommonName, err)
+	}
+}
+
+// A key under a CA's label but of another type is never taken over or
+// replaced: init stops and says why.
+func TestInitRefusesForeignKey(t *testing.T) {
+	ctx := context.Background()
+	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p384", "ecdsa-p256"))
+	if _, err := s.pool.Generate(ctx, "root-key", signer.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.h.Init(ctx)
+	if !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "already holds a ecdsa-p256 key") {
+		t.Fatalf("init over a foreign key: %v", err)
+	}
+	if cas, _ := s.store.ListCAs(ctx); len(cas) != 0 {
+		t.Fatalf("init stored %d CAs after refusing", len(cas))
+	}
+}

@@ -1,0 +1,177 @@
+// Command bench runs the gateway's benchmarks and writes BENCHMARKS.md.
+//
+// Every figure is a ratio to a reference measured in the same run, on the
+// same machine, interleaved with the measurement itself: absolute rates on
+// shared machines are noise, ratios are not.
+//
+// Signer pool: signatures per second through signer.Pool against a raw
+// crypto11 sign loop (same module, same token, same key, same number of
+// sessions and callers), for ECDSA P-256 and RSA-2048 at 1, 2 and 8
+// concurrent callers.
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThalesIgnite/crypto11"
+	"github.com/certgw/gateway/signer"
+)
+
+const pin = "1234"
+
+func main() {
+	out := flag.String("out", "BENCHMARKS.md", "file to write")
+	dur := flag.Duration("duration", time.Second, "length of one measurement")
+	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
+	flag.Parse()
+
+	module := findModule()
+	dir, err := os.MkdirTemp("", "gateway-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	conf := filepath.Join(dir, "softhsm2.conf")
+	os.Mkdir(filepath.Join(dir, "tokens"), 0o700)
+	os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
+	os.Setenv("SOFTHSM2_CONF", conf)
+	run("softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", pin, "--so-pin", "5678")
+
+	var rows []string
+	for _, kt := range []signer.KeyType{signer.ECDSAP256, signer.RSA2048} {
+		for _, n := range []int{1, 2, 8} {
+			raw, pool := signerRound(module, kt, n, *dur, *rounds)
+			rows = append(rows, fmt.Sprintf("| %s | %d | %.0f | %.0f | **%.2f** | ≥ 0.90 | %s |",
+				kt, n, raw, pool, pool/raw, verdict(pool/raw >= 0.9)))
+			log.Printf("signer %s x%d: raw %.0f/s pool %.0f/s ratio %.2f", kt, n, raw, pool, pool/raw)
+		}
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (test/bench). Every result is a ratio to a reference\n")
+	fmt.Fprintf(&b, "measured in the same run on the same machine; absolute rates are shown for scale only.\n")
+	fmt.Fprintf(&b, "Reference and subject alternate, %d rounds of %s each; the medians are compared.\n\n", *rounds, *dur)
+	fmt.Fprintf(&b, "Machine: %d CPUs, %s/%s, %s. Token: SoftHSM (%s).\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), module)
+	fmt.Fprintf(&b, "## Signer pool vs raw PKCS#11\n\n")
+	fmt.Fprintf(&b, "Signatures per second through `signer.Pool` (round robin, bounded session wait,\n")
+	fmt.Fprintf(&b, "failover checks) against a raw `crypto11` sign loop on the same token and key, with the\n")
+	fmt.Fprintf(&b, "same number of sessions (9) and concurrent callers.\n\n")
+	fmt.Fprintf(&b, "| key | callers | raw crypto11 sig/s | pool sig/s | pool / raw | target | |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		b.WriteString(r + "\n")
+	}
+	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s", *out)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func findModule() string {
+	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	log.Fatal("SoftHSM is not installed: apt-get install softhsm2")
+	return ""
+}
+
+func run(name string, args ...string) {
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		log.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
+
+// signerRound measures the raw loop and the pool alternately and returns
+// the median rate of each.
+func signerRound(module string, kt signer.KeyType, callers int, dur time.Duration, rounds int) (raw, pool float64) {
+	const sessions = 9
+	p, err := signer.NewPool(signer.PoolConfig{
+		Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin, MaxSessions: sessions,
+		SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	label := "bench-" + string(kt)
+	pk, err := p.Key(ctx, p.URI(label))
+	if err != nil {
+		if pk, err = p.Generate(ctx, label, kt); err != nil {
+			log.Fatal(err)
+		}
+	}
+	c, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: sessions})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	rk, err := c.FindKeyPair(nil, []byte(label))
+	if err != nil || rk == nil {
+		log.Fatalf("raw key lookup: %v", err)
+	}
+	digest := sha256.Sum256([]byte("benchmark"))
+	rawSign := func() error { _, err := rk.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+	poolSign := func() error { _, err := pk.SignContext(ctx, digest[:], crypto.SHA256); return err }
+
+	// Warm up both paths (sessions opened, handles cached).
+	rate(rawSign, callers, dur/4)
+	rate(poolSign, callers, dur/4)
+	var raws, pools []float64
+	for range rounds {
+		raws = append(raws, rate(rawSign, callers, dur))
+		pools = append(pools, rate(poolSign, callers, dur))
+	}
+	return median(raws), median(pools)
+}
+
+// rate runs sign from callers goroutines for dur and returns calls per second.
+func rate(sign func() error, callers int, dur time.Duration) float64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := sign(); err != nil {
+					log.Fatal(err)
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
