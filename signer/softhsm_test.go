@@ -199,13 +199,19 @@ func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
 	})
 
 	dirB := env.TokenDir(t, "b")
-	away := dirB + ".away"
+	// Out of the token directory: SoftHSM finds a token anywhere inside it.
+	away := filepath.Join(env.Dir, "b-away")
 	if err := os.Rename(dirB, away); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("member b to go down", func() bool { return p.Status()[1].State == "down" })
 	atDown := signed.Load()
 	waitFor("signing to go on without b", func() bool { return signed.Load() > atDown+200 })
+	// b stays down while its token is away: reconnect attempts fail.
+	time.Sleep(500 * time.Millisecond)
+	if st := p.Status()[1]; st.State != "down" || st.Opens < 2 {
+		t.Fatalf("member b while its token is away: %+v, want down after reconnect attempts", st)
+	}
 
 	if err := os.Rename(away, dirB); err != nil {
 		t.Fatal(err)
@@ -221,7 +227,7 @@ func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
 
 	// Both tokens gone: the error is Unavailable (a 5xx), never a client error.
 	dirA := env.TokenDir(t, "a")
-	if err := os.Rename(dirA, dirA+".away"); err != nil {
+	if err := os.Rename(dirA, filepath.Join(env.Dir, "a-away")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(dirB, away); err != nil {
