@@ -291,7 +291,10 @@ func TestPoolSessionWaitIsBounded(t *testing.T) {
 	hsms["a"].mu.Lock()
 	hsms["a"].hold = hold
 	hsms["a"].mu.Unlock()
-	go signOnce(t, k) // takes the only session and blocks
+	go func() { // takes the only session and blocks
+		d := sha256.Sum256([]byte("hold"))
+		k.SignContext(context.Background(), d[:], crypto.SHA256)
+	}()
 	time.Sleep(20 * time.Millisecond)
 
 	t0 := time.Now()
