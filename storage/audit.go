@@ -1,0 +1,49 @@
+package storage
+
+import "time"
+
+// AuditEvent is one entry of the audit trail: who did what to which
+// certificate or profile. Issuance events carry the certificate DER, so the
+// trail alone is enough to know everything that was ever signed.
+type AuditEvent struct {
+	ID      int64 // assigned by the store
+	At      time.Time
+	Actor   string
+	Action  string // "issue", "revoke", "init-ca", "token-create", ...
+	Profile string
+	Serial  string
+	Detail  string // free text or JSON
+	DER     []byte // certificate DER where an issuance is audited
+}
+
+// AuditFilter selects audit events. Zero fields do not filter.
+type AuditFilter struct {
+	Serial  string    // exact serial
+	Profile string    // exact profile name
+	Since   time.Time // events at or after Since
+	Until   time.Time // events strictly before Until
+	Limit   int       // at most this many; see EffectiveLimit
+}
+
+const (
+	// DefaultAuditLimit is the number of events ListAudit returns when the
+	// filter does not say.
+	DefaultAuditLimit = 100
+	// MaxAuditLimit bounds one ListAudit call so that a single request
+	// cannot read the whole trail into memory; page with Until instead.
+	MaxAuditLimit = 1000
+)
+
+// EffectiveLimit is the number of events a store returns at most for f:
+// DefaultAuditLimit when f.Limit is zero or negative, MaxAuditLimit when it
+// is larger than that, f.Limit otherwise.
+func (f AuditFilter) EffectiveLimit() int {
+	switch {
+	case f.Limit <= 0:
+		return DefaultAuditLimit
+	case f.Limit > MaxAuditLimit:
+		return MaxAuditLimit
+	default:
+		return f.Limit
+	}
+}

@@ -1,0 +1,81 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// AppendAudit implements storage.Store.
+func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+	if err != nil {
+		return 0, wrap(err, "append audit %q", e.Action)
+	}
+	return id, nil
+}
+
+// ListAudit implements storage.Store.
+func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	query, args := auditQuery(f)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.AuditEvent, error) {
+		var e storage.AuditEvent
+		err := r.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Profile, &e.Serial, &e.Detail, &e.DER)
+		e.At = utc(e.At)
+		e.DER = nullBytes(e.DER)
+		return e, err
+	})
+	if err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	if len(events) == 0 {
+		return nil, nil
+	}
+	return events, nil
+}
+
+// auditQuery builds the SELECT for f. Only the filters that are set become
+// conditions, so the planner can use the (serial, at) and (profile, at)
+// indexes.
+func auditQuery(f storage.AuditFilter) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Serial != "" {
+		add("serial = $%d", f.Serial)
+	}
+	if f.Profile != "" {
+		add("profile = $%d", f.Profile)
+	}
+	if !f.Since.IsZero() {
+		add("at >= $%d", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("at < $%d", f.Until)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT id, at, actor, action, profile, serial, detail, der FROM audit")
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	args = append(args, f.EffectiveLimit())
+	fmt.Fprintf(&b, " ORDER BY at DESC, id DESC LIMIT $%d", len(args))
+	return b.String(), args
+}

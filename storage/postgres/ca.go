@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
+
+// InsertCA implements storage.Store.
+func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
+	var parent *string
+	if ca.Parent != "" {
+		parent = &ca.Parent
+	}
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		ca.Name, parent, ca.KeyURI, ca.CertDER, ca.CreatedAt)
+	if err != nil {
+		return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
+	}
+	return nil
+}
+
+// GetCA implements storage.Store.
+func (s *Store) GetCA(ctx context.Context, name string) (storage.CA, error) {
+	ca, err := scanCA(s.pool.QueryRow(ctx, `SELECT `+caColumns+` FROM cas WHERE name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.CA{}, errs.New(errs.NotFound, "postgres: CA %q not found", name)
+	}
+	if err != nil {
+		return storage.CA{}, wrap(err, "get CA %q", name)
+	}
+	return ca, nil
+}
+
+// ListCAs implements storage.Store.
+func (s *Store) ListCAs(ctx context.Context) ([]storage.CA, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+caColumns+` FROM cas ORDER BY created_at, name`)
+	if err != nil {
+		return nil, wrap(err, "list CAs")
+	}
+	cas, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.CA, error) { return scanCA(r) })
+	if err != nil {
+		return nil, wrap(err, "list CAs")
+	}
+	if len(cas) == 0 {
+		return nil, nil
+	}
+	return cas, nil
+}
+
+func scanCA(r pgx.Row) (storage.CA, error) {
+	var ca storage.CA
+	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &ca.CreatedAt); err != nil {
+		return storage.CA{}, err
+	}
+	ca.CreatedAt = utc(ca.CreatedAt)
+	return ca, nil
+}

@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// InsertPendingCertificate implements storage.Store.
+func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
+	sans, err := encodeList(c.SANs)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO certificates
+		(serial, ca, profile, method, requester, status, sans, not_before, not_after, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans,
+		c.NotBefore, c.NotAfter, c.CreatedAt)
+	if err != nil {
+		return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
+	}
+	return nil
+}
+
+// ActivateCertificate implements storage.Store. The UPDATE is conditional on
+// the row being pending, so of several replicas activating one certificate
+// at once exactly one changes it; the others see Conflict.
+func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error {
+	if len(der) == 0 {
+		return errs.New(errs.Internal, "postgres: activate certificate %s: empty DER", serial)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE certificates
+		SET status = $1, der = $2, not_before = $3, not_after = $4
+		WHERE serial = $5 AND status = $6`,
+		string(storage.StatusActive), der, notBefore, notAfter, serial, string(storage.StatusPending))
+	if err != nil {
+		return wrap(err, "activate certificate %s", serial)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	// Nothing was pending: tell a missing serial from a finished one. A
+	// status never goes back to pending, so this answer cannot go stale.
+	var status string
+	err = s.pool.QueryRow(ctx, `SELECT status FROM certificates WHERE serial = $1`, serial).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+	}
+	if err != nil {
+		return wrap(err, "activate certificate %s", serial)
+	}
+	return errs.New(errs.Conflict, "postgres: certificate %s is %s, not pending", serial, status)
+}
+
+// GetCertificate implements storage.Store.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (storage.Certificate, error) {
+	var (
+		c            storage.Certificate
+		status, sans string
+		revokedAt    *time.Time
+		reason       *int
+	)
+	err := s.pool.QueryRow(ctx, `SELECT serial, ca, profile, method, requester, status, sans::text,
+			not_before, not_after, der, created_at, revoked_at, revocation_reason
+		FROM certificates WHERE serial = $1`, serial).Scan(
+		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
+		&c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revokedAt, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Certificate{}, errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+	}
+	if err != nil {
+		return storage.Certificate{}, wrap(err, "get certificate %s", serial)
+	}
+	if c.SANs, err = decodeList(sans); err != nil {
+		return storage.Certificate{}, errs.Wrap(errs.Internal, err, "postgres: decode SANs of %s", serial)
+	}
+	c.Status = storage.CertStatus(status)
+	c.NotBefore = utc(c.NotBefore)
+	c.NotAfter = utc(c.NotAfter)
+	c.CreatedAt = utc(c.CreatedAt)
+	c.RevokedAt = fromNullTime(revokedAt)
+	if reason != nil {
+		c.RevocationReason = *reason
+	}
+	c.DER = nullBytes(c.DER)
+	return c, nil
+}

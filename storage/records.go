@@ -1,0 +1,56 @@
+package storage
+
+import "time"
+
+// CA is a certification authority whose certificate the gateway holds. The
+// key stays in the signer; KeyURI tells the signer where to find it.
+type CA struct {
+	Name      string // "root", "issuing"
+	Parent    string // name of the issuing CA; "" for a root
+	KeyURI    string // RFC 7512 pkcs11: URI, or a file path for the software signer
+	CertDER   []byte
+	CreatedAt time.Time
+}
+
+// CertStatus is the life-cycle state of an issued certificate.
+type CertStatus string
+
+const (
+	// StatusPending is a certificate recorded before the HSM signed it. A
+	// pending row that never becomes active marks an issuance that failed
+	// between persisting and signing.
+	StatusPending CertStatus = "pending"
+	// StatusActive is a signed certificate that has not been revoked.
+	StatusActive CertStatus = "active"
+	// StatusRevoked is a signed certificate that has been revoked.
+	StatusRevoked CertStatus = "revoked"
+)
+
+// Certificate is one certificate issued by the gateway, keyed by serial.
+type Certificate struct {
+	Serial    string // lowercase hex, no separators
+	CA        string // name of the issuing CA
+	Profile   string
+	Method    string // "api", "acme", "est", "scep", "internal"
+	Requester string
+	Status    CertStatus
+	SANs      []string // DNS names, IP addresses and e-mail addresses as text
+	NotBefore time.Time
+	NotAfter  time.Time
+	DER       []byte // nil while pending
+	CreatedAt time.Time
+	RevokedAt time.Time // zero unless revoked
+	// RevocationReason is the RFC 5280 section 5.3.1 CRLReason code; it is
+	// meaningful only when Status is StatusRevoked.
+	RevocationReason int
+}
+
+// Token is a REST API bearer token. Only the SHA-256 hash of the secret is
+// stored, so a copy of the database does not yield usable tokens.
+type Token struct {
+	ID        string
+	Name      string
+	Hash      []byte // SHA-256 of the secret; unique
+	Scopes    []string
+	CreatedAt time.Time
+}

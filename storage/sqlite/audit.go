@@ -1,0 +1,82 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// AppendAudit implements storage.Store.
+func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
+	var id int64
+	err := s.write.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		micros(e.At), e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+	if err != nil {
+		return 0, wrap(err, "append audit %q", e.Action)
+	}
+	return id, nil
+}
+
+// ListAudit implements storage.Store.
+func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
+	query, args := auditQuery(f)
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	defer rows.Close()
+	var events []storage.AuditEvent
+	for rows.Next() {
+		var (
+			e  storage.AuditEvent
+			at int64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Profile, &e.Serial, &e.Detail, &e.DER); err != nil {
+			return nil, wrap(err, "list audit")
+		}
+		e.At = fromMicros(at)
+		e.DER = nullBytes(e.DER)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list audit")
+	}
+	return events, nil
+}
+
+// auditQuery builds the SELECT for f. Only the filters that are set become
+// conditions, so the planner can use the (serial, at) and (profile, at)
+// indexes.
+func auditQuery(f storage.AuditFilter) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Serial != "" {
+		where = append(where, "serial = ?")
+		args = append(args, f.Serial)
+	}
+	if f.Profile != "" {
+		where = append(where, "profile = ?")
+		args = append(args, f.Profile)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, micros(f.Until))
+	}
+	var b strings.Builder
+	b.WriteString("SELECT id, at, actor, action, profile, serial, detail, der FROM audit")
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY at DESC, id DESC LIMIT ?")
+	args = append(args, f.EffectiveLimit())
+	return b.String(), args
+}

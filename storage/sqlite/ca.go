@@ -1,0 +1,71 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
+
+// InsertCA implements storage.Store.
+func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
+	parent := sql.NullString{String: ca.Parent, Valid: ca.Parent != ""}
+	_, err := s.write.ExecContext(ctx,
+		`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
+		ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))
+	if err != nil {
+		return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
+	}
+	return nil
+}
+
+// GetCA implements storage.Store.
+func (s *Store) GetCA(ctx context.Context, name string) (storage.CA, error) {
+	row := s.read.QueryRowContext(ctx, `SELECT `+caColumns+` FROM cas WHERE name = ?`, name)
+	ca, err := scanCA(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.CA{}, errs.New(errs.NotFound, "sqlite: CA %q not found", name)
+	}
+	if err != nil {
+		return storage.CA{}, wrap(err, "get CA %q", name)
+	}
+	return ca, nil
+}
+
+// ListCAs implements storage.Store.
+func (s *Store) ListCAs(ctx context.Context) ([]storage.CA, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+caColumns+` FROM cas ORDER BY created_at, name`)
+	if err != nil {
+		return nil, wrap(err, "list CAs")
+	}
+	defer rows.Close()
+	var cas []storage.CA
+	for rows.Next() {
+		ca, err := scanCA(rows)
+		if err != nil {
+			return nil, wrap(err, "list CAs")
+		}
+		cas = append(cas, ca)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list CAs")
+	}
+	return cas, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCA(r scanner) (storage.CA, error) {
+	var ca storage.CA
+	var created int64
+	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &created); err != nil {
+		return storage.CA{}, err
+	}
+	ca.CreatedAt = fromMicros(created)
+	return ca, nil
+}

@@ -1,0 +1,96 @@
+package storagetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+func rootCA(name string, created time.Time) storage.CA {
+	return storage.CA{
+		Name:      name,
+		KeyURI:    "pkcs11:token=gateway;object=" + name + ";type=private",
+		CertDER:   testDER(1),
+		CreatedAt: created,
+	}
+}
+
+func normCA(ca storage.CA) storage.CA {
+	ca.CreatedAt = normTime(ca.CreatedAt)
+	return ca
+}
+
+func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		root := rootCA("root", base)
+		issuing := storage.CA{
+			Name:      "issuing",
+			Parent:    "root",
+			KeyURI:    "/var/lib/gateway/issuing.key",
+			CertDER:   testDER(2),
+			CreatedAt: base.Add(time.Minute),
+		}
+		must(t, "InsertCA(root)", s.InsertCA(ctx, root))
+		must(t, "InsertCA(issuing)", s.InsertCA(ctx, issuing))
+		for _, want := range []storage.CA{root, issuing} {
+			got, err := s.GetCA(ctx, want.Name)
+			must(t, "GetCA", err)
+			if !reflect.DeepEqual(got, normCA(want)) {
+				t.Errorf("GetCA(%q) =\n%+v\nwant\n%+v", want.Name, got, normCA(want))
+			}
+			checkUTC(t, "CA.CreatedAt", got.CreatedAt)
+		}
+	})
+
+	t.Run("DuplicateName", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertCA", s.InsertCA(ctx, rootCA("root", base)))
+		wantKind(t, "second InsertCA", s.InsertCA(ctx, rootCA("root", base.Add(time.Hour))), errs.Conflict)
+	})
+
+	t.Run("UnknownParent", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		ca := rootCA("issuing", base)
+		ca.Parent = "no-such-root"
+		wantKind(t, "InsertCA", s.InsertCA(ctx, ca), errs.NotFound)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		_, err := s.GetCA(ctx, "root")
+		wantKind(t, "GetCA", err, errs.NotFound)
+	})
+
+	t.Run("ListOrder", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		if cas, err := s.ListCAs(ctx); err != nil || len(cas) != 0 {
+			t.Fatalf("ListCAs() on an empty store = %v, %v; want none", cas, err)
+		}
+		sub := func(name string) storage.CA {
+			ca := rootCA(name, base.Add(time.Hour))
+			ca.Parent = "root"
+			return ca
+		}
+		// Inserted out of order; b-sub and a-sub share a creation time.
+		for _, ca := range []storage.CA{rootCA("root", base), sub("b-sub"), sub("a-sub"), rootCA("early", base.Add(-time.Hour))} {
+			must(t, "InsertCA("+ca.Name+")", s.InsertCA(ctx, ca))
+		}
+		cas, err := s.ListCAs(ctx)
+		must(t, "ListCAs", err)
+		var got []string
+		for _, ca := range cas {
+			got = append(got, ca.Name)
+		}
+		want := []string{"early", "root", "a-sub", "b-sub"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("ListCAs() names = %v, want %v (by CreatedAt, then Name)", got, want)
+		}
+		if len(cas) == 4 && !reflect.DeepEqual(cas[2], normCA(sub("a-sub"))) {
+			t.Errorf("ListCAs()[2] = %+v, want %+v", cas[2], normCA(sub("a-sub")))
+		}
+	})
+}

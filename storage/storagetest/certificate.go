@@ -1,0 +1,173 @@
+package storagetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// withCA returns a fresh store holding a root CA named "root", which the
+// certificates of the suite are issued by.
+func withCA(t *testing.T, open func(t *testing.T) storage.Store) (storage.Store, context.Context) {
+	t.Helper()
+	s, ctx := open(t), t.Context()
+	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base)))
+	return s, ctx
+}
+
+func pendingCert(serial string) storage.Certificate {
+	return storage.Certificate{
+		Serial:    serial,
+		CA:        "root",
+		Profile:   "default",
+		Method:    "acme",
+		Requester: "acct/1",
+		SANs:      []string{"example.com", "*.example.net", "192.0.2.1", "2001:db8::1", "admin@example.com"},
+		NotBefore: base,
+		NotAfter:  base.Add(90 * 24 * time.Hour),
+		CreatedAt: base,
+	}
+}
+
+// normCert is what a store returns for c after InsertPendingCertificate.
+func normCert(c storage.Certificate) storage.Certificate {
+	c.Status = storage.StatusPending
+	c.DER = nil
+	c.NotBefore = normTime(c.NotBefore)
+	c.NotAfter = normTime(c.NotAfter)
+	c.CreatedAt = normTime(c.CreatedAt)
+	return c
+}
+
+func checkCertUTC(t *testing.T, c storage.Certificate) {
+	t.Helper()
+	checkUTC(t, "NotBefore", c.NotBefore)
+	checkUTC(t, "NotAfter", c.NotAfter)
+	checkUTC(t, "CreatedAt", c.CreatedAt)
+}
+
+func testCertificate(t *testing.T, open func(t *testing.T) storage.Store) {
+	t.Run("PendingRoundTrip", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		noSANs := pendingCert("02")
+		noSANs.SANs = nil
+		// RFC 5280 section 4.1.2.5: 99991231235959Z means "no expiry", and
+		// 1950 is the earliest UTCTime; both must survive.
+		extremes := pendingCert("0abcdef0123456789abcdef012345678")
+		extremes.NotBefore = time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)
+		extremes.NotAfter = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+		for _, c := range []storage.Certificate{pendingCert("01"), noSANs, extremes} {
+			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
+			got, err := s.GetCertificate(ctx, c.Serial)
+			must(t, "GetCertificate", err)
+			if want := normCert(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("GetCertificate(%s) =\n%+v\nwant\n%+v", c.Serial, got, want)
+			}
+			checkCertUTC(t, got)
+		}
+	})
+
+	t.Run("PendingIgnoresStatusAndDER", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		c := pendingCert("01")
+		c.Status = storage.StatusActive
+		c.DER = testDER(3)
+		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
+		got, err := s.GetCertificate(ctx, c.Serial)
+		must(t, "GetCertificate", err)
+		if got.Status != storage.StatusPending || got.DER != nil {
+			t.Errorf("GetCertificate() status = %q, DER = %d bytes; want pending and nil", got.Status, len(got.DER))
+		}
+	})
+
+	t.Run("DuplicateSerial", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("01")))
+		other := pendingCert("01")
+		other.Profile = "other"
+		wantKind(t, "second InsertPendingCertificate", s.InsertPendingCertificate(ctx, other), errs.Conflict)
+		got, err := s.GetCertificate(ctx, "01")
+		must(t, "GetCertificate", err)
+		if got.Profile != "default" {
+			t.Errorf("the duplicate overwrote the first row: profile = %q", got.Profile)
+		}
+	})
+
+	t.Run("UnknownCA", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		c := pendingCert("01")
+		c.CA = "no-such-ca"
+		wantKind(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c), errs.NotFound)
+	})
+
+	t.Run("SerialNotLowercaseHex", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		for _, serial := range []string{"", "0A", "0a:0b", "xyz"} {
+			if err := s.InsertPendingCertificate(ctx, pendingCert(serial)); err == nil {
+				t.Errorf("InsertPendingCertificate(serial %q) succeeded", serial)
+			}
+		}
+	})
+
+	t.Run("GetNotFound", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		_, err := s.GetCertificate(ctx, "01")
+		wantKind(t, "GetCertificate", err, errs.NotFound)
+	})
+
+	t.Run("Activate", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		c := pendingCert("01")
+		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
+		der := testDER(4)
+		notBefore, notAfter := base.Add(-time.Minute), base.Add(24*time.Hour+time.Nanosecond)
+		must(t, "ActivateCertificate", s.ActivateCertificate(ctx, c.Serial, der, notBefore, notAfter))
+
+		got, err := s.GetCertificate(ctx, c.Serial)
+		must(t, "GetCertificate", err)
+		want := normCert(c)
+		want.Status = storage.StatusActive
+		want.DER = der
+		want.NotBefore, want.NotAfter = normTime(notBefore), normTime(notAfter)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCertificate() after activation =\n%+v\nwant\n%+v", got, want)
+		}
+		checkCertUTC(t, got)
+	})
+
+	t.Run("ActivateTwice", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("01")))
+		must(t, "ActivateCertificate", s.ActivateCertificate(ctx, "01", testDER(4), base, base.Add(time.Hour)))
+		err := s.ActivateCertificate(ctx, "01", testDER(5), base, base.Add(2*time.Hour))
+		wantKind(t, "second ActivateCertificate", err, errs.Conflict)
+		got, err := s.GetCertificate(ctx, "01")
+		must(t, "GetCertificate", err)
+		if !reflect.DeepEqual(got.DER, testDER(4)) {
+			t.Errorf("the second activation replaced the DER")
+		}
+	})
+
+	t.Run("ActivateNotFound", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		err := s.ActivateCertificate(ctx, "01", testDER(4), base, base.Add(time.Hour))
+		wantKind(t, "ActivateCertificate", err, errs.NotFound)
+	})
+
+	t.Run("ActivateEmptyDER", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("01")))
+		if err := s.ActivateCertificate(ctx, "01", nil, base, base.Add(time.Hour)); err == nil {
+			t.Errorf("ActivateCertificate() with no DER succeeded")
+		}
+		got, err := s.GetCertificate(ctx, "01")
+		must(t, "GetCertificate", err)
+		if got.Status != storage.StatusPending {
+			t.Errorf("status = %q after a failed activation, want pending", got.Status)
+		}
+	})
+}

@@ -1,0 +1,62 @@
+package storagetest
+
+import (
+	"crypto/sha256"
+	"reflect"
+	"testing"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+func token(id, secret string) storage.Token {
+	h := sha256.Sum256([]byte(secret))
+	return storage.Token{
+		ID:        id,
+		Name:      "token " + id,
+		Hash:      h[:],
+		Scopes:    []string{"certificates:read", "certificates:issue", "audit:read"},
+		CreatedAt: base,
+	}
+}
+
+func normToken(tok storage.Token) storage.Token {
+	tok.CreatedAt = normTime(tok.CreatedAt)
+	return tok
+}
+
+func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		noScopes := token("t2", "secret-2")
+		noScopes.Scopes = nil
+		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes} {
+			must(t, "InsertToken", s.InsertToken(ctx, tok))
+			got, err := s.TokenByHash(ctx, tok.Hash)
+			must(t, "TokenByHash", err)
+			if want := normToken(tok); !reflect.DeepEqual(got, want) {
+				t.Errorf("TokenByHash() =\n%+v\nwant\n%+v", got, want)
+			}
+			checkUTC(t, "Token.CreatedAt", got.CreatedAt)
+		}
+	})
+
+	t.Run("DuplicateID", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
+		wantKind(t, "InsertToken(same ID)", s.InsertToken(ctx, token("t1", "secret-2")), errs.Conflict)
+	})
+
+	t.Run("DuplicateHash", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
+		wantKind(t, "InsertToken(same hash)", s.InsertToken(ctx, token("t2", "secret-1")), errs.Conflict)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
+		_, err := s.TokenByHash(ctx, token("t2", "secret-2").Hash)
+		wantKind(t, "TokenByHash", err, errs.NotFound)
+	})
+}
