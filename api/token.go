@@ -57,4 +57,3 @@ func HashToken(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
-
