@@ -36,6 +36,9 @@ type Authority struct {
 	Cert  *x509.Certificate
 	Key   signer.Key
 	Chain []*x509.Certificate // issuers up to and including the root, nearest first; empty for a root
+	// CRLMirrors follow the gateway's own CRL URL in the CRL distribution
+	// point of every certificate this CA issues.
+	CRLMirrors []string
 }
 
 // URLs are the addresses, under listen.public_url, where relying parties
@@ -228,6 +231,7 @@ func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.CRLMirrors = c.CRLMirrors
 		done[c.Name] = a
 	}
 	return done, nil

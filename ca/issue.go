@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,22 +24,30 @@ type IssueStore interface {
 }
 
 // Request says who asks for a certificate, by which method and under which
-// profile; it goes to the inventory and the audit trail.
+// profile; it goes to the inventory and the audit trail with what the
+// inventory keeps beside the certificate.
 type Request struct {
 	Profile   string
 	Method    string
 	Requester string
+	// Key is the subject's private key when the gateway generated it and
+	// keeps it (sealed) for bundles and server-driven renewal.
+	Key       crypto.Signer
+	AutoRenew bool
+	// RenewAt, when set, is computed from the certificate's validity.
+	RenewAt  func(notBefore, notAfter time.Time) time.Time
+	Replaces string
 }
 
 // Issuer signs end-entity certificates, persisting before it signs.
 //
-// TODO: this is the path the gateway's own TLS certificate takes. The
-// profile policy (names, key types, lifetimes) of the issuance core sits in
-// front of it and is not here yet.
+// Core puts the profile policy in front of it; the gateway's own HTTPS
+// certificate takes it directly.
 type Issuer struct {
 	Store   IssueStore
 	Linter  *Linter
 	Presign *Presigner
+	Sealer  *Sealer // needed only when a Request carries a Key
 	URLs    URLs
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -49,7 +58,7 @@ type Issuer struct {
 // pending record, sign with the CA key, store the certificate, audit.
 func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
 	p.IssuerKey = a.Key.Public()
-	p.CRLURLs = []string{is.URLs.CRL(a.Name)}
+	p.CRLURLs = append([]string{is.URLs.CRL(a.Name)}, a.CRLMirrors...)
 	p.OCSPURL = is.URLs.OCSP(a.Name)
 	p.IssuerURL = is.URLs.Issuer(a.Name)
 
@@ -72,11 +81,21 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			return nil, err
 		}
 		hex := SerialHex(serial)
-		err = is.Store.InsertPendingCertificate(ctx, storage.Certificate{
+		rec := storage.Certificate{
 			Serial: hex, CA: a.Name, Profile: req.Profile, Method: req.Method, Requester: req.Requester,
 			Status: storage.StatusPending, SANs: sans(tmpl), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
-			CreatedAt: is.Now(),
-		})
+			CreatedAt: is.Now(), Subject: tmpl.Subject.String(),
+			AutoRenew: req.AutoRenew, Replaces: req.Replaces,
+		}
+		if req.Key != nil {
+			if rec.KeyPEM, err = is.seal(hex, req.Key); err != nil {
+				return nil, err
+			}
+		}
+		if req.RenewAt != nil {
+			rec.RenewAt = req.RenewAt(tmpl.NotBefore, tmpl.NotAfter)
+		}
+		err = is.Store.InsertPendingCertificate(ctx, rec)
 		if errs.Is(err, errs.Conflict) && attempt < 3 {
 			continue
 		}
@@ -105,6 +124,17 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
 		return cert, nil
 	}
+}
+
+func (is *Issuer) seal(serial string, key crypto.Signer) ([]byte, error) {
+	if is.Sealer == nil {
+		return nil, errs.New(errs.Internal, "no key sealer configured for a gateway-held key")
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "marshal key")
+	}
+	return is.Sealer.Seal(serial, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
 func sans(c *x509.Certificate) []string {

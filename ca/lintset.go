@@ -10,6 +10,14 @@ package ca
 //   - e_dnsname_not_valid_tld: a DNS name outside the public TLD list.
 //   - e_ext_san_contains_reserved_ip: an IP SAN in a reserved range.
 //   - w_sub_cert_aia_contains_internal_names: AIA URLs on internal names.
+//   - w_subject_common_name_included: the BRs discourage a subject CN; a
+//     profile decides (names.common_name), and many devices, EST and SCEP
+//     clients and certbot's CSRs carry one. It must still repeat a SAN
+//     unless the profile says otherwise, and e_subject_common_name_not_from_san
+//     stays on for that.
+//   - e_crl_distrib_points_not_http: the BRs want plain-HTTP CRL URLs; a
+//     CA's CRL mirrors may be https:// (RFC 5280 allows any URI), which
+//     relying parties that can fetch them over TLS are free to use.
 //
 // Every other lint, CA/B Forum included, stays on.
 func PrivatePKIExcludedLints() []string {
@@ -17,5 +25,7 @@ func PrivatePKIExcludedLints() []string {
 		"e_dnsname_not_valid_tld",
 		"e_ext_san_contains_reserved_ip",
 		"w_sub_cert_aia_contains_internal_names",
+		"w_subject_common_name_included",
+		"e_crl_distrib_points_not_http",
 	}
 }

@@ -28,6 +28,20 @@ type Config struct {
 	Profiles []Profile `yaml:"profiles"`
 	ACME     ACME      `yaml:"acme"`
 	Lint     Lint      `yaml:"lint"`
+	Keystore Keystore  `yaml:"keystore"`
+	Renewal  Renewal   `yaml:"renewal"`
+}
+
+// Keystore configures how the gateway keeps the private keys it generates
+// for requesters (server-side key generation): sealed with AES-256-GCM
+// under a key-encryption key read from KEKFile (created if missing).
+type Keystore struct {
+	KEKFile string `yaml:"kek_file"`
+}
+
+// Renewal configures the server-driven renewal job.
+type Renewal struct {
+	Interval Duration `yaml:"interval"` // how often due certificates are looked for
 }
 
 // Lint chooses the zlint lints of the lint gate that every certificate
@@ -121,6 +135,10 @@ type CA struct {
 	// PathLen is the basicConstraints pathLenConstraint; nil means the
 	// default (unlimited for a root, 0 for a subordinate).
 	PathLen *int `yaml:"path_len"`
+	// CRLMirrors are up to 4 more http:// or https:// URLs of this CA's CRL,
+	// listed in the CRL distribution point of certificates it issues after
+	// the gateway's own URL, in order.
+	CRLMirrors []string `yaml:"crl_mirrors"`
 }
 
 // Key names a CA key: its type and its label in the token (the pkcs11: URI
@@ -138,12 +156,57 @@ type Subject struct {
 	Country      string `yaml:"country"`
 }
 
-// Profile is a certificate profile. The issuance issue grows this into the
-// full policy; the foundation needs its name, CA and enrollment methods.
+// Profile is a certificate profile: what may be issued, by which
+// enrollment methods, from which CA.
 type Profile struct {
 	Name    string   `yaml:"name"`
 	CA      string   `yaml:"ca"`
 	Methods []string `yaml:"methods"` // acme | est | scep | api
+	Names   Names    `yaml:"names"`
+	// KeyTypes the subject key may have: ecdsa-p256, ecdsa-p384, rsa-2048,
+	// rsa-3072, rsa-4096 (RSA sizes in between are refused), ed25519.
+	KeyTypes        []string `yaml:"key_types"`
+	MaxValidity     Duration `yaml:"max_validity"`
+	DefaultValidity Duration `yaml:"default_validity"`
+	// KeyUsage names: digital_signature, key_encipherment, key_agreement,
+	// content_commitment. Empty: derived from the key type.
+	KeyUsage []string `yaml:"key_usage"`
+	// ExtKeyUsage names: server_auth, client_auth, email_protection,
+	// code_signing, time_stamping. Empty: server_auth and client_auth.
+	ExtKeyUsage []string `yaml:"ext_key_usage"`
+	// ServerKeygen lets the gateway generate the subject key (REST API,
+	// EST serverkeygen) and keep it for server-driven renewal.
+	ServerKeygen bool      `yaml:"server_keygen"`
+	AutoRenew    AutoRenew `yaml:"auto_renew"`
+}
+
+// Names is a profile's identifier policy.
+type Names struct {
+	// DNS rules: "host.example.com" allows that name; ".example.com" any
+	// name under example.com (not example.com itself); "*" any DNS name.
+	DNS []string `yaml:"dns"`
+	// Wildcards allows "*.name" SANs whose base name a DNS rule allows.
+	Wildcards bool `yaml:"wildcards"`
+	// IPRanges in CIDR notation; an IP SAN must fall in one.
+	IPRanges []string `yaml:"ip_ranges"`
+	// Emails: "user@example.com" allows that address, "@example.com" any
+	// address at that domain, "*" any address.
+	Emails []string `yaml:"emails"`
+	// CommonName: forbid, allow or require a subject CN.
+	CommonName string `yaml:"common_name"`
+	// CommonNameInSAN requires a CN to repeat one of the SANs (default true).
+	CommonNameInSAN *bool `yaml:"common_name_in_san"`
+	// Max is the most SANs one certificate may carry.
+	Max int `yaml:"max"`
+}
+
+// AutoRenew configures server-driven renewal of certificates whose key the
+// gateway holds.
+type AutoRenew struct {
+	// Enabled is the default for new certificates; each can be switched.
+	Enabled bool `yaml:"enabled"`
+	// RenewBeforeDays is how long before notAfter the gateway renews.
+	RenewBeforeDays int `yaml:"renew_before_days"`
 }
 
 // ACME configures the ACME server.

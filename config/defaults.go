@@ -17,6 +17,8 @@ const (
 	DefaultRootValidity      = 20 * 365 * 24 * time.Hour
 	DefaultIssuingValidity   = 10 * 365 * 24 * time.Hour
 	DefaultTLSValidity       = 30 * 24 * time.Hour
+	DefaultMaxValidity       = 397 * 24 * time.Hour
+	DefaultLeafValidity      = 90 * 24 * time.Hour
 )
 
 func (c *Config) setDefaults() {
@@ -38,6 +40,8 @@ func (c *Config) setDefaults() {
 	if c.Storage.Driver == "sqlite" {
 		setStr(&c.Storage.Path, DefaultSQLitePath)
 	}
+	setStr(&c.Keystore.KEKFile, "var/kek")
+	setDur(&c.Renewal.Interval, time.Hour)
 	setStr(&c.Signer.Type, "pkcs11")
 	p := &c.Signer.PKCS11
 	if p.MaxSessions == 0 {
@@ -62,6 +66,25 @@ func (c *Config) setDefaults() {
 		// applies.
 		setStr(&ca.Subject.Organization, "Certificate Gateway")
 		setStr(&ca.Subject.Country, "XX")
+	}
+	for i := range c.Profiles {
+		p := &c.Profiles[i]
+		setDur(&p.MaxValidity, DefaultMaxValidity)
+		setDur(&p.DefaultValidity, min(DefaultLeafValidity, p.MaxValidity.D()))
+		if len(p.KeyTypes) == 0 {
+			p.KeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"}
+		}
+		setStr(&p.Names.CommonName, "allow")
+		if p.Names.CommonNameInSAN == nil {
+			yes := true
+			p.Names.CommonNameInSAN = &yes
+		}
+		if p.Names.Max == 0 {
+			p.Names.Max = 100
+		}
+		if p.AutoRenew.RenewBeforeDays == 0 {
+			p.AutoRenew.RenewBeforeDays = 30
+		}
 	}
 	if c.ACME.Validation.HTTP01Port == 0 {
 		c.ACME.Validation.HTTP01Port = 80

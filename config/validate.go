@@ -105,6 +105,7 @@ func (c *Config) Validate() error {
 		add("signer.type", "must be pkcs11 or software, got %q", c.Signer.Type)
 	}
 
+	positive(add, "renewal.interval", c.Renewal.Interval)
 	c.validateCAs(add)
 	c.validateProfiles(add)
 
@@ -144,6 +145,14 @@ func (c *Config) validateCAs(add func(path, format string, args ...any)) {
 		}
 		labels[ca.Key.Label] = ca.Name
 		positive(add, path+".validity", ca.Validity)
+		if len(ca.CRLMirrors) > 4 {
+			add(path+".crl_mirrors", "at most 4 mirrors, got %d", len(ca.CRLMirrors))
+		}
+		for j, m := range ca.CRLMirrors {
+			if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("%s.crl_mirrors[%d]", path, j), "must be an absolute http:// or https:// URL, got %q", m)
+			}
+		}
 		if ca.PathLen != nil && *ca.PathLen < 0 {
 			add(path+".path_len", "must not be negative")
 		}
@@ -205,6 +214,7 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 				add(fmt.Sprintf("%s.methods[%d]", path, j), "must be acme, est, scep or api, got %q", m)
 			}
 		}
+		validateProfilePolicy(add, path, pr)
 	}
 }
 

@@ -89,9 +89,19 @@ cas:
     key: {type: ecdsa-p256, label: gateway-issuing}
     subject: {common_name: Gateway quickstart issuing CA, organization: Certificate Gateway, country: XX}
 profiles:
+  # Every enrollment method, any DNS name (wildcards too), any IP address
+  # and e-mail address; the gateway may generate keys.
   - name: default
     ca: issuing
     methods: [acme, est, scep, api]
+    names:
+      dns: ["*"]
+      wildcards: true
+      ip_ranges: [0.0.0.0/0, "::/0"]
+      emails: ["*"]
+    server_keygen: true
+keystore:
+  kek_file: $VAR/kek
 acme:
   validation:
     # Everything the quickstart serves is on this machine.

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
-	"strings"
+	"os"
 	"time"
 
+	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/server"
 	"github.com/go-chi/chi/v5"
@@ -41,11 +43,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	urls := ca.URLs{Base: strings.TrimSuffix(cfg.Listen.PublicURL, "/")}
+	core, err := d.core(cas)
+	if err != nil {
+		return err
+	}
+	// Certificates signed while the store failed to record them come back
+	// from the audit trail.
+	if n, err := core.Reconcile(ctx, time.Minute); err != nil {
+		log.Error("reconcile", "err", err)
+	} else if n > 0 {
+		log.Warn("reconciled signed certificates into the inventory", "count", n)
+	}
+	go runRenewals(ctx, core, cfg.Renewal.Interval.D(), log)
+
 	sc := &ca.ServerCert{CertFile: cfg.Listen.TLS.CertFile, KeyFile: cfg.Listen.TLS.KeyFile, Log: log}
 	if cfg.Listen.TLS.Auto {
 		sc.Authority = cas[cfg.Listen.TLS.CA]
-		sc.Issuer = &ca.Issuer{Store: d.store, Linter: d.linter, Presign: d.pre, URLs: urls, Log: log, Now: time.Now}
+		sc.Issuer = core.Issuer
 		sc.DNSNames = cfg.Listen.TLS.DNSNames
 		for _, ip := range cfg.Listen.TLS.IPAddresses {
 			sc.IPAddresses = append(sc.IPAddresses, net.ParseIP(ip))
@@ -58,6 +72,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go sc.Run(ctx, time.Hour)
 
 	caCerts := &ca.CertHandler{CAs: cas}
+	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
 	srv := server.New(server.Config{
 		HTTPSAddr:       cfg.Listen.HTTPS,
 		HTTPAddr:        cfg.Listen.HTTP,
@@ -68,7 +83,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "signer", Check: d.signer.Check},
 			{Name: "store", Check: d.store.Ping},
 		},
-		HTTPS: func(r chi.Router) {},
+		HTTPS: func(r chi.Router) { restAPI.Routes(r) },
 		HTTP:  func(r chi.Router) { caCerts.Routes(r) },
 	})
 	if err := srv.Listen(); err != nil {
@@ -77,4 +92,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	err = srv.Serve(ctx)
 	log.Info("stopped")
 	return err
+}
+
+// runRenewals re-issues certificates due for server-driven renewal every
+// interval until ctx ends.
+func runRenewals(ctx context.Context, core *ca.Core, every time.Duration, log *slog.Logger) {
+	host, _ := os.Hostname()
+	claimant := fmt.Sprintf("%s/%d", host, os.Getpid())
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if renewed, err := core.RenewDue(ctx, claimant); err != nil {
+			log.Error("server-driven renewal", "err", err, "renewed", len(renewed))
+		} else if len(renewed) > 0 {
+			log.Info("server-driven renewal", "renewed", renewed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -87,4 +88,29 @@ func (d *deps) hierarchy() *ca.Hierarchy {
 		Config: d.cfg, Signer: d.signer, Store: d.store, Linter: d.linter, Presign: d.pre,
 		Log: d.log, Now: time.Now,
 	}
+}
+
+// core builds the issuance core over the loaded CAs and the profiles.
+func (d *deps) core(cas map[string]*ca.Authority) (*ca.Core, error) {
+	profiles := map[string]*ca.Profile{}
+	for _, p := range d.cfg.Profiles {
+		cp, err := ca.CompileProfile(p)
+		if err != nil {
+			return nil, err
+		}
+		profiles[p.Name] = cp
+	}
+	kek, err := ca.LoadOrCreateKEK(d.cfg.Keystore.KEKFile)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := ca.NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	issuer := &ca.Issuer{
+		Store: d.store, Linter: d.linter, Presign: d.pre, Sealer: sealer,
+		URLs: ca.URLs{Base: strings.TrimSuffix(d.cfg.Listen.PublicURL, "/")}, Log: d.log, Now: time.Now,
+	}
+	return &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Profiles: profiles, Log: d.log, Now: time.Now}, nil
 }

@@ -1,0 +1,376 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// CoreStore is what the issuance core needs of the store.
+type CoreStore interface {
+	IssueStore
+	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
+	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error)
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	DueForRenewal(ctx context.Context, now time.Time, limit int) ([]storage.Certificate, error)
+	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
+	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
+}
+
+// Core is the one issuance path every protocol calls: a protocol turns its
+// wire format into an IssueRequest and the Issued result back.
+type Core struct {
+	Store    CoreStore
+	Issuer   *Issuer
+	CAs      map[string]*Authority
+	Profiles map[string]*Profile
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// IssueRequest asks for a certificate under a profile, either for the key
+// of a CSR or for a key the gateway generates (Generate).
+type IssueRequest struct {
+	Profile   string
+	Method    string // acme | est | scep | api
+	Requester string
+	CSR       []byte // DER PKCS#10
+	Generate  *GenerateRequest
+	// Validity, if set, must not exceed the profile's maximum.
+	Validity time.Duration
+	// AutoRenew overrides the profile's default for a generated key.
+	AutoRenew *bool
+	// Replaces names the certificate this one renews.
+	Replaces string
+}
+
+// GenerateRequest names the key and identifiers of a certificate whose key
+// the gateway generates.
+type GenerateRequest struct {
+	KeyType    string // as in profiles: ecdsa-p256, ..., ed25519
+	CommonName string
+	DNSNames   []string
+	IPs        []string
+	Emails     []string
+}
+
+// Issued is a signed certificate with its chain (issuing CA first, root
+// last) and, for a generated key, the key.
+type Issued struct {
+	Serial string
+	Cert   *x509.Certificate
+	Chain  []*x509.Certificate
+	Key    crypto.Signer
+}
+
+// Issue runs one request through the core: parse and verify the CSR (or
+// generate the key); apply the profile; build the template from the profile
+// alone; lint a throwaway-signed draft; reserve the serial with a pending
+// record; sign with the CA key; store; audit (Issuer.Issue does the last
+// five). A rejected request changes nothing.
+func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	p, ok := c.Profiles[req.Profile]
+	if !ok {
+		return nil, errs.New(errs.NotFound, "no profile %q", req.Profile)
+	}
+	if !p.Allows(req.Method) {
+		return nil, errs.New(errs.Forbidden, "profile %s: rule methods: enrollment method %q is not allowed", p.Name, req.Method)
+	}
+	a, ok := c.CAs[p.CA]
+	if !ok {
+		return nil, errs.New(errs.Internal, "profile %s: CA %q is not loaded", p.Name, p.CA)
+	}
+	validity, err := p.Validity(req.Validity)
+	if err != nil {
+		return nil, err
+	}
+
+	var pub crypto.PublicKey
+	var key crypto.Signer
+	var names Names
+	switch {
+	case req.CSR != nil && req.Generate != nil:
+		return nil, errs.New(errs.Malformed, "a request carries either a CSR or a key to generate, not both")
+	case req.CSR != nil:
+		csr, err := x509.ParseCertificateRequest(req.CSR)
+		if err != nil {
+			return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
+		}
+		if err := csr.CheckSignature(); err != nil {
+			return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+		}
+		if len(csr.URIs) > 0 {
+			return nil, errs.New(errs.BadCSR, "profile %s: rule names: URI names are not supported", p.Name)
+		}
+		pub = csr.PublicKey
+		names = Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses}
+	case req.Generate != nil:
+		if !p.ServerKeygen {
+			return nil, errs.New(errs.Forbidden, "profile %s: rule server_keygen: the profile does not let the gateway generate keys", p.Name)
+		}
+		g := req.Generate
+		names = Names{CommonName: g.CommonName, DNS: g.DNSNames, Emails: g.Emails}
+		for _, s := range g.IPs {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return nil, errs.New(errs.Malformed, "%q is not an IP address", s)
+			}
+			names.IPs = append(names.IPs, ip)
+		}
+		if err := p.CheckNames(names); err != nil { // before spending time on a key
+			return nil, err
+		}
+		if key, err = GenerateKey(g.KeyType); err != nil {
+			return nil, err
+		}
+		pub = key.Public()
+	default:
+		return nil, errs.New(errs.Malformed, "a request needs a CSR or a key to generate")
+	}
+	if err := p.CheckKey(pub); err != nil {
+		return nil, err
+	}
+	if err := p.CheckNames(names); err != nil {
+		return nil, err
+	}
+
+	now := c.Now()
+	var subj pkix.Name
+	subj.CommonName = names.CommonName
+	params := LeafParams{
+		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails,
+		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
+		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
+	}
+	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces}
+	if key != nil {
+		meta.Key = key
+		meta.AutoRenew = p.AutoRenew
+		if req.AutoRenew != nil {
+			meta.AutoRenew = *req.AutoRenew
+		}
+		meta.RenewAt = p.RenewAt
+	}
+	cert, err := c.Issuer.Issue(ctx, a, params, pub, meta)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{Serial: SerialHex(cert.SerialNumber), Cert: cert, Chain: c.chain(a), Key: key}, nil
+}
+
+// chain is the issuing CA and the CAs above it, nearest first.
+func (c *Core) chain(a *Authority) []*x509.Certificate {
+	return append([]*x509.Certificate{a.Cert}, a.Chain...)
+}
+
+// GenerateKey makes a subject key of a profile key type.
+func GenerateKey(kt string) (crypto.Signer, error) {
+	switch kt {
+	case "ecdsa-p256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ecdsa-p384":
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "rsa-2048":
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case "rsa-3072":
+		return rsa.GenerateKey(rand.Reader, 3072)
+	case "rsa-4096":
+		return rsa.GenerateKey(rand.Reader, 4096)
+	case "ed25519":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	}
+	return nil, errs.New(errs.Malformed, "unknown key type %q", kt)
+}
+
+// Revoke revokes a certificate with an RFC 5280 reason code and audits it.
+// Revoking twice is an errs.Conflict and leaves the first record.
+func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester string) error {
+	if reason < 0 || reason > 10 || reason == 7 {
+		return errs.New(errs.Malformed, "reason code %d is not an RFC 5280 CRLReason", reason)
+	}
+	cert, err := c.Store.GetCertificate(ctx, serial)
+	if err != nil {
+		return err
+	}
+	now := c.Now()
+	if err := c.Store.RevokeCertificate(ctx, serial, reason, now); err != nil {
+		return err
+	}
+	if _, err := c.Store.AppendAudit(ctx, storage.AuditEvent{
+		At: now, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: serial,
+		Detail: fmt.Sprintf("reason=%d", reason),
+	}); err != nil {
+		return err
+	}
+	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	return nil
+}
+
+// Reconcile brings into the inventory the certificates that were signed
+// but whose store write failed: their pending record is older than grace
+// and the audit trail holds their DER. It returns how many it restored.
+func (c *Core) Reconcile(ctx context.Context, grace time.Duration) (int, error) {
+	pending, err := c.Store.PendingCertificates(ctx, c.Now().Add(-grace), 1000)
+	if err != nil {
+		return 0, err
+	}
+	restored := 0
+	for _, p := range pending {
+		events, err := c.Store.ListAudit(ctx, storage.AuditFilter{Serial: p.Serial, Limit: 10})
+		if err != nil {
+			return restored, err
+		}
+		for _, e := range events {
+			if e.Action != "issue" || len(e.DER) == 0 {
+				continue
+			}
+			cert, err := x509.ParseCertificate(e.DER)
+			if err != nil || SerialHex(cert.SerialNumber) != p.Serial {
+				c.Log.Error("audit DER does not match its pending certificate", "serial", p.Serial, "err", err)
+				continue
+			}
+			if err := c.Store.ActivateCertificate(ctx, p.Serial, e.DER, cert.NotBefore, cert.NotAfter); err != nil {
+				return restored, err
+			}
+			restored++
+			c.Log.Warn("reconciled a signed certificate into the inventory", "serial", p.Serial)
+			break
+		}
+	}
+	return restored, nil
+}
+
+// Bundle is a certificate with its chain and, where the gateway holds it,
+// its key.
+type Bundle struct {
+	Record storage.Certificate
+	Cert   *x509.Certificate
+	Chain  []*x509.Certificate
+	KeyPEM []byte // nil when the requester holds the key
+}
+
+// Bundle returns the stored certificate with its chain and unsealed key.
+func (c *Core) Bundle(ctx context.Context, serial string) (*Bundle, error) {
+	rec, err := c.Store.GetCertificate(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	return c.bundle(rec)
+}
+
+// LatestBundle returns the newest active certificate of a profile.
+func (c *Core) LatestBundle(ctx context.Context, profile string) (*Bundle, error) {
+	if _, ok := c.Profiles[profile]; !ok {
+		return nil, errs.New(errs.NotFound, "no profile %q", profile)
+	}
+	rec, err := c.Store.LatestCertificate(ctx, profile, c.Now())
+	if err != nil {
+		return nil, err
+	}
+	return c.bundle(rec)
+}
+
+func (c *Core) bundle(rec storage.Certificate) (*Bundle, error) {
+	if rec.Status == storage.StatusPending {
+		return nil, errs.New(errs.Conflict, "certificate %s is pending: it was never signed", rec.Serial)
+	}
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "stored certificate %s", rec.Serial)
+	}
+	b := &Bundle{Record: rec, Cert: cert}
+	if a, ok := c.CAs[rec.CA]; ok {
+		b.Chain = c.chain(a)
+	}
+	if rec.KeyPEM != nil {
+		if b.KeyPEM, err = c.Issuer.Sealer.Open(rec.Serial, rec.KeyPEM); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// RenewDue re-issues every certificate due for server-driven renewal: same
+// profile, same names, a new key. The new certificate becomes the profile's
+// latest. A claim in the store keeps two replicas from renewing one
+// certificate twice. It returns the serials it issued.
+func (c *Core) RenewDue(ctx context.Context, claimant string) ([]string, error) {
+	now := c.Now()
+	due, err := c.Store.DueForRenewal(ctx, now, 100)
+	if err != nil {
+		return nil, err
+	}
+	var renewed []string
+	var problems []string
+	for _, old := range due {
+		won, err := c.Store.ClaimRenewal(ctx, old.Serial, claimant, now, 10*time.Minute)
+		if err != nil || !won {
+			if err != nil {
+				problems = append(problems, err.Error())
+			}
+			continue
+		}
+		n, err := c.renew(ctx, old)
+		if err != nil {
+			c.Log.Error("server-driven renewal failed", "serial", old.Serial, "profile", old.Profile, "err", err)
+			problems = append(problems, fmt.Sprintf("%s: %v", old.Serial, err))
+			continue
+		}
+		renewed = append(renewed, n)
+	}
+	if len(problems) > 0 {
+		return renewed, errs.New(errs.Internal, "renewal: %s", strings.Join(problems, "; "))
+	}
+	return renewed, nil
+}
+
+func (c *Core) renew(ctx context.Context, old storage.Certificate) (string, error) {
+	cert, err := x509.ParseCertificate(old.DER)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "stored certificate")
+	}
+	g := &GenerateRequest{KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName, DNSNames: cert.DNSNames, Emails: cert.EmailAddresses}
+	for _, ip := range cert.IPAddresses {
+		g.IPs = append(g.IPs, ip.String())
+	}
+	yes := true
+	issued, err := c.Issue(ctx, IssueRequest{
+		Profile: old.Profile, Method: old.Method, Requester: "gateway renewal", Generate: g,
+		Validity: cert.NotAfter.Sub(cert.NotBefore) - Backdate, AutoRenew: &yes, Replaces: old.Serial,
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := c.Store.MarkRenewed(ctx, old.Serial, issued.Serial); err != nil {
+		return "", err
+	}
+	c.Log.Info("renewed", "old", old.Serial, "new", issued.Serial, "profile", old.Profile)
+	return issued.Serial, nil
+}
+
+// PEMChain encodes certificates as PEM, in order.
+func PEMChain(certs ...*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return out
+}

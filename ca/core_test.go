@@ -1,0 +1,358 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// countingKey counts signatures and runs a hook before each.
+type countingKey struct {
+	signer.Key
+	n      atomic.Int32
+	before func()
+}
+
+func (k *countingKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if k.before != nil {
+		k.before()
+	}
+	k.n.Add(1)
+	return k.Key.Sign(r, d, o)
+}
+
+func (k *countingKey) WithContext(ctx context.Context) crypto.Signer { return k }
+
+// failingStore fails ActivateCertificate when fail is set.
+type failingStore struct {
+	storage.Store
+	fail atomic.Bool
+}
+
+func (s *failingStore) ActivateCertificate(ctx context.Context, serial string, der []byte, nb, na time.Time) error {
+	if s.fail.Load() {
+		return errs.New(errs.Unavailable, "injected store failure")
+	}
+	return s.Store.ActivateCertificate(ctx, serial, der, nb, na)
+}
+
+type fixture struct {
+	core  *ca.Core
+	store *failingStore
+	key   *countingKey
+	now   time.Time
+}
+
+func newFixture(t *testing.T, st storage.Store, profiles ...config.Profile) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	cfg := &config.Config{
+		Listen: config.Listen{PublicURL: "http://pki.example.net"},
+		CAs: []config.CA{
+			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
+			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"},
+				CRLMirrors: []string{"http://mirror-a.example.net/issuing.crl", "https://mirror-b.example.net/issuing.crl"}},
+		},
+	}
+	sg, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	f := &fixture{store: &failingStore{Store: st}, now: time.Now().Truncate(time.Second)}
+	clock := func() time.Time { return f.now }
+	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: linter, Presign: ca.NewPresigner(), Log: log, Now: clock}
+	if _, err := h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cas, err := h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.key = &countingKey{Key: cas["issuing"].Key}
+	cas["issuing"].Key = f.key
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, _ := ca.NewSealer(kek)
+	compiled := map[string]*ca.Profile{}
+	for _, p := range profiles {
+		cp, err := ca.CompileProfile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compiled[p.Name] = cp
+	}
+	f.core = &ca.Core{
+		Store: f.store, CAs: cas, Profiles: compiled, Log: log, Now: clock,
+		Issuer: &ca.Issuer{Store: f.store, Linter: linter, Presign: ca.NewPresigner(), Sealer: sealer,
+			URLs: ca.URLs{Base: "http://pki.example.net"}, Log: log, Now: clock},
+	}
+	return f
+}
+
+func webProfile(edit func(*config.Profile)) config.Profile {
+	yes := true
+	p := config.Profile{
+		Name: "web", CA: "issuing", Methods: []string{"api", "acme"},
+		Names:    config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes: []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048"},
+		MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour),
+		ServerKeygen: true, AutoRenew: config.AutoRenew{RenewBeforeDays: 10},
+	}
+	if edit != nil {
+		edit(&p)
+	}
+	return p
+}
+
+func csrFor(t *testing.T, cn string, dns ...string) []byte {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func countCerts(t *testing.T, st storage.Store) int {
+	t.Helper()
+	certs, _, err := st.ListCertificates(context.Background(), storage.CertificateFilter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(certs)
+}
+
+func TestCoreIssue(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "www.example.com", "www.example.com")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := got.Cert
+		if c.IsCA || c.Subject.CommonName != "www.example.com" || c.DNSNames[0] != "www.example.com" {
+			t.Fatalf("certificate: CA=%v subject %s SANs %v", c.IsCA, c.Subject, c.DNSNames)
+		}
+		if err := c.CheckSignatureFrom(got.Chain[0]); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"http://pki.example.net/crl/issuing.crl", "http://mirror-a.example.net/issuing.crl", "https://mirror-b.example.net/issuing.crl"}
+		if strings.Join(c.CRLDistributionPoints, " ") != strings.Join(want, " ") {
+			t.Fatalf("CDP %v, want %v", c.CRLDistributionPoints, want)
+		}
+		if c.OCSPServer[0] != "http://pki.example.net/ocsp/issuing" || c.IssuingCertificateURL[0] != "http://pki.example.net/ca/issuing.crt" {
+			t.Fatalf("AIA %v %v", c.OCSPServer, c.IssuingCertificateURL)
+		}
+		if d := c.NotAfter.Sub(f.now); d != 30*24*time.Hour {
+			t.Fatalf("validity %v, want the profile default", d)
+		}
+		rec, err := st.GetCertificate(ctx, got.Serial)
+		if err != nil || rec.Status != storage.StatusActive || rec.Requester != "tester" || rec.Method != "api" {
+			t.Fatalf("stored %+v, %v", rec, err)
+		}
+		events, _ := st.ListAudit(ctx, storage.AuditFilter{Serial: got.Serial})
+		if len(events) != 1 || events[0].Action != "issue" || string(events[0].DER) != string(c.Raw) {
+			t.Fatalf("audit %+v", events)
+		}
+	})
+}
+
+// A rejected request says which rule and value, and changes nothing.
+func TestCoreRejectsAndChangesNothing(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), webProfile(nil), webProfile(func(p *config.Profile) {
+		p.Name = "est-only"
+		p.Methods = []string{"est"}
+	}))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		req  ca.IssueRequest
+		kind errs.Kind
+		msg  string
+	}{
+		{"name", ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "www.example.org")}, errs.RejectedIdentifier, `rule names.dns: DNS name "www.example.org"`},
+		{"method", ca.IssueRequest{Profile: "est-only", Method: "api", CSR: csrFor(t, "", "a.example.com")}, errs.Forbidden, `rule methods`},
+		{"profile", ca.IssueRequest{Profile: "nope", Method: "api", CSR: csrFor(t, "", "a.example.com")}, errs.NotFound, `no profile "nope"`},
+		{"garbage csr", ca.IssueRequest{Profile: "web", Method: "api", CSR: []byte("junk")}, errs.BadCSR, "parse CSR"},
+		{"validity", ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com"), Validity: 365 * 24 * time.Hour}, errs.Malformed, "rule max_validity"},
+		{"key type", ca.IssueRequest{Profile: "web", Method: "api", Generate: &ca.GenerateRequest{KeyType: "ed25519", DNSNames: []string{"a.example.com"}}}, errs.BadCSR, "rule key_types"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.core.Issue(ctx, tc.req)
+			if errs.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("got %s: %v; want %s containing %q", errs.KindOf(err), err, tc.kind, tc.msg)
+			}
+		})
+	}
+	if n := countCerts(t, f.store); n != 0 {
+		t.Fatalf("%d certificates stored after rejections", n)
+	}
+	if f.key.n.Load() != 0 {
+		t.Fatalf("the CA key signed %d times for rejected requests", f.key.n.Load())
+	}
+}
+
+// A profile that would produce a lint-failing certificate is refused
+// before the HSM is asked: zero signatures, nothing stored.
+func TestCoreLintGateStopsBeforeSigning(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), webProfile(func(p *config.Profile) {
+		p.MaxValidity = config.Duration(5 * 365 * 24 * time.Hour) // BR: at most 398 days
+		p.DefaultValidity = p.MaxValidity
+	}))
+	_, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com")})
+	var lintErr *ca.LintError
+	if !errors.As(err, &lintErr) || errs.ClientFault(err) {
+		t.Fatalf("got %v, want a server-side lint error", err)
+	}
+	if !strings.Contains(err.Error(), "e_tls_server_cert_valid_time_longer_than_398_days") {
+		t.Fatalf("lint error does not name the lint: %v", err)
+	}
+	if n := f.key.n.Load(); n != 0 {
+		t.Fatalf("the signer was called %d times", n)
+	}
+	if n := countCerts(t, f.store); n != 0 {
+		t.Fatalf("%d certificates stored", n)
+	}
+}
+
+// Persist, then sign: the pending record exists when the signer is called;
+// when storing the signed certificate fails, the audit trail holds its DER
+// and the reconcile step restores it.
+func TestCorePersistThenSignAndReconcile(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		var pendingAtSign int
+		f.key.before = func() {
+			p, err := st.PendingCertificates(ctx, f.now.Add(time.Hour), 10)
+			if err != nil {
+				t.Error(err)
+			}
+			pendingAtSign = len(p)
+		}
+		if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com")}); err != nil {
+			t.Fatal(err)
+		}
+		if pendingAtSign != 1 {
+			t.Fatalf("%d pending records when the signer was called, want 1", pendingAtSign)
+		}
+
+		f.store.fail.Store(true)
+		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "b.example.com")})
+		if err == nil {
+			t.Fatal("issue succeeded with a failing store")
+		}
+		f.store.fail.Store(false)
+		pending, _ := st.PendingCertificates(ctx, f.now.Add(time.Hour), 10)
+		if len(pending) != 1 {
+			t.Fatalf("%d pending certificates after the failure, want 1", len(pending))
+		}
+		serial := pending[0].Serial
+		events, _ := st.ListAudit(ctx, storage.AuditFilter{Serial: serial})
+		if len(events) != 1 || len(events[0].DER) == 0 {
+			t.Fatalf("the audit trail does not hold the signed certificate: %+v", events)
+		}
+		f.now = f.now.Add(2 * time.Minute)
+		n, err := f.core.Reconcile(ctx, time.Minute)
+		if err != nil || n != 1 {
+			t.Fatalf("reconcile restored %d, %v", n, err)
+		}
+		rec, err := st.GetCertificate(ctx, serial)
+		if err != nil || rec.Status != storage.StatusActive || string(rec.DER) != string(events[0].DER) {
+			t.Fatalf("after reconcile: %+v %v", rec.Status, err)
+		}
+	})
+}
+
+// Identical requests racing get distinct certificates.
+func TestCoreRacingRequestsGetDistinctSerials(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		csr := csrFor(t, "", "same.example.com")
+		var mu sync.Mutex
+		serials := map[string]bool{}
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: "web", Method: "api", CSR: csr})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				serials[got.Serial] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(serials) != 16 {
+			t.Fatalf("%d distinct serials for 16 requests", len(serials))
+		}
+	})
+}
+
+// Server-driven renewal: a held key is re-issued when it enters the
+// renew-before window, with the same names and a new key, exactly once.
+func TestCoreRenewal(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(func(p *config.Profile) { p.AutoRenew.Enabled = true }))
+		ctx := context.Background()
+		first, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"svc.example.com"}, IPs: []string{"10.1.1.1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if renewed, err := f.core.RenewDue(ctx, "t"); err != nil || len(renewed) != 0 {
+			t.Fatalf("renewed %v before the window, %v", renewed, err)
+		}
+		f.now = f.now.Add(25 * 24 * time.Hour) // 30-day lifetime, 10 days before: due at day 20
+		renewed, err := f.core.RenewDue(ctx, "t")
+		if err != nil || len(renewed) != 1 {
+			t.Fatalf("renewed %v, %v", renewed, err)
+		}
+		b, err := f.core.LatestBundle(ctx, "web")
+		if err != nil || b.Record.Serial != renewed[0] || b.Record.Replaces != first.Serial {
+			t.Fatalf("latest bundle %+v, %v", b, err)
+		}
+		if b.Cert.DNSNames[0] != "svc.example.com" || !b.Cert.IPAddresses[0].Equal(first.Cert.IPAddresses[0]) {
+			t.Fatal("renewal changed the names")
+		}
+		if b.Cert.PublicKey.(*ecdsa.PublicKey).Equal(first.Key.Public()) || b.KeyPEM == nil {
+			t.Fatal("renewal kept the old key or lost the new one")
+		}
+		if again, _ := f.core.RenewDue(ctx, "t"); len(again) != 0 {
+			t.Fatalf("renewed twice: %v", again)
+		}
+	})
+}

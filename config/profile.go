@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"strings"
+)
+
+// LeafKeyTypes are the subject key types a profile may allow.
+var leafKeyTypes = map[string]bool{
+	"ecdsa-p256": true, "ecdsa-p384": true,
+	"rsa-2048": true, "rsa-3072": true, "rsa-4096": true, "ed25519": true,
+}
+
+// KeyUsageNames and ExtKeyUsageNames are the names a profile may use.
+var (
+	KeyUsageNames    = []string{"digital_signature", "key_encipherment", "key_agreement", "content_commitment"}
+	ExtKeyUsageNames = []string{"server_auth", "client_auth", "email_protection", "code_signing", "time_stamping"}
+)
+
+func validateProfilePolicy(add func(path, format string, args ...any), path string, p Profile) {
+	for i, kt := range p.KeyTypes {
+		if !leafKeyTypes[kt] {
+			add(fmt.Sprintf("%s.key_types[%d]", path, i), "must be one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519, got %q", kt)
+		}
+	}
+	positive(add, path+".max_validity", p.MaxValidity)
+	positive(add, path+".default_validity", p.DefaultValidity)
+	if p.DefaultValidity > p.MaxValidity {
+		add(path+".default_validity", "%s is longer than max_validity %s", p.DefaultValidity, p.MaxValidity)
+	}
+	for i, u := range p.KeyUsage {
+		if !contains(KeyUsageNames, u) {
+			add(fmt.Sprintf("%s.key_usage[%d]", path, i), "must be one of %s, got %q", strings.Join(KeyUsageNames, ", "), u)
+		}
+	}
+	for i, u := range p.ExtKeyUsage {
+		if !contains(ExtKeyUsageNames, u) {
+			add(fmt.Sprintf("%s.ext_key_usage[%d]", path, i), "must be one of %s, got %q", strings.Join(ExtKeyUsageNames, ", "), u)
+		}
+	}
+	n := p.Names
+	for i, r := range n.DNS {
+		if r != "*" && !validDNSRule(r) {
+			add(fmt.Sprintf("%s.names.dns[%d]", path, i), "must be a DNS name, .suffix or *, got %q", r)
+		}
+	}
+	for i, r := range n.IPRanges {
+		if _, _, err := net.ParseCIDR(r); err != nil {
+			add(fmt.Sprintf("%s.names.ip_ranges[%d]", path, i), "must be a CIDR range, got %q", r)
+		}
+	}
+	for i, r := range n.Emails {
+		if r != "*" && (strings.Count(r, "@") != 1 || strings.HasSuffix(r, "@")) {
+			add(fmt.Sprintf("%s.names.emails[%d]", path, i), "must be user@domain, @domain or *, got %q", r)
+		}
+	}
+	oneOf(add, path+".names.common_name", n.CommonName, "forbid", "allow", "require")
+	if n.Max < 1 {
+		add(path+".names.max", "must be at least 1, got %d", n.Max)
+	}
+	if p.AutoRenew.RenewBeforeDays < 1 {
+		add(path+".auto_renew.renew_before_days", "must be at least 1, got %d", p.AutoRenew.RenewBeforeDays)
+	}
+	if p.AutoRenew.Enabled && !p.ServerKeygen {
+		add(path+".auto_renew.enabled", "server-driven renewal needs server_keygen: the gateway renews only keys it holds")
+	}
+}
+
+func validDNSRule(r string) bool {
+	r = strings.TrimPrefix(r, ".")
+	if r == "" || len(r) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(r, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
