@@ -43,6 +43,17 @@ type Certificate struct {
 	// RevocationReason is the RFC 5280 section 5.3.1 CRLReason code; it is
 	// meaningful only when Status is StatusRevoked.
 	RevocationReason int
+	// KeyPEM is a private key the gateway generated and holds for the
+	// requester (sealed by the caller; opaque bytes to the store). nil when
+	// the requester holds its own key.
+	KeyPEM    []byte
+	AutoRenew bool
+	// RenewAt is when server-driven renewal should replace this certificate
+	// (zero: never). Computed by the caller from the profile at issuance.
+	RenewAt   time.Time
+	Replaces  string // serial of the certificate this one renewed or re-issued; "" if none
+	RenewedBy string // serial of the certificate that replaced this one; "" if none
+	Subject   string // subject DN as text (RFC 4514), "" if empty
 }
 
 // Token is a REST API bearer token. Only the SHA-256 hash of the secret is

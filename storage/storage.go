@@ -29,17 +29,23 @@
 // # Conventions shared by both stores
 //
 // Errors carry an errs.Kind: errs.NotFound for a missing row, errs.Conflict
-// for a clash with a unique key or with the row's state, errs.Unavailable when
-// the database cannot be reached or is busy (retrying later may work), and
-// errs.Internal for everything else. Messages never contain a DSN or a
-// password.
+// for a clash with a unique key or with the row's state, errs.Malformed for
+// an argument the store rejects before asking the database (an unknown
+// filter status, a cursor it did not make, a reason code RFC 5280 does not
+// define), errs.Unavailable when the database cannot be reached or is busy
+// (retrying later may work), and errs.Internal for everything else.
+// Messages never contain a DSN or a password.
 //
 // Times are stored in UTC with microsecond precision and returned in UTC;
 // anything finer than a microsecond is truncated on the way in. The store
 // never reads the wall clock for a record: callers set CreatedAt and At from
 // their injected clock.
 //
-// Empty lists (SANs, Scopes) and empty byte slices (DER) come back as nil.
+// Empty lists (SANs, Scopes) and empty byte slices (DER, KeyPEM) come back
+// as nil.
+//
+// Stores never read the wall clock for a decision either: every method that
+// depends on "now" (expiry, renewal leases) takes it as an argument.
 package storage
 
 import (
@@ -65,8 +71,10 @@ type Store interface {
 
 	// InsertPendingCertificate records a certificate before it is signed
 	// ("persist, then sign"): the row is stored with StatusPending and no
-	// DER whatever c.Status and c.DER say. It returns errs.Conflict on a
-	// duplicate serial and errs.NotFound if c.CA names no stored CA.
+	// DER whatever c.Status and c.DER say. Every other field is stored as
+	// given (RevokedAt and RevocationReason aside, which only
+	// RevokeCertificate sets). It returns errs.Conflict on a duplicate
+	// serial and errs.NotFound if c.CA names no stored CA.
 	InsertPendingCertificate(ctx context.Context, c Certificate) error
 	// ActivateCertificate stores the signed DER of a pending certificate and
 	// marks it active. It returns errs.NotFound if no certificate has that
@@ -75,6 +83,65 @@ type Store interface {
 	// GetCertificate returns the certificate with that serial or
 	// errs.NotFound.
 	GetCertificate(ctx context.Context, serial string) (Certificate, error)
+	// ListCertificates returns one page of the certificates matching f,
+	// newest first (by CreatedAt, then Serial, both descending), and the
+	// cursor of the next page ("" when there is none). Paging is by keyset,
+	// not by offset: a page starts after the last row of the previous one,
+	// so rows inserted while a client pages are never returned twice (rows
+	// that sort before the cursor are not returned at all, rows after it
+	// are). The cursor is opaque and only valid for the store that made it.
+	// An invalid cursor, an unknown f.Status, or "active" or "expired"
+	// without f.Now is errs.Malformed.
+	ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, string, error)
+	// LatestCertificate returns the newest active certificate of the
+	// profile that is unexpired at now (NotAfter > now): the one with the
+	// latest NotBefore, then the latest CreatedAt, then the greatest
+	// Serial. It returns errs.NotFound if there is none.
+	LatestCertificate(ctx context.Context, profile string, now time.Time) (Certificate, error)
+	// PendingCertificates lists pending certificates created before
+	// olderThan, oldest first (by CreatedAt, then Serial), at most limit
+	// (capped at MaxCertificateLimit; limit < 1 is errs.Malformed). It
+	// serves the reconcile step that restores certificates whose signing
+	// completed but whose store write failed: their DER is in the audit
+	// trail.
+	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]Certificate, error)
+
+	// RevokeCertificate marks an active certificate revoked with the RFC
+	// 5280 section 5.3.1 reason code (0-6 or 8-10; anything else is
+	// errs.Malformed) at time at (zero is errs.Malformed). It returns
+	// errs.NotFound if no certificate has that serial, and errs.Conflict if
+	// the certificate is pending or already revoked; the first revocation's
+	// time and reason are kept. Of several concurrent revocations of one
+	// certificate exactly one succeeds.
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+
+	// SetAutoRenew switches server-driven renewal of one certificate on or
+	// off. It returns errs.NotFound if no certificate has that serial.
+	SetAutoRenew(ctx context.Context, serial string, on bool) error
+	// DueForRenewal lists the certificates that server-driven renewal
+	// should replace at now: active, AutoRenew on, KeyPEM present,
+	// RenewedBy empty, RenewAt set and not after now, NotAfter after now,
+	// and no live renewal claim (see ClaimRenewal). Oldest RenewAt first
+	// (then Serial), at most limit (capped at MaxCertificateLimit; limit < 1
+	// is errs.Malformed).
+	DueForRenewal(ctx context.Context, now time.Time, limit int) ([]Certificate, error)
+	// ClaimRenewal takes a lease on renewing one certificate, so that two
+	// gateway replicas never renew it twice. A claim made at t with lease d
+	// is live while now < t+d. It returns true if this caller now holds the
+	// claim: no claim was live at now (whoever held the last one, the
+	// caller included), the certificate is active and it has not been
+	// renewed. Otherwise it returns false and changes nothing. Of several
+	// concurrent claimers exactly one gets true. It returns errs.NotFound
+	// if no certificate has that serial, and errs.Malformed for an empty
+	// claimant or a lease that is not positive.
+	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
+	// MarkRenewed records that newSerial replaced oldSerial (it sets
+	// RenewedBy of the old certificate; the claim, if any, is left to
+	// expire). It returns errs.NotFound if oldSerial does not exist,
+	// errs.Conflict if it was already renewed, and errs.Malformed if
+	// newSerial is not a serial (lowercase hex) or is oldSerial. newSerial
+	// need not be stored yet.
+	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
 
 	// InsertToken stores an API token. It returns errs.Conflict if the ID or
 	// the hash is taken.

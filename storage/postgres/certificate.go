@@ -3,13 +3,21 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 )
+
+// certColumns is what every read of a certificate selects, in the order
+// scanCertificate reads it.
+const certColumns = `serial, ca, profile, method, requester, status, sans::text,
+	not_before, not_after, der, created_at, revoked_at, revocation_reason,
+	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject`
 
 // InsertPendingCertificate implements storage.Store.
 func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
@@ -18,10 +26,12 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO certificates
-		(serial, ca, profile, method, requester, status, sans, not_before, not_after, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans,
-		c.NotBefore, c.NotAfter, c.CreatedAt)
+		(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
+		 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
+		c.NotBefore, c.NotAfter, c.CreatedAt,
+		nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject)
 	if err != nil {
 		return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
 	}
@@ -60,25 +70,50 @@ func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []by
 
 // GetCertificate implements storage.Store.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (storage.Certificate, error) {
-	var (
-		c            storage.Certificate
-		status, sans string
-		revokedAt    *time.Time
-		reason       *int
-	)
-	err := s.pool.QueryRow(ctx, `SELECT serial, ca, profile, method, requester, status, sans::text,
-			not_before, not_after, der, created_at, revoked_at, revocation_reason
-		FROM certificates WHERE serial = $1`, serial).Scan(
-		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
-		&c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revokedAt, &reason)
+	c, err := scanCertificate(s.pool.QueryRow(ctx, `SELECT `+certColumns+` FROM certificates WHERE serial = $1`, serial))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Certificate{}, errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
 	}
 	if err != nil {
 		return storage.Certificate{}, wrap(err, "get certificate %s", serial)
 	}
+	return c, nil
+}
+
+// queryCertificates runs a SELECT of certColumns and returns every row (nil
+// for none). what names the operation in errors.
+func (s *Store) queryCertificates(ctx context.Context, what, query string, args ...any) ([]storage.Certificate, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	certs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Certificate, error) { return scanCertificate(r) })
+	if err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	if len(certs) == 0 {
+		return nil, nil
+	}
+	return certs, nil
+}
+
+// scanCertificate reads one row of certColumns.
+func scanCertificate(r pgx.Row) (storage.Certificate, error) {
+	var (
+		c                  storage.Certificate
+		status, sans       string
+		revokedAt, renewAt *time.Time
+		reason             *int
+	)
+	err := r.Scan(
+		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
+		&c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revokedAt, &reason,
+		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject)
+	if err != nil {
+		return storage.Certificate{}, err
+	}
 	if c.SANs, err = decodeList(sans); err != nil {
-		return storage.Certificate{}, errs.Wrap(errs.Internal, err, "postgres: decode SANs of %s", serial)
+		return storage.Certificate{}, fmt.Errorf("decode SANs of %s: %w", c.Serial, err)
 	}
 	c.Status = storage.CertStatus(status)
 	c.NotBefore = utc(c.NotBefore)
@@ -88,6 +123,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (storage.Cert
 	if reason != nil {
 		c.RevocationReason = *reason
 	}
+	c.RenewAt = fromNullTime(renewAt)
 	c.DER = nullBytes(c.DER)
+	c.KeyPEM = nullBytes(c.KeyPEM)
 	return c, nil
 }

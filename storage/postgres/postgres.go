@@ -5,10 +5,11 @@
 //
 // Correctness under concurrency comes from the database, not from this
 // process: unique keys turn a second insert of the same serial, CA name or
-// token into errs.Conflict; ActivateCertificate is a single conditional
-// UPDATE, so of two replicas activating one certificate exactly one wins;
-// and migrations take an advisory lock, so replicas starting together never
-// apply one twice (see migrate.go).
+// token into errs.Conflict; ActivateCertificate, ClaimRenewal and
+// MarkRenewed are single conditional UPDATEs, so of two replicas changing
+// one certificate exactly one wins; RevokeCertificate locks the row before
+// it decides (see revocation.go); and migrations take an advisory lock, so
+// replicas starting together never apply one twice (see migrate.go).
 //
 // The pool is configured by the DSN, including pgxpool's own parameters
 // (pool_max_conns, pool_max_conn_lifetime, ...). Error messages and logs name

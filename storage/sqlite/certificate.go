@@ -4,11 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 )
+
+// certColumns is what every read of a certificate selects, in the order
+// scanCertificate reads it.
+const certColumns = `serial, ca, profile, method, requester, status, sans,
+	not_before, not_after, der, created_at, revoked_at, revocation_reason,
+	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject`
 
 // InsertPendingCertificate implements storage.Store.
 func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
@@ -17,10 +25,12 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 		return errs.Wrap(errs.Internal, err, "sqlite: encode SANs of %s", c.Serial)
 	}
 	_, err = s.write.ExecContext(ctx, `INSERT INTO certificates
-		(serial, ca, profile, method, requester, status, sans, not_before, not_after, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans,
-		micros(c.NotBefore), micros(c.NotAfter), micros(c.CreatedAt))
+		(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
+		 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
+		micros(c.NotBefore), micros(c.NotAfter), micros(c.CreatedAt),
+		nullBytes(c.KeyPEM), boolInt(c.AutoRenew), nullMicros(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject)
 	if err != nil {
 		return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
 	}
@@ -62,25 +72,56 @@ func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []by
 
 // GetCertificate implements storage.Store.
 func (s *Store) GetCertificate(ctx context.Context, serial string) (storage.Certificate, error) {
-	var (
-		c                            storage.Certificate
-		status, sans                 string
-		notBefore, notAfter, created int64
-		revokedAt, reason            sql.NullInt64
-	)
-	err := s.read.QueryRowContext(ctx, `SELECT serial, ca, profile, method, requester, status, sans,
-			not_before, not_after, der, created_at, revoked_at, revocation_reason
-		FROM certificates WHERE serial = ?`, serial).Scan(
-		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
-		&notBefore, &notAfter, &c.DER, &created, &revokedAt, &reason)
+	row := s.read.QueryRowContext(ctx, `SELECT `+certColumns+` FROM certificates WHERE serial = ?`, serial)
+	c, err := scanCertificate(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Certificate{}, errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
 	}
 	if err != nil {
 		return storage.Certificate{}, wrap(err, "get certificate %s", serial)
 	}
+	return c, nil
+}
+
+// queryCertificates runs a SELECT of certColumns on the read pool and
+// returns every row (nil for none). what names the operation in errors.
+func (s *Store) queryCertificates(ctx context.Context, what, query string, args ...any) ([]storage.Certificate, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	defer rows.Close()
+	var certs []storage.Certificate
+	for rows.Next() {
+		c, err := scanCertificate(rows)
+		if err != nil {
+			return nil, wrap(err, "%s", what)
+		}
+		certs = append(certs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	return certs, nil
+}
+
+// scanCertificate reads one row of certColumns.
+func scanCertificate(r scanner) (storage.Certificate, error) {
+	var (
+		c                            storage.Certificate
+		status, sans                 string
+		notBefore, notAfter, created int64
+		revokedAt, reason, renewAt   sql.NullInt64
+	)
+	err := r.Scan(
+		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
+		&notBefore, &notAfter, &c.DER, &created, &revokedAt, &reason,
+		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject)
+	if err != nil {
+		return storage.Certificate{}, err
+	}
 	if c.SANs, err = decodeList(sans); err != nil {
-		return storage.Certificate{}, errs.Wrap(errs.Internal, err, "sqlite: decode SANs of %s", serial)
+		return storage.Certificate{}, fmt.Errorf("decode SANs of %s: %w", c.Serial, err)
 	}
 	c.Status = storage.CertStatus(status)
 	c.NotBefore = fromMicros(notBefore)
@@ -88,6 +129,8 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (storage.Cert
 	c.CreatedAt = fromMicros(created)
 	c.RevokedAt = fromNullMicros(revokedAt)
 	c.RevocationReason = int(reason.Int64)
+	c.RenewAt = fromNullMicros(renewAt)
 	c.DER = nullBytes(c.DER)
+	c.KeyPEM = nullBytes(c.KeyPEM)
 	return c, nil
 }

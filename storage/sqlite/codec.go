@@ -49,3 +49,24 @@ func nullBytes(b []byte) []byte {
 	}
 	return b
 }
+
+// nullMicros stores the zero time as NULL.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(t), Valid: true}
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// boolInt stores a bool as INTEGER 0 or 1 (STRICT tables have no BOOLEAN).
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 	"github.com/certgw/gateway/storage/internal/migrate"
 	"github.com/certgw/gateway/storage/storagetest"
 )
@@ -253,8 +254,8 @@ func TestCanceledContextIsUnavailable(t *testing.T) {
 	}
 }
 
-// TestGetRevokedCertificate reads the revocation columns, which no method
-// writes yet.
+// TestGetRevokedCertificate reads revocation columns written by SQL, as a
+// tool or an older binary might, rather than by RevokeCertificate.
 func TestGetRevokedCertificate(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "gateway.db"))
 	ctx := t.Context()
@@ -279,5 +280,79 @@ func TestGetRevokedCertificate(t *testing.T) {
 	}
 	if got.Status != storage.StatusRevoked || !got.RevokedAt.Equal(revokedAt) || got.RevokedAt.Location() != time.UTC || got.RevocationReason != 1 {
 		t.Errorf("GetCertificate() = status %q, revoked at %v, reason %d; want revoked, %v, 1", got.Status, got.RevokedAt, got.RevocationReason, revokedAt)
+	}
+}
+
+// TestMigration0002KeepsRows writes a certificate under the 0001 schema, as
+// a binary from before 0002 did, then opens the file, which applies the
+// later migrations: the row reads back with the new fields empty, SAN
+// search finds it (the backfill folds case exactly like certquery.SANText)
+// and the new methods work on it.
+func TestMigration0002KeepsRows(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := createFile(path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openPool(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applyMigration(ctx, db, ms[0]); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
+	sans := []string{"WWW.Example.COM", "192.0.2.1", "ÄRGER.example"}
+	for _, stmt := range []string{
+		`INSERT INTO cas (name, key_uri, cert_der, created_at) VALUES ('root', 'k', x'01', 0)`,
+		`INSERT INTO certificates (serial, ca, profile, method, requester, status, sans, not_before, not_after, der, created_at)
+		 VALUES ('0a', 'root', 'default', 'acme', 'acct/1', 'active', '["WWW.Example.COM","192.0.2.1","ÄRGER.example"]',
+		         ` + fmt.Sprint(now.UnixMicro()) + `, ` + fmt.Sprint(now.Add(time.Hour).UnixMicro()) + `, x'30', ` + fmt.Sprint(now.UnixMicro()) + `)`,
+		`INSERT INTO certificates (serial, ca, profile, method, requester, status, not_before, not_after, created_at)
+		 VALUES ('0b', 'root', 'default', 'acme', 'acct/1', 'pending', 0, 0, 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTemp(t, path)
+	got, err := s.GetCertificate(ctx, "0a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storage.Certificate{Serial: "0a", CA: "root", Profile: "default", Method: "acme", Requester: "acct/1",
+		Status: storage.StatusActive, SANs: sans, NotBefore: now, NotAfter: now.Add(time.Hour), DER: []byte{0x30}, CreatedAt: now}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetCertificate() of a 0001 row =\n%+v\nwant\n%+v", got, want)
+	}
+	var lower string
+	if err := s.read.QueryRowContext(ctx, `SELECT sans_lower FROM certificates WHERE serial = '0a'`).Scan(&lower); err != nil {
+		t.Fatal(err)
+	}
+	if want := certquery.SANText(sans); lower != want {
+		t.Errorf("backfilled sans_lower = %q, want %q", lower, want)
+	}
+	for _, q := range []string{"www.EXAMPLE", "192.0.2.1", "Ärger"} {
+		certs, _, err := s.ListCertificates(ctx, storage.CertificateFilter{SAN: q})
+		if err != nil || len(certs) != 1 || certs[0].Serial != "0a" {
+			t.Errorf("ListCertificates(SAN %q) = %d certificates, %v; want 0a", q, len(certs), err)
+		}
+	}
+	if err := s.SetAutoRenew(ctx, "0a", true); err != nil {
+		t.Errorf("SetAutoRenew() = %v", err)
+	}
+	if err := s.RevokeCertificate(ctx, "0a", 1, now); err != nil {
+		t.Errorf("RevokeCertificate() = %v", err)
+	}
+	if pending, err := s.PendingCertificates(ctx, now, 10); err != nil || len(pending) != 1 || pending[0].SANs != nil {
+		t.Errorf("PendingCertificates() = %+v, %v; want 0b without SANs", pending, err)
 	}
 }

@@ -40,7 +40,33 @@ func normCert(c storage.Certificate) storage.Certificate {
 	c.NotBefore = normTime(c.NotBefore)
 	c.NotAfter = normTime(c.NotAfter)
 	c.CreatedAt = normTime(c.CreatedAt)
+	c.RenewAt = normTime(c.RenewAt) // the zero time stays zero
+	if len(c.KeyPEM) == 0 {
+		c.KeyPEM = nil
+	}
 	return c
+}
+
+// renewable is pendingCert with every field of server-driven renewal set.
+func renewable(serial string) storage.Certificate {
+	c := pendingCert(serial)
+	c.KeyPEM = []byte("-----BEGIN SEALED KEY-----\n\x00\xffopaque\n-----END SEALED KEY-----\n")
+	c.AutoRenew = true
+	c.RenewAt = base.Add(60 * 24 * time.Hour)
+	c.Subject = "CN=example.com,O=Example\\, Inc.,C=DE"
+	return c
+}
+
+// activate stores c, activates it with c's own validity and testDER(7), and
+// returns what a store returns for it from then on.
+func activate(t *testing.T, s storage.Store, ctx context.Context, c storage.Certificate) storage.Certificate {
+	t.Helper()
+	must(t, "InsertPendingCertificate("+c.Serial+")", s.InsertPendingCertificate(ctx, c))
+	must(t, "ActivateCertificate("+c.Serial+")", s.ActivateCertificate(ctx, c.Serial, testDER(7), c.NotBefore, c.NotAfter))
+	want := normCert(c)
+	want.Status = storage.StatusActive
+	want.DER = testDER(7)
+	return want
 }
 
 func checkCertUTC(t *testing.T, c storage.Certificate) {
@@ -48,6 +74,12 @@ func checkCertUTC(t *testing.T, c storage.Certificate) {
 	checkUTC(t, "NotBefore", c.NotBefore)
 	checkUTC(t, "NotAfter", c.NotAfter)
 	checkUTC(t, "CreatedAt", c.CreatedAt)
+	if !c.RenewAt.IsZero() {
+		checkUTC(t, "RenewAt", c.RenewAt)
+	}
+	if !c.RevokedAt.IsZero() {
+		checkUTC(t, "RevokedAt", c.RevokedAt)
+	}
 }
 
 func testCertificate(t *testing.T, open func(t *testing.T) storage.Store) {
@@ -60,7 +92,12 @@ func testCertificate(t *testing.T, open func(t *testing.T) storage.Store) {
 		extremes := pendingCert("0abcdef0123456789abcdef012345678")
 		extremes.NotBefore = time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)
 		extremes.NotAfter = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
-		for _, c := range []storage.Certificate{pendingCert("01"), noSANs, extremes} {
+		withRenewal := renewable("03")
+		withRenewal.Replaces = "0abc"
+		withRenewal.RenewedBy = "0def"
+		emptyKey := renewable("04")
+		emptyKey.KeyPEM = []byte{}
+		for _, c := range []storage.Certificate{pendingCert("01"), noSANs, extremes, withRenewal, emptyKey} {
 			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
 			got, err := s.GetCertificate(ctx, c.Serial)
 			must(t, "GetCertificate", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -91,6 +92,93 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		if ok != 1 || conflict != goroutines-1 {
 			t.Errorf("%d activations succeeded and %d got Conflict, want 1 and %d", ok, conflict, goroutines-1)
+		}
+	})
+
+	t.Run("RevokeRace", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		activate(t, s, ctx, pendingCert("01"))
+		// Each goroutine revokes with its own time and one of two reasons,
+		// so the stored revocation names the one that won.
+		at := func(i int) time.Time { return base.Add(time.Duration(i+1) * time.Minute) }
+		reason := func(i int) int { return 1 + i%2 }
+		errors := concurrently(func(i int) error {
+			return s.RevokeCertificate(ctx, "01", reason(i), at(i))
+		})
+		winner := -1
+		var conflict int
+		for i, err := range errors {
+			switch {
+			case err == nil:
+				winner = i
+			case errs.Is(err, errs.Conflict):
+				conflict++
+			default:
+				t.Errorf("RevokeCertificate() = %v (kind %v), want success or conflict", err, errs.KindOf(err))
+			}
+		}
+		if winner == -1 || conflict != goroutines-1 {
+			t.Fatalf("%d revocations got Conflict and the winner is %d, want %d and one winner", conflict, winner, goroutines-1)
+		}
+		got, err := s.GetCertificate(ctx, "01")
+		must(t, "GetCertificate", err)
+		if !got.RevokedAt.Equal(normTime(at(winner))) || got.RevocationReason != reason(winner) {
+			t.Errorf("stored revocation at %v, reason %d; the winner revoked at %v, reason %d",
+				got.RevokedAt, got.RevocationReason, at(winner), reason(winner))
+		}
+	})
+
+	t.Run("ClaimRace", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		activate(t, s, ctx, renewable("01"))
+		now := base.Add(60 * 24 * time.Hour)
+		won := make([]bool, goroutines)
+		errors := concurrently(func(i int) error {
+			var err error
+			won[i], err = s.ClaimRenewal(ctx, "01", fmt.Sprint("replica-", i), now, time.Minute)
+			return err
+		})
+		var winners int
+		for i, err := range errors {
+			if err != nil {
+				t.Errorf("ClaimRenewal() = %v (kind %v), want no error", err, errs.KindOf(err))
+			}
+			if won[i] {
+				winners++
+			}
+		}
+		if winners != 1 {
+			t.Errorf("%d of %d concurrent claimers got the claim, want exactly 1", winners, goroutines)
+		}
+		if due, err := s.DueForRenewal(ctx, now, 10); err != nil || len(due) != 0 {
+			t.Errorf("DueForRenewal() while claimed = %v, %v; want nothing", serialsOf(due), err)
+		}
+	})
+
+	t.Run("MarkRenewedRace", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		activate(t, s, ctx, renewable("01"))
+		newSerial := func(i int) string { return fmt.Sprintf("ff%02x", i) }
+		errors := concurrently(func(i int) error { return s.MarkRenewed(ctx, "01", newSerial(i)) })
+		winner := -1
+		var conflict int
+		for i, err := range errors {
+			switch {
+			case err == nil:
+				winner = i
+			case errs.Is(err, errs.Conflict):
+				conflict++
+			default:
+				t.Errorf("MarkRenewed() = %v (kind %v), want success or conflict", err, errs.KindOf(err))
+			}
+		}
+		if winner == -1 || conflict != goroutines-1 {
+			t.Fatalf("%d got Conflict and the winner is %d, want %d and one winner", conflict, winner, goroutines-1)
+		}
+		got, err := s.GetCertificate(ctx, "01")
+		must(t, "GetCertificate", err)
+		if got.RenewedBy != newSerial(winner) {
+			t.Errorf("RenewedBy = %q, want the winner's %q", got.RenewedBy, newSerial(winner))
 		}
 	})
 }

@@ -1,0 +1,62 @@
+package certquery
+
+import (
+	"fmt"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// Values of CertificateFilter.Status.
+const (
+	StatusAny     = ""
+	StatusPending = string(storage.StatusPending)
+	StatusActive  = string(storage.StatusActive)
+	StatusExpired = "expired"
+	StatusRevoked = string(storage.StatusRevoked)
+)
+
+// CheckFilter reports what is wrong with f before any query runs. Stores
+// return its error as errs.Malformed.
+func CheckFilter(f storage.CertificateFilter) error {
+	switch f.Status {
+	case StatusAny, StatusPending, StatusRevoked:
+	case StatusActive, StatusExpired:
+		if f.Now.IsZero() {
+			return fmt.Errorf("status %q needs the current time (Now)", f.Status)
+		}
+	default:
+		return fmt.Errorf("unknown status %q (want pending, active, expired or revoked)", f.Status)
+	}
+	return nil
+}
+
+// CheckLimit returns the number of rows DueForRenewal and
+// PendingCertificates read at most for limit: limit itself, capped at
+// storage.MaxCertificateLimit. A limit below 1 is an error (a caller's bug:
+// asking for nothing).
+func CheckLimit(limit int) (int, error) {
+	if limit < 1 {
+		return 0, fmt.Errorf("limit %d: must be at least 1", limit)
+	}
+	return min(limit, storage.MaxCertificateLimit), nil
+}
+
+// CheckReason reports whether reason is a CRLReason code a certificate can
+// be revoked with (RFC 5280 section 5.3.1): 0 to 10, where 7 is not used.
+func CheckReason(reason int) error {
+	if reason < 0 || reason > 10 || reason == 7 {
+		return fmt.Errorf("revocation reason %d is not an RFC 5280 CRLReason (0-6, 8-10)", reason)
+	}
+	return nil
+}
+
+// CheckRenewal reports what is wrong with the arguments of MarkRenewed.
+func CheckRenewal(oldSerial, newSerial string) error {
+	switch {
+	case !IsSerial(newSerial):
+		return fmt.Errorf("serial %q of the new certificate is not lowercase hex", newSerial)
+	case newSerial == oldSerial:
+		return fmt.Errorf("certificate %s cannot renew itself", oldSerial)
+	}
+	return nil
+}

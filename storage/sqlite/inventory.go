@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
+)
+
+// ListCertificates implements storage.Store. It reads one row more than
+// the page holds: if that row exists there is a next page, whose cursor is
+// the page's last row. So the last page never comes with a cursor that
+// leads to an empty one.
+func (s *Store) ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error) {
+	query, args, ok, err := listQuery(f)
+	if err != nil {
+		return nil, "", errs.Wrap(errs.Malformed, err, "sqlite: list certificates")
+	}
+	if !ok {
+		return nil, "", nil
+	}
+	certs, err := s.queryCertificates(ctx, "list certificates", query, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := f.EffectiveLimit()
+	if len(certs) <= limit {
+		return certs, "", nil
+	}
+	certs = certs[:limit]
+	last := certs[limit-1]
+	return certs, certquery.Cursor{CreatedAt: last.CreatedAt, Serial: last.Serial}.Encode(), nil
+}
+
+// listQuery builds the SELECT for f. Only the filters that are set become
+// conditions, so that the planner can use the (profile, created_at, serial)
+// or (created_at, serial) index and walk it backwards in page order. ok is
+// false when f can match nothing (see certquery.SANPattern).
+func listQuery(f storage.CertificateFilter) (query string, args []any, ok bool, err error) {
+	if err := certquery.CheckFilter(f); err != nil {
+		return "", nil, false, err
+	}
+	var where []string
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	if f.Profile != "" {
+		add("profile = ?", f.Profile)
+	}
+	if f.CA != "" {
+		add("ca = ?", f.CA)
+	}
+	// Literal statuses, not parameters, so that the planner sees them.
+	switch f.Status {
+	case certquery.StatusPending:
+		add("status = 'pending'")
+	case certquery.StatusActive:
+		add("status = 'active' AND not_after > ?", micros(f.Now))
+	case certquery.StatusExpired:
+		add("status = 'active' AND not_after <= ?", micros(f.Now))
+	case certquery.StatusRevoked:
+		add("status = 'revoked'")
+	}
+	if f.SAN != "" {
+		pattern, ok := certquery.SANPattern(f.SAN)
+		if !ok {
+			return "", nil, false, nil
+		}
+		add(`sans_lower LIKE ? ESCAPE '\'`, pattern)
+	}
+	if f.Serial != "" {
+		add("serial = ?", f.Serial)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		add("not_after < ?", micros(f.ExpiringBefore))
+	}
+	if f.Cursor != "" {
+		c, err := certquery.DecodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, false, err
+		}
+		// A row value comparison is exactly the keyset condition and uses
+		// the index (SQLite 3.15 and later).
+		add("(created_at, serial) < (?, ?)", micros(c.CreatedAt), c.Serial)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + certColumns + " FROM certificates")
+	if len(where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY created_at DESC, serial DESC LIMIT ?")
+	args = append(args, f.EffectiveLimit()+1)
+	return b.String(), args, true, nil
+}
+
+// LatestCertificate implements storage.Store.
+func (s *Store) LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error) {
+	certs, err := s.queryCertificates(ctx, fmt.Sprintf("latest certificate of profile %q", profile),
+		`SELECT `+certColumns+` FROM certificates
+		WHERE profile = ? AND status = 'active' AND not_after > ?
+		ORDER BY not_before DESC, created_at DESC, serial DESC LIMIT 1`,
+		profile, micros(now))
+	if err != nil {
+		return storage.Certificate{}, err
+	}
+	if len(certs) == 0 {
+		return storage.Certificate{}, errs.New(errs.NotFound, "sqlite: no active certificate of profile %q", profile)
+	}
+	return certs[0], nil
+}
+
+// PendingCertificates implements storage.Store.
+func (s *Store) PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error) {
+	n, err := certquery.CheckLimit(limit)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "sqlite: pending certificates")
+	}
+	return s.queryCertificates(ctx, "pending certificates",
+		`SELECT `+certColumns+` FROM certificates
+		WHERE status = 'pending' AND created_at < ?
+		ORDER BY created_at, serial LIMIT ?`,
+		micros(olderThan), n)
+}

@@ -1,0 +1,154 @@
+package storagetest
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+func testRevocation(t *testing.T, open func(t *testing.T) storage.Store) {
+	t.Run("Revoke", func(t *testing.T) { testRevoke(t, open) })
+	t.Run("Latest", func(t *testing.T) { testLatest(t, open) })
+}
+
+func testRevoke(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	active := activate(t, s, ctx, pendingCert("01"))
+	activate(t, s, ctx, pendingCert("02"))
+	activate(t, s, ctx, pendingCert("03"))
+	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("0e")))
+	first := base.Add(time.Hour)
+
+	// The steps run in order on one store.
+	tests := []struct {
+		name    string
+		serial  string
+		reason  int
+		at      time.Time
+		want    errs.Kind // -1: success
+		message string    // in the error
+	}{
+		{"active", "01", 1, first, -1, ""},
+		{"again", "01", 4, first.Add(time.Hour), errs.Conflict, "already revoked"},
+		{"pending", "0e", 1, first, errs.Conflict, "pending"},
+		{"unknown serial", "ff", 1, first, errs.NotFound, ""},
+		{"reason 7 is unused", "02", 7, first, errs.Malformed, ""},
+		{"reason above 10", "02", 11, first, errs.Malformed, ""},
+		{"negative reason", "02", -1, first, errs.Malformed, ""},
+		{"no time", "02", 1, time.Time{}, errs.Malformed, ""},
+		{"reason 0 (unspecified)", "02", 0, first, -1, ""},
+		{"reason 10 (aACompromise)", "03", 10, first, -1, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.RevokeCertificate(ctx, tt.serial, tt.reason, tt.at)
+			if tt.want == -1 {
+				must(t, "RevokeCertificate", err)
+				got, err := s.GetCertificate(ctx, tt.serial)
+				must(t, "GetCertificate", err)
+				if got.Status != storage.StatusRevoked || !got.RevokedAt.Equal(normTime(tt.at)) || got.RevocationReason != tt.reason {
+					t.Errorf("after RevokeCertificate(%d, %v): status %s, revoked at %v, reason %d",
+						tt.reason, tt.at, got.Status, got.RevokedAt, got.RevocationReason)
+				}
+				checkCertUTC(t, got)
+				return
+			}
+			wantKind(t, "RevokeCertificate", err, tt.want)
+			if err != nil && !strings.Contains(err.Error(), tt.message) {
+				t.Errorf("RevokeCertificate() = %q, want a message containing %q", err, tt.message)
+			}
+		})
+	}
+
+	// The second revocation kept the first one's time and reason, and the
+	// rest of the record is as it was.
+	got, err := s.GetCertificate(ctx, "01")
+	must(t, "GetCertificate", err)
+	want := active
+	want.Status = storage.StatusRevoked
+	want.RevokedAt = normTime(first)
+	want.RevocationReason = 1
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("GetCertificate() after two revocations =\n%+v\nwant\n%+v", got, want)
+	}
+	if got, err := s.GetCertificate(ctx, "0e"); err != nil || got.Status != storage.StatusPending {
+		t.Errorf("pending certificate after a refused revocation: %v, %v", got.Status, err)
+	}
+}
+
+func testLatest(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	now := base.Add(30 * 24 * time.Hour)
+	type row struct {
+		serial, profile, status string
+		notBefore               time.Duration // after base
+		notAfter                time.Time
+		created                 time.Duration // after base
+	}
+	rows := []row{
+		{"b1", "default", "active", 0, now.Add(time.Hour), 0},
+		{"b2", "default", "active", time.Hour, now.Add(time.Hour), time.Minute},
+		// Same not_before as b2, created later: it wins the tie.
+		{"b3", "default", "active", time.Hour, now.Add(time.Hour), 2 * time.Minute},
+		{"b4", "default", "active", 2 * time.Hour, now, 3 * time.Minute}, // expires at now
+		{"b5", "default", "revoked", 3 * time.Hour, now.Add(time.Hour), 4 * time.Minute},
+		{"b6", "default", "pending", 4 * time.Hour, now.Add(time.Hour), 5 * time.Minute},
+		{"b7", "web", "active", 5 * time.Hour, now.Add(time.Hour), 6 * time.Minute},
+		{"b8", "web", "active", 6 * time.Hour, now.Add(-time.Hour), 7 * time.Minute},
+	}
+	for _, r := range rows {
+		c := pendingCert(r.serial)
+		c.Profile = r.profile
+		c.NotBefore, c.NotAfter = base.Add(r.notBefore), r.notAfter
+		c.CreatedAt = base.Add(r.created)
+		if r.status == "pending" {
+			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
+			continue
+		}
+		activate(t, s, ctx, c)
+		if r.status == "revoked" {
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 4, now))
+		}
+	}
+
+	tests := []struct {
+		name    string
+		profile string
+		now     time.Time
+		revoke  string // revoke this one before asking
+		want    string // "" for NotFound
+	}{
+		{"latest not_before", "default", now.Add(-time.Second), "", "b4"},
+		{"expired at not_after, then latest created_at", "default", now, "", "b3"},
+		{"revoked is skipped", "default", now, "b3", "b2"},
+		{"other profile", "web", now, "", "b7"},
+		{"other profile before its latest expired", "web", now.Add(-2 * time.Hour), "", "b8"},
+		{"all expired", "default", now.Add(time.Hour), "", ""},
+		{"unknown profile", "nope", now, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.revoke != "" {
+				must(t, "RevokeCertificate", s.RevokeCertificate(ctx, tt.revoke, 1, now))
+			}
+			got, err := s.LatestCertificate(ctx, tt.profile, tt.now)
+			if tt.want == "" {
+				wantKind(t, "LatestCertificate", err, errs.NotFound)
+				return
+			}
+			must(t, "LatestCertificate", err)
+			if got.Serial != tt.want {
+				t.Errorf("LatestCertificate(%q, %v) = %s, want %s", tt.profile, tt.now, got.Serial, tt.want)
+			}
+			full, err := s.GetCertificate(ctx, got.Serial)
+			must(t, "GetCertificate", err)
+			if !reflect.DeepEqual(got, full) {
+				t.Errorf("LatestCertificate() =\n%+v\nGetCertificate() =\n%+v", got, full)
+			}
+		})
+	}
+}
