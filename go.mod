@@ -14,6 +14,7 @@ require (
 	github.com/zmap/zlint/v3 v3.7.3
 	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.61.1
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

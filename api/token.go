@@ -1,7 +1,3 @@
-// Package api is the REST API for operators and pipelines (/api/v1).
-//
-// TODO: the routes of the inventory, issuance and revocation API are not
-// here yet; this file holds the bearer tokens they will check.
 package api
 
 import (

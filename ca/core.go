@@ -228,7 +228,7 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 // but whose store write failed: their pending record is older than grace
 // and the audit trail holds their DER. It returns how many it restored.
 func (c *Core) Reconcile(ctx context.Context, grace time.Duration) (int, error) {
-	pending, err := c.Store.PendingCertificates(ctx, c.Now().Add(-grace), 1000)
+	pending, err := c.Store.PendingCertificates(ctx, c.Now().Add(-grace), 500)
 	if err != nil {
 		return 0, err
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -54,7 +53,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if n > 0 {
 		log.Warn("reconciled signed certificates into the inventory", "count", n)
 	}
-	go runRenewals(ctx, core, cfg.Renewal.Interval.D(), log)
 
 	sc := &ca.ServerCert{CertFile: cfg.Listen.TLS.CertFile, KeyFile: cfg.Listen.TLS.KeyFile, Log: log}
 	if cfg.Listen.TLS.Auto {
@@ -73,6 +71,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	caCerts := &ca.CertHandler{CAs: cas}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
+	host, _ := os.Hostname()
+	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	srv := server.New(server.Config{
 		HTTPSAddr:       cfg.Listen.HTTPS,
 		HTTPAddr:        cfg.Listen.HTTP,
@@ -92,25 +92,4 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	err = srv.Serve(ctx)
 	log.Info("stopped")
 	return err
-}
-
-// runRenewals re-issues certificates due for server-driven renewal every
-// interval until ctx ends.
-func runRenewals(ctx context.Context, core *ca.Core, every time.Duration, log *slog.Logger) {
-	host, _ := os.Hostname()
-	claimant := fmt.Sprintf("%s/%d", host, os.Getpid())
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		if renewed, err := core.RenewDue(ctx, claimant); err != nil {
-			log.Error("server-driven renewal", "err", err, "renewed", len(renewed))
-		} else if len(renewed) > 0 {
-			log.Info("server-driven renewal", "renewed", renewed)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

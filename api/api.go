@@ -1,0 +1,177 @@
+// Package api is the REST API for operators and pipelines, mounted under
+// /api/v1 on the HTTPS listener.
+//
+// It is a thin edge over the issuance core (package ca): a handler decodes
+// JSON or query parameters, asks the core or the store, and encodes the
+// answer. Policy lives in the core; this package only checks the shape of
+// requests (fields, formats, scopes).
+//
+// # Authentication
+//
+// Every route takes a bearer token (RFC 6750) made by NewToken. The store
+// holds only the SHA-256 of a token, so a request is authenticated by
+// hashing its token and looking the hash up. Each route names one scope
+// (issue, read, revoke, admin); admin implies every other scope.
+//
+// # Errors
+//
+// Every error is an RFC 9457 problem document (application/problem+json),
+// written by one function, problem, which maps an errs.Kind to an HTTP
+// status. Client mistakes name the field or parameter; faults of ours are a
+// 5xx with a generic detail, and the cause goes only to the log.
+//
+// # Wire formats
+//
+//   - Serials are lowercase hex without separators (ca.SerialHex). A serial
+//     in a path may be typed in either case and with colons, as
+//     `openssl x509 -text` prints it.
+//   - Times are RFC 3339 in UTC (with fractional seconds where the store
+//     keeps them), both in answers and in query parameters.
+//   - Lists are paged by an opaque cursor that the store makes: an answer
+//     carries next_cursor when there is a next page, and the client passes
+//     it back unchanged as the cursor query parameter.
+//   - Certificates are PEM; a chain is PEM certificates, issuing CA first
+//     and root last.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Store is what the REST API reads and writes itself; issuance, revocation
+// and bundles go through the core.
+type Store interface {
+	TokenByHash(ctx context.Context, hash []byte) (storage.Token, error)
+	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
+	SetAutoRenew(ctx context.Context, serial string, enabled bool) error
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	// AppendAudit records what the API does besides issuance and
+	// revocation (which the core audits): key exports and auto-renew
+	// switches.
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+}
+
+// Config holds the dependencies of the API.
+type Config struct {
+	Core  *ca.Core
+	Store Store
+	Log   *slog.Logger // nil discards
+	Now   func() time.Time
+}
+
+// API serves /api/v1.
+type API struct {
+	core  *ca.Core
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the API over cfg. Now defaults to time.Now.
+func New(cfg Config) *API {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now}
+}
+
+// Scopes of the routes (see Scopes for the list a token may carry).
+const (
+	scopeIssue  = "issue"
+	scopeRead   = "read"
+	scopeRevoke = "revoke"
+	scopeAdmin  = "admin"
+)
+
+// Routes mounts the API under /api/v1. Each route and the scope it needs:
+//
+//	POST /profiles/{profile}/certificates     issue   issue from a CSR or a generated key
+//	GET  /profiles/{profile}/latest           issue   newest active bundle (with a held key)
+//	GET  /certificates                        read    inventory, filtered and paged
+//	GET  /certificates/{serial}               read    one certificate
+//	GET  /certificates/{serial}/pem           read    certificate and chain
+//	POST /certificates/{serial}/pkcs12        issue   PKCS#12 (with a held key)
+//	POST /certificates/{serial}/revoke        revoke  revoke with an RFC 5280 reason
+//	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
+//	GET  /audit                               admin   audit trail
+//	POST /admin/reconcile                     admin   restore signed but unstored certificates
+//
+// Routes that can hand out a private key the gateway holds need the issue
+// scope, not read: a read token sees the inventory but never a key.
+func (a *API) Routes(r chi.Router) {
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(noStore)
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			a.problem(w, r, errs.New(errs.NotFound, "no route %s", r.URL.Path))
+		})
+		sub := r
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			// chi leaves Allow (RFC 9110 section 15.5.6) to a custom
+			// handler; ask the router which methods the path takes.
+			rel := strings.TrimPrefix(r.URL.Path, "/api/v1")
+			var allow []string
+			for _, m := range []string{http.MethodGet, http.MethodPost} {
+				if sub.Match(chi.NewRouteContext(), m, rel) {
+					allow = append(allow, m)
+				}
+			}
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			// Not an errs.Kind: no core error is about HTTP methods.
+			writeProblem(w, Problem{Type: problemTypePrefix + "methodNotAllowed", Title: "Method not allowed",
+				Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed on " + r.URL.Path})
+		})
+
+		r.With(a.require(scopeIssue)).Post("/profiles/{profile}/certificates", a.issue)
+		r.With(a.require(scopeIssue)).Get("/profiles/{profile}/latest", a.latest)
+
+		r.With(a.require(scopeRead)).Get("/certificates", a.list)
+		r.With(a.require(scopeRead)).Get("/certificates/{serial}", a.get)
+		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)
+		r.With(a.require(scopeIssue)).Post("/certificates/{serial}/pkcs12", a.pkcs12)
+		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
+		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
+
+		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
+		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
+	})
+}
+
+// noStore keeps answers, which may carry keys, out of every cache.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serialParam reads the {serial} path parameter in its canonical form.
+func serialParam(r *http.Request) (string, error) {
+	v, err := ca.ParseSerialHex(chi.URLParam(r, "serial"))
+	if err != nil {
+		return "", err
+	}
+	return ca.SerialHex(v), nil
+}
+
+// certError words a store's NotFound for a certificate the way the API
+// does, without the store's name; other errors pass unchanged.
+func certError(serial string, err error) error {
+	if errs.Is(err, errs.NotFound) {
+		return errs.New(errs.NotFound, "no certificate has serial %s", serial)
+	}
+	return err
+}

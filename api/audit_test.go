@@ -1,0 +1,85 @@
+package api_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+type auditPage struct {
+	Events []struct {
+		ID          int64     `json:"id"`
+		At          time.Time `json:"at"`
+		Actor       string    `json:"actor"`
+		Action      string    `json:"action"`
+		Profile     string    `json:"profile"`
+		Serial      string    `json:"serial"`
+		Detail      string    `json:"detail"`
+		Certificate string    `json:"certificate"`
+	} `json:"events"`
+}
+
+func TestAudit(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		x := e.issueCSR("web", "x.example.com") // t0
+		e.clock.Advance(time.Hour)
+		e.do("POST", "/api/v1/certificates/"+x.Serial+"/revoke", revoker, map[string]string{"reason": "superseded"}).
+			decode(t, http.StatusOK, &certificate{}) // t0+1h
+		e.clock.Advance(time.Hour)
+		y := e.issue("device", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"y.example.com"}}) // t0+2h
+		at := func(d time.Duration) string { return url.QueryEscape(e.t0.Add(d).Format(time.RFC3339)) }
+
+		get := func(query string) auditPage {
+			t.Helper()
+			var p auditPage
+			e.do("GET", "/api/v1/audit"+query, admin, nil).decode(t, http.StatusOK, &p)
+			return p
+		}
+		p := get("?serial=" + x.Serial)
+		if len(p.Events) != 2 {
+			t.Fatalf("%d events for %s", len(p.Events), x.Serial)
+		}
+		rev, iss := p.Events[0], p.Events[1]
+		if rev.Action != "revoke" || rev.Actor != revoker || rev.Detail != "reason=4" || !rev.At.Equal(e.t0.Add(time.Hour)) ||
+			rev.Certificate != "" || rev.Profile != "web" || rev.ID <= iss.ID {
+			t.Errorf("revoke event %+v", rev)
+		}
+		if iss.Action != "issue" || iss.Actor != issuer || iss.Serial != x.Serial || !iss.At.Equal(e.t0) || iss.Certificate != x.Certificate {
+			t.Errorf("issue event %+v", iss)
+		}
+
+		p = get("?profile=device")
+		if len(p.Events) != 1 || p.Events[0].Serial != y.Serial || p.Events[0].Action != "issue" {
+			t.Errorf("profile=device: %+v", p.Events)
+		}
+		// since is inclusive, until exclusive.
+		p = get("?since=" + at(time.Hour))
+		if len(p.Events) != 2 || p.Events[0].Serial != y.Serial || p.Events[1].Action != "revoke" {
+			t.Errorf("since t0+1h: %+v", p.Events)
+		}
+		p = get("?since=" + at(0) + "&until=" + at(time.Hour))
+		if len(p.Events) != 3 || p.Events[0].Serial != x.Serial || p.Events[1].Action != "init-ca" || p.Events[2].Action != "init-ca" {
+			t.Errorf("t0 to t0+1h: %+v", p.Events)
+		}
+		p = get("?limit=1")
+		if len(p.Events) != 1 || p.Events[0].Serial != y.Serial {
+			t.Errorf("limit=1: %+v", p.Events)
+		}
+		p = get("?serial=" + x.Serial + "&profile=device")
+		if len(p.Events) != 0 {
+			t.Errorf("serial and profile that do not meet: %+v", p.Events)
+		}
+
+		for _, tt := range []struct{ query, detail string }{
+			{"?since=yesterday", "since"},
+			{"?until=2026-13-01T00:00:00Z", "until"},
+			{"?since=" + at(time.Hour) + "&until=" + at(time.Hour), "before until"},
+			{"?limit=-1", "limit"},
+			{"?serial=zz", "serial"},
+			{"?actor=admin", `"actor"`},
+		} {
+			e.do("GET", "/api/v1/audit"+tt.query, admin, nil).problem(t, 400, "malformed", tt.detail)
+		}
+	})
+}

@@ -1,0 +1,181 @@
+package api
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+)
+
+// issueRequest asks for a certificate under a profile: either for the key
+// of a CSR, or for a key the gateway generates (key_type and the names).
+type issueRequest struct {
+	CSR string `json:"csr"`
+
+	KeyType     string   `json:"key_type"`
+	CommonName  string   `json:"common_name"`
+	DNSNames    []string `json:"dns_names"`
+	IPAddresses []string `json:"ip_addresses"`
+	Emails      []string `json:"emails"`
+	AutoRenew   *bool    `json:"auto_renew"`
+	// Format of a generated key: "pem" (the default) or "pkcs12", which
+	// needs Password.
+	Format   string `json:"format"`
+	Password string `json:"password"`
+
+	// Validity is a duration as the configuration writes it ("90d",
+	// "2160h"); empty is the profile's default.
+	Validity string `json:"validity"`
+}
+
+// issueResponse is the issued certificate. For a generated key it carries
+// the key either as PEM (PrivateKey) or inside a password-protected
+// PKCS#12 (PKCS12, base64).
+type issueResponse struct {
+	Serial      string    `json:"serial"`
+	Certificate string    `json:"certificate"`
+	Chain       string    `json:"chain"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	PrivateKey  string    `json:"private_key,omitempty"`
+	PKCS12      string    `json:"pkcs12,omitempty"`
+}
+
+const (
+	formatPEM    = "pem"
+	formatPKCS12 = "pkcs12"
+)
+
+// issue issues a certificate: POST /profiles/{profile}/certificates. The
+// core applies the profile; a refused request stores nothing. It answers
+// 201 with the certificate and a Location of its inventory record.
+func (a *API) issue(w http.ResponseWriter, r *http.Request) {
+	var body issueRequest
+	if err := decodeJSON(w, r, &body); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	req, err := body.coreRequest()
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	req.Profile = chi.URLParam(r, "profile")
+	req.Method = "api"
+	req.Requester = requester(r)
+
+	issued, err := a.core.Issue(r.Context(), req)
+	if err != nil {
+		if errs.ClientFault(err) {
+			a.log.Info("issuance refused", "profile", req.Profile, "requester", req.Requester, "reason", err.Error())
+		}
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("issuance granted", "profile", req.Profile, "requester", req.Requester,
+		"serial", issued.Serial, "generated_key", issued.Key != nil, "not_after", issued.Cert.NotAfter)
+
+	resp := issueResponse{
+		Serial:      issued.Serial,
+		Certificate: string(ca.PEMChain(issued.Cert)),
+		Chain:       string(ca.PEMChain(issued.Chain...)),
+		NotBefore:   issued.Cert.NotBefore.UTC(),
+		NotAfter:    issued.Cert.NotAfter.UTC(),
+	}
+	if issued.Key != nil {
+		switch body.Format {
+		case formatPKCS12:
+			p12, err := encodePKCS12(issued.Key, issued.Cert, issued.Chain, body.Password)
+			if err != nil {
+				a.problem(w, r, err)
+				return
+			}
+			resp.PKCS12 = base64.StdEncoding.EncodeToString(p12)
+		default:
+			pemKey, err := privateKeyPEM(issued.Key)
+			if err != nil {
+				a.problem(w, r, err)
+				return
+			}
+			resp.PrivateKey = string(pemKey)
+		}
+	}
+	w.Header().Set("Location", "/api/v1/certificates/"+issued.Serial)
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// coreRequest checks the fields that belong together and translates the
+// body into a core request. Everything about policy (names, key types,
+// validity, whether the gateway may generate keys) is the core's to say.
+func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
+	var req ca.IssueRequest
+	if b.Validity != "" {
+		d, err := config.ParseDuration(b.Validity)
+		if err != nil {
+			return req, errs.New(errs.Malformed, "field \"validity\": %q is not a duration such as \"90d\" or \"2160h\"", b.Validity)
+		}
+		if d <= 0 {
+			return req, errs.New(errs.Malformed, "field \"validity\": must be positive, got %q", b.Validity)
+		}
+		req.Validity = d.D()
+	}
+	switch b.Format {
+	case "", formatPEM:
+		if b.Password != "" {
+			return req, errs.New(errs.Malformed, "field \"password\": only for \"format\": \"pkcs12\"")
+		}
+	case formatPKCS12:
+		if b.Password == "" {
+			return req, errs.New(errs.Malformed, "field \"password\": required with \"format\": \"pkcs12\"")
+		}
+	default:
+		return req, errs.New(errs.Malformed, "field \"format\": %q is not \"pem\" or \"pkcs12\"", b.Format)
+	}
+
+	if b.CSR != "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"key_type", b.KeyType != ""}, {"common_name", b.CommonName != ""}, {"dns_names", b.DNSNames != nil},
+			{"ip_addresses", b.IPAddresses != nil}, {"emails", b.Emails != nil}, {"auto_renew", b.AutoRenew != nil},
+			{"format", b.Format != ""},
+		} {
+			if f.set {
+				return req, errs.New(errs.Malformed, "field %q: not allowed with \"csr\": the CSR carries the names and the key, and the gateway holds no key to renew or export", f.name)
+			}
+		}
+		block, _ := pem.Decode([]byte(b.CSR))
+		if block == nil || (block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST") {
+			return req, errs.New(errs.BadCSR, "field \"csr\": not a PEM \"CERTIFICATE REQUEST\"")
+		}
+		req.CSR = block.Bytes
+		return req, nil
+	}
+	if b.KeyType == "" {
+		return req, errs.New(errs.Malformed, "the request needs either \"csr\" or \"key_type\" with the names of a key the gateway generates")
+	}
+	req.Generate = &ca.GenerateRequest{
+		KeyType: b.KeyType, CommonName: b.CommonName,
+		DNSNames: b.DNSNames, IPs: b.IPAddresses, Emails: b.Emails,
+	}
+	req.AutoRenew = b.AutoRenew
+	return req, nil
+}
+
+// privateKeyPEM encodes a key as PKCS#8 PEM ("PRIVATE KEY").
+func privateKeyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "marshal the private key")
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

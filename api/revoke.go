@@ -1,0 +1,119 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// reasonCodes are the CRLReason names and codes of RFC 5280 section
+// 5.3.1. Code 7 is not assigned.
+var reasonCodes = []struct {
+	name string
+	code int
+}{
+	{"unspecified", 0},
+	{"keyCompromise", 1},
+	{"cACompromise", 2},
+	{"affiliationChanged", 3},
+	{"superseded", 4},
+	{"cessationOfOperation", 5},
+	{"certificateHold", 6},
+	{"removeFromCRL", 8},
+	{"privilegeWithdrawn", 9},
+	{"aACompromise", 10},
+}
+
+// reasonCode reads a reason name; empty is unspecified. The names are
+// matched exactly, as RFC 5280 spells them.
+func reasonCode(name string) (int, error) {
+	if name == "" {
+		return 0, nil
+	}
+	var names []string
+	for _, r := range reasonCodes {
+		if r.name == name {
+			return r.code, nil
+		}
+		names = append(names, r.name)
+	}
+	return 0, errs.New(errs.Malformed, "field \"reason\": %q is not an RFC 5280 CRLReason (one of: %s)", name, strings.Join(names, ", "))
+}
+
+// reasonName names a reason code, or shows an unknown one as a number.
+func reasonName(code int) string {
+	for _, r := range reasonCodes {
+		if r.code == code {
+			return r.name
+		}
+	}
+	return fmt.Sprintf("reason%d", code)
+}
+
+type revokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// revoke revokes a certificate: POST /certificates/{serial}/revoke with an
+// optional {"reason": name}. It answers the revoked certificate. Revoking a
+// revoked certificate is a 409 that leaves the first revocation as it was.
+func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
+	serial, err := serialParam(r)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	var req revokeRequest
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
+	}
+	code, err := reasonCode(req.Reason)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	// Look first, to say precisely why a revocation cannot happen; the
+	// store refuses a second revocation by itself if two race.
+	cur, err := a.store.GetCertificate(ctx, serial)
+	if err != nil {
+		a.problem(w, r, certError(serial, err))
+		return
+	}
+	if err := notRevocable(cur); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if err := a.core.Revoke(ctx, serial, code, requester(r)); err != nil {
+		if errs.Is(err, errs.Conflict) {
+			// Another request revoked it since we looked: say which.
+			if now, gerr := a.store.GetCertificate(ctx, serial); gerr == nil && notRevocable(now) != nil {
+				err = notRevocable(now)
+			}
+		}
+		a.problem(w, r, err)
+		return
+	}
+	c, err := a.store.GetCertificate(ctx, serial)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, certificateJSON(c, a.now()))
+}
+
+// notRevocable says why c cannot be revoked, or returns nil.
+func notRevocable(c storage.Certificate) error {
+	switch c.Status {
+	case storage.StatusRevoked:
+		return errs.New(errs.Conflict, "certificate %s is already revoked (at %s, reason %s)",
+			c.Serial, c.RevokedAt.UTC().Format(timeFormat), reasonName(c.RevocationReason))
+	case storage.StatusPending:
+		return errs.New(errs.Conflict, "certificate %s is pending: it was never signed, so there is nothing to revoke", c.Serial)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRevoke(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		a := e.issueCSR("web", "a.example.com")
+		path := "/api/v1/certificates/" + a.Serial + "/revoke"
+
+		// An unknown reason changes nothing.
+		e.do("POST", path, revoker, map[string]string{"reason": "stolen"}).problem(t, 400, "malformed", `"stolen"`, "keyCompromise")
+		e.do("POST", path, revoker, map[string]string{"reason": "KeyCompromise"}).problem(t, 400, "malformed")
+		e.do("POST", path, revoker, map[string]any{"reason": 1}).problem(t, 400, "malformed", `"reason"`)
+		if c := e.get(a.Serial); c.Status != "active" {
+			t.Fatalf("status %s after refused revocations", c.Status)
+		}
+
+		revokedAt := e.clock.Now()
+		var c certificate
+		e.do("POST", "/api/v1/certificates/"+strings.ToUpper(a.Serial)+"/revoke", revoker, map[string]string{"reason": "keyCompromise"}).
+			decode(t, http.StatusOK, &c)
+		if c.Serial != a.Serial || c.Status != "revoked" || c.RevocationReason == nil || *c.RevocationReason != "keyCompromise" ||
+			c.RevokedAt == nil || !c.RevokedAt.Equal(revokedAt) {
+			t.Fatalf("revoked: %+v", c)
+		}
+
+		// Again, later, with another reason: 409, and the first stands.
+		e.clock.Advance(time.Hour)
+		e.do("POST", path, revoker, map[string]string{"reason": "superseded"}).problem(t, 409, "conflict", "already revoked", "keyCompromise")
+		if got := e.get(a.Serial); !equalCert(got, c) {
+			t.Errorf("after a second revocation:\n%+v\nwas\n%+v", got, c)
+		}
+
+		// Without a body or a reason: unspecified.
+		for _, body := range []any{nil, map[string]string{}} {
+			b := e.issueCSR("web", "b.example.com")
+			e.do("POST", "/api/v1/certificates/"+b.Serial+"/revoke", revoker, body).decode(t, http.StatusOK, &c)
+			if c.RevocationReason == nil || *c.RevocationReason != "unspecified" {
+				t.Errorf("body %v: %+v", body, c)
+			}
+		}
+		// Every RFC 5280 name.
+		for _, reason := range []string{"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+			"cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise"} {
+			b := e.issueCSR("web", "r.example.com")
+			e.do("POST", "/api/v1/certificates/"+b.Serial+"/revoke", revoker, map[string]string{"reason": reason}).decode(t, http.StatusOK, &c)
+			if *c.RevocationReason != reason {
+				t.Errorf("revoked with %s, shown as %s", reason, *c.RevocationReason)
+			}
+		}
+
+		e.do("POST", "/api/v1/certificates/0badc0de/revoke", revoker, nil).problem(t, 404, "notFound")
+		e.do("POST", "/api/v1/certificates/not-hex/revoke", revoker, nil).problem(t, 400, "malformed", "not-hex")
+		e.do("POST", path, revoker, map[string]string{"reason": "keyCompromise", "comment": "x"}).problem(t, 400, "malformed", `"comment"`)
+
+		// The audit trail names who revoked, and why.
+		var ev auditPage
+		e.do("GET", "/api/v1/audit?serial="+a.Serial, admin, nil).decode(t, http.StatusOK, &ev)
+		if len(ev.Events) != 2 || ev.Events[0].Action != "revoke" || ev.Events[0].Actor != revoker || ev.Events[0].Detail != "reason=1" ||
+			ev.Events[1].Action != "issue" {
+			t.Errorf("audit: %+v", ev.Events)
+		}
+	})
+}
+
+// Revocations that race: one wins, the others are told it is already
+// revoked, and the winner's reason stands.
+func TestRevokeRace(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		x := e.issueCSR("web", "race.example.com")
+		reasons := []string{"keyCompromise", "superseded", "affiliationChanged", "cessationOfOperation", "privilegeWithdrawn", "unspecified"}
+		type result struct {
+			status int
+			body   string
+		}
+		results := make([]result, len(reasons))
+		var wg sync.WaitGroup
+		for i, reason := range reasons {
+			wg.Go(func() {
+				req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/certificates/"+x.Serial+"/revoke",
+					strings.NewReader(`{"reason": "`+reason+`"}`))
+				req.Header.Set("Authorization", e.bearer(revoker))
+				resp, err := e.srv.Client().Do(req)
+				if err != nil {
+					results[i] = result{body: err.Error()}
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				results[i] = result{resp.StatusCode, string(b)}
+			})
+		}
+		wg.Wait()
+		var winner string
+		for i, r := range results {
+			switch {
+			case r.status == http.StatusOK:
+				if winner != "" {
+					t.Errorf("two revocations succeeded: %s and %s", winner, reasons[i])
+				}
+				winner = reasons[i]
+			case r.status == http.StatusConflict && strings.Contains(r.body, "already revoked") && !strings.Contains(r.body, "sqlite") && !strings.Contains(r.body, "postgres"):
+			default:
+				t.Errorf("%s: %d %s", reasons[i], r.status, r.body)
+			}
+		}
+		if c := e.get(x.Serial); c.RevocationReason == nil || *c.RevocationReason != winner {
+			t.Errorf("revoked with %v, the winner was %s", c.RevocationReason, winner)
+		}
+	})
+}

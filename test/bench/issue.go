@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThalesIgnite/crypto11"
+	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/postgres"
+	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+)
+
+// countingStore counts the calls that reach the store.
+type countingStore struct {
+	storage.Store
+	calls atomic.Int64
+}
+
+func (s *countingStore) TokenByHash(ctx context.Context, h []byte) (storage.Token, error) {
+	s.calls.Add(1)
+	return s.Store.TokenByHash(ctx, h)
+}
+func (s *countingStore) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
+	s.calls.Add(1)
+	return s.Store.InsertPendingCertificate(ctx, c)
+}
+func (s *countingStore) ActivateCertificate(ctx context.Context, serial string, der []byte, nb, na time.Time) error {
+	s.calls.Add(1)
+	return s.Store.ActivateCertificate(ctx, serial, der, nb, na)
+}
+func (s *countingStore) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
+	s.calls.Add(1)
+	return s.Store.AppendAudit(ctx, e)
+}
+
+type issueResult struct {
+	store                  string
+	raw, api               float64
+	roundTrips             float64
+	csr, lint, st, sgn, ht time.Duration
+	p50, p99               time.Duration
+}
+
+// issuanceBench measures certificates per second through the REST API
+// (CSR in, ECDSA P-256 issuing CA in SoftHSM, `callers` concurrent clients)
+// against the raw sign rate of the same key, interleaved.
+func issuanceBench(module, storeKind string, callers int, dur time.Duration, rounds int) issueResult {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "gateway-bench-issue")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var st storage.Store
+	switch storeKind {
+	case "sqlite":
+		st, err = sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
+	case "postgres":
+		st, err = postgres.Open(ctx, benchDatabase())
+	}
+	if err != nil {
+		log.Fatalf("%s store: %v", storeKind, err)
+	}
+	defer st.Close()
+	counting := &countingStore{Store: st}
+
+	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
+		MaxSessions: 9, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	discard := slog.New(slog.DiscardHandler)
+	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	pre := ca.NewPresigner()
+	suffix := storeKind
+	cfg := &config.Config{
+		Listen: config.Listen{PublicURL: "http://pki.example.net"},
+		CAs: []config.CA{
+			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "issue-root-" + suffix}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Bench Root", Organization: "Bench", Country: "XX"}},
+			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issue-issuing-" + suffix}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Bench Issuing", Organization: "Bench", Country: "XX"}},
+		},
+	}
+	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
+	if _, err := h.Init(ctx); err != nil {
+		log.Fatal(err)
+	}
+	cas, err := h.Load(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	yes := true
+	prof, err := ca.CompileProfile(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"api"},
+		Names:    config.Names{DNS: []string{"*"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour),
+		AutoRenew: config.AutoRenew{RenewBeforeDays: 30}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, _ := ca.NewSealer(kek)
+	issuer := &ca.Issuer{Store: counting, Linter: linter, Presign: pre, Sealer: sealer, URLs: ca.URLs{Base: "http://pki.example.net"}, Log: discard, Now: time.Now}
+	core := &ca.Core{Store: counting, Issuer: issuer, CAs: cas, Profiles: map[string]*ca.Profile{"bench": prof}, Log: discard, Now: time.Now}
+	secret, tok, err := api.NewToken("bench", []string{"issue"}, time.Now())
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := st.InsertToken(ctx, tok); err != nil {
+		log.Fatal(err)
+	}
+	r := chi.NewRouter()
+	api.New(api.Config{Core: core, Store: counting, Log: discard, Now: time.Now}).Routes(r)
+	srv := httptest.NewUnstartedServer(r)
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = callers
+
+	// Requests are prepared up front: client key generation is not the
+	// gateway's work.
+	bodies := make([][]byte, 256)
+	csrs := make([][]byte, len(bodies))
+	for i := range bodies {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		name := fmt.Sprintf("host-%d.bench.example", i)
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, k)
+		csrs[i] = der
+		bodies[i], _ = json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
+	}
+	endpoint := srv.URL + "/api/v1/profiles/bench/certificates"
+	var next atomic.Int64
+	var latMu sync.Mutex
+	var lats []time.Duration
+	issueOnce := func() error {
+		body := bodies[next.Add(1)%int64(len(bodies))]
+		req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		out.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("issue: %d %s", resp.StatusCode, out.String())
+		}
+		latMu.Lock()
+		lats = append(lats, time.Since(t0))
+		latMu.Unlock()
+		return nil
+	}
+
+	// The raw reference: the same issuing key in the same token, through
+	// crypto11 directly, with as many callers.
+	c11, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: 9})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c11.Close()
+	rawKey, err := c11.FindKeyPair(nil, []byte("issue-issuing-"+suffix))
+	if err != nil || rawKey == nil {
+		log.Fatalf("raw key: %v", err)
+	}
+	digest := sha256.Sum256([]byte("tbs"))
+	rawSign := func() error { _, err := rawKey.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+
+	rate(rawSign, callers, dur/4)
+	rate(issueOnce, callers, dur/4)
+	lats = nil
+	before := counting.calls.Load()
+	var raws, apis []float64
+	for range rounds {
+		raws = append(raws, rate(rawSign, callers, dur))
+		apis = append(apis, rate(issueOnce, callers, dur))
+	}
+	res := issueResult{store: storeKind, raw: median(raws), api: median(apis)}
+	res.roundTrips = float64(counting.calls.Load()-before) / float64(len(lats))
+	res.p50, res.p99 = percentile(lats, 50), percentile(lats, 99)
+
+	// Where the time goes, one issuance at a time, per step.
+	a := cas["issuing"]
+	const n = 200
+	res.csr = timeIt(n, func(i int) {
+		c, _ := x509.ParseCertificateRequest(csrs[i%len(csrs)])
+		c.CheckSignature()
+		prof.CheckKey(c.PublicKey)
+		prof.CheckNames(ca.Names{DNS: c.DNSNames})
+	})
+	csr0, _ := x509.ParseCertificateRequest(csrs[0])
+	tmpl := func() *x509.Certificate {
+		serial, _ := ca.NewSerial(rand.Reader)
+		now := time.Now()
+		t, err := ca.LeafTemplate(ca.LeafParams{DNSNames: csr0.DNSNames, NotBefore: now, NotAfter: now.Add(90 * 24 * time.Hour), IssuerKey: a.Key.Public(),
+			CRLURLs: []string{"http://pki.example.net/crl/issuing.crl"}, OCSPURL: "http://pki.example.net/ocsp/issuing", IssuerURL: "http://pki.example.net/ca/issuing.crt"}, csr0.PublicKey, serial)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return t
+	}
+	res.lint = timeIt(n, func(int) {
+		d, err := pre.PreSign(tmpl(), a.Cert, csr0.PublicKey, a.Key.Public())
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := linter.LintCertificate(d); err != nil {
+			log.Fatal(err)
+		}
+	})
+	res.sgn = timeIt(n, func(int) {
+		if _, err := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert, csr0.PublicKey, a.Key); err != nil {
+			log.Fatal(err)
+		}
+	})
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert, csr0.PublicKey, a.Key)
+	res.st = timeIt(n, func(i int) {
+		serial := hex.EncodeToString(big.NewInt(int64(1e9 + i)).Bytes()) + "ff"
+		now := time.Now()
+		if err := st.InsertPendingCertificate(ctx, storage.Certificate{Serial: serial, CA: "issuing", Profile: "bench", Method: "api",
+			Status: storage.StatusPending, NotBefore: now, NotAfter: now.Add(time.Hour), CreatedAt: now, Subject: (pkix.Name{}).String()}); err != nil {
+			log.Fatal(err)
+		}
+		st.AppendAudit(ctx, storage.AuditEvent{At: now, Action: "issue", Serial: serial, DER: der})
+		if err := st.ActivateCertificate(ctx, serial, der, now, now.Add(time.Hour)); err != nil {
+			log.Fatal(err)
+		}
+	})
+	lats = nil
+	total := timeIt(n, func(int) {
+		if err := issueOnce(); err != nil {
+			log.Fatal(err)
+		}
+	})
+	res.ht = total - res.csr - res.lint - res.sgn - res.st
+	return res
+}
+
+func timeIt(n int, f func(i int)) time.Duration {
+	t0 := time.Now()
+	for i := range n {
+		f(i)
+	}
+	return time.Since(t0) / time.Duration(n)
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+// benchDatabase creates an empty PostgreSQL database for the run.
+func benchDatabase() string {
+	admin := os.Getenv("GATEWAY_TEST_POSTGRES_DSN")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		log.Fatalf("PostgreSQL for the benchmark (GATEWAY_TEST_POSTGRES_DSN): %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "gw_bench_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		log.Fatal(err)
+	}
+	u, err := url.Parse(admin)
+	if err != nil {
+		log.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An operator with var/admin-token issues a certificate with a key the
+// gateway generates, exports it as PKCS#12, and revokes it; openssl checks
+// the chain against var/root.pem and reads the PKCS#12.
+func TestRESTAPIWithOpenSSL(t *testing.T) {
+	dir := t.TempDir()
+	g := StartQuickstart(t, dir)
+	c := g.Client(t)
+	token := readFile(t, filepath.Join(dir, "var", "admin-token"))
+	call := func(method, path string, body any) (int, []byte) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, g.HTTPSURL("localhost")+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out bytes.Buffer
+		out.ReadFrom(resp.Body)
+		return resp.StatusCode, out.Bytes()
+	}
+
+	code, body := call("POST", "/api/v1/profiles/default/certificates", map[string]any{
+		"key_type": "ecdsa-p256", "dns_names": []string{"app.internal.test"}, "ip_addresses": []string{"10.9.8.7"},
+	})
+	if code != 201 {
+		t.Fatalf("issue: %d %s", code, body)
+	}
+	var issued struct{ Serial, Certificate, Chain, PrivateKey string }
+	if err := json.Unmarshal(body, &issued); err != nil {
+		t.Fatal(err)
+	}
+	issued.PrivateKey = jsonField(t, body, "private_key")
+	w := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cert, chain := w("leaf.pem", issued.Certificate), w("chain.pem", issued.Chain)
+	openssl(t, "verify", "-CAfile", filepath.Join(dir, "var", "root.pem"), "-untrusted", chain, "-purpose", "sslserver", cert)
+	out := openssl(t, "x509", "-in", cert, "-noout", "-ext", "subjectAltName,crlDistributionPoints,authorityInfoAccess")
+	for _, want := range []string{"DNS:app.internal.test", "IP Address:10.9.8.7", "http://" + g.HTTP + "/crl/issuing.crl", "OCSP - URI:http://" + g.HTTP + "/ocsp/issuing"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("certificate lacks %q:\n%s", want, out)
+		}
+	}
+	// The key the gateway returned belongs to the certificate.
+	keyPub := openssl(t, "pkey", "-in", w("leaf.key", issued.PrivateKey), "-pubout")
+	certPub := openssl(t, "x509", "-in", cert, "-noout", "-pubkey")
+	if keyPub != certPub {
+		t.Fatal("the returned key does not match the certificate")
+	}
+
+	code, body = call("POST", "/api/v1/certificates/"+issued.Serial+"/pkcs12", map[string]string{"password": "s3cret"})
+	if code != 200 {
+		t.Fatalf("pkcs12: %d %s", code, body)
+	}
+	p12 := w("leaf.p12", string(body))
+	out = openssl(t, "pkcs12", "-in", p12, "-passin", "pass:s3cret", "-nodes")
+	if !strings.Contains(out, "PRIVATE KEY") || !strings.Contains(out, "BEGIN CERTIFICATE") {
+		t.Fatalf("openssl pkcs12 output lacks the key or the certificate:\n%s", out)
+	}
+
+	code, body = call("POST", "/api/v1/certificates/"+issued.Serial+"/revoke", map[string]string{"reason": "keyCompromise"})
+	if code != 200 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	code, body = call("POST", "/api/v1/certificates/"+issued.Serial+"/revoke", map[string]string{"reason": "keyCompromise"})
+	if code != 409 || !strings.Contains(string(body), "already revoked") {
+		t.Fatalf("second revoke: %d %s", code, body)
+	}
+	code, body = call("GET", "/api/v1/certificates?status=revoked", nil)
+	if code != 200 || !strings.Contains(string(body), issued.Serial) {
+		t.Fatalf("inventory of revoked certificates: %d %s", code, body)
+	}
+}
+
+func jsonField(t *testing.T, body []byte, field string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m[field].(string)
+	return s
+}
+
+func openssl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
