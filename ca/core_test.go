@@ -72,7 +72,7 @@ func newFixture(t *testing.T, st storage.Store, profiles ...config.Profile) *fix
 			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
 				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
 			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"},
+				Subject:    config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"},
 				CRLMirrors: []string{"http://mirror-a.example.net/issuing.crl", "https://mirror-b.example.net/issuing.crl"}},
 		},
 	}
@@ -120,8 +120,8 @@ func webProfile(edit func(*config.Profile)) config.Profile {
 	yes := true
 	p := config.Profile{
 		Name: "web", CA: "issuing", Methods: []string{"api", "acme"},
-		Names:    config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
-		KeyTypes: []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048"},
+		Names:       config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes:    []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048"},
 		MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour),
 		ServerKeygen: true, AutoRenew: config.AutoRenew{RenewBeforeDays: 10},
 	}

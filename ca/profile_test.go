@@ -20,9 +20,9 @@ func testProfile(t *testing.T, edit func(p *config.Profile)) *Profile {
 	p := config.Profile{
 		Name: "web", CA: "issuing", Methods: []string{"api"},
 		Names: config.Names{
-			DNS:       []string{"exact.example.com", ".corp.example.com"},
-			IPRanges:  []string{"10.0.0.0/8", "2001:db8::/32"},
-			Emails:    []string{"ops@example.com", "@mail.example.com"},
+			DNS:        []string{"exact.example.com", ".corp.example.com"},
+			IPRanges:   []string{"10.0.0.0/8", "2001:db8::/32"},
+			Emails:     []string{"ops@example.com", "@mail.example.com"},
 			CommonName: "allow", CommonNameInSAN: &yes, Max: 3,
 		},
 		KeyTypes:    []string{"ecdsa-p256", "rsa-2048"},
@@ -56,12 +56,12 @@ func TestProfileNames(t *testing.T) {
 	requireCN := testProfile(t, func(p *config.Profile) { p.Names.CommonName = "require" })
 	looseCN := testProfile(t, func(p *config.Profile) { no := false; p.Names.CommonNameInSAN = &no })
 	for _, tc := range []struct {
-		name    string
-		p       *Profile
-		n       Names
-		kind    errs.Kind // -1: accepted
-		rule    string
-		value   string
+		name  string
+		p     *Profile
+		n     Names
+		kind  errs.Kind // -1: accepted
+		rule  string
+		value string
 	}{
 		{"exact name", p, Names{DNS: []string{"exact.example.com"}}, -1, "", ""},
 		{"exact rule is not a suffix", p, Names{DNS: []string{"a.exact.example.com"}}, errs.RejectedIdentifier, "names.dns", "a.exact.example.com"},

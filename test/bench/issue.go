@@ -251,7 +251,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	})
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert, csr0.PublicKey, a.Key)
 	res.st = timeIt(n, func(i int) {
-		serial := hex.EncodeToString(big.NewInt(int64(1e9 + i)).Bytes()) + "ff"
+		serial := hex.EncodeToString(big.NewInt(int64(1e9+i)).Bytes()) + "ff"
 		now := time.Now()
 		if err := st.InsertPendingCertificate(ctx, storage.Certificate{Serial: serial, CA: "issuing", Profile: "bench", Method: "api",
 			Status: storage.StatusPending, NotBefore: now, NotAfter: now.Add(time.Hour), CreatedAt: now, Subject: (pkix.Name{}).String()}); err != nil {
