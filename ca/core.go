@@ -43,6 +43,10 @@ type Core struct {
 	Profiles map[string]*Profile
 	Log      *slog.Logger
 	Now      func() time.Time
+	// OnRevoke, if set, is called after each revocation is stored and
+	// audited, so that CRLs and OCSP responses can be refreshed at once.
+	// Other replicas learn of it from the store.
+	OnRevoke func(ctx context.Context, caName, serial string)
 }
 
 // IssueRequest asks for a certificate under a profile, either for the key
@@ -221,6 +225,9 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	if c.OnRevoke != nil {
+		c.OnRevoke(ctx, cert.CA, serial)
+	}
 	return nil
 }
 
