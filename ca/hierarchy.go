@@ -39,6 +39,9 @@ type Authority struct {
 	// CRLMirrors follow the gateway's own CRL URL in the CRL distribution
 	// point of every certificate this CA issues.
 	CRLMirrors []string
+	// Linter, if set, is the lint gate for the certificates this CA
+	// issues; otherwise the Issuer's.
+	Linter *Linter
 }
 
 // URLs are the addresses, under listen.public_url, where relying parties

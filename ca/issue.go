@@ -77,7 +77,11 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, err
 		}
-		if err := is.Linter.LintCertificate(draft); err != nil {
+		linter := is.Linter
+		if a.Linter != nil {
+			linter = a.Linter
+		}
+		if err := linter.LintCertificate(draft); err != nil {
 			return nil, err
 		}
 		hex := SerialHex(serial)

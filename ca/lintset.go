@@ -1,5 +1,18 @@
 package ca
 
+// PrivatePKIExcludedSources names the zlint sources a private CA leaves
+// out: the EV Guidelines and ETSI's rules apply only to publicly trusted
+// (qualified, extended-validation) certificates, and the Apple, Mozilla and
+// Chrome root store policies only to CAs in those root stores. Left on,
+// they cost time on every certificate and can only ever reject certificates
+// for rules that do not bind a private CA (Chrome's, for one, forbids
+// clientAuth in TLS server certificates from 2027). The RFC lints, the
+// CA/B Forum Baseline Requirements (TLS, S/MIME, code signing) and the
+// community lints stay on.
+func PrivatePKIExcludedSources() []string {
+	return []string{"ETSI_ESI", "CABF_EV", "Apple", "Mozilla", "Chrome"}
+}
+
 // PrivatePKIExcludedLints names the CA/B Forum lints that a private CA
 // leaves out on top of DefaultExcludedLints. The Baseline Requirements are
 // written for publicly trusted TLS, where certificates for internal names

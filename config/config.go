@@ -139,6 +139,9 @@ type CA struct {
 	// listed in the CRL distribution point of certificates it issues after
 	// the gateway's own URL, in order.
 	CRLMirrors []string `yaml:"crl_mirrors"`
+	// Lint, if set, replaces the top-level lint choice for the
+	// certificates this CA issues.
+	Lint *Lint `yaml:"lint"`
 }
 
 // Key names a CA key: its type and its label in the token (the pkcs11: URI

@@ -46,17 +46,26 @@ func openDeps(ctx context.Context, cfg *config.Config, log *slog.Logger) (*deps,
 		d.Close()
 		return nil, err
 	}
-	exclude := cfg.Lint.ExcludeLints
-	if exclude == nil {
-		exclude = append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...)
-	}
-	d.linter, err = ca.NewLinter(cfg.Lint.ExcludeSources, exclude)
+	d.linter, err = newLinter(cfg.Lint)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
 	d.pre = ca.NewPresigner()
 	return d, nil
+}
+
+// newLinter builds a lint gate; lists left out (nil) take the private-CA
+// defaults documented in the README.
+func newLinter(l config.Lint) (*ca.Linter, error) {
+	sources, names := l.ExcludeSources, l.ExcludeLints
+	if sources == nil {
+		sources = ca.PrivatePKIExcludedSources()
+	}
+	if names == nil {
+		names = append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...)
+	}
+	return ca.NewLinter(sources, names)
 }
 
 func openSigner(cfg *config.Config, log *slog.Logger) (signer.Signer, error) {
@@ -92,6 +101,15 @@ func (d *deps) hierarchy() *ca.Hierarchy {
 
 // core builds the issuance core over the loaded CAs and the profiles.
 func (d *deps) core(cas map[string]*ca.Authority) (*ca.Core, error) {
+	for _, c := range d.cfg.CAs {
+		if c.Lint != nil {
+			l, err := newLinter(*c.Lint)
+			if err != nil {
+				return nil, fmt.Errorf("cas %s lint: %w", c.Name, err)
+			}
+			cas[c.Name].Linter = l
+		}
+	}
 	profiles := map[string]*ca.Profile{}
 	for _, p := range d.cfg.Profiles {
 		cp, err := ca.CompileProfile(p)

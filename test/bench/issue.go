@@ -100,7 +100,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	}
 	defer pool.Close()
 	discard := slog.New(slog.DiscardHandler)
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
+	linter, err := ca.NewLinter(ca.PrivatePKIExcludedSources(), append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -38,7 +39,17 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
 	dur := flag.Duration("duration", time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
+	only := flag.String("only", "", "run only this benchmark: signer or issue (for profiling)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 
 	module := findModule()
 	dir, err := os.MkdirTemp("", "gateway-bench")
@@ -54,6 +65,9 @@ func main() {
 
 	var rows []string
 	for _, kt := range []signer.KeyType{signer.ECDSAP256, signer.RSA2048} {
+		if *only != "" && *only != "signer" {
+			break
+		}
 		for _, n := range []int{1, 2, 8} {
 			raw, pool := signerRound(module, kt, n, *dur, *rounds)
 			rows = append(rows, fmt.Sprintf("| %s | %d | %.0f | %.0f | **%.2f** | ≥ 0.90 | %s |",
@@ -64,6 +78,9 @@ func main() {
 
 	var issues []issueResult
 	for _, kind := range []string{"sqlite", "postgres"} {
+		if *only != "" && *only != "issue" {
+			break
+		}
 		r := issuanceBench(module, kind, 8, *dur, *rounds)
 		log.Printf("issuance %s: raw %.0f/s api %.0f/s ratio %.3f, %.1f store calls/cert", kind, r.raw, r.api, r.api/r.raw, r.roundTrips)
 		issues = append(issues, r)
