@@ -63,6 +63,10 @@ type IssueRequest struct {
 	AutoRenew *bool
 	// Replaces names the certificate this one renews.
 	Replaces string
+	// DiscardKey, for a generated key, returns the key to the requester
+	// without keeping a sealed copy (no bundle with the key, no
+	// server-driven renewal).
+	DiscardKey bool
 }
 
 // GenerateRequest names the key and identifiers of a certificate whose key
@@ -164,7 +168,7 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
 	}
 	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces}
-	if key != nil {
+	if key != nil && !req.DiscardKey {
 		meta.Key = key
 		meta.AutoRenew = p.AutoRenew
 		if req.AutoRenew != nil {

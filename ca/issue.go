@@ -106,7 +106,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, err
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, pub, a.Key.WithContext(ctx))
+		der, cert, err := signDraft(ctx, draft, a.Cert, a.Key)
 		if err != nil {
 			return nil, errs.Wrap(errs.KindOf(err), err, "sign certificate %s", hex)
 		}
@@ -120,10 +120,6 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		}
 		if err := is.Store.ActivateCertificate(ctx, hex, der, tmpl.NotBefore, tmpl.NotAfter); err != nil {
 			return nil, err
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "parse certificate %s", hex)
 		}
 		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
 		return cert, nil

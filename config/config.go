@@ -29,6 +29,7 @@ type Config struct {
 	ACME     ACME      `yaml:"acme"`
 	Lint     Lint      `yaml:"lint"`
 	Keystore Keystore  `yaml:"keystore"`
+	EST      EST       `yaml:"est"`
 	Renewal  Renewal   `yaml:"renewal"`
 }
 
@@ -179,8 +180,46 @@ type Profile struct {
 	ExtKeyUsage []string `yaml:"ext_key_usage"`
 	// ServerKeygen lets the gateway generate the subject key (REST API,
 	// EST serverkeygen) and keep it for server-driven renewal.
-	ServerKeygen bool      `yaml:"server_keygen"`
-	AutoRenew    AutoRenew `yaml:"auto_renew"`
+	ServerKeygen bool        `yaml:"server_keygen"`
+	AutoRenew    AutoRenew   `yaml:"auto_renew"`
+	EST          ProfileEST  `yaml:"est"`
+	ACME         ProfileACME `yaml:"acme"`
+}
+
+// ProfileACME is the ACME part of a profile.
+type ProfileACME struct {
+	// RequireEAB makes new accounts present an External Account Binding
+	// key (`gateway acme eab create`).
+	RequireEAB bool `yaml:"require_eab"`
+}
+
+// EST configures the EST server (RFC 7030).
+type EST struct {
+	// DefaultProfile answers at /.well-known/est/... without a label; empty
+	// means the profile named "default" if it allows est.
+	DefaultProfile string `yaml:"default_profile"`
+	// MaxBodyBytes caps request bodies (0: 64 KiB).
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+}
+
+// ProfileEST is the EST part of a profile.
+type ProfileEST struct {
+	// Auth lists the accepted methods: basic, client_cert (default both).
+	Auth []string `yaml:"auth"`
+	// RequireAllAuth makes every method of Auth necessary, not any one.
+	RequireAllAuth bool `yaml:"require_all_auth"`
+	// BootstrapCAs is a PEM file of CAs (manufacturers) whose client
+	// certificates are accepted besides the gateway's own.
+	BootstrapCAs string `yaml:"bootstrap_cas"`
+	// BindCSRToClientCert requires every name of the CSR to be one of the
+	// authenticating client certificate's.
+	BindCSRToClientCert bool `yaml:"bind_csr_to_client_cert"`
+	// RevokeOnRenewal revokes (superseded) the certificate a
+	// simplereenroll replaces.
+	RevokeOnRenewal bool `yaml:"revoke_on_renewal"`
+	// ChannelBinding requires the TLS 1.2 tls-unique value in the CSR's
+	// challengePassword (RFC 7030 3.5).
+	ChannelBinding bool `yaml:"channel_binding"`
 }
 
 // Names is a profile's identifier policy.
@@ -212,9 +251,15 @@ type AutoRenew struct {
 	RenewBeforeDays int `yaml:"renew_before_days"`
 }
 
-// ACME configures the ACME server.
+// ACME configures the ACME server. Zero durations take the defaults of
+// the acme package (documented in the README).
 type ACME struct {
-	Validation ACMEValidation `yaml:"validation"`
+	Validation     ACMEValidation `yaml:"validation"`
+	NonceLifetime  Duration       `yaml:"nonce_lifetime"`
+	OrderLifetime  Duration       `yaml:"order_lifetime"`
+	RetryAfter     Duration       `yaml:"retry_after"`
+	TermsOfService string         `yaml:"terms_of_service"` // URL; if set, new accounts must agree
+	Website        string         `yaml:"website"`
 }
 
 // ACMEValidation configures challenge validation.
@@ -223,6 +268,10 @@ type ACMEValidation struct {
 	HTTP01Port          int    `yaml:"http01_port"`
 	TLSALPN01Port       int    `yaml:"tlsalpn01_port"`
 	AllowPrivateTargets bool   `yaml:"allow_private_targets"`
+	// Timeout bounds one challenge validation.
+	Timeout Duration `yaml:"timeout"`
+	// MaxHTTPBody caps how much of an http-01 answer is read.
+	MaxHTTPBody int `yaml:"max_http_body"`
 }
 
 // Load reads the file at path, applies environment overrides from environ

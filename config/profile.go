@@ -62,6 +62,11 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	if p.AutoRenew.RenewBeforeDays < 1 {
 		add(path+".auto_renew.renew_before_days", "must be at least 1, got %d", p.AutoRenew.RenewBeforeDays)
 	}
+	for i, a := range p.EST.Auth {
+		if a != "basic" && a != "client_cert" {
+			add(fmt.Sprintf("%s.est.auth[%d]", path, i), "must be basic or client_cert, got %q", a)
+		}
+	}
 	if p.AutoRenew.Enabled && !p.ServerKeygen {
 		add(path+".auto_renew.enabled", "server-driven renewal needs server_keygen: the gateway renews only keys it holds")
 	}
@@ -93,3 +98,6 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Allows reports whether the profile accepts the enrollment method.
+func (p Profile) Allows(method string) bool { return contains(p.Methods, method) }

@@ -119,6 +119,15 @@ if [[ ! -f $VAR/admin-token ]]; then
     -scope admin,issue,read,revoke -out "$VAR/admin-token" >&2
 fi
 
+# 6. EST HTTP Basic credentials for the profile default, once.
+if [[ ! -f $VAR/est-credentials ]]; then
+  est_pass=$(random_secret 32)
+  printf '%s\n' "$est_pass" | "$BIN" est user add -config "$VAR/gateway.yaml" -profile default \
+    -user estuser -password-stdin -replace >&2
+  printf 'estuser:%s\n' "$est_pass" >"$VAR/est-credentials"
+  chmod 600 "$VAR/est-credentials"
+fi
+
 [[ ${QUICKSTART_NO_SERVE:-} == 1 ]] && exit 0
 say "serving: https://localhost:8443 (trust $VAR/root.pem), http://localhost:8080"
 exec "$BIN" serve -config "$VAR/gateway.yaml"

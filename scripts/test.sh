@@ -10,12 +10,16 @@ say() { echo "test: $*" >&2; }
 command -v go >/dev/null || { say "Go is missing: install Go 1.26 or later"; exit 1; }
 
 # Debian packages the suites use: SoftHSM and pkcs11-tool (signer and
-# quickstart), openssl (client checks), PostgreSQL client tools.
+# quickstart), openssl and curl (client checks), PostgreSQL client tools,
+# certbot (ACME). The Go clients (estclient, lego, pebble-challtestsrv) are
+# pinned in test/tools and built by the tests from the Go module proxy.
 need=()
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pg_isready >/dev/null || need+=(postgresql-client)
+command -v curl >/dev/null || need+=(curl)
+command -v certbot >/dev/null || need+=(certbot)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     say "missing packages: ${need[*]}; install them (sudo apt-get install -y ${need[*]}) or run as root"; exit 1

@@ -46,6 +46,15 @@
 //
 // Stores never read the wall clock for a decision either: every method that
 // depends on "now" (expiry, renewal leases) takes it as an argument.
+//
+// Stores make concurrent writes share transactions (group commit, see
+// storage/internal/groupcommit). A write method still returns only once
+// the commit that holds its write is durable, or with the error that says
+// it is not (a failed commit fails every write it held, with
+// errs.Unavailable or errs.Internal). A write whose ctx ends while it waits
+// for its turn returns errs.Unavailable and is not written; once its turn
+// has come, it is written and its method returns the outcome whatever ctx
+// does.
 package storage
 
 import (
@@ -156,4 +165,8 @@ type Store interface {
 	// ListAudit returns the events matching f, newest first (by At, then
 	// by ID).
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+
+	// The protocols' own records.
+	ESTStore
+	ACMEStore
 }

@@ -22,6 +22,10 @@ commands:
   init           create the CA hierarchy of the configuration (idempotent)
   serve          run the gateway
   token create   create a REST API token and print it once
+  est user add|delete|list
+                 manage EST HTTP Basic users of a profile
+  acme eab create -profile P
+                 create an ACME External Account Binding key
   version        print the version
 
 Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
@@ -58,6 +62,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "token":
 		if len(args) > 1 && args[1] == "create" {
 			return cmdTokenCreate(ctx, args[2:], stdout, stderr)
+		}
+	case "est":
+		return cmdEST(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "acme":
+		if len(args) > 2 && args[1] == "eab" && args[2] == "create" {
+			return cmdACMEEABCreate(ctx, args[3:], stdout, stderr)
 		}
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)

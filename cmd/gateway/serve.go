@@ -71,19 +71,27 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	caCerts := &ca.CertHandler{CAs: cas}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
+	estServer, err := newEST(cfg, core, d.store, log)
+	if err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	srv := server.New(server.Config{
 		HTTPSAddr:       cfg.Listen.HTTPS,
 		HTTPAddr:        cfg.Listen.HTTP,
-		TLS:             &tls.Config{GetCertificate: sc.GetCertificate, MinVersion: tls.VersionTLS12},
+		// EST authenticates devices by client certificate where a profile
+		// allows it: ask for one, never require it (ACME and the REST API
+		// do not use them), and verify chains in the EST handlers, so an
+		// unknown issuer is a 401 there rather than a failed handshake.
+		TLS:             &tls.Config{GetCertificate: sc.GetCertificate, MinVersion: tls.VersionTLS12, ClientAuth: tls.RequestClientCert},
 		ShutdownTimeout: cfg.Listen.ShutdownTimeout.D(),
 		Logger:          log,
 		Probes: []server.Probe{
 			{Name: "signer", Check: d.signer.Check},
 			{Name: "store", Check: d.store.Ping},
 		},
-		HTTPS: func(r chi.Router) { restAPI.Routes(r) },
+		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); mountACME(r, d, core) },
 		HTTP:  func(r chi.Router) { caCerts.Routes(r) },
 	})
 	if err := srv.Listen(); err != nil {

@@ -13,11 +13,19 @@ import (
 // AppendAudit implements storage.Store.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
 	var id int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+	err := s.writes.Do(ctx, "append audit "+e.Action, write{
+		sql: `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		args: []any{e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)},
+		result: func(row pgx.Row) error {
+			if err := row.Scan(&id); err != nil {
+				return wrap(err, "append audit %q", e.Action)
+			}
+			return nil
+		},
+	})
 	if err != nil {
-		return 0, wrap(err, "append audit %q", e.Action)
+		return 0, err
 	}
 	return id, nil
 }

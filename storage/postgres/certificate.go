@@ -25,47 +25,63 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO certificates
-		(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-		 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
-		c.NotBefore, c.NotAfter, c.CreatedAt,
-		nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject)
-	if err != nil {
-		return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
-	}
-	return nil
+	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
+		sql: `INSERT INTO certificates
+			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
+			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			RETURNING true`,
+		args: []any{c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
+			c.NotBefore, c.NotAfter, c.CreatedAt,
+			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject},
+		result: func(row pgx.Row) error {
+			if err := row.Scan(new(bool)); err != nil {
+				return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
+			}
+			return nil
+		},
+	})
 }
 
 // ActivateCertificate implements storage.Store. The UPDATE is conditional on
 // the row being pending, so of several replicas activating one certificate
-// at once exactly one changes it; the others see Conflict.
+// at once exactly one changes it; the others wait for its commit, find the
+// row no longer pending and see Conflict. The statement also reads the
+// row's status, so that one round trip tells a missing serial from a
+// finished one (a batched write is one statement, see batch.go). That read
+// sees the row as it was when the statement began: when the UPDATE waited
+// for another activation, the status it reports may still be pending, but a
+// status never goes back to pending, so the answer, Conflict, stands.
 func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error {
 	if len(der) == 0 {
 		return errs.New(errs.Internal, "postgres: activate certificate %s: empty DER", serial)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE certificates
-		SET status = $1, der = $2, not_before = $3, not_after = $4
-		WHERE serial = $5 AND status = $6`,
-		string(storage.StatusActive), der, notBefore, notAfter, serial, string(storage.StatusPending))
-	if err != nil {
-		return wrap(err, "activate certificate %s", serial)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	// Nothing was pending: tell a missing serial from a finished one. A
-	// status never goes back to pending, so this answer cannot go stale.
-	var status string
-	err = s.pool.QueryRow(ctx, `SELECT status FROM certificates WHERE serial = $1`, serial).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
-	}
-	if err != nil {
-		return wrap(err, "activate certificate %s", serial)
-	}
-	return errs.New(errs.Conflict, "postgres: certificate %s is %s, not pending", serial, status)
+	return s.writes.Do(ctx, "activate certificate "+serial, write{
+		sql: `WITH activated AS (
+				UPDATE certificates
+				SET status = $1, der = $2, not_before = $3, not_after = $4
+				WHERE serial = $5 AND status = $6
+				RETURNING serial)
+			SELECT EXISTS (SELECT FROM activated), (SELECT status FROM certificates WHERE serial = $5)`,
+		args: []any{string(storage.StatusActive), der, notBefore, notAfter, serial, string(storage.StatusPending)},
+		result: func(row pgx.Row) error {
+			var (
+				activated bool
+				status    *string // NULL: no such certificate
+			)
+			if err := row.Scan(&activated, &status); err != nil {
+				return wrap(err, "activate certificate %s", serial)
+			}
+			switch {
+			case activated:
+				return nil
+			case status == nil:
+				return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+			default:
+				return errs.New(errs.Conflict, "postgres: certificate %s is %s, not pending", serial, *status)
+			}
+		},
+	})
 }
 
 // GetCertificate implements storage.Store.

@@ -3,6 +3,10 @@
 // compatible cluster) through pgx's connection pool, and keep nothing a
 // second replica needs in memory.
 //
+// Concurrent inserts and activations share transactions, and so WAL
+// flushes: they go through a groupcommit.Batcher (batch.go), and a write
+// method returns only after the commit that holds its write.
+//
 // Correctness under concurrency comes from the database, not from this
 // process: unique keys turn a second insert of the same serial, CA name or
 // token into errs.Conflict; ActivateCertificate, ClaimRenewal and
@@ -25,6 +29,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/groupcommit"
 )
 
 var _ storage.Store = (*Store)(nil)
@@ -32,7 +37,8 @@ var _ storage.Store = (*Store)(nil)
 // Store is the PostgreSQL implementation of storage.Store. It is safe for
 // concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	writes *groupcommit.Batcher[write] // inserts and activations, see batch.go
 }
 
 // Option configures Open.
@@ -82,7 +88,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "postgres", "target", target)
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, writes: groupcommit.New[write](batchWriter{pool}, maxBatch)}, nil
 }
 
 // describe names the database cfg points at, without the password.
@@ -99,8 +105,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// Close writes what is queued, then closes the pool, waiting for
+// connections in use to be returned.
 func (s *Store) Close() error {
+	s.writes.Close()
 	s.pool.Close()
 	return nil
 }

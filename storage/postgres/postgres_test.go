@@ -34,7 +34,7 @@ func adminDSN() string {
 
 // adminConn connects to the admin DSN. A test that cannot reach PostgreSQL
 // fails: skipping would let `make test` pass without testing this store.
-func adminConn(t *testing.T, ctx context.Context) *pgx.Conn {
+func adminConn(t testing.TB, ctx context.Context) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, adminDSN())
 	if err != nil {
@@ -49,7 +49,7 @@ func adminConn(t *testing.T, ctx context.Context) *pgx.Conn {
 
 // newDatabase creates an empty database gw_test_<random>, drops it when t
 // ends, and returns a DSN for it.
-func newDatabase(t *testing.T) string {
+func newDatabase(t testing.TB) string {
 	t.Helper()
 	ctx := t.Context()
 	conn := adminConn(t, ctx)
@@ -75,7 +75,7 @@ func newDatabase(t *testing.T) string {
 }
 
 // withDatabase returns dsn with its database replaced by name.
-func withDatabase(t *testing.T, dsn, name string) string {
+func withDatabase(t testing.TB, dsn, name string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
@@ -90,7 +90,7 @@ func withDatabase(t *testing.T, dsn, name string) string {
 }
 
 // openTemp opens a store on a fresh database and closes it when t ends.
-func openTemp(t *testing.T) (*Store, string) {
+func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
 	dsn := newDatabase(t)
 	s, err := Open(t.Context(), dsn)
@@ -110,6 +110,13 @@ func TestConformance(t *testing.T) {
 		s, _ := openTemp(t)
 		return s
 	})
+}
+
+// BenchmarkIssueWrites is the three writes of an issuance from
+// storagetest.BenchClients goroutines; see storagetest.BenchIssueWrites.
+func BenchmarkIssueWrites(b *testing.B) {
+	s, _ := openTemp(b)
+	storagetest.BenchIssueWrites(b, s)
 }
 
 // versions returns how many times each migration version is recorded.

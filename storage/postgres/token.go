@@ -16,15 +16,19 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode scopes of token %q", t.ID)
 	}
-	_, err = s.pool.Exec(ctx,
-		`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.ID, t.Name, t.Hash, scopes, t.CreatedAt)
-	if err != nil {
-		// The message names the ID, never the hash: the hash of a token is
-		// not a secret, but there is no reason to spread it.
-		return wrap(err, "insert token %q", t.ID)
-	}
-	return nil
+	// The messages name the ID, never the hash: the hash of a token is not
+	// a secret, but there is no reason to spread it.
+	return s.writes.Do(ctx, "insert token "+t.ID, write{
+		sql: `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING true`,
+		args: []any{t.ID, t.Name, t.Hash, scopes, t.CreatedAt},
+		result: func(row pgx.Row) error {
+			if err := row.Scan(new(bool)); err != nil {
+				return wrap(err, "insert token %q", t.ID)
+			}
+			return nil
+		},
+	})
 }
 
 // TokenByHash implements storage.Store.

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"github.com/certgw/gateway/storage"
@@ -10,11 +11,17 @@ import (
 // AppendAudit implements storage.Store.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
 	var id int64
-	err := s.write.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		micros(e.At), e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+	err := s.writes.Do(ctx, "append audit "+e.Action, func(ctx context.Context, tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			micros(e.At), e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+		if err != nil {
+			return wrap(err, "append audit %q", e.Action)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, wrap(err, "append audit %q", e.Action)
+		return 0, err
 	}
 	return id, nil
 }

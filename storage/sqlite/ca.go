@@ -14,13 +14,15 @@ const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
 // InsertCA implements storage.Store.
 func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
 	parent := sql.NullString{String: ca.Parent, Valid: ca.Parent != ""}
-	_, err := s.write.ExecContext(ctx,
-		`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
-		ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))
-	if err != nil {
-		return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
-	}
-	return nil
+	return s.writes.Do(ctx, "insert CA "+ca.Name, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
+			ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))
+		if err != nil {
+			return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
+		}
+		return nil
+	})
 }
 
 // GetCA implements storage.Store.

@@ -24,17 +24,19 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode SANs of %s", c.Serial)
 	}
-	_, err = s.write.ExecContext(ctx, `INSERT INTO certificates
-		(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-		 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
-		micros(c.NotBefore), micros(c.NotAfter), micros(c.CreatedAt),
-		nullBytes(c.KeyPEM), boolInt(c.AutoRenew), nullMicros(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject)
-	if err != nil {
-		return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
-	}
-	return nil
+	return s.writes.Do(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO certificates
+			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
+			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
+			micros(c.NotBefore), micros(c.NotAfter), micros(c.CreatedAt),
+			nullBytes(c.KeyPEM), boolInt(c.AutoRenew), nullMicros(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject)
+		if err != nil {
+			return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
+		}
+		return nil
+	})
 }
 
 // ActivateCertificate implements storage.Store.
@@ -42,32 +44,33 @@ func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []by
 	if len(der) == 0 {
 		return errs.New(errs.Internal, "sqlite: activate certificate %s: empty DER", serial)
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE certificates
-		SET status = ?, der = ?, not_before = ?, not_after = ?
-		WHERE serial = ? AND status = ?`,
-		string(storage.StatusActive), der, micros(notBefore), micros(notAfter),
-		serial, string(storage.StatusPending))
-	if err != nil {
-		return wrap(err, "activate certificate %s", serial)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrap(err, "activate certificate %s", serial)
-	}
-	if n == 1 {
-		return nil
-	}
-	// Nothing was pending: tell a missing serial from a finished one. A
-	// status never goes back to pending, so this answer cannot go stale.
-	var status string
-	err = s.write.QueryRowContext(ctx, `SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
-	}
-	if err != nil {
-		return wrap(err, "activate certificate %s", serial)
-	}
-	return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not pending", serial, status)
+	return s.writes.Do(ctx, "activate certificate "+serial, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates
+			SET status = ?, der = ?, not_before = ?, not_after = ?
+			WHERE serial = ? AND status = ?`,
+			string(storage.StatusActive), der, micros(notBefore), micros(notAfter),
+			serial, string(storage.StatusPending))
+		if err != nil {
+			return wrap(err, "activate certificate %s", serial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "activate certificate %s", serial)
+		}
+		if n == 1 {
+			return nil
+		}
+		// Nothing was pending: tell a missing serial from a finished one.
+		var status string
+		err = tx.QueryRowContext(ctx, `SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
+		}
+		if err != nil {
+			return wrap(err, "activate certificate %s", serial)
+		}
+		return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not pending", serial, status)
+	})
 }
 
 // GetCertificate implements storage.Store.

@@ -11,25 +11,26 @@ import (
 	"github.com/certgw/gateway/storage/internal/certquery"
 )
 
-// Server-driven renewal. Each change is one conditional UPDATE on the write
-// connection; when it changes nothing, a second look tells why. That look
-// cannot go stale: certificates are never deleted and renewed_by, once set,
-// is never cleared.
+// Server-driven renewal. Each change is one conditional UPDATE, a write of
+// its own (see batch.go); when it changes nothing, a second look in the
+// same write tells why.
 
 // SetAutoRenew implements storage.Store.
 func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool) error {
-	res, err := s.write.ExecContext(ctx, `UPDATE certificates SET auto_renew = ? WHERE serial = ?`, boolInt(on), serial)
-	if err != nil {
-		return wrap(err, "set auto-renew of %s", serial)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrap(err, "set auto-renew of %s", serial)
-	}
-	if n == 1 {
-		return nil
-	}
-	return s.exists(ctx, serial, "set auto-renew of %s")
+	return s.writes.Do(ctx, "set auto-renew of "+serial, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET auto_renew = ? WHERE serial = ?`, boolInt(on), serial)
+		if err != nil {
+			return wrap(err, "set auto-renew of %s", serial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "set auto-renew of %s", serial)
+		}
+		if n == 1 {
+			return nil
+		}
+		return exists(ctx, tx, serial, "set auto-renew of %s")
+	})
 }
 
 // DueForRenewal implements storage.Store. Its first four conditions repeat
@@ -51,31 +52,36 @@ func (s *Store) DueForRenewal(ctx context.Context, now time.Time, limit int) ([]
 }
 
 // ClaimRenewal implements storage.Store. The claim is one conditional
-// UPDATE, and writes are serialized on the one write connection, so of many
-// claimers exactly one finds the condition true.
+// UPDATE, and writes are serialized (see batch.go), so of many claimers
+// exactly one finds the condition true.
 func (s *Store) ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error) {
 	if claimant == "" || lease <= 0 {
 		return false, errs.New(errs.Malformed, "sqlite: claim renewal of %s: need a claimant and a positive lease", serial)
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE certificates
-		SET renewal_claimant = ?, renewal_claim_until = ?
-		WHERE serial = ? AND status = 'active' AND renewed_by IS NULL
-		  AND (renewal_claim_until IS NULL OR renewal_claim_until <= ?)`,
-		claimant, micros(now.Add(lease)), serial, micros(now))
+	var claimed bool
+	err := s.writes.Do(ctx, "claim renewal of "+serial, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates
+			SET renewal_claimant = ?, renewal_claim_until = ?
+			WHERE serial = ? AND status = 'active' AND renewed_by IS NULL
+			  AND (renewal_claim_until IS NULL OR renewal_claim_until <= ?)`,
+			claimant, micros(now.Add(lease)), serial, micros(now))
+		if err != nil {
+			return wrap(err, "claim renewal of %s", serial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "claim renewal of %s", serial)
+		}
+		claimed = n == 1
+		if claimed {
+			return nil
+		}
+		return exists(ctx, tx, serial, "claim renewal of %s")
+	})
 	if err != nil {
-		return false, wrap(err, "claim renewal of %s", serial)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, wrap(err, "claim renewal of %s", serial)
-	}
-	if n == 1 {
-		return true, nil
-	}
-	if err := s.exists(ctx, serial, "claim renewal of %s"); err != nil {
 		return false, err
 	}
-	return false, nil
+	return claimed, nil
 }
 
 // MarkRenewed implements storage.Store.
@@ -83,34 +89,36 @@ func (s *Store) MarkRenewed(ctx context.Context, oldSerial, newSerial string) er
 	if err := certquery.CheckRenewal(oldSerial, newSerial); err != nil {
 		return errs.Wrap(errs.Malformed, err, "sqlite: mark %s renewed", oldSerial)
 	}
-	res, err := s.write.ExecContext(ctx, `UPDATE certificates SET renewed_by = ?
-		WHERE serial = ? AND renewed_by IS NULL`, newSerial, oldSerial)
-	if err != nil {
-		return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
-	}
-	if n == 1 {
-		return nil
-	}
-	var renewedBy string
-	err = s.write.QueryRowContext(ctx, `SELECT COALESCE(renewed_by, '') FROM certificates WHERE serial = ?`, oldSerial).Scan(&renewedBy)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errs.New(errs.NotFound, "sqlite: certificate %s not found", oldSerial)
-	}
-	if err != nil {
-		return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
-	}
-	return errs.New(errs.Conflict, "sqlite: certificate %s was already renewed by %s", oldSerial, renewedBy)
+	return s.writes.Do(ctx, "mark "+oldSerial+" renewed", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET renewed_by = ?
+			WHERE serial = ? AND renewed_by IS NULL`, newSerial, oldSerial)
+		if err != nil {
+			return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
+		}
+		if n == 1 {
+			return nil
+		}
+		var renewedBy string
+		err = tx.QueryRowContext(ctx, `SELECT COALESCE(renewed_by, '') FROM certificates WHERE serial = ?`, oldSerial).Scan(&renewedBy)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: certificate %s not found", oldSerial)
+		}
+		if err != nil {
+			return wrap(err, "mark %s renewed by %s", oldSerial, newSerial)
+		}
+		return errs.New(errs.Conflict, "sqlite: certificate %s was already renewed by %s", oldSerial, renewedBy)
+	})
 }
 
 // exists returns nil if a certificate has that serial, errs.NotFound if
 // none has. what is a format with one %s for the serial.
-func (s *Store) exists(ctx context.Context, serial, what string) error {
+func exists(ctx context.Context, tx *sql.Tx, serial, what string) error {
 	var found bool
-	err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?)`, serial).Scan(&found)
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?)`, serial).Scan(&found)
 	if err != nil {
 		return wrap(err, what, serial)
 	}

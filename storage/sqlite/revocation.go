@@ -12,9 +12,10 @@ import (
 )
 
 // RevokeCertificate implements storage.Store. It reads the status and
-// updates in one transaction, which (BEGIN IMMEDIATE on the one write
-// connection) no other write can interleave with: the row it decides on is
-// the row it changes, and a Conflict reports the revocation that won.
+// updates in one write (one savepoint of a batch on the one write
+// connection, see batch.go) that no other write can interleave with: the
+// row it decides on is the row it changes, and a Conflict reports the
+// revocation that won.
 func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
 	if err := certquery.CheckReason(reason); err != nil {
 		return errs.Wrap(errs.Malformed, err, "sqlite: revoke certificate %s", serial)
@@ -22,39 +23,32 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	if at.IsZero() {
 		return errs.New(errs.Malformed, "sqlite: revoke certificate %s: no revocation time", serial)
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return wrap(err, "revoke certificate %s: begin", serial)
-	}
-	defer tx.Rollback()
-
-	var (
-		status                   string
-		revokedAt, revokedReason sql.NullInt64
-	)
-	err = tx.QueryRowContext(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?`,
-		serial).Scan(&status, &revokedAt, &revokedReason)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
-	}
-	if err != nil {
-		return wrap(err, "revoke certificate %s", serial)
-	}
-	switch storage.CertStatus(status) {
-	case storage.StatusActive:
-	case storage.StatusRevoked:
-		return errs.New(errs.Conflict, "sqlite: certificate %s is already revoked (at %s, reason %d)",
-			serial, fromNullMicros(revokedAt).Format(time.RFC3339Nano), revokedReason.Int64)
-	default:
-		return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not active", serial, status)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE certificates
-		SET status = 'revoked', revoked_at = ?, revocation_reason = ?
-		WHERE serial = ?`, micros(at), reason, serial); err != nil {
-		return wrap(err, "revoke certificate %s", serial)
-	}
-	if err := tx.Commit(); err != nil {
-		return wrap(err, "revoke certificate %s: commit", serial)
-	}
-	return nil
+	return s.writes.Do(ctx, "revoke certificate "+serial, func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			status                   string
+			revokedAt, revokedReason sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?`,
+			serial).Scan(&status, &revokedAt, &revokedReason)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
+		}
+		if err != nil {
+			return wrap(err, "revoke certificate %s", serial)
+		}
+		switch storage.CertStatus(status) {
+		case storage.StatusActive:
+		case storage.StatusRevoked:
+			return errs.New(errs.Conflict, "sqlite: certificate %s is already revoked (at %s, reason %d)",
+				serial, fromNullMicros(revokedAt).Format(time.RFC3339Nano), revokedReason.Int64)
+		default:
+			return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not active", serial, status)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates
+			SET status = 'revoked', revoked_at = ?, revocation_reason = ?
+			WHERE serial = ?`, micros(at), reason, serial); err != nil {
+			return wrap(err, "revoke certificate %s", serial)
+		}
+		return nil
+	})
 }

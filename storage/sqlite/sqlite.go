@@ -13,7 +13,11 @@
 //   - the write pool has exactly one connection, so writes from many
 //     goroutines queue in Go instead of in SQLite, and every transaction on
 //     it starts with BEGIN IMMEDIATE (_txlock=immediate) so it takes the
-//     write lock up front rather than failing when it upgrades;
+//     write lock up front rather than failing when it upgrades. Every
+//     write method hands its statements to one groupcommit.Batcher, which
+//     runs the writes queued together in one transaction on that
+//     connection, each under its own savepoint, and so makes them share
+//     one commit and one fsync (batch.go);
 //   - the read pool has several connections, each with query_only set, so
 //     a write sent to it by mistake fails loudly.
 //
@@ -26,7 +30,9 @@
 // run once on one connection would not reach the others.
 //
 // Durability: synchronous=FULL, so a certificate is on disk when its
-// transaction commits ("persist, then sign" relies on it). The database
+// transaction commits ("persist, then sign" relies on it), and a write
+// method returns only after that commit, however many writes it shared it
+// with. The database
 // file is created with mode 0600 (its directory 0700) because it holds the
 // whole inventory and the audit trail.
 package sqlite
@@ -44,6 +50,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/groupcommit"
 
 	// The driver registers itself as "sqlite" with database/sql.
 	_ "modernc.org/sqlite"
@@ -58,8 +65,9 @@ const busyTimeoutMillis = 5000
 // Store is the SQLite implementation of storage.Store. It is safe for
 // concurrent use.
 type Store struct {
-	write *sql.DB // exactly one connection; every write goes here
-	read  *sql.DB // query_only connections for SELECTs
+	write  *sql.DB                  // exactly one connection, used by writes
+	writes *groupcommit.Batcher[op] // every write goes here, see batch.go
+	read   *sql.DB                  // query_only connections for SELECTs
 }
 
 // Option configures Open.
@@ -111,7 +119,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
-	return &Store{write: write, read: read}, nil
+	return &Store{write: write, writes: groupcommit.New[op](batchWriter{write}, maxBatch), read: read}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that
@@ -192,8 +200,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close writes what is queued, then closes both pools.
 func (s *Store) Close() error {
+	s.writes.Close()
 	err := errors.Join(s.read.Close(), s.write.Close())
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: close")

@@ -19,7 +19,7 @@ import (
 )
 
 // openTemp opens the store at path and closes it when t ends.
-func openTemp(t *testing.T, path string) *Store {
+func openTemp(t testing.TB, path string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path)
 	if err != nil {
@@ -37,6 +37,12 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return openTemp(t, filepath.Join(t.TempDir(), "gateway.db"))
 	})
+}
+
+// BenchmarkIssueWrites is the three writes of an issuance from
+// storagetest.BenchClients goroutines; see storagetest.BenchIssueWrites.
+func BenchmarkIssueWrites(b *testing.B) {
+	storagetest.BenchIssueWrites(b, openTemp(b, filepath.Join(b.TempDir(), "gateway.db")))
 }
 
 func TestOpenCreatesPrivateFile(t *testing.T) {

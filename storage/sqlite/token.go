@@ -15,15 +15,17 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode scopes of token %q", t.ID)
 	}
-	_, err = s.write.ExecContext(ctx,
-		`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, t.Name, t.Hash, scopes, micros(t.CreatedAt))
-	if err != nil {
-		// The message names the ID, never the hash: the hash of a token is
-		// not a secret, but there is no reason to spread it.
-		return wrap(err, "insert token %q", t.ID)
-	}
-	return nil
+	// The messages name the ID, never the hash: the hash of a token is not
+	// a secret, but there is no reason to spread it.
+	return s.writes.Do(ctx, "insert token "+t.ID, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Hash, scopes, micros(t.CreatedAt))
+		if err != nil {
+			return wrap(err, "insert token %q", t.ID)
+		}
+		return nil
+	})
 }
 
 // TokenByHash implements storage.Store.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, open) })
 	t.Run("Renewal", func(t *testing.T) { testRenewal(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrentWrites(t, open) })
 	t.Run("Token", func(t *testing.T) { testToken(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }

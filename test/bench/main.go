@@ -39,7 +39,7 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
 	dur := flag.Duration("duration", time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
-	only := flag.String("only", "", "run only this benchmark: signer or issue (for profiling)")
+	only := flag.String("only", "", "run only this benchmark: signer, issue or est (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -86,6 +86,16 @@ func main() {
 		issues = append(issues, r)
 	}
 
+	var ests []estResult
+	for _, kind := range []string{"sqlite", "postgres"} {
+		if *only != "" && *only != "est" {
+			break
+		}
+		r := estBench(module, kind, 8, *dur, *rounds)
+		log.Printf("EST simpleenroll %s: raw %.0f/s est %.0f/s ratio %.3f", kind, r.raw, r.est, r.est/r.raw)
+		ests = append(ests, r)
+	}
+
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (test/bench). Every result is a ratio to a reference\n")
 	fmt.Fprintf(&b, "measured in the same run on the same machine; absolute rates are shown for scale only.\n")
@@ -116,6 +126,7 @@ func main() {
 	for _, r := range issues {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.store, us(r.csr), us(r.lint), us(r.st), us(r.sgn), us(r.ht))
 	}
+	b.WriteString(estMarkdown(ests))
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}

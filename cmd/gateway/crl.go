@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/open"
+)
+
+// cmdCRLDump writes the CRL a CA currently publishes, for operators who
+// host their own mirrors (the URLs in cas[].crl_mirrors). It reads the
+// store only: no token is needed, and what it writes is exactly what the
+// gateway serves at /crl/CA.crl, checked against the CA's certificate.
+func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("crl dump", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	caName := fs.String("ca", "", "name of the CA (required)")
+	format := fs.String("format", "DER", "DER or PEM")
+	out := fs.String("o", "-", `file to write ("-": standard output)`)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *caName == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gateway crl dump --ca CA [--format DER|PEM] [-o FILE] [-config FILE]")
+		return errUsage
+	}
+	f := strings.ToUpper(*format)
+	if f != "DER" && f != "PEM" {
+		return fmt.Errorf("--format must be DER or PEM, got %q", *format)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg, "")
+	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rs, ok := st.(storage.RevocationStore)
+	if !ok {
+		return errs.New(errs.Internal, "the %s store keeps no revocation data", cfg.Storage.Driver)
+	}
+	rec, err := rs.LatestCRL(ctx, *caName)
+	if errs.Is(err, errs.NotFound) {
+		if _, caErr := st.GetCA(ctx, *caName); errs.Is(caErr, errs.NotFound) {
+			return fmt.Errorf("no CA named %q", *caName)
+		}
+		return fmt.Errorf("CA %s has published no CRL yet: `gateway serve` publishes the first one when it starts", *caName)
+	}
+	if err != nil {
+		return err
+	}
+	// Check before handing it on: a mirror must not serve something that
+	// relying parties would reject.
+	caRec, err := st.GetCA(ctx, *caName)
+	if err != nil {
+		return err
+	}
+	caCert, err := x509.ParseCertificate(caRec.CertDER)
+	if err != nil {
+		return err
+	}
+	parsed, err := x509.ParseRevocationList(rec.DER)
+	if err != nil {
+		return fmt.Errorf("the stored CRL does not parse: %w", err)
+	}
+	if err := parsed.CheckSignatureFrom(caCert); err != nil {
+		return fmt.Errorf("the stored CRL is not signed by CA %s: %w", *caName, err)
+	}
+
+	data := rec.DER
+	if f == "PEM" {
+		data = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: rec.DER})
+	}
+	if *out == "-" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	// A CRL is public; 0644 lets the web server of a mirror read it. Write
+	// a temporary file and rename it, so a mirror never serves half a CRL.
+	tmp := *out + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	fmt.Fprintf(stderr, "CRL %d of %s (thisUpdate %s, nextUpdate %s, %d entries) written to %s\n",
+		rec.Number, *caName, rec.ThisUpdate.Format("2006-01-02T15:04:05Z"), rec.NextUpdate.Format("2006-01-02T15:04:05Z"),
+		len(parsed.RevokedCertificateEntries), *out)
+	return nil
+}

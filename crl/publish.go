@@ -1,0 +1,396 @@
+package crl
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Store is what CRL publication needs of the store (both stores implement
+// it; see storage.RevocationStore for the guarantees it relies on).
+type Store interface {
+	NextCRLNumber(ctx context.Context, ca string) (int64, error)
+	PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, error)
+	LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error)
+	RevocationState(ctx context.Context, ca string) (storage.RevocationState, error)
+	CountRevoked(ctx context.Context, ca string, since time.Time) (int, error)
+	ListRevoked(ctx context.Context, ca string, since time.Time, after storage.RevokedEntry, limit int) ([]storage.RevokedEntry, error)
+	// Every CRL the CA key signs is audited.
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+}
+
+// Published is one signed CRL as the publisher serves it. It is immutable.
+type Published struct {
+	CA         string
+	Number     int64
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	Generation int64
+	DER        []byte
+
+	pemOnce sync.Once
+	pem     []byte
+}
+
+func newPublished(c storage.PublishedCRL) *Published {
+	return &Published{CA: c.CA, Number: c.Number, ThisUpdate: c.ThisUpdate.UTC(), NextUpdate: c.NextUpdate.UTC(), Generation: c.Generation, DER: c.DER}
+}
+
+// PEM returns the CRL as PEM ("X509 CRL", RFC 7468 section 6), encoded
+// on first use.
+func (p *Published) PEM() []byte {
+	p.pemOnce.Do(func() { p.pem = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: p.DER}) })
+	return p.pem
+}
+
+// Publisher keeps one full CRL per CA current and serves it.
+//
+// Every process of a deployment runs one. The store decides what is
+// current: CRL numbers come from NextCRLNumber, and PublishCRL keeps the CRL
+// with the highest number, so a replica that finishes a rebuild late can
+// never replace a newer CRL, and every replica serves the one the store
+// holds (it adopts a newer one within PollInterval).
+//
+// A CRL is rebuilt:
+//   - Coalesce after a revocation in this process (OnRevoke); revocations
+//     that arrive meanwhile join the same rebuild;
+//   - when the store's revocation generation is ahead of the published
+//     CRL's for longer than Coalesce+PollInterval: a revocation made by a
+//     replica that did not publish (it crashed, or its rebuild failed);
+//   - when the CRL is RebuildEvery old (plus a little jitter, so that
+//     replicas do not all rebuild at once), well before nextUpdate;
+//   - after a failed rebuild, with backoff, while the old CRL stays served.
+//
+// The number is taken after the generation is read and before the entries
+// are listed: the CRL holds every revocation up to that generation (see
+// storage.RevocationStore.NextCRLNumber).
+type Publisher struct {
+	store   Store
+	builder *Builder
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	cas     map[string]*caState
+}
+
+// caState is the publisher's view of one CA.
+type caState struct {
+	a       *ca.Authority
+	cfg     CAConfig
+	current atomic.Pointer[Published]
+	kick    chan struct{} // a local revocation; capacity 1
+	mu      sync.Mutex    // one rebuild of this CA at a time in this process
+
+	// Used by the CA's loop only.
+	staleSince time.Time     // when the store's generation was first seen ahead
+	retryAt    time.Time     // after a failed rebuild
+	backoff    time.Duration // of the last failure
+	jitter     time.Duration // added to RebuildEvery for the current CRL
+}
+
+// NewPublisher prepares a publisher for cas. cfg is completed with
+// defaults and validated.
+func NewPublisher(cfg Config, store Store, builder *Builder, cas map[string]*ca.Authority, log *slog.Logger, now func() time.Time) (*Publisher, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	for name := range cfg.CAs {
+		if _, ok := cas[name]; !ok {
+			return nil, errs.New(errs.Config, "crl.cas[%s]: no such CA", name)
+		}
+	}
+	if builder.LintSample == 0 {
+		builder.LintSample = cfg.LintSample
+	}
+	p := &Publisher{store: store, builder: builder, cfg: cfg, log: log, now: now, cas: map[string]*caState{}}
+	for name, a := range cas {
+		p.cas[name] = &caState{a: a, cfg: cfg.For(name), kick: make(chan struct{}, 1)}
+	}
+	return p, nil
+}
+
+// Current returns the CRL served for the CA, or nil if there is none (an
+// unknown CA, or before Start).
+func (p *Publisher) Current(ca string) *Published {
+	s, ok := p.cas[ca]
+	if !ok {
+		return nil
+	}
+	return s.current.Load()
+}
+
+// Start loads each CA's latest CRL from the store, and builds one where
+// none is usable: none was ever published, it has expired, or it misses
+// revocations. It returns the first error of a CA that is left with no
+// CRL at all; a CA with an old but unexpired CRL is rebuilt by Run.
+func (p *Publisher) Start(ctx context.Context) error {
+	for name, s := range p.cas {
+		c, err := p.store.LatestCRL(ctx, name)
+		switch {
+		case err == nil:
+			s.set(newPublished(c))
+			s.jitter = p.jitter(s)
+		case !errs.Is(err, errs.NotFound):
+			return err
+		}
+		cur := s.current.Load()
+		if cur != nil && p.now().Before(cur.NextUpdate) {
+			continue
+		}
+		if _, err := p.Rebuild(ctx, name); err != nil {
+			if cur == nil {
+				return fmt.Errorf("CA %s: first CRL: %w", name, err)
+			}
+			p.log.Error("CRL rebuild failed; serving the expired one", "ca", name, "number", cur.Number, "err", err)
+		}
+	}
+	return nil
+}
+
+// Run keeps every CA's CRL current until ctx ends.
+func (p *Publisher) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for name, s := range p.cas {
+		wg.Go(func() { p.loop(ctx, name, s) })
+	}
+	wg.Wait()
+}
+
+// OnRevoke is the ca.Core hook: it asks for a rebuild of the CA's CRL and
+// returns at once (Core calls it inside the revoking request).
+func (p *Publisher) OnRevoke(_ context.Context, caName, _ string) {
+	s, ok := p.cas[caName]
+	if !ok {
+		return
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default: // a rebuild is already asked for
+	}
+}
+
+func (p *Publisher) loop(ctx context.Context, name string, s *caState) {
+	poll := time.NewTicker(p.cfg.PollInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+			// Coalesce a burst: revocations until the timer fires join
+			// this rebuild.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(p.cfg.Coalesce):
+			}
+			select {
+			case <-s.kick:
+			default:
+			}
+			p.rebuildInLoop(ctx, name, s, "revocation")
+		case <-poll.C:
+			p.check(ctx, name, s)
+		}
+	}
+}
+
+// check looks at the store and decides whether to adopt a CRL another
+// replica published or to rebuild.
+func (p *Publisher) check(ctx context.Context, name string, s *caState) {
+	now := p.now()
+	st, err := p.store.RevocationState(ctx, name)
+	if err != nil {
+		p.log.Warn("CRL: cannot read the revocation state", "ca", name, "err", err)
+		return
+	}
+	cur := s.current.Load()
+	if st.Published.Number > 0 && (cur == nil || st.Published.Number > cur.Number) {
+		if err := p.adopt(ctx, name, s); err != nil {
+			p.log.Warn("CRL: cannot load the latest CRL", "ca", name, "err", err)
+			return
+		}
+		cur = s.current.Load()
+	}
+	if !s.retryAt.IsZero() {
+		if now.Before(s.retryAt) {
+			return
+		}
+		p.rebuildInLoop(ctx, name, s, "retry")
+		return
+	}
+	switch {
+	case cur == nil:
+		p.rebuildInLoop(ctx, name, s, "none published")
+	case now.Sub(cur.ThisUpdate) >= s.cfg.RebuildEvery+s.jitter:
+		p.rebuildInLoop(ctx, name, s, "schedule")
+	case st.Generation > cur.Generation:
+		// Give the replica that revoked the time to publish first.
+		if s.staleSince.IsZero() {
+			s.staleSince = now
+		} else if now.Sub(s.staleSince) >= p.cfg.Coalesce+p.cfg.PollInterval {
+			p.rebuildInLoop(ctx, name, s, "revocation elsewhere")
+		}
+	default:
+		s.staleSince = time.Time{}
+	}
+}
+
+// rebuildInLoop rebuilds and schedules the retry of a failure.
+func (p *Publisher) rebuildInLoop(ctx context.Context, name string, s *caState, why string) {
+	if _, err := p.Rebuild(ctx, name); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.backoff = min(max(2*s.backoff, time.Second), time.Minute)
+		s.retryAt = p.now().Add(s.backoff)
+		level := slog.LevelWarn
+		if cur := s.current.Load(); cur == nil || p.now().Add(time.Hour).After(cur.NextUpdate) {
+			level = slog.LevelError // relying parties are about to be left without a CRL
+		}
+		p.log.Log(ctx, level, "CRL rebuild failed", "ca", name, "why", why, "retry_in", s.backoff, "err", err)
+		return
+	}
+	s.backoff, s.retryAt, s.staleSince = 0, time.Time{}, time.Time{}
+	s.jitter = p.jitter(s)
+}
+
+// jitter spreads scheduled rebuilds of replicas over up to a twentieth of
+// the schedule (at most 5 minutes).
+func (p *Publisher) jitter(s *caState) time.Duration {
+	span := min(s.cfg.RebuildEvery/20, 5*time.Minute)
+	if span <= 0 {
+		return 0
+	}
+	return rand.N(span)
+}
+
+// adopt loads the store's latest CRL if it is newer than the one served.
+func (p *Publisher) adopt(ctx context.Context, name string, s *caState) error {
+	c, err := p.store.LatestCRL(ctx, name)
+	if err != nil {
+		return err
+	}
+	if s.set(newPublished(c)) {
+		s.jitter = p.jitter(s)
+		s.staleSince = time.Time{}
+		p.log.Info("CRL adopted from the store", "ca", name, "number", c.Number, "this_update", c.ThisUpdate)
+	}
+	return nil
+}
+
+// set serves c unless a CRL with a higher or equal number is served, and
+// reports whether it did.
+func (s *caState) set(c *Published) bool {
+	for {
+		cur := s.current.Load()
+		if cur != nil && cur.Number >= c.Number {
+			return false
+		}
+		if s.current.CompareAndSwap(cur, c) {
+			return true
+		}
+	}
+}
+
+// Rebuild builds, signs and publishes a new CRL of the CA now, and returns
+// the CRL served afterwards (a newer one, if another replica published
+// one meanwhile).
+func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error) {
+	s, ok := p.cas[name]
+	if !ok {
+		return nil, errs.New(errs.NotFound, "no CA %q", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+
+	st, err := p.store.RevocationState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	number, err := p.store.NextCRLNumber(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	this := p.now().UTC().Truncate(time.Second)
+	next := this.Add(s.cfg.Validity)
+	count, err := p.store.CountRevoked(ctx, name, this)
+	if err != nil {
+		return nil, err
+	}
+	der, err := p.builder.Build(ctx, s.a, Params{Number: number, ThisUpdate: this, NextUpdate: next, SizeHint: count},
+		p.storeSource(name, this))
+	if err != nil {
+		return nil, err
+	}
+	// Key use goes to the audit trail; the DER does not (it can be tens
+	// of megabytes, and the CRL itself is public and in the store).
+	if _, err := p.store.AppendAudit(ctx, storage.AuditEvent{
+		At: p.now(), Actor: "gateway crl", Action: "crl-sign",
+		Detail: fmt.Sprintf("CRL %d of CA %s, thisUpdate %s, nextUpdate %s, %d entries, %d bytes, key %s",
+			number, name, this.Format(time.RFC3339), next.Format(time.RFC3339), count, len(der), s.a.Key.URI()),
+	}); err != nil {
+		return nil, err
+	}
+	rec := storage.PublishedCRL{CA: name, Number: number, ThisUpdate: this, NextUpdate: next, Generation: st.Generation, DER: der}
+	stored, err := p.store.PublishCRL(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	if !stored {
+		// Another replica published a higher number meanwhile: serve
+		// that one.
+		p.log.Info("CRL superseded before it was published", "ca", name, "number", number)
+		if err := p.adopt(ctx, name, s); err != nil {
+			return nil, err
+		}
+		return s.current.Load(), nil
+	}
+	s.set(newPublished(rec))
+	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der),
+		"this_update", this, "next_update", next, "generation", st.Generation, "duration_ms", time.Since(start).Milliseconds())
+	return s.current.Load(), nil
+}
+
+// storeSource streams the CA's unexpired revoked certificates from the
+// store, a page at a time.
+func (p *Publisher) storeSource(name string, since time.Time) Source {
+	return func(ctx context.Context, emit func(Entry) error) error {
+		var (
+			after storage.RevokedEntry
+			buf   []byte
+		)
+		for {
+			page, err := p.store.ListRevoked(ctx, name, since, after, p.cfg.PageSize)
+			if err != nil {
+				return err
+			}
+			for _, e := range page {
+				buf = buf[:0]
+				buf, err = hex.AppendDecode(buf, []byte(e.Serial))
+				if err != nil {
+					return errs.Wrap(errs.Internal, err, "stored serial %q", e.Serial)
+				}
+				if err := emit(Entry{Serial: buf, RevokedAt: e.RevokedAt, Reason: e.Reason}); err != nil {
+					return err
+				}
+			}
+			if len(page) < p.cfg.PageSize {
+				return nil
+			}
+			after = page[len(page)-1]
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package acme
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+func TestAccountLifecycle(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), config.ACMEValidation{}, Settings{TermsOfService: "https://example.org/tos"})
+	k := newECKey(t)
+	if r := f.post(f.base+"/new-account", k, "", map[string]any{"onlyReturnExisting": true}); r.prob.Type != probAccountDoesNotExist {
+		t.Errorf("onlyReturnExisting for a new key: %d %s", r.status, r.body)
+	}
+	if r := f.post(f.base+"/new-account", k, "", map[string]any{}); r.prob.Type != probMalformed {
+		t.Errorf("without agreeing to the terms: %d %s", r.status, r.body)
+	}
+	if r := f.post(f.base+"/new-account", k, "", map[string]any{"termsOfServiceAgreed": true, "contact": []string{"tel:+1"}}); r.prob.Type != probUnsupportedContact {
+		t.Errorf("tel: contact: %d %s", r.status, r.body)
+	}
+	if r := f.post(f.base+"/new-account", k, "", map[string]any{"termsOfServiceAgreed": true, "contact": []string{"mailto:a@b.test?subject=x"}}); r.prob.Type != probInvalidContact {
+		t.Errorf("mailto with hfields: %d %s", r.status, r.body)
+	}
+	acct := f.newAccount(k)
+	r := f.post(f.base+"/new-account", k, "", map[string]any{"onlyReturnExisting": true})
+	if r.status != http.StatusOK || r.header.Get("Location") != acct {
+		t.Errorf("onlyReturnExisting for a known key: %d %s", r.status, r.header.Get("Location"))
+	}
+	r = f.post(acct, k, acct, map[string]any{"contact": []string{"mailto:new@example.org"}})
+	var a accountJSON
+	json.Unmarshal(r.body, &a)
+	if r.status != http.StatusOK || len(a.Contact) != 1 || a.Contact[0] != "mailto:new@example.org" {
+		t.Errorf("contact update: %d %s", r.status, r.body)
+	}
+
+	// Key rollover: the old key stops working, the new one names the account.
+	nk := newECKey(t)
+	url := f.base + "/key-change"
+	innerHdr := map[string]any{"alg": "ES256", "jwk": nk.jwk(), "url": url}
+	inner := f.jws(nk, innerHdr, mustJSON(map[string]any{"account": acct, "oldKey": k.jwk()}))
+	r = f.postRaw(url, "application/jose+json", f.jws(k, map[string]any{"alg": "ES256", "kid": acct, "nonce": f.nonce(), "url": url}, inner))
+	if r.status != http.StatusOK {
+		t.Fatalf("keyChange: %d %s", r.status, r.body)
+	}
+	if r := f.post(acct, k, acct, nil); r.status != http.StatusBadRequest || r.prob.Type != probMalformed {
+		t.Errorf("old key after rollover: %d %s", r.status, r.body)
+	}
+	if r := f.post(acct, nk, acct, nil); r.status != http.StatusOK {
+		t.Errorf("new key after rollover: %d %s", r.status, r.body)
+	}
+
+	if r := f.post(acct, nk, acct, map[string]any{"status": "deactivated"}); r.status != http.StatusOK {
+		t.Fatalf("deactivate: %d %s", r.status, r.body)
+	}
+	if r := f.post(f.base+"/new-order", nk, acct, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.test"}}}); r.prob.Type != probUnauthorized {
+		t.Errorf("deactivated account orders: %d %s", r.status, r.body)
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func TestExternalAccountBinding(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, config.ACMEValidation{}, Settings{RequireEAB: map[string]bool{"default": true}})
+	k := newECKey(t)
+	newAcct := f.base + "/new-account"
+	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true}); r.prob.Type != probExternalAccountReq {
+		t.Errorf("without EAB: %d %s", r.status, r.body)
+	}
+	kid, hmacKey, err := CreateEABKey(t.Context(), st.(Store), "default", f.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.RawURLEncoding.DecodeString(hmacKey)
+	eab := func(k testKey, macKey []byte) json.RawMessage {
+		prot := b64(mustJSON(map[string]any{"alg": "HS256", "kid": kid, "url": newAcct}))
+		pl := b64(k.jwk())
+		m := hmac.New(sha256.New, macKey)
+		m.Write([]byte(prot + "." + pl))
+		return mustJSON(map[string]string{"protected": prot, "payload": pl, "signature": b64(m.Sum(nil))})
+	}
+	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab(k, []byte("wrong"))}); r.prob.Type != probUnauthorized {
+		t.Errorf("wrong MAC key: %d %s", r.status, r.body)
+	}
+	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab(newECKey(t), key)}); r.prob.Type != probMalformed {
+		t.Errorf("EAB over another key: %d %s", r.status, r.body)
+	}
+	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab(k, key)}); r.status != http.StatusCreated {
+		t.Fatalf("with EAB: %d %s", r.status, r.body)
+	}
+	k2 := newECKey(t)
+	if r := f.post(newAcct, k2, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab(k2, key)}); r.prob.Type != probUnauthorized {
+		t.Errorf("EAB key used twice: %d %s", r.status, r.body)
+	}
+}

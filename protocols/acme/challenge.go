@@ -1,0 +1,119 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Challenges: RFC 8555 section 7.5.1. A POST with a payload ({}) asks the
+// server to validate; the challenge turns processing and validation runs in
+// the background, bounded by Settings.ValidationTimeout.
+
+func (s *Server) challenge(ctx context.Context, req *request) (*response, error) {
+	c, err := s.store.GetACMEChallenge(ctx, chi.URLParam(req.r, "id"))
+	if errs.Is(err, errs.NotFound) {
+		return nil, probNotFound("no such challenge")
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.ownAuthz(ctx, req, c.AuthzID)
+	if err != nil {
+		return nil, probNotFound("no such challenge")
+	}
+	up := `<` + req.base + `/authz/` + a.ID + `>;rel="up"`
+	if req.postAsGet {
+		return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}, retryAfter: c.Status == storage.ACMEProcessing}, nil
+	}
+	if st := s.authzStatus(a); st != storage.ACMEPending {
+		// Answering with the current state lets a client that retried a
+		// POST see the outcome (Boulder does the same).
+		if c.Status != storage.ACMEPending {
+			return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}}, nil
+		}
+		return nil, malformed("authorization is %s: its challenges cannot be attempted", st)
+	}
+	ok, err := s.store.SetACMEChallengeStatus(ctx, c.ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		c.Status = storage.ACMEProcessing
+		tp, err := thumbprint(req.jwk)
+		if err != nil {
+			return nil, err
+		}
+		keyAuth := c.Token + "." + tp
+		// The validation outlives this request, not the process: a replica
+		// that dies mid-validation leaves the challenge processing.
+		// TODO: a sweeper that fails challenges stuck in processing.
+		vctx := context.WithoutCancel(ctx)
+		go s.runValidation(vctx, a, c, keyAuth)
+	} else if c, err = s.store.GetACMEChallenge(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}, retryAfter: c.Status == storage.ACMEProcessing}, nil
+}
+
+// runValidation validates and records the outcome on the challenge, the
+// authorization and, when every authorization is valid, the order.
+func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c storage.ACMEChallenge, keyAuth string) {
+	ctx, cancel := context.WithTimeout(ctx, s.set.ValidationTimeout)
+	defer cancel()
+	verr := s.val.validate(ctx, c.Type, a.Identifier, c.Token, keyAuth)
+	if verr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		verr = prob(probConnection, http.StatusBadRequest, "validation of %s timed out after %s", a.Identifier.Value, s.set.ValidationTimeout)
+	}
+	// Record with a fresh context: the validation's may have run out.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	now := s.now()
+	log := s.log.With("authz", a.ID, "challenge", c.ID, "type", c.Type, "identifier", a.Identifier.Value)
+	if verr != nil {
+		p, _ := toProblem(verr)
+		log.Info("acme validation failed", "problem", p.Type, "detail", p.Detail)
+		if _, err := s.store.SetACMEChallengeStatus(rctx, c.ID, storage.ACMEProcessing, storage.ACMEInvalid, now, p.json()); err != nil {
+			log.Error("acme: record failed validation", "err", err)
+			return
+		}
+		if _, err := s.store.SetACMEAuthzStatus(rctx, a.ID, storage.ACMEPending, storage.ACMEInvalid); err != nil {
+			log.Error("acme: record failed validation", "err", err)
+			return
+		}
+		if _, err := s.store.SetACMEOrderStatus(rctx, a.OrderID, storage.ACMEPending, storage.ACMEInvalid, nil, ""); err != nil {
+			log.Error("acme: record failed validation", "err", err)
+		}
+		return
+	}
+	log.Info("acme validation succeeded")
+	if _, err := s.store.SetACMEChallengeStatus(rctx, c.ID, storage.ACMEProcessing, storage.ACMEValid, now, nil); err != nil {
+		log.Error("acme: record validation", "err", err)
+		return
+	}
+	if _, err := s.store.SetACMEAuthzStatus(rctx, a.ID, storage.ACMEPending, storage.ACMEValid); err != nil {
+		log.Error("acme: record validation", "err", err)
+		return
+	}
+	all, err := s.store.ACMEOrderAuthzs(rctx, a.OrderID)
+	if err != nil {
+		log.Error("acme: record validation", "err", err)
+		return
+	}
+	for _, x := range all {
+		if x.Status != storage.ACMEValid {
+			return
+		}
+	}
+	// Of two validations finishing together, both may get here; the
+	// compare-and-set lets one move the order.
+	if _, err := s.store.SetACMEOrderStatus(rctx, a.OrderID, storage.ACMEPending, storage.ACMEReady, nil, ""); err != nil {
+		log.Error("acme: record validation", "err", err)
+	}
+}

@@ -1,0 +1,80 @@
+package acme
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// External Account Binding (RFC 8555 section 7.3.4): the newAccount payload
+// carries a JWS, MACed with a key handed out of band, whose payload is the
+// account key. A key creates one account (the store binds it in the same
+// transaction that creates the account).
+
+// checkEAB verifies the binding and returns its key ID, or "" if there is
+// none and the profile does not require one.
+func (s *Server) checkEAB(ctx context.Context, req *request, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		if s.set.RequireEAB[req.profile] {
+			return "", prob(probExternalAccountReq, http.StatusUnauthorized, "this directory requires external account binding")
+		}
+		return "", nil
+	}
+	jws, err := jose.ParseSigned(string(raw), []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512})
+	if err != nil || len(jws.Signatures) != 1 {
+		return "", malformed("externalAccountBinding is not a flattened JWS with a MAC algorithm (HS256, HS384, HS512)")
+	}
+	h := jws.Signatures[0].Protected
+	if h.Nonce != "" {
+		return "", malformed("externalAccountBinding must not carry a nonce")
+	}
+	if u, _ := h.ExtraHeaders["url"].(string); u != requestURL(req.r) {
+		return "", malformed("externalAccountBinding url does not match the newAccount URL")
+	}
+	if h.KeyID == "" {
+		return "", malformed("externalAccountBinding has no kid")
+	}
+	k, err := s.store.GetACMEEABKey(ctx, h.KeyID)
+	if errs.Is(err, errs.NotFound) || err == nil && (k.Profile != req.profile || k.AccountID != "") {
+		return "", unauthorized("external account binding key %q is unknown or already used", h.KeyID)
+	}
+	if err != nil {
+		return "", err
+	}
+	payload, err := jws.Verify(k.HMACKey)
+	if err != nil {
+		return "", unauthorized("externalAccountBinding MAC does not verify")
+	}
+	var inner jose.JSONWebKey
+	if err := inner.UnmarshalJSON(payload); err != nil {
+		return "", malformed("externalAccountBinding payload is not a JWK")
+	}
+	a, err1 := thumbprint(&inner)
+	b, err2 := thumbprint(req.jwk)
+	if err1 != nil || err2 != nil || a != b {
+		return "", malformed("externalAccountBinding payload is not the account key")
+	}
+	return h.KeyID, nil
+}
+
+// CreateEABKey makes a new EAB key for a profile and returns its ID and
+// the MAC key, base64url (the form certbot and lego take).
+func CreateEABKey(ctx context.Context, st interface {
+	InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error
+}, profile string, now time.Time) (kid, hmacKey string, err error) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	k := storage.ACMEEABKey{KeyID: randomID(), Profile: profile, HMACKey: key, CreatedAt: now}
+	if err := st.InsertACMEEABKey(ctx, k); err != nil {
+		return "", "", err
+	}
+	return k.KeyID, base64.RawURLEncoding.EncodeToString(key), nil
+}

@@ -1,0 +1,138 @@
+package acme
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/storage"
+)
+
+// Finalize: RFC 8555 section 7.4. The CSR must name exactly the order's
+// identifiers. The store arbitrates concurrent calls: only the request
+// that moves the order from ready to processing issues, so an order yields
+// exactly one certificate.
+
+// requester is how the core's inventory and audit name an ACME account.
+func requester(accountID string) string { return "acme:" + accountID }
+
+func (s *Server) finalize(ctx context.Context, req *request) (*response, error) {
+	o, err := s.ownOrder(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var p struct {
+		CSR string `json:"csr"`
+	}
+	if err := decodePayload(req, &p); err != nil {
+		return nil, err
+	}
+	if st := s.orderStatus(o); st != storage.ACMEReady {
+		return nil, prob(probOrderNotReady, http.StatusForbidden, "order is %s, not ready: it cannot be finalized", st)
+	}
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(p.CSR, "="))
+	if err != nil || len(der) == 0 {
+		return nil, prob(probBadCSR, http.StatusBadRequest, "csr is not base64url-encoded DER")
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, prob(probBadCSR, http.StatusBadRequest, "csr cannot be parsed")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, prob(probBadCSR, http.StatusBadRequest, "csr signature does not verify")
+	}
+	if err := csrMatchesOrder(csr, o.Identifiers); err != nil {
+		return nil, err
+	}
+	won, err := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEReady, storage.ACMEProcessing, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return nil, prob(probOrderNotReady, http.StatusForbidden, "order is already being finalized")
+	}
+	replaces := ""
+	if o.Replaces != "" {
+		replaces, _ = parseCertID(o.Replaces)
+	}
+	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CSR: der, Replaces: replaces})
+	if err != nil {
+		p, _ := toProblem(err)
+		if _, serr := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), ""); serr != nil {
+			s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
+		}
+		return nil, err
+	}
+	if _, err := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEValid, nil, issued.Serial); err != nil {
+		// The certificate exists (and is in the inventory); the order
+		// stays processing. TODO: repair such orders from the inventory.
+		return nil, err
+	}
+	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", issued.Serial)
+	if o, err = s.store.GetACMEOrder(ctx, o.ID); err != nil {
+		return nil, err
+	}
+	return s.orderResponse(ctx, req.base, o, http.StatusOK)
+}
+
+// csrMatchesOrder requires the CSR's names (SANs and a CN, which must be
+// one of them) to be exactly the order's identifiers: nothing more,
+// nothing less (section 7.4).
+func csrMatchesOrder(csr *x509.CertificateRequest, idents []storage.ACMEIdentifier) error {
+	want := map[string]bool{}
+	for _, id := range idents {
+		want[id.Type+":"+id.Value] = true
+	}
+	got := map[string]bool{}
+	for _, d := range csr.DNSNames {
+		if d != strings.ToLower(d) {
+			return prob(probBadCSR, http.StatusBadRequest, "CSR DNS name %q is not lower case", d)
+		}
+		got["dns:"+d] = true
+	}
+	for _, ip := range csr.IPAddresses {
+		got["ip:"+canonicalIP(ip)] = true
+	}
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return prob(probBadCSR, http.StatusBadRequest, "CSR has e-mail or URI names, which no ACME order can authorize")
+	}
+	if cn := csr.Subject.CommonName; cn != "" {
+		k := "dns:" + cn
+		if ip := net.ParseIP(cn); ip != nil {
+			k = "ip:" + canonicalIP(ip)
+		}
+		if !got[k] {
+			return prob(probBadCSR, http.StatusBadRequest, "CSR common name %q is not one of its subject alternative names", cn)
+		}
+	}
+	var missing, extra []string
+	for k := range want {
+		if !got[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			extra = append(extra, k)
+		}
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		slices.Sort(missing)
+		slices.Sort(extra)
+		return prob(probBadCSR, http.StatusBadRequest, "CSR names differ from the order's identifiers (missing: %s; not in the order: %s)",
+			strings.Join(missing, ", "), strings.Join(extra, ", "))
+	}
+	return nil
+}
+
+func canonicalIP(ip net.IP) string {
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.String()
+}

@@ -1,0 +1,192 @@
+package acme
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Orders: RFC 8555 sections 7.4 (newOrder) and 7.1.3 (the order object).
+
+type orderJSON struct {
+	Status         string                   `json:"status"`
+	Expires        string                   `json:"expires"`
+	Identifiers    []storage.ACMEIdentifier `json:"identifiers"`
+	Authorizations []string                 `json:"authorizations"`
+	Finalize       string                   `json:"finalize"`
+	Certificate    string                   `json:"certificate,omitempty"`
+	Error          json.RawMessage          `json:"error,omitempty"`
+	Replaces       string                   `json:"replaces,omitempty"`
+}
+
+// orderStatus is the status a client sees: a pending or ready order past
+// its expiry is invalid (section 7.1.6).
+func (s *Server) orderStatus(o storage.ACMEOrder) string {
+	if (o.Status == storage.ACMEPending || o.Status == storage.ACMEReady) && !s.now().Before(o.Expires) {
+		return storage.ACMEInvalid
+	}
+	return o.Status
+}
+
+func (s *Server) orderResponse(ctx context.Context, base string, o storage.ACMEOrder, status int) (*response, error) {
+	az, err := s.store.ACMEOrderAuthzs(ctx, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	body := orderJSON{
+		Status: s.orderStatus(o), Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers,
+		Authorizations: []string{}, Finalize: base + "/order/" + o.ID + "/finalize", Error: o.Error, Replaces: o.Replaces,
+	}
+	for _, a := range az {
+		body.Authorizations = append(body.Authorizations, base+"/authz/"+a.ID)
+	}
+	if o.Status == storage.ACMEValid {
+		body.Certificate = base + "/cert/" + o.ID
+	}
+	return &response{status: status, body: body, location: base + "/order/" + o.ID, retryAfter: o.Status == storage.ACMEProcessing}, nil
+}
+
+// newOrder creates an order with one fresh authorization per identifier.
+func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) {
+	var p struct {
+		Identifiers []storage.ACMEIdentifier `json:"identifiers"`
+		NotBefore   string                   `json:"notBefore"`
+		NotAfter    string                   `json:"notAfter"`
+		Replaces    string                   `json:"replaces"`
+		Profile     string                   `json:"profile"`
+	}
+	if err := decodePayload(req, &p); err != nil {
+		return nil, err
+	}
+	// Section 7.4: the server may refuse notBefore/notAfter; the lifetime
+	// is the profile's.
+	if p.NotBefore != "" || p.NotAfter != "" {
+		return nil, malformed("notBefore and notAfter are not supported: the profile sets the validity")
+	}
+	if p.Profile != "" && p.Profile != req.profile {
+		return nil, malformed("profile %q: this directory issues under profile %q only", p.Profile, req.profile)
+	}
+	idents, names, err := normalizeIdentifiers(p.Identifiers)
+	if err != nil {
+		return nil, err
+	}
+	// The profile's name policy, before anything is stored.
+	if err := s.profiles[req.profile].CheckNames(names); err != nil {
+		if errs.Is(err, errs.BadCSR) {
+			err = errs.Wrap(errs.RejectedIdentifier, err, "identifiers")
+		}
+		return nil, err
+	}
+	if p.Replaces != "" {
+		if _, err := s.replacedSerial(ctx, req, p.Replaces); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	o := storage.ACMEOrder{
+		ID: randomID(), AccountID: req.account.ID, Profile: req.profile, Status: storage.ACMEPending,
+		Identifiers: idents, Expires: now.Add(s.set.OrderLifetime), Replaces: p.Replaces, CreatedAt: now,
+	}
+	var authzs []storage.ACMEAuthz
+	for i, id := range idents {
+		a := storage.ACMEAuthz{
+			ID: randomID(), OrderID: o.ID, AccountID: o.AccountID, Position: i, Identifier: id,
+			Status: storage.ACMEPending, Expires: o.Expires,
+		}
+		var types []string
+		switch {
+		case id.Type == "ip":
+			types = []string{"http-01", "tls-alpn-01"} // RFC 8738 section 7: no dns-01
+		case strings.HasPrefix(id.Value, "*."):
+			// Section 7.1.3: a wildcard is authorized for its base name, and
+			// only through dns-01 (section 8.4 is the only one that proves
+			// control of the whole zone below).
+			a.Identifier.Value, a.Wildcard = strings.TrimPrefix(id.Value, "*."), true
+			types = []string{"dns-01"}
+		default:
+			types = []string{"http-01", "dns-01", "tls-alpn-01"}
+		}
+		for _, t := range types {
+			a.Challenges = append(a.Challenges, storage.ACMEChallenge{ID: randomID(), AuthzID: a.ID, Type: t, Token: token(), Status: storage.ACMEPending})
+		}
+		authzs = append(authzs, a)
+	}
+	if err := s.store.InsertACMEOrder(ctx, o, authzs); err != nil {
+		return nil, err
+	}
+	return s.orderResponse(ctx, req.base, o, http.StatusCreated)
+}
+
+// normalizeIdentifiers lower-cases DNS names, canonicalizes IP addresses
+// (RFC 8738 section 3), drops duplicates and keeps the client's order.
+func normalizeIdentifiers(in []storage.ACMEIdentifier) ([]storage.ACMEIdentifier, ca.Names, error) {
+	var names ca.Names
+	if len(in) == 0 {
+		return nil, names, malformed("an order needs at least one identifier")
+	}
+	seen := map[storage.ACMEIdentifier]bool{}
+	var out []storage.ACMEIdentifier
+	for _, id := range in {
+		switch id.Type {
+		case "dns":
+			id.Value = strings.ToLower(strings.TrimSuffix(id.Value, "."))
+			if id.Value == "" {
+				return nil, names, malformed("empty dns identifier")
+			}
+			if _, err := netip.ParseAddr(id.Value); err == nil {
+				return nil, names, prob(probMalformed, http.StatusBadRequest, "dns identifier %q is an IP address: use type ip", id.Value)
+			}
+		case "ip":
+			addr, err := netip.ParseAddr(id.Value)
+			if err != nil || addr.Zone() != "" {
+				return nil, names, malformed("ip identifier %q is not an IP address", id.Value)
+			}
+			id.Value = addr.Unmap().String()
+		default:
+			return nil, names, prob(probUnsupportedIdent, http.StatusBadRequest, "identifier type %q is not supported (dns, ip)", id.Type)
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+		if id.Type == "dns" {
+			names.DNS = append(names.DNS, id.Value)
+		} else {
+			names.IPs = append(names.IPs, net.ParseIP(id.Value))
+		}
+	}
+	return out, names, nil
+}
+
+// ownOrder loads an order of the signing account; another account's order
+// is 404, as if it did not exist.
+func (s *Server) ownOrder(ctx context.Context, req *request) (storage.ACMEOrder, error) {
+	o, err := s.store.GetACMEOrder(ctx, chi.URLParam(req.r, "id"))
+	if errs.Is(err, errs.NotFound) || err == nil && (o.AccountID != req.account.ID || o.Profile != req.profile) {
+		return o, probNotFound("no such order")
+	}
+	return o, err
+}
+
+// getOrder is POST-as-GET of an order.
+func (s *Server) getOrder(ctx context.Context, req *request) (*response, error) {
+	o, err := s.ownOrder(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if !req.postAsGet {
+		return nil, malformed("an order is read with POST-as-GET (empty payload)")
+	}
+	return s.orderResponse(ctx, req.base, o, http.StatusOK)
+}

@@ -1,0 +1,45 @@
+package acme
+
+import "time"
+
+// Settings are the ACME server's knobs that configuration does not (yet)
+// carry; zero fields take the defaults below.
+type Settings struct {
+	// NonceLifetime is how long a nonce stays usable (default 10m).
+	NonceLifetime time.Duration
+	// OrderLifetime is how long a pending order and its authorizations
+	// live (default 24h).
+	OrderLifetime time.Duration
+	// ValidationTimeout bounds one challenge validation (default 30s).
+	ValidationTimeout time.Duration
+	// RetryAfter is the Retry-After hint while an order is processing or
+	// a challenge is being validated (default 3s).
+	RetryAfter time.Duration
+	// TermsOfService, if set, is announced in the directory and must be
+	// agreed to by new accounts.
+	TermsOfService string
+	// Website is announced in the directory's meta.
+	Website string
+	// RequireEAB lists the profiles whose new accounts need External
+	// Account Binding.
+	RequireEAB map[string]bool
+	// MaxHTTPBody caps how much of an http-01 response is read (default
+	// 8 KiB; a key authorization is under 200 bytes).
+	MaxHTTPBody int64
+}
+
+func (s Settings) withDefaults() Settings {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&s.NonceLifetime, 10*time.Minute)
+	def(&s.OrderLifetime, 24*time.Hour)
+	def(&s.ValidationTimeout, 30*time.Second)
+	def(&s.RetryAfter, 3*time.Second)
+	if s.MaxHTTPBody <= 0 {
+		s.MaxHTTPBody = 8 << 10
+	}
+	return s
+}

@@ -1,0 +1,297 @@
+package est
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// identity is who an enrollment request was authenticated as.
+type identity struct {
+	// requester goes to the inventory and the audit trail:
+	// "basic:USER", "cert:SERIAL" (a certificate of the gateway) or
+	// "bootstrap:SUBJECT" (a certificate of a bootstrap CA).
+	requester string
+	// cert is the client certificate, when it authenticated the request.
+	cert *x509.Certificate
+}
+
+// authenticate applies the profile's methods to simpleenroll and
+// serverkeygen (RFC 7030 section 3.3). Any accepted method that succeeds
+// authenticates the request, or every one with RequireAll. A failure is
+// errs.Unauthorized listing why each method failed; a store or hash fault
+// is returned as it is.
+func (s *Server) authenticate(r *http.Request, ps *profileState) (identity, error) {
+	ctx := r.Context()
+	var id identity
+	var who, why, accepted []string
+	needed := 0
+	if ps.clientCert {
+		needed++
+		accepted = append(accepted, "a TLS client certificate")
+		cert, requester, err := s.clientCertificate(ctx, r, ps)
+		switch {
+		case err == nil:
+			id.cert = cert
+			who = append(who, requester)
+		case errs.Is(err, errs.Unauthorized), errs.Is(err, errs.Forbidden):
+			why = append(why, err.Error())
+		default:
+			return identity{}, err
+		}
+	}
+	// With any one method enough, a good certificate spares the argon2id
+	// check of a password sent along with it.
+	if ps.basic && (ps.set.RequireAll || len(who) == 0) {
+		needed++
+		accepted = append(accepted, "HTTP Basic")
+		requester, err := s.basicAuth(ctx, r, ps)
+		switch {
+		case err == nil:
+			who = append(who, requester)
+		case errs.Is(err, errs.Unauthorized):
+			why = append(why, err.Error())
+		default:
+			return identity{}, err
+		}
+	}
+	ok := len(who) > 0
+	joiner := " or "
+	if ps.set.RequireAll {
+		ok, joiner = len(who) == needed, " and "
+	}
+	if !ok {
+		return identity{}, errs.New(errs.Unauthorized, "profile %s needs %s: %s", ps.name, strings.Join(accepted, joiner), strings.Join(why, "; "))
+	}
+	id.requester = strings.Join(who, " ")
+	return id, nil
+}
+
+// basicAuth checks HTTP Basic credentials (RFC 7617) against the profile's
+// stored hash. An unknown user costs the same argon2id check as a wrong
+// password, so that timing does not tell which users exist.
+func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileState) (string, error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return "", errs.New(errs.Unauthorized, "no HTTP Basic credentials")
+	}
+	wrong := errs.New(errs.Unauthorized, "HTTP Basic: unknown user or wrong password")
+	stored, known := s.dummyHash, false
+	if user != "" {
+		cred, err := s.store.GetESTCredential(ctx, ps.name, user)
+		switch {
+		case err == nil:
+			stored, known = cred.Hash, true
+		case !errs.Is(err, errs.NotFound):
+			return "", err
+		}
+	}
+	if known && s.verified.has(stored, pass) {
+		return "basic:" + user, nil
+	}
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return "", errs.Wrap(errs.Unavailable, ctx.Err(), "waiting to check a password")
+	}
+	match, err := CheckPassword(stored, pass)
+	<-s.hashSlots
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "EST user %q of profile %s", user, ps.name)
+	}
+	if !known || !match {
+		return "", wrong
+	}
+	s.verified.add(stored, pass)
+	return "basic:" + user, nil
+}
+
+// clientCertificate authenticates the TLS client certificate of an
+// enrollment: a certificate the gateway issued under this profile that is
+// active and unexpired, or one that chains to a bootstrap CA of the
+// profile. Either must be valid for TLS client authentication (RFC 7030
+// section 3.3.2).
+func (s *Server) clientCertificate(ctx context.Context, r *http.Request, ps *profileState) (*x509.Certificate, string, error) {
+	leaf, opts, err := s.peer(r)
+	if err != nil {
+		return nil, "", err
+	}
+	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	opts.Roots = s.gateway
+	_, gwErr := leaf.Verify(opts)
+	if gwErr == nil {
+		rec, err := s.inventoryRecord(ctx, leaf, ps)
+		if err != nil {
+			return nil, "", err
+		}
+		return leaf, "cert:" + rec.Serial, nil
+	}
+	if ps.bootstrap != nil {
+		opts.Roots = ps.bootstrap
+		if _, err := leaf.Verify(opts); err == nil {
+			return leaf, "bootstrap:" + leaf.Subject.String(), nil
+		}
+	}
+	return nil, "", errs.Wrap(errs.Unauthorized, gwErr, "TLS client certificate %q (issuer %q) is not valid from the gateway's CAs or a bootstrap CA of profile %s",
+		leaf.Subject.String(), leaf.Issuer.String(), ps.name)
+}
+
+// renewedCertificate authenticates simplereenroll: the TLS client
+// certificate must be the certificate being renewed (RFC 7030 section
+// 4.2.2), issued by the gateway under this profile, unexpired and not
+// revoked. Its extended key usage does not matter: the handshake proved
+// the key, and a server certificate is renewed the same way.
+func (s *Server) renewedCertificate(ctx context.Context, r *http.Request, ps *profileState) (*x509.Certificate, storage.Certificate, error) {
+	leaf, opts, err := s.peer(r)
+	if err != nil {
+		return nil, storage.Certificate{}, errs.New(errs.Unauthorized,
+			"simplereenroll needs TLS client authentication with the certificate being renewed (RFC 7030 section 4.2.2)")
+	}
+	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+	opts.Roots = s.gateway
+	if _, err := leaf.Verify(opts); err != nil {
+		return nil, storage.Certificate{}, errs.Wrap(errs.Unauthorized, err, "the TLS client certificate %q is not a valid certificate of this gateway", leaf.Subject.String())
+	}
+	rec, err := s.inventoryRecord(ctx, leaf, ps)
+	if err != nil {
+		return nil, storage.Certificate{}, err
+	}
+	return leaf, rec, nil
+}
+
+// peer returns the client's leaf certificate and verify options with the
+// certificates it sent after it as intermediates.
+func (s *Server) peer(r *http.Request) (*x509.Certificate, x509.VerifyOptions, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, x509.VerifyOptions{}, errs.New(errs.Unauthorized, "no TLS client certificate")
+	}
+	certs := r.TLS.PeerCertificates
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	return certs[0], x509.VerifyOptions{Intermediates: inter, CurrentTime: s.now()}, nil
+}
+
+// inventoryRecord finds a gateway-issued client certificate in the
+// inventory and checks that it may speak for this profile.
+func (s *Server) inventoryRecord(ctx context.Context, cert *x509.Certificate, ps *profileState) (storage.Certificate, error) {
+	serial := ca.SerialHex(cert.SerialNumber)
+	rec, err := s.store.GetCertificate(ctx, serial)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return rec, errs.New(errs.Unauthorized, "certificate %s is not in the gateway's inventory", serial)
+	case err != nil:
+		return rec, err
+	case !bytes.Equal(rec.DER, cert.Raw):
+		return rec, errs.New(errs.Unauthorized, "certificate %s differs from the one in the gateway's inventory", serial)
+	case rec.Status == storage.StatusRevoked:
+		return rec, errs.New(errs.Unauthorized, "certificate %s is revoked", serial)
+	case rec.Status != storage.StatusActive:
+		return rec, errs.New(errs.Unauthorized, "certificate %s is %s", serial, rec.Status)
+	case rec.Profile != ps.name:
+		// A certificate speaks only for its own profile: otherwise any
+		// certificate of a permissive profile could enroll under a strict
+		// one.
+		return rec, errs.New(errs.Forbidden, "certificate %s was issued under profile %s, not %s", serial, rec.Profile, ps.name)
+	}
+	return rec, nil
+}
+
+// nameSet lists the identifiers of a subject: its common name and SANs,
+// each tagged with its type and in a canonical form.
+func nameSet(cn string, dns, emails []string, ips []string, uris []string) map[string]bool {
+	set := map[string]bool{}
+	if cn != "" {
+		set["cn:"+strings.ToLower(cn)] = true
+	}
+	for _, d := range dns {
+		set["dns:"+strings.ToLower(d)] = true
+	}
+	for _, e := range emails {
+		set["email:"+strings.ToLower(e)] = true
+	}
+	for _, ip := range ips {
+		set["ip:"+ip] = true
+	}
+	for _, u := range uris {
+		set["uri:"+u] = true
+	}
+	return set
+}
+
+// csrNames and certNames list the identifiers of a CSR and a certificate.
+func csrNames(c *x509.CertificateRequest) map[string]bool {
+	return nameSet(c.Subject.CommonName, c.DNSNames, c.EmailAddresses, strs(c.IPAddresses), strs(c.URIs))
+}
+
+func certNames(c *x509.Certificate) map[string]bool {
+	return nameSet(c.Subject.CommonName, c.DNSNames, c.EmailAddresses, strs(c.IPAddresses), strs(c.URIs))
+}
+
+// checkBoundNames enforces BindCSRToClientCert: every name of the CSR must
+// be one of the client certificate's. A common name may match any name of
+// the certificate, and a SAN may match the certificate's common name, since
+// manufacturer certificates often carry the device's identity in the CN
+// alone.
+func checkBoundNames(ps *profileState, id identity, csr *x509.CertificateRequest) error {
+	if !ps.set.BindCSRToClientCert || id.cert == nil {
+		return nil
+	}
+	have := certNames(id.cert)
+	cn := strings.ToLower(id.cert.Subject.CommonName)
+	for _, n := range slices.Sorted(maps.Keys(csrNames(csr))) {
+		typ, val, _ := strings.Cut(n, ":")
+		switch {
+		case have[n]:
+		case typ == "cn" && (have["dns:"+val] || have["email:"+val] || have["ip:"+val] || have["uri:"+val]):
+		case typ != "cn" && cn != "" && val == cn:
+		default:
+			return errs.New(errs.Forbidden, "profile %s binds requests to the client certificate, which does not carry the CSR's %s", ps.name, n)
+		}
+	}
+	return nil
+}
+
+// checkSameNames enforces RFC 7030 section 4.2.2 for simplereenroll: "the
+// Subject field and SubjectAltName extension MUST be identical to the
+// corresponding fields in the certificate being renewed". The subject is
+// compared by value (RFC 4514 form), not by encoding, since a CSR made by
+// openssl encodes strings as UTF8String where the gateway wrote
+// PrintableString; the SANs are compared as sets.
+func checkSameNames(cert *x509.Certificate, csr *x509.CertificateRequest) error {
+	if got, want := csr.Subject.String(), cert.Subject.String(); got != want {
+		return errs.New(errs.BadCSR, "re-enrollment must keep the subject: the CSR has %q, the certificate %q (RFC 7030 section 4.2.2)", got, want)
+	}
+	sans := func(m map[string]bool) string {
+		var l []string
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !strings.HasPrefix(k, "cn:") {
+				l = append(l, k)
+			}
+		}
+		return strings.Join(l, ", ")
+	}
+	if got, want := sans(csrNames(csr)), sans(certNames(cert)); got != want {
+		return errs.New(errs.BadCSR, "re-enrollment must keep the subject alternative names: the CSR has [%s], the certificate [%s] (RFC 7030 section 4.2.2)", got, want)
+	}
+	return nil
+}
+
+// strs formats IP addresses and URIs as text.
+func strs[T fmt.Stringer](l []T) []string {
+	var out []string
+	for _, v := range l {
+		out = append(out, v.String())
+	}
+	return out
+}

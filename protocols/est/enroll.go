@@ -1,0 +1,135 @@
+package est
+
+import (
+	"context"
+	"crypto/x509"
+	"net/http"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+)
+
+// reasonSuperseded is the RFC 5280 section 5.3.1 CRLReason of a
+// certificate revoked because re-enrollment replaced it.
+const reasonSuperseded = 4
+
+// simpleenroll answers POST simpleenroll (RFC 7030 section 4.2.1): an
+// authenticated client sends a CSR and gets the certificate.
+func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profileState) {
+	id, csr, err := s.enrollment(w, r, ps)
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	issued, err := s.issue(r.Context(), ca.IssueRequest{Profile: ps.name, Method: "est", Requester: id.requester, CSR: csr.Raw})
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	s.writeCert(w, r, ps, issued.Cert)
+}
+
+// enrollment is what simpleenroll and serverkeygen share: authenticate
+// (before reading the body, so that an unauthenticated client costs
+// nothing more), read the CSR, check channel binding and the names a client
+// certificate binds.
+func (s *Server) enrollment(w http.ResponseWriter, r *http.Request, ps *profileState) (identity, *x509.CertificateRequest, error) {
+	id, err := s.authenticate(r, ps)
+	if err != nil {
+		return id, nil, err
+	}
+	csr, err := s.readCSR(w, r)
+	if err != nil {
+		return id, nil, err
+	}
+	if err := checkChannelBinding(r, ps, csr); err != nil {
+		return id, nil, err
+	}
+	if err := checkBoundNames(ps, id, csr); err != nil {
+		return id, nil, err
+	}
+	return id, csr, nil
+}
+
+// simplereenroll answers POST simplereenroll (RFC 7030 section 4.2.2): the
+// client authenticates with the certificate it renews, and the CSR keeps
+// that certificate's subject and SANs (with the same or a new key). The new
+// certificate records the old one as the one it replaces; the old one stays
+// valid unless the profile revokes on renewal.
+func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *profileState) {
+	old, rec, err := s.renewedCertificate(r.Context(), r, ps)
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	csr, err := s.readCSR(w, r)
+	if err == nil {
+		err = checkSameNames(old, csr)
+	}
+	if err == nil {
+		err = checkChannelBinding(r, ps, csr)
+	}
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	requester := "cert:" + rec.Serial
+	issued, err := s.issue(r.Context(), ca.IssueRequest{
+		Profile: ps.name, Method: "est", Requester: requester, CSR: csr.Raw, Replaces: rec.Serial,
+	})
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	// The certificate is issued: what follows is bookkeeping that must not
+	// be cut short by a client that hangs up, nor turn the answer into an
+	// error (the client would enroll again and get a second certificate).
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.store.MarkRenewed(ctx, rec.Serial, issued.Serial); err != nil {
+		if errs.Is(err, errs.Conflict) {
+			// Renewed before, by an earlier re-enrollment whose answer
+			// the client may have lost: the first successor stays linked.
+			s.log.Info("re-enrolled certificate was already renewed", "old", rec.Serial, "new", issued.Serial)
+		} else {
+			s.log.Error("link re-enrolled certificate to its successor", "old", rec.Serial, "new", issued.Serial, "err", err)
+		}
+	}
+	if ps.set.RevokeOnRenewal {
+		if err := s.core.Revoke(ctx, rec.Serial, reasonSuperseded, requester); err != nil && !errs.Is(err, errs.Conflict) {
+			s.log.Error("revoke the certificate a re-enrollment replaced", "serial", rec.Serial, "profile", ps.name, "err", err)
+		}
+	}
+	s.writeCert(w, r, ps, issued.Cert)
+}
+
+// readCSR reads and decodes a CSR body.
+func (s *Server) readCSR(w http.ResponseWriter, r *http.Request) (*x509.CertificateRequest, error) {
+	body, err := readBody(w, r, s.maxBody)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCSRBody(body)
+}
+
+// issue asks the core and logs a grant; fail logs refusals.
+func (s *Server) issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error) {
+	issued, err := s.core.Issue(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("issuance granted", "protocol", "est", "profile", req.Profile, "requester", req.Requester,
+		"serial", issued.Serial, "replaces", req.Replaces, "generated_key", issued.Key != nil, "not_after", issued.Cert.NotAfter)
+	return issued, nil
+}
+
+// writeCert answers an enrollment: the issued certificate alone as a
+// certs-only PKCS#7 (RFC 7030 section 4.2.3: "containing only the
+// certificate that was issued").
+func (s *Server) writeCert(w http.ResponseWriter, r *http.Request, ps *profileState, cert *x509.Certificate) {
+	p7, err := certsOnly(cert)
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	writeBase64(w, mediaCertsOnly, p7)
+}

@@ -1,0 +1,242 @@
+// Package est is the RFC 7030 (Enrollment over Secure Transport) server,
+// mounted on the HTTPS listener under /.well-known/est.
+//
+// Like the REST API it is a thin edge over the issuance core (package ca):
+// a handler authenticates the client, decodes the base64 PKCS#10 body, asks
+// the core, and encodes the answer as a base64 certs-only PKCS#7. Policy
+// (names, key types, validity, whether the gateway may generate keys) is the
+// core's; this package adds only what EST itself defines: who may enroll,
+// what a re-enrollment must keep, channel binding.
+//
+// # URLs
+//
+// Every profile that allows the "est" method is served at
+// /.well-known/est/PROFILE/{cacerts,csrattrs,simpleenroll,simplereenroll,
+// serverkeygen}, and Settings.DefaultProfile also without the label
+// (RFC 7030 section 3.2.2).
+//
+// # Authentication
+//
+// cacerts and csrattrs are public (RFC 7030 sections 4.1.1 and 4.5.1).
+// simpleenroll and serverkeygen accept, per profile, HTTP Basic with a
+// credential stored as an argon2id hash, a TLS client certificate, or both
+// (see ProfileSettings). A client certificate counts when it chains to one
+// of the gateway's CAs and is an active certificate of the same profile in
+// the inventory, or when it chains to one of the profile's bootstrap CAs
+// (manufacturer certificates). simplereenroll always needs the certificate
+// being renewed as the TLS client certificate (RFC 7030 section 4.2.2).
+//
+// The TLS listener only requests client certificates (tls.RequestClientCert,
+// no ClientCAs), so that ACME and REST clients, which have none, are not
+// affected, and so that a certificate from an unknown CA is answered with a
+// 401 naming the problem rather than a failed handshake. Chains are verified
+// here, in the handler, against the gateway's CAs and the bootstrap CAs.
+//
+// # Errors
+//
+// Every error is an HTTP status with a line of plain text (RFC 7030 section
+// 4.2.3), written by one function, fail, which maps an errs.Kind to the
+// status. A client's mistake names the problem; a fault of ours is a 500 or
+// 503 whose cause goes only to the log.
+package est
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Store is what the EST server reads and writes itself; issuance and
+// revocation go through the core.
+type Store interface {
+	GetESTCredential(ctx context.Context, profile, username string) (storage.ESTCredential, error)
+	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	// MarkRenewed links a re-enrolled certificate to its successor in the
+	// inventory.
+	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
+}
+
+// Config holds the dependencies of the EST server.
+type Config struct {
+	Core     *ca.Core
+	Store    Store
+	Settings Settings
+	Log      *slog.Logger     // nil discards
+	Now      func() time.Time // nil is time.Now
+}
+
+// Server serves /.well-known/est.
+type Server struct {
+	core     *ca.Core
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	profiles map[string]*profileState
+	deflt    string
+	maxBody  int64
+	// gateway holds every CA certificate of the gateway, as trust anchors
+	// for client certificates the gateway issued.
+	gateway *x509.CertPool
+	// hashSlots bounds the argon2id checks running at once: each takes 19
+	// MiB, and a flood of wrong passwords must not take the memory.
+	hashSlots chan struct{}
+	verified  *verifiedCache
+	dummyHash string
+}
+
+// New checks the settings against the core's profiles, loads bootstrap CAs
+// and prepares the cacerts and csrattrs answers of each profile.
+func New(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	profiles, err := compile(cfg.Settings, cfg.Core.Profiles, cfg.Core.CAs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, profiles: profiles,
+		deflt: cfg.Settings.DefaultProfile, maxBody: cfg.Settings.MaxBodyBytes,
+		gateway:   x509.NewCertPool(),
+		hashSlots: make(chan struct{}, max(2, runtime.NumCPU())),
+		verified:  newVerifiedCache(10000),
+	}
+	if s.maxBody == 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	for _, a := range cfg.Core.CAs {
+		s.gateway.AddCert(a.Cert)
+	}
+	for _, ps := range profiles {
+		chain := append([]*x509.Certificate{ps.authority.Cert}, ps.authority.Chain...)
+		if ps.cacerts, err = certsOnly(chain...); err != nil {
+			return nil, err
+		}
+		if ps.csrattrs, err = csrAttrs(ps); err != nil {
+			return nil, err
+		}
+	}
+	if s.dummyHash, err = HashPassword("no such user"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// opMethod is the one method an operation answers.
+func opMethod(op string) string {
+	switch op {
+	case "cacerts", "csrattrs":
+		return http.MethodGet
+	}
+	return http.MethodPost
+}
+
+// Routes mounts the EST operations (RFC 7030 section 3.2.2):
+//
+//	GET  /.well-known/est[/PROFILE]/cacerts         public   CA certificates (4.1)
+//	GET  /.well-known/est[/PROFILE]/csrattrs        public   attributes the profile wants (4.5)
+//	POST /.well-known/est[/PROFILE]/simpleenroll    auth     enroll a CSR (4.2.1)
+//	POST /.well-known/est[/PROFILE]/simplereenroll  old cert renew a certificate (4.2.2)
+//	POST /.well-known/est[/PROFILE]/serverkeygen    auth     enroll with a key the gateway makes (4.4)
+func (s *Server) Routes(r chi.Router) {
+	r.Route("/.well-known/est", func(r chi.Router) {
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			s.fail(w, r, "", errs.New(errs.NotFound, "no EST operation at %s", r.URL.Path))
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			op := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+			w.Header().Set("Allow", opMethod(op))
+			http.Error(w, "method "+r.Method+" is not allowed on "+r.URL.Path+"; use "+opMethod(op), http.StatusMethodNotAllowed)
+		})
+		ops := func(r chi.Router) {
+			r.Get("/cacerts", s.serve(s.cacerts))
+			r.Get("/csrattrs", s.serve(s.csrattrsHandler))
+			r.Post("/simpleenroll", s.serve(s.simpleenroll))
+			r.Post("/simplereenroll", s.serve(s.simplereenroll))
+			r.Post("/serverkeygen", s.serve(s.serverkeygen))
+		}
+		ops(r)
+		r.Route("/{label}", ops)
+	})
+}
+
+// serve resolves the profile of the URL (the label, or the default
+// profile) before the handler runs.
+func (s *Server) serve(h func(http.ResponseWriter, *http.Request, *profileState)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "label")
+		if name == "" {
+			if s.deflt == "" {
+				s.fail(w, r, "", errs.New(errs.NotFound, "no default EST profile here: use /.well-known/est/PROFILE/..."))
+				return
+			}
+			name = s.deflt
+		}
+		ps, ok := s.profiles[name]
+		if !ok {
+			s.fail(w, r, "", errs.New(errs.NotFound, "no EST service for profile %q", name))
+			return
+		}
+		h(w, r, ps)
+	}
+}
+
+// fail writes err as EST does: a status and a line of text. It is the one
+// place where an error of this package becomes an HTTP status. profile
+// names the realm of a 401's challenge.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, profile string, err error) {
+	kind := errs.KindOf(err)
+	var status int
+	msg := err.Error()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case kind == errs.Malformed, kind == errs.BadCSR, kind == errs.RejectedIdentifier:
+		status = http.StatusBadRequest
+	case kind == errs.Unauthorized:
+		status = http.StatusUnauthorized
+		// RFC 9110 section 15.5.2: a 401 carries a challenge. HTTP Basic
+		// is the only scheme; TLS client authentication has none.
+		w.Header().Set("WWW-Authenticate", `Basic realm="EST `+profile+`", charset="UTF-8"`)
+	case kind == errs.Forbidden:
+		status = http.StatusForbidden
+	case kind == errs.NotFound:
+		status = http.StatusNotFound
+	case kind == errs.Conflict:
+		status = http.StatusConflict
+	case kind == errs.Unavailable:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "30") // RFC 7030 section 4.2.3
+		msg = "a dependency of the gateway is unavailable; retry later"
+	default: // Internal, Config: to a client both are our fault, nothing more.
+		status = http.StatusInternalServerError
+		msg = "the gateway failed to process the request; the operator can find the cause in its log"
+	}
+	if status < 500 {
+		// Info, not Debug as in the REST API: a device cannot show its
+		// operator why it was refused, so the gateway's log is where the
+		// reason is found (and failed logins are worth seeing anyway).
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "EST request refused", slog.String("path", r.URL.Path),
+			slog.Int("status", status), slog.String("reason", msg))
+	} else {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "EST request failed", slog.String("path", r.URL.Path),
+			slog.String("kind", kind.String()), slog.Any("err", err))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, msg, status)
+}

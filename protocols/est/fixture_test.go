@@ -1,0 +1,426 @@
+package est
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/smallstep/pkcs7"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/postgres"
+	"github.com/certgw/gateway/storage/sqlite"
+)
+
+// Both stores give the EST server what it needs.
+var (
+	_ Store = (*sqlite.Store)(nil)
+	_ Store = (*postgres.Store)(nil)
+)
+
+// fullStore is a store with EST credentials, as both stores are.
+type fullStore interface {
+	storage.Store
+	storage.ESTStore
+}
+
+// fixture is an EST server over a core with a software-signer hierarchy,
+// served over TLS by httptest with client certificates requested, as the
+// gateway's listener does.
+type fixture struct {
+	t     *testing.T
+	core  *ca.Core
+	store fullStore
+	srv   *httptest.Server
+	mu    sync.Mutex
+	now   time.Time
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+func estProfile(name string, edit func(*config.Profile)) config.Profile {
+	yes := true
+	p := config.Profile{
+		Name: name, CA: "issuing", Methods: []string{"est", "api"},
+		Names:    config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes: []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048"},
+		// Certificates outlive the test clock's jumps but expire within a
+		// year, so that one test can move past notAfter.
+		MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour),
+		ServerKeygen: true, AutoRenew: config.AutoRenew{RenewBeforeDays: 10},
+	}
+	if edit != nil {
+		edit(&p)
+	}
+	return p
+}
+
+func newFixture(t *testing.T, st storage.Store, set Settings, profiles ...config.Profile) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	fs, ok := st.(fullStore)
+	if !ok {
+		t.Fatalf("%T does not keep EST credentials", st)
+	}
+	cfg := &config.Config{
+		Listen: config.Listen{PublicURL: "http://pki.example.net"},
+		CAs: []config.CA{
+			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
+			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"}},
+		},
+	}
+	sg, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	f := &fixture{t: t, store: fs, now: time.Now().Truncate(time.Second)}
+	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: linter, Presign: ca.NewPresigner(), Log: log, Now: f.clock}
+	if _, err := h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cas, err := h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, _ := ca.NewSealer(kek)
+	compiled := map[string]*ca.Profile{}
+	for _, p := range profiles {
+		cp, err := ca.CompileProfile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compiled[p.Name] = cp
+	}
+	f.core = &ca.Core{
+		Store: st, CAs: cas, Profiles: compiled, Log: log, Now: f.clock,
+		Issuer: &ca.Issuer{Store: st, Linter: linter, Presign: ca.NewPresigner(), Sealer: sealer,
+			URLs: ca.URLs{Base: "http://pki.example.net"}, Log: log, Now: f.clock},
+	}
+	srv, err := New(Config{Core: f.core, Store: fs, Settings: set, Log: log, Now: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	srv.Routes(r)
+	f.srv = httptest.NewUnstartedServer(r)
+	f.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// addUser stores an HTTP Basic credential.
+func (f *fixture) addUser(profile, user, password string) {
+	f.t.Helper()
+	h, err := HashPassword(password)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	now := f.clock()
+	if err := f.store.InsertESTCredential(context.Background(), storage.ESTCredential{Profile: profile, Username: user, Hash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// clientOpts configures one request's TLS client.
+type clientOpts struct {
+	cert       *tls.Certificate
+	maxVersion uint16
+}
+
+func (f *fixture) client(o clientOpts) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(f.srv.Certificate())
+	cfg := &tls.Config{RootCAs: pool, MaxVersion: o.maxVersion}
+	if o.cert != nil {
+		cfg.Certificates = []tls.Certificate{*o.cert}
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// answer is an HTTP response read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// request sends one EST request; user "" sends no Basic credentials.
+func (f *fixture) request(c *http.Client, method, path string, body []byte, user, pass string) answer {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/pkcs10")
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// countCerts is the number of certificates in the store, in any state.
+func (f *fixture) countCerts() int {
+	f.t.Helper()
+	certs, _, err := f.store.ListCertificates(context.Background(), storage.CertificateFilter{Limit: storage.MaxCertificateLimit})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return len(certs)
+}
+
+// issueDirect issues a certificate through the core (method api), for use
+// as a client certificate.
+func (f *fixture) issueDirect(profile string, key crypto.Signer, cn string, dns ...string) *tls.Certificate {
+	f.t.Helper()
+	issued, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: profile, Method: "api", Requester: "test", CSR: csrDER(f.t, key, cn, dns...)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tlsCert(issued.Cert, key, issued.Chain[0])
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func csrDER(t *testing.T, key crypto.Signer, cn string, dns ...string) []byte {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// b64 is the EST body of a DER request, in lines of 64 as clients send it.
+func b64(der []byte) []byte { return base64Lines(der) }
+
+func tlsCert(leaf *x509.Certificate, key crypto.Signer, chain ...*x509.Certificate) *tls.Certificate {
+	c := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	for _, x := range chain {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	return c
+}
+
+// testCA is a CA outside the gateway: a manufacturer's, or a stranger's.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA(t *testing.T, cn string) *testCA {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key}
+}
+
+// leaf issues a client certificate (no EKU, as IDevIDs often have none).
+func (c *testCA) leaf(t *testing.T, key crypto.Signer, cn string, dns ...string) *tls.Certificate {
+	t.Helper()
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, key.Public(), c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return tlsCert(cert, key)
+}
+
+func (c *testCA) writePEM(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bootstrap.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// certsFrom decodes a base64 certs-only PKCS#7 answer.
+func certsFrom(t *testing.T, body []byte) []*x509.Certificate {
+	t.Helper()
+	der, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(body), "\n", ""))
+	if err != nil {
+		t.Fatalf("answer is not base64: %v\n%s", err, body)
+	}
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		t.Fatalf("answer is not PKCS#7: %v", err)
+	}
+	if len(p7.Signers) != 0 || len(p7.Content) != 0 {
+		t.Fatalf("answer is not certs-only: %d signers, %d bytes of content", len(p7.Signers), len(p7.Content))
+	}
+	return p7.Certificates
+}
+
+// csrWithChallenge makes a CSR with a challengePassword attribute, which
+// crypto/x509 cannot write.
+func csrWithChallenge(t *testing.T, key *ecdsa.PrivateKey, challenge, cn string, dns ...string) []byte {
+	t.Helper()
+	plain, err := x509.ParseCertificateRequest(csrDER(t, key, cn, dns...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Version   int
+		Subject   asn1.RawValue
+		PublicKey asn1.RawValue
+		Attrs     []asn1.RawValue `asn1:"tag:0"`
+	}
+	if _, err := asn1.Unmarshal(plain.RawTBSCertificateRequest, &info); err != nil {
+		t.Fatal(err)
+	}
+	attr, err := asn1.Marshal(struct {
+		Type   asn1.ObjectIdentifier
+		Values []asn1.RawValue `asn1:"set"`
+	}{oidChallengePassword, []asn1.RawValue{{Tag: asn1.TagUTF8String, Bytes: []byte(challenge)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info.Attrs = append([]asn1.RawValue{{FullBytes: attr}}, info.Attrs...)
+	tbs, err := asn1.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256Sum(tbs)
+	sig, err := key.Sign(rand.Reader, digest, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := asn1.Marshal(struct {
+		TBS       asn1.RawValue
+		Algorithm pkix.AlgorithmIdentifier
+		Signature asn1.BitString
+	}{asn1.RawValue{FullBytes: tbs}, pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}},
+		asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x509.ParseCertificateRequest(der); err != nil {
+		t.Fatalf("hand-made CSR does not parse: %v", err)
+	}
+	return der
+}
+
+// dialTLS12 opens one TLS 1.2 connection and returns a client bound to it
+// and its tls-unique value, for channel binding.
+func (f *fixture) dialTLS12(o clientOpts) (*http.Client, []byte) {
+	f.t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(f.srv.Certificate())
+	cfg := &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}
+	if o.cert != nil {
+		cfg.Certificates = []tls.Certificate{*o.cert}
+	}
+	conn, err := tls.Dial("tcp", f.srv.Listener.Addr().String(), cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	unique := conn.ConnectionState().TLSUnique
+	used := false
+	tr := &http.Transport{DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
+		if used {
+			f.t.Error("the client needed a second connection; the binding would not match")
+		}
+		used = true
+		return conn, nil
+	}}
+	f.t.Cleanup(func() { conn.Close() })
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}, unique
+}
+
+func sha256Sum(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// newKeyF and csrDERF are newKey and csrDER for a fuzz target's setup.
+func newKeyF(f *testing.F) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return k
+}
+
+func csrDERF(f *testing.F, key crypto.Signer) []byte {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"fuzz.example.com"}}, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return der
+}

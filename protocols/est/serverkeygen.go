@@ -1,0 +1,100 @@
+package est
+
+import (
+	"bytes"
+	"crypto/x509"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"slices"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+)
+
+// serverkeygen answers POST serverkeygen (RFC 7030 section 4.4): the
+// gateway generates the key, where the profile allows server_keygen. The
+// CSR names the subject and SANs; its own key only proves that the client
+// made it (RFC 7030 section 4.4.1), and its type chooses the type of the
+// new key when the profile allows it (else the profile's first key type).
+//
+// The answer is multipart/mixed (RFC 7030 section 4.4.2): the private key
+// as an unencrypted PKCS#8 (application/pkcs8; it is protected by TLS) and
+// the certificate as a certs-only PKCS#7. What happens to the key
+// afterwards is the core's to decide: it keeps it sealed for bundles and
+// server-driven renewal.
+//
+// TODO: encrypted key delivery (RFC 7030 section 4.4.1.1 and 4.4.1.2,
+// DecryptKeyIdentifier and AsymmetricDecryptKeyIdentifier) is not
+// implemented; such a request is served with an unencrypted key.
+func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profileState) {
+	id, csr, err := s.enrollment(w, r, ps)
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	if len(csr.URIs) > 0 {
+		s.fail(w, r, ps.name, errs.New(errs.BadCSR, "profile %s: rule names: URI names are not supported", ps.name))
+		return
+	}
+	kt := ca.KeyTypeName(csr.PublicKey)
+	if !slices.Contains(ps.profile.KeyTypes, kt) {
+		kt = ps.profile.KeyTypes[0]
+	}
+	issued, err := s.issue(r.Context(), ca.IssueRequest{
+		Profile: ps.name, Method: "est", Requester: id.requester,
+		Generate: &ca.GenerateRequest{
+			KeyType: kt, CommonName: csr.Subject.CommonName, DNSNames: csr.DNSNames,
+			IPs: strs(csr.IPAddresses), Emails: csr.EmailAddresses,
+		},
+		// The device takes its key with it; the gateway keeps a copy only
+		// where the profile renews keys it holds (RFC 7030 4.4 leaves it to
+		// the server).
+		DiscardKey: !ps.profile.AutoRenew,
+	})
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	body, boundary, err := keyAndCert(issued)
+	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	w.Header().Set("Content-Type", "multipart/mixed; boundary="+boundary)
+	w.Header().Set("Cache-Control", "no-store") // it carries a private key
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+// keyAndCert encodes the two parts of a serverkeygen answer, key first as
+// in the example of RFC 7030 appendix A.4.
+func keyAndCert(issued *ca.Issued) ([]byte, string, error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(issued.Key)
+	if err != nil {
+		return nil, "", errs.Wrap(errs.Internal, err, "encode the generated key")
+	}
+	p7, err := certsOnly(issued.Cert)
+	if err != nil {
+		return nil, "", err
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, part := range []struct {
+		mediaType string
+		der       []byte
+	}{{mediaPKCS8, keyDER}, {mediaCertsOnly, p7}} {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Type", part.mediaType)
+		h.Set("Content-Transfer-Encoding", "base64")
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			return nil, "", errs.Wrap(errs.Internal, err, "multipart")
+		}
+		pw.Write(base64Lines(part.der))
+	}
+	if err := mw.Close(); err != nil {
+		return nil, "", errs.Wrap(errs.Internal, err, "multipart")
+	}
+	return buf.Bytes(), mw.Boundary(), nil
+}

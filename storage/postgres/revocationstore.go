@@ -1,0 +1,252 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// The revocation service's data (storage.RevocationStore). Replicas share
+// it: CRL numbers come from one upsert (the row lock makes it atomic),
+// PublishCRL is a conditional upsert (a replica that finishes later with an
+// older number changes nothing), and the revocation counter and its events
+// are written by the trigger of migration 0003 inside RevokeCertificate's
+// transaction.
+
+var _ storage.RevocationStore = (*Store)(nil)
+
+// NextCRLNumber implements storage.RevocationStore.
+func (s *Store) NextCRLNumber(ctx context.Context, ca string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO revocation_state AS s (ca, crl_number) VALUES ($1, 1)
+		ON CONFLICT (ca) DO UPDATE SET crl_number = s.crl_number + 1
+		RETURNING s.crl_number`, ca).Scan(&n)
+	if err != nil {
+		if kind(err) == errs.NotFound {
+			return 0, errs.New(errs.NotFound, "postgres: CA %q not found", ca)
+		}
+		return 0, wrap(err, "next CRL number of %q", ca)
+	}
+	return n, nil
+}
+
+// PublishCRL implements storage.RevocationStore.
+func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, error) {
+	if err := checkPublished(c); err != nil {
+		return false, errs.Wrap(errs.Malformed, err, "postgres: publish CRL of %q", c.CA)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO crls AS l (ca, number, this_update, next_update, generation, der)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (ca) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
+			next_update = EXCLUDED.next_update, generation = EXCLUDED.generation, der = EXCLUDED.der
+		WHERE EXCLUDED.number > l.number`,
+		c.CA, c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER)
+	if err != nil {
+		if kind(err) == errs.NotFound {
+			return false, errs.New(errs.NotFound, "postgres: CA %q not found", c.CA)
+		}
+		return false, wrap(err, "publish CRL %d of %q", c.Number, c.CA)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// checkPublished is what both stores refuse before asking the database.
+func checkPublished(c storage.PublishedCRL) error {
+	switch {
+	case c.Number < 1:
+		return errors.New("CRL number must be at least 1")
+	case len(c.DER) == 0:
+		return errors.New("no DER")
+	case c.NextUpdate.Before(c.ThisUpdate):
+		return errors.New("nextUpdate is before thisUpdate")
+	case c.Generation < 0:
+		return errors.New("negative generation")
+	}
+	return nil
+}
+
+// LatestCRL implements storage.RevocationStore.
+func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error) {
+	c := storage.PublishedCRL{CA: ca}
+	err := s.pool.QueryRow(ctx, `SELECT number, this_update, next_update, generation, der FROM crls WHERE ca = $1`, ca).
+		Scan(&c.Number, &c.ThisUpdate, &c.NextUpdate, &c.Generation, &c.DER)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.PublishedCRL{}, errs.New(errs.NotFound, "postgres: CA %q has published no CRL", ca)
+	}
+	if err != nil {
+		return storage.PublishedCRL{}, wrap(err, "latest CRL of %q", ca)
+	}
+	c.ThisUpdate, c.NextUpdate = utc(c.ThisUpdate), utc(c.NextUpdate)
+	return c, nil
+}
+
+// RevocationState implements storage.RevocationStore.
+func (s *Store) RevocationState(ctx context.Context, ca string) (storage.RevocationState, error) {
+	st := storage.RevocationState{CA: ca, Published: storage.PublishedCRL{CA: ca}}
+	var this, next *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(s.generation, 0), COALESCE(s.crl_number, 0),
+			COALESCE(l.number, 0), l.this_update, l.next_update, COALESCE(l.generation, 0)
+		FROM cas c
+		LEFT JOIN revocation_state s ON s.ca = c.name
+		LEFT JOIN crls l ON l.ca = c.name
+		WHERE c.name = $1`, ca).
+		Scan(&st.Generation, &st.CRLNumber, &st.Published.Number, &this, &next, &st.Published.Generation)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.RevocationState{}, errs.New(errs.NotFound, "postgres: CA %q not found", ca)
+	}
+	if err != nil {
+		return storage.RevocationState{}, wrap(err, "revocation state of %q", ca)
+	}
+	st.Published.ThisUpdate, st.Published.NextUpdate = fromNullTime(this), fromNullTime(next)
+	return st, nil
+}
+
+// RevocationEvents implements storage.RevocationStore.
+func (s *Store) RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]storage.RevocationEvent, error) {
+	n, err := checkRevokedLimit(limit)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "postgres: revocation events")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT generation, serial FROM revocation_events
+		WHERE ca = $1 AND generation > $2 ORDER BY generation LIMIT $3`, ca, after, n)
+	if err != nil {
+		return nil, wrap(err, "revocation events of %q", ca)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.RevocationEvent, error) {
+		e := storage.RevocationEvent{CA: ca}
+		err := r.Scan(&e.Generation, &e.Serial)
+		return e, err
+	})
+	if err != nil {
+		return nil, wrap(err, "revocation events of %q", ca)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// checkRevokedLimit caps a page of the revocation service.
+func checkRevokedLimit(limit int) (int, error) {
+	if limit < 1 {
+		return 0, errors.New("limit must be at least 1")
+	}
+	return min(limit, storage.MaxRevokedLimit), nil
+}
+
+// CountRevoked implements storage.RevocationStore.
+func (s *Store) CountRevoked(ctx context.Context, ca string, since time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM certificates
+		WHERE ca = $1 AND status = 'revoked' AND not_after >= $2`, ca, since).Scan(&n)
+	if err != nil {
+		return 0, wrap(err, "count revoked certificates of %q", ca)
+	}
+	return n, nil
+}
+
+// ListRevoked implements storage.RevocationStore: an index-only range scan
+// of certificates_revoked_idx from (ca, since), serials compared bytewise
+// (COLLATE "C") as the index orders them.
+func (s *Store) ListRevoked(ctx context.Context, ca string, since time.Time, after storage.RevokedEntry, limit int) ([]storage.RevokedEntry, error) {
+	n, err := checkRevokedLimit(limit)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "postgres: list revoked")
+	}
+	// The keyset: strictly after (not_after, serial) of the last entry,
+	// and never before since. timestamptz holds microseconds, so compare
+	// at that precision.
+	from, afterSerial := since.Truncate(time.Microsecond), ""
+	if after.Serial != "" && !after.NotAfter.Truncate(time.Microsecond).Before(from) {
+		from, afterSerial = after.NotAfter.Truncate(time.Microsecond), after.Serial
+	}
+	rows, err := s.pool.Query(ctx, `SELECT serial, not_after, revoked_at, revocation_reason FROM certificates
+		WHERE ca = $1 AND status = 'revoked' AND not_after >= $2
+			AND (not_after > $2 OR serial COLLATE "C" > $3)
+		ORDER BY not_after, serial COLLATE "C" LIMIT $4`, ca, from, afterSerial, n)
+	if err != nil {
+		return nil, wrap(err, "list revoked certificates of %q", ca)
+	}
+	defer rows.Close()
+	out := make([]storage.RevokedEntry, 0, min(n, 1024))
+	for rows.Next() {
+		var (
+			e       storage.RevokedEntry
+			revoked *time.Time
+			reason  *int
+		)
+		if err := rows.Scan(&e.Serial, &e.NotAfter, &revoked, &reason); err != nil {
+			return nil, wrap(err, "list revoked certificates of %q", ca)
+		}
+		e.NotAfter, e.RevokedAt = utc(e.NotAfter), fromNullTime(revoked)
+		if reason != nil {
+			e.Reason = *reason
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list revoked certificates of %q", ca)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// CertificateStatus implements storage.RevocationStore.
+func (s *Store) CertificateStatus(ctx context.Context, serial string) (storage.CertificateStatus, error) {
+	var (
+		c       storage.CertificateStatus
+		status  string
+		revoked *time.Time
+		reason  *int
+	)
+	err := s.pool.QueryRow(ctx, `SELECT serial, ca, status, not_after, revoked_at, revocation_reason
+		FROM certificates WHERE serial = $1`, serial).Scan(&c.Serial, &c.CA, &status, &c.NotAfter, &revoked, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.CertificateStatus{}, errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+	}
+	if err != nil {
+		return storage.CertificateStatus{}, wrap(err, "status of certificate %s", serial)
+	}
+	c.Status = storage.CertStatus(status)
+	c.NotAfter, c.RevokedAt = utc(c.NotAfter), fromNullTime(revoked)
+	if c.Status == storage.StatusRevoked && reason != nil {
+		c.Reason = *reason
+	}
+	return c, nil
+}
+
+// InsertOCSPResponder implements storage.RevocationStore.
+func (s *Store) InsertOCSPResponder(ctx context.Context, r storage.OCSPResponder) error {
+	if r.KeyURI == "" || len(r.CertDER) == 0 {
+		return errs.New(errs.Malformed, "postgres: OCSP responder of %q: key URI and certificate are required", r.CA)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO ocsp_responders (key_uri, ca, cert_der, not_after, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, r.KeyURI, r.CA, r.CertDER, r.NotAfter, r.CreatedAt)
+	if err != nil {
+		return wrap(err, "insert OCSP responder %s of %q", r.KeyURI, r.CA)
+	}
+	return nil
+}
+
+// LatestOCSPResponder implements storage.RevocationStore.
+func (s *Store) LatestOCSPResponder(ctx context.Context, ca string) (storage.OCSPResponder, error) {
+	r := storage.OCSPResponder{CA: ca}
+	err := s.pool.QueryRow(ctx, `SELECT key_uri, cert_der, not_after, created_at FROM ocsp_responders
+		WHERE ca = $1 ORDER BY not_after DESC, created_at DESC, key_uri COLLATE "C" DESC LIMIT 1`, ca).
+		Scan(&r.KeyURI, &r.CertDER, &r.NotAfter, &r.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.OCSPResponder{}, errs.New(errs.NotFound, "postgres: CA %q has no OCSP responder", ca)
+	}
+	if err != nil {
+		return storage.OCSPResponder{}, wrap(err, "latest OCSP responder of %q", ca)
+	}
+	r.NotAfter, r.CreatedAt = utc(r.NotAfter), utc(r.CreatedAt)
+	return r, nil
+}

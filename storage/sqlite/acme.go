@@ -1,0 +1,398 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+var _ storage.ACMEStore = (*Store)(nil)
+
+// ACME state. Every write goes through the one writer (batch.go); the
+// compare-and-set methods are a single UPDATE ... WHERE status = from, so
+// the writer's serial order arbitrates races.
+
+// InsertACMENonce implements storage.ACMEStore.
+func (s *Store) InsertACMENonce(ctx context.Context, nonce string, expires time.Time) error {
+	return s.writes.Do(ctx, "insert ACME nonce", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?)`, nonce, micros(expires))
+		if err != nil {
+			return wrap(err, "insert ACME nonce")
+		}
+		return nil
+	})
+}
+
+// ConsumeACMENonce implements storage.ACMEStore.
+func (s *Store) ConsumeACMENonce(ctx context.Context, nonce string, now time.Time) (bool, error) {
+	var ok bool
+	err := s.writes.Do(ctx, "consume ACME nonce", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM acme_nonces WHERE nonce = ? AND expires > ?`, nonce, micros(now))
+		if err != nil {
+			return wrap(err, "consume ACME nonce")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "consume ACME nonce")
+		}
+		ok = n == 1
+		// Drop a few expired nonces each time, so the table stays small
+		// without a janitor.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM acme_nonces WHERE nonce IN
+			(SELECT nonce FROM acme_nonces WHERE expires <= ? LIMIT 16)`, micros(now)); err != nil {
+			return wrap(err, "purge ACME nonces")
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// InsertACMEAccount implements storage.ACMEStore.
+func (s *Store) InsertACMEAccount(ctx context.Context, a storage.ACMEAccount) error {
+	contact, err := encodeList(a.Contact)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "sqlite: encode contact")
+	}
+	return s.writes.Do(ctx, "insert ACME account", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO acme_accounts
+			(id, profile, thumbprint, jwk, status, contact, terms_agreed, eab_kid, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Profile, a.Thumbprint, a.JWK, a.Status, contact, boolInt(a.TermsAgreed), nullString(a.EABKeyID), micros(a.CreatedAt))
+		if err != nil {
+			return wrap(err, "insert ACME account")
+		}
+		if a.EABKeyID == "" {
+			return nil
+		}
+		var bound sql.NullString
+		err = tx.QueryRowContext(ctx, `SELECT account_id FROM acme_eab_keys WHERE kid = ? AND profile = ?`, a.EABKeyID, a.Profile).Scan(&bound)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: no EAB key %q in profile %s", a.EABKeyID, a.Profile)
+		}
+		if err != nil {
+			return wrap(err, "read EAB key")
+		}
+		if bound.Valid {
+			return errs.New(errs.Conflict, "sqlite: EAB key %q is already bound to an account", a.EABKeyID)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?`, a.ID, a.EABKeyID)
+		if err != nil {
+			return wrap(err, "bind EAB key")
+		}
+		return nil
+	})
+}
+
+const acmeAccountCols = `id, profile, thumbprint, jwk, status, contact, terms_agreed, eab_kid, created_at`
+
+func scanACMEAccount(row *sql.Row) (storage.ACMEAccount, error) {
+	var a storage.ACMEAccount
+	var contact string
+	var terms int64
+	var eab sql.NullString
+	var created int64
+	if err := row.Scan(&a.ID, &a.Profile, &a.Thumbprint, &a.JWK, &a.Status, &contact, &terms, &eab, &created); err != nil {
+		return a, err
+	}
+	var err error
+	if a.Contact, err = decodeList(contact); err != nil {
+		return a, err
+	}
+	a.TermsAgreed, a.EABKeyID, a.CreatedAt = terms != 0, eab.String, fromMicros(created)
+	return a, nil
+}
+
+func (s *Store) getACMEAccount(ctx context.Context, what, where string, args ...any) (storage.ACMEAccount, error) {
+	a, err := scanACMEAccount(s.read.QueryRowContext(ctx, `SELECT `+acmeAccountCols+` FROM acme_accounts WHERE `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, errs.New(errs.NotFound, "sqlite: no ACME account %s", what)
+	}
+	if err != nil {
+		return a, wrap(err, "get ACME account")
+	}
+	return a, nil
+}
+
+// GetACMEAccount implements storage.ACMEStore.
+func (s *Store) GetACMEAccount(ctx context.Context, id string) (storage.ACMEAccount, error) {
+	return s.getACMEAccount(ctx, id, `id = ?`, id)
+}
+
+// ACMEAccountByThumbprint implements storage.ACMEStore.
+func (s *Store) ACMEAccountByThumbprint(ctx context.Context, profile, thumbprint string) (storage.ACMEAccount, error) {
+	return s.getACMEAccount(ctx, "with that key", `profile = ? AND thumbprint = ?`, profile, thumbprint)
+}
+
+// UpdateACMEAccount implements storage.ACMEStore.
+func (s *Store) UpdateACMEAccount(ctx context.Context, a storage.ACMEAccount) error {
+	contact, err := encodeList(a.Contact)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "sqlite: encode contact")
+	}
+	return s.writes.Do(ctx, "update ACME account", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE acme_accounts SET status = ?, contact = ?, thumbprint = ?, jwk = ? WHERE id = ?`,
+			a.Status, contact, a.Thumbprint, a.JWK, a.ID)
+		return acmeOneRow(res, err, "ACME account "+a.ID)
+	})
+}
+
+func acmeOneRow(res sql.Result, err error, what string) error {
+	if err != nil {
+		return wrap(err, "update %s", what)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(err, "update %s", what)
+	}
+	if n == 0 {
+		return errs.New(errs.NotFound, "sqlite: no %s", what)
+	}
+	return nil
+}
+
+// InsertACMEEABKey implements storage.ACMEStore.
+func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error {
+	return s.writes.Do(ctx, "insert EAB key", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES (?, ?, ?, ?)`,
+			k.KeyID, k.Profile, k.HMACKey, micros(k.CreatedAt))
+		if err != nil {
+			return wrap(err, "insert EAB key %s", k.KeyID)
+		}
+		return nil
+	})
+}
+
+// GetACMEEABKey implements storage.ACMEStore.
+func (s *Store) GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEABKey, error) {
+	k := storage.ACMEEABKey{KeyID: keyID}
+	var created int64
+	var acct sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT profile, hmac_key, created_at, account_id FROM acme_eab_keys WHERE kid = ?`, keyID).
+		Scan(&k.Profile, &k.HMACKey, &created, &acct)
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, errs.New(errs.NotFound, "sqlite: no EAB key %q", keyID)
+	}
+	if err != nil {
+		return k, wrap(err, "get EAB key")
+	}
+	k.CreatedAt, k.AccountID = fromMicros(created), acct.String
+	return k, nil
+}
+
+// InsertACMEOrder implements storage.ACMEStore.
+func (s *Store) InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs []storage.ACMEAuthz) error {
+	ids, err := json.Marshal(o.Identifiers)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "sqlite: encode identifiers")
+	}
+	return s.writes.Do(ctx, "insert ACME order", func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO acme_orders
+			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, o.AccountID, o.Profile, o.Status, string(ids), micros(o.Expires), nullBytes(o.Error),
+			nullString(o.CertSerial), nullString(o.Replaces), micros(o.CreatedAt))
+		if err != nil {
+			return wrap(err, "insert ACME order")
+		}
+		for _, a := range authzs {
+			_, err := tx.ExecContext(ctx, `INSERT INTO acme_authzs
+				(id, order_id, account_id, position, id_type, id_value, wildcard, status, expires)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				a.ID, o.ID, a.AccountID, a.Position, a.Identifier.Type, a.Identifier.Value, boolInt(a.Wildcard), a.Status, micros(a.Expires))
+			if err != nil {
+				return wrap(err, "insert ACME authorization")
+			}
+			for i, c := range a.Challenges {
+				_, err := tx.ExecContext(ctx, `INSERT INTO acme_challenges
+					(id, authz_id, position, type, token, status, validated, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+					c.ID, a.ID, i, c.Type, c.Token, c.Status, nullMicros(c.Validated), nullBytes(c.Error))
+				if err != nil {
+					return wrap(err, "insert ACME challenge")
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// GetACMEOrder implements storage.ACMEStore.
+func (s *Store) GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error) {
+	o := storage.ACMEOrder{ID: id}
+	var ids string
+	var expires, created int64
+	var serial, replaces sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at
+		FROM acme_orders WHERE id = ?`, id).
+		Scan(&o.AccountID, &o.Profile, &o.Status, &ids, &expires, &o.Error, &serial, &replaces, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, errs.New(errs.NotFound, "sqlite: no ACME order %s", id)
+	}
+	if err != nil {
+		return o, wrap(err, "get ACME order")
+	}
+	if err := json.Unmarshal([]byte(ids), &o.Identifiers); err != nil {
+		return o, errs.Wrap(errs.Internal, err, "sqlite: decode identifiers")
+	}
+	o.Expires, o.CreatedAt, o.CertSerial, o.Replaces = fromMicros(expires), fromMicros(created), serial.String, replaces.String
+	if len(o.Error) == 0 {
+		o.Error = nil
+	}
+	return o, nil
+}
+
+// ListACMEOrders implements storage.ACMEStore.
+func (s *Store) ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, accountID, limit)
+	if err != nil {
+		return nil, wrap(err, "list ACME orders")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err, "list ACME orders")
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list ACME orders")
+	}
+	return out, nil
+}
+
+// casStatus runs a compare-and-set UPDATE; an unchanged row is false, or
+// errs.NotFound if the row does not exist at all.
+func (s *Store) casStatus(ctx context.Context, table, id, from, to, extra string, args ...any) (bool, error) {
+	var ok bool
+	err := s.writes.Do(ctx, "set "+table+" status", func(ctx context.Context, tx *sql.Tx) error {
+		q := `UPDATE ` + table + ` SET status = ?` + extra + ` WHERE id = ? AND status = ?`
+		res, err := tx.ExecContext(ctx, q, append(append([]any{to}, args...), id, from)...)
+		if err != nil {
+			return wrap(err, "set %s status", table)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "set %s status", table)
+		}
+		if ok = n == 1; ok {
+			return nil
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM `+table+` WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: no %s row %s", table, id)
+		}
+		if err != nil {
+			return wrap(err, "set %s status", table)
+		}
+		return nil
+	})
+	return ok, err
+}
+
+// SetACMEOrderStatus implements storage.ACMEStore.
+func (s *Store) SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error) {
+	return s.casStatus(ctx, "acme_orders", id, from, to, `, error = COALESCE(?, error), cert_serial = COALESCE(?, cert_serial)`,
+		nullBytes(errDoc), nullString(certSerial))
+}
+
+// SetACMEAuthzStatus implements storage.ACMEStore.
+func (s *Store) SetACMEAuthzStatus(ctx context.Context, id, from, to string) (bool, error) {
+	return s.casStatus(ctx, "acme_authzs", id, from, to, "")
+}
+
+// SetACMEChallengeStatus implements storage.ACMEStore.
+func (s *Store) SetACMEChallengeStatus(ctx context.Context, id, from, to string, validated time.Time, errDoc []byte) (bool, error) {
+	return s.casStatus(ctx, "acme_challenges", id, from, to, `, validated = COALESCE(?, validated), error = COALESCE(?, error)`,
+		nullMicros(validated), nullBytes(errDoc))
+}
+
+const acmeAuthzCols = `id, order_id, account_id, position, id_type, id_value, wildcard, status, expires`
+
+func (s *Store) queryAuthzs(ctx context.Context, where string, arg string) ([]storage.ACMEAuthz, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+acmeAuthzCols+` FROM acme_authzs WHERE `+where+` ORDER BY position`, arg)
+	if err != nil {
+		return nil, wrap(err, "get ACME authorizations")
+	}
+	var out []storage.ACMEAuthz
+	for rows.Next() {
+		var a storage.ACMEAuthz
+		var wildcard, expires int64
+		if err := rows.Scan(&a.ID, &a.OrderID, &a.AccountID, &a.Position, &a.Identifier.Type, &a.Identifier.Value, &wildcard, &a.Status, &expires); err != nil {
+			rows.Close()
+			return nil, wrap(err, "get ACME authorizations")
+		}
+		a.Wildcard, a.Expires = wildcard != 0, fromMicros(expires)
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "get ACME authorizations")
+	}
+	for i := range out {
+		if out[i].Challenges, err = s.challenges(ctx, `authz_id = ? ORDER BY position`, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) challenges(ctx context.Context, where string, arg string) ([]storage.ACMEChallenge, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, authz_id, type, token, status, validated, error FROM acme_challenges WHERE `+where, arg)
+	if err != nil {
+		return nil, wrap(err, "get ACME challenges")
+	}
+	defer rows.Close()
+	var out []storage.ACMEChallenge
+	for rows.Next() {
+		var c storage.ACMEChallenge
+		var validated sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.AuthzID, &c.Type, &c.Token, &c.Status, &validated, &c.Error); err != nil {
+			return nil, wrap(err, "get ACME challenges")
+		}
+		c.Validated = fromNullMicros(validated)
+		if len(c.Error) == 0 {
+			c.Error = nil
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "get ACME challenges")
+	}
+	return out, nil
+}
+
+// GetACMEAuthz implements storage.ACMEStore.
+func (s *Store) GetACMEAuthz(ctx context.Context, id string) (storage.ACMEAuthz, error) {
+	l, err := s.queryAuthzs(ctx, `id = ?`, id)
+	if err != nil {
+		return storage.ACMEAuthz{}, err
+	}
+	if len(l) == 0 {
+		return storage.ACMEAuthz{}, errs.New(errs.NotFound, "sqlite: no ACME authorization %s", id)
+	}
+	return l[0], nil
+}
+
+// ACMEOrderAuthzs implements storage.ACMEStore.
+func (s *Store) ACMEOrderAuthzs(ctx context.Context, orderID string) ([]storage.ACMEAuthz, error) {
+	return s.queryAuthzs(ctx, `order_id = ?`, orderID)
+}
+
+// GetACMEChallenge implements storage.ACMEStore.
+func (s *Store) GetACMEChallenge(ctx context.Context, id string) (storage.ACMEChallenge, error) {
+	l, err := s.challenges(ctx, `id = ?`, id)
+	if err != nil {
+		return storage.ACMEChallenge{}, err
+	}
+	if len(l) == 0 {
+		return storage.ACMEChallenge{}, errs.New(errs.NotFound, "sqlite: no ACME challenge %s", id)
+	}
+	return l[0], nil
+}

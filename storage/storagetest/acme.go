@@ -1,0 +1,236 @@
+package storagetest
+
+import (
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// RunACME runs the conformance tests of storage.ACMEStore. open must return
+// a new, empty store each time it is called, closed when t ends.
+func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
+	account := func(id, thumb string) storage.ACMEAccount {
+		return storage.ACMEAccount{ID: id, Profile: "default", Thumbprint: thumb, JWK: []byte(`{"kty":"EC"}`),
+			Status: storage.ACMEValid, Contact: []string{"mailto:a@example.org"}, TermsAgreed: true, CreatedAt: base}
+	}
+	order := func(id, acct string) (storage.ACMEOrder, []storage.ACMEAuthz) {
+		o := storage.ACMEOrder{ID: id, AccountID: acct, Profile: "default", Status: storage.ACMEPending,
+			Identifiers: []storage.ACMEIdentifier{{Type: "dns", Value: "a.test"}, {Type: "dns", Value: "*.b.test"}},
+			Expires:     base.Add(time.Hour), Replaces: "aki.serial", CreatedAt: base}
+		var az []storage.ACMEAuthz
+		for i, v := range []string{"a.test", "b.test"} {
+			a := storage.ACMEAuthz{ID: id + "-az" + string(rune('0'+i)), OrderID: id, AccountID: acct, Position: i,
+				Identifier: storage.ACMEIdentifier{Type: "dns", Value: v}, Wildcard: i == 1, Status: storage.ACMEPending, Expires: base.Add(time.Hour)}
+			for j, typ := range []string{"http-01", "dns-01"} {
+				a.Challenges = append(a.Challenges, storage.ACMEChallenge{ID: a.ID + "-ch" + string(rune('0'+j)), AuthzID: a.ID,
+					Type: typ, Token: "tok" + typ, Status: storage.ACMEPending})
+			}
+			az = append(az, a)
+		}
+		return o, az
+	}
+
+	t.Run("NonceSingleUse", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMENonce", s.InsertACMENonce(ctx, "n1", base.Add(time.Minute)))
+		must(t, "InsertACMENonce", s.InsertACMENonce(ctx, "old", base.Add(-time.Second)))
+		ok, err := s.ConsumeACMENonce(ctx, "n1", base)
+		must(t, "ConsumeACMENonce", err)
+		if !ok {
+			t.Errorf("ConsumeACMENonce(fresh) = false, want true")
+		}
+		if ok, _ := s.ConsumeACMENonce(ctx, "n1", base); ok {
+			t.Errorf("ConsumeACMENonce(used) = true, want false")
+		}
+		if ok, _ := s.ConsumeACMENonce(ctx, "old", base); ok {
+			t.Errorf("ConsumeACMENonce(expired) = true, want false")
+		}
+		if ok, _ := s.ConsumeACMENonce(ctx, "never", base); ok {
+			t.Errorf("ConsumeACMENonce(unknown) = true, want false")
+		}
+	})
+
+	t.Run("NonceConcurrent", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMENonce", s.InsertACMENonce(ctx, "n", base.Add(time.Minute)))
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				if ok, err := s.ConsumeACMENonce(ctx, "n", base); err == nil && ok {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("%d of 20 concurrent consumers won, want 1", won.Load())
+		}
+	})
+
+	t.Run("Account", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		a := account("acct1", "thumb1")
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, a))
+		want := a
+		want.CreatedAt = normTime(a.CreatedAt)
+		got, err := s.GetACMEAccount(ctx, "acct1")
+		must(t, "GetACMEAccount", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetACMEAccount() =\n%+v\nwant\n%+v", got, want)
+		}
+		got, err = s.ACMEAccountByThumbprint(ctx, "default", "thumb1")
+		must(t, "ACMEAccountByThumbprint", err)
+		if got.ID != "acct1" {
+			t.Errorf("ACMEAccountByThumbprint().ID = %q", got.ID)
+		}
+		_, err = s.ACMEAccountByThumbprint(ctx, "other", "thumb1")
+		wantKind(t, "ACMEAccountByThumbprint(other profile)", err, errs.NotFound)
+		wantKind(t, "InsertACMEAccount(same key)", s.InsertACMEAccount(ctx, account("acct2", "thumb1")), errs.Conflict)
+		other := account("acct3", "thumb1")
+		other.Profile = "other"
+		must(t, "InsertACMEAccount(same key, other profile)", s.InsertACMEAccount(ctx, other))
+
+		a.Status, a.Contact, a.Thumbprint, a.JWK = storage.ACMEDeactivated, nil, "thumb9", []byte(`{"kty":"OKP"}`)
+		must(t, "UpdateACMEAccount", s.UpdateACMEAccount(ctx, a))
+		got, err = s.GetACMEAccount(ctx, "acct1")
+		must(t, "GetACMEAccount", err)
+		if got.Status != storage.ACMEDeactivated || got.Contact != nil || got.Thumbprint != "thumb9" || string(got.JWK) != `{"kty":"OKP"}` {
+			t.Errorf("after update: %+v", got)
+		}
+		wantKind(t, "UpdateACMEAccount(missing)", s.UpdateACMEAccount(ctx, account("nobody", "x")), errs.NotFound)
+		_, err = s.GetACMEAccount(ctx, "nobody")
+		wantKind(t, "GetACMEAccount(missing)", err, errs.NotFound)
+	})
+
+	t.Run("EABSingleUse", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMEEABKey", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("secret"), CreatedAt: base}))
+		wantKind(t, "InsertACMEEABKey(dup)", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("x"), CreatedAt: base}), errs.Conflict)
+		a := account("acct1", "t1")
+		a.EABKeyID = "kid1"
+		must(t, "InsertACMEAccount(with EAB)", s.InsertACMEAccount(ctx, a))
+		k, err := s.GetACMEEABKey(ctx, "kid1")
+		must(t, "GetACMEEABKey", err)
+		if k.AccountID != "acct1" || string(k.HMACKey) != "secret" || k.Profile != "default" {
+			t.Errorf("GetACMEEABKey() = %+v", k)
+		}
+		b := account("acct2", "t2")
+		b.EABKeyID = "kid1"
+		wantKind(t, "InsertACMEAccount(EAB key reused)", s.InsertACMEAccount(ctx, b), errs.Conflict)
+		if _, err := s.GetACMEAccount(ctx, "acct2"); !errs.Is(err, errs.NotFound) {
+			t.Errorf("an account refused for its EAB key was stored (err %v)", err)
+		}
+		c := account("acct3", "t3")
+		c.EABKeyID = "nokey"
+		wantKind(t, "InsertACMEAccount(unknown EAB key)", s.InsertACMEAccount(ctx, c), errs.NotFound)
+	})
+
+	t.Run("OrderRoundTrip", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
+		o, az := order("o1", "acct1")
+		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		got, err := s.GetACMEOrder(ctx, "o1")
+		must(t, "GetACMEOrder", err)
+		want := o
+		want.Expires, want.CreatedAt = normTime(o.Expires), normTime(o.CreatedAt)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetACMEOrder() =\n%+v\nwant\n%+v", got, want)
+		}
+		gotAz, err := s.ACMEOrderAuthzs(ctx, "o1")
+		must(t, "ACMEOrderAuthzs", err)
+		for i := range az {
+			az[i].Expires = normTime(az[i].Expires)
+		}
+		if !reflect.DeepEqual(gotAz, az) {
+			t.Errorf("ACMEOrderAuthzs() =\n%+v\nwant\n%+v", gotAz, az)
+		}
+		one, err := s.GetACMEAuthz(ctx, az[1].ID)
+		must(t, "GetACMEAuthz", err)
+		if !reflect.DeepEqual(one, az[1]) {
+			t.Errorf("GetACMEAuthz() = %+v, want %+v", one, az[1])
+		}
+		ch, err := s.GetACMEChallenge(ctx, az[0].Challenges[1].ID)
+		must(t, "GetACMEChallenge", err)
+		if !reflect.DeepEqual(ch, az[0].Challenges[1]) {
+			t.Errorf("GetACMEChallenge() = %+v, want %+v", ch, az[0].Challenges[1])
+		}
+		o2, az2 := order("o2", "acct1")
+		o2.CreatedAt = base.Add(time.Second)
+		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o2, az2))
+		ids, err := s.ListACMEOrders(ctx, "acct1", 10)
+		must(t, "ListACMEOrders", err)
+		if !reflect.DeepEqual(ids, []string{"o2", "o1"}) {
+			t.Errorf("ListACMEOrders() = %v, want [o2 o1]", ids)
+		}
+		for _, f := range []func() error{
+			func() error { _, err := s.GetACMEOrder(ctx, "x"); return err },
+			func() error { _, err := s.GetACMEAuthz(ctx, "x"); return err },
+			func() error { _, err := s.GetACMEChallenge(ctx, "x"); return err },
+			func() error { _, err := s.SetACMEOrderStatus(ctx, "x", "pending", "ready", nil, ""); return err },
+		} {
+			wantKind(t, "lookup of a missing object", f(), errs.NotFound)
+		}
+	})
+
+	t.Run("CompareAndSet", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
+		o, az := order("o1", "acct1")
+		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		if ok, err := s.SetACMEOrderStatus(ctx, "o1", storage.ACMEReady, storage.ACMEProcessing, nil, ""); err != nil || ok {
+			t.Errorf("SetACMEOrderStatus(wrong from) = %v, %v; want false, nil", ok, err)
+		}
+		ok, err := s.SetACMEOrderStatus(ctx, "o1", storage.ACMEPending, storage.ACMEReady, nil, "")
+		if err != nil || !ok {
+			t.Fatalf("SetACMEOrderStatus(pending→ready) = %v, %v", ok, err)
+		}
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				if ok, err := s.SetACMEOrderStatus(ctx, "o1", storage.ACMEReady, storage.ACMEProcessing, nil, ""); err == nil && ok {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("%d of 10 concurrent ready→processing won, want 1", won.Load())
+		}
+		must(t, "SetACMEOrderStatus(valid)", func() error {
+			_, err := s.SetACMEOrderStatus(ctx, "o1", storage.ACMEProcessing, storage.ACMEValid, nil, "0abc")
+			return err
+		}())
+		got, _ := s.GetACMEOrder(ctx, "o1")
+		if got.Status != storage.ACMEValid || got.CertSerial != "0abc" || got.Error != nil {
+			t.Errorf("order after valid: %+v", got)
+		}
+
+		ok, err = s.SetACMEAuthzStatus(ctx, az[0].ID, storage.ACMEPending, storage.ACMEValid)
+		if err != nil || !ok {
+			t.Errorf("SetACMEAuthzStatus = %v, %v", ok, err)
+		}
+		ch := az[0].Challenges[0]
+		ok, err = s.SetACMEChallengeStatus(ctx, ch.ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil)
+		if err != nil || !ok {
+			t.Errorf("SetACMEChallengeStatus(processing) = %v, %v", ok, err)
+		}
+		prob := []byte(`{"type":"urn:ietf:params:acme:error:connection"}`)
+		ok, err = s.SetACMEChallengeStatus(ctx, ch.ID, storage.ACMEProcessing, storage.ACMEInvalid, base, prob)
+		if err != nil || !ok {
+			t.Errorf("SetACMEChallengeStatus(invalid) = %v, %v", ok, err)
+		}
+		gc, _ := s.GetACMEChallenge(ctx, ch.ID)
+		if gc.Status != storage.ACMEInvalid || string(gc.Error) != string(prob) || !gc.Validated.Equal(normTime(base)) {
+			t.Errorf("challenge after invalid: %+v", gc)
+		}
+		checkUTC(t, "ACMEChallenge.Validated", gc.Validated)
+	})
+}

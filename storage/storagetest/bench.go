@@ -1,0 +1,50 @@
+package storagetest
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// BenchClients is how many goroutines BenchIssueWrites issues from.
+const BenchClients = 8
+
+// BenchIssueWrites measures the writes of one issuance, made by
+// BenchClients goroutines at once: InsertPendingCertificate, AppendAudit
+// with the signed DER, ActivateCertificate, each waiting for the one
+// before, as ca.Issue makes them. One b.N is one issuance. It reports
+// issuances/s and writes/s (three per issuance). s must be empty; the
+// benchmark inserts the CA "root" itself.
+func BenchIssueWrites(b *testing.B, s storage.Store) {
+	ctx := b.Context()
+	if err := s.InsertCA(ctx, rootCA("root", base)); err != nil {
+		b.Fatalf("InsertCA(root) = %v", err)
+	}
+	der := testDER(9)
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		fail atomic.Pointer[error]
+	)
+	b.ResetTimer()
+	for range BenchClients {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(b.N) && fail.Load() == nil; i = next.Add(1) {
+				if err := issue(ctx, s, pendingCert(fmt.Sprintf("%032x", i)), der); err != nil {
+					fail.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := fail.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	secs := b.Elapsed().Seconds()
+	b.ReportMetric(float64(b.N)/secs, "issuances/s")
+	b.ReportMetric(float64(3*b.N)/secs, "writes/s")
+}

@@ -1,0 +1,432 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// RevocationOpener opens a fresh, empty store that implements both
+// storage.Store and storage.RevocationStore.
+type RevocationOpener func(t *testing.T) RevocationStore
+
+// RevocationStore is what RunRevocation tests: the full store, since the
+// revocation data follows from certificates being revoked.
+type RevocationStore interface {
+	storage.Store
+	storage.RevocationStore
+}
+
+// RunRevocation runs the conformance suite of storage.RevocationStore.
+// open must behave as for Run.
+func RunRevocation(t *testing.T, open RevocationOpener) {
+	t.Run("CRLNumber", func(t *testing.T) { testCRLNumber(t, open) })
+	t.Run("CRLNumberConcurrent", func(t *testing.T) { testCRLNumberConcurrent(t, open) })
+	t.Run("PublishCRL", func(t *testing.T) { testPublishCRL(t, open) })
+	t.Run("Generation", func(t *testing.T) { testGeneration(t, open) })
+	t.Run("ListRevoked", func(t *testing.T) { testListRevoked(t, open) })
+	t.Run("CertificateStatus", func(t *testing.T) { testCertificateStatus(t, open) })
+	t.Run("OCSPResponder", func(t *testing.T) { testOCSPResponder(t, open) })
+}
+
+// withCAs returns a fresh store holding the CAs "root" and "other".
+func withCAs(t *testing.T, open RevocationOpener) (RevocationStore, context.Context) {
+	t.Helper()
+	s, ctx := open(t), t.Context()
+	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base)))
+	must(t, "InsertCA(other)", s.InsertCA(ctx, rootCA("other", base)))
+	return s, ctx
+}
+
+// issueTo stores an active certificate of ca expiring at notAfter.
+func issueTo(t *testing.T, s storage.Store, ctx context.Context, ca, serial string, notAfter time.Time) {
+	t.Helper()
+	c := pendingCert(serial)
+	c.CA = ca
+	c.NotAfter = notAfter
+	activate(t, s, ctx, c)
+}
+
+func testCRLNumber(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	for i, want := range []int64{1, 2, 3} {
+		got, err := s.NextCRLNumber(ctx, "root")
+		must(t, "NextCRLNumber", err)
+		if got != want {
+			t.Fatalf("NextCRLNumber(root) #%d = %d, want %d", i, got, want)
+		}
+	}
+	// Each CA counts on its own.
+	if got, err := s.NextCRLNumber(ctx, "other"); err != nil || got != 1 {
+		t.Errorf("NextCRLNumber(other) = %d, %v; want 1", got, err)
+	}
+	_, err := s.NextCRLNumber(ctx, "nope")
+	wantKind(t, "NextCRLNumber(unknown CA)", err, errs.NotFound)
+	st, err := s.RevocationState(ctx, "root")
+	must(t, "RevocationState", err)
+	if st.CRLNumber != 3 {
+		t.Errorf("RevocationState.CRLNumber = %d, want 3 (the last handed out)", st.CRLNumber)
+	}
+}
+
+// Numbers handed out at once to many callers are all different and leave
+// no gap.
+func testCRLNumberConcurrent(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	const callers, each = 8, 10
+	var (
+		mu  sync.Mutex
+		got []int64
+		wg  sync.WaitGroup
+	)
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				n, err := s.NextCRLNumber(ctx, "root")
+				if err != nil {
+					t.Errorf("NextCRLNumber: %v", err)
+					return
+				}
+				mu.Lock()
+				got = append(got, n)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	for i, n := range got {
+		if n != int64(i+1) {
+			t.Fatalf("numbers handed out concurrently = %v, want 1..%d each once", got, callers*each)
+		}
+	}
+}
+
+func testPublishCRL(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	_, err := s.LatestCRL(ctx, "root")
+	wantKind(t, "LatestCRL before any", err, errs.NotFound)
+
+	crl := func(n int64, seed byte) storage.PublishedCRL {
+		this := base.Add(time.Duration(n) * time.Hour)
+		return storage.PublishedCRL{CA: "root", Number: n, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Generation: n * 10, DER: testDER(seed)}
+	}
+	norm := func(c storage.PublishedCRL) storage.PublishedCRL {
+		c.ThisUpdate, c.NextUpdate = normTime(c.ThisUpdate), normTime(c.NextUpdate)
+		return c
+	}
+	steps := []struct {
+		name   string
+		crl    storage.PublishedCRL
+		stored bool
+		latest storage.PublishedCRL
+	}{
+		{"first", crl(2, 1), true, crl(2, 1)},
+		{"older number", crl(1, 2), false, crl(2, 1)},
+		{"same number, other bytes", crl(2, 3), false, crl(2, 1)},
+		{"newer", crl(5, 4), true, crl(5, 4)},
+	}
+	for _, st := range steps {
+		stored, err := s.PublishCRL(ctx, st.crl)
+		must(t, "PublishCRL("+st.name+")", err)
+		if stored != st.stored {
+			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
+		}
+		got, err := s.LatestCRL(ctx, "root")
+		must(t, "LatestCRL", err)
+		if !reflect.DeepEqual(got, norm(st.latest)) {
+			t.Errorf("after %s: LatestCRL() = number %d, DER seed %d, %+v; want number %d", st.name, got.Number, got.DER[1], got, st.latest.Number)
+		}
+		checkUTC(t, "ThisUpdate", got.ThisUpdate)
+		checkUTC(t, "NextUpdate", got.NextUpdate)
+	}
+	state, err := s.RevocationState(ctx, "root")
+	must(t, "RevocationState", err)
+	want := norm(crl(5, 4))
+	want.DER = nil
+	if !reflect.DeepEqual(state.Published, want) {
+		t.Errorf("RevocationState().Published = %+v, want %+v", state.Published, want)
+	}
+	if _, err := s.LatestCRL(ctx, "other"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("LatestCRL(other) = %v, want NotFound: CRLs are per CA", err)
+	}
+
+	bad := []struct {
+		name string
+		edit func(*storage.PublishedCRL)
+		kind errs.Kind
+	}{
+		{"number 0", func(c *storage.PublishedCRL) { c.Number = 0 }, errs.Malformed},
+		{"no DER", func(c *storage.PublishedCRL) { c.DER = nil }, errs.Malformed},
+		{"nextUpdate before thisUpdate", func(c *storage.PublishedCRL) { c.NextUpdate = c.ThisUpdate.Add(-time.Second) }, errs.Malformed},
+		{"unknown CA", func(c *storage.PublishedCRL) { c.CA = "nope" }, errs.NotFound},
+	}
+	for _, b := range bad {
+		c := crl(9, 9)
+		b.edit(&c)
+		_, err := s.PublishCRL(ctx, c)
+		wantKind(t, "PublishCRL("+b.name+")", err, b.kind)
+	}
+	if got, _ := s.LatestCRL(ctx, "root"); got.Number != 5 {
+		t.Errorf("refused publications changed the latest CRL to %d", got.Number)
+	}
+}
+
+func testGeneration(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	future := base.Add(365 * 24 * time.Hour)
+	for _, serial := range []string{"a1", "a2", "a3"} {
+		issueTo(t, s, ctx, "root", serial, future)
+	}
+	issueTo(t, s, ctx, "other", "b1", future)
+
+	st, err := s.RevocationState(ctx, "root")
+	must(t, "RevocationState", err)
+	if st.Generation != 0 || st.CRLNumber != 0 || st.Published.Number != 0 || !st.Published.ThisUpdate.IsZero() {
+		t.Errorf("RevocationState() of a CA with no revocation = %+v, want zeros", st)
+	}
+	_, err = s.RevocationState(ctx, "nope")
+	wantKind(t, "RevocationState(unknown CA)", err, errs.NotFound)
+
+	at := base.Add(time.Hour)
+	must(t, "RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at))
+	must(t, "RevokeCertificate(b1)", s.RevokeCertificate(ctx, "b1", 4, at))
+	// A refused revocation changes nothing.
+	wantKind(t, "second RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at), errs.Conflict)
+	must(t, "RevokeCertificate(a1)", s.RevokeCertificate(ctx, "a1", 0, at))
+
+	gen := func(ca string) int64 {
+		st, err := s.RevocationState(ctx, ca)
+		must(t, "RevocationState", err)
+		return st.Generation
+	}
+	if g := gen("root"); g != 2 {
+		t.Errorf("generation of root = %d, want 2 (two revocations)", g)
+	}
+	if g := gen("other"); g != 1 {
+		t.Errorf("generation of other = %d, want 1", g)
+	}
+
+	events, err := s.RevocationEvents(ctx, "root", 0, 10)
+	must(t, "RevocationEvents", err)
+	want := []storage.RevocationEvent{{CA: "root", Generation: 1, Serial: "a2"}, {CA: "root", Generation: 2, Serial: "a1"}}
+	if !reflect.DeepEqual(events, want) {
+		t.Errorf("RevocationEvents(root, 0) = %+v, want %+v", events, want)
+	}
+	events, err = s.RevocationEvents(ctx, "root", 1, 10)
+	must(t, "RevocationEvents", err)
+	if !reflect.DeepEqual(events, want[1:]) {
+		t.Errorf("RevocationEvents(root, 1) = %+v, want %+v", events, want[1:])
+	}
+	events, err = s.RevocationEvents(ctx, "root", 0, 1)
+	must(t, "RevocationEvents", err)
+	if !reflect.DeepEqual(events, want[:1]) {
+		t.Errorf("RevocationEvents(root, 0, limit 1) = %+v, want %+v", events, want[:1])
+	}
+	if events, err := s.RevocationEvents(ctx, "root", 2, 10); err != nil || events != nil {
+		t.Errorf("RevocationEvents(root, 2) = %v, %v; want nil", events, err)
+	}
+	_, err = s.RevocationEvents(ctx, "root", 0, 0)
+	wantKind(t, "RevocationEvents(limit 0)", err, errs.Malformed)
+
+	// Many revocations at once: the generation ends at their number, and
+	// the events hold each serial once, in generation order.
+	var serials []string
+	for i := range 12 {
+		serial := fmt.Sprintf("c%02x", i)
+		issueTo(t, s, ctx, "root", serial, future)
+		serials = append(serials, serial)
+	}
+	var wg sync.WaitGroup
+	for _, serial := range serials {
+		wg.Go(func() {
+			if err := s.RevokeCertificate(ctx, serial, 4, at); err != nil {
+				t.Errorf("RevokeCertificate(%s): %v", serial, err)
+			}
+		})
+	}
+	wg.Wait()
+	if g := gen("root"); g != 14 {
+		t.Errorf("generation after 12 concurrent revocations = %d, want 14", g)
+	}
+	events, err = s.RevocationEvents(ctx, "root", 2, 100)
+	must(t, "RevocationEvents", err)
+	var got []string
+	for i, e := range events {
+		if e.Generation != int64(i+3) {
+			t.Errorf("event %d has generation %d, want %d", i, e.Generation, i+3)
+		}
+		got = append(got, e.Serial)
+	}
+	slices.Sort(got)
+	if !reflect.DeepEqual(got, serials) {
+		t.Errorf("serials of the concurrent revocations = %v, want %v", got, serials)
+	}
+}
+
+func testListRevoked(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	since := base.Add(100 * 24 * time.Hour)
+	type row struct {
+		serial   string
+		ca       string
+		notAfter time.Time
+		revoke   bool
+		reason   int
+	}
+	rows := []row{
+		{"0a", "root", since.Add(-time.Microsecond), true, 1}, // expired just before since
+		{"0b", "root", since, true, 0},                        // expires at since: still listed
+		{"1c", "root", since.Add(time.Hour), true, 4},
+		{"1b", "root", since.Add(time.Hour), true, 5}, // same not_after: by serial
+		{"ff", "root", since.Add(time.Hour), true, 9},
+		{"2a", "root", since.Add(2 * time.Hour), false, 0}, // active
+		{"2b", "other", since.Add(2 * time.Hour), true, 1}, // other CA
+		{"30", "root", since.Add(3 * time.Hour), true, 10},
+		{"31", "root", since.Add(3 * time.Hour), true, 3},
+	}
+	revokedAt := base.Add(time.Minute)
+	for i, r := range rows {
+		issueTo(t, s, ctx, r.ca, r.serial, r.notAfter)
+		if r.revoke {
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, r.reason, revokedAt.Add(time.Duration(i)*time.Second)))
+		}
+	}
+	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("40")))
+
+	var want []storage.RevokedEntry
+	for _, i := range []int{1, 3, 2, 4, 7, 8} {
+		r := rows[i]
+		want = append(want, storage.RevokedEntry{Serial: r.serial, NotAfter: normTime(r.notAfter),
+			RevokedAt: normTime(revokedAt.Add(time.Duration(i) * time.Second)), Reason: r.reason})
+	}
+	n, err := s.CountRevoked(ctx, "root", since)
+	must(t, "CountRevoked", err)
+	if n != len(want) {
+		t.Errorf("CountRevoked(root) = %d, want %d", n, len(want))
+	}
+
+	for _, limit := range []int{1, 2, 4, 100} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			var got []storage.RevokedEntry
+			var after storage.RevokedEntry
+			for page := 0; ; page++ {
+				if page > len(want)+1 {
+					t.Fatal("paging does not end")
+				}
+				entries, err := s.ListRevoked(ctx, "root", since, after, limit)
+				must(t, "ListRevoked", err)
+				if len(entries) > limit {
+					t.Fatalf("page of %d entries, limit %d", len(entries), limit)
+				}
+				if len(entries) == 0 {
+					break
+				}
+				got = append(got, entries...)
+				after = entries[len(entries)-1]
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("ListRevoked pages =\n%+v\nwant\n%+v", got, want)
+			}
+			for _, e := range got {
+				checkUTC(t, "NotAfter", e.NotAfter)
+				checkUTC(t, "RevokedAt", e.RevokedAt)
+			}
+		})
+	}
+	// A cursor before since starts at since.
+	got, err := s.ListRevoked(ctx, "root", since, storage.RevokedEntry{Serial: "00", NotAfter: base}, 100)
+	must(t, "ListRevoked", err)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ListRevoked(cursor before since) = %+v, want %+v", got, want)
+	}
+	if got, err := s.ListRevoked(ctx, "root", since.Add(10*time.Hour), storage.RevokedEntry{}, 10); err != nil || got != nil {
+		t.Errorf("ListRevoked(all expired) = %v, %v; want nil", got, err)
+	}
+	_, err = s.ListRevoked(ctx, "root", since, storage.RevokedEntry{}, 0)
+	wantKind(t, "ListRevoked(limit 0)", err, errs.Malformed)
+}
+
+func testCertificateStatus(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	notAfter := base.Add(90 * 24 * time.Hour)
+	issueTo(t, s, ctx, "root", "01", notAfter)
+	issueTo(t, s, ctx, "other", "02", notAfter)
+	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("03")))
+	at := base.Add(2 * time.Hour)
+	must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "02", 1, at))
+
+	tests := []struct {
+		serial string
+		want   storage.CertificateStatus
+	}{
+		{"01", storage.CertificateStatus{Serial: "01", CA: "root", Status: storage.StatusActive, NotAfter: normTime(notAfter)}},
+		{"02", storage.CertificateStatus{Serial: "02", CA: "other", Status: storage.StatusRevoked, NotAfter: normTime(notAfter), RevokedAt: normTime(at), Reason: 1}},
+		{"03", storage.CertificateStatus{Serial: "03", CA: "root", Status: storage.StatusPending, NotAfter: normTime(pendingCert("03").NotAfter)}},
+	}
+	for _, tt := range tests {
+		got, err := s.CertificateStatus(ctx, tt.serial)
+		must(t, "CertificateStatus", err)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("CertificateStatus(%s) = %+v, want %+v", tt.serial, got, tt.want)
+		}
+		checkUTC(t, "NotAfter", got.NotAfter)
+	}
+	_, err := s.CertificateStatus(ctx, "ff")
+	wantKind(t, "CertificateStatus(unknown)", err, errs.NotFound)
+}
+
+func testOCSPResponder(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	_, err := s.LatestOCSPResponder(ctx, "root")
+	wantKind(t, "LatestOCSPResponder before any", err, errs.NotFound)
+
+	r := func(uri string, notAfter, created time.Duration, seed byte) storage.OCSPResponder {
+		return storage.OCSPResponder{CA: "root", KeyURI: uri, CertDER: testDER(seed),
+			NotAfter: base.Add(notAfter), CreatedAt: base.Add(created)}
+	}
+	norm := func(o storage.OCSPResponder) storage.OCSPResponder {
+		o.NotAfter, o.CreatedAt = normTime(o.NotAfter), normTime(o.CreatedAt)
+		return o
+	}
+	steps := []struct {
+		insert storage.OCSPResponder
+		latest string
+	}{
+		{r("pkcs11:object=ocsp-root-1", 7*24*time.Hour, 0, 1), "pkcs11:object=ocsp-root-1"},
+		// Expires earlier although created later: not the latest.
+		{r("pkcs11:object=ocsp-root-0", 6*24*time.Hour, time.Hour, 2), "pkcs11:object=ocsp-root-1"},
+		{r("pkcs11:object=ocsp-root-2", 12*24*time.Hour, 5*24*time.Hour, 3), "pkcs11:object=ocsp-root-2"},
+		// Same expiry, created later: the latest.
+		{r("pkcs11:object=ocsp-root-3", 12*24*time.Hour, 6*24*time.Hour, 4), "pkcs11:object=ocsp-root-3"},
+	}
+	all := map[string]storage.OCSPResponder{}
+	for _, st := range steps {
+		must(t, "InsertOCSPResponder", s.InsertOCSPResponder(ctx, st.insert))
+		all[st.insert.KeyURI] = st.insert
+		got, err := s.LatestOCSPResponder(ctx, "root")
+		must(t, "LatestOCSPResponder", err)
+		if !reflect.DeepEqual(got, norm(all[st.latest])) {
+			t.Errorf("after inserting %s: LatestOCSPResponder() = %s, want %s", st.insert.KeyURI, got.KeyURI, st.latest)
+		}
+		if !bytes.Equal(got.CertDER, all[st.latest].CertDER) {
+			t.Error("responder certificate changed in the store")
+		}
+	}
+	if _, err := s.LatestOCSPResponder(ctx, "other"); !errs.Is(err, errs.NotFound) {
+		t.Errorf("LatestOCSPResponder(other) = %v, want NotFound: responders are per CA", err)
+	}
+	wantKind(t, "InsertOCSPResponder(same key)", s.InsertOCSPResponder(ctx, r("pkcs11:object=ocsp-root-1", time.Hour, 0, 5)), errs.Conflict)
+	unknown := r("pkcs11:object=x", time.Hour, 0, 5)
+	unknown.CA = "nope"
+	wantKind(t, "InsertOCSPResponder(unknown CA)", s.InsertOCSPResponder(ctx, unknown), errs.NotFound)
+	wantKind(t, "InsertOCSPResponder(no key)", s.InsertOCSPResponder(ctx, r("", time.Hour, 0, 5)), errs.Malformed)
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThalesIgnite/crypto11"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/protocols/est"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/postgres"
+	"github.com/certgw/gateway/storage/sqlite"
+)
+
+// estResult is one store's EST simpleenroll measurement.
+type estResult struct {
+	store    string
+	raw, est float64 // raw HSM signatures/s, certificates/s through EST
+	p50, p99 time.Duration
+}
+
+// estBench measures certificates per second through EST simpleenroll
+// over TLS (HTTP Basic, base64 PKCS#10 of ECDSA P-256 keys prepared in
+// advance, `callers` concurrent clients with keep-alive) against the raw
+// sign rate of the same issuing key in the same token, interleaved, as
+// issuanceBench does for the REST API.
+func estBench(module, storeKind string, callers int, dur time.Duration, rounds int) estResult {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "gateway-bench-est")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var st storage.Store
+	switch storeKind {
+	case "sqlite":
+		st, err = sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
+	case "postgres":
+		st, err = postgres.Open(ctx, benchDatabase())
+	}
+	if err != nil {
+		log.Fatalf("%s store: %v", storeKind, err)
+	}
+	defer st.Close()
+	estStore, ok := st.(interface {
+		est.Store
+		storage.ESTStore
+	})
+	if !ok {
+		log.Fatalf("the %s store keeps no EST credentials", storeKind)
+	}
+
+	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
+		MaxSessions: 9, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	discard := slog.New(slog.DiscardHandler)
+	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	pre := ca.NewPresigner()
+	issuingLabel := "est-issuing-" + storeKind
+	cfg := &config.Config{
+		Listen: config.Listen{PublicURL: "http://pki.example.net"},
+		CAs: []config.CA{
+			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "est-root-" + storeKind}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Bench Root", Organization: "Bench", Country: "XX"}},
+			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: issuingLabel}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
+				Subject: config.Subject{CommonName: "Bench Issuing", Organization: "Bench", Country: "XX"}},
+		},
+	}
+	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
+	if _, err := h.Init(ctx); err != nil {
+		log.Fatal(err)
+	}
+	cas, err := h.Load(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	yes := true
+	prof, err := ca.CompileProfile(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"est"},
+		Names:    config.Names{DNS: []string{"*"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour),
+		AutoRenew: config.AutoRenew{RenewBeforeDays: 30}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, _ := ca.NewSealer(kek)
+	issuer := &ca.Issuer{Store: st, Linter: linter, Presign: pre, Sealer: sealer, URLs: ca.URLs{Base: "http://pki.example.net"}, Log: discard, Now: time.Now}
+	core := &ca.Core{Store: st, Issuer: issuer, CAs: cas, Profiles: map[string]*ca.Profile{"bench": prof}, Log: discard, Now: time.Now}
+
+	const user, password = "bench-device", "bench-password-0123456789"
+	hash, err := est.HashPassword(password)
+	if err != nil {
+		log.Fatal(err)
+	}
+	now := time.Now()
+	if err := estStore.InsertESTCredential(ctx, storage.ESTCredential{Profile: "bench", Username: user, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
+		log.Fatal(err)
+	}
+	settings := est.Settings{DefaultProfile: "bench", Profiles: map[string]est.ProfileSettings{"bench": {Auth: []string{est.AuthBasic}}}}
+	server, err := est.New(est.Config{Core: core, Store: estStore, Settings: settings, Log: discard, Now: time.Now})
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := chi.NewRouter()
+	server.Routes(r)
+	srv := httptest.NewUnstartedServer(r)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert} // as the gateway's listener
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = callers
+
+	// Requests are prepared up front: client key generation is not the
+	// gateway's work. Bodies are base64 in lines of 64, as devices send.
+	bodies := make([][]byte, 256)
+	for i := range bodies {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		name := fmt.Sprintf("device-%d.bench.example", i)
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, k)
+		bodies[i] = base64Lines(der)
+	}
+	endpoint := srv.URL + "/.well-known/est/simpleenroll"
+	var next atomic.Int64
+	var latMu sync.Mutex
+	var lats []time.Duration
+	enrollOnce := func() error {
+		body := bodies[next.Add(1)%int64(len(bodies))]
+		req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+		req.SetBasicAuth(user, password)
+		req.Header.Set("Content-Type", "application/pkcs10")
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		out.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("simpleenroll: %d %s", resp.StatusCode, out.String())
+		}
+		latMu.Lock()
+		lats = append(lats, time.Since(t0))
+		latMu.Unlock()
+		return nil
+	}
+
+	c11, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: 9})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c11.Close()
+	rawKey, err := c11.FindKeyPair(nil, []byte(issuingLabel))
+	if err != nil || rawKey == nil {
+		log.Fatalf("raw key: %v", err)
+	}
+	digest := sha256.Sum256([]byte("tbs"))
+	rawSign := func() error { _, err := rawKey.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+
+	rate(rawSign, callers, dur/4)
+	rate(enrollOnce, callers, dur/4)
+	lats = nil
+	var raws, ests []float64
+	for range rounds {
+		raws = append(raws, rate(rawSign, callers, dur))
+		ests = append(ests, rate(enrollOnce, callers, dur))
+	}
+	res := estResult{store: storeKind, raw: median(raws), est: median(ests)}
+	res.p50, res.p99 = percentile(lats, 50), percentile(lats, 99)
+	return res
+}
+
+// base64Lines is the body a device sends: base64 in lines of 64.
+func base64Lines(der []byte) []byte {
+	var b bytes.Buffer
+	enc := []byte(base64.StdEncoding.EncodeToString(der))
+	for len(enc) > 64 {
+		b.Write(enc[:64])
+		b.WriteByte('\n')
+		enc = enc[64:]
+	}
+	b.Write(enc)
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// estMarkdown is the BENCHMARKS.md section of the EST results.
+func estMarkdown(results []estResult) string {
+	if len(results) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## EST simpleenroll\n\n")
+	fmt.Fprintf(&b, "Certificates per second through `POST /.well-known/est/simpleenroll` (RFC 7030) over HTTPS\n")
+	fmt.Fprintf(&b, "with client certificates requested as on the gateway's listener: HTTP Basic, base64 PKCS#10 of\n")
+	fmt.Fprintf(&b, "ECDSA P-256 keys prepared in advance, certs-only PKCS#7 back, 8 concurrent clients with\n")
+	fmt.Fprintf(&b, "keep-alive, ECDSA P-256 issuing CA in SoftHSM; against the raw sign rate of the same key in the\n")
+	fmt.Fprintf(&b, "same token (crypto11, 8 callers), alternating. The password is checked with argon2id once;\n")
+	fmt.Fprintf(&b, "later requests with the same credential hit the server's memo of verified hashes (the store is\n")
+	fmt.Fprintf(&b, "still asked for the credential every time). Client, server and token share the machine's %d CPUs.\n\n", runtime.NumCPU())
+	fmt.Fprintf(&b, "| store | raw sign/s | certificates/s | ratio | target | | p50 | p99 |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | **%.3f** | ≥ 0.15 | %s | %s | %s |\n", r.store, r.raw, r.est, r.est/r.raw,
+			verdict(r.est/r.raw >= 0.15), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond))
+	}
+	return b.String()
+}

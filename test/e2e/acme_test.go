@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// ACME against the built gateway with real clients: certbot (the Debian
+// package) and lego (pinned in test/tools), challenges answered on the
+// ports the gateway is told to validate on, names resolved by
+// pebble-challtestsrv (every A query is 127.0.0.1; TXT records over its
+// management API).
+
+// toolBin builds a command of the tools module once per package run.
+func toolBin(name, pkg string) func() (string, error) {
+	return sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", "gateway-e2e-"+name)
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = filepath.Join(repoRoot, "test", "tools")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building %s in test/tools: %v\n%s", pkg, err, out)
+		}
+		return bin, nil
+	})
+}
+
+var (
+	legoBin         = toolBin("lego", "github.com/go-acme/lego/v4/cmd/lego")
+	challtestsrvBin = toolBin("pebble-challtestsrv", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
+)
+
+func portOf(t *testing.T, hostport string) string {
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// acmeEnv is a gateway with a challtestsrv DNS server and the ports the
+// validator uses.
+type acmeEnv struct {
+	g          *Gateway
+	dir        string // the directory URL
+	http01     string // port
+	tlsalpn01  string // port
+	dnsAddr    string
+	management string
+}
+
+func startACME(t *testing.T) *acmeEnv {
+	t.Helper()
+	bin, err := challtestsrvBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &acmeEnv{http01: portOf(t, freePort(t)), tlsalpn01: portOf(t, freePort(t)), dnsAddr: freePort(t), management: freePort(t)}
+	cts := exec.Command(bin, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dnsserver", e.dnsAddr,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", e.management)
+	var ctsLog bytes.Buffer
+	cts.Stdout, cts.Stderr = &ctsLog, &ctsLog
+	if err := cts.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cts.Process.Kill()
+		cts.Wait()
+		if t.Failed() {
+			t.Logf("pebble-challtestsrv output:\n%s", ctsLog.String())
+		}
+	})
+	e.g = StartQuickstart(t, t.TempDir(),
+		"GATEWAY_ACME_VALIDATION_HTTP01_PORT="+e.http01,
+		"GATEWAY_ACME_VALIDATION_TLSALPN01_PORT="+e.tlsalpn01,
+		"GATEWAY_ACME_VALIDATION_RESOLVER="+e.dnsAddr,
+	)
+	e.dir = e.g.HTTPSURL("localhost") + "/acme/default/directory"
+	c := e.g.Client(t)
+	code, body, err := get(c, e.dir)
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "newOrder") {
+		t.Fatalf("ACME directory %s: %d %v %s", e.dir, code, err, body)
+	}
+	return e
+}
+
+func (e *acmeEnv) rootPEM() string { return filepath.Join(e.g.Dir, "var", "root.pem") }
+
+func runTool(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func leafOf(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s: no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestACMEWithCertbot(t *testing.T) {
+	certbot, err := exec.LookPath("certbot")
+	if err != nil {
+		t.Fatal("certbot is not installed (Debian: apt-get install -y certbot); make test installs it")
+	}
+	e := startACME(t)
+	d := t.TempDir()
+	env := []string{"REQUESTS_CA_BUNDLE=" + e.rootPEM()}
+	cb := func(args ...string) string {
+		base := []string{"--config-dir", d, "--work-dir", d, "--logs-dir", d, "--non-interactive", "--agree-tos",
+			"-m", "ops@example.org", "--server", e.dir}
+		return runTool(t, env, certbot, append(base, args...)...)
+	}
+	cb("certonly", "--standalone", "--http-01-port", e.http01, "-d", "one.test", "-d", "two.test", "--key-type", "ecdsa")
+	one := leafOf(t, filepath.Join(d, "live", "one.test", "cert.pem"))
+	if strings.Join(one.DNSNames, ",") != "one.test,two.test" && strings.Join(one.DNSNames, ",") != "two.test,one.test" {
+		t.Errorf("certificate names %v", one.DNSNames)
+	}
+	cb("certonly", "--standalone", "--http-01-port", e.http01, "-d", "rsa.test", "--key-type", "rsa", "--rsa-key-size", "2048")
+	if alg := leafOf(t, filepath.Join(d, "live", "rsa.test", "cert.pem")).PublicKeyAlgorithm; alg != x509.RSA {
+		t.Errorf("rsa.test key algorithm %v", alg)
+	}
+	cb("renew", "--force-renewal", "--no-random-sleep-on-renew", "--standalone", "--http-01-port", e.http01)
+	renewed := leafOf(t, filepath.Join(d, "live", "one.test", "cert.pem"))
+	if renewed.SerialNumber.Cmp(one.SerialNumber) == 0 {
+		t.Errorf("renew --force-renewal kept the same certificate")
+	}
+	cb("revoke", "--cert-path", filepath.Join(d, "live", "one.test", "cert.pem"), "--reason", "keycompromise", "--no-delete-after-revoke")
+	serial := fmt.Sprintf("%x", renewed.SerialNumber)
+	c := e.g.Client(t)
+	req, _ := http.NewRequest("GET", e.g.HTTPSURL("localhost")+"/api/v1/certificates/"+serial, nil)
+	tok, _ := os.ReadFile(filepath.Join(e.g.Dir, "var", "admin-token"))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(buf.String(), "revoked") {
+		t.Errorf("certificate %s after certbot revoke: %s", serial, buf.String())
+	}
+}
+
+func TestACMEWithLego(t *testing.T) {
+	lego, err := legoBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startACME(t)
+	env := []string{"LEGO_CA_CERTIFICATES=" + e.rootPEM()}
+	lg := func(t *testing.T, d string, args ...string) string {
+		base := []string{"--server", e.dir, "--email", "ops@example.org", "--accept-tos", "--path", d}
+		return runTool(t, env, lego, append(base, args...)...)
+	}
+	t.Run("http-01", func(t *testing.T) {
+		d := t.TempDir()
+		lg(t, d, "--http", "--http.port", ":"+e.http01, "-d", "h.test", "run")
+		if c := leafOf(t, filepath.Join(d, "certificates", "h.test.crt")); c.DNSNames[0] != "h.test" {
+			t.Errorf("names %v", c.DNSNames)
+		}
+		// ARI-driven renewal (RFC 9773): lego asks renewalInfo before it
+		// renews. Revoking the certificate makes the window "now", so lego
+		// renews at once, naming the old certificate in replaces.
+		old := leafOf(t, filepath.Join(d, "certificates", "h.test.crt"))
+		e.revoke(t, fmt.Sprintf("%x", old.SerialNumber))
+		lg(t, d, "--http", "--http.port", ":"+e.http01, "-d", "h.test", "renew", "--no-random-sleep")
+		renewed := leafOf(t, filepath.Join(d, "certificates", "h.test.crt"))
+		if renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+			t.Errorf("lego renew did not renew a revoked certificate")
+		}
+	})
+	t.Run("tls-alpn-01", func(t *testing.T) {
+		d := t.TempDir()
+		lg(t, d, "--tls", "--tls.port", ":"+e.tlsalpn01, "-d", "t.test", "run")
+		leafOf(t, filepath.Join(d, "certificates", "t.test.crt"))
+	})
+	t.Run("dns-01", func(t *testing.T) {
+		d := t.TempDir()
+		script := filepath.Join(d, "settxt.sh")
+		os.WriteFile(script, []byte(`#!/bin/sh
+case "$1" in
+  present) curl -s -X POST -d "{\"host\":\"$2\",\"value\":\"$3\"}" http://`+e.management+`/set-txt ;;
+  cleanup) curl -s -X POST -d "{\"host\":\"$2\"}" http://`+e.management+`/clear-txt ;;
+esac
+`), 0o755)
+		cmdEnv := append(env, "EXEC_PATH="+script, "EXEC_POLLING_INTERVAL=1", "EXEC_PROPAGATION_TIMEOUT=30")
+		base := []string{"--server", e.dir, "--email", "ops@example.org", "--accept-tos", "--path", d,
+			"--dns", "exec", "--dns.resolvers", e.dnsAddr, "--dns.propagation-disable-ans", "-d", "*.w.test", "run"}
+		runTool(t, cmdEnv, lego, base...)
+		c := leafOf(t, filepath.Join(d, "certificates", "_.w.test.crt"))
+		if c.DNSNames[0] != "*.w.test" {
+			t.Errorf("names %v", c.DNSNames)
+		}
+	})
+}
+
+// revoke revokes a certificate through the REST API.
+func (e *acmeEnv) revoke(t *testing.T, serial string) {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(e.g.Dir, "var", "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.g.HTTPSURL("localhost")+"/api/v1/certificates/"+serial+"/revoke", strings.NewReader(`{"reason":"superseded"}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.g.Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke %s through the REST API: %d", serial, resp.StatusCode)
+	}
+}

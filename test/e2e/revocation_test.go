@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	xocsp "golang.org/x/crypto/ocsp"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/test/softhsm"
+)
+
+// revocationEnv is a quickstart gateway with the files the validators
+// need: the root to trust and the issuing CA's certificate.
+type revocationEnv struct {
+	t       *testing.T
+	dir     string
+	g       *Gateway
+	token   string
+	root    string // var/root.pem
+	issuing string // issuing.pem
+	ca      *x509.Certificate
+}
+
+func startRevocationEnv(t *testing.T, dir string) *revocationEnv {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is not installed: run `make test`, which installs it, or `apt-get install openssl`")
+	}
+	e := &revocationEnv{t: t, dir: dir, g: StartQuickstart(t, dir), root: filepath.Join(dir, "var", "root.pem")}
+	e.token = readFile(t, filepath.Join(dir, "var", "admin-token"))
+	code, body, err := get(e.g.Client(t), "http://"+e.g.HTTP+"/ca/issuing.pem")
+	if err != nil || code != 200 {
+		t.Fatalf("/ca/issuing.pem: %d %v", code, err)
+	}
+	e.issuing = e.write("issuing.pem", []byte(body))
+	e.ca = readPEMCert(t, e.issuing)
+	return e
+}
+
+func (e *revocationEnv) write(name string, b []byte) string {
+	e.t.Helper()
+	p := filepath.Join(e.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// api calls the REST API with the admin token.
+func (e *revocationEnv) api(method, path string, body any) (int, []byte) {
+	e.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, e.g.HTTPSURL("localhost")+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.g.Client(e.t).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// issue has the gateway issue a certificate for name and writes it to
+// name.pem.
+func (e *revocationEnv) issue(name string) (serial, path string, cert *x509.Certificate) {
+	e.t.Helper()
+	code, body := e.api("POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{name}})
+	if code != 201 {
+		e.t.Fatalf("issue %s: %d %s", name, code, body)
+	}
+	var issued struct{ Serial, Certificate string }
+	if err := json.Unmarshal(body, &issued); err != nil {
+		e.t.Fatal(err)
+	}
+	path = e.write(name+".pem", []byte(issued.Certificate))
+	return issued.Serial, path, readPEMCert(e.t, path)
+}
+
+func (e *revocationEnv) revoke(serial, reason string) {
+	e.t.Helper()
+	if code, body := e.api("POST", "/api/v1/certificates/"+serial+"/revoke", map[string]string{"reason": reason}); code != 200 {
+		e.t.Fatalf("revoke %s: %d %s", serial, code, body)
+	}
+}
+
+// ocspCheck runs `openssl ocsp` against the gateway's responder for the
+// issuing CA, with the root as the only trust anchor, and returns its
+// output. openssl sends a nonce and checks that it comes back.
+func (e *revocationEnv) ocspCheck(what ...string) string {
+	e.t.Helper()
+	args := append([]string{"ocsp", "-issuer", e.issuing}, what...)
+	args = append(args, "-url", "http://"+e.g.HTTP+"/ocsp/issuing", "-CAfile", e.root)
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if !strings.Contains(string(out), "Response verify OK") || strings.Contains(string(out), "nonce") {
+		e.t.Fatalf("openssl ocsp did not verify the response (or its nonce):\n%s", out)
+	}
+	return string(out)
+}
+
+// crl fetches the issuing CA's CRL as DER and PEM, checks that both are
+// the same CRL, that openssl parses both, that it verifies under the CA and
+// passes the whole zlint registry, and writes the PEM to crl.pem.
+func (e *revocationEnv) crl() (*x509.RevocationList, string) {
+	e.t.Helper()
+	c := e.g.Client(e.t)
+	code, der, err := get(c, "http://"+e.g.HTTP+"/crl/issuing.crl")
+	if err != nil || code != 200 {
+		e.t.Fatalf("/crl/issuing.crl: %d %v", code, err)
+	}
+	code, pemBody, err := get(c, "http://"+e.g.HTTP+"/crl/issuing.pem")
+	if err != nil || code != 200 {
+		e.t.Fatalf("/crl/issuing.pem: %d %v", code, err)
+	}
+	block, _ := pem.Decode([]byte(pemBody))
+	list, perr := x509.ParseRevocationList([]byte(der))
+	if perr != nil || block == nil || block.Type != "X509 CRL" {
+		e.t.Fatalf("CRL: %v, PEM block %v", perr, block)
+	}
+	if !bytes.Equal(block.Bytes, []byte(der)) {
+		// A rebuild between the two requests; the next call agrees.
+		return e.crl()
+	}
+	if err := list.CheckSignatureFrom(e.ca); err != nil {
+		e.t.Fatalf("CRL signature: %v", err)
+	}
+	text := openssl(e.t, "crl", "-inform", "DER", "-in", e.write("crl.der", []byte(der)), "-noout", "-text")
+	if !strings.Contains(text, "X509v3 CRL Number") || !strings.Contains(text, "X509v3 Authority Key Identifier") {
+		e.t.Fatalf("openssl crl -text:\n%s", text)
+	}
+	pemPath := e.write("crl.pem", []byte(pemBody))
+	openssl(e.t, "crl", "-in", pemPath, "-noout")
+	linter, err := ca.NewLinter(nil, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := linter.LintRevocationList([]byte(der)); err != nil {
+		e.t.Fatalf("the CRL fails zlint: %v", err)
+	}
+	return list, pemPath
+}
+
+// verifyWithCRL runs `openssl verify -crl_check` on a certificate.
+func (e *revocationEnv) verifyWithCRL(crlPath, cert string) (string, error) {
+	out, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", e.root, "-untrusted", e.issuing,
+		"-CRLfile", crlPath, cert).CombinedOutput()
+	return string(out), err
+}
+
+func listed(l *x509.RevocationList, serial string) (x509.RevocationListEntry, bool) {
+	for _, en := range l.RevokedCertificateEntries {
+		if hex.EncodeToString(en.SerialNumber.Bytes()) == serial {
+			return en, true
+		}
+	}
+	return x509.RevocationListEntry{}, false
+}
+
+// within retries check every 100ms for up to 10 seconds and returns how
+// long it took to pass.
+func within(t *testing.T, what string, check func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !check() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// Validators learn of a revocation through the REST API within seconds,
+// from OCSP (openssl ocsp, golang.org/x/crypto/ocsp) and from the CRL
+// (openssl verify -crl_check); the CRL number keeps growing across a
+// restart, with the responder and its key kept.
+func TestRevocationWithOpenSSL(t *testing.T) {
+	dir := t.TempDir()
+	e := startRevocationEnv(t, dir)
+	serial, leafPath, leaf := e.issue("x.test")
+
+	// OCSP: good, with the response verified up to var/root.pem.
+	if out := e.ocspCheck("-cert", leafPath); !strings.Contains(out, leafPath+": good") {
+		t.Fatalf("openssl ocsp before the revocation:\n%s", out)
+	}
+	// A serial the CA never issued is not good.
+	if out := e.ocspCheck("-serial", "0x0123456789abcdef"); !strings.Contains(out, "0x0123456789abcdef: unknown") {
+		t.Fatalf("openssl ocsp for an unknown serial:\n%s", out)
+	}
+
+	// golang.org/x/crypto/ocsp: GET (RFC 6960 A.1) and POST, verified
+	// against the responder certificate, which the CA issued for OCSP
+	// signing and which chains to the root.
+	reqDER, err := xocsp.CreateRequest(leaf, e.ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	getURL := "http://" + e.g.HTTP + "/ocsp/issuing/" + url.PathEscape(base64.StdEncoding.EncodeToString(reqDER))
+	resp, err := http.Get(getURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	r, err := xocsp.ParseResponseForCert(body, leaf, e.ca)
+	if err != nil || r.Status != xocsp.Good {
+		t.Fatalf("x/crypto/ocsp: %v, %+v", err, r)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(readPEMCert(t, e.root))
+	inter := x509.NewCertPool()
+	inter.AddCert(e.ca)
+	if _, err := r.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}}); err != nil {
+		t.Fatalf("responder certificate: %v", err)
+	}
+	if resp.Header.Get("ETag") == "" || resp.Header.Get("Last-Modified") == "" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=") {
+		t.Errorf("OCSP caching headers: %v", resp.Header)
+	}
+	postResp, err := http.Post("http://"+e.g.HTTP+"/ocsp/issuing", "application/ocsp-request", bytes.NewReader(reqDER))
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted, _ := io.ReadAll(postResp.Body)
+	postResp.Body.Close()
+	if r, err := xocsp.ParseResponseForCert(posted, leaf, e.ca); err != nil || r.Status != xocsp.Good {
+		t.Fatalf("POST: %v", err)
+	}
+
+	// CRL: DER and PEM, no entry yet; openssl accepts the certificate.
+	before, crlPath := e.crl()
+	if out, err := e.verifyWithCRL(crlPath, leafPath); err != nil || !strings.Contains(out, ": OK") {
+		t.Fatalf("openssl verify -crl_check before the revocation: %v\n%s", err, out)
+	}
+
+	// Revoke through the REST API.
+	e.revoke(serial, "keyCompromise")
+	took := within(t, "OCSP says revoked", func() bool {
+		return strings.Contains(e.ocspCheck("-cert", leafPath), leafPath+": revoked")
+	})
+	out := e.ocspCheck("-cert", leafPath)
+	if !strings.Contains(out, "Reason: keyCompromise") || !strings.Contains(out, "Revocation Time:") {
+		t.Fatalf("openssl ocsp after the revocation:\n%s", out)
+	}
+	t.Logf("OCSP answered revoked %v after the revocation", took)
+	var after *x509.RevocationList
+	took = within(t, "the CRL lists the certificate", func() bool {
+		after, crlPath = e.crl()
+		en, ok := listed(after, serial)
+		return ok && en.ReasonCode == 1
+	})
+	t.Logf("the CRL listed it %v after the revocation", took)
+	if after.Number.Cmp(before.Number) <= 0 {
+		t.Fatalf("CRL number %v after %v", after.Number, before.Number)
+	}
+	if out, err := e.verifyWithCRL(crlPath, leafPath); err == nil || !strings.Contains(out, "certificate revoked") {
+		t.Fatalf("openssl verify -crl_check accepted a revoked certificate: %v\n%s", err, out)
+	}
+	// Another certificate of the same CA is still accepted.
+	_, otherPath, _ := e.issue("y.test")
+	if out, err := e.verifyWithCRL(crlPath, otherPath); err != nil {
+		t.Fatalf("openssl verify -crl_check of a valid certificate: %v\n%s", err, out)
+	}
+
+	// `gateway crl dump` writes what is served.
+	for _, format := range []string{"DER", "PEM"} {
+		file := filepath.Join(dir, "dump."+strings.ToLower(format))
+		cmd := exec.Command(gatewayBin, "crl", "dump", "-config", filepath.Join("var", "gateway.yaml"), "--ca", "issuing", "--format", format, "-o", file)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gateway crl dump --format %s: %v\n%s", format, err, out)
+		}
+		b, _ := os.ReadFile(file)
+		if format == "PEM" {
+			block, _ := pem.Decode(b)
+			if block == nil {
+				t.Fatalf("dump is not PEM: %q", b)
+			}
+			b = block.Bytes
+		}
+		dumped, err := x509.ParseRevocationList(b)
+		if err != nil || dumped.Number.Cmp(after.Number) < 0 {
+			t.Fatalf("dumped %s CRL: %v, number %v (served %v)", format, err, dumped.Number, after.Number)
+		}
+	}
+
+	// Restart on the same state: the CRL number goes on from where it was,
+	// the revocation is still listed, and the responder (whose key is in
+	// the token) is the same.
+	keysBefore := pkcs11Objects(t, dir, softhsm.Module(t))
+	e.g.Stop(t)
+	e = startRevocationEnv(t, dir)
+	restarted, _ := e.crl()
+	if restarted.Number.Cmp(after.Number) < 0 {
+		t.Fatalf("after a restart the CRL number is %v, before %v", restarted.Number, after.Number)
+	}
+	if _, ok := listed(restarted, serial); !ok {
+		t.Fatal("after a restart the CRL no longer lists the revoked certificate")
+	}
+	if keysAfter := pkcs11Objects(t, dir, softhsm.Module(t)); strings.Count(keysAfter, "Private Key Object") != strings.Count(keysBefore, "Private Key Object") {
+		t.Fatalf("a restart made new keys:\n%s\nthen\n%s", keysBefore, keysAfter)
+	}
+	if n := strings.Count(keysBefore, "label:      ocsp-"); n != 2 {
+		t.Errorf("%d OCSP responder keys in the token, want one per CA:\n%s", n, keysBefore)
+	}
+	serial2, leaf2, _ := e.issue("z.test")
+	if out := e.ocspCheck("-cert", leaf2); !strings.Contains(out, leaf2+": good") {
+		t.Fatalf("after a restart:\n%s", out)
+	}
+	e.revoke(serial2, "superseded")
+	within(t, "a revocation after the restart in the CRL", func() bool {
+		l, _ := e.crl()
+		_, ok := listed(l, serial2)
+		return ok && l.Number.Cmp(restarted.Number) > 0
+	})
+	if out := e.ocspCheck("-cert", leaf2); !strings.Contains(out, leaf2+": revoked") || !strings.Contains(out, "Reason: superseded") {
+		t.Fatalf("after a restart, revoked:\n%s", out)
+	}
+}
+
+// Garbage, truncated and huge requests are answered malformedRequest, and
+// the gateway keeps answering.
+func TestRevocationMalformedOCSP(t *testing.T) {
+	dir := t.TempDir()
+	e := startRevocationEnv(t, dir)
+	_, _, leaf := e.issue("m.test")
+	valid, err := xocsp.CreateRequest(leaf, e.ca, &xocsp.RequestOptions{Hash: crypto.SHA256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	malformed := []byte{0x30, 0x03, 0x0a, 0x01, 0x01}
+	base := "http://" + e.g.HTTP + "/ocsp/issuing"
+	for name, body := range map[string][]byte{
+		"garbage":   []byte("\x00\xff garbage"),
+		"truncated": valid[:len(valid)/2],
+		// Well over the limit, but small enough (under net/http's 256 KiB)
+		// that the server reads the rest of the body and the client is
+		// never cut off while it is still sending.
+		"huge":  bytes.Repeat([]byte{0x30}, 200<<10),
+		"empty": nil,
+	} {
+		resp, err := http.Post(base, "application/ocsp-request", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", name, err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Equal(got, malformed) {
+			t.Errorf("POST %s: %d %x, want malformedRequest", name, resp.StatusCode, got)
+		}
+		if _, err := xocsp.ParseResponse(got, nil); err != (xocsp.ResponseError{Status: xocsp.Malformed}) {
+			t.Errorf("POST %s: x/crypto reads %v", name, err)
+		}
+	}
+	for name, path := range map[string]string{
+		"garbage":   "/bm90IGFuIE9DU1AgcmVxdWVzdA==",
+		"truncated": "/" + url.PathEscape(base64.StdEncoding.EncodeToString(valid[:len(valid)-4])),
+		"huge":      "/" + strings.Repeat("MIIB", 8000),
+	} {
+		code, got, err := get(http.DefaultClient, base+path)
+		if err != nil || code != 200 || got != string(malformed) {
+			t.Errorf("GET %s: %d %x %v, want malformedRequest", name, code, got, err)
+		}
+	}
+	// Still serving.
+	if r, err := xocsp.ParseResponseForCert(postOCSP(t, base, valid), leaf, e.ca); err != nil || r.Status != xocsp.Good {
+		t.Fatalf("after the malformed requests: %v", err)
+	}
+}
+
+func postOCSP(t *testing.T, u string, der []byte) []byte {
+	t.Helper()
+	resp, err := http.Post(u, "application/ocsp-request", bytes.NewReader(der))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
