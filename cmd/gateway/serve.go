@@ -78,8 +78,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	host, _ := os.Hostname()
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	srv := server.New(server.Config{
-		HTTPSAddr:       cfg.Listen.HTTPS,
-		HTTPAddr:        cfg.Listen.HTTP,
+		HTTPSAddr: cfg.Listen.HTTPS,
+		HTTPAddr:  cfg.Listen.HTTP,
 		// EST authenticates devices by client certificate where a profile
 		// allows it: ask for one, never require it (ACME and the REST API
 		// do not use them), and verify chains in the EST handlers, so an
