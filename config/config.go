@@ -30,6 +30,8 @@ type Config struct {
 	Lint     Lint      `yaml:"lint"`
 	Keystore Keystore  `yaml:"keystore"`
 	EST      EST       `yaml:"est"`
+	CRL      CRL       `yaml:"crl"`
+	OCSP     OCSP      `yaml:"ocsp"`
 	Renewal  Renewal   `yaml:"renewal"`
 }
 
@@ -143,6 +145,47 @@ type CA struct {
 	// Lint, if set, replaces the top-level lint choice for the
 	// certificates this CA issues.
 	Lint *Lint `yaml:"lint"`
+	// CRL overrides the top-level CRL schedule for this CA.
+	CRL CRLSchedule `yaml:"crl"`
+	// OCSP configures this CA's responder.
+	OCSP CAOCSP `yaml:"ocsp"`
+}
+
+// CRLSchedule is when a CA's CRL is valid and rebuilt. Zero values take
+// the defaults (valid 24h, rebuilt every 6h).
+type CRLSchedule struct {
+	Validity     Duration `yaml:"validity"`
+	RebuildEvery Duration `yaml:"rebuild_every"`
+}
+
+// CAOCSP is the OCSP part of a CA.
+type CAOCSP struct {
+	// SignWithCAKey signs responses with the CA key itself instead of a
+	// delegated responder certificate.
+	SignWithCAKey bool `yaml:"sign_with_ca_key"`
+}
+
+// CRL configures the CRL publisher. Zero values take the defaults in the
+// README.
+type CRL struct {
+	CRLSchedule  `yaml:",inline"`
+	Coalesce     Duration `yaml:"coalesce"`      // wait after a revocation so a burst makes one CRL
+	PollInterval Duration `yaml:"poll_interval"` // how often other replicas' revocations are looked for
+	MaxAge       Duration `yaml:"max_age"`       // Cache-Control max-age cap
+}
+
+// OCSP configures the OCSP responder. Zero values take the defaults in the
+// README.
+type OCSP struct {
+	ResponseValidity   Duration `yaml:"response_validity"`
+	ResponderValidity  Duration `yaml:"responder_validity"`
+	RotateBefore       Duration `yaml:"rotate_before"`
+	MaxAge             Duration `yaml:"max_age"`
+	PollInterval       Duration `yaml:"poll_interval"`
+	MaxCached          int      `yaml:"max_cached"`
+	MaxConcurrentSigns int      `yaml:"max_concurrent_signs"`
+	SignWait           Duration `yaml:"sign_wait"`
+	MaxRequestSize     int      `yaml:"max_request_size"`
 }
 
 // Key names a CA key: its type and its label in the token (the pkcs11: URI

@@ -169,4 +169,5 @@ type Store interface {
 	// The protocols' own records.
 	ESTStore
 	ACMEStore
+	RevocationStore
 }

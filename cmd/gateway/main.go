@@ -22,6 +22,7 @@ commands:
   init           create the CA hierarchy of the configuration (idempotent)
   serve          run the gateway
   token create   create a REST API token and print it once
+  crl dump       write a CA's current CRL (DER or PEM) for a mirror
   est user add|delete|list
                  manage EST HTTP Basic users of a profile
   acme eab create -profile P
@@ -62,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "token":
 		if len(args) > 1 && args[1] == "create" {
 			return cmdTokenCreate(ctx, args[2:], stdout, stderr)
+		}
+	case "crl":
+		if len(args) > 1 && args[1] == "dump" {
+			return cmdCRLDump(ctx, args[2:], stdout, stderr)
 		}
 	case "est":
 		return cmdEST(ctx, args[1:], os.Stdin, stdout, stderr)

@@ -9,35 +9,36 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/crl"
-	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/ocsp"
-	"github.com/certgw/gateway/storage"
 )
 
-// revocationStore is the store with the revocation service's data.
-// TODO: once storage.Store embeds storage.RevocationStore, this is just
-// storage.Store.
-type revocationStore interface {
-	storage.Store
-	storage.RevocationStore
-}
-
-// revocationStore returns the store as the revocation service needs it.
-func (d *deps) revocationStore() (revocationStore, error) {
-	rs, ok := d.store.(revocationStore)
-	if !ok {
-		return nil, errs.New(errs.Internal, "the %s store keeps no revocation data", d.cfg.Storage.Driver)
-	}
-	return rs, nil
-}
-
 // revocationConfig is the configuration of the CRL publisher and the OCSP
-// responder. TODO: read the crl: and ocsp: keys of the configuration file
-// here once config has them; until then every CA runs on the defaults
-// (CRLs valid 24h, rebuilt every 6h; responses valid 1h; responders valid
-// 7 days, rotated 2 days before they expire).
-func revocationConfig(*config.Config) (crl.Config, ocsp.Config) {
-	return crl.Config{}, ocsp.Config{}
+// responder; zero values take the packages' defaults (CRLs valid 24h,
+// rebuilt every 6h; responses valid 1h; responders valid 7 days, rotated 2
+// days before they expire).
+func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
+	cc := crl.Config{
+		CAConfig:     crl.CAConfig{Validity: c.CRL.Validity.D(), RebuildEvery: c.CRL.RebuildEvery.D()},
+		CAs:          map[string]crl.CAConfig{},
+		Coalesce:     c.CRL.Coalesce.D(),
+		PollInterval: c.CRL.PollInterval.D(),
+		MaxAge:       c.CRL.MaxAge.D(),
+	}
+	oc := ocsp.Config{
+		ResponseValidity: c.OCSP.ResponseValidity.D(), ResponderValidity: c.OCSP.ResponderValidity.D(),
+		RotateBefore: c.OCSP.RotateBefore.D(), MaxAge: c.OCSP.MaxAge.D(), PollInterval: c.OCSP.PollInterval.D(),
+		MaxCached: c.OCSP.MaxCached, MaxConcurrentSigns: c.OCSP.MaxConcurrentSigns, SignWait: c.OCSP.SignWait.D(),
+		MaxRequestSize: c.OCSP.MaxRequestSize,
+	}
+	for _, a := range c.CAs {
+		if a.CRL.Validity != 0 || a.CRL.RebuildEvery != 0 {
+			cc.CAs[a.Name] = crl.CAConfig{Validity: a.CRL.Validity.D(), RebuildEvery: a.CRL.RebuildEvery.D()}
+		}
+		if a.OCSP.SignWithCAKey {
+			oc.SignWithCAKey = append(oc.SignWithCAKey, a.Name)
+		}
+	}
+	return cc, oc
 }
 
 // startRevocation starts the revocation service of every CA: it loads or
@@ -46,19 +47,17 @@ func revocationConfig(*config.Config) (crl.Config, ocsp.Config) {
 // current until ctx ends. It returns the routes of the plain-HTTP
 // listener: /crl/CA.crl, /crl/CA.pem and /ocsp/CA.
 func startRevocation(ctx context.Context, d *deps, cas map[string]*ca.Authority, core *ca.Core) (func(chi.Router), error) {
-	rs, err := d.revocationStore()
-	if err != nil {
-		return nil, err
-	}
+	rs := d.store
 	crlCfg, ocspCfg := revocationConfig(d.cfg)
 
 	// CRLs get the certificate lint gate plus the CRL exclusions (see
 	// crl.ExcludedLints).
-	exclude := d.cfg.Lint.ExcludeLints
-	if exclude == nil {
-		exclude = append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...)
+	lc := d.cfg.Lint
+	if lc.ExcludeLints == nil {
+		lc.ExcludeLints = append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...)
 	}
-	crlLinter, err := ca.NewLinter(d.cfg.Lint.ExcludeSources, append(append([]string(nil), exclude...), crl.ExcludedLints()...))
+	lc.ExcludeLints = append(append([]string(nil), lc.ExcludeLints...), crl.ExcludedLints()...)
+	crlLinter, err := newLinter(lc)
 	if err != nil {
 		return nil, err
 	}

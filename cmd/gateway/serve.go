@@ -69,6 +69,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go sc.Run(ctx, time.Hour)
 
+	revocationRoutes, err := startRevocation(ctx, d, cas, core)
+	if err != nil {
+		return err
+	}
 	caCerts := &ca.CertHandler{CAs: cas}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
 	estServer, err := newEST(cfg, core, d.store, log)
@@ -92,7 +96,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "store", Check: d.store.Ping},
 		},
 		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); mountACME(r, d, core) },
-		HTTP:  func(r chi.Router) { caCerts.Routes(r) },
+		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r) },
 	})
 	if err := srv.Listen(); err != nil {
 		return err

@@ -36,10 +36,13 @@ import (
 const pin = "1234"
 
 func main() {
+	if RevocationChild() {
+		return
+	}
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
 	dur := flag.Duration("duration", time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
-	only := flag.String("only", "", "run only this benchmark: signer, issue or est (for profiling)")
+	only := flag.String("only", "", "run only this benchmark: signer, issue, est or revocation (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -96,6 +99,11 @@ func main() {
 		ests = append(ests, r)
 	}
 
+	var revocation string
+	if *only == "" || *only == "revocation" {
+		revocation = RevocationBench(module, *dur, *rounds)
+	}
+
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (test/bench). Every result is a ratio to a reference\n")
 	fmt.Fprintf(&b, "measured in the same run on the same machine; absolute rates are shown for scale only.\n")
@@ -127,6 +135,7 @@ func main() {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.store, us(r.csr), us(r.lint), us(r.st), us(r.sgn), us(r.ht))
 	}
 	b.WriteString(estMarkdown(ests))
+	b.WriteString(revocation)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}

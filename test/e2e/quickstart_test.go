@@ -74,10 +74,11 @@ func TestQuickstart(t *testing.T) {
 	// The keys are in the token, and only two of them.
 	module := softhsm.Module(t)
 	objs := pkcs11Objects(t, dir, module)
-	if n := strings.Count(objs, "Private Key Object"); n != 2 {
-		t.Fatalf("token holds %d private keys, want 2:\n%s", n, objs)
+	// Two CA keys and one delegated OCSP responder key per CA.
+	if n := strings.Count(objs, "Private Key Object"); n != 4 {
+		t.Fatalf("token holds %d private keys, want 4:\n%s", n, objs)
 	}
-	for _, l := range []string{"gateway-root", "gateway-issuing"} {
+	for _, l := range []string{"gateway-root", "gateway-issuing", "ocsp-root-", "ocsp-issuing-"} {
 		if !strings.Contains(objs, "label:      "+l) {
 			t.Errorf("no key %s in the token:\n%s", l, objs)
 		}
@@ -94,8 +95,8 @@ func TestQuickstart(t *testing.T) {
 	if again := readPEMCert(t, v("root.pem")); !again.Equal(root) {
 		t.Fatal("the second run wrote a different root")
 	}
-	if n := strings.Count(pkcs11Objects(t, dir, module), "Private Key Object"); n != 2 {
-		t.Fatalf("after the second run the token holds %d private keys, want 2", n)
+	if n := strings.Count(pkcs11Objects(t, dir, module), "Private Key Object"); n != 4 {
+		t.Fatalf("after the second run the token holds %d private keys, want 4", n)
 	}
 	token2, _ := os.ReadFile(v("admin-token"))
 	if !bytes.Equal(token, token2) {

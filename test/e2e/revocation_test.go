@@ -49,6 +49,9 @@ func startRevocationEnv(t *testing.T, dir string) *revocationEnv {
 	}
 	e.issuing = e.write("issuing.pem", []byte(body))
 	e.ca = readPEMCert(t, e.issuing)
+	if code, _, _ := get(e.g.Client(t), "http://"+e.g.HTTP+"/crl/issuing.crl"); code == http.StatusNotFound {
+		t.Fatal("/crl/issuing.crl is not found: the revocation routes are not mounted (startRevocation in cmd/gateway/serve.go)")
+	}
 	return e
 }
 
