@@ -41,19 +41,29 @@ func (k *countingKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, 
 	return k.Key.Sign(r, d, o)
 }
 
+func (k *countingKey) SignContext(ctx context.Context, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	return k.Sign(nil, d, o)
+}
+
 func (k *countingKey) WithContext(ctx context.Context) crypto.Signer { return k }
 
-// failingStore fails ActivateCertificate when fail is set.
+// failingStore, when fail is set, makes CompleteIssuance do what a store
+// does when the activation fails: commit the audit event and return the
+// activation's error.
 type failingStore struct {
 	storage.Store
 	fail atomic.Bool
 }
 
-func (s *failingStore) ActivateCertificate(ctx context.Context, serial string, der []byte, nb, na time.Time) error {
-	if s.fail.Load() {
-		return errs.New(errs.Unavailable, "injected store failure")
+func (s *failingStore) CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, nb, na time.Time) (int64, error) {
+	if !s.fail.Load() {
+		return s.Store.CompleteIssuance(ctx, e, serial, der, nb, na)
 	}
-	return s.Store.ActivateCertificate(ctx, serial, der, nb, na)
+	id, err := s.Store.AppendAudit(ctx, e)
+	if err != nil {
+		return 0, err
+	}
+	return id, errs.New(errs.Unavailable, "injected activation failure of %s", serial)
 }
 
 type fixture struct {
@@ -245,8 +255,8 @@ func TestCoreLintGateStopsBeforeSigning(t *testing.T) {
 }
 
 // Persist, then sign: the pending record exists when the signer is called;
-// when storing the signed certificate fails, the audit trail holds its DER
-// and the reconcile step restores it.
+// when the signed certificate cannot be activated, the audit trail holds
+// its DER and the reconcile step restores it.
 func TestCorePersistThenSignAndReconcile(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st, webProfile(nil))
@@ -268,8 +278,11 @@ func TestCorePersistThenSignAndReconcile(t *testing.T) {
 
 		f.store.fail.Store(true)
 		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "b.example.com")})
-		if err == nil {
-			t.Fatal("issue succeeded with a failing store")
+		if !errs.Is(err, errs.Unavailable) {
+			t.Fatalf("issue with a failing activation: %v, want the activation's error", err)
+		}
+		if n := f.key.n.Load(); n != 2 {
+			t.Fatalf("the CA key signed %d times for two issuances", n)
 		}
 		f.store.fail.Store(false)
 		pending, _ := st.PendingCertificates(ctx, f.now.Add(time.Hour), 10)

@@ -19,6 +19,9 @@ import (
 // IssueStore is what issuance needs of the store.
 type IssueStore interface {
 	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
+	CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (int64, error)
+	// TODO: move AppendAudit and ActivateCertificate to CoreStore, whose
+	// Revoke and Reconcile call them; Issuer no longer does.
 	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
 	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
 }
@@ -55,7 +58,8 @@ type Issuer struct {
 
 // Issue signs a leaf for pub under a. In order: build the template, sign
 // a draft with a throwaway key and lint it, reserve the serial with a
-// pending record, sign with the CA key, store the certificate, audit.
+// pending record, sign with the CA key, then audit the issuance (with the
+// DER) and activate the certificate in one write, so one commit.
 func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
 	p.IssuerKey = a.Key.Public()
 	p.CRLURLs = append([]string{is.URLs.CRL(a.Name)}, a.CRLMirrors...)
@@ -110,15 +114,19 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, errs.Wrap(errs.KindOf(err), err, "sign certificate %s", hex)
 		}
-		// The audit record carries the DER first: if storing the
-		// certificate fails below, nothing signed is lost.
-		if _, err := is.Store.AppendAudit(ctx, storage.AuditEvent{
+		// The audit event carries the DER, and the store commits it even
+		// when the certificate cannot be activated: then nothing signed
+		// is lost, and Reconcile restores the certificate from the
+		// pending record and the DER in the trail.
+		auditID, err := is.Store.CompleteIssuance(ctx, storage.AuditEvent{
 			At: is.Now(), Actor: req.Requester, Action: "issue", Profile: req.Profile, Serial: hex,
 			Detail: fmt.Sprintf("method=%s ca=%s sans=%s", req.Method, a.Name, strings.Join(sans(tmpl), ",")), DER: der,
-		}); err != nil {
-			return nil, err
-		}
-		if err := is.Store.ActivateCertificate(ctx, hex, der, tmpl.NotBefore, tmpl.NotAfter); err != nil {
+		}, hex, der, tmpl.NotBefore, tmpl.NotAfter)
+		if err != nil {
+			if auditID != 0 {
+				is.Log.Error("signed certificate audited but not activated; reconcile restores it",
+					"serial", hex, "ca", a.Name, "audit_id", auditID, "err", err)
+			}
 			return nil, err
 		}
 		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))

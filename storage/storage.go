@@ -18,7 +18,7 @@
 //
 //	type certStore interface {
 //		InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
-//		ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
+//		CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (int64, error)
 //	}
 //
 // and checks at compile time that both stores satisfy it.
@@ -89,6 +89,20 @@ type Store interface {
 	// marks it active. It returns errs.NotFound if no certificate has that
 	// serial and errs.Conflict if the certificate is not pending.
 	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
+	// CompleteIssuance records a signed certificate in one write, and so
+	// one commit: it appends e to the audit trail (the issuance event,
+	// which carries the DER) and activates the pending certificate serial
+	// as ActivateCertificate would, and returns the ID of the event. If
+	// the activation fails (errs.NotFound, errs.Conflict, or a database
+	// error confined to it) the event is committed all the same:
+	// CompleteIssuance returns its ID with the activation's error, and the
+	// DER stays in the trail for the reconcile step (see
+	// PendingCertificates). If the write fails as a whole (the database
+	// cannot be reached, the commit fails, the event itself cannot be
+	// stored), nothing is committed and the ID is 0, as when the two
+	// writes were made one after the other and the first failed. An empty
+	// der is errs.Internal and writes nothing.
+	CompleteIssuance(ctx context.Context, e AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (auditID int64, err error)
 	// GetCertificate returns the certificate with that serial or
 	// errs.NotFound.
 	GetCertificate(ctx context.Context, serial string) (Certificate, error)
@@ -111,8 +125,8 @@ type Store interface {
 	// olderThan, oldest first (by CreatedAt, then Serial), at most limit
 	// (capped at MaxCertificateLimit; limit < 1 is errs.Malformed). It
 	// serves the reconcile step that restores certificates whose signing
-	// completed but whose store write failed: their DER is in the audit
-	// trail.
+	// completed but whose activation failed (see CompleteIssuance): their
+	// DER is in the audit trail.
 	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]Certificate, error)
 
 	// RevokeCertificate marks an active certificate revoked with the RFC

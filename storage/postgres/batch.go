@@ -12,10 +12,11 @@ import (
 	"github.com/certgw/gateway/storage/internal/groupcommit"
 )
 
-// The inserts (CAs, certificates, tokens, audit events) and
-// ActivateCertificate go through one groupcommit.Batcher (see that package
-// for the design), so that the writes of concurrent issuances share
-// commits, and WAL flushes, instead of each waiting for its own.
+// The inserts (CAs, certificates, tokens, audit events),
+// ActivateCertificate and CompleteIssuance go through one
+// groupcommit.Batcher (see that package for the design), so that the
+// writes of concurrent issuances share commits, and WAL flushes, instead
+// of each waiting for its own.
 //
 // The other writes (RevokeCertificate, ClaimRenewal, MarkRenewed,
 // SetAutoRenew) keep their own transactions: they update rows that other

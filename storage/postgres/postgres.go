@@ -3,17 +3,19 @@
 // compatible cluster) through pgx's connection pool, and keep nothing a
 // second replica needs in memory.
 //
-// Concurrent inserts and activations share transactions, and so WAL
-// flushes: they go through a groupcommit.Batcher (batch.go), and a write
-// method returns only after the commit that holds its write.
+// Concurrent inserts, activations and issuance completions share
+// transactions, and so WAL flushes: they go through a groupcommit.Batcher
+// (batch.go), and a write method returns only after the commit that holds
+// its write.
 //
 // Correctness under concurrency comes from the database, not from this
 // process: unique keys turn a second insert of the same serial, CA name or
-// token into errs.Conflict; ActivateCertificate, ClaimRenewal and
-// MarkRenewed are single conditional UPDATEs, so of two replicas changing
-// one certificate exactly one wins; RevokeCertificate locks the row before
-// it decides (see revocation.go); and migrations take an advisory lock, so
-// replicas starting together never apply one twice (see migrate.go).
+// token into errs.Conflict; ActivateCertificate (and CompleteIssuance,
+// which runs the same UPDATE), ClaimRenewal and MarkRenewed are single
+// conditional UPDATEs, so of two replicas changing one certificate exactly
+// one wins; RevokeCertificate locks the row before it decides (see
+// revocation.go); and migrations take an advisory lock, so replicas
+// starting together never apply one twice (see migrate.go).
 //
 // The pool is configured by the DSN, including pgxpool's own parameters
 // (pool_max_conns, pool_max_conn_lifetime, ...). Error messages and logs name

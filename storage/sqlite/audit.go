@@ -12,16 +12,25 @@ import (
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
 	var id int64
 	err := s.writes.Do(ctx, "append audit "+e.Action, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			micros(e.At), e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
-		if err != nil {
-			return wrap(err, "append audit %q", e.Action)
-		}
-		return nil
+		var err error
+		id, err = appendAudit(ctx, tx, e)
+		return err
 	})
 	if err != nil {
 		return 0, err
+	}
+	return id, nil
+}
+
+// appendAudit inserts e in tx and returns its ID; AppendAudit and
+// CompleteIssuance share it.
+func appendAudit(ctx context.Context, tx *sql.Tx, e storage.AuditEvent) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		micros(e.At), e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)).Scan(&id)
+	if err != nil {
+		return 0, wrap(err, "append audit %q", e.Action)
 	}
 	return id, nil
 }

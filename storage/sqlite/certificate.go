@@ -45,32 +45,38 @@ func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []by
 		return errs.New(errs.Internal, "sqlite: activate certificate %s: empty DER", serial)
 	}
 	return s.writes.Do(ctx, "activate certificate "+serial, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE certificates
-			SET status = ?, der = ?, not_before = ?, not_after = ?
-			WHERE serial = ? AND status = ?`,
-			string(storage.StatusActive), der, micros(notBefore), micros(notAfter),
-			serial, string(storage.StatusPending))
-		if err != nil {
-			return wrap(err, "activate certificate %s", serial)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return wrap(err, "activate certificate %s", serial)
-		}
-		if n == 1 {
-			return nil
-		}
-		// Nothing was pending: tell a missing serial from a finished one.
-		var status string
-		err = tx.QueryRowContext(ctx, `SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
-		}
-		if err != nil {
-			return wrap(err, "activate certificate %s", serial)
-		}
-		return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not pending", serial, status)
+		return activate(ctx, tx, serial, der, notBefore, notAfter)
 	})
+}
+
+// activate stores the DER of a pending certificate and marks it active, in
+// tx; ActivateCertificate and CompleteIssuance share it.
+func activate(ctx context.Context, tx *sql.Tx, serial string, der []byte, notBefore, notAfter time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE certificates
+		SET status = ?, der = ?, not_before = ?, not_after = ?
+		WHERE serial = ? AND status = ?`,
+		string(storage.StatusActive), der, micros(notBefore), micros(notAfter),
+		serial, string(storage.StatusPending))
+	if err != nil {
+		return wrap(err, "activate certificate %s", serial)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(err, "activate certificate %s", serial)
+	}
+	if n == 1 {
+		return nil
+	}
+	// Nothing was pending: tell a missing serial from a finished one.
+	var status string
+	err = tx.QueryRowContext(ctx, `SELECT status FROM certificates WHERE serial = ?`, serial).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
+	}
+	if err != nil {
+		return wrap(err, "activate certificate %s", serial)
+	}
+	return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not pending", serial, status)
 }
 
 // GetCertificate implements storage.Store.

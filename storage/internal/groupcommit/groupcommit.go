@@ -8,12 +8,13 @@
 // fsyncs its WAL and PostgreSQL (synchronous_commit on) flushes its WAL
 // before they answer. That flush, with the begin and the commit around it,
 // costs about the same for one row as for a hundred, and it is most of what
-// a small write costs. An issuance makes three writes in a row (the pending
-// certificate, the audit event with the signed DER, the activation), each
-// once its own transaction, so concurrent issuances spent their time
-// waiting for each other's commits. Group commit makes them share commits
-// instead, without weakening anything: a caller still returns only after
-// the commit that holds its write is durable.
+// a small write costs. An issuance makes two writes in a row (the pending
+// certificate before it signs; the audit event with the signed DER and the
+// activation after, see storage.Store.CompleteIssuance), each once its own
+// transaction, so concurrent issuances spent their time waiting for each
+// other's commits. Group commit makes them share commits instead, without
+// weakening anything: a caller still returns only after the commit that
+// holds its write is durable.
 //
 // # How
 //
