@@ -145,6 +145,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
 
+		r.With(a.require(scopeAdmin)).Post("/profiles/{profile}/acme/eab", a.createEAB)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
 	})

@@ -91,8 +91,9 @@ type Issued struct {
 // Issue runs one request through the core: parse and verify the CSR (or
 // generate the key); apply the profile; build the template from the profile
 // alone; lint a throwaway-signed draft; reserve the serial with a pending
-// record; sign with the CA key; store; audit (Issuer.Issue does the last
-// five). A rejected request changes nothing.
+// record; sign with the CA key; write the audit record with the DER and the
+// certificate in one commit (Issuer.Issue does the last four). A rejected
+// request changes nothing.
 func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	p, ok := c.Profiles[req.Profile]
 	if !ok {
@@ -236,8 +237,9 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 }
 
 // Reconcile brings into the inventory the certificates that were signed
-// but whose store write failed: their pending record is older than grace
-// and the audit trail holds their DER. It returns how many it restored.
+// but never activated (the audit record with the DER was committed, the
+// activation was not): their pending record is older than grace and the
+// audit trail holds their DER. It returns how many it restored.
 func (c *Core) Reconcile(ctx context.Context, grace time.Duration) (int, error) {
 	pending, err := c.Store.PendingCertificates(ctx, c.Now().Add(-grace), 500)
 	if err != nil {

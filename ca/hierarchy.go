@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ type Authority struct {
 	// CRLMirrors follow the gateway's own CRL URL in the CRL distribution
 	// point of every certificate this CA issues.
 	CRLMirrors []string
+	// CRLShards, when 2 or more, partitions the CA's CRL: the CRL
+	// distribution point of a certificate names its shard's CRL
+	// (URLs.CRLShard, CRLShard) instead of the full one. Mirrors still
+	// carry the full CRL.
+	CRLShards int
 	// Linter, if set, is the lint gate for the certificates this CA
 	// issues; otherwise the Issuer's.
 	Linter *Linter
@@ -50,6 +56,13 @@ type URLs struct{ Base string }
 
 // CRL is the CA's full CRL (RFC 5280 4.2.1.13).
 func (u URLs) CRL(ca string) string { return u.Base + "/crl/" + ca + ".crl" }
+
+// CRLShard is one shard of the CA's partitioned CRL: the distribution
+// point of the certificates in the shard, and the name in that CRL's
+// issuingDistributionPoint (RFC 5280 5.2.5).
+func (u URLs) CRLShard(ca string, shard int) string {
+	return u.Base + "/crl/" + ca + "/" + strconv.Itoa(shard) + ".crl"
+}
 
 // OCSP is the CA's OCSP responder (RFC 5280 4.2.2.1, id-ad-ocsp).
 func (u URLs) OCSP(ca string) string { return u.Base + "/ocsp/" + ca }
@@ -235,6 +248,7 @@ func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
 			return nil, err
 		}
 		a.CRLMirrors = c.CRLMirrors
+		a.CRLShards = c.CRL.Shards
 		done[c.Name] = a
 	}
 	return done, nil

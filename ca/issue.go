@@ -62,7 +62,6 @@ type Issuer struct {
 // DER) and activate the certificate in one write, so one commit.
 func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
 	p.IssuerKey = a.Key.Public()
-	p.CRLURLs = append([]string{is.URLs.CRL(a.Name)}, a.CRLMirrors...)
 	p.OCSPURL = is.URLs.OCSP(a.Name)
 	p.IssuerURL = is.URLs.Issuer(a.Name)
 
@@ -73,6 +72,14 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "serial")
 		}
+		// RFC 5280 4.2.1.13: the gateway's CRL first (the certificate's
+		// shard of it when the CA partitions its CRL), then the mirrors,
+		// which carry the full CRL.
+		first := is.URLs.CRL(a.Name)
+		if a.CRLShards > 1 {
+			first = is.URLs.CRLShard(a.Name, CRLShard(serial.Bytes(), a.CRLShards))
+		}
+		p.CRLURLs = append([]string{first}, a.CRLMirrors...)
 		tmpl, err := LeafTemplate(p, pub, serial)
 		if err != nil {
 			return nil, err

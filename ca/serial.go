@@ -84,3 +84,26 @@ func ParseSerialHex(s string) (*big.Int, error) {
 	}
 	return v, nil
 }
+
+// MaxCRLShards bounds cas[].crl.shards: every rebuild of a sharded CA's
+// CRLs signs one CRL per shard (and the full CRL) with the CA key.
+const MaxCRLShards = 256
+
+// CRLShard is the shard (RFC 5280 5.2.5 partitioned CRL) of the
+// certificate with this serial number, for a CA that partitions its CRL
+// into n shards: the serial, read as an unsigned big-endian number, modulo
+// n. Serials are uniformly random, so shards fill evenly; the shard is a
+// pure function of the serial, so it needs no column, and anyone can
+// recompute it from `openssl x509 -serial`. Because it depends on n, n
+// cannot change while certificates issued under it are valid (the CRL
+// publisher refuses to start when it does).
+func CRLShard(serial []byte, n int) int {
+	if n < 2 {
+		return 0
+	}
+	r := 0
+	for _, b := range serial {
+		r = (r<<8 | int(b)) % n
+	}
+	return r
+}

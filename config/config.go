@@ -156,6 +156,12 @@ type CA struct {
 type CRLSchedule struct {
 	Validity     Duration `yaml:"validity"`
 	RebuildEvery Duration `yaml:"rebuild_every"`
+	// Shards partitions the CA's CRL (cas[].crl only): 0 publishes one
+	// full CRL; 2 or more assigns each certificate a shard from its
+	// serial at issuance and names the shard's CRL in its distribution
+	// point. It cannot change while certificates issued under it are
+	// valid.
+	Shards int `yaml:"shards"`
 }
 
 // CAOCSP is the OCSP part of a CA.

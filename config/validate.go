@@ -153,9 +153,16 @@ func (c *Config) validateCAs(add func(path, format string, args ...any)) {
 				add(fmt.Sprintf("%s.crl_mirrors[%d]", path, j), "must be an absolute http:// or https:// URL, got %q", m)
 			}
 		}
+		// 256 is ca.MaxCRLShards (config cannot import ca).
+		if n := ca.CRL.Shards; n != 0 && (n < 2 || n > 256) {
+			add(path+".crl.shards", "0 (one full CRL) or from 2 to 256, got %d", n)
+		}
 		if ca.PathLen != nil && *ca.PathLen < 0 {
 			add(path+".path_len", "must not be negative")
 		}
+	}
+	if c.CRL.Shards != 0 {
+		add("crl.shards", "partitioned CRLs are chosen per CA: set cas[].crl.shards")
 	}
 	for i, ca := range c.CAs {
 		if ca.Parent == "" {

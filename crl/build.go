@@ -8,6 +8,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"math/big"
 	"time"
 
@@ -34,13 +36,18 @@ type Params struct {
 	// SizeHint is the number of entries expected (0: unknown). With it the
 	// encoder allocates its buffer once.
 	SizeHint int
+	// IDP, when set, makes the CRL a shard of a partitioned CRL: the URL
+	// it is served at, named by its critical issuingDistributionPoint
+	// (RFC 5280 5.2.5). The Source then emits the shard's entries only.
+	IDP string
 }
 
 // DefaultLintSample is how many entries the lint draft of a CRL carries at
 // most; a CRL with no more entries than that is linted whole.
 const DefaultLintSample = 1000
 
-// Builder builds and signs full CRLs (RFC 5280 section 5), passing each
+// Builder builds and signs full CRLs (RFC 5280 section 5), and the shards
+// of partitioned ones (Params.IDP), passing each
 // through the lint gate before the CA key signs it.
 //
 // Lint before signing: a draft of the CRL, signed by the Presigner's
@@ -132,7 +139,15 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 	if err != nil {
 		return nil, err
 	}
-	tbs := enc.finish(crlExtensions(a.Cert.SubjectKeyId, p.Number))
+	var (
+		idp   []byte
+		extra []pkix.Extension
+	)
+	if p.IDP != "" {
+		idp = idpExtension(p.IDP)
+		extra = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idpValue(p.IDP)}}
+	}
+	tbs := enc.finish(crlExtensions(a.Cert.SubjectKeyId, p.Number, idp))
 
 	// The lint gate, before the HSM is asked.
 	draft, err := b.Presign.PreSignRevocationList(&x509.RevocationList{
@@ -141,6 +156,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 		Number:                    big.NewInt(p.Number),
 		ThisUpdate:                this,
 		NextUpdate:                next,
+		ExtraExtensions:           extra,
 	}, a.Cert, pub)
 	if err != nil {
 		return nil, err

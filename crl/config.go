@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 )
 
@@ -39,6 +40,11 @@ type Config struct {
 	PageSize int
 	// LintSample, see Builder.
 	LintSample int
+	// URLs name the shards of partitioned CRLs (URLs.CRLShard), whose
+	// number per CA is ca.Authority.CRLShards: the issuingDistributionPoint
+	// of each shard is the URL the issuer put in the CRL distribution
+	// point of its certificates, so both must use the same URLs.
+	URLs ca.URLs
 }
 
 // CAConfig is the schedule of one CA's CRL.

@@ -309,7 +309,11 @@ func tbsPrefix(algorithm, issuer []byte, this, next time.Time) []byte {
 // identifier (RFC 5280 5.2.1, keyIdentifier only, as CA/B Forum BR 7.2.2
 // requires) and the CRL number (5.2.3), both non-critical, in the order
 // crypto/x509 writes them.
-func crlExtensions(authorityKeyID []byte, number int64) []byte {
+//
+// A shard of a partitioned CRL also carries idp, the DER of its
+// issuingDistributionPoint extension (idpExtension), last, as crypto/x509
+// writes ExtraExtensions.
+func crlExtensions(authorityKeyID []byte, number int64, idp []byte) []byte {
 	aki := appendElement(nil, 0x80, authorityKeyID) // [0] IMPLICIT KeyIdentifier
 	aki = appendElement(nil, tagSequence, aki)
 	akiExt := appendElement(nil, tagOID, []byte{0x55, 0x1d, 0x23})
@@ -320,5 +324,41 @@ func crlExtensions(authorityKeyID []byte, number int64) []byte {
 
 	exts := appendElement(nil, tagSequence, akiExt)
 	exts = appendElement(exts, tagSequence, numExt)
+	exts = append(exts, idp...)
 	return appendElement(nil, tagContext0, appendElement(nil, tagSequence, exts))
+}
+
+// oidIssuingDistributionPoint is id-ce-issuingDistributionPoint, 2.5.29.28.
+var oidIssuingDistributionPoint = []byte{0x55, 0x1d, 0x1c}
+
+// idpValue encodes the IssuingDistributionPoint (RFC 5280 5.2.5) of a
+// shard of a partitioned CRL: the distributionPoint is the fullName with
+// the one URI the shard is served at (the one in the CRL distribution
+// point of the certificates it covers), and onlyContainsUserCerts is TRUE
+// because the gateway shards only the CRLs of end-entity certificates;
+// the other fields are absent (DEFAULT FALSE, every reason).
+//
+//	SEQUENCE {
+//	  [0] { [0] { [6] uri } }  -- distributionPoint: fullName: URI
+//	  [1] TRUE                 -- onlyContainsUserCerts
+//	}
+//
+// distributionPoint is EXPLICIT because DistributionPointName is a CHOICE
+// (X.680 31.2.7); fullName and the GeneralName are IMPLICIT.
+func idpValue(uri string) []byte {
+	gn := appendElement(nil, 0x86, []byte(uri)) // uniformResourceIdentifier [6] IA5String
+	full := appendElement(nil, 0xa0, gn)        // fullName [0] GeneralNames
+	dp := appendElement(nil, 0xa0, full)        // distributionPoint [0]
+	dp = append(dp, 0x81, 1, 0xff)              // onlyContainsUserCerts [1] TRUE
+	return appendElement(nil, tagSequence, dp)
+}
+
+// idpExtension is the Extension holding idpValue(uri), critical as RFC
+// 5280 5.2.5 requires: a relying party that does not understand it must
+// not take a shard for a complete CRL.
+func idpExtension(uri string) []byte {
+	ext := appendElement(nil, tagOID, oidIssuingDistributionPoint)
+	ext = append(ext, 0x01, 1, 0xff) // critical BOOLEAN TRUE
+	ext = appendElement(ext, tagOctetString, idpValue(uri))
+	return appendElement(nil, tagSequence, ext)
 }

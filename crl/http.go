@@ -12,10 +12,23 @@ import (
 
 // Routes mounts the CRLs on the plain-HTTP listener: /crl/CA.crl (DER,
 // application/pkix-crl, RFC 2585 section 4.2; where the CRL distribution
-// point of every certificate points) and /crl/CA.pem (PEM).
+// point of every certificate points) and /crl/CA.pem (PEM); for a CA that
+// partitions its CRL, also /crl/CA/SHARD.crl and /crl/CA/SHARD.pem.
 func (p *Publisher) Routes(r chi.Router) {
 	r.Get("/crl/{file}", p.serve)
 	r.Head("/crl/{file}", p.serve)
+	r.Get("/crl/{ca}/{file}", p.serveShard)
+	r.Head("/crl/{ca}/{file}", p.serveShard)
+}
+
+// splitFile splits NAME.crl or NAME.pem.
+func splitFile(file string) (name, ext string, ok bool) {
+	i := strings.LastIndexByte(file, '.')
+	if i < 1 {
+		return "", "", false
+	}
+	name, ext = file[:i], file[i+1:]
+	return name, ext, ext == "crl" || ext == "pem"
 }
 
 // serve answers one CRL with caching headers: Last-Modified is thisUpdate,
@@ -24,14 +37,8 @@ func (p *Publisher) Routes(r chi.Router) {
 // Conditional requests (If-None-Match, If-Modified-Since) and ranges are
 // answered by http.ServeContent.
 func (p *Publisher) serve(w http.ResponseWriter, r *http.Request) {
-	file := chi.URLParam(r, "file")
-	i := strings.LastIndexByte(file, '.')
-	if i < 1 {
-		http.NotFound(w, r)
-		return
-	}
-	name, ext := file[:i], file[i+1:]
-	if ext != "crl" && ext != "pem" {
+	name, ext, ok := splitFile(chi.URLParam(r, "file"))
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}
@@ -39,7 +46,38 @@ func (p *Publisher) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	p.serveCRL(w, r, p.Current(name), ext)
+}
+
+// serveShard answers one shard of a partitioned CRL, as serve does.
+func (p *Publisher) serveShard(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "ca")
+	num, ext, ok := splitFile(chi.URLParam(r, "file"))
+	s, known := p.cas[name]
+	if !ok || !known {
+		http.NotFound(w, r)
+		return
+	}
+	k, err := strconv.Atoi(num)
+	if err != nil || k < 0 || k >= s.shards() || strconv.Itoa(k) != num {
+		http.NotFound(w, r)
+		return
+	}
 	c := p.Current(name)
+	if c != nil {
+		if k >= len(c.Shards) {
+			// A CRL built before the CA was partitioned; Start
+			// replaces it before it serves.
+			c = nil
+		} else {
+			c = c.Shards[k]
+		}
+	}
+	p.serveCRL(w, r, c, ext)
+}
+
+// serveCRL answers c (nil: none yet) in the format ext.
+func (p *Publisher) serveCRL(w http.ResponseWriter, r *http.Request, c *Published, ext string) {
 	if c == nil {
 		// Only before the first CRL of a CA could be built.
 		w.Header().Set("Retry-After", "5")

@@ -37,13 +37,20 @@ type Published struct {
 	NextUpdate time.Time
 	Generation int64
 	DER        []byte
+	// Shards are the CRLs of a partitioned CA, shard 0 first, built with
+	// this one (same number and times); nil for a CA that does not shard.
+	Shards []*Published
 
 	pemOnce sync.Once
 	pem     []byte
 }
 
 func newPublished(c storage.PublishedCRL) *Published {
-	return &Published{CA: c.CA, Number: c.Number, ThisUpdate: c.ThisUpdate.UTC(), NextUpdate: c.NextUpdate.UTC(), Generation: c.Generation, DER: c.DER}
+	p := &Published{CA: c.CA, Number: c.Number, ThisUpdate: c.ThisUpdate.UTC(), NextUpdate: c.NextUpdate.UTC(), Generation: c.Generation, DER: c.DER}
+	for _, der := range c.Shards {
+		p.Shards = append(p.Shards, &Published{CA: p.CA, Number: p.Number, ThisUpdate: p.ThisUpdate, NextUpdate: p.NextUpdate, Generation: p.Generation, DER: der})
+	}
+	return p
 }
 
 // PEM returns the CRL as PEM ("X509 CRL", RFC 7468 section 6), encoded
@@ -54,6 +61,18 @@ func (p *Published) PEM() []byte {
 }
 
 // Publisher keeps one full CRL per CA current and serves it.
+//
+// A CA with ca.Authority.CRLShards of 2 or more also gets a partitioned
+// CRL (RFC 5280 5.2.5): every rebuild builds, beside the full CRL, one CRL
+// per shard holding the revoked certificates whose ca.CRLShard is that
+// shard, with a critical issuingDistributionPoint naming the shard's URL
+// (Config.URLs.CRLShard), which is the CRL distribution point of those
+// certificates. All of them share the full CRL's number and times: the
+// number of each scope (the full CRL, each shard) still strictly
+// increases (5.2.3), and the store publishes them together, so a
+// replica never serves shards of one rebuild with the full CRL of another.
+// The full CRL stays, for validators that ignore the distribution point,
+// for the mirrors and for `gateway crl dump`.
 //
 // Every process of a deployment runs one. The store decides what is
 // current: CRL numbers come from NextCRLNumber, and PublishCRL keeps the CRL
@@ -110,6 +129,14 @@ func NewPublisher(cfg Config, store Store, builder *Builder, cas map[string]*ca.
 			return nil, errs.New(errs.Config, "crl.cas[%s]: no such CA", name)
 		}
 	}
+	for name, a := range cas {
+		if n := a.CRLShards; n != 0 && (n < 2 || n > ca.MaxCRLShards) {
+			return nil, errs.New(errs.Config, "cas[%s].crl.shards: 0 or from 2 to %d, got %d", name, ca.MaxCRLShards, n)
+		}
+		if a.CRLShards != 0 && cfg.URLs.Base == "" {
+			return nil, errs.New(errs.Config, "cas[%s].crl.shards: partitioned CRLs need listen.public_url", name)
+		}
+	}
 	if builder.LintSample == 0 {
 		builder.LintSample = cfg.LintSample
 	}
@@ -145,7 +172,16 @@ func (p *Publisher) Start(ctx context.Context) error {
 			return err
 		}
 		cur := s.current.Load()
-		if cur != nil && p.now().Before(cur.NextUpdate) {
+		// RFC 5280 5.2.5: the shard of a certificate is fixed by its
+		// serial and the shard count it was issued under; with another
+		// count, certificates already issued would name a shard CRL
+		// that no longer lists them when they are revoked.
+		if cur != nil && len(cur.Shards) > 0 && len(cur.Shards) != s.a.CRLShards {
+			return errs.New(errs.Config, "cas[%s].crl.shards: the published CRL has %d shards, the configuration %d; "+
+				"certificates issued before name their shard by the old count, so it cannot change while they are valid",
+				name, len(cur.Shards), s.a.CRLShards)
+		}
+		if cur != nil && p.now().Before(cur.NextUpdate) && len(cur.Shards) == s.shards() {
 			continue
 		}
 		if _, err := p.Rebuild(ctx, name); err != nil {
@@ -290,6 +326,14 @@ func (p *Publisher) adopt(ctx context.Context, name string, s *caState) error {
 	return nil
 }
 
+// shards is how many shard CRLs the CA publishes (0: the full CRL only).
+func (s *caState) shards() int {
+	if s.a.CRLShards < 2 {
+		return 0
+	}
+	return s.a.CRLShards
+}
+
 // set serves c unless a CRL with a higher or equal number is served, and
 // reports whether it did.
 func (s *caState) set(c *Published) bool {
@@ -331,20 +375,32 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 		return nil, err
 	}
 	der, err := p.builder.Build(ctx, s.a, Params{Number: number, ThisUpdate: this, NextUpdate: next, SizeHint: count},
-		p.storeSource(name, this))
+		p.storeSource(name, this, -1))
 	if err != nil {
 		return nil, err
+	}
+	n := s.shards()
+	var shards [][]byte
+	for k := range n {
+		// TODO: each shard reads the CA's revoked certificates again; one
+		// pass feeding every shard's encoder would read them once.
+		der, err := p.builder.Build(ctx, s.a, Params{Number: number, ThisUpdate: this, NextUpdate: next,
+			SizeHint: count/n + count/(4*n), IDP: p.cfg.URLs.CRLShard(name, k)}, p.storeSource(name, this, k))
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", k, err)
+		}
+		shards = append(shards, der)
 	}
 	// Key use goes to the audit trail; the DER does not (it can be tens
 	// of megabytes, and the CRL itself is public and in the store).
 	if _, err := p.store.AppendAudit(ctx, storage.AuditEvent{
 		At: p.now(), Actor: "gateway crl", Action: "crl-sign",
-		Detail: fmt.Sprintf("CRL %d of CA %s, thisUpdate %s, nextUpdate %s, %d entries, %d bytes, key %s",
-			number, name, this.Format(time.RFC3339), next.Format(time.RFC3339), count, len(der), s.a.Key.URI()),
+		Detail: fmt.Sprintf("CRL %d of CA %s, thisUpdate %s, nextUpdate %s, %d entries, %d bytes, %d shard CRLs, key %s",
+			number, name, this.Format(time.RFC3339), next.Format(time.RFC3339), count, len(der), n, s.a.Key.URI()),
 	}); err != nil {
 		return nil, err
 	}
-	rec := storage.PublishedCRL{CA: name, Number: number, ThisUpdate: this, NextUpdate: next, Generation: st.Generation, DER: der}
+	rec := storage.PublishedCRL{CA: name, Number: number, ThisUpdate: this, NextUpdate: next, Generation: st.Generation, DER: der, Shards: shards}
 	stored, err := p.store.PublishCRL(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -359,14 +415,16 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 		return s.current.Load(), nil
 	}
 	s.set(newPublished(rec))
-	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der),
+	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der), "shards", n,
 		"this_update", this, "next_update", next, "generation", st.Generation, "duration_ms", time.Since(start).Milliseconds())
 	return s.current.Load(), nil
 }
 
 // storeSource streams the CA's unexpired revoked certificates from the
-// store, a page at a time.
-func (p *Publisher) storeSource(name string, since time.Time) Source {
+// store, a page at a time: all of them if shard is negative, else those
+// of that shard (ca.CRLShard).
+func (p *Publisher) storeSource(name string, since time.Time, shard int) Source {
+	n := p.cas[name].a.CRLShards
 	return func(ctx context.Context, emit func(Entry) error) error {
 		var (
 			after storage.RevokedEntry
@@ -382,6 +440,9 @@ func (p *Publisher) storeSource(name string, since time.Time) Source {
 				buf, err = hex.AppendDecode(buf, []byte(e.Serial))
 				if err != nil {
 					return errs.Wrap(errs.Internal, err, "stored serial %q", e.Serial)
+				}
+				if shard >= 0 && ca.CRLShard(buf, n) != shard {
+					continue
 				}
 				if err := emit(Entry{Serial: buf, RevokedAt: e.RevokedAt, Reason: e.Reason}); err != nil {
 					return err

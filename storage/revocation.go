@@ -49,6 +49,12 @@ type PublishedCRL struct {
 	// revocation up to it.
 	Generation int64
 	DER        []byte // nil from RevocationState
+	// Shards are the DER of the CA's partitioned CRLs, shard 0 first (nil
+	// for a CA that does not shard, and from RevocationState). They come
+	// from the rebuild that made DER and share its number and times;
+	// PublishCRL stores them with it, replacing the CA's previous shards,
+	// in one transaction.
+	Shards [][]byte
 }
 
 // RevokedEntry is one revoked certificate as a CRL lists it.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/protocols/acme"
-	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
 )
 
@@ -45,19 +44,12 @@ func cmdACMEEABCreate(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer st.Close()
-	as, ok := st.(acme.Store)
+	as, ok := st.(acme.EABKeyStore)
 	if !ok {
 		return fmt.Errorf("the store does not keep ACME state")
 	}
-	now := time.Now()
-	kid, key, err := acme.CreateEABKey(ctx, as, *profile, now)
+	kid, key, err := acme.CreateEABKey(ctx, as, *profile, "gateway acme eab create", time.Now())
 	if err != nil {
-		return err
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
-		At: now, Actor: "gateway acme eab create", Action: "acme-eab-create", Profile: *profile,
-		Detail: "EAB key " + kid,
-	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "kid: %s\nhmac_key: %s\n", kid, key)

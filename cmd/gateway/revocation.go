@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -23,6 +24,9 @@ func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 		Coalesce:     c.CRL.Coalesce.D(),
 		PollInterval: c.CRL.PollInterval.D(),
 		MaxAge:       c.CRL.MaxAge.D(),
+		// The URLs the issuer puts in CRL distribution points (wire.go),
+		// which the shards of partitioned CRLs name (cas[].crl.shards).
+		URLs: ca.URLs{Base: strings.TrimSuffix(c.Listen.PublicURL, "/")},
 	}
 	oc := ocsp.Config{
 		ResponseValidity: c.OCSP.ResponseValidity.D(), ResponderValidity: c.OCSP.ResponderValidity.D(),
@@ -45,7 +49,8 @@ func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 // builds each CA's CRL, makes sure each CA has an OCSP responder key and
 // certificate, makes the core report revocations to both, and keeps both
 // current until ctx ends. It returns the routes of the plain-HTTP
-// listener: /crl/CA.crl, /crl/CA.pem and /ocsp/CA.
+// listener: /crl/CA.crl, /crl/CA.pem (and /crl/CA/SHARD.crl, .pem for a
+// CA that partitions its CRL) and /ocsp/CA.
 func startRevocation(ctx context.Context, d *deps, cas map[string]*ca.Authority, core *ca.Core) (func(chi.Router), error) {
 	rs := d.store
 	crlCfg, ocspCfg := revocationConfig(d.cfg)

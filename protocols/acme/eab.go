@@ -65,15 +65,28 @@ func (s *Server) checkEAB(ctx context.Context, req *request, raw json.RawMessage
 	return h.KeyID, nil
 }
 
-// CreateEABKey makes a new EAB key for a profile and returns its ID and
-// the MAC key, base64url (the form certbot and lego take).
-func CreateEABKey(ctx context.Context, st interface {
+// EABKeyStore is what CreateEABKey needs of the store: the command line
+// (gateway acme eab create) and the REST API (POST
+// /api/v1/profiles/{profile}/acme/eab) both create keys through it.
+type EABKeyStore interface {
 	InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error
-}, profile string, now time.Time) (kid, hmacKey string, err error) {
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+}
+
+// CreateEABKey makes a new single-use EAB key for a profile, audits it as
+// created by actor, and returns its ID and the MAC key, base64url (the form
+// certbot and lego take). The caller checks that the profile allows acme.
+func CreateEABKey(ctx context.Context, st EABKeyStore, profile, actor string, now time.Time) (kid, hmacKey string, err error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	k := storage.ACMEEABKey{KeyID: randomID(), Profile: profile, HMACKey: key, CreatedAt: now}
 	if err := st.InsertACMEEABKey(ctx, k); err != nil {
+		return "", "", err
+	}
+	// The audit names the key ID, never the MAC key.
+	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+		At: now, Actor: actor, Action: "acme-eab-create", Profile: profile, Detail: "EAB key " + k.KeyID,
+	}); err != nil {
 		return "", "", err
 	}
 	return k.KeyID, base64.RawURLEncoding.EncodeToString(key), nil

@@ -112,7 +112,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// BenchmarkIssueWrites is the three writes of an issuance from
+// BenchmarkIssueWrites is the two writes of an issuance from
 // storagetest.BenchClients goroutines; see storagetest.BenchIssueWrites.
 func BenchmarkIssueWrites(b *testing.B) {
 	s, _ := openTemp(b)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,19 +41,40 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 	if err := checkPublished(c); err != nil {
 		return false, errs.Wrap(errs.Malformed, err, "postgres: publish CRL of %q", c.CA)
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO crls AS l (ca, number, this_update, next_update, generation, der)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (ca) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
-			next_update = EXCLUDED.next_update, generation = EXCLUDED.generation, der = EXCLUDED.der
-		WHERE EXCLUDED.number > l.number`,
-		c.CA, c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER)
-	if err != nil {
-		if kind(err) == errs.NotFound {
-			return false, errs.New(errs.NotFound, "postgres: CA %q not found", c.CA)
+	var stored bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO crls AS l (ca, number, this_update, next_update, generation, der)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (ca) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
+				next_update = EXCLUDED.next_update, generation = EXCLUDED.generation, der = EXCLUDED.der
+			WHERE EXCLUDED.number > l.number`,
+			c.CA, c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER)
+		if err != nil {
+			if kind(err) == errs.NotFound {
+				return errs.New(errs.NotFound, "postgres: CA %q not found", c.CA)
+			}
+			return wrap(err, "publish CRL %d of %q", c.Number, c.CA)
 		}
-		return false, wrap(err, "publish CRL %d of %q", c.Number, c.CA)
+		stored = tag.RowsAffected() == 1
+		if !stored {
+			return nil
+		}
+		// The shards of the stored CRL replace those of the last one; the
+		// crls row lock taken above orders concurrent publications.
+		if _, err := tx.Exec(ctx, `DELETE FROM crl_shards WHERE ca = $1`, c.CA); err != nil {
+			return wrap(err, "publish CRL %d of %q: shards", c.Number, c.CA)
+		}
+		for i, der := range c.Shards {
+			if _, err := tx.Exec(ctx, `INSERT INTO crl_shards (ca, shard, der) VALUES ($1, $2, $3)`, c.CA, i, der); err != nil {
+				return wrap(err, "publish CRL %d of %q: shard %d", c.Number, c.CA, i)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return stored, nil
 }
 
 // checkPublished is what both stores refuse before asking the database.
@@ -66,6 +88,11 @@ func checkPublished(c storage.PublishedCRL) error {
 		return errors.New("nextUpdate is before thisUpdate")
 	case c.Generation < 0:
 		return errors.New("negative generation")
+	}
+	for i, der := range c.Shards {
+		if len(der) == 0 {
+			return fmt.Errorf("no DER for shard %d", i)
+		}
 	}
 	return nil
 }
@@ -82,6 +109,27 @@ func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL,
 		return storage.PublishedCRL{}, wrap(err, "latest CRL of %q", ca)
 	}
 	c.ThisUpdate, c.NextUpdate = utc(c.ThisUpdate), utc(c.NextUpdate)
+	rows, err := s.pool.Query(ctx, `SELECT shard, der FROM crl_shards WHERE ca = $1 ORDER BY shard`, ca)
+	if err != nil {
+		return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i   int
+			der []byte
+		)
+		if err := rows.Scan(&i, &der); err != nil {
+			return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+		}
+		if i != len(c.Shards) {
+			return storage.PublishedCRL{}, errs.New(errs.Internal, "postgres: CRL shards of %q: shard %d missing", ca, len(c.Shards))
+		}
+		c.Shards = append(c.Shards, der)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+	}
 	return c, nil
 }
 

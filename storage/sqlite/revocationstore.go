@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -65,6 +66,18 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 			return wrap(err, "publish CRL %d of %q", c.Number, c.CA)
 		}
 		stored = n == 1
+		if !stored {
+			return nil
+		}
+		// The shards of the stored CRL replace those of the last one.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM crl_shards WHERE ca = ?`, c.CA); err != nil {
+			return wrap(err, "publish CRL %d of %q: shards", c.Number, c.CA)
+		}
+		for i, der := range c.Shards {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO crl_shards (ca, shard, der) VALUES (?, ?, ?)`, c.CA, i, der); err != nil {
+				return wrap(err, "publish CRL %d of %q: shard %d", c.Number, c.CA, i)
+			}
+		}
 		return nil
 	})
 	return stored, err
@@ -82,6 +95,11 @@ func checkPublished(c storage.PublishedCRL) error {
 	case c.Generation < 0:
 		return errors.New("negative generation")
 	}
+	for i, der := range c.Shards {
+		if len(der) == 0 {
+			return fmt.Errorf("no DER for shard %d", i)
+		}
+	}
 	return nil
 }
 
@@ -98,6 +116,27 @@ func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL,
 		return storage.PublishedCRL{}, wrap(err, "latest CRL of %q", ca)
 	}
 	c.ThisUpdate, c.NextUpdate = fromMicros(this), fromMicros(next)
+	rows, err := s.read.QueryContext(ctx, `SELECT shard, der FROM crl_shards WHERE ca = ? ORDER BY shard`, ca)
+	if err != nil {
+		return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			i   int
+			der []byte
+		)
+		if err := rows.Scan(&i, &der); err != nil {
+			return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+		}
+		if i != len(c.Shards) {
+			return storage.PublishedCRL{}, errs.New(errs.Internal, "sqlite: CRL shards of %q: shard %d missing", ca, len(c.Shards))
+		}
+		c.Shards = append(c.Shards, der)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)
+	}
 	return c, nil
 }
 

@@ -39,7 +39,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// BenchmarkIssueWrites is the three writes of an issuance from
+// BenchmarkIssueWrites is the two writes of an issuance from
 // storagetest.BenchClients goroutines; see storagetest.BenchIssueWrites.
 func BenchmarkIssueWrites(b *testing.B) {
 	storagetest.BenchIssueWrites(b, openTemp(b, filepath.Join(b.TempDir(), "gateway.db")))

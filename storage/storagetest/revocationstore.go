@@ -178,6 +178,44 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 	if got, _ := s.LatestCRL(ctx, "root"); got.Number != 5 {
 		t.Errorf("refused publications changed the latest CRL to %d", got.Number)
 	}
+
+	// Partitioned CRLs: the shards go and come with their CRL, and a
+	// newer CRL's shards replace the older's, however many there are.
+	sharded := func(n int64, seeds ...byte) storage.PublishedCRL {
+		c := crl(n, seeds[0])
+		for _, seed := range seeds[1:] {
+			c.Shards = append(c.Shards, testDER(seed))
+		}
+		return c
+	}
+	shardSteps := []struct {
+		name   string
+		crl    storage.PublishedCRL
+		stored bool
+		latest storage.PublishedCRL
+	}{
+		{"three shards", sharded(6, 10, 11, 12, 13), true, sharded(6, 10, 11, 12, 13)},
+		{"older number, other shards", sharded(4, 20, 21), false, sharded(6, 10, 11, 12, 13)},
+		{"two shards", sharded(7, 30, 31, 32), true, sharded(7, 30, 31, 32)},
+		{"no shards", crl(8, 40), true, crl(8, 40)},
+	}
+	for _, st := range shardSteps {
+		stored, err := s.PublishCRL(ctx, st.crl)
+		must(t, "PublishCRL("+st.name+")", err)
+		if stored != st.stored {
+			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
+		}
+		got, err := s.LatestCRL(ctx, "root")
+		must(t, "LatestCRL", err)
+		if !reflect.DeepEqual(got, norm(st.latest)) {
+			t.Errorf("after %s: LatestCRL() = number %d with %d shards, want number %d with %d",
+				st.name, got.Number, len(got.Shards), st.latest.Number, len(st.latest.Shards))
+		}
+	}
+	empty := sharded(9, 50, 51)
+	empty.Shards = append(empty.Shards, nil)
+	_, err = s.PublishCRL(ctx, empty)
+	wantKind(t, "PublishCRL(empty shard)", err, errs.Malformed)
 }
 
 func testGeneration(t *testing.T, open RevocationOpener) {

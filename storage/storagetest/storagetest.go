@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	})
 	t.Run("CA", func(t *testing.T) { testCA(t, open) })
 	t.Run("Certificate", func(t *testing.T) { testCertificate(t, open) })
+	t.Run("CompleteIssuance", func(t *testing.T) { testCompleteIssuance(t, open) })
 	t.Run("Inventory", func(t *testing.T) { testInventory(t, open) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, open) })
 	t.Run("Renewal", func(t *testing.T) { testRenewal(t, open) })

@@ -13,19 +13,15 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-// issue makes the writes of one issuance in the order ca.Issue makes them,
-// each after the one before has returned: the pending certificate, the
-// audit event with the signed DER, the activation.
+// issue makes the writes of one issuance as ca.Issue makes them, the
+// second after the first has returned: the pending certificate, then the
+// audit event with the signed DER and the activation (CompleteIssuance).
 func issue(ctx context.Context, s storage.Store, c storage.Certificate, der []byte) error {
 	if err := s.InsertPendingCertificate(ctx, c); err != nil {
 		return fmt.Errorf("InsertPendingCertificate(%s): %w", c.Serial, err)
 	}
-	e := storage.AuditEvent{At: c.CreatedAt, Actor: c.Requester, Action: "issue", Profile: c.Profile, Serial: c.Serial, DER: der}
-	if _, err := s.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("AppendAudit(%s): %w", c.Serial, err)
-	}
-	if err := s.ActivateCertificate(ctx, c.Serial, der, c.NotBefore, c.NotAfter); err != nil {
-		return fmt.Errorf("ActivateCertificate(%s): %w", c.Serial, err)
+	if _, err := s.CompleteIssuance(ctx, issueEvent(c, der), c.Serial, der, c.NotBefore, c.NotAfter); err != nil {
+		return fmt.Errorf("CompleteIssuance(%s): %w", c.Serial, err)
 	}
 	return nil
 }
@@ -120,6 +116,7 @@ func testConcurrentWrites(t *testing.T, open func(t *testing.T) storage.Store) {
 		for round := range rounds {
 			r := fmt.Sprintf("%02x", round)
 			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("b"+r)))
+			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("90"+r)))
 			audit := func() error {
 				_, err := s.AppendAudit(ctx, storage.AuditEvent{At: base, Actor: "test", Action: "x", Serial: r})
 				return err
@@ -133,6 +130,14 @@ func testConcurrentWrites(t *testing.T, open func(t *testing.T) storage.Store) {
 			}
 			activateWith := func(serial string, der []byte) func() error {
 				return func() error { return s.ActivateCertificate(ctx, serial, der, base, base.Add(time.Hour)) }
+			}
+			// A completion writes its audit event even when its
+			// activation fails.
+			complete := func(serial string, der []byte) func() error {
+				return func() error {
+					_, err := s.CompleteIssuance(ctx, issueEvent(pendingCert(serial), der), serial, der, base, base.Add(time.Hour))
+					return err
+				}
 			}
 			writes := []struct {
 				name string
@@ -148,8 +153,11 @@ func testConcurrentWrites(t *testing.T, open func(t *testing.T) storage.Store) {
 				{"unknown CA", errs.NotFound, insert("f0"+r, "no-such-ca", "default")},
 				{"another audit", -1, audit},
 				{"activate active", errs.Conflict, activateWith("a0", testDER(5))},
+				{"complete pending", -1, complete("90"+r, testDER(3))},
 				{"a third new serial", -1, insert("c3"+r, "root", "default")},
+				{"complete active", errs.Conflict, complete("a0", testDER(6))},
 				{"a third audit", -1, audit},
+				{"complete missing serial", errs.NotFound, complete("e1"+r, testDER(3))},
 			}
 			calls := make([]func() error, len(writes))
 			for i, w := range writes {
@@ -169,10 +177,17 @@ func testConcurrentWrites(t *testing.T, open func(t *testing.T) storage.Store) {
 					t.Errorf("round %d: GetCertificate(%s) = %s, %v; want pending", round, serial, got.Status, err)
 				}
 			}
-			if got, err := s.GetCertificate(ctx, "b"+r); err != nil || got.Status != storage.StatusActive || !reflect.DeepEqual(got.DER, testDER(3)) {
-				t.Errorf("round %d: GetCertificate(b%s) = %s, %v; want active with its DER", round, r, got.Status, err)
+			for _, serial := range []string{"b" + r, "90" + r} {
+				if got, err := s.GetCertificate(ctx, serial); err != nil || got.Status != storage.StatusActive || !reflect.DeepEqual(got.DER, testDER(3)) {
+					t.Errorf("round %d: GetCertificate(%s) = %s, %v; want active with its DER", round, serial, got.Status, err)
+				}
 			}
-			for _, serial := range []string{"e0" + r, "f0" + r} {
+			for _, serial := range []string{"90" + r, "e1" + r} {
+				if events := auditOf(t, s, serial); len(events) != 1 || !reflect.DeepEqual(events[0].DER, testDER(3)) {
+					t.Errorf("round %d: ListAudit(%s) = %d events; want the completion's, with its DER", round, serial, len(events))
+				}
+			}
+			for _, serial := range []string{"e0" + r, "f0" + r, "e1" + r} {
 				_, err := s.GetCertificate(ctx, serial)
 				wantKind(t, fmt.Sprintf("round %d: GetCertificate(%s) after a failed write", round, serial), err, errs.NotFound)
 			}
@@ -183,8 +198,9 @@ func testConcurrentWrites(t *testing.T, open func(t *testing.T) storage.Store) {
 		if got, err := s.GetCertificate(ctx, "a0"); err != nil || !reflect.DeepEqual(got.DER, testDER(7)) {
 			t.Errorf("GetCertificate(a0) = %v; the second activations replaced its DER", err)
 		}
-		if events, err := s.ListAudit(ctx, storage.AuditFilter{Limit: storage.MaxAuditLimit}); err != nil || len(events) != 3*rounds {
-			t.Errorf("ListAudit() = %d events, %v; want the %d of the audit writes", len(events), err, 3*rounds)
+		// Three audit writes and three completions a round, all kept.
+		if events, err := s.ListAudit(ctx, storage.AuditFilter{Limit: storage.MaxAuditLimit}); err != nil || len(events) != 6*rounds {
+			t.Errorf("ListAudit() = %d events, %v; want the %d of the audit writes and completions", len(events), err, 6*rounds)
 		}
 	})
 }

@@ -64,6 +64,16 @@ type acmeEnv struct {
 
 func startACME(t *testing.T) *acmeEnv {
 	t.Helper()
+	e := newACMEEnv(t)
+	e.g = e.start(t, t.TempDir())
+	e.dir = e.directory(t, e.g, "default")
+	return e
+}
+
+// newACMEEnv starts pebble-challtestsrv and picks the validation ports; no
+// gateway yet (see start).
+func newACMEEnv(t *testing.T) *acmeEnv {
+	t.Helper()
 	bin, err := challtestsrvBin()
 	if err != nil {
 		t.Fatal(err)
@@ -83,18 +93,29 @@ func startACME(t *testing.T) *acmeEnv {
 			t.Logf("pebble-challtestsrv output:\n%s", ctsLog.String())
 		}
 	})
-	e.g = StartQuickstart(t, t.TempDir(),
-		"GATEWAY_ACME_VALIDATION_HTTP01_PORT="+e.http01,
-		"GATEWAY_ACME_VALIDATION_TLSALPN01_PORT="+e.tlsalpn01,
-		"GATEWAY_ACME_VALIDATION_RESOLVER="+e.dnsAddr,
-	)
-	e.dir = e.g.HTTPSURL("localhost") + "/acme/default/directory"
-	c := e.g.Client(t)
-	code, body, err := get(c, e.dir)
-	if err != nil || code != http.StatusOK || !strings.Contains(body, "newOrder") {
-		t.Fatalf("ACME directory %s: %d %v %s", e.dir, code, err, body)
-	}
 	return e
+}
+
+// start runs a gateway in dir (which may already hold var/gateway.yaml)
+// that validates on e's ports and resolves names with e's DNS server.
+func (e *acmeEnv) start(t *testing.T, dir string, env ...string) *Gateway {
+	t.Helper()
+	return StartQuickstart(t, dir, append([]string{
+		"GATEWAY_ACME_VALIDATION_HTTP01_PORT=" + e.http01,
+		"GATEWAY_ACME_VALIDATION_TLSALPN01_PORT=" + e.tlsalpn01,
+		"GATEWAY_ACME_VALIDATION_RESOLVER=" + e.dnsAddr,
+	}, env...)...)
+}
+
+// directory is the ACME directory URL of a profile of g, checked to answer.
+func (e *acmeEnv) directory(t *testing.T, g *Gateway, profile string) string {
+	t.Helper()
+	dir := g.HTTPSURL("localhost") + "/acme/" + profile + "/directory"
+	code, body, err := get(g.Client(t), dir)
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "newOrder") {
+		t.Fatalf("ACME directory %s: %d %v %s", dir, code, err, body)
+	}
+	return dir
 }
 
 func (e *acmeEnv) rootPEM() string { return filepath.Join(e.g.Dir, "var", "root.pem") }
