@@ -107,6 +107,7 @@ const (
 //	POST /certificates/{serial}/pkcs12        issue   PKCS#12 (with a held key)
 //	POST /certificates/{serial}/revoke        revoke  revoke with an RFC 5280 reason
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
+//	POST /profiles/{profile}/acme/eab         admin   a single-use ACME External Account Binding key
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //

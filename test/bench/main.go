@@ -44,6 +44,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
 	only := flag.String("only", "", "run only this benchmark: signer, issue, est or revocation (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -52,6 +53,18 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *blockprofile != "" {
+		runtime.SetBlockProfileRate(100000) // one event per 100 µs blocked
+		runtime.SetMutexProfileFraction(10)
+		defer func() {
+			f, err := os.Create(*blockprofile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			pprof.Lookup("block").WriteTo(f, 0)
+			f.Close()
+		}()
 	}
 
 	module := findModule()
@@ -130,6 +143,16 @@ func main() {
 	fmt.Fprintf(&b, "\nStore calls per certificate: token lookup (a read), the pending record before the HSM signs,\n")
 	fmt.Fprintf(&b, "and the completion (audit record with the DER and activation in one commit). Writes of\n")
 	fmt.Fprintf(&b, "concurrent requests share commits (group commit); durability settings are the defaults.\n\n")
+	fmt.Fprintf(&b, "The disk bounds this figure: each issuance waits for two durable commits in sequence, so 8\n")
+	fmt.Fprintf(&b, "clients can complete at most 8 / (2 × fsync) certificates per second however well commits are\n")
+	fmt.Fprintf(&b, "shared. Measured in the same run (4 KiB write + fdatasync in the store's directory; PostgreSQL's\n")
+	fmt.Fprintf(&b, "WAL is on the same disk):\n\n")
+	fmt.Fprintf(&b, "| store | fsync | ceiling 8 / (2 × fsync) | certificates/s | share of the ceiling | ceiling / raw sign/s |\n|---|---|---|---|---|---|\n")
+	for _, r := range issues {
+		ceiling := 8 / (2 * r.fsync.Seconds())
+		fmt.Fprintf(&b, "| %s | %s | %.0f/s | %.0f | %.2f | %.3f |\n", r.store, r.fsync.Round(10*time.Microsecond), ceiling, r.api, r.api/ceiling, ceiling/r.raw)
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "Where the time of one issuance goes (one client, steps timed one at a time):\n\n")
 	fmt.Fprintf(&b, "| store | CSR parse, signature, policy | template, throwaway signature, zlint | store (2 writes) | HSM signature | HTTP, JSON, TLS, rest |\n|---|---|---|---|---|---|\n")
 	for _, r := range issues {
