@@ -47,6 +47,10 @@ type Core struct {
 	// audited, so that CRLs and OCSP responses can be refreshed at once.
 	// Other replicas learn of it from the store.
 	OnRevoke func(ctx context.Context, caName, serial string)
+	// OnIssue, if set, is called after each certificate is stored, so that
+	// its OCSP response can be signed before anyone asks. It must not
+	// block.
+	OnIssue func(ctx context.Context, caName, serial string)
 }
 
 // IssueRequest asks for a certificate under a profile, either for the key
@@ -181,7 +185,11 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Issued{Serial: SerialHex(cert.SerialNumber), Cert: cert, Chain: c.chain(a), Key: key}, nil
+	serial := SerialHex(cert.SerialNumber)
+	if c.OnIssue != nil {
+		c.OnIssue(ctx, a.Name, serial)
+	}
+	return &Issued{Serial: serial, Cert: cert, Chain: c.chain(a), Key: key}, nil
 }
 
 // chain is the issuing CA and the CAs above it, nearest first.

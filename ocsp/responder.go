@@ -77,7 +77,7 @@ type caResponder struct {
 	epoch  atomic.Uint64
 	flight flightGroup
 
-	presign chan string // serials revoked in this process, to sign at once
+	presign chan string // serials issued or revoked in this process, to sign at once
 	seen    int64       // the store's revocation generation handled (loop only)
 
 	// GET paths already parsed and checked, by their encoded request.
@@ -250,6 +250,20 @@ func (r *Responder) OnRevoke(_ context.Context, caName, serial string) {
 	select {
 	case c.presign <- serial:
 	default: // the loop is behind; the next request signs on demand
+	}
+}
+
+// OnIssue is the ca.Core hook for a new certificate: its response is
+// signed in the background (pre-signed), so the first client to ask gets
+// it from the cache. When the loop is behind, the first request signs it.
+func (r *Responder) OnIssue(_ context.Context, caName, serial string) {
+	c, ok := r.cas[caName]
+	if !ok {
+		return
+	}
+	select {
+	case c.presign <- serial:
+	default:
 	}
 }
 

@@ -578,3 +578,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("sign_with_ca_key naming no CA accepted")
 	}
 }
+
+// A certificate's response is signed when it is issued (OnIssue), so the
+// first client gets it from the cache without a signature of its own.
+func TestResponderPresignsOnIssue(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), nil, countingSigner{}, Config{})
+	f.run()
+	leaf := f.leaf("issuing")
+	before := f.sg.n.Load()
+	f.r.OnIssue(t.Context(), "issuing", ca.SerialHex(leaf.SerialNumber))
+	deadline := time.Now().Add(10 * time.Second)
+	for f.sg.n.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no response was signed after OnIssue")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	signed := f.sg.n.Load()
+	_, body := f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1))
+	f.check(body, leaf, "issuing", xocsp.Good)
+	if n := f.sg.n.Load() - signed; n != 0 {
+		t.Fatalf("the first request signed %d more responses; the pre-signed one should have served it", n)
+	}
+}

@@ -93,6 +93,13 @@ func startRevocation(ctx context.Context, d *deps, cas map[string]*ca.Authority,
 		pub.OnRevoke(ctx, caName, serial)
 		resp.OnRevoke(ctx, caName, serial)
 	}
+	prevIssue := core.OnIssue
+	core.OnIssue = func(ctx context.Context, caName, serial string) {
+		if prevIssue != nil {
+			prevIssue(ctx, caName, serial)
+		}
+		resp.OnIssue(ctx, caName, serial)
+	}
 	go pub.Run(ctx)
 	go resp.Run(ctx)
 	return func(r chi.Router) {
