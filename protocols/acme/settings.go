@@ -12,6 +12,9 @@ type Settings struct {
 	OrderLifetime time.Duration
 	// ValidationTimeout bounds one challenge validation (default 30s).
 	ValidationTimeout time.Duration
+	// ValidationHeadStart is how long the answer to a challenge POST waits
+	// for its validation before it says "processing" (default 2s).
+	ValidationHeadStart time.Duration
 	// RetryAfter is the Retry-After hint while an order is processing or
 	// a challenge is being validated (default 3s).
 	RetryAfter time.Duration
@@ -37,6 +40,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.NonceLifetime, 10*time.Minute)
 	def(&s.OrderLifetime, 24*time.Hour)
 	def(&s.ValidationTimeout, 30*time.Second)
+	def(&s.ValidationHeadStart, 2*time.Second)
 	def(&s.RetryAfter, 3*time.Second)
 	if s.MaxHTTPBody <= 0 {
 		s.MaxHTTPBody = 8 << 10

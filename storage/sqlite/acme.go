@@ -17,39 +17,15 @@ var _ storage.ACMEStore = (*Store)(nil)
 // compare-and-set methods are a single UPDATE ... WHERE status = from, so
 // the writer's serial order arbitrates races.
 
-// InsertACMENonce implements storage.ACMEStore.
+// InsertACMENonce implements storage.ACMEStore. The embedded store serves
+// one process, so nonces live in its memory (nonce.go).
 func (s *Store) InsertACMENonce(ctx context.Context, nonce string, expires time.Time) error {
-	return s.writes.Do(ctx, "insert ACME nonce", func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO acme_nonces (nonce, expires) VALUES (?, ?)`, nonce, micros(expires))
-		if err != nil {
-			return wrap(err, "insert ACME nonce")
-		}
-		return nil
-	})
+	return s.nonces.insert(nonce, expires)
 }
 
 // ConsumeACMENonce implements storage.ACMEStore.
 func (s *Store) ConsumeACMENonce(ctx context.Context, nonce string, now time.Time) (bool, error) {
-	var ok bool
-	err := s.writes.Do(ctx, "consume ACME nonce", func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM acme_nonces WHERE nonce = ? AND expires > ?`, nonce, micros(now))
-		if err != nil {
-			return wrap(err, "consume ACME nonce")
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return wrap(err, "consume ACME nonce")
-		}
-		ok = n == 1
-		// Drop a few expired nonces each time, so the table stays small
-		// without a janitor.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM acme_nonces WHERE nonce IN
-			(SELECT nonce FROM acme_nonces WHERE expires <= ? LIMIT 16)`, micros(now)); err != nil {
-			return wrap(err, "purge ACME nonces")
-		}
-		return nil
-	})
-	return ok, err
+	return s.nonces.consume(nonce, now), nil
 }
 
 // InsertACMEAccount implements storage.ACMEStore.

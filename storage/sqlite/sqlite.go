@@ -68,6 +68,7 @@ type Store struct {
 	write  *sql.DB                  // exactly one connection, used by writes
 	writes *groupcommit.Batcher[op] // every write goes here, see batch.go
 	read   *sql.DB                  // query_only connections for SELECTs
+	nonces *nonceSet                // ACME nonces, see nonce.go
 }
 
 // Option configures Open.
@@ -119,7 +120,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
-	return &Store{write: write, writes: groupcommit.New[op](batchWriter{write}, maxBatch), read: read}, nil
+	return &Store{write: write, writes: groupcommit.New[op](batchWriter{write}, maxBatch), read: read, nonces: newNonceSet()}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that

@@ -42,7 +42,7 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
 	dur := flag.Duration("duration", time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
-	only := flag.String("only", "", "run only this benchmark: signer, issue, est or revocation (for profiling)")
+	only := flag.String("only", "", "run only this benchmark: signer, issue, est, revocation or acme (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
 	flag.Parse()
@@ -117,6 +117,11 @@ func main() {
 		revocation = RevocationBench(module, *dur, *rounds)
 	}
 
+	var acmeSection string
+	if *only == "" || *only == "acme" {
+		acmeSection = acmeBench(module, *dur, *rounds)
+	}
+
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (test/bench). Every result is a ratio to a reference\n")
 	fmt.Fprintf(&b, "measured in the same run on the same machine; absolute rates are shown for scale only.\n")
@@ -165,6 +170,7 @@ func main() {
 	}
 	b.WriteString(estMarkdown(ests))
 	b.WriteString(revocation)
+	b.WriteString(acmeSection)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		log.Fatal(err)
 	}

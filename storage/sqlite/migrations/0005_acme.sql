@@ -1,14 +1,8 @@
--- 0005: ACME accounts, orders, authorizations, challenges, nonces.
+-- 0005: ACME accounts, orders, authorizations, challenges.
 --
--- Everything an ACME client's session needs is here, so that any replica
--- can serve its next request. Times as in 0001; lists and problem
--- documents are JSON in TEXT.
-
-CREATE TABLE acme_nonces (
-    nonce   TEXT PRIMARY KEY NOT NULL,
-    expires INTEGER NOT NULL
-) STRICT;
-CREATE INDEX acme_nonces_expires_idx ON acme_nonces (expires);
+-- Everything an ACME client's session needs is here. Nonces are not: the
+-- embedded store serves one process and keeps them in memory (nonce.go).
+-- Times as in 0001; lists and problem documents are JSON in TEXT.
 
 CREATE TABLE acme_accounts (
     id           TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),
