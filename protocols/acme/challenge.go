@@ -95,44 +95,19 @@ func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c stora
 	defer rcancel()
 	now := s.now()
 	log := s.log.With("authz", a.ID, "challenge", c.ID, "type", c.Type, "identifier", a.Identifier.Value)
+	// One transaction records the outcome on the challenge, the
+	// authorization and the order; its compare-and-sets let one of two
+	// validations finishing together move the order.
 	if verr != nil {
 		p, _ := toProblem(verr)
 		log.Info("acme validation failed", "problem", p.Type, "detail", p.Detail)
-		if _, err := s.store.SetACMEChallengeStatus(rctx, c.ID, storage.ACMEProcessing, storage.ACMEInvalid, now, p.json()); err != nil {
-			log.Error("acme: record failed validation", "err", err)
-			return
-		}
-		if _, err := s.store.SetACMEAuthzStatus(rctx, a.ID, storage.ACMEPending, storage.ACMEInvalid); err != nil {
-			log.Error("acme: record failed validation", "err", err)
-			return
-		}
-		if _, err := s.store.SetACMEOrderStatus(rctx, a.OrderID, storage.ACMEPending, storage.ACMEInvalid, nil, ""); err != nil {
+		if _, err := s.store.RecordACMEValidation(rctx, c.ID, a.ID, a.OrderID, false, now, p.json()); err != nil {
 			log.Error("acme: record failed validation", "err", err)
 		}
 		return
 	}
 	log.Info("acme validation succeeded")
-	if _, err := s.store.SetACMEChallengeStatus(rctx, c.ID, storage.ACMEProcessing, storage.ACMEValid, now, nil); err != nil {
-		log.Error("acme: record validation", "err", err)
-		return
-	}
-	if _, err := s.store.SetACMEAuthzStatus(rctx, a.ID, storage.ACMEPending, storage.ACMEValid); err != nil {
-		log.Error("acme: record validation", "err", err)
-		return
-	}
-	all, err := s.store.ACMEOrderAuthzs(rctx, a.OrderID)
-	if err != nil {
-		log.Error("acme: record validation", "err", err)
-		return
-	}
-	for _, x := range all {
-		if x.Status != storage.ACMEValid {
-			return
-		}
-	}
-	// Of two validations finishing together, both may get here; the
-	// compare-and-set lets one move the order.
-	if _, err := s.store.SetACMEOrderStatus(rctx, a.OrderID, storage.ACMEPending, storage.ACMEReady, nil, ""); err != nil {
+	if _, err := s.store.RecordACMEValidation(rctx, c.ID, a.ID, a.OrderID, true, now, nil); err != nil {
 		log.Error("acme: record validation", "err", err)
 	}
 }

@@ -281,6 +281,62 @@ func (s *Store) SetACMEChallengeStatus(ctx context.Context, id, from, to string,
 		nullTime(validated), nullBytes(errDoc))
 }
 
+// RecordACMEValidation implements storage.ACMEStore in one transaction.
+// It locks the order row first: two validations of one order's
+// authorizations finishing together then run one after the other, and
+// the second (a fresh snapshot per statement under READ COMMITTED) sees
+// the first's authorization when it checks whether all are valid.
+func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (bool, error) {
+	to := storage.ACMEInvalid
+	if valid {
+		to = storage.ACMEValid
+	}
+	const what = "record ACME validation"
+	var ready bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ready = false
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM acme_orders WHERE id = $1 FOR UPDATE`, orderID).Scan(&one); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return wrap(err, what)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE acme_challenges SET status = $1, validated = COALESCE($2, validated), error = COALESCE($3, error)
+			WHERE id = $4 AND status = $5`, to, nullTime(validated), nullBytes(problem), challengeID, storage.ACMEProcessing)
+		if err != nil {
+			return wrap(err, what)
+		}
+		if tag.RowsAffected() != 1 {
+			err = tx.QueryRow(ctx, `SELECT 1 FROM acme_challenges WHERE id = $1`, challengeID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errs.New(errs.NotFound, "postgres: no acme_challenges row %s", challengeID)
+			}
+			if err != nil {
+				return wrap(err, what)
+			}
+			return nil // already recorded: change nothing
+		}
+		if _, err := tx.Exec(ctx, `UPDATE acme_authzs SET status = $1 WHERE id = $2 AND status = $3`,
+			to, authzID, storage.ACMEPending); err != nil {
+			return wrap(err, what)
+		}
+		if !valid {
+			if _, err := tx.Exec(ctx, `UPDATE acme_orders SET status = $1 WHERE id = $2 AND status = $3`,
+				storage.ACMEInvalid, orderID, storage.ACMEPending); err != nil {
+				return wrap(err, what)
+			}
+			return nil
+		}
+		tag, err = tx.Exec(ctx, `UPDATE acme_orders SET status = $1 WHERE id = $2 AND status = $3
+			AND NOT EXISTS (SELECT 1 FROM acme_authzs WHERE order_id = $2 AND status <> $4)`,
+			storage.ACMEReady, orderID, storage.ACMEPending, storage.ACMEValid)
+		if err != nil {
+			return wrap(err, what)
+		}
+		ready = tag.RowsAffected() == 1
+		return nil
+	})
+	return ready, err
+}
+
 func (s *Store) queryAuthzs(ctx context.Context, where string, arg string) ([]storage.ACMEAuthz, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, order_id, account_id, position, id_type, id_value, wildcard, status, expires
 		FROM acme_authzs WHERE `+where+` ORDER BY position`, arg)

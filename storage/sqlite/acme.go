@@ -289,6 +289,65 @@ func (s *Store) SetACMEChallengeStatus(ctx context.Context, id, from, to string,
 		nullMicros(validated), nullBytes(errDoc))
 }
 
+// RecordACMEValidation implements storage.ACMEStore: one write of the
+// batcher, so the four steps commit together.
+func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (bool, error) {
+	to := storage.ACMEInvalid
+	if valid {
+		to = storage.ACMEValid
+	}
+	var ready bool
+	err := s.writes.Do(ctx, "record ACME validation", func(ctx context.Context, tx *sql.Tx) error {
+		ready = false
+		const what = "record ACME validation"
+		res, err := tx.ExecContext(ctx, `UPDATE acme_challenges SET status = ?, validated = COALESCE(?, validated), error = COALESCE(?, error)
+			WHERE id = ? AND status = ?`, to, nullMicros(validated), nullBytes(problem), challengeID, storage.ACMEProcessing)
+		if err != nil {
+			return wrap(err, what)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, what)
+		}
+		if n != 1 {
+			var one int
+			err = tx.QueryRowContext(ctx, `SELECT 1 FROM acme_challenges WHERE id = ?`, challengeID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return errs.New(errs.NotFound, "sqlite: no acme_challenges row %s", challengeID)
+			}
+			if err != nil {
+				return wrap(err, what)
+			}
+			return nil // already recorded: change nothing
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE acme_authzs SET status = ? WHERE id = ? AND status = ?`,
+			to, authzID, storage.ACMEPending); err != nil {
+			return wrap(err, what)
+		}
+		if !valid {
+			if _, err := tx.ExecContext(ctx, `UPDATE acme_orders SET status = ? WHERE id = ? AND status = ?`,
+				storage.ACMEInvalid, orderID, storage.ACMEPending); err != nil {
+				return wrap(err, what)
+			}
+			return nil
+		}
+		// The order goes ready when none of its authorizations is other
+		// than valid; the compare-and-set lets one caller move it.
+		res, err = tx.ExecContext(ctx, `UPDATE acme_orders SET status = ? WHERE id = ? AND status = ?
+			AND NOT EXISTS (SELECT 1 FROM acme_authzs WHERE order_id = ? AND status <> ?)`,
+			storage.ACMEReady, orderID, storage.ACMEPending, orderID, storage.ACMEValid)
+		if err != nil {
+			return wrap(err, what)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return wrap(err, what)
+		}
+		ready = n == 1
+		return nil
+	})
+	return ready, err
+}
+
 const acmeAuthzCols = `id, order_id, account_id, position, id_type, id_value, wildcard, status, expires`
 
 func (s *Store) queryAuthzs(ctx context.Context, where string, arg string) ([]storage.ACMEAuthz, error) {

@@ -233,4 +233,143 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 		}
 		checkUTC(t, "ACMEChallenge.Validated", gc.Validated)
 	})
+
+	// processing puts an order with n authorizations in the store and
+	// moves each one's first challenge to processing.
+	processing := func(t *testing.T, s storage.ACMEStore, n int) (storage.ACMEOrder, []storage.ACMEAuthz) {
+		t.Helper()
+		ctx := t.Context()
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
+		o, az := order("o1", "acct1")
+		o.Identifiers, az = o.Identifiers[:n], az[:n]
+		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		for _, a := range az {
+			if ok, err := s.SetACMEChallengeStatus(ctx, a.Challenges[0].ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil); err != nil || !ok {
+				t.Fatalf("SetACMEChallengeStatus(processing) = %v, %v", ok, err)
+			}
+		}
+		return o, az
+	}
+	statuses := func(t *testing.T, s storage.ACMEStore, o storage.ACMEOrder, az []storage.ACMEAuthz) (order string, authzs, challenges []string) {
+		t.Helper()
+		ctx := t.Context()
+		got, err := s.GetACMEOrder(ctx, o.ID)
+		must(t, "GetACMEOrder", err)
+		for _, a := range az {
+			ga, err := s.GetACMEAuthz(ctx, a.ID)
+			must(t, "GetACMEAuthz", err)
+			authzs = append(authzs, ga.Status)
+			challenges = append(challenges, ga.Challenges[0].Status)
+		}
+		return got.Status, authzs, challenges
+	}
+	wantStatuses := func(t *testing.T, s storage.ACMEStore, o storage.ACMEOrder, az []storage.ACMEAuthz, order string, authzs, challenges []string) {
+		t.Helper()
+		gotO, gotA, gotC := statuses(t, s, o, az)
+		if gotO != order || !reflect.DeepEqual(gotA, authzs) || !reflect.DeepEqual(gotC, challenges) {
+			t.Errorf("order %s, authzs %v, challenges %v; want %s, %v, %v", gotO, gotA, gotC, order, authzs, challenges)
+		}
+	}
+	record := func(t *testing.T, s storage.ACMEStore, a storage.ACMEAuthz, valid bool, prob []byte) bool {
+		t.Helper()
+		ready, err := s.RecordACMEValidation(t.Context(), a.Challenges[0].ID, a.ID, a.OrderID, valid, base, prob)
+		must(t, "RecordACMEValidation", err)
+		return ready
+	}
+	V, P, I, X := storage.ACMEValid, storage.ACMEPending, storage.ACMEInvalid, storage.ACMEProcessing
+	R := storage.ACMEReady
+
+	t.Run("RecordValidationOneAuthz", func(t *testing.T) {
+		s := open(t)
+		o, az := processing(t, s, 1)
+		if !record(t, s, az[0], true, nil) {
+			t.Errorf("RecordACMEValidation(valid, last authz) = false, want true")
+		}
+		wantStatuses(t, s, o, az, R, []string{V}, []string{V})
+		c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
+		must(t, "GetACMEChallenge", err)
+		if !c.Validated.Equal(normTime(base)) || c.Error != nil {
+			t.Errorf("challenge after valid: %+v", c)
+		}
+		checkUTC(t, "ACMEChallenge.Validated", c.Validated)
+		// A second call on the finished challenge changes nothing.
+		if record(t, s, az[0], true, nil) {
+			t.Errorf("RecordACMEValidation(again) = true, want false")
+		}
+		if record(t, s, az[0], false, []byte(`{"type":"x"}`)) {
+			t.Errorf("RecordACMEValidation(again, invalid) = true, want false")
+		}
+		wantStatuses(t, s, o, az, R, []string{V}, []string{V})
+		if c2, _ := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID); c2.Error != nil {
+			t.Errorf("a second call set the challenge's error: %s", c2.Error)
+		}
+		_, err = s.RecordACMEValidation(t.Context(), "nochallenge", az[0].ID, o.ID, true, base, nil)
+		wantKind(t, "RecordACMEValidation(missing challenge)", err, errs.NotFound)
+	})
+
+	t.Run("RecordValidationTwoAuthzs", func(t *testing.T) {
+		s := open(t)
+		o, az := processing(t, s, 2)
+		if record(t, s, az[0], true, nil) {
+			t.Errorf("RecordACMEValidation(valid, first of two) = true, want false")
+		}
+		wantStatuses(t, s, o, az, P, []string{V, P}, []string{V, X})
+		if !record(t, s, az[1], true, nil) {
+			t.Errorf("RecordACMEValidation(valid, last of two) = false, want true")
+		}
+		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
+		if record(t, s, az[1], true, nil) {
+			t.Errorf("RecordACMEValidation(again) = true, want false")
+		}
+		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
+	})
+
+	t.Run("RecordValidationConcurrent", func(t *testing.T) {
+		s := open(t)
+		o, az := processing(t, s, 2)
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for _, a := range az {
+			wg.Go(func() {
+				ready, err := s.RecordACMEValidation(t.Context(), a.Challenges[0].ID, a.ID, o.ID, true, base, nil)
+				if err != nil {
+					t.Errorf("RecordACMEValidation = %v", err)
+				}
+				if ready {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Errorf("%d of 2 concurrent validations moved the order, want 1", won.Load())
+		}
+		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
+	})
+
+	t.Run("RecordValidationInvalid", func(t *testing.T) {
+		s := open(t)
+		o, az := processing(t, s, 2)
+		prob := []byte(`{"type":"urn:ietf:params:acme:error:connection"}`)
+		if record(t, s, az[0], false, prob) {
+			t.Errorf("RecordACMEValidation(invalid) = true, want false")
+		}
+		wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, X})
+		c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
+		must(t, "GetACMEChallenge", err)
+		if string(c.Error) != string(prob) || !c.Validated.Equal(normTime(base)) {
+			t.Errorf("challenge after invalid: %+v", c)
+		}
+		// A second call on the finished challenge changes nothing.
+		if record(t, s, az[0], true, nil) {
+			t.Errorf("RecordACMEValidation(again, valid) = true, want false")
+		}
+		wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, X})
+		// The other authorization's validation still lands on its own
+		// objects, but the invalid order stays invalid.
+		if record(t, s, az[1], true, nil) {
+			t.Errorf("RecordACMEValidation(valid, invalid order) = true, want false")
+		}
+		wantStatuses(t, s, o, az, I, []string{I, V}, []string{I, V})
+	})
 }
