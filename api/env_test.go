@@ -26,10 +26,10 @@ import (
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
-	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -144,53 +144,16 @@ func newEnv(t *testing.T, st storage.Store) *env {
 	logs := &logBuffer{}
 	log := logger(logs)
 
-	sw, err := signer.NewSoftware(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.com:8080"},
+	core := coretest.New(t, st, coretest.Options{
+		PublicURL: "http://pki.example.com:8080",
 		CAs: []config.CA{
 			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(20 * 365 * 24 * time.Hour),
 				Subject: config.Subject{CommonName: "API Test Root", Organization: "Example", Country: "DE"}},
 			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
 				Subject: config.Subject{CommonName: "API Test Issuing", Organization: "Example", Country: "DE"}},
 		},
-		Profiles: profiles(),
-	}
-	pre := ca.NewPresigner()
-	h := &ca.Hierarchy{Config: cfg, Signer: sw, Store: st, Linter: linter, Presign: pre, Log: log, Now: clk.Now}
-	if _, err := h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, err := ca.NewSealer(kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled := map[string]*ca.Profile{}
-	for _, p := range cfg.Profiles {
-		cp, err := ca.CompileProfile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		compiled[p.Name] = cp
-	}
-	core := &ca.Core{
-		Store: st,
-		Issuer: &ca.Issuer{Store: st, Linter: linter, Presign: pre, Sealer: sealer,
-			URLs: ca.URLs{Base: cfg.Listen.PublicURL}, Log: log, Now: clk.Now},
-		CAs: cas, Profiles: compiled, Log: log, Now: clk.Now,
-	}
+		Profiles: profiles(), Now: clk.Now, Log: log,
+	}).Core
 	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now})
 	r := chi.NewRouter()
 	a.Routes(r)
@@ -198,7 +161,7 @@ func newEnv(t *testing.T, st storage.Store) *env {
 	t.Cleanup(srv.Close)
 
 	e := &env{t: t, store: st, core: core, api: a, srv: srv, clock: clk, logs: logs,
-		root: cas["root"].Cert, t0: clk.Now(), tokens: map[string]string{}}
+		root: core.CAs["root"].Cert, t0: clk.Now(), tokens: map[string]string{}}
 	for name, scopes := range tokenScopes {
 		secret, rec, err := api.NewToken(name, scopes, clk.Now())
 		if err != nil {

@@ -10,8 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +21,7 @@ import (
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -75,54 +74,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, st storage.Store, profiles ...config.Profile) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject:    config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"},
-				CRLMirrors: []string{"http://mirror-a.example.net/issuing.crl", "https://mirror-b.example.net/issuing.crl"}},
-		},
-	}
-	sg, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
+	cas := coretest.DefaultCAs()
+	cas[1].CRLMirrors = []string{"http://mirror-a.example.net/issuing.crl", "https://mirror-b.example.net/issuing.crl"}
 	f := &fixture{store: &failingStore{Store: st}, now: time.Now().Truncate(time.Second)}
 	clock := func() time.Time { return f.now }
-	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: linter, Presign: ca.NewPresigner(), Log: log, Now: clock}
-	if _, err := h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.key = &countingKey{Key: cas["issuing"].Key}
-	cas["issuing"].Key = f.key
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	compiled := map[string]*ca.Profile{}
-	for _, p := range profiles {
-		cp, err := ca.CompileProfile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		compiled[p.Name] = cp
-	}
-	f.core = &ca.Core{
-		Store: f.store, CAs: cas, Profiles: compiled, Log: log, Now: clock,
-		Issuer: &ca.Issuer{Store: f.store, Linter: linter, Presign: ca.NewPresigner(), Sealer: sealer,
-			URLs: ca.URLs{Base: "http://pki.example.net"}, Log: log, Now: clock},
-	}
+	env := coretest.New(t, st, coretest.Options{CAs: cas, Profiles: profiles, Now: clock, CoreStore: f.store})
+	f.key = &countingKey{Key: env.CAs["issuing"].Key}
+	env.CAs["issuing"].Key = f.key
+	f.core = env.Core
 	return f
 }
 

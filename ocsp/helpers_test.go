@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto"
 	"io"
-	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/certgw/gateway/ca"
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
 )
 
 // countingSigner counts the signatures its keys make.
@@ -57,38 +54,16 @@ func (k countingKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, e
 // and stored in st, with the signer (counting signatures) that holds them.
 func testHierarchy(t testing.TB, st storage.Store) (map[string]*ca.Authority, countingSigner) {
 	t.Helper()
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"}},
-		},
-	}
-	sw, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sg := countingSigner{Signer: sw, n: &atomic.Int64{}}
-	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: gateLinter(t), Presign: ca.NewPresigner(),
-		Log: slog.New(slog.DiscardHandler), Now: time.Now}
-	if _, err := h.Init(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	cas, err := h.Load(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	var sg countingSigner
+	cas := coretest.New(t, st, coretest.Options{WrapSigner: func(sw signer.Signer) signer.Signer {
+		sg = countingSigner{Signer: sw, n: &atomic.Int64{}}
+		return sg
+	}}).CAs
 	return cas, sg
 }
 
 // gateLinter is the gateway's default lint gate.
 func gateLinter(t testing.TB) *ca.Linter {
 	t.Helper()
-	l, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return coretest.Linter(t)
 }

@@ -2,7 +2,6 @@ package acme
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -21,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -31,8 +29,8 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
-	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -75,50 +73,13 @@ func testProfile() config.Profile {
 
 func newFixture(t *testing.T, st storage.Store, val config.ACMEValidation, set Settings) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"}},
-		},
-	}
-	sg, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{t: t, store: st, now: time.Now().Truncate(time.Second)}
-	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: linter, Presign: ca.NewPresigner(), Log: log, Now: f.clock}
-	if _, err := h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	p, err := ca.CompileProfile(testProfile())
-	if err != nil {
-		t.Fatal(err)
-	}
 	other := testProfile()
 	other.Name, other.Methods = "noacme", []string{"api"}
-	po, _ := ca.CompileProfile(other)
-	profiles := map[string]*ca.Profile{"default": p, "noacme": po}
-	f.core = &ca.Core{
-		Store: st, CAs: cas, Profiles: profiles, Log: log, Now: f.clock,
-		Issuer: &ca.Issuer{Store: st, Linter: linter, Presign: ca.NewPresigner(), Sealer: sealer,
-			URLs: ca.URLs{Base: "http://pki.example.net"}, Log: log, Now: f.clock},
-	}
+	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{testProfile(), other}, Now: f.clock, Log: log})
+	cas, profiles := env.CAs, env.Profiles
+	f.core = env.Core
 	f.roots = x509.NewCertPool()
 	f.roots.AddCert(cas["root"].Cert)
 	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: profiles, Validation: val, Settings: set, Log: log, Now: f.clock})

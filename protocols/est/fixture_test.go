@@ -32,10 +32,10 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
-	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/certgw/gateway/test/coretest"
 )
 
 // Both stores give the EST server what it needs.
@@ -93,54 +93,13 @@ func estProfile(name string, edit func(*config.Profile)) config.Profile {
 
 func newFixture(t *testing.T, st storage.Store, set Settings, profiles ...config.Profile) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	fs, ok := st.(fullStore)
 	if !ok {
 		t.Fatalf("%T does not keep EST credentials", st)
 	}
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Root", Organization: "Example", Country: "DE"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Issuing", Organization: "Example", Country: "DE"}},
-		},
-	}
-	sg, err := signer.NewSoftware(filepath.Join(t.TempDir(), "keys"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{t: t, store: fs, now: time.Now().Truncate(time.Second)}
-	h := &ca.Hierarchy{Config: cfg, Signer: sg, Store: st, Linter: linter, Presign: ca.NewPresigner(), Log: log, Now: f.clock}
-	if _, err := h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	compiled := map[string]*ca.Profile{}
-	for _, p := range profiles {
-		cp, err := ca.CompileProfile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		compiled[p.Name] = cp
-	}
-	f.core = &ca.Core{
-		Store: st, CAs: cas, Profiles: compiled, Log: log, Now: f.clock,
-		Issuer: &ca.Issuer{Store: st, Linter: linter, Presign: ca.NewPresigner(), Sealer: sealer,
-			URLs: ca.URLs{Base: "http://pki.example.net"}, Log: log, Now: f.clock},
-	}
+	f.core = coretest.New(t, st, coretest.Options{Profiles: profiles, Now: f.clock, Log: log}).Core
 	srv, err := New(Config{Core: f.core, Store: fs, Settings: set, Log: log, Now: f.clock})
 	if err != nil {
 		t.Fatal(err)
