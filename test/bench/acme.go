@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -33,8 +32,6 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/protocols/acme"
-	"github.com/certgw/gateway/signer"
-	"github.com/certgw/gateway/storage/sqlite"
 )
 
 // stepCAVersion is the step-ca the ACME benchmark compares against; test/tools
@@ -80,8 +77,7 @@ type acmeTarget struct {
 	name    string
 	clients []*xacme.Client
 	csrs    chan []byte // CSRs with fresh P-256 keys, prepared in advance
-	mu      sync.Mutex
-	lats    []time.Duration
+	lats    latencies
 }
 
 // acmeBench measures complete ACME orders (new-order, http-01 validation,
@@ -120,15 +116,16 @@ func acmeBench(module string, dur time.Duration, rounds int) string {
 	// Warm up, then alternate.
 	gw.round(h01, dur/4)
 	st.round(h01, dur/4)
-	gw.lats, st.lats = nil, nil
+	gw.lats.reset()
+	st.lats.reset()
 	var gws, sts []float64
 	for range rounds {
 		gws = append(gws, gw.round(h01, dur))
 		sts = append(sts, st.round(h01, dur))
 	}
 	g, s := median(gws), median(sts)
-	gp50, gp99 := percentile(gw.lats, 50), percentile(gw.lats, 99)
-	sp50, sp99 := percentile(st.lats, 50), percentile(st.lats, 99)
+	gp50, gp99 := gw.lats.p50p99()
+	sp50, sp99 := st.lats.p50p99()
 	log.Printf("ACME: gateway %.1f orders/s (p50 %s, p99 %s), step-ca %.1f orders/s (p50 %s, p99 %s), ratio %.2f",
 		g, gp50, gp99, s, sp50, sp99, g/s)
 
@@ -147,8 +144,8 @@ func acmeBench(module string, dur time.Duration, rounds int) string {
 	fmt.Fprintf(&b, "waits 1 s when there is none); \"orders ≥ 1 s\" is the share of orders that waited for such a\n")
 	fmt.Fprintf(&b, "poll, typically an authorization still pending when first asked. Everything shares the machine's %d CPUs.\n\n", runtime.NumCPU())
 	fmt.Fprintf(&b, "| server | key backend | orders/s | p50 | p99 | orders ≥ 1 s |\n|---|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| gateway | SoftHSM (PKCS#11) | %.1f | %s | %s | %s |\n", g, gp50.Round(100*time.Microsecond), gp99.Round(100*time.Microsecond), slowShare(gw.lats))
-	fmt.Fprintf(&b, "| step-ca %s | software keys (PEM files) | %.1f | %s | %s | %s |\n\n", stepCAVersion, s, sp50.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), slowShare(st.lats))
+	fmt.Fprintf(&b, "| gateway | SoftHSM (PKCS#11) | %.1f | %s | %s | %s |\n", g, gp50.Round(100*time.Microsecond), gp99.Round(100*time.Microsecond), slowShare(gw.lats.d))
+	fmt.Fprintf(&b, "| step-ca %s | software keys (PEM files) | %.1f | %s | %s | %s |\n\n", stepCAVersion, s, sp50.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), slowShare(st.lats.d))
 	fmt.Fprintf(&b, "| | result | target | |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| orders/s, gateway / step-ca | **%.2f** | ≥ 2 | %s |\n", g/s, verdict(g/s >= 2))
 	fmt.Fprintf(&b, "| p99, gateway vs step-ca | %s vs %s | lower | %s |\n\n", gp99.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), verdict(gp99 < sp99))
@@ -212,10 +209,7 @@ func (t *acmeTarget) round(h01 *http01Server, dur time.Duration) float64 {
 				if err := acmeOrder(c, h01, <-t.csrs); err != nil {
 					log.Fatalf("ACME benchmark, %s: %v", t.name, err)
 				}
-				d := time.Since(t0)
-				t.mu.Lock()
-				t.lats = append(t.lats, d)
-				t.mu.Unlock()
+				t.lats.add(time.Since(t0))
 				n.Add(1)
 			}
 		}()
@@ -279,64 +273,25 @@ func acmeOrder(c *xacme.Client, h01 *http01Server, csr []byte) error {
 // startGatewayACME builds the gateway's ACME server in process over a real
 // issuance core (SoftHSM, SQLite), as cmd/gateway wires it, behind TLS.
 func startGatewayACME(module, dir string) (directory string, stop func()) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
-		MaxSessions: 9, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
-	if err != nil {
-		log.Fatal(err)
-	}
-	discard := slog.New(slog.DiscardHandler)
-	linter, err := ca.NewLinter(ca.PrivatePKIExcludedSources(), append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		log.Fatal(err)
-	}
-	pre := ca.NewPresigner()
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "acme-root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench ACME Root", Organization: "Bench", Country: "XX"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "acme-issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench ACME Issuing", Organization: "Bench", Country: "XX"}},
-		},
-	}
-	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
-	if _, err := h.Init(ctx); err != nil {
-		log.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
+	g := newBenchGateway(module, benchGatewayConfig{Dir: dir, Store: "sqlite", MaxSessions: 9, PrivatePKISources: true,
+		RootLabel: "acme-root", IssuingLabel: "acme-issuing", Subject: "Bench ACME"})
+	st := g.Store
 	no := false
-	prof, err := ca.CompileProfile(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"acme"},
+	core, prof := g.Core(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"acme"},
 		Names:    config.Names{DNS: []string{"*"}, IPRanges: []string{"127.0.0.0/8"}, CommonName: "allow", CommonNameInSAN: &no, Max: 10},
-		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour)})
-	if err != nil {
-		log.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	issuer := &ca.Issuer{Store: st, Linter: linter, Presign: pre, Sealer: sealer, URLs: ca.URLs{Base: "http://pki.example.net"}, Log: discard, Now: time.Now}
+		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour)}, st)
 	profiles := map[string]*ca.Profile{"bench": prof}
-	core := &ca.Core{Store: st, Issuer: issuer, CAs: cas, Profiles: profiles, Log: discard, Now: time.Now}
 	r := chi.NewRouter()
 	acme.New(acme.Config{
 		Store: st, CA: core, Profiles: profiles,
 		Validation: config.ACMEValidation{HTTP01Port: 80, AllowPrivateTargets: true},
-		Log:        discard, Now: time.Now,
+		Log:        g.Log, Now: time.Now,
 	}).Routes(r)
 	srv := httptest.NewUnstartedServer(r)
 	srv.StartTLS()
 	return srv.URL + "/acme/bench/directory", func() {
 		srv.Close()
-		pool.Close()
-		st.Close()
+		g.Close()
 	}
 }
 

@@ -3,37 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ThalesIgnite/crypto11"
 	"github.com/go-chi/chi/v5"
 
-	"github.com/certgw/gateway/ca"
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/protocols/est"
-	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
-	"github.com/certgw/gateway/storage/postgres"
-	"github.com/certgw/gateway/storage/sqlite"
 )
 
 // estResult is one store's EST simpleenroll measurement.
@@ -50,73 +38,19 @@ type estResult struct {
 // issuanceBench does for the REST API.
 func estBench(module, storeKind string, callers int, dur time.Duration, rounds int) estResult {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gateway-bench-est")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	var st storage.Store
-	switch storeKind {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, benchDatabase())
-	}
-	if err != nil {
-		log.Fatalf("%s store: %v", storeKind, err)
-	}
-	defer st.Close()
-	estStore, ok := st.(interface {
+	issuingLabel := "est-issuing-" + storeKind
+	g := newBenchGateway(module, benchGatewayConfig{TempPrefix: "gateway-bench-est", Store: storeKind, MaxSessions: 9,
+		RootLabel: "est-root-" + storeKind, IssuingLabel: issuingLabel, Subject: "Bench"})
+	defer g.Close()
+	estStore, ok := g.Store.(interface {
 		est.Store
 		storage.ESTStore
 	})
 	if !ok {
 		log.Fatalf("the %s store keeps no EST credentials", storeKind)
 	}
-
-	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
-		MaxSessions: 9, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer pool.Close()
-	discard := slog.New(slog.DiscardHandler)
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		log.Fatal(err)
-	}
-	pre := ca.NewPresigner()
-	issuingLabel := "est-issuing-" + storeKind
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "est-root-" + storeKind}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Root", Organization: "Bench", Country: "XX"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: issuingLabel}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Issuing", Organization: "Bench", Country: "XX"}},
-		},
-	}
-	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
-	if _, err := h.Init(ctx); err != nil {
-		log.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	yes := true
-	prof, err := ca.CompileProfile(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"est"},
-		Names:    config.Names{DNS: []string{"*"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
-		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour),
-		AutoRenew: config.AutoRenew{RenewBeforeDays: 30}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	issuer := &ca.Issuer{Store: st, Linter: linter, Presign: pre, Sealer: sealer, URLs: ca.URLs{Base: "http://pki.example.net"}, Log: discard, Now: time.Now}
-	core := &ca.Core{Store: st, Issuer: issuer, CAs: cas, Profiles: map[string]*ca.Profile{"bench": prof}, Log: discard, Now: time.Now}
+	discard := g.Log
+	core, _ := g.Core(benchProfile("est"), g.Store)
 
 	const user, password = "bench-device", "bench-password-0123456789"
 	hash, err := est.HashPassword(password)
@@ -152,52 +86,28 @@ func estBench(module, storeKind string, callers int, dur time.Duration, rounds i
 	}
 	endpoint := srv.URL + "/.well-known/est/simpleenroll"
 	var next atomic.Int64
-	var latMu sync.Mutex
-	var lats []time.Duration
+	var lats latencies
 	enrollOnce := func() error {
 		body := bodies[next.Add(1)%int64(len(bodies))]
 		req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 		req.SetBasicAuth(user, password)
 		req.Header.Set("Content-Type", "application/pkcs10")
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("simpleenroll: %d %s", resp.StatusCode, out.String())
-		}
-		latMu.Lock()
-		lats = append(lats, time.Since(t0))
-		latMu.Unlock()
-		return nil
+		return timedRequest(client, req, http.StatusOK, "simpleenroll", &lats)
 	}
 
-	c11, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: 9})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c11.Close()
-	rawKey, err := c11.FindKeyPair(nil, []byte(issuingLabel))
-	if err != nil || rawKey == nil {
-		log.Fatalf("raw key: %v", err)
-	}
-	digest := sha256.Sum256([]byte("tbs"))
-	rawSign := func() error { _, err := rawKey.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+	rawSign, closeRaw := rawSigner(module, issuingLabel, 9, tbsDigest())
+	defer closeRaw()
 
 	rate(rawSign, callers, dur/4)
 	rate(enrollOnce, callers, dur/4)
-	lats = nil
+	lats.reset()
 	var raws, ests []float64
 	for range rounds {
 		raws = append(raws, rate(rawSign, callers, dur))
 		ests = append(ests, rate(enrollOnce, callers, dur))
 	}
 	res := estResult{store: storeKind, raw: median(raws), est: median(ests)}
-	res.p50, res.p99 = percentile(lats, 50), percentile(lats, 99)
+	res.p50, res.p99 = lats.p50p99()
 	return res
 }
 

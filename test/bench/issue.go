@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -15,26 +13,18 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/ThalesIgnite/crypto11"
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
-	"github.com/certgw/gateway/config"
-	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
-	"github.com/certgw/gateway/storage/postgres"
-	"github.com/certgw/gateway/storage/sqlite"
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
 )
@@ -107,67 +97,12 @@ func fsyncLatency(dir string) time.Duration {
 // against the raw sign rate of the same key, interleaved.
 func issuanceBench(module, storeKind string, callers int, dur time.Duration, rounds int) issueResult {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gateway-bench-issue")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	var st storage.Store
-	switch storeKind {
-	case "sqlite":
-		st, err = sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
-	case "postgres":
-		st, err = postgres.Open(ctx, benchDatabase())
-	}
-	if err != nil {
-		log.Fatalf("%s store: %v", storeKind, err)
-	}
-	defer st.Close()
+	g := newBenchGateway(module, benchGatewayConfig{TempPrefix: "gateway-bench-issue", Store: storeKind, MaxSessions: 9, PrivatePKISources: true,
+		RootLabel: "issue-root-" + storeKind, IssuingLabel: "issue-issuing-" + storeKind, Subject: "Bench"})
+	defer g.Close()
+	st, cas, linter, pre, discard := g.Store, g.CAs, g.Linter, g.Pre, g.Log
 	counting := &countingStore{Store: st}
-
-	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
-		MaxSessions: 9, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer pool.Close()
-	discard := slog.New(slog.DiscardHandler)
-	linter, err := ca.NewLinter(ca.PrivatePKIExcludedSources(), append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		log.Fatal(err)
-	}
-	pre := ca.NewPresigner()
-	suffix := storeKind
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "issue-root-" + suffix}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Root", Organization: "Bench", Country: "XX"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "issue-issuing-" + suffix}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Issuing", Organization: "Bench", Country: "XX"}},
-		},
-	}
-	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
-	if _, err := h.Init(ctx); err != nil {
-		log.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	yes := true
-	prof, err := ca.CompileProfile(config.Profile{Name: "bench", CA: "issuing", Methods: []string{"api"},
-		Names:    config.Names{DNS: []string{"*"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
-		KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * 24 * time.Hour), DefaultValidity: config.Duration(90 * 24 * time.Hour),
-		AutoRenew: config.AutoRenew{RenewBeforeDays: 30}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	sealer, _ := ca.NewSealer(kek)
-	issuer := &ca.Issuer{Store: counting, Linter: linter, Presign: pre, Sealer: sealer, URLs: ca.URLs{Base: "http://pki.example.net"}, Log: discard, Now: time.Now}
-	core := &ca.Core{Store: counting, Issuer: issuer, CAs: cas, Profiles: map[string]*ca.Profile{"bench": prof}, Log: discard, Now: time.Now}
+	core, prof := g.Core(benchProfile("api"), counting)
 	secret, tok, err := api.NewToken("bench", []string{"issue"}, time.Now())
 	if err != nil {
 		log.Fatal(err)
@@ -196,56 +131,32 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	}
 	endpoint := srv.URL + "/api/v1/profiles/bench/certificates"
 	var next atomic.Int64
-	var latMu sync.Mutex
-	var lats []time.Duration
+	var lats latencies
 	issueOnce := func() error {
 		body := bodies[next.Add(1)%int64(len(bodies))]
 		req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+secret)
 		req.Header.Set("Content-Type", "application/json")
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("issue: %d %s", resp.StatusCode, out.String())
-		}
-		latMu.Lock()
-		lats = append(lats, time.Since(t0))
-		latMu.Unlock()
-		return nil
+		return timedRequest(client, req, http.StatusCreated, "issue", &lats)
 	}
 
 	// The raw reference: the same issuing key in the same token, through
 	// crypto11 directly, with as many callers.
-	c11, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: 9})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c11.Close()
-	rawKey, err := c11.FindKeyPair(nil, []byte("issue-issuing-"+suffix))
-	if err != nil || rawKey == nil {
-		log.Fatalf("raw key: %v", err)
-	}
-	digest := sha256.Sum256([]byte("tbs"))
-	rawSign := func() error { _, err := rawKey.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+	rawSign, closeRaw := rawSigner(module, "issue-issuing-"+storeKind, 9, tbsDigest())
+	defer closeRaw()
 
 	rate(rawSign, callers, dur/4)
 	rate(issueOnce, callers, dur/4)
-	lats = nil
+	lats.reset()
 	before := counting.calls.Load()
 	var raws, apis []float64
 	for range rounds {
 		raws = append(raws, rate(rawSign, callers, dur))
 		apis = append(apis, rate(issueOnce, callers, dur))
 	}
-	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(dir)}
-	res.roundTrips = float64(counting.calls.Load()-before) / float64(len(lats))
-	res.p50, res.p99 = percentile(lats, 50), percentile(lats, 99)
+	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir)}
+	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
+	res.p50, res.p99 = lats.p50p99()
 
 	// Where the time goes, one issuance at a time, per step.
 	a := cas["issuing"]
@@ -295,7 +206,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 			log.Fatal(err)
 		}
 	})
-	lats = nil
+	lats.reset()
 	total := timeIt(n, func(int) {
 		if err := issueOnce(); err != nil {
 			log.Fatal(err)

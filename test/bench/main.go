@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/sha256"
 	"flag"
 	"fmt"
@@ -29,7 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThalesIgnite/crypto11"
 	"github.com/certgw/gateway/signer"
 )
 
@@ -222,17 +220,9 @@ func signerRound(module string, kt signer.KeyType, callers int, dur time.Duratio
 			log.Fatal(err)
 		}
 	}
-	c, err := crypto11.Configure(&crypto11.Config{Path: module, TokenLabel: "bench", Pin: pin, MaxSessions: sessions})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	rk, err := c.FindKeyPair(nil, []byte(label))
-	if err != nil || rk == nil {
-		log.Fatalf("raw key lookup: %v", err)
-	}
 	digest := sha256.Sum256([]byte("benchmark"))
-	rawSign := func() error { _, err := rk.Sign(rand.Reader, digest[:], crypto.SHA256); return err }
+	rawSign, closeRaw := rawSigner(module, label, sessions, digest[:])
+	defer closeRaw()
 	poolSign := func() error { _, err := pk.SignContext(ctx, digest[:], crypto.SHA256); return err }
 
 	// Warm up both paths (sessions opened, handles cached).

@@ -32,7 +32,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
-	"log/slog"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -51,12 +50,10 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/certgw/gateway/ca"
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/crl"
 	"github.com/certgw/gateway/ocsp"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
-	"github.com/certgw/gateway/storage/sqlite"
 )
 
 // crlChildArg makes this binary a CRL-building child (see RevocationChild).
@@ -132,47 +129,12 @@ func ocspBench(module string, dur time.Duration, rounds int) ocspResult {
 		log.Fatal("wrk is not installed: apt-get install wrk")
 	}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "gateway-bench-ocsp")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "gateway.db"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer st.Close()
-	pool, err := signer.NewPool(signer.PoolConfig{Members: []signer.Member{{Module: module, TokenLabel: "bench"}}, PIN: pin,
-		MaxSessions: 4, SessionWait: 10 * time.Second, HealthInterval: time.Minute, ReconnectInterval: time.Minute})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer pool.Close()
-	discard := slog.New(slog.DiscardHandler)
-	linter, err := ca.NewLinter(nil, append(ca.DefaultExcludedLints(), ca.PrivatePKIExcludedLints()...))
-	if err != nil {
-		log.Fatal(err)
-	}
-	pre := ca.NewPresigner()
-	cfg := &config.Config{
-		Listen: config.Listen{PublicURL: "http://pki.example.net"},
-		CAs: []config.CA{
-			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "ocsp-bench-root"}, Validity: config.Duration(10 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Root", Organization: "Bench", Country: "XX"}},
-			{Name: "issuing", Parent: "root", Key: config.Key{Type: "ecdsa-p256", Label: "ocsp-bench-issuing"}, Validity: config.Duration(5 * 365 * 24 * time.Hour),
-				Subject: config.Subject{CommonName: "Bench Issuing", Organization: "Bench", Country: "XX"}},
-		},
-	}
-	h := &ca.Hierarchy{Config: cfg, Signer: pool, Store: st, Linter: linter, Presign: pre, Log: discard, Now: time.Now}
-	if _, err := h.Init(ctx); err != nil {
-		log.Fatal(err)
-	}
-	cas, err := h.Load(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	resp, err := ocsp.New(ocsp.Config{}, ocsp.Deps{Source: ocsp.StoreSource{Store: st}, Store: st, Signer: pool, Linter: linter,
-		Presign: pre, Log: discard, Now: time.Now}, cas)
+	g := newBenchGateway(module, benchGatewayConfig{TempPrefix: "gateway-bench-ocsp", Store: "sqlite", MaxSessions: 4,
+		RootLabel: "ocsp-bench-root", IssuingLabel: "ocsp-bench-issuing", Subject: "Bench"})
+	defer g.Close()
+	st, pool, cas := g.Store, g.Pool, g.CAs
+	resp, err := ocsp.New(ocsp.Config{}, ocsp.Deps{Source: ocsp.StoreSource{Store: st}, Store: st, Signer: pool, Linter: g.Linter,
+		Presign: g.Pre, Log: g.Log, Now: time.Now}, cas)
 	if err != nil {
 		log.Fatal(err)
 	}
