@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 )
 
 // The revocation service's data (storage.RevocationStore). Replicas share
@@ -38,7 +38,7 @@ func (s *Store) NextCRLNumber(ctx context.Context, ca string) (int64, error) {
 
 // PublishCRL implements storage.RevocationStore.
 func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, error) {
-	if err := checkPublished(c); err != nil {
+	if err := certquery.CheckPublished(c); err != nil {
 		return false, errs.Wrap(errs.Malformed, err, "postgres: publish CRL of %q", c.CA)
 	}
 	var stored bool
@@ -75,26 +75,6 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 		return false, err
 	}
 	return stored, nil
-}
-
-// checkPublished is what both stores refuse before asking the database.
-func checkPublished(c storage.PublishedCRL) error {
-	switch {
-	case c.Number < 1:
-		return errors.New("CRL number must be at least 1")
-	case len(c.DER) == 0:
-		return errors.New("no DER")
-	case c.NextUpdate.Before(c.ThisUpdate):
-		return errors.New("nextUpdate is before thisUpdate")
-	case c.Generation < 0:
-		return errors.New("negative generation")
-	}
-	for i, der := range c.Shards {
-		if len(der) == 0 {
-			return fmt.Errorf("no DER for shard %d", i)
-		}
-	}
-	return nil
 }
 
 // LatestCRL implements storage.RevocationStore.
@@ -156,7 +136,7 @@ func (s *Store) RevocationState(ctx context.Context, ca string) (storage.Revocat
 
 // RevocationEvents implements storage.RevocationStore.
 func (s *Store) RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]storage.RevocationEvent, error) {
-	n, err := checkRevokedLimit(limit)
+	n, err := certquery.CheckRevokedLimit(limit)
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "postgres: revocation events")
 	}
@@ -179,14 +159,6 @@ func (s *Store) RevocationEvents(ctx context.Context, ca string, after int64, li
 	return out, nil
 }
 
-// checkRevokedLimit caps a page of the revocation service.
-func checkRevokedLimit(limit int) (int, error) {
-	if limit < 1 {
-		return 0, errors.New("limit must be at least 1")
-	}
-	return min(limit, storage.MaxRevokedLimit), nil
-}
-
 // CountRevoked implements storage.RevocationStore.
 func (s *Store) CountRevoked(ctx context.Context, ca string, since time.Time) (int, error) {
 	var n int
@@ -202,7 +174,7 @@ func (s *Store) CountRevoked(ctx context.Context, ca string, since time.Time) (i
 // of certificates_revoked_idx from (ca, since), serials compared bytewise
 // (COLLATE "C") as the index orders them.
 func (s *Store) ListRevoked(ctx context.Context, ca string, since time.Time, after storage.RevokedEntry, limit int) ([]storage.RevokedEntry, error) {
-	n, err := checkRevokedLimit(limit)
+	n, err := certquery.CheckRevokedLimit(limit)
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "postgres: list revoked")
 	}
