@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	zx509 "github.com/zmap/zcrypto/x509"
+	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
 
 	"github.com/certgw/gateway/errs"
@@ -91,6 +93,19 @@ func TestLintRejectsBadCertificates(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want+": ") {
 				t.Fatalf("error %q does not name %s", err, tc.want)
+			}
+			// The gate runs the lints itself; zlint's own driver must
+			// find exactly the same.
+			zc, err := zx509.ParseCertificate(leaf.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ref []Finding
+			if err := verdict("certificate", zlint.LintCertificateEx(zc, full.registry)); err != nil {
+				ref = findings(t, err)
+			}
+			if !slices.Equal(fs, ref) {
+				t.Fatalf("findings %v, zlint.LintCertificateEx finds %v", fs, ref)
 			}
 		})
 	}

@@ -34,7 +34,7 @@ func (s *Store) InsertACMEAccount(ctx context.Context, a storage.ACMEAccount) er
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode contact")
 	}
-	return s.writes.Do(ctx, "insert ACME account", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert ACME account", func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_accounts
 			(id, profile, thumbprint, jwk, status, contact, terms_agreed, eab_kid, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -110,7 +110,7 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a storage.ACMEAccount) er
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode contact")
 	}
-	return s.writes.Do(ctx, "update ACME account", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "update ACME account", func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE acme_accounts SET status = ?, contact = ?, thumbprint = ?, jwk = ? WHERE id = ?`,
 			a.Status, contact, a.Thumbprint, a.JWK, a.ID)
 		return acmeOneRow(res, err, "ACME account "+a.ID)
@@ -133,7 +133,7 @@ func acmeOneRow(res sql.Result, err error, what string) error {
 
 // InsertACMEEABKey implements storage.ACMEStore.
 func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error {
-	return s.writes.Do(ctx, "insert EAB key", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert EAB key", func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES (?, ?, ?, ?)`,
 			k.KeyID, k.Profile, k.HMACKey, micros(k.CreatedAt))
 		if err != nil {
@@ -166,7 +166,7 @@ func (s *Store) InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode identifiers")
 	}
-	return s.writes.Do(ctx, "insert ACME order", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert ACME order", func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_orders
 			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -246,7 +246,7 @@ func (s *Store) ListACMEOrders(ctx context.Context, accountID string, limit int)
 // errs.NotFound if the row does not exist at all.
 func (s *Store) casStatus(ctx context.Context, table, id, from, to, extra string, args ...any) (bool, error) {
 	var ok bool
-	err := s.writes.Do(ctx, "set "+table+" status", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "set "+table+" status", func(ctx context.Context, tx *txn) error {
 		q := `UPDATE ` + table + ` SET status = ?` + extra + ` WHERE id = ? AND status = ?`
 		res, err := tx.ExecContext(ctx, q, append(append([]any{to}, args...), id, from)...)
 		if err != nil {
@@ -297,7 +297,7 @@ func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, 
 		to = storage.ACMEValid
 	}
 	var ready bool
-	err := s.writes.Do(ctx, "record ACME validation", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "record ACME validation", func(ctx context.Context, tx *txn) error {
 		ready = false
 		const what = "record ACME validation"
 		res, err := tx.ExecContext(ctx, `UPDATE acme_challenges SET status = ?, validated = COALESCE(?, validated), error = COALESCE(?, error)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 
 	"github.com/certgw/gateway/storage"
@@ -11,7 +10,7 @@ import (
 // AppendAudit implements storage.Store.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
 	var id int64
-	err := s.writes.Do(ctx, "append audit "+e.Action, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "append audit "+e.Action, func(ctx context.Context, tx *txn) error {
 		var err error
 		id, err = appendAudit(ctx, tx, e)
 		return err
@@ -24,7 +23,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, e
 
 // appendAudit inserts e in tx and returns its ID; AppendAudit and
 // CompleteIssuance share it.
-func appendAudit(ctx context.Context, tx *sql.Tx, e storage.AuditEvent) (int64, error) {
+func appendAudit(ctx context.Context, tx *txn, e storage.AuditEvent) (int64, error) {
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,

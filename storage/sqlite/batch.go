@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/certgw/gateway/storage/internal/groupcommit"
@@ -21,7 +20,7 @@ const maxBatch = 128
 // caller, and its statements are then undone. An op must not touch
 // Store.write: the batch holds its one connection, so the op would wait
 // for itself.
-type op = func(ctx context.Context, tx *sql.Tx) error
+type op = func(ctx context.Context, tx *txn) error
 
 // batchWriter writes batches on the write pool. Their transactions begin
 // IMMEDIATE (see dsn), so a batch holds the write lock from its first
@@ -30,16 +29,20 @@ type op = func(ctx context.Context, tx *sql.Tx) error
 // Every op runs under its own savepoint. Here that costs two statements
 // run in this process, a few microseconds, next to an op's tens and the
 // fsync's hundreds: not worth saving.
-type batchWriter struct{ db *sql.DB }
+type batchWriter struct{ p *pool }
 
 var _ groupcommit.Writer[op] = batchWriter{}
 
 func (w batchWriter) Write(ctx context.Context, ops []op, results []error) error {
-	tx, err := w.db.BeginTx(ctx, nil)
+	// Statements first seen in this batch ran unprepared; prepare them
+	// once the connection is free again.
+	defer w.p.prepareQueued(ctx)
+	sqlTx, err := w.p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer tx.Rollback() // a no-op after Commit
+	defer sqlTx.Rollback() // a no-op after Commit
+	tx := &txn{tx: sqlTx, stmts: w.p}
 	exec := func(ctx context.Context, stmt string) error {
 		_, err := tx.ExecContext(ctx, stmt)
 		return err
@@ -50,7 +53,7 @@ func (w batchWriter) Write(ctx context.Context, ops []op, results []error) error
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil

@@ -14,7 +14,7 @@ const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
 // InsertCA implements storage.Store.
 func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
 	parent := sql.NullString{String: ca.Parent, Valid: ca.Parent != ""}
-	return s.writes.Do(ctx, "insert CA "+ca.Name, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert CA "+ca.Name, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
 			ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))

@@ -24,7 +24,7 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode SANs of %s", c.Serial)
 	}
-	return s.writes.Do(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
 			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
@@ -44,14 +44,14 @@ func (s *Store) ActivateCertificate(ctx context.Context, serial string, der []by
 	if len(der) == 0 {
 		return errs.New(errs.Internal, "sqlite: activate certificate %s: empty DER", serial)
 	}
-	return s.writes.Do(ctx, "activate certificate "+serial, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "activate certificate "+serial, func(ctx context.Context, tx *txn) error {
 		return activate(ctx, tx, serial, der, notBefore, notAfter)
 	})
 }
 
 // activate stores the DER of a pending certificate and marks it active, in
 // tx; ActivateCertificate and CompleteIssuance share it.
-func activate(ctx context.Context, tx *sql.Tx, serial string, der []byte, notBefore, notAfter time.Time) error {
+func activate(ctx context.Context, tx *txn, serial string, der []byte, notBefore, notAfter time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE certificates
 		SET status = ?, der = ?, not_before = ?, not_after = ?
 		WHERE serial = ? AND status = ?`,

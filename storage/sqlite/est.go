@@ -30,7 +30,7 @@ func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "sqlite: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	return s.writes.Do(ctx, "insert EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO est_credentials (profile, username, hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			c.Profile, c.Username, c.Hash, micros(c.CreatedAt), micros(c.UpdatedAt))
@@ -49,7 +49,7 @@ func (s *Store) UpdateESTCredential(ctx context.Context, c storage.ESTCredential
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "sqlite: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	return s.writes.Do(ctx, "update EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "update EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE est_credentials SET hash = ?, updated_at = ? WHERE profile = ? AND username = ?`,
 			c.Hash, micros(c.UpdatedAt), c.Profile, c.Username)
@@ -107,7 +107,7 @@ func (s *Store) DeleteESTCredential(ctx context.Context, profile, username strin
 	if err := checkESTKey(profile, username); err != nil {
 		return err
 	}
-	return s.writes.Do(ctx, "delete EST credential "+profile+"/"+username, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "delete EST credential "+profile+"/"+username, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM est_credentials WHERE profile = ? AND username = ?`, profile, username)
 		return estOneRow(res, err, "delete EST credential %s/%s", profile, username)
 	})

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -22,7 +21,7 @@ func (s *Store) CompleteIssuance(ctx context.Context, e storage.AuditEvent, seri
 		id          int64
 		activateErr error
 	)
-	err := s.writes.Do(ctx, "complete issuance of "+serial, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "complete issuance of "+serial, func(ctx context.Context, tx *txn) error {
 		var err error
 		if id, err = appendAudit(ctx, tx, e); err != nil {
 			return err
@@ -47,7 +46,7 @@ func (s *Store) CompleteIssuance(ctx context.Context, e storage.AuditEvent, seri
 // transaction cannot be trusted and the op must fail whole. The batch's
 // own savepoint (groupcommit.InSavepoint) is around it, so name must not
 // be that one's.
-func inSavepoint(ctx context.Context, tx *sql.Tx, name string, op func() error) (opErr, err error) {
+func inSavepoint(ctx context.Context, tx *txn, name string, op func() error) (opErr, err error) {
 	exec := func(stmt string) error {
 		_, err := tx.ExecContext(ctx, stmt+" "+name)
 		return err

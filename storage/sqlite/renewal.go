@@ -17,7 +17,7 @@ import (
 
 // SetAutoRenew implements storage.Store.
 func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool) error {
-	return s.writes.Do(ctx, "set auto-renew of "+serial, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "set auto-renew of "+serial, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET auto_renew = ? WHERE serial = ?`, boolInt(on), serial)
 		if err != nil {
 			return wrap(err, "set auto-renew of %s", serial)
@@ -59,7 +59,7 @@ func (s *Store) ClaimRenewal(ctx context.Context, serial, claimant string, now t
 		return false, errs.New(errs.Malformed, "sqlite: claim renewal of %s: need a claimant and a positive lease", serial)
 	}
 	var claimed bool
-	err := s.writes.Do(ctx, "claim renewal of "+serial, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "claim renewal of "+serial, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates
 			SET renewal_claimant = ?, renewal_claim_until = ?
 			WHERE serial = ? AND status = 'active' AND renewed_by IS NULL
@@ -89,7 +89,7 @@ func (s *Store) MarkRenewed(ctx context.Context, oldSerial, newSerial string) er
 	if err := certquery.CheckRenewal(oldSerial, newSerial); err != nil {
 		return errs.Wrap(errs.Malformed, err, "sqlite: mark %s renewed", oldSerial)
 	}
-	return s.writes.Do(ctx, "mark "+oldSerial+" renewed", func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "mark "+oldSerial+" renewed", func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET renewed_by = ?
 			WHERE serial = ? AND renewed_by IS NULL`, newSerial, oldSerial)
 		if err != nil {
@@ -116,7 +116,7 @@ func (s *Store) MarkRenewed(ctx context.Context, oldSerial, newSerial string) er
 
 // exists returns nil if a certificate has that serial, errs.NotFound if
 // none has. what is a format with one %s for the serial.
-func exists(ctx context.Context, tx *sql.Tx, serial, what string) error {
+func exists(ctx context.Context, tx *txn, serial, what string) error {
 	var found bool
 	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?)`, serial).Scan(&found)
 	if err != nil {

@@ -23,7 +23,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	if at.IsZero() {
 		return errs.New(errs.Malformed, "sqlite: revoke certificate %s: no revocation time", serial)
 	}
-	return s.writes.Do(ctx, "revoke certificate "+serial, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "revoke certificate "+serial, func(ctx context.Context, tx *txn) error {
 		var (
 			status                   string
 			revokedAt, revokedReason sql.NullInt64

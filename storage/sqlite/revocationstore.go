@@ -23,7 +23,7 @@ var _ storage.RevocationStore = (*Store)(nil)
 // separated, and writes are serialized.
 func (s *Store) NextCRLNumber(ctx context.Context, ca string) (int64, error) {
 	var n int64
-	err := s.writes.Do(ctx, "next CRL number of "+ca, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "next CRL number of "+ca, func(ctx context.Context, tx *txn) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO revocation_state (ca, crl_number) VALUES (?, 1)
 			ON CONFLICT (ca) DO UPDATE SET crl_number = crl_number + 1
 			RETURNING crl_number`, ca).Scan(&n)
@@ -48,7 +48,7 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 		return false, errs.Wrap(errs.Malformed, err, "sqlite: publish CRL of %q", c.CA)
 	}
 	var stored bool
-	err := s.writes.Do(ctx, "publish CRL of "+c.CA, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.writes.Do(ctx, "publish CRL of "+c.CA, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO crls (ca, number, this_update, next_update, generation, der)
 			VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ca) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
@@ -253,7 +253,7 @@ func (s *Store) InsertOCSPResponder(ctx context.Context, r storage.OCSPResponder
 	if r.KeyURI == "" || len(r.CertDER) == 0 {
 		return errs.New(errs.Malformed, "sqlite: OCSP responder of %q: key URI and certificate are required", r.CA)
 	}
-	return s.writes.Do(ctx, "insert OCSP responder of "+r.CA, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert OCSP responder of "+r.CA, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO ocsp_responders (key_uri, ca, cert_der, not_after, created_at)
 			VALUES (?, ?, ?, ?, ?)`, r.KeyURI, r.CA, r.CertDER, micros(r.NotAfter), micros(r.CreatedAt))
 		if err != nil {

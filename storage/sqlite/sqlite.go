@@ -65,9 +65,9 @@ const busyTimeoutMillis = 5000
 // Store is the SQLite implementation of storage.Store. It is safe for
 // concurrent use.
 type Store struct {
-	write  *sql.DB                  // exactly one connection, used by writes
+	write  *pool                    // exactly one connection, used by writes
 	writes *groupcommit.Batcher[op] // every write goes here, see batch.go
-	read   *sql.DB                  // query_only connections for SELECTs
+	read   *pool                    // query_only connections for SELECTs
 	nonces *nonceSet                // ACME nonces, see nonce.go
 }
 
@@ -120,7 +120,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
-	return &Store{write: write, writes: groupcommit.New[op](batchWriter{write}, maxBatch), read: read, nonces: newNonceSet()}, nil
+	w := newPool(write, true)
+	return &Store{write: w, writes: groupcommit.New[op](batchWriter{w}, maxBatch), read: newPool(read, false), nonces: newNonceSet()}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that

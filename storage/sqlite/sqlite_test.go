@@ -85,8 +85,8 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 		conns     int
 		queryOnly string
 	}{
-		{"write", s.write, 1, "0"},
-		{"read", s.read, 4, "1"},
+		{"write", s.write.db, 1, "0"},
+		{"read", s.read.db, 4, "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pool, func(t *testing.T) {
@@ -277,7 +277,7 @@ func TestGetRevokedCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	revokedAt := now.Add(time.Hour)
-	if _, err := s.write.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = 1 WHERE serial = '0a'`, revokedAt.UnixMicro()); err != nil {
+	if _, err := s.write.db.ExecContext(ctx, `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = 1 WHERE serial = '0a'`, revokedAt.UnixMicro()); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.GetCertificate(ctx, "0a")

@@ -17,7 +17,7 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 	}
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
-	return s.writes.Do(ctx, "insert token "+t.ID, func(ctx context.Context, tx *sql.Tx) error {
+	return s.writes.Do(ctx, "insert token "+t.ID, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Hash, scopes, micros(t.CreatedAt))

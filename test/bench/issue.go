@@ -66,6 +66,8 @@ type issueResult struct {
 	csr, lint, st, sgn, ht time.Duration
 	p50, p99               time.Duration
 	fsync                  time.Duration // one write + fdatasync in the store's directory
+	rawCPU, apiCPU         time.Duration // CPU time of one raw signature, one issuance
+	apiUse                 float64       // share of the CPUs busy while issuing
 }
 
 // fsyncLatency times small synchronous writes in dir: the floor under every
@@ -150,13 +152,16 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	lats.reset()
 	before := counting.calls.Load()
 	var raws, apis []float64
+	var rawCPU, apiCPU cpuMeter
 	for range rounds {
-		raws = append(raws, rate(rawSign, callers, dur))
-		apis = append(apis, rate(issueOnce, callers, dur))
+		raws = append(raws, rawCPU.rate(rawSign, callers, dur))
+		apis = append(apis, apiCPU.rate(issueOnce, callers, dur))
 	}
-	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir)}
+	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir),
+		rawCPU: rawCPU.perCall(), apiCPU: apiCPU.perCall(), apiUse: apiCPU.use()}
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
+	profileSubject("issue-"+storeKind, issueOnce, callers, dur)
 
 	// Where the time goes, one issuance at a time, per step.
 	a := cas["issuing"]

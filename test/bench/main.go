@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/certgw/gateway/signer"
@@ -43,6 +44,7 @@ func main() {
 	only := flag.String("only", "", "run only this benchmark: signer, issue, est, revocation or acme (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
+	flag.StringVar(&subjectProfile, "subjectprofile", "", "write a CPU profile of one extra run of each issuance subject (not its reference) to this file, suffixed with the benchmark's name")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -96,7 +98,7 @@ func main() {
 			break
 		}
 		r := issuanceBench(module, kind, 8, *dur, *rounds)
-		log.Printf("issuance %s: raw %.0f/s api %.0f/s ratio %.3f, %.1f store calls/cert", kind, r.raw, r.api, r.api/r.raw, r.roundTrips)
+		log.Printf("issuance %s: raw %.0f/s api %.0f/s ratio %.3f, %.1f store calls/cert, CPU %v/cert (raw %v/sig), CPUs %.0f%% busy", kind, r.raw, r.api, r.api/r.raw, r.roundTrips, r.apiCPU, r.rawCPU, 100*r.apiUse)
 		issues = append(issues, r)
 	}
 
@@ -234,6 +236,68 @@ func signerRound(module string, kt signer.KeyType, callers int, dur time.Duratio
 		pools = append(pools, rate(poolSign, callers, dur))
 	}
 	return median(raws), median(pools)
+}
+
+// subjectProfile is the -subjectprofile flag.
+var subjectProfile string
+
+// profileSubject writes a CPU profile of f run from callers goroutines for
+// dur to subjectProfile + "." + name, if that flag is set.
+func profileSubject(name string, f func() error, callers int, dur time.Duration) {
+	if subjectProfile == "" {
+		return
+	}
+	pf, err := os.Create(subjectProfile + "." + name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pf.Close()
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		log.Fatal(err)
+	}
+	rate(f, callers, dur)
+	pprof.StopCPUProfile()
+}
+
+// cpuMeter adds up the CPU time this process (server, clients and the
+// SoftHSM library alike) spends in the runs it measures, and their calls.
+type cpuMeter struct {
+	cpu, wall time.Duration
+	calls     float64
+}
+
+// rate is rate, metered.
+func (m *cpuMeter) rate(f func() error, callers int, dur time.Duration) float64 {
+	c0, t0 := cpuTime(), time.Now()
+	r := rate(f, callers, dur)
+	wall := time.Since(t0)
+	m.cpu += cpuTime() - c0
+	m.wall += wall
+	m.calls += r * wall.Seconds()
+	return r
+}
+
+// perCall is the CPU time of one call.
+func (m *cpuMeter) perCall() time.Duration {
+	if m.calls == 0 {
+		return 0
+	}
+	return time.Duration(float64(m.cpu) / m.calls)
+}
+
+// use is the share of the machine's CPUs the runs kept busy.
+func (m *cpuMeter) use() float64 {
+	if m.wall == 0 {
+		return 0
+	}
+	return m.cpu.Seconds() / m.wall.Seconds() / float64(runtime.NumCPU())
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rate runs sign from callers goroutines for dur and returns calls per second.
