@@ -60,13 +60,22 @@ type IssueRequest struct {
 	Method    string // acme | est | scep | api
 	Requester string
 	CSR       []byte // DER PKCS#10
-	Generate  *GenerateRequest
+	// CheckedCSR, instead of CSR, is a request the caller has parsed and
+	// whose signature it has verified (CheckSignature), as the protocols
+	// that read a CSR before issuing do; the core then does not verify it
+	// a second time.
+	CheckedCSR *x509.CertificateRequest
+	Generate   *GenerateRequest
 	// Validity, if set, must not exceed the profile's maximum.
 	Validity time.Duration
 	// AutoRenew overrides the profile's default for a generated key.
 	AutoRenew *bool
 	// Replaces names the certificate this one renews.
 	Replaces string
+	// ACMEOrder is the ACME order (in status processing) this certificate
+	// finalizes: the store turns it valid in the commit that stores the
+	// certificate (storage.Certificate.ACMEOrder).
+	ACMEOrder string
 	// DiscardKey, for a generated key, returns the key to the requester
 	// without keeping a sealed copy (no bundle with the key, no
 	// server-driven renewal).
@@ -119,15 +128,19 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	var key crypto.Signer
 	var names Names
 	switch {
-	case req.CSR != nil && req.Generate != nil:
+	case req.CSR != nil && req.CheckedCSR != nil:
+		return nil, errs.New(errs.Internal, "a request carries a CSR twice")
+	case (req.CSR != nil || req.CheckedCSR != nil) && req.Generate != nil:
 		return nil, errs.New(errs.Malformed, "a request carries either a CSR or a key to generate, not both")
-	case req.CSR != nil:
-		csr, err := x509.ParseCertificateRequest(req.CSR)
-		if err != nil {
-			return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
-		}
-		if err := csr.CheckSignature(); err != nil {
-			return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+	case req.CSR != nil || req.CheckedCSR != nil:
+		csr := req.CheckedCSR
+		if csr == nil {
+			if csr, err = x509.ParseCertificateRequest(req.CSR); err != nil {
+				return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
+			}
+			if err := csr.CheckSignature(); err != nil {
+				return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+			}
 		}
 		if len(csr.URIs) > 0 {
 			return nil, errs.New(errs.BadCSR, "profile %s: rule names: URI names are not supported", p.Name)
@@ -172,7 +185,7 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
 		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
 	}
-	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces}
+	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces, ACMEOrder: req.ACMEOrder}
 	if key != nil && !req.DiscardKey {
 		meta.Key = key
 		meta.AutoRenew = p.AutoRenew

@@ -127,6 +127,10 @@ func TestCoreIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A CSR its caller has parsed and verified issues the same way.
+		if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CheckedCSR: parsedCSR(t, "", "www.example.com")}); err != nil {
+			t.Fatal(err)
+		}
 		c := got.Cert
 		if c.IsCA || c.Subject.CommonName != "www.example.com" || c.DNSNames[0] != "www.example.com" {
 			t.Fatalf("certificate: CA=%v subject %s SANs %v", c.IsCA, c.Subject, c.DNSNames)
@@ -174,6 +178,9 @@ func TestCoreRejectsAndChangesNothing(t *testing.T) {
 		{"garbage csr", ca.IssueRequest{Profile: "web", Method: "api", CSR: []byte("junk")}, errs.BadCSR, "parse CSR"},
 		{"validity", ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com"), Validity: 365 * 24 * time.Hour}, errs.Malformed, "rule max_validity"},
 		{"key type", ca.IssueRequest{Profile: "web", Method: "api", Generate: &ca.GenerateRequest{KeyType: "ed25519", DNSNames: []string{"a.example.com"}}}, errs.BadCSR, "rule key_types"},
+		{"checked CSR outside the profile", ca.IssueRequest{Profile: "web", Method: "api", CheckedCSR: parsedCSR(t, "", "www.example.org")}, errs.RejectedIdentifier, `rule names.dns: DNS name "www.example.org"`},
+		{"CSR twice", ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com"), CheckedCSR: parsedCSR(t, "", "a.example.com")}, errs.Internal, "CSR twice"},
+		{"checked CSR and a key", ca.IssueRequest{Profile: "web", Method: "api", CheckedCSR: parsedCSR(t, "", "a.example.com"), Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256"}}, errs.Malformed, "not both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.core.Issue(ctx, tc.req)
@@ -237,8 +244,8 @@ func TestCorePersistThenSignAndReconcile(t *testing.T) {
 
 		f.store.fail.Store(true)
 		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "b.example.com")})
-		if !errs.Is(err, errs.Unavailable) {
-			t.Fatalf("issue with a failing activation: %v, want the activation's error", err)
+		if !errs.Is(err, errs.Unavailable) || !errors.Is(err, ca.ErrAwaitingReconcile) {
+			t.Fatalf("issue with a failing activation: %v, want the activation's error, awaiting reconcile", err)
 		}
 		if n := f.key.n.Load(); n != 2 {
 			t.Fatalf("the CA key signed %d times for two issuances", n)
@@ -327,4 +334,14 @@ func TestCoreRenewal(t *testing.T) {
 			t.Fatalf("renewed twice: %v", again)
 		}
 	})
+}
+
+// parsedCSR is csrFor, parsed (a CheckedCSR).
+func parsedCSR(t *testing.T, cn string, dns ...string) *x509.CertificateRequest {
+	t.Helper()
+	csr, err := x509.ParseCertificateRequest(csrFor(t, cn, dns...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return csr
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,6 +27,12 @@ type IssueStore interface {
 	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
 }
 
+// ErrAwaitingReconcile is in the error of an issuance whose certificate
+// was signed and its DER audited, but which could not be stored: the
+// reconcile step stores it later (and so finishes what the certificate
+// was for, such as an ACME order). Test with errors.Is.
+var ErrAwaitingReconcile = errors.New("signed and audited, stored by the next reconcile")
+
 // Request says who asks for a certificate, by which method and under which
 // profile; it goes to the inventory and the audit trail with what the
 // inventory keeps beside the certificate.
@@ -38,8 +45,9 @@ type Request struct {
 	Key       crypto.Signer
 	AutoRenew bool
 	// RenewAt, when set, is computed from the certificate's validity.
-	RenewAt  func(notBefore, notAfter time.Time) time.Time
-	Replaces string
+	RenewAt   func(notBefore, notAfter time.Time) time.Time
+	Replaces  string
+	ACMEOrder string // see IssueRequest.ACMEOrder
 }
 
 // Issuer signs end-entity certificates, persisting before it signs.
@@ -100,7 +108,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			Serial: hex, CA: a.Name, Profile: req.Profile, Method: req.Method, Requester: req.Requester,
 			Status: storage.StatusPending, SANs: sans(tmpl), NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter,
 			CreatedAt: is.Now(), Subject: tmpl.Subject.String(),
-			AutoRenew: req.AutoRenew, Replaces: req.Replaces,
+			AutoRenew: req.AutoRenew, Replaces: req.Replaces, ACMEOrder: req.ACMEOrder,
 		}
 		if req.Key != nil {
 			if rec.KeyPEM, err = is.seal(hex, req.Key); err != nil {
@@ -133,6 +141,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			if auditID != 0 {
 				is.Log.Error("signed certificate audited but not activated; reconcile restores it",
 					"serial", hex, "ca", a.Name, "audit_id", auditID, "err", err)
+				return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrAwaitingReconcile, err), "certificate %s", hex)
 			}
 			return nil, err
 		}

@@ -54,6 +54,11 @@ type Certificate struct {
 	Replaces  string // serial of the certificate this one renewed or re-issued; "" if none
 	RenewedBy string // serial of the certificate that replaced this one; "" if none
 	Subject   string // subject DN as text (RFC 4514), "" if empty
+	// ACMEOrder is the ACME order this certificate finalizes, "" if none.
+	// When the certificate becomes active (CompleteIssuance or
+	// ActivateCertificate), the store moves that order processing→valid
+	// with this serial in the same transaction.
+	ACMEOrder string
 }
 
 // Token is a REST API bearer token. Only the SHA-256 hash of the secret is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -60,17 +61,18 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	if o.Replaces != "" {
 		replaces, _ = parseCertID(o.Replaces)
 	}
-	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CSR: der, Replaces: replaces})
+	// The commit that stores the certificate also turns the order valid
+	// (IssueRequest.ACMEOrder). A certificate signed but not stored leaves
+	// the order processing until the reconcile step stores it, which
+	// turns the order valid then.
+	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CheckedCSR: csr, Replaces: replaces, ACMEOrder: o.ID})
 	if err != nil {
-		p, _ := toProblem(err)
-		if _, serr := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), ""); serr != nil {
-			s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
+		if !errors.Is(err, ca.ErrAwaitingReconcile) {
+			p, _ := toProblem(err)
+			if _, serr := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), ""); serr != nil {
+				s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
+			}
 		}
-		return nil, err
-	}
-	if _, err := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEValid, nil, issued.Serial); err != nil {
-		// The certificate exists (and is in the inventory); the order
-		// stays processing. TODO: repair such orders from the inventory.
 		return nil, err
 	}
 	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", issued.Serial)

@@ -21,7 +21,7 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profil
 		s.fail(w, r, ps.name, err)
 		return
 	}
-	issued, err := s.issue(r.Context(), ca.IssueRequest{Profile: ps.name, Method: "est", Requester: id.requester, CSR: csr.Raw})
+	issued, err := s.issue(r.Context(), ca.IssueRequest{Profile: ps.name, Method: "est", Requester: id.requester, CheckedCSR: csr})
 	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
@@ -75,7 +75,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 	}
 	requester := "cert:" + rec.Serial
 	issued, err := s.issue(r.Context(), ca.IssueRequest{
-		Profile: ps.name, Method: "est", Requester: requester, CSR: csr.Raw, Replaces: rec.Serial,
+		Profile: ps.name, Method: "est", Requester: requester, CheckedCSR: csr, Replaces: rec.Serial,
 	})
 	if err != nil {
 		s.fail(w, r, ps.name, err)

@@ -17,7 +17,7 @@ import (
 // scanCertificate reads it.
 const certColumns = `serial, ca, profile, method, requester, status, sans::text,
 	not_before, not_after, der, created_at, revoked_at, revocation_reason,
-	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject`
+	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, '')`
 
 // InsertPendingCertificate implements storage.Store.
 func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
@@ -28,12 +28,12 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
 		sql: `INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 			RETURNING true`,
 		args: []any{c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
 			c.NotBefore, c.NotAfter, c.CreatedAt,
-			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject},
+			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder)},
 		result: func(row pgx.Row) error {
 			if err := row.Scan(new(bool)); err != nil {
 				return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
@@ -124,7 +124,7 @@ func scanCertificate(r pgx.Row) (storage.Certificate, error) {
 	err := r.Scan(
 		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
 		&c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revokedAt, &reason,
-		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject)
+		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject, &c.ACMEOrder)
 	if err != nil {
 		return storage.Certificate{}, err
 	}
