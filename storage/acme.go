@@ -157,14 +157,15 @@ type ACMEStore interface {
 	SetACMEChallengeStatus(ctx context.Context, id, from, to string, validated time.Time, errDoc []byte) (bool, error)
 
 	// RecordACMEValidation records the outcome of a challenge validation
-	// in one transaction. It moves the challenge processing→valid (or
-	// invalid, setting Validated and, if non-empty, Error from problem);
-	// if the challenge was not processing it changes nothing and returns
-	// false. Otherwise it moves the authorization pending→valid|invalid
-	// and then the order: pending→invalid on failure; pending→ready on
-	// success when every authorization of the order is valid. Each move
-	// is a compare-and-set as in the Set...Status methods. orderReady
-	// reports whether this call moved the order to ready (of concurrent
-	// callers at most one does). Unknown challenge ID: errs.NotFound.
+	// in one transaction. It moves the challenge pending|processing→valid
+	// (or invalid, setting Validated and, if non-empty, Error from
+	// problem); if the challenge was in any other state it changes nothing
+	// and returns false. Otherwise it moves the authorization
+	// pending→valid|invalid and then the order: pending→invalid on
+	// failure; pending→ready on success when every authorization of the
+	// order is valid. Each move is a compare-and-set as in the
+	// Set...Status methods. orderReady reports whether this call moved the
+	// order to ready (of concurrent callers at most one does). Unknown
+	// challenge ID: errs.NotFound.
 	RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (orderReady bool, err error)
 }

@@ -89,6 +89,8 @@ type Server struct {
 	val      validator
 	log      *slog.Logger
 	now      func() time.Time
+
+	validating validations // challenge validations running here
 }
 
 // New builds a Server. Zero Settings fields take their defaults.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -13,8 +14,11 @@ import (
 )
 
 // Challenges: RFC 8555 section 7.5.1. A POST with a payload ({}) asks the
-// server to validate; the challenge turns processing and validation runs in
-// the background, bounded by Settings.ValidationTimeout.
+// server to validate; validation runs in the background, bounded by
+// Settings.ValidationTimeout. The answer waits for it up to
+// Settings.ValidationHeadStart: most validations finish by then, and the
+// challenge goes pending→valid|invalid in one commit. Only a validation
+// still running when the head start ends makes the challenge processing.
 
 func (s *Server) challenge(ctx context.Context, req *request) (*response, error) {
 	c, err := s.store.GetACMEChallenge(ctx, chi.URLParam(req.r, "id"))
@@ -40,45 +44,76 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 		}
 		return nil, malformed("authorization is %s: its challenges cannot be attempted", st)
 	}
-	ok, err := s.store.SetACMEChallengeStatus(ctx, c.ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		c.Status = storage.ACMEProcessing
+	if c.Status == storage.ACMEPending {
 		tp, err := thumbprint(req.jwk)
 		if err != nil {
 			return nil, err
 		}
 		keyAuth := c.Token + "." + tp
 		// The validation outlives this request, not the process: a replica
-		// that dies mid-validation leaves the challenge processing.
+		// that dies mid-validation leaves the challenge pending, or
+		// processing if the validation outlived the head start.
 		// TODO: a sweeper that fails challenges stuck in processing.
-		vctx := context.WithoutCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.runValidation(vctx, a, c, keyAuth)
-		}()
-		// Give the validation a head start: most finish in milliseconds,
-		// and a client that sees the outcome in this answer does not poll
-		// (x/crypto/acme would wait a second before its first look). A
-		// slow validation goes on in the background, as RFC 8555 7.5.1
-		// describes.
+		vctx, ch := context.WithoutCancel(ctx), c // c is re-read below
+		done := s.validating.start(c.ID, func() { s.runValidation(vctx, a, ch, keyAuth) })
+		// Give the validation a head start: a client that sees the
+		// outcome in this answer does not poll (x/crypto/acme would wait
+		// a second before its first look).
 		t := time.NewTimer(s.set.ValidationHeadStart)
+		defer t.Stop()
 		select {
 		case <-done:
 		case <-t.C:
+			// A slow validation goes on in the background, as RFC 8555
+			// 7.5.1 describes. If its outcome lands first, this write
+			// changes nothing; if after, the outcome replaces it.
+			if _, err := s.store.SetACMEChallengeStatus(ctx, c.ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil); err != nil {
+				return nil, err
+			}
 		case <-ctx.Done():
+			// The client is gone; the validation goes on. Answer with
+			// what is known rather than log its departure as a failure.
+			return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}}, nil
 		}
-		t.Stop()
-		if fresh, err := s.store.GetACMEChallenge(ctx, c.ID); err == nil {
-			c = fresh
+		if c, err = s.store.GetACMEChallenge(ctx, c.ID); err != nil {
+			return nil, err
 		}
-	} else if c, err = s.store.GetACMEChallenge(ctx, c.ID); err != nil {
-		return nil, err
 	}
 	return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}, retryAfter: c.Status == storage.ACMEProcessing}, nil
+}
+
+// validations are the challenge validations running in this process, each
+// with a channel that closes once its outcome is recorded. A second POST
+// to a challenge waits on the running validation instead of starting
+// another. Replicas do not share this set: each may validate a challenge
+// once, and the compare-and-set in RecordACMEValidation keeps the first
+// outcome. The zero value is ready to use.
+type validations struct {
+	mu      sync.Mutex
+	running map[string]chan struct{}
+}
+
+// start runs validate in the background unless a validation of challenge
+// id already runs, and returns the channel of the one that runs.
+func (v *validations) start(id string, validate func()) <-chan struct{} {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if done, ok := v.running[id]; ok {
+		return done
+	}
+	if v.running == nil {
+		v.running = make(map[string]chan struct{})
+	}
+	done := make(chan struct{})
+	v.running[id] = done
+	go func() {
+		validate()
+		v.mu.Lock()
+		delete(v.running, id)
+		v.mu.Unlock()
+		close(done)
+	}()
+	return done
 }
 
 // runValidation validates and records the outcome on the challenge, the

@@ -300,7 +300,7 @@ func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, 
 			return wrap(err, what)
 		}
 		tag, err := tx.Exec(ctx, `UPDATE acme_challenges SET status = $1, validated = COALESCE($2, validated), error = COALESCE($3, error)
-			WHERE id = $4 AND status = $5`, to, nullTime(validated), nullBytes(problem), challengeID, storage.ACMEProcessing)
+			WHERE id = $4 AND status IN ($5, $6)`, to, nullTime(validated), nullBytes(problem), challengeID, storage.ACMEPending, storage.ACMEProcessing)
 		if err != nil {
 			return wrap(err, what)
 		}

@@ -32,6 +32,15 @@ import (
 // overflow and their visibility checks slow down.
 const maxBatch = 64
 
+// batchWriters is how many batches are written at once, each on its own
+// connection: PostgreSQL commits them side by side and flushes its WAL
+// for commits that arrive together once, so a write need not wait for the
+// batch ahead of it. The batched writes touch rows of their own (new
+// certificates, audit events, their own pending certificate), so two
+// batches do not wait for each other's locks. Two leave the pool's other
+// connections (pgxpool keeps at least four) to reads.
+const batchWriters = 2
+
 // A write is one batched write: a single statement, so that a batch can
 // be sent whole (see batchWriter), and what its result means.
 type write struct {

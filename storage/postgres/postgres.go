@@ -90,7 +90,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "postgres", "target", target)
-	return &Store{pool: pool, writes: groupcommit.New[write](batchWriter{pool}, maxBatch)}, nil
+	return &Store{pool: pool, writes: groupcommit.New[write](batchWriter{pool}, maxBatch, batchWriters)}, nil
 }
 
 // describe names the database cfg points at, without the password.

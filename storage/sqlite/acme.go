@@ -301,7 +301,7 @@ func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, 
 		ready = false
 		const what = "record ACME validation"
 		res, err := tx.ExecContext(ctx, `UPDATE acme_challenges SET status = ?, validated = COALESCE(?, validated), error = COALESCE(?, error)
-			WHERE id = ? AND status = ?`, to, nullMicros(validated), nullBytes(problem), challengeID, storage.ACMEProcessing)
+			WHERE id = ? AND status IN (?, ?)`, to, nullMicros(validated), nullBytes(problem), challengeID, storage.ACMEPending, storage.ACMEProcessing)
 		if err != nil {
 			return wrap(err, what)
 		}

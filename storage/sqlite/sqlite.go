@@ -121,7 +121,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
 	w := newPool(write, true)
-	return &Store{write: w, writes: groupcommit.New[op](batchWriter{w}, maxBatch), read: newPool(read, false), nonces: newNonceSet()}, nil
+	return &Store{write: w, writes: groupcommit.New[op](batchWriter{w}, maxBatch, 1), read: newPool(read, false), nonces: newNonceSet()}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that

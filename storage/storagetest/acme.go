@@ -234,17 +234,23 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 		checkUTC(t, "ACMEChallenge.Validated", gc.Validated)
 	})
 
-	// processing puts an order with n authorizations in the store and
-	// moves each one's first challenge to processing.
-	processing := func(t *testing.T, s storage.ACMEStore, n int) (storage.ACMEOrder, []storage.ACMEAuthz) {
+	// pending puts an order with n authorizations in the store.
+	pending := func(t *testing.T, s storage.ACMEStore, n int) (storage.ACMEOrder, []storage.ACMEAuthz) {
 		t.Helper()
 		ctx := t.Context()
 		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
 		o, az := order("o1", "acct1")
 		o.Identifiers, az = o.Identifiers[:n], az[:n]
 		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		return o, az
+	}
+	// processing puts an order with n authorizations in the store and
+	// moves each one's first challenge to processing.
+	processing := func(t *testing.T, s storage.ACMEStore, n int) (storage.ACMEOrder, []storage.ACMEAuthz) {
+		t.Helper()
+		o, az := pending(t, s, n)
 		for _, a := range az {
-			if ok, err := s.SetACMEChallengeStatus(ctx, a.Challenges[0].ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil); err != nil || !ok {
+			if ok, err := s.SetACMEChallengeStatus(t.Context(), a.Challenges[0].ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil); err != nil || !ok {
 				t.Fatalf("SetACMEChallengeStatus(processing) = %v, %v", ok, err)
 			}
 		}
@@ -279,50 +285,84 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 	V, P, I, X := storage.ACMEValid, storage.ACMEPending, storage.ACMEInvalid, storage.ACMEProcessing
 	R := storage.ACMEReady
 
-	t.Run("RecordValidationOneAuthz", func(t *testing.T) {
-		s := open(t)
-		o, az := processing(t, s, 1)
-		if !record(t, s, az[0], true, nil) {
-			t.Errorf("RecordACMEValidation(valid, last authz) = false, want true")
-		}
-		wantStatuses(t, s, o, az, R, []string{V}, []string{V})
-		c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
-		must(t, "GetACMEChallenge", err)
-		if !c.Validated.Equal(normTime(base)) || c.Error != nil {
-			t.Errorf("challenge after valid: %+v", c)
-		}
-		checkUTC(t, "ACMEChallenge.Validated", c.Validated)
-		// A second call on the finished challenge changes nothing.
-		if record(t, s, az[0], true, nil) {
-			t.Errorf("RecordACMEValidation(again) = true, want false")
-		}
-		if record(t, s, az[0], false, []byte(`{"type":"x"}`)) {
-			t.Errorf("RecordACMEValidation(again, invalid) = true, want false")
-		}
-		wantStatuses(t, s, o, az, R, []string{V}, []string{V})
-		if c2, _ := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID); c2.Error != nil {
-			t.Errorf("a second call set the challenge's error: %s", c2.Error)
-		}
-		_, err = s.RecordACMEValidation(t.Context(), "nochallenge", az[0].ID, o.ID, true, base, nil)
-		wantKind(t, "RecordACMEValidation(missing challenge)", err, errs.NotFound)
-	})
+	// An outcome is recorded on a challenge still pending (the common
+	// case: the validation finished within the head start) as on one
+	// marked processing.
+	for _, start := range []struct {
+		status string
+		put    func(*testing.T, storage.ACMEStore, int) (storage.ACMEOrder, []storage.ACMEAuthz)
+	}{{X, processing}, {P, pending}} {
+		t.Run("RecordValidationOneAuthz/"+start.status, func(t *testing.T) {
+			s := open(t)
+			o, az := start.put(t, s, 1)
+			if !record(t, s, az[0], true, nil) {
+				t.Errorf("RecordACMEValidation(valid, last authz) = false, want true")
+			}
+			wantStatuses(t, s, o, az, R, []string{V}, []string{V})
+			c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
+			must(t, "GetACMEChallenge", err)
+			if !c.Validated.Equal(normTime(base)) || c.Error != nil {
+				t.Errorf("challenge after valid: %+v", c)
+			}
+			checkUTC(t, "ACMEChallenge.Validated", c.Validated)
+			// A second call on the finished challenge changes nothing.
+			if record(t, s, az[0], true, nil) {
+				t.Errorf("RecordACMEValidation(again) = true, want false")
+			}
+			if record(t, s, az[0], false, []byte(`{"type":"x"}`)) {
+				t.Errorf("RecordACMEValidation(again, invalid) = true, want false")
+			}
+			wantStatuses(t, s, o, az, R, []string{V}, []string{V})
+			if c2, _ := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID); c2.Error != nil {
+				t.Errorf("a second call set the challenge's error: %s", c2.Error)
+			}
+			_, err = s.RecordACMEValidation(t.Context(), "nochallenge", az[0].ID, o.ID, true, base, nil)
+			wantKind(t, "RecordACMEValidation(missing challenge)", err, errs.NotFound)
+		})
 
-	t.Run("RecordValidationTwoAuthzs", func(t *testing.T) {
-		s := open(t)
-		o, az := processing(t, s, 2)
-		if record(t, s, az[0], true, nil) {
-			t.Errorf("RecordACMEValidation(valid, first of two) = true, want false")
-		}
-		wantStatuses(t, s, o, az, P, []string{V, P}, []string{V, X})
-		if !record(t, s, az[1], true, nil) {
-			t.Errorf("RecordACMEValidation(valid, last of two) = false, want true")
-		}
-		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
-		if record(t, s, az[1], true, nil) {
-			t.Errorf("RecordACMEValidation(again) = true, want false")
-		}
-		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
-	})
+		t.Run("RecordValidationTwoAuthzs/"+start.status, func(t *testing.T) {
+			s := open(t)
+			o, az := start.put(t, s, 2)
+			if record(t, s, az[0], true, nil) {
+				t.Errorf("RecordACMEValidation(valid, first of two) = true, want false")
+			}
+			wantStatuses(t, s, o, az, P, []string{V, P}, []string{V, start.status})
+			if !record(t, s, az[1], true, nil) {
+				t.Errorf("RecordACMEValidation(valid, last of two) = false, want true")
+			}
+			wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
+			if record(t, s, az[1], true, nil) {
+				t.Errorf("RecordACMEValidation(again) = true, want false")
+			}
+			wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
+		})
+
+		t.Run("RecordValidationInvalid/"+start.status, func(t *testing.T) {
+			s := open(t)
+			o, az := start.put(t, s, 2)
+			prob := []byte(`{"type":"urn:ietf:params:acme:error:connection"}`)
+			if record(t, s, az[0], false, prob) {
+				t.Errorf("RecordACMEValidation(invalid) = true, want false")
+			}
+			wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, start.status})
+			c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
+			must(t, "GetACMEChallenge", err)
+			if string(c.Error) != string(prob) || !c.Validated.Equal(normTime(base)) {
+				t.Errorf("challenge after invalid: %+v", c)
+			}
+			// A second call on the finished challenge changes nothing.
+			if record(t, s, az[0], true, nil) {
+				t.Errorf("RecordACMEValidation(again, valid) = true, want false")
+			}
+			wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, start.status})
+			// The other authorization's validation still lands on its own
+			// objects, but the invalid order stays invalid.
+			if record(t, s, az[1], true, nil) {
+				t.Errorf("RecordACMEValidation(valid, invalid order) = true, want false")
+			}
+			wantStatuses(t, s, o, az, I, []string{I, V}, []string{I, V})
+		})
+	}
 
 	t.Run("RecordValidationConcurrent", func(t *testing.T) {
 		s := open(t)
@@ -345,31 +385,5 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 			t.Errorf("%d of 2 concurrent validations moved the order, want 1", won.Load())
 		}
 		wantStatuses(t, s, o, az, R, []string{V, V}, []string{V, V})
-	})
-
-	t.Run("RecordValidationInvalid", func(t *testing.T) {
-		s := open(t)
-		o, az := processing(t, s, 2)
-		prob := []byte(`{"type":"urn:ietf:params:acme:error:connection"}`)
-		if record(t, s, az[0], false, prob) {
-			t.Errorf("RecordACMEValidation(invalid) = true, want false")
-		}
-		wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, X})
-		c, err := s.GetACMEChallenge(t.Context(), az[0].Challenges[0].ID)
-		must(t, "GetACMEChallenge", err)
-		if string(c.Error) != string(prob) || !c.Validated.Equal(normTime(base)) {
-			t.Errorf("challenge after invalid: %+v", c)
-		}
-		// A second call on the finished challenge changes nothing.
-		if record(t, s, az[0], true, nil) {
-			t.Errorf("RecordACMEValidation(again, valid) = true, want false")
-		}
-		wantStatuses(t, s, o, az, I, []string{I, P}, []string{I, X})
-		// The other authorization's validation still lands on its own
-		// objects, but the invalid order stays invalid.
-		if record(t, s, az[1], true, nil) {
-			t.Errorf("RecordACMEValidation(valid, invalid order) = true, want false")
-		}
-		wantStatuses(t, s, o, az, I, []string{I, V}, []string{I, V})
 	})
 }

@@ -255,8 +255,16 @@ func profileSubject(name string, f func() error, callers int, dur time.Duration)
 	if err := pprof.StartCPUProfile(pf); err != nil {
 		log.Fatal(err)
 	}
+	runtime.MemProfileRate = 64 << 10
 	rate(f, callers, dur)
 	pprof.StopCPUProfile()
+	mf, err := os.Create(subjectProfile + "." + name + ".allocs")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mf.Close()
+	pprof.Lookup("allocs").WriteTo(mf, 0)
+	runtime.MemProfileRate = 512 << 10
 }
 
 // cpuMeter adds up the CPU time this process (server, clients and the

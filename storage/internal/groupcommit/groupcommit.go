@@ -18,13 +18,17 @@
 //
 // # How
 //
-// A Batcher has one writer goroutine. Do queues a write (an op) and waits.
-// The writer takes the first queued op and every op queued behind it, up to
-// a maximum, and waits for nothing more: a lone caller pays no added
-// latency, and what queues up while one batch is being written becomes the
-// next batch, so batches grow with the load by themselves. The store's
-// Writer writes each batch in one transaction and sets the outcome of each
-// op; the writer then answers every caller.
+// A Batcher has one or more writer goroutines. Do queues a write (an op)
+// and waits. A free writer takes the first queued op and every op queued
+// behind it, up to a maximum, and waits for nothing more: a lone caller
+// pays no added latency, and what queues up while batches are being
+// written becomes the next batch, so batches grow with the load by
+// themselves. The store's Writer writes each batch in one transaction and
+// sets the outcome of each op; the writer then answers every caller. With
+// one writer (SQLite has one write lock anyway) batches are written one
+// after the other; with several (PostgreSQL), a batch does not wait for the
+// commit of the one before it, and the database shares the flushes of
+// commits that arrive together.
 //
 // The Writer keeps the ops apart: an op that fails (a duplicate serial, a
 // missing row) is undone alone, with a savepoint (see InSavepoint), its
@@ -34,8 +38,10 @@
 // durable.
 //
 // Ops of one batch run in the order they were queued, and each sees the
-// writes of those before it. As each caller waits for its write, the writes
-// of one caller keep their order.
+// writes of those before it; batches written at once commit in no set
+// order, so concurrent callers' writes must not depend on each other. As
+// each caller waits for its write, the writes of one caller keep their
+// order.
 //
 // # Contexts
 //
@@ -106,9 +112,13 @@ type request[Op any] struct {
 	done  chan error // buffered, so the writer never waits for a caller
 }
 
-// New starts the writer of a Batcher that puts at most maxBatch ops in one
-// transaction. Close stops it.
-func New[Op any](w Writer[Op], maxBatch int) *Batcher[Op] {
+// New starts the writers of a Batcher that puts at most maxBatch ops in one
+// transaction. writers (at least 1) is how many batches may be written at
+// once: 1 for a database with a single writer (SQLite); more where
+// concurrent transactions commit side by side and the database shares
+// their flushes itself (PostgreSQL), so that a write does not wait for
+// the batch before it to commit. Close stops them.
+func New[Op any](w Writer[Op], maxBatch, writers int) *Batcher[Op] {
 	maxBatch = max(maxBatch, 1)
 	b := &Batcher[Op]{
 		writer:   w,
@@ -118,7 +128,14 @@ func New[Op any](w Writer[Op], maxBatch int) *Batcher[Op] {
 		queue:   make(chan *request[Op], 4*maxBatch),
 		stopped: make(chan struct{}),
 	}
-	go b.write()
+	var wg sync.WaitGroup
+	for range max(writers, 1) {
+		wg.Go(b.write)
+	}
+	go func() {
+		wg.Wait()
+		close(b.stopped)
+	}()
 	return b
 }
 
@@ -173,10 +190,9 @@ func (b *Batcher[Op]) Close() {
 	<-b.stopped
 }
 
-// write is the writer: it writes batches of what is queued until the queue
+// write is a writer: it writes batches of what is queued until the queue
 // is closed and empty.
 func (b *Batcher[Op]) write() {
-	defer close(b.stopped)
 	for first := range b.queue {
 		if batch := b.collect(first); len(batch) > 0 {
 			b.run(batch)

@@ -101,7 +101,7 @@ func queueBehind(t *testing.T, w *fakeWriter, b *Batcher[fakeOp], calls ...func(
 
 func TestQueuedOpsShareABatch(t *testing.T) {
 	w := newHeld()
-	b := New(w, 3)
+	b := New(w, 3, 1)
 	defer b.Close()
 	var calls []func() error
 	for i := range 5 {
@@ -130,9 +130,37 @@ func TestQueuedOpsShareABatch(t *testing.T) {
 	}
 }
 
+// With two writers, a batch does not wait for the one being written: while
+// the first Write is held, the second writer takes the next op.
+func TestWritersWriteSideBySide(t *testing.T) {
+	w := newHeld()
+	b := New(w, 10, 2)
+	defer b.Close()
+	done := make(chan error, 2)
+	go func() { done <- b.Do(t.Context(), "first", fakeOp{name: "first"}) }()
+	if got := <-w.writing; !reflect.DeepEqual(got, []string{"first"}) {
+		t.Fatalf("first batch %v", got)
+	}
+	go func() { done <- b.Do(t.Context(), "second", fakeOp{name: "second"}) }()
+	select {
+	case got := <-w.writing:
+		if !reflect.DeepEqual(got, []string{"second"}) {
+			t.Fatalf("second batch %v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second op waited for the first batch")
+	}
+	close(w.proceed)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestEachOpGetsItsOwnResult(t *testing.T) {
 	w := newHeld()
-	b := New(w, 10)
+	b := New(w, 10, 1)
 	defer b.Close()
 	errDuplicate := errors.New("duplicate")
 	ops := []fakeOp{{name: "a"}, {name: "bad", err: errDuplicate}, {name: "b"}}
@@ -159,7 +187,7 @@ func TestFailedBatchFailsEveryOp(t *testing.T) {
 		}
 		return nil
 	}
-	b := New(w, 10)
+	b := New(w, 10, 1)
 	defer b.Close()
 	var calls []func() error
 	for i := range 3 {
@@ -177,7 +205,7 @@ func TestFailedBatchFailsEveryOp(t *testing.T) {
 
 func TestContextEndsWhileQueued(t *testing.T) {
 	w := newHeld()
-	b := New(w, 10)
+	b := New(w, 10, 1)
 	defer b.Close()
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -218,7 +246,7 @@ func TestContextEndsWhileQueued(t *testing.T) {
 // learns the outcome, whatever its context does.
 func TestContextEndsInBatch(t *testing.T) {
 	w := newHeld()
-	b := New(w, 10)
+	b := New(w, 10, 1)
 	defer b.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -238,7 +266,7 @@ func TestContextEndsInBatch(t *testing.T) {
 
 func TestCloseDrainsTheQueue(t *testing.T) {
 	w := newHeld()
-	b := New(w, 2)
+	b := New(w, 2, 1)
 	results := make(chan error, 5)
 	go func() { results <- b.Do(t.Context(), "first", fakeOp{name: "first"}) }()
 	<-w.writing
