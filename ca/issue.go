@@ -27,6 +27,13 @@ type IssueStore interface {
 	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
 }
 
+// ErrReserved is in the error of an issuance that failed after its pending
+// record was stored (the HSM did not sign, or the signed certificate could
+// not be recorded), and so after its Request.ACMEOrder was claimed.
+// Without it, the issuance failed before anything was stored. Test with
+// errors.Is.
+var ErrReserved = errors.New("failed after the pending record was stored")
+
 // ErrAwaitingReconcile is in the error of an issuance whose certificate
 // was signed and its DER audited, but which could not be stored: the
 // reconcile step stores it later (and so finishes what the certificate
@@ -119,7 +126,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			rec.RenewAt = req.RenewAt(tmpl.NotBefore, tmpl.NotAfter)
 		}
 		err = is.Store.InsertPendingCertificate(ctx, rec)
-		if errs.Is(err, errs.Conflict) && attempt < 3 {
+		if errs.Is(err, errs.Conflict) && !errors.Is(err, storage.ErrACMEOrderNotReady) && attempt < 3 {
 			continue
 		}
 		if err != nil {
@@ -127,7 +134,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		}
 		der, cert, err := signDraft(ctx, draft, a.Cert, a.Key)
 		if err != nil {
-			return nil, errs.Wrap(errs.KindOf(err), err, "sign certificate %s", hex)
+			return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrReserved, err), "sign certificate %s", hex)
 		}
 		// The audit event carries the DER, and the store commits it even
 		// when the certificate cannot be activated: then nothing signed
@@ -141,9 +148,9 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			if auditID != 0 {
 				is.Log.Error("signed certificate audited but not activated; reconcile restores it",
 					"serial", hex, "ca", a.Name, "audit_id", auditID, "err", err)
-				return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrAwaitingReconcile, err), "certificate %s", hex)
+				return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w: %w", ErrReserved, ErrAwaitingReconcile, err), "certificate %s", hex)
 			}
-			return nil, err
+			return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrReserved, err), "certificate %s", hex)
 		}
 		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
 		return cert, nil

@@ -2,8 +2,14 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrACMEOrderNotReady is in the error (of kind errs.Conflict) of an
+// InsertPendingCertificate whose Certificate.ACMEOrder is not ready: it
+// is being or has been finalized, or it failed. Test with errors.Is.
+var ErrACMEOrderNotReady = errors.New("the ACME order is not ready")
 
 // ACME state (RFC 8555): nonces, accounts, External Account Binding keys,
 // orders, authorizations and challenges. All of it lives in the store so

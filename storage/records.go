@@ -55,9 +55,13 @@ type Certificate struct {
 	RenewedBy string // serial of the certificate that replaced this one; "" if none
 	Subject   string // subject DN as text (RFC 4514), "" if empty
 	// ACMEOrder is the ACME order this certificate finalizes, "" if none.
-	// When the certificate becomes active (CompleteIssuance or
-	// ActivateCertificate), the store moves that order processing→valid
-	// with this serial in the same transaction.
+	// InsertPendingCertificate claims the order: it moves it
+	// ready→processing in the transaction that stores the pending record,
+	// or fails with ErrACMEOrderNotReady and stores nothing, so of
+	// concurrent finalizations exactly one goes on to be signed. When the
+	// certificate becomes active (CompleteIssuance or
+	// ActivateCertificate), the store moves the order processing→valid
+	// with this serial, again in the same transaction.
 	ACMEOrder string
 }
 

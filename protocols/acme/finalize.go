@@ -50,36 +50,55 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	if err := csrMatchesOrder(csr, o.Identifiers); err != nil {
 		return nil, err
 	}
-	won, err := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEReady, storage.ACMEProcessing, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	if !won {
-		return nil, prob(probOrderNotReady, http.StatusForbidden, "order is already being finalized")
-	}
 	replaces := ""
 	if o.Replaces != "" {
 		replaces, _ = parseCertID(o.Replaces)
 	}
-	// The commit that stores the certificate also turns the order valid
-	// (IssueRequest.ACMEOrder). A certificate signed but not stored leaves
-	// the order processing until the reconcile step stores it, which
-	// turns the order valid then.
+	// The store claims the order (ready→processing) in the commit of the
+	// pending record, and turns it valid in the commit that stores the
+	// certificate (IssueRequest.ACMEOrder): of concurrent calls, the one
+	// whose pending record lands first issues, the others find the order
+	// not ready.
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CheckedCSR: csr, Replaces: replaces, ACMEOrder: o.ID})
 	if err != nil {
-		if !errors.Is(err, ca.ErrAwaitingReconcile) {
-			p, _ := toProblem(err)
-			if _, serr := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), ""); serr != nil {
-				s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
-			}
-		}
-		return nil, err
+		return nil, s.finalizeFailed(ctx, o, err)
 	}
 	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", issued.Serial)
 	if o, err = s.store.GetACMEOrder(ctx, o.ID); err != nil {
 		return nil, err
 	}
 	return s.orderResponse(ctx, req.base, o, http.StatusOK)
+}
+
+// finalizeFailed records on the order why its issuance failed, if this
+// call owns the outcome, and returns err for the client.
+//
+//   - The order was not ready when the pending record was to be stored:
+//     another call is finalizing it (or has); nothing to record.
+//   - The certificate was signed and its DER audited but not stored: the
+//     order stays processing, and the reconcile step, which stores the
+//     certificate, turns it valid.
+//   - The issuance failed after this call claimed the order (the HSM did
+//     not sign, or nothing could be recorded): processing→invalid.
+//   - It failed before (the profile refused the request, the lint gate
+//     stopped it): the order is still ready; ready→invalid, unless a
+//     concurrent call claimed it meanwhile.
+func (s *Server) finalizeFailed(ctx context.Context, o storage.ACMEOrder, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrACMEOrderNotReady):
+		return prob(probOrderNotReady, http.StatusForbidden, "order is already being finalized")
+	case errors.Is(err, ca.ErrAwaitingReconcile):
+		return err
+	}
+	from := storage.ACMEReady
+	if errors.Is(err, ca.ErrReserved) {
+		from = storage.ACMEProcessing
+	}
+	p, _ := toProblem(err)
+	if _, serr := s.store.SetACMEOrderStatus(context.WithoutCancel(ctx), o.ID, from, storage.ACMEInvalid, p.json(), ""); serr != nil {
+		s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
+	}
+	return err
 }
 
 // csrMatchesOrder requires the CSR's names (SANs and a CN, which must be

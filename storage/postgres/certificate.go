@@ -26,16 +26,28 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
 	}
 	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
-		sql: `INSERT INTO certificates
+		// One statement claims the order (if any) and inserts: with no
+		// order, or with the order claimed, the SELECT yields the row;
+		// otherwise nothing is inserted and no row comes back.
+		sql: `WITH claimed AS (
+				UPDATE acme_orders SET status = $19 WHERE id = $18 AND status = $20 RETURNING id)
+			INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
 			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+			WHERE $18::text IS NULL OR EXISTS (SELECT FROM claimed)
 			RETURNING true`,
 		args: []any{c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
 			c.NotBefore, c.NotAfter, c.CreatedAt,
-			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder)},
+			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder),
+			storage.ACMEProcessing, storage.ACMEReady},
 		result: func(row pgx.Row) error {
-			if err := row.Scan(new(bool)); err != nil {
+			err := row.Scan(new(bool))
+			if errors.Is(err, pgx.ErrNoRows) {
+				// Nothing was written: no savepoint needed.
+				return errs.Wrap(errs.Conflict, storage.ErrACMEOrderNotReady, "postgres: insert certificate %s: ACME order %s", c.Serial, c.ACMEOrder)
+			}
+			if err != nil {
 				return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
 			}
 			return nil

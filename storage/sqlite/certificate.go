@@ -25,6 +25,16 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 		return errs.Wrap(errs.Internal, err, "sqlite: encode SANs of %s", c.Serial)
 	}
 	return s.writes.Do(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *txn) error {
+		if c.ACMEOrder != "" {
+			res, err := tx.ExecContext(ctx, `UPDATE acme_orders SET status = ? WHERE id = ? AND status = ?`,
+				storage.ACMEProcessing, c.ACMEOrder, storage.ACMEReady)
+			if err != nil {
+				return wrap(err, "claim ACME order %s", c.ACMEOrder)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return errs.Wrap(errs.Conflict, storage.ErrACMEOrderNotReady, "sqlite: insert certificate %s: ACME order %s", c.Serial, c.ACMEOrder)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
 			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)

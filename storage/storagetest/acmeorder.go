@@ -1,17 +1,20 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
 
-// testACMEOrderLink: a certificate that names an ACME order turns that
-// order valid, with its serial, in the commit that activates it, whether
-// CompleteIssuance or ActivateCertificate (the reconcile step) does; an
-// order that is not processing is left alone, and a certificate without
-// an order touches none.
+// testACMEOrderLink: a certificate that names an ACME order claims the
+// order (ready→processing) in the commit of its pending record, or is not
+// stored at all, and turns it valid, with its serial, in the commit that
+// activates it, whether CompleteIssuance or ActivateCertificate (the
+// reconcile step) does; a certificate without an order touches none.
 func testACMEOrderLink(t *testing.T, open func(t *testing.T) storage.Store) {
 	setup := func(t *testing.T, orderStatus string) (storage.Store, storage.ACMEOrder) {
 		s, ctx := withCA(t, open)
@@ -42,7 +45,7 @@ func testACMEOrderLink(t *testing.T, open func(t *testing.T) storage.Store) {
 	}
 
 	t.Run("CompleteIssuance", func(t *testing.T) {
-		s, o := setup(t, storage.ACMEProcessing)
+		s, o := setup(t, storage.ACMEReady)
 		ctx := t.Context()
 		c := linked("0a")
 		must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
@@ -58,20 +61,58 @@ func testACMEOrderLink(t *testing.T, open func(t *testing.T) storage.Store) {
 	})
 
 	t.Run("Reconcile", func(t *testing.T) {
-		s, o := setup(t, storage.ACMEProcessing)
+		s, o := setup(t, storage.ACMEReady)
 		activate(t, s, t.Context(), linked("0b"))
 		wantOrder(t, s, o.ID, storage.ACMEValid, "0b")
 	})
 
-	t.Run("OrderNotProcessing", func(t *testing.T) {
-		s, o := setup(t, storage.ACMEInvalid)
-		activate(t, s, t.Context(), linked("0c"))
-		wantOrder(t, s, o.ID, storage.ACMEInvalid, "")
+	t.Run("OrderNotReady", func(t *testing.T) {
+		for _, status := range []string{storage.ACMEPending, storage.ACMEProcessing, storage.ACMEInvalid} {
+			t.Run(status, func(t *testing.T) {
+				s, o := setup(t, status)
+				err := s.InsertPendingCertificate(t.Context(), linked("0c"))
+				wantKind(t, "InsertPendingCertificate(order "+status+")", err, errs.Conflict)
+				if !errors.Is(err, storage.ErrACMEOrderNotReady) {
+					t.Errorf("error %v is not ErrACMEOrderNotReady", err)
+				}
+				_, err = s.GetCertificate(t.Context(), "0c")
+				wantKind(t, "GetCertificate(refused)", err, errs.NotFound)
+				wantOrder(t, s, o.ID, status, "")
+			})
+		}
+		t.Run("MissingOrder", func(t *testing.T) {
+			s, _ := setup(t, storage.ACMEReady)
+			c := linked("0c")
+			c.ACMEOrder = "nope"
+			if err := s.InsertPendingCertificate(t.Context(), c); !errors.Is(err, storage.ErrACMEOrderNotReady) {
+				t.Errorf("InsertPendingCertificate(missing order) = %v, want ErrACMEOrderNotReady", err)
+			}
+		})
+	})
+
+	t.Run("ConcurrentClaims", func(t *testing.T) {
+		s, o := setup(t, storage.ACMEReady)
+		errList := concurrently(func(i int) error {
+			return s.InsertPendingCertificate(t.Context(), linked(fmt.Sprintf("1%x", i)))
+		})
+		won := 0
+		for _, err := range errList {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrACMEOrderNotReady):
+				t.Errorf("InsertPendingCertificate = %v", err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d of %d concurrent pending records claimed the order, want 1", won, len(errList))
+		}
+		wantOrder(t, s, o.ID, storage.ACMEProcessing, "")
 	})
 
 	t.Run("NoOrder", func(t *testing.T) {
-		s, o := setup(t, storage.ACMEProcessing)
+		s, o := setup(t, storage.ACMEReady)
 		activate(t, s, t.Context(), pendingCert("0d"))
-		wantOrder(t, s, o.ID, storage.ACMEProcessing, "")
+		wantOrder(t, s, o.ID, storage.ACMEReady, "")
 	})
 }
