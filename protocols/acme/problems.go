@@ -10,10 +10,12 @@ import (
 	"github.com/certgw/gateway/errs"
 )
 
-// RFC 8555 section 6.7 error types (and RFC 8555 section 7.3.4, RFC 8737).
+// RFC 8555 section 6.7 error types (and RFC 8555 section 7.3.4, RFC 8737,
+// RFC 9773 section 7.4).
 const (
 	errNS                   = "urn:ietf:params:acme:error:"
 	probAccountDoesNotExist = errNS + "accountDoesNotExist"
+	probAlreadyReplaced     = errNS + "alreadyReplaced"
 	probAlreadyRevoked      = errNS + "alreadyRevoked"
 	probBadCSR              = errNS + "badCSR"
 	probBadNonce            = errNS + "badNonce"

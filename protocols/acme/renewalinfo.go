@@ -87,7 +87,7 @@ func (s *Server) replacedSerial(ctx context.Context, req *request, certID string
 		return "", unauthorized("replaces: the certificate was not ordered by this account")
 	}
 	if b.Record.RenewedBy != "" {
-		return "", prob(probMalformed, http.StatusConflict, "replaces: the certificate was already replaced")
+		return "", prob(probAlreadyReplaced, http.StatusConflict, "replaces: the certificate was already replaced")
 	}
 	return serial, nil
 }
