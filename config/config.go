@@ -266,8 +266,9 @@ type ProfileEST struct {
 	// RevokeOnRenewal revokes (superseded) the certificate a
 	// simplereenroll replaces.
 	RevokeOnRenewal bool `yaml:"revoke_on_renewal"`
-	// ChannelBinding requires the TLS 1.2 tls-unique value in the CSR's
-	// challengePassword (RFC 7030 3.5).
+	// ChannelBinding requires the connection's channel binding in the
+	// CSR's challengePassword (RFC 7030 3.5): tls-unique on TLS 1.2,
+	// tls-exporter (RFC 9266) on TLS 1.3.
 	ChannelBinding bool `yaml:"channel_binding"`
 }
 

@@ -1,10 +1,13 @@
 package est
 
 import (
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -15,34 +18,53 @@ import (
 var oidChallengePassword = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 7}
 
 // checkChannelBinding enforces RFC 7030 section 3.5 where the profile asks
-// for it: the CSR's challengePassword must hold the base64 tls-unique value
-// (RFC 5929 section 3) of the connection it came over, which ties the
-// request to the authenticated TLS session and stops a man in the middle
-// from relaying someone else's CSR.
-//
-// tls-unique exists for TLS 1.2 only. On TLS 1.3 nothing is checked.
-// TODO: RFC 9266 defines tls-exporter as the TLS 1.3 channel binding;
-// check it in the challengePassword once EST clients send it there.
+// for it: the CSR's challengePassword must hold the base64 channel
+// binding of the TLS connection it came over, which ties the request to the
+// authenticated TLS session and stops a man in the middle from relaying
+// someone else's CSR. The binding is the one the TLS version has:
+// tls-unique (RFC 5929 section 3) on TLS 1.2, tls-exporter (RFC 9266,
+// 32 bytes of the exporter labelled "EXPORTER-Channel-Binding", no
+// context) on TLS 1.3, which has no tls-unique.
 func checkChannelBinding(r *http.Request, ps *profileState, csr *x509.CertificateRequest) error {
-	if !ps.set.RequireChannelBinding || r.TLS == nil || r.TLS.Version != tls.VersionTLS12 {
+	if !ps.set.RequireChannelBinding || r.TLS == nil {
 		return nil
 	}
-	if r.TLS.TLSUnique == nil {
-		// A resumed TLS 1.2 session without the extended master secret
-		// (RFC 7627) has no usable tls-unique.
-		return errs.New(errs.Unauthorized, "profile %s requires channel binding, which this resumed TLS session cannot give: connect anew", ps.name)
+	binding, name, err := channelBinding(r.TLS)
+	if err != nil {
+		return errs.Wrap(errs.Unauthorized, err, "profile %s requires channel binding", ps.name)
 	}
-	want := base64.StdEncoding.EncodeToString(r.TLS.TLSUnique)
+	want := base64.StdEncoding.EncodeToString(binding)
 	got, found, err := challengePassword(csr)
 	switch {
 	case err != nil:
 		return err
 	case !found:
-		return errs.New(errs.Unauthorized, "profile %s requires channel binding: put the base64 tls-unique value of the TLS session in the CSR's challengePassword (RFC 7030 section 3.5)", ps.name)
-	case strings.TrimSpace(got) != want:
-		return errs.New(errs.Unauthorized, "the CSR's challengePassword is not the tls-unique value of this TLS session (RFC 7030 section 3.5)")
+		return errs.New(errs.Unauthorized, "profile %s requires channel binding: put the base64 %s value of the TLS session in the CSR's challengePassword (RFC 7030 section 3.5)", ps.name, name)
+	case subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1:
+		return errs.New(errs.Unauthorized, "the CSR's challengePassword is not the %s value of this TLS session (RFC 7030 section 3.5)", name)
 	}
 	return nil
+}
+
+// channelBinding returns the channel binding of a TLS connection and its
+// name.
+func channelBinding(cs *tls.ConnectionState) ([]byte, string, error) {
+	switch cs.Version {
+	case tls.VersionTLS12:
+		if cs.TLSUnique == nil {
+			// A resumed TLS 1.2 session without the extended master
+			// secret (RFC 7627) has no usable tls-unique.
+			return nil, "", errors.New("this resumed TLS session cannot give it: connect anew")
+		}
+		return cs.TLSUnique, "tls-unique", nil
+	case tls.VersionTLS13:
+		b, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "tls-exporter", nil
+	}
+	return nil, "", fmt.Errorf("TLS version %s has no channel binding the gateway checks", tls.VersionName(cs.Version))
 }
 
 // challengePassword reads the challengePassword attribute of a CSR, which

@@ -503,42 +503,47 @@ func testBootstrap(t *testing.T, f *fixture, maker, stranger *testCA) {
 func testChannelBinding(t *testing.T, f *fixture) {
 	path := "/.well-known/est/bound/simpleenroll"
 	key := newKey(t)
-	for _, tc := range []struct {
-		name      string
-		challenge func(unique []byte) string // "" = no challengePassword
-		status    int
-	}{
-		{"tls-unique", func(u []byte) string { return base64.StdEncoding.EncodeToString(u) }, 200},
-		{"missing", nil, 401},
-		{"another session's", func(u []byte) string {
-			other := bytes.Clone(u)
-			other[0] ^= 0xff
-			return base64.StdEncoding.EncodeToString(other)
-		}, 401},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, unique := f.dialTLS12(clientOpts{})
-			if len(unique) == 0 {
-				t.Fatal("no tls-unique on a TLS 1.2 connection")
-			}
-			csr := csrDER(t, key, "cb.example.com", "cb.example.com")
-			if tc.challenge != nil {
-				csr = csrWithChallenge(t, key, tc.challenge(unique), "cb.example.com", "cb.example.com")
-			}
-			before := f.countCerts()
-			got := f.request(c, "POST", path, b64(csr), "bound-user", "bound-pass")
-			if got.status != tc.status {
-				t.Fatalf("status %d %q, want %d", got.status, got.body, tc.status)
-			}
-			if tc.status != 200 && f.countCerts() != before {
-				t.Error("a refused request changed the inventory")
-			}
-		})
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, tc := range []struct {
+			name      string
+			challenge func(binding []byte) string // nil: no challengePassword
+			status    int
+		}{
+			{"binding", func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }, 200},
+			{"missing", nil, 401},
+			{"another session's", func(b []byte) string {
+				other := bytes.Clone(b)
+				other[0] ^= 0xff
+				return base64.StdEncoding.EncodeToString(other)
+			}, 401},
+		} {
+			t.Run(tls.VersionName(version)+"/"+tc.name, func(t *testing.T) {
+				c, binding := f.dialTLS(clientOpts{}, version)
+				if len(binding) == 0 {
+					t.Fatal("no channel binding on the connection")
+				}
+				csr := csrDER(t, key, "cb.example.com", "cb.example.com")
+				if tc.challenge != nil {
+					csr = csrWithChallenge(t, key, tc.challenge(binding), "cb.example.com", "cb.example.com")
+				}
+				before := f.countCerts()
+				got := f.request(c, "POST", path, b64(csr), "bound-user", "bound-pass")
+				if got.status != tc.status {
+					t.Fatalf("status %d %q, want %d", got.status, got.body, tc.status)
+				}
+				if tc.status != 200 && f.countCerts() != before {
+					t.Error("a refused request changed the inventory")
+				}
+			})
+		}
 	}
-	t.Run("TLS 1.3 has no tls-unique", func(t *testing.T) {
-		got := f.request(f.client(clientOpts{}), "POST", path, b64(csrDER(t, key, "cb.example.com", "cb.example.com")), "bound-user", "bound-pass")
-		if got.status != 200 {
-			t.Fatalf("status %d %q", got.status, got.body)
+	// The TLS 1.2 value does not pass on TLS 1.3, nor the other way round.
+	t.Run("cross-version", func(t *testing.T) {
+		_, unique := f.dialTLS(clientOpts{}, tls.VersionTLS12)
+		c, _ := f.dialTLS(clientOpts{}, tls.VersionTLS13)
+		csr := csrWithChallenge(t, key, base64.StdEncoding.EncodeToString(unique), "cb.example.com", "cb.example.com")
+		if got := f.request(c, "POST", path, b64(csr), "bound-user", "bound-pass"); got.status != 401 {
+			t.Fatalf("status %d %q, want 401", got.status, got.body)
 		}
 	})
 }

@@ -335,13 +335,14 @@ func csrWithChallenge(t *testing.T, key *ecdsa.PrivateKey, challenge, cn string,
 	return der
 }
 
-// dialTLS12 opens one TLS 1.2 connection and returns a client bound to it
-// and its tls-unique value, for channel binding.
-func (f *fixture) dialTLS12(o clientOpts) (*http.Client, []byte) {
+// dialTLS opens one connection with TLS version (tls.VersionTLS12 or 13)
+// and returns a client bound to it and its channel binding: tls-unique on
+// TLS 1.2, tls-exporter (RFC 9266) on TLS 1.3.
+func (f *fixture) dialTLS(o clientOpts, version uint16) (*http.Client, []byte) {
 	f.t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(f.srv.Certificate())
-	cfg := &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: version, MaxVersion: version}
 	if o.cert != nil {
 		cfg.Certificates = []tls.Certificate{*o.cert}
 	}
@@ -349,7 +350,13 @@ func (f *fixture) dialTLS12(o clientOpts) (*http.Client, []byte) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	unique := conn.ConnectionState().TLSUnique
+	cs := conn.ConnectionState()
+	binding := cs.TLSUnique
+	if version == tls.VersionTLS13 {
+		if binding, err = cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err != nil {
+			f.t.Fatal(err)
+		}
+	}
 	used := false
 	tr := &http.Transport{DialTLSContext: func(context.Context, string, string) (net.Conn, error) {
 		if used {
@@ -359,7 +366,7 @@ func (f *fixture) dialTLS12(o clientOpts) (*http.Client, []byte) {
 		return conn, nil
 	}}
 	f.t.Cleanup(func() { conn.Close() })
-	return &http.Client{Timeout: 30 * time.Second, Transport: tr}, unique
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}, binding
 }
 
 func sha256Sum(b []byte) []byte {

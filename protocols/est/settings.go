@@ -66,9 +66,10 @@ type ProfileSettings struct {
 	// (reason superseded); by default it stays valid until it expires.
 	// Key: profiles[i].est.revoke_on_renewal.
 	RevokeOnRenewal bool
-	// RequireChannelBinding requires the tls-unique value of the
-	// connection in the CSR's challengePassword (RFC 7030 section 3.5)
-	// where the connection is TLS 1.2. Key: profiles[i].est.channel_binding.
+	// RequireChannelBinding requires the channel binding of the
+	// connection in the CSR's challengePassword (RFC 7030 section 3.5):
+	// tls-unique on TLS 1.2, tls-exporter (RFC 9266) on TLS 1.3. Key:
+	// profiles[i].est.channel_binding.
 	RequireChannelBinding bool
 }
 
