@@ -162,6 +162,16 @@ type ACMEStore interface {
 	// also sets Validated (if non-zero) and Error (if non-empty).
 	SetACMEChallengeStatus(ctx context.Context, id, from, to string, validated time.Time, errDoc []byte) (bool, error)
 
+	// StartACMEValidation moves a challenge pending→processing, as
+	// SetACMEChallengeStatus does, and records at as the start of its
+	// validation (see StaleACMEChallenges).
+	StartACMEValidation(ctx context.Context, id string, at time.Time) (bool, error)
+	// StaleACMEChallenges returns up to limit challenges processing since
+	// before before (or since an unknown time), with their authorization
+	// and order: validations whose replica stopped before it could record
+	// an outcome.
+	StaleACMEChallenges(ctx context.Context, before time.Time, limit int) ([]ACMEChallengeRef, error)
+
 	// RecordACMEValidation records the outcome of a challenge validation
 	// in one transaction. It moves the challenge pending|processing→valid
 	// (or invalid, setting Validated and, if non-empty, Error from
@@ -174,4 +184,9 @@ type ACMEStore interface {
 	// order to ready (of concurrent callers at most one does). Unknown
 	// challenge ID: errs.NotFound.
 	RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (orderReady bool, err error)
+}
+
+// ACMEChallengeRef names a challenge with its authorization and order.
+type ACMEChallengeRef struct {
+	ChallengeID, AuthzID, OrderID string
 }

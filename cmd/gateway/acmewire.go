@@ -3,15 +3,14 @@ package main
 import (
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/protocols/acme"
 )
 
-// mountACME mounts the ACME directories of every profile that allows
-// "acme" on the HTTPS router. serve.go calls it from its HTTPS mount.
-func mountACME(r chi.Router, d *deps, core *ca.Core) {
+// newACME builds the ACME server of every profile that allows "acme";
+// serve.go mounts its directories on the HTTPS router and runs its
+// sweeper.
+func newACME(d *deps, core *ca.Core) *acme.Server {
 	a := d.cfg.ACME
 	set := acme.Settings{
 		NonceLifetime: a.NonceLifetime.D(), OrderLifetime: a.OrderLifetime.D(), RetryAfter: a.RetryAfter.D(),
@@ -21,8 +20,8 @@ func mountACME(r chi.Router, d *deps, core *ca.Core) {
 	for _, p := range d.cfg.Profiles {
 		set.RequireEAB[p.Name] = p.ACME.RequireEAB
 	}
-	acme.New(acme.Config{
+	return acme.New(acme.Config{
 		Store: d.store, CA: core, Profiles: core.Profiles, Validation: d.cfg.ACME.Validation, Settings: set,
 		Log: d.log.With("protocol", "acme"), Now: time.Now,
-	}).Routes(r)
+	})
 }

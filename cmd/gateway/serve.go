@@ -81,6 +81,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	host, _ := os.Hostname()
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
+	acmeServer := newACME(d, core)
+	go acmeServer.RunSweeper(ctx, time.Minute)
 	srv := server.New(server.Config{
 		HTTPSAddr: cfg.Listen.HTTPS,
 		HTTPAddr:  cfg.Listen.HTTP,
@@ -95,7 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "signer", Check: d.signer.Check},
 			{Name: "store", Check: d.store.Ping},
 		},
-		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); mountACME(r, d, core) },
+		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
 		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r) },
 	})
 	if err := srv.Listen(); err != nil {

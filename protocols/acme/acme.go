@@ -55,6 +55,8 @@ type Store interface {
 	SetACMEAuthzStatus(ctx context.Context, id, from, to string) (bool, error)
 	GetACMEChallenge(ctx context.Context, id string) (storage.ACMEChallenge, error)
 	SetACMEChallengeStatus(ctx context.Context, id, from, to string, validated time.Time, errDoc []byte) (bool, error)
+	StartACMEValidation(ctx context.Context, id string, at time.Time) (bool, error)
+	StaleACMEChallenges(ctx context.Context, before time.Time, limit int) ([]storage.ACMEChallengeRef, error)
 	RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (orderReady bool, err error)
 }
 

@@ -51,9 +51,10 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 		}
 		keyAuth := c.Token + "." + tp
 		// The validation outlives this request, not the process: a replica
-		// that dies mid-validation leaves the challenge pending, or
-		// processing if the validation outlived the head start.
-		// TODO: a sweeper that fails challenges stuck in processing.
+		// that dies mid-validation leaves the challenge pending (the
+		// client may try again), or processing if the validation outlived
+		// the head start, until a replica's sweeper fails it
+		// (RunSweeper).
 		vctx, ch := context.WithoutCancel(ctx), c // c is re-read below
 		done := s.validating.start(c.ID, func() { s.runValidation(vctx, a, ch, keyAuth) })
 		// Give the validation a head start: a client that sees the
@@ -67,7 +68,7 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 			// A slow validation goes on in the background, as RFC 8555
 			// 7.5.1 describes. If its outcome lands first, this write
 			// changes nothing; if after, the outcome replaces it.
-			if _, err := s.store.SetACMEChallengeStatus(ctx, c.ID, storage.ACMEPending, storage.ACMEProcessing, time.Time{}, nil); err != nil {
+			if _, err := s.store.StartACMEValidation(ctx, c.ID, s.now()); err != nil {
 				return nil, err
 			}
 		case <-ctx.Done():
@@ -145,4 +146,52 @@ func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c stora
 	if _, err := s.store.RecordACMEValidation(rctx, c.ID, a.ID, a.OrderID, true, now, nil); err != nil {
 		log.Error("acme: record validation", "err", err)
 	}
+}
+
+// sweepGrace is how long past Settings.ValidationTimeout a challenge may
+// stay processing before the sweeper takes its validation for dead: the
+// timeout bounds the validation, not the writing of its outcome.
+const sweepGrace = time.Minute
+
+// RunSweeper fails, every interval until ctx ends, the challenges whose
+// validation started longer ago than the validation timeout allows (plus
+// sweepGrace) and never recorded an outcome: their replica stopped
+// mid-validation. The outcome is recorded as for a failed validation, so
+// the authorization and the order turn invalid, and the client, which
+// would otherwise poll a processing challenge until the order expires,
+// learns to start again. Every replica may run one; the compare-and-set
+// of the record lets one of them win.
+func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.sweep(ctx); err != nil {
+			s.log.Error("acme: sweep stale validations", "err", err)
+		} else if n > 0 {
+			s.log.Warn("acme: failed validations interrupted by a stopped replica", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweep fails the stale challenges once and returns how many it failed.
+func (s *Server) sweep(ctx context.Context) (int, error) {
+	stale, err := s.store.StaleACMEChallenges(ctx, s.now().Add(-s.set.ValidationTimeout-sweepGrace), 100)
+	if err != nil {
+		return 0, err
+	}
+	p, _ := toProblem(prob(probServerInternal, http.StatusInternalServerError,
+		"the validation was interrupted: the gateway replica running it stopped; create a new order"))
+	n := 0
+	for _, c := range stale {
+		if _, err := s.store.RecordACMEValidation(ctx, c.ChallengeID, c.AuthzID, c.OrderID, false, s.now(), p.json()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

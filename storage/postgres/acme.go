@@ -281,6 +281,31 @@ func (s *Store) SetACMEChallengeStatus(ctx context.Context, id, from, to string,
 		nullTime(validated), nullBytes(errDoc))
 }
 
+// StartACMEValidation implements storage.ACMEStore.
+func (s *Store) StartACMEValidation(ctx context.Context, id string, at time.Time) (bool, error) {
+	return s.casStatus(ctx, "acme_challenges", id, storage.ACMEPending, storage.ACMEProcessing, `, processing_at = $2`, at)
+}
+
+// StaleACMEChallenges implements storage.ACMEStore.
+func (s *Store) StaleACMEChallenges(ctx context.Context, before time.Time, limit int) ([]storage.ACMEChallengeRef, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.id, c.authz_id, a.order_id
+		FROM acme_challenges c JOIN acme_authzs a ON a.id = c.authz_id
+		WHERE c.status = $1 AND (c.processing_at IS NULL OR c.processing_at < $2)
+		ORDER BY c.processing_at LIMIT $3`, storage.ACMEProcessing, before, limit)
+	if err != nil {
+		return nil, wrap(err, "stale ACME challenges")
+	}
+	refs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ACMEChallengeRef, error) {
+		var r storage.ACMEChallengeRef
+		err := row.Scan(&r.ChallengeID, &r.AuthzID, &r.OrderID)
+		return r, err
+	})
+	if err != nil {
+		return nil, wrap(err, "stale ACME challenges")
+	}
+	return refs, nil
+}
+
 // RecordACMEValidation implements storage.ACMEStore in one transaction.
 // It locks the order row first: two validations of one order's
 // authorizations finishing together then run one after the other, and

@@ -289,6 +289,35 @@ func (s *Store) SetACMEChallengeStatus(ctx context.Context, id, from, to string,
 		nullMicros(validated), nullBytes(errDoc))
 }
 
+// StartACMEValidation implements storage.ACMEStore.
+func (s *Store) StartACMEValidation(ctx context.Context, id string, at time.Time) (bool, error) {
+	return s.casStatus(ctx, "acme_challenges", id, storage.ACMEPending, storage.ACMEProcessing, `, processing_at = ?`, micros(at))
+}
+
+// StaleACMEChallenges implements storage.ACMEStore.
+func (s *Store) StaleACMEChallenges(ctx context.Context, before time.Time, limit int) ([]storage.ACMEChallengeRef, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT c.id, c.authz_id, a.order_id
+		FROM acme_challenges c JOIN acme_authzs a ON a.id = c.authz_id
+		WHERE c.status = ? AND (c.processing_at IS NULL OR c.processing_at < ?)
+		ORDER BY c.processing_at LIMIT ?`, storage.ACMEProcessing, micros(before), limit)
+	if err != nil {
+		return nil, wrap(err, "stale ACME challenges")
+	}
+	defer rows.Close()
+	var refs []storage.ACMEChallengeRef
+	for rows.Next() {
+		var r storage.ACMEChallengeRef
+		if err := rows.Scan(&r.ChallengeID, &r.AuthzID, &r.OrderID); err != nil {
+			return nil, wrap(err, "stale ACME challenges")
+		}
+		refs = append(refs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "stale ACME challenges")
+	}
+	return refs, nil
+}
+
 // RecordACMEValidation implements storage.ACMEStore: one write of the
 // batcher, so the four steps commit together.
 func (s *Store) RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (bool, error) {

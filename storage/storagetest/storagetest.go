@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Token", func(t *testing.T) { testToken(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("ACMEOrderLink", func(t *testing.T) { testACMEOrderLink(t, open) })
+	t.Run("ACMEStale", func(t *testing.T) { testACMEStale(t, open) })
 }
 
 // base is the suite's reference time: not in UTC and with nanoseconds, so
