@@ -148,6 +148,10 @@ func dsn(path string, writer bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
+	// Statement journals (the savepoint of every batched write) and
+	// temporary results stay in memory instead of temporary files: they
+	// are small, and never need to survive the connection.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if writer {
 		q.Set("_txlock", "immediate")
 	} else {
