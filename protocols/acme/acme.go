@@ -58,9 +58,10 @@ type Store interface {
 	StartACMEValidation(ctx context.Context, id string, at time.Time) (bool, error)
 	StaleACMEChallenges(ctx context.Context, before time.Time, limit int) ([]storage.ACMEChallengeRef, error)
 	RecordACMEValidation(ctx context.Context, challengeID, authzID, orderID string, valid bool, validated time.Time, problem []byte) (orderReady bool, err error)
+	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
 }
 
-var _ Store = storage.ACMEStore(nil)
+var _ Store = storage.Store(nil)
 
 // CA is what the ACME server asks of the issuance core.
 type CA interface {

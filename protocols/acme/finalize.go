@@ -50,9 +50,13 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	if err := csrMatchesOrder(csr, o.Identifiers); err != nil {
 		return nil, err
 	}
+	// A renewal (RFC 9773 replaces) is checked again here: another order
+	// may have replaced the certificate since this one was created.
 	replaces := ""
 	if o.Replaces != "" {
-		replaces, _ = parseCertID(o.Replaces)
+		if replaces, err = s.replacedSerial(ctx, req, o.Replaces); err != nil {
+			return nil, err
+		}
 	}
 	// The store claims the order (ready→processing) in the commit of the
 	// pending record, and turns it valid in the commit that stores the
@@ -62,6 +66,14 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CheckedCSR: csr, Replaces: replaces, ACMEOrder: o.ID})
 	if err != nil {
 		return nil, s.finalizeFailed(ctx, o, err)
+	}
+	if replaces != "" {
+		// The replaced certificate is done with: the next renewal order
+		// that names it is refused (alreadyReplaced). Two orders racing
+		// to replace it both issue; the second is only logged.
+		if err := s.store.MarkRenewed(context.WithoutCancel(ctx), replaces, issued.Serial); err != nil {
+			s.log.Warn("acme: mark the replaced certificate", "order", o.ID, "replaced", replaces, "serial", issued.Serial, "err", err)
+		}
 	}
 	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", issued.Serial)
 	if o, err = s.store.GetACMEOrder(ctx, o.ID); err != nil {
