@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -116,5 +117,17 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", hs.String(), time.Second); err == nil {
 		t.Fatal("listener still accepts after shutdown")
+	}
+}
+
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	debug.SetGCPercent(100)
+	if got := TuneGC(func(string) string { return "" }); got != GCPercent || debug.SetGCPercent(100) != GCPercent {
+		t.Errorf("without GOGC: target %d, want %d", got, GCPercent)
+	}
+	debug.SetGCPercent(150) // as the runtime would have for GOGC=150
+	if got := TuneGC(func(k string) string { return map[string]string{"GOGC": "150"}[k] }); got != 150 || debug.SetGCPercent(100) != 150 {
+		t.Errorf("with GOGC=150: target %d, want 150 left alone", got)
 	}
 }

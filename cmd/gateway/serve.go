@@ -32,6 +32,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg, *logFormat)
+	log.Debug("garbage collector", "gogc", server.TuneGC(os.Getenv))
 	d, err := openDeps(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/certgw/gateway/server"
 	"github.com/certgw/gateway/signer"
 )
 
@@ -46,6 +47,9 @@ func main() {
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
 	flag.StringVar(&subjectProfile, "subjectprofile", "", "write a CPU profile of one extra run of each issuance subject (not its reference) to this file, suffixed with the benchmark's name")
 	flag.Parse()
+	// The gateway's benchmarks run the gateway in this process: with the
+	// collector's target that `gateway serve` sets.
+	gogc := server.TuneGC(os.Getenv)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -126,7 +130,8 @@ func main() {
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (test/bench). Every result is a ratio to a reference\n")
 	fmt.Fprintf(&b, "measured in the same run on the same machine; absolute rates are shown for scale only.\n")
 	fmt.Fprintf(&b, "Reference and subject alternate, %d rounds of %s each; the medians are compared.\n\n", *rounds, *dur)
-	fmt.Fprintf(&b, "Machine: %d CPUs, %s/%s, %s. Token: SoftHSM (%s).\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), module)
+	fmt.Fprintf(&b, "Machine: %d CPUs, %s/%s, %s. Token: SoftHSM (%s). Garbage collector target GOGC=%d,\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), module, gogc)
+	fmt.Fprintf(&b, "as `gateway serve` sets it (server.TuneGC); reference and subject share it.\n\n")
 	fmt.Fprintf(&b, "## Signer pool vs raw PKCS#11\n\n")
 	fmt.Fprintf(&b, "Signatures per second through `signer.Pool` (round robin, bounded session wait,\n")
 	fmt.Fprintf(&b, "failover checks) against a raw `crypto11` sign loop on the same token and key, with the\n")
