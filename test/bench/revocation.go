@@ -52,6 +52,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/crl"
 	"github.com/certgw/gateway/ocsp"
+	"github.com/certgw/gateway/server"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 )
@@ -76,6 +77,7 @@ func RevocationChild() bool {
 	if err != nil {
 		log.Fatal(err)
 	}
+	server.TuneGC(os.Getenv) // as `gateway serve` runs, for ours and the reference alike
 	if err := json.NewEncoder(os.Stdout).Encode(crlChild(os.Args[2], n, os.Args[4], time.Unix(unix, 0))); err != nil {
 		log.Fatal(err)
 	}
