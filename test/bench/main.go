@@ -174,7 +174,7 @@ func main() {
 	fmt.Fprintf(&b, "signature), the HSM signature itself (one raw signature), zlint (parsing with zcrypto and\n")
 	fmt.Fprintf(&b, "about 190 applicable lints), garbage collection, and TLS, HTTP and JSON on both ends.\n")
 	fmt.Fprintf(&b, "What was cut: statements prepared once instead of compiled per call, zlint's lints run\n")
-	fmt.Fprintf(&b, "directly (no per-call name sort and result map), the CSR verified once, the collector at\n")
+	fmt.Fprintf(&b, "directly (no per-call name sort and result map), the collector at\n")
 	fmt.Fprintf(&b, "GOGC=400, the pending record and completion as the only commits. The commits are not what\n")
 	fmt.Fprintf(&b, "limits: their waits are about half a request's\n")
 	fmt.Fprintf(&b, "latency, but the ceiling they set stands well above the result:\n\n")
