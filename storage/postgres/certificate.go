@@ -28,9 +28,14 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
 		// One statement claims the order (if any) and inserts: with no
 		// order, or with the order claimed, the SELECT yields the row;
-		// otherwise nothing is inserted and no row comes back.
+		// otherwise nothing is inserted and no row comes back. An order
+		// another transaction is claiming (locked) counts as not ready
+		// rather than being waited for: a batch never waits for another
+		// batch's lock, so two batches written at once cannot deadlock.
 		sql: `WITH claimed AS (
-				UPDATE acme_orders SET status = $19 WHERE id = $18 AND status = $20 RETURNING id)
+				UPDATE acme_orders SET status = $19
+				WHERE id = (SELECT id FROM acme_orders WHERE id = $18 AND status = $20 FOR UPDATE SKIP LOCKED)
+				RETURNING id)
 			INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
 			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
