@@ -68,6 +68,7 @@ type issueResult struct {
 	fsync                  time.Duration // one write + fdatasync in the store's directory
 	rawCPU, apiCPU         time.Duration // CPU time of one raw signature, one issuance
 	apiUse                 float64       // share of the CPUs busy while issuing
+	pgCPU                  time.Duration // the PostgreSQL server's CPU time per issuance
 }
 
 // fsyncLatency times small synchronous writes in dir: the floor under every
@@ -158,7 +159,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		apis = append(apis, apiCPU.rate(issueOnce, callers, dur))
 	}
 	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir),
-		rawCPU: rawCPU.perCall(), apiCPU: apiCPU.perCall(), apiUse: apiCPU.use()}
+		rawCPU: rawCPU.perCall(), apiCPU: apiCPU.perCall(), apiUse: apiCPU.use(), pgCPU: apiCPU.postgresPerCall()}
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
 	profileSubject("issue-"+storeKind, issueOnce, callers, dur)
