@@ -46,22 +46,34 @@ func newPool(db *sql.DB, deferred bool) *pool {
 // way).
 func (p *pool) stmt(ctx context.Context, query string) *sql.Stmt {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if st, ok := p.stmts[query]; ok {
+		p.mu.Unlock()
 		return st
 	}
 	if len(p.stmts)+len(p.queued) >= maxCachedStatements {
+		p.mu.Unlock()
 		return nil
 	}
 	if p.deferred {
 		if !slices.Contains(p.queued, query) {
 			p.queued = append(p.queued, query)
 		}
+		p.mu.Unlock()
 		return nil
 	}
+	p.mu.Unlock()
+	// Prepared without the lock: preparing waits for a free connection,
+	// and a caller holding one (reading rows) may be asking for another
+	// statement meanwhile.
 	st, err := p.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if kept, ok := p.stmts[query]; ok { // prepared by another caller meanwhile
+		st.Close()
+		return kept
 	}
 	p.stmts[query] = st
 	return st
