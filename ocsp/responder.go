@@ -28,6 +28,9 @@ type ResponderStore interface {
 	RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]storage.RevocationEvent, error)
 	InsertOCSPResponder(ctx context.Context, r storage.OCSPResponder) error
 	LatestOCSPResponder(ctx context.Context, ca string) (storage.OCSPResponder, error)
+	// Expired responders' keys are destroyed, then their records deleted.
+	ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]storage.OCSPResponder, error)
+	DeleteOCSPResponder(ctx context.Context, keyURI string) error
 	// A responder certificate is issued like any other: persisted, then
 	// signed, audited with its DER, activated.
 	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error

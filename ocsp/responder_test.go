@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,8 @@ import (
 	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
@@ -524,6 +527,106 @@ func TestResponderRotation(t *testing.T) {
 			t.Fatalf("late response: %v, %+v", err, lr)
 		}
 	})
+}
+
+// Once a rotated-out responder's certificate has expired, its key is
+// destroyed in the signer and its record deleted, while the current
+// responder goes on signing. A record whose key is already gone (a crash
+// between the two steps, or another replica) is deleted the next time, and
+// a signer that cannot destroy a key stops nothing.
+func TestResponderDestroysExpiredKeys(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, nil, countingSigner{}, Config{})
+		ctx := t.Context()
+		rs := st.(ResponderStore)
+		c := f.r.cas["issuing"]
+		first := c.key.Load()
+		f.clock.advance(DefaultResponderValidity - DefaultRotateBefore + time.Minute)
+		f.r.maintain(ctx, c)
+		second := c.key.Load()
+		if second.uri == first.uri {
+			t.Fatal("not rotated")
+		}
+		// Rotated out but not expired: the old key stays.
+		if _, err := f.sg.Key(ctx, first.uri); err != nil {
+			t.Fatalf("the old key is gone before its certificate expired: %v", err)
+		}
+
+		// Past the old certificate's end: its key goes, then its record.
+		f.clock.advance(DefaultRotateBefore)
+		f.r.maintain(ctx, c)
+		if _, err := f.sg.Key(ctx, first.uri); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("Key(old responder) after expiry: %v, want not found", err)
+		}
+		if left := expiredURIs(t, rs, "issuing", f.clock.now().Add(10*DefaultResponderValidity)); !slices.Equal(left, []string{second.uri}) {
+			t.Errorf("responders left: %v, want only the current %s", left, second.uri)
+		}
+		if c.key.Load() != second {
+			t.Error("the current responder changed")
+		}
+		leaf := f.leaf("issuing")
+		_, body := f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA256))
+		if r := f.check(body, leaf, "issuing", xocsp.Good); r.Certificate == nil || !r.Certificate.Equal(second.cert) {
+			t.Errorf("after the cleanup the response is not signed by the current responder")
+		}
+
+		// Past the second's end too (the third is current now): a signer
+		// that cannot destroy keeps the record, and the responder serves.
+		f.clock.advance(DefaultResponderValidity - 2*DefaultRotateBefore + time.Minute)
+		f.r.maintain(ctx, c)
+		third := c.key.Load()
+		if third.uri == second.uri {
+			t.Fatal("not rotated a second time")
+		}
+		f.clock.advance(DefaultRotateBefore)
+		f.r.d.Signer = noDestroy{f.sg}
+		f.r.maintain(ctx, c)
+		if left := expiredURIs(t, rs, "issuing", f.clock.now()); !slices.Equal(left, []string{second.uri}) {
+			t.Errorf("records after a failed destroy: %v, want %s kept", left, second.uri)
+		}
+		if c.key.Load() != third {
+			t.Error("a failed destroy changed the current responder")
+		}
+		_, body = f.get("issuing", request(t, f.cas["issuing"].Cert, f.leaf("issuing").SerialNumber, crypto.SHA256))
+		if _, err := xocsp.ParseResponse(body, f.cas["issuing"].Cert); err != nil {
+			t.Errorf("no valid response while a key cannot be destroyed: %v", err)
+		}
+		// The key goes by other means (a crash after the signer destroyed
+		// it, another replica): the next run deletes the record.
+		if err := f.sg.Destroy(ctx, second.uri); err != nil {
+			t.Fatal(err)
+		}
+		f.r.d.Signer = f.sg
+		f.r.maintain(ctx, c)
+		if left := expiredURIs(t, rs, "issuing", f.clock.now()); len(left) != 0 {
+			t.Errorf("records of expired responders left: %v", left)
+		}
+		if _, err := f.sg.Key(ctx, third.uri); err != nil {
+			t.Errorf("the current responder's key: %v", err)
+		}
+	})
+}
+
+// noDestroy is a signer that cannot destroy keys.
+type noDestroy struct{ signer.Signer }
+
+func (noDestroy) Destroy(context.Context, string) error {
+	return errs.New(errs.Unavailable, "no member is up")
+}
+
+// expiredURIs lists the key URIs of the CA's responders that expired
+// before before.
+func expiredURIs(t *testing.T, rs ResponderStore, caName string, before time.Time) []string {
+	t.Helper()
+	recs, err := rs.ExpiredOCSPResponders(t.Context(), caName, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, r := range recs {
+		uris = append(uris, r.KeyURI)
+	}
+	return uris
 }
 
 // A CA configured to sign its own responses: no delegated responder, no

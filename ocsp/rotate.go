@@ -30,13 +30,26 @@ import (
 // latest NotAfter. Two replicas that find rotation due at the same moment
 // both make one; both are valid, and they converge on the later.
 //
-// TODO: keys of expired responders stay in the token; the signer has no
-// way to destroy a key yet.
+// Tokens have little room for objects, so once a responder's certificate
+// has expired its key is destroyed (destroyExpired): nothing it signed is
+// still valid by then. Whichever replica gets there first destroys it; the
+// others find the key and its record gone, which is not an error.
 
-// ensureKey makes sure c has a current key to sign with.
+// ensureKey makes sure c has a current key to sign with, then destroys
+// the keys of the CA's expired responders.
 func (r *Responder) ensureKey(ctx context.Context, c *caResponder) error {
 	c.rotateMu.Lock()
 	defer c.rotateMu.Unlock()
+	if err := r.currentKey(ctx, c); err != nil {
+		return err
+	}
+	r.destroyExpired(ctx, c)
+	return nil
+}
+
+// currentKey makes sure c has a current key, rotating the responder when
+// due. The caller holds c.rotateMu.
+func (r *Responder) currentKey(ctx context.Context, c *caResponder) error {
 	if c.selfSign {
 		if c.key.Load() == nil {
 			k, err := r.signingKeyFor(c.a.Key, nil, c.a.Cert.NotAfter)
@@ -72,6 +85,48 @@ func (r *Responder) ensureKey(ctx context.Context, c *caResponder) error {
 	}
 	c.key.Store(k)
 	return nil
+}
+
+// destroyExpired destroys the keys of the CA's responders whose
+// certificates expired before now, then deletes their records: the key
+// first, so that a crash in between leaves a record whose key is gone
+// (the next run destroys it again, which finds nothing, and deletes the
+// record), never a key in the token that no record points to. The key in
+// use and the CA's own key are never destroyed. A failure is logged and
+// retried at the next maintenance; it does not stop the responder. The
+// caller holds c.rotateMu.
+func (r *Responder) destroyExpired(ctx context.Context, c *caResponder) {
+	now := r.d.Now()
+	expired, err := r.d.Store.ExpiredOCSPResponders(ctx, c.name, now)
+	if err != nil {
+		r.d.Log.Error("OCSP: cannot list expired responders", "ca", c.name, "err", err)
+		return
+	}
+	var inUse string
+	if k := c.key.Load(); k != nil {
+		inUse = k.uri
+	}
+	for _, rec := range expired {
+		if rec.KeyURI == inUse || rec.KeyURI == c.a.Key.URI() {
+			continue
+		}
+		if err := r.d.Signer.Destroy(ctx, rec.KeyURI); err != nil {
+			r.d.Log.Error("OCSP: cannot destroy the key of an expired responder", "ca", c.name, "key", rec.KeyURI, "err", err)
+			continue
+		}
+		if _, err := r.d.Store.AppendAudit(ctx, storage.AuditEvent{
+			At: now, Actor: "gateway ocsp", Action: "destroy-key",
+			Detail: fmt.Sprintf("key of the OCSP responder of CA %s, expired %s: %s", c.name, rec.NotAfter.Format(time.RFC3339), rec.KeyURI),
+		}); err != nil {
+			r.d.Log.Error("OCSP: cannot audit a destroyed responder key", "ca", c.name, "key", rec.KeyURI, "err", err)
+			continue
+		}
+		if err := r.d.Store.DeleteOCSPResponder(ctx, rec.KeyURI); err != nil {
+			r.d.Log.Error("OCSP: cannot delete the record of a destroyed responder key", "ca", c.name, "key", rec.KeyURI, "err", err)
+			continue
+		}
+		r.d.Log.Info("OCSP responder key destroyed", "ca", c.name, "key", rec.KeyURI, "not_after", rec.NotAfter)
+	}
 }
 
 // loadResponder checks a stored responder against its CA and finds its key.

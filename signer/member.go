@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -94,18 +93,33 @@ func (m *member) connectLocked(now time.Time) error {
 		return m.lastErr
 	}
 	keys := make(map[string]crypto.Signer, len(m.keys))
+	var missing []string
 	for label := range m.keys {
 		k, err := tok.FindKey(label)
-		if err != nil || k == nil {
+		if err != nil {
 			tok.Close()
-			if err == nil {
-				err = fmt.Errorf("key %q not found", label)
-			}
 			m.state.Store(int32(stateDown))
 			m.lastErr = errs.Wrap(errs.Unavailable, err, "open %s", m.cfg)
 			return m.lastErr
 		}
+		if k == nil {
+			missing = append(missing, label)
+			continue
+		}
 		keys[label] = k
+	}
+	if len(missing) > 0 && len(keys) == 0 {
+		// Not one of the keys it had: another token under the label, or
+		// an emptied one.
+		tok.Close()
+		m.state.Store(int32(stateDown))
+		m.lastErr = errs.New(errs.Unavailable, "open %s: key %q not found", m.cfg, missing[0])
+		return m.lastErr
+	}
+	if len(missing) > 0 {
+		// The token holds the others: these were destroyed (an expired
+		// OCSP responder's key, by another replica), not lost.
+		m.log.Warn("keys no longer in the token, forgotten", "labels", missing)
 	}
 	m.tok, m.keys, m.lastErr = tok, keys, nil
 	m.state.Store(int32(stateUp))
@@ -168,6 +182,21 @@ func (m *member) key(label string) (crypto.Signer, error) {
 	}
 	m.mu.Unlock()
 	return k, nil
+}
+
+// destroy forgets the key labelled label and destroys it in the token.
+// It holds m.mu exclusively, so no signature with the key is under way
+// while it goes. A member that is down forgets the label too: were it
+// remembered, the reconnect would look for it and fail if another replica
+// destroyed the key meanwhile.
+func (m *member) destroy(label string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.keys, label)
+	if m.getState() != stateUp || m.tok == nil {
+		return 0, errs.New(errs.Unavailable, "%s is not up", m.cfg)
+	}
+	return m.tok.DeleteKey(label)
 }
 
 // sign signs with the key labelled label on this member.

@@ -39,6 +39,9 @@ type token interface {
 	// FindKey returns the key pair with the label, or nil if there is none.
 	FindKey(label string) (crypto.Signer, error)
 	Generate(label string, kt KeyType) (crypto.Signer, error)
+	// DeleteKey destroys every key pair with the label and returns how
+	// many there were (0 when there is none).
+	DeleteKey(label string) (int, error)
 	Close() error
 }
 
@@ -109,6 +112,24 @@ func (t c11Token) Generate(label string, kt KeyType) (crypto.Signer, error) {
 		return t.c.GenerateRSAKeyPairWithAttributes(pub, priv, 4096)
 	}
 	return nil, fmt.Errorf("unsupported key type %q", kt)
+}
+
+// DeleteKey destroys the key pairs found as FindKey finds them, each with
+// crypto11's Delete: the private object, then the public one. Should the
+// second C_DestroyObject fail, the public key stays behind with no private
+// half; it holds nothing secret, but FindKeyPairs no longer sees it, so
+// only the HSM's own tools can remove it.
+func (t c11Token) DeleteKey(label string) (int, error) {
+	pairs, err := t.c.FindKeyPairs(nil, []byte(label))
+	if err != nil {
+		return 0, err
+	}
+	for i, s := range pairs {
+		if err := s.Delete(); err != nil {
+			return i, err
+		}
+	}
+	return len(pairs), nil
 }
 
 func (t c11Token) Close() error { return t.c.Close() }

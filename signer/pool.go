@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,6 +216,43 @@ func (p *Pool) Generate(ctx context.Context, label string, kt KeyType) (Key, err
 	return nil, errs.New(errs.Unavailable, "signer: no member is up to generate key %q", label)
 }
 
+// Destroy implements Signer: the key pairs labelled so are destroyed in
+// every member, and the label leaves the pool's and the members' caches.
+// A member that is down keeps its copy; Destroy then answers
+// errs.Unavailable, so that the caller keeps its record of the key and
+// destroys it again once every member is up (on the members that already
+// destroyed it, that finds nothing and succeeds).
+func (p *Pool) Destroy(ctx context.Context, uri string) error {
+	label, err := parseKeyURI(uri)
+	if err != nil {
+		return errs.Wrap(errs.Config, err, "signer")
+	}
+	var problems []string
+	for _, m := range p.members {
+		n, err := m.destroy(label)
+		if err != nil {
+			if isDeviceFault(err) {
+				m.markDown(err)
+				p.kickReconnect()
+			}
+			problems = append(problems, fmt.Sprintf("%s: %v", m.cfg, err))
+			continue
+		}
+		if n > 0 {
+			p.log.Info("destroyed key in token", "label", label, "pairs", n, "member", m.cfg.String())
+		}
+	}
+	// After the members: a Key lookup that raced with the loop above must
+	// not leave a handle to a destroyed key in the cache.
+	p.keysMu.Lock()
+	delete(p.keys, label)
+	p.keysMu.Unlock()
+	if len(problems) > 0 {
+		return errs.New(errs.Unavailable, "signer: key %q not destroyed in every member: %s", label, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // Check implements Signer: nil if at least one member is up.
 func (p *Pool) Check(ctx context.Context) error {
 	var problems []string
@@ -378,21 +416,41 @@ func (p *Pool) maintain() {
 
 // probe looks up one cached key again: it opens a session, searches the
 // token and so notices a token that is gone or a login that was lost.
+//
+// A key that is not found while another cached key still is was destroyed
+// (another replica destroys the keys of expired OCSP responders, see
+// Destroy), not lost with the token: the member forgets it and stays up.
+// Were it taken for a device fault, the member would go down, and every
+// reconnect would look for the destroyed key again.
 func (p *Pool) probe(m *member) {
 	m.mu.RLock()
 	tok := m.tok
-	var label string
+	labels := make([]string, 0, len(m.keys))
 	for l := range m.keys {
-		label = l
-		break
+		labels = append(labels, l)
 	}
 	m.mu.RUnlock()
-	if tok == nil || label == "" {
+	if tok == nil || len(labels) == 0 {
 		return
 	}
+	label := labels[rand.IntN(len(labels))]
 	k, err := tok.FindKey(label)
 	if err == nil && k == nil {
 		err = fmt.Errorf("key %q is gone", label)
+		for _, other := range labels {
+			if other == label {
+				continue
+			}
+			if ok, oerr := tok.FindKey(other); oerr == nil && ok != nil {
+				m.mu.Lock()
+				if m.tok == tok {
+					delete(m.keys, label)
+				}
+				m.mu.Unlock()
+				m.log.Warn("key no longer in the token, forgotten", "label", label)
+				return
+			}
+		}
 	}
 	if err != nil {
 		m.markDown(err)

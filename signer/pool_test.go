@@ -27,6 +27,18 @@ type fakeHSM struct {
 	fault   error
 	openErr error
 	hold    chan struct{} // when set, Sign blocks until it is closed
+	gone    bool          // the key "ca" was destroyed
+	// other are more labels the token holds, all with key's material;
+	// false once destroyed.
+	other map[string]bool
+}
+
+// has reports whether the token holds a key labelled label; h.mu held.
+func (h *fakeHSM) has(label string) bool {
+	if label == "ca" {
+		return !h.gone
+	}
+	return h.other[label]
 }
 
 func (h *fakeHSM) setFault(err error) { h.mu.Lock(); h.fault = err; h.mu.Unlock() }
@@ -55,10 +67,26 @@ func (k fakeKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error
 }
 
 func (t fakeToken) FindKey(label string) (crypto.Signer, error) {
-	if label != "ca" {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	if !t.h.has(label) {
 		return nil, nil
 	}
 	return fakeKey{t.h}, nil
+}
+
+func (t fakeToken) DeleteKey(label string) (int, error) {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	if !t.h.has(label) {
+		return 0, nil
+	}
+	if label == "ca" {
+		t.h.gone = true
+	} else {
+		t.h.other[label] = false
+	}
+	return 1, nil
 }
 func (t fakeToken) Generate(string, KeyType) (crypto.Signer, error) { return fakeKey{t.h}, nil }
 func (t fakeToken) Close() error                                    { return nil }
@@ -201,6 +229,100 @@ func TestPoolAllDownIsUnavailable(t *testing.T) {
 	if p.Check(context.Background()) == nil {
 		t.Fatal("Check is nil with every member down")
 	}
+}
+
+// A key is destroyed in every member that is up; one that is down keeps
+// its copy, so Destroy answers Unavailable until it can destroy that one
+// too, and a second Destroy of a key already gone succeeds.
+func TestPoolDestroyNeedsEveryMember(t *testing.T) {
+	hsms, members := newFakes(t, "a", "b")
+	p, err := testPool(t, hsms, members, "1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := p.Key(ctx, p.URI("ca")); err != nil {
+		t.Fatal(err)
+	}
+	hsms["b"].setFault(pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED))
+	hsms["b"].setOpenErr(pkcs11.Error(pkcs11.CKR_TOKEN_NOT_PRESENT))
+	p.members[1].markDown(pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED))
+	if err := p.Destroy(ctx, p.URI("ca")); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("Destroy with member b down: %v, want unavailable", err)
+	}
+	if !hsms["a"].gone || hsms["b"].gone {
+		t.Fatalf("after Destroy with b down: gone in a %v, in b %v; want a only", hsms["a"].gone, hsms["b"].gone)
+	}
+	hsms["b"].setFault(nil)
+	hsms["b"].setOpenErr(nil)
+	// b forgot the label while down, so its reconnect does not look for it.
+	waitFor(t, "member b to come back", func() bool { return p.Status()[1].State == "up" })
+	if err := p.Destroy(ctx, p.URI("ca")); err != nil {
+		t.Fatalf("Destroy with every member up: %v", err)
+	}
+	if !hsms["b"].gone {
+		t.Fatal("the key is still in member b")
+	}
+	if err := p.Destroy(ctx, p.URI("ca")); err != nil {
+		t.Fatalf("Destroy of a key already destroyed: %v", err)
+	}
+	if _, err := p.Key(ctx, p.URI("ca")); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Key after Destroy: %v, want not found", err)
+	}
+}
+
+// A key destroyed behind the pool's back (by another replica: the keys of
+// expired OCSP responders) is forgotten, not taken for a lost token: the
+// health probe and a reconnect find the other keys and keep the member up.
+// A token that holds none of the cached keys still takes the member down.
+func TestPoolForgetsAKeyDestroyedElsewhere(t *testing.T) {
+	hsms, members := newFakes(t, "a")
+	hsms["a"].other = map[string]bool{"responder": true}
+	p, err := testPool(t, hsms, members, "1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ca, err := p.Key(ctx, p.URI("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Key(ctx, p.URI("responder")); err != nil {
+		t.Fatal(err)
+	}
+	cached := func() bool {
+		m := p.members[0]
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		_, ok := m.keys["responder"]
+		return ok
+	}
+	hsms["a"].mu.Lock()
+	hsms["a"].other["responder"] = false // another replica destroyed it
+	hsms["a"].mu.Unlock()
+	waitFor(t, "the probe to forget the destroyed key", func() bool { return !cached() })
+	if st := p.Status()[0].State; st != "up" {
+		t.Fatalf("member is %s after a key was destroyed elsewhere, want up", st)
+	}
+	if err := signOnce(t, ca); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reconnect that finds some of the cached keys forgets the others.
+	m := p.members[0]
+	m.mu.Lock()
+	m.keys["responder"] = nil
+	err = m.connectLocked(time.Now())
+	m.mu.Unlock()
+	if err != nil || cached() {
+		t.Fatalf("reconnect with a destroyed key: %v, still cached %v", err, cached())
+	}
+
+	// A token with none of them is another token, or an emptied one.
+	hsms["a"].mu.Lock()
+	hsms["a"].gone = true
+	hsms["a"].mu.Unlock()
+	waitFor(t, "the member to go down", func() bool { return p.Status()[0].State == "down" })
 }
 
 // A wrong PIN fails once, clearly, and is not retried.

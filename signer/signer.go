@@ -45,6 +45,11 @@ type Signer interface {
 	// Generate creates a new key of type kt under label and returns it. An
 	// existing key with the same label is an errs.Conflict.
 	Generate(ctx context.Context, label string, kt KeyType) (Key, error)
+	// Destroy deletes the key addressed by uri for good, in every copy the
+	// signer reaches, and forgets its cached handle. A key that is already
+	// absent is not an error: another replica may have destroyed it. The
+	// caller must have stopped signing with the key.
+	Destroy(ctx context.Context, uri string) error
 	// URI returns the address of the key with the given label.
 	URI(label string) string
 	// Check reports whether the signer can sign now (nil) or why not.

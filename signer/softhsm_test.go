@@ -24,6 +24,7 @@ import (
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/test/softhsm"
+	"github.com/miekg/pkcs11"
 )
 
 func poolConfig(members ...signer.Member) signer.PoolConfig {
@@ -130,14 +131,11 @@ func importKey(t *testing.T, env *softhsm.Env, label string, tokens ...string) *
 	return k
 }
 
-// Two tokens hold the same key. Signing goes on while one token's
-// directory is moved away in the middle of a run, the pool returns to it
-// when it comes back, and with both gone the error is 5xx-class.
-func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
-	env := softhsm.New(t, "a", "b")
-	priv := importKey(t, env, "ca", "a", "b")
-	// Separate copies of the module behave like two HSMs: one can be
-	// finalized and re-initialised without touching the other.
+// twoTokenPool is a pool over the tokens "a" and "b" of env, closed when
+// t ends. Separate copies of the module behave like two HSMs: one can be
+// finalized and re-initialised without touching the other.
+func twoTokenPool(t *testing.T, env *softhsm.Env) *signer.Pool {
+	t.Helper()
 	p, err := signer.NewPool(poolConfig(
 		signer.Member{Module: env.CopyModule(t), TokenLabel: "a"},
 		signer.Member{Module: env.CopyModule(t), TokenLabel: "b"},
@@ -145,7 +143,17 @@ func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// Two tokens hold the same key. Signing goes on while one token's
+// directory is moved away in the middle of a run, the pool returns to it
+// when it comes back, and with both gone the error is 5xx-class.
+func TestSoftHSMPoolSurvivesTokenRemoval(t *testing.T) {
+	env := softhsm.New(t, "a", "b")
+	priv := importKey(t, env, "ca", "a", "b")
+	p := twoTokenPool(t, env)
 	ctx := context.Background()
 	k, err := p.Key(ctx, p.URI("ca"))
 	if err != nil {
@@ -300,4 +308,102 @@ func TestSoftHSMIdleSessionStillSigns(t *testing.T) {
 	if st := p.Status()[0]; st.State != "up" || st.Opens != 1 {
 		t.Fatalf("member after idling: %+v, want up with a single log-in", st)
 	}
+}
+
+// Destroy removes the key pair, private and public objects, from every
+// token of the pool, leaves the other keys alone, and succeeds again for a
+// key that is already gone or never existed.
+func TestSoftHSMDestroy(t *testing.T) {
+	env := softhsm.New(t, "a", "b")
+	importKey(t, env, "ca", "a", "b")
+	importKey(t, env, "ocsp-old", "a", "b")
+	p := twoTokenPool(t, env)
+	ctx := context.Background()
+	d := sha256.Sum256([]byte("tbs"))
+	for _, label := range []string{"ca", "ocsp-old"} {
+		k, err := p.Key(ctx, p.URI(label))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.SignContext(ctx, d[:], crypto.SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, label := range []string{"ocsp-old", "ocsp-old", "never-was"} {
+		if err := p.Destroy(ctx, p.URI(label)); err != nil {
+			t.Fatalf("Destroy(%s): %v", label, err)
+		}
+	}
+	if _, err := p.Key(ctx, p.URI("ocsp-old")); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Key after Destroy: %v, want not found", err)
+	}
+	k, err := p.Key(ctx, p.URI("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := k.SignContext(ctx, d[:], crypto.SHA256)
+	if err != nil {
+		t.Fatalf("the key left in the tokens no longer signs: %v", err)
+	}
+	verify(t, k.Public(), d[:], sig)
+	if err := p.Destroy(ctx, "pkcs11:object=x?pin-value=1234"); !errs.Is(err, errs.Config) {
+		t.Fatalf("Destroy of a URI with a PIN: %v, want a config error", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tok := range []string{"a", "b"} {
+		if n := objectsLabelled(t, env.Module, tok, "ocsp-old"); n != 0 {
+			t.Errorf("token %s still holds %d objects labelled ocsp-old", tok, n)
+		}
+		if n := objectsLabelled(t, env.Module, tok, "ca"); n != 2 {
+			t.Errorf("token %s holds %d objects labelled ca, want its key pair", tok, n)
+		}
+	}
+}
+
+// objectsLabelled counts the objects of every class with the label in the
+// token, through PKCS#11 directly: crypto11 finds only complete pairs, so
+// it would not see a public key left behind.
+func objectsLabelled(t *testing.T, module, token, label string) int {
+	t.Helper()
+	c := pkcs11.New(module)
+	if err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Destroy()
+	defer c.Finalize()
+	slots, err := c.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, slot := range slots {
+		info, err := c.GetTokenInfo(slot)
+		if err != nil || info.Label != token {
+			continue
+		}
+		s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseSession(s)
+		if err := c.Login(s, pkcs11.CKU_USER, softhsm.PIN); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Logout(s)
+		if err := c.FindObjectsInit(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, label)}); err != nil {
+			t.Fatal(err)
+		}
+		objs, _, err := c.FindObjects(s, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.FindObjectsFinal(s); err != nil {
+			t.Fatal(err)
+		}
+		return len(objs)
+	}
+	t.Fatalf("no token labelled %q", token)
+	return 0
 }

@@ -67,39 +67,68 @@ func labelOK(label string) bool {
 	return label != "" && !strings.ContainsAny(label, `/\`) && label != "." && label != ".."
 }
 
-// Key implements Signer.
-func (s *Software) Key(ctx context.Context, uri string) (Key, error) {
+// filePath returns the path a file: URI names.
+func filePath(uri string) (string, error) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "file" {
-		return nil, errs.New(errs.Config, "software signer: %q is not a file: URI", uri)
+		return "", errs.New(errs.Config, "software signer: %q is not a file: URI", uri)
+	}
+	return u.Path, nil
+}
+
+// Key implements Signer.
+func (s *Software) Key(ctx context.Context, uri string) (Key, error) {
+	path, err := filePath(uri)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[u.Path]; ok {
+	if k, ok := s.keys[path]; ok {
 		return k, nil
 	}
-	b, err := os.ReadFile(u.Path)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errs.New(errs.NotFound, "software signer: no key at %s", u.Path)
+		return nil, errs.New(errs.NotFound, "software signer: no key at %s", path)
 	}
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "software signer")
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, errs.New(errs.Config, "software signer: %s holds no PKCS#8 PEM key", u.Path)
+		return nil, errs.New(errs.Config, "software signer: %s holds no PKCS#8 PEM key", path)
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, errs.Wrap(errs.Config, err, "software signer: %s", u.Path)
+		return nil, errs.Wrap(errs.Config, err, "software signer: %s", path)
 	}
 	cs, ok := priv.(crypto.Signer)
 	if !ok {
-		return nil, errs.New(errs.Config, "software signer: %s is not a signing key", u.Path)
+		return nil, errs.New(errs.Config, "software signer: %s is not a signing key", path)
 	}
 	k := &softKey{uri: uri, s: cs}
-	s.keys[u.Path] = k
+	s.keys[path] = k
 	return k, nil
+}
+
+// Destroy implements Signer: the key file is removed. Only a file this
+// signer would have generated (LABEL.key in its directory) is removed, so
+// a stray URI cannot delete anything else.
+func (s *Software) Destroy(ctx context.Context, uri string) error {
+	path, err := filePath(uri)
+	if err != nil {
+		return err
+	}
+	if label, ok := strings.CutSuffix(filepath.Base(path), ".key"); !ok || !labelOK(label) || s.path(label) != filepath.Clean(path) {
+		return errs.New(errs.Config, "software signer: %s is not a key of %s", path, s.dir)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, path)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return errs.Wrap(errs.Internal, err, "software signer: destroy %s", path)
+	}
+	return nil
 }
 
 // Generate implements Signer.

@@ -143,4 +143,10 @@ type RevocationStore interface {
 	// NotAfter (then the latest CreatedAt, then the greatest KeyURI), or
 	// errs.NotFound if it has none.
 	LatestOCSPResponder(ctx context.Context, ca string) (OCSPResponder, error)
+	// ExpiredOCSPResponders returns the CA's responders whose NotAfter is
+	// before before, oldest first (by NotAfter, then KeyURI), or none.
+	ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]OCSPResponder, error)
+	// DeleteOCSPResponder forgets the responder with the key URI. One that
+	// is not recorded is not an error: another replica may have deleted it.
+	DeleteOCSPResponder(ctx context.Context, keyURI string) error
 }

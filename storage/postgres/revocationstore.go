@@ -270,3 +270,34 @@ func (s *Store) LatestOCSPResponder(ctx context.Context, ca string) (storage.OCS
 	r.NotAfter, r.CreatedAt = utc(r.NotAfter), utc(r.CreatedAt)
 	return r, nil
 }
+
+// ExpiredOCSPResponders implements storage.RevocationStore.
+func (s *Store) ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]storage.OCSPResponder, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key_uri, cert_der, not_after, created_at FROM ocsp_responders
+		WHERE ca = $1 AND not_after < $2 ORDER BY not_after, key_uri COLLATE "C"`, ca, before)
+	if err != nil {
+		return nil, wrap(err, "expired OCSP responders of %q", ca)
+	}
+	defer rows.Close()
+	var out []storage.OCSPResponder
+	for rows.Next() {
+		r := storage.OCSPResponder{CA: ca}
+		if err := rows.Scan(&r.KeyURI, &r.CertDER, &r.NotAfter, &r.CreatedAt); err != nil {
+			return nil, wrap(err, "expired OCSP responders of %q", ca)
+		}
+		r.NotAfter, r.CreatedAt = utc(r.NotAfter), utc(r.CreatedAt)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "expired OCSP responders of %q", ca)
+	}
+	return out, nil
+}
+
+// DeleteOCSPResponder implements storage.RevocationStore.
+func (s *Store) DeleteOCSPResponder(ctx context.Context, keyURI string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM ocsp_responders WHERE key_uri = $1`, keyURI); err != nil {
+		return wrap(err, "delete OCSP responder %s", keyURI)
+	}
+	return nil
+}

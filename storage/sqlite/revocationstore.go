@@ -279,3 +279,37 @@ func (s *Store) LatestOCSPResponder(ctx context.Context, ca string) (storage.OCS
 	r.NotAfter, r.CreatedAt = fromMicros(notAfter), fromMicros(created)
 	return r, nil
 }
+
+// ExpiredOCSPResponders implements storage.RevocationStore.
+func (s *Store) ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]storage.OCSPResponder, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT key_uri, cert_der, not_after, created_at FROM ocsp_responders
+		WHERE ca = ? AND not_after < ? ORDER BY not_after, key_uri`, ca, micros(before))
+	if err != nil {
+		return nil, wrap(err, "expired OCSP responders of %q", ca)
+	}
+	defer rows.Close()
+	var out []storage.OCSPResponder
+	for rows.Next() {
+		r := storage.OCSPResponder{CA: ca}
+		var notAfter, created int64
+		if err := rows.Scan(&r.KeyURI, &r.CertDER, &notAfter, &created); err != nil {
+			return nil, wrap(err, "expired OCSP responders of %q", ca)
+		}
+		r.NotAfter, r.CreatedAt = fromMicros(notAfter), fromMicros(created)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "expired OCSP responders of %q", ca)
+	}
+	return out, nil
+}
+
+// DeleteOCSPResponder implements storage.RevocationStore.
+func (s *Store) DeleteOCSPResponder(ctx context.Context, keyURI string) error {
+	return s.writes.Do(ctx, "delete OCSP responder "+keyURI, func(ctx context.Context, tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ocsp_responders WHERE key_uri = ?`, keyURI); err != nil {
+			return wrap(err, "delete OCSP responder %s", keyURI)
+		}
+		return nil
+	})
+}

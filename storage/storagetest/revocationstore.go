@@ -35,6 +35,7 @@ func RunRevocation(t *testing.T, open RevocationOpener) {
 	t.Run("ListRevoked", func(t *testing.T) { testListRevoked(t, open) })
 	t.Run("CertificateStatus", func(t *testing.T) { testCertificateStatus(t, open) })
 	t.Run("OCSPResponder", func(t *testing.T) { testOCSPResponder(t, open) })
+	t.Run("ExpiredOCSPResponders", func(t *testing.T) { testExpiredOCSPResponders(t, open) })
 }
 
 // withCAs returns a fresh store holding the CAs "root" and "other".
@@ -467,4 +468,68 @@ func testOCSPResponder(t *testing.T, open RevocationOpener) {
 	unknown.CA = "nope"
 	wantKind(t, "InsertOCSPResponder(unknown CA)", s.InsertOCSPResponder(ctx, unknown), errs.NotFound)
 	wantKind(t, "InsertOCSPResponder(no key)", s.InsertOCSPResponder(ctx, r("", time.Hour, 0, 5)), errs.Malformed)
+}
+
+func testExpiredOCSPResponders(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	r := func(ca, uri string, notAfter time.Duration, seed byte) storage.OCSPResponder {
+		return storage.OCSPResponder{CA: ca, KeyURI: uri, CertDER: testDER(seed),
+			NotAfter: base.Add(notAfter), CreatedAt: base}
+	}
+	// Inserted out of order: the answer is ordered by NotAfter.
+	for _, o := range []storage.OCSPResponder{
+		r("root", "pkcs11:object=ocsp-root-c", 3*time.Hour, 1),
+		r("root", "pkcs11:object=ocsp-root-a", time.Hour, 2),
+		r("root", "pkcs11:object=ocsp-root-b", 2*time.Hour, 3),
+		r("other", "pkcs11:object=ocsp-other-a", time.Hour, 4),
+	} {
+		must(t, "InsertOCSPResponder", s.InsertOCSPResponder(ctx, o))
+	}
+	expired := func(ca string, before time.Time) []string {
+		t.Helper()
+		got, err := s.ExpiredOCSPResponders(ctx, ca, before)
+		must(t, "ExpiredOCSPResponders", err)
+		var uris []string
+		for _, o := range got {
+			if o.CA != ca || len(o.CertDER) == 0 {
+				t.Errorf("ExpiredOCSPResponders(%s) returned %+v", ca, o)
+			}
+			checkUTC(t, "NotAfter", o.NotAfter)
+			uris = append(uris, o.KeyURI)
+		}
+		return uris
+	}
+	tests := []struct {
+		ca     string
+		before time.Time
+		want   []string
+	}{
+		{"root", base, nil},
+		// NotAfter equal to before has not expired yet.
+		{"root", base.Add(2 * time.Hour), []string{"pkcs11:object=ocsp-root-a"}},
+		{"root", base.Add(150 * time.Minute), []string{"pkcs11:object=ocsp-root-a", "pkcs11:object=ocsp-root-b"}},
+		{"other", base.Add(24 * time.Hour), []string{"pkcs11:object=ocsp-other-a"}},
+		{"nope", base.Add(24 * time.Hour), nil},
+	}
+	for _, tt := range tests {
+		if got := expired(tt.ca, tt.before); !slices.Equal(got, tt.want) {
+			t.Errorf("ExpiredOCSPResponders(%s, base%+v) = %v, want %v", tt.ca, tt.before.Sub(base), got, tt.want)
+		}
+	}
+
+	must(t, "DeleteOCSPResponder", s.DeleteOCSPResponder(ctx, "pkcs11:object=ocsp-root-b"))
+	// Idempotent: another replica may have deleted it first.
+	must(t, "DeleteOCSPResponder(again)", s.DeleteOCSPResponder(ctx, "pkcs11:object=ocsp-root-b"))
+	must(t, "DeleteOCSPResponder(never recorded)", s.DeleteOCSPResponder(ctx, "pkcs11:object=nothing"))
+	if got, want := expired("root", base.Add(24*time.Hour)), []string{"pkcs11:object=ocsp-root-a", "pkcs11:object=ocsp-root-c"}; !slices.Equal(got, want) {
+		t.Errorf("after DeleteOCSPResponder: ExpiredOCSPResponders(root) = %v, want %v", got, want)
+	}
+	must(t, "DeleteOCSPResponder(latest)", s.DeleteOCSPResponder(ctx, "pkcs11:object=ocsp-root-c"))
+	latest, err := s.LatestOCSPResponder(ctx, "root")
+	must(t, "LatestOCSPResponder", err)
+	if latest.KeyURI != "pkcs11:object=ocsp-root-a" {
+		t.Errorf("after deleting the latest: LatestOCSPResponder() = %s, want ocsp-root-a", latest.KeyURI)
+	}
+	// The key URI is free again once its responder is deleted.
+	must(t, "InsertOCSPResponder(deleted key)", s.InsertOCSPResponder(ctx, r("root", "pkcs11:object=ocsp-root-b", time.Hour, 5)))
 }
