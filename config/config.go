@@ -192,6 +192,9 @@ type OCSP struct {
 	MaxConcurrentSigns int      `yaml:"max_concurrent_signs"`
 	SignWait           Duration `yaml:"sign_wait"`
 	MaxRequestSize     int      `yaml:"max_request_size"`
+	// KeepRevocationEvents: each CA's latest revocation events kept for
+	// replicas to follow (ocsp.Config).
+	KeepRevocationEvents int64 `yaml:"keep_revocation_events"`
 }
 
 // Key names a CA key: its type and its label in the token (the pkcs11: URI

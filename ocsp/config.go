@@ -17,6 +17,12 @@ const (
 	DefaultMaxCached          = 100000
 	DefaultMaxConcurrentSigns = 8
 	DefaultSignWait           = 2 * time.Second
+	// DefaultKeepRevocationEvents: a running replica polls at least every
+	// minute, so only a stalled or cut-off one sees that many revocations
+	// of one CA in between; it catches up with a full window in 100 pages
+	// of events, and the window is some 10 MB of the CA's events in the
+	// store.
+	DefaultKeepRevocationEvents = 100000
 )
 
 // Config configures the responder. It is filled by cmd/gateway from the
@@ -50,6 +56,13 @@ type Config struct {
 	SignWait           time.Duration
 	// MaxRequestSize caps a request (POST body, or decoded GET path).
 	MaxRequestSize int
+	// KeepRevocationEvents is how many of each CA's latest revocation
+	// events the store keeps for replicas to follow; older ones are
+	// pruned. A replica further behind than that (stalled, or cut off from
+	// the store, while as many revocations happened) is not wrong, only
+	// slower for a while: it drops its cached responses (see follow). A
+	// replica that restarts starts from the current generation anyway.
+	KeepRevocationEvents int64
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -72,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxRequestSize == 0 {
 		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.KeepRevocationEvents == 0 {
+		c.KeepRevocationEvents = DefaultKeepRevocationEvents
 	}
 	return c
 }
@@ -109,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestSize < 128 || c.MaxRequestSize > DefaultMaxRequestSize {
 		bad = append(bad, fmt.Sprintf("ocsp.max_request_size: between 128 and %d", DefaultMaxRequestSize))
+	}
+	if c.KeepRevocationEvents < 1 {
+		bad = append(bad, "ocsp.keep_revocation_events: at least 1")
 	}
 	if len(bad) > 0 {
 		return errs.New(errs.Config, "%s", strings.Join(bad, "; "))

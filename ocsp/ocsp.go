@@ -17,8 +17,10 @@
 // Signed responses are cached per serial and CertID hash algorithm, signed
 // again at half their validity while clients keep asking, dropped at once
 // when the certificate is revoked here (OnRevoke) or by another replica
-// (followed through the store's revocation events), and pre-signed after a
-// revocation. A cache miss signs on demand, at most MaxConcurrentSigns at
+// (followed through the store's revocation events, which the responders
+// prune to the latest KeepRevocationEvents; a replica that falls further
+// behind drops its whole cache), and pre-signed after a revocation. A
+// cache miss signs on demand, at most MaxConcurrentSigns at
 // once (beyond that: tryLater). Responses carry Cache-Control max-age up
 // to nextUpdate, ETag, Last-Modified and Expires, so a CDN can front the
 // responder. A request with a nonce is signed for that request and not

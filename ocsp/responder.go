@@ -26,6 +26,9 @@ import (
 type ResponderStore interface {
 	RevocationState(ctx context.Context, ca string) (storage.RevocationState, error)
 	RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]storage.RevocationEvent, error)
+	// Any replica prunes the events all follow: see follow for why that
+	// is safe.
+	PruneRevocationEvents(ctx context.Context, ca string, through int64) (int, error)
 	InsertOCSPResponder(ctx context.Context, r storage.OCSPResponder) error
 	LatestOCSPResponder(ctx context.Context, ca string) (storage.OCSPResponder, error)
 	// Expired responders' keys are destroyed, then their records deleted.
@@ -297,7 +300,8 @@ func (r *Responder) loop(ctx context.Context, c *caResponder) {
 	}
 }
 
-// maintain rotates the responder when due and refreshes the cache.
+// maintain rotates the responder when due, refreshes the cache and
+// prunes the revocation events.
 func (r *Responder) maintain(ctx context.Context, c *caResponder) {
 	if err := r.ensureKey(ctx, c); err != nil {
 		level := slog.LevelWarn
@@ -307,10 +311,46 @@ func (r *Responder) maintain(ctx context.Context, c *caResponder) {
 		r.d.Log.Log(ctx, level, "OCSP responder rotation failed", "ca", c.name, "err", err)
 	}
 	r.refresh(ctx, c)
+	r.pruneEvents(ctx, c)
+}
+
+// pruneEvents deletes the CA's revocation events older than the last
+// KeepRevocationEvents this replica has followed, so that the log does
+// not grow forever. Every replica does it (on PostgreSQL they share the
+// log): whichever runs, a replica further behind finds out and resyncs
+// (see follow), so no prune can make one miss a revocation. A backlog
+// (a log that predates pruning) goes storage.MaxRevokedLimit events per
+// run.
+func (r *Responder) pruneEvents(ctx context.Context, c *caResponder) {
+	through := c.seen - r.cfg.KeepRevocationEvents
+	if through < 1 {
+		return
+	}
+	n, err := r.d.Store.PruneRevocationEvents(ctx, c.name, through)
+	if err != nil {
+		r.d.Log.Warn("OCSP: cannot prune revocation events", "ca", c.name, "err", err)
+		return
+	}
+	if n > 0 {
+		r.d.Log.Debug("OCSP: pruned revocation events", "ca", c.name, "through", through, "deleted", n)
+	}
 }
 
 // follow reads the revocations other processes made since the last look
 // and refreshes their responses.
+//
+// The events of a generation may be gone: any replica prunes the oldest
+// (pruneEvents), and one that stalled or lost the store for long enough
+// can find the log starting past the generation it saw. The store keeps
+// the events contiguous (storage.RevocationStore.RevocationEvents), so
+// that shows as a first event that is not seen+1, or as no events though
+// the generation grew. Then the serials revoked in between are unknown
+// and any cached response may be "good" for one of them: dropAll drops
+// them all, so that each is signed again from the certificates table
+// when asked for. (Generations counted by migration 0003 without events
+// look the same, and take the same safe way.) Every revocation up to st.Generation committed before
+// st was read, hence before the drop, and those after it still have
+// their events (or the next look finds a gap again).
 func (r *Responder) follow(ctx context.Context, c *caResponder) error {
 	st, err := r.d.Store.RevocationState(ctx, c.name)
 	if err != nil {
@@ -321,10 +361,12 @@ func (r *Responder) follow(ctx context.Context, c *caResponder) error {
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 {
-			// Revocations counted before the events table existed.
+		if len(events) == 0 || events[0].Generation != c.seen+1 {
+			r.d.Log.Warn("OCSP: revocation events were pruned past this replica; dropping the cached responses",
+				"ca", c.name, "seen", c.seen, "generation", st.Generation)
+			c.dropAll()
 			c.seen = st.Generation
-			break
+			return nil
 		}
 		for _, e := range events {
 			c.invalidate(serialKey(e.Serial))
@@ -371,6 +413,18 @@ func (c *caResponder) invalidate(serial string) {
 			c.size--
 		}
 	}
+	c.mu.Unlock()
+}
+
+// dropAll empties the cache. The epoch moves first, as in invalidate, so
+// that a response being signed from a status read before is not cached.
+func (c *caResponder) dropAll() {
+	c.epoch.Add(1)
+	c.mu.Lock()
+	for i := range c.cache {
+		c.cache[i] = map[string]*entry{}
+	}
+	c.size = 0
 	c.mu.Unlock()
 }
 

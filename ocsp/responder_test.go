@@ -704,3 +704,76 @@ func TestResponderPresignsOnIssue(t *testing.T) {
 		t.Fatalf("the first request signed %d more responses; the pre-signed one should have served it", n)
 	}
 }
+
+// A replica that fell behind a pruned revocation log finds out and drops
+// its cached responses: a certificate revoked while it was behind, whose
+// event is gone, is answered revoked, and the events after it are
+// followed again one by one.
+func TestResponderFallsBehindPrunedLog(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		ctx := t.Context()
+		// The loops do not run: the test moves each replica itself.
+		a := newFixture(t, st, nil, countingSigner{}, Config{KeepRevocationEvents: 2})
+		b := newFixture(t, st, a.cas, a.sg, Config{})
+		ac, bc := a.r.cas["issuing"], b.r.cas["issuing"]
+		start := bc.seen
+
+		leaf, other := a.leaf("issuing"), a.leaf("issuing")
+		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
+		otherReq := request(t, a.cas["issuing"].Cert, other.SerialNumber, crypto.SHA1)
+		_, body := b.get("issuing", req)
+		b.check(body, leaf, "issuing", xocsp.Good)
+		_, body = b.get("issuing", otherReq)
+		b.check(body, other, "issuing", xocsp.Good)
+
+		// leaf and three more are revoked elsewhere; a follows them and
+		// prunes all but the last two events, leaf's among the pruned.
+		revoke := func(serial *big.Int) {
+			t.Helper()
+			if err := st.RevokeCertificate(ctx, ca.SerialHex(serial), 1, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		revoke(leaf.SerialNumber)
+		for range 3 {
+			revoke(a.leaf("issuing").SerialNumber)
+		}
+		if err := a.r.follow(ctx, ac); err != nil {
+			t.Fatal(err)
+		}
+		a.r.maintain(ctx, ac)
+		rs := st.(ResponderStore)
+		events, err := rs.RevocationEvents(ctx, "issuing", start, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 2 || events[0].Generation != start+3 {
+			t.Fatalf("events after pruning = %+v, want the last two (from generation %d)", events, start+3)
+		}
+
+		// Behind, b still serves its cached good response...
+		_, body = b.get("issuing", req)
+		b.check(body, leaf, "issuing", xocsp.Good)
+		// ...until it follows: the log starts past what it saw.
+		if err := b.r.follow(ctx, bc); err != nil {
+			t.Fatal(err)
+		}
+		if bc.seen != start+4 {
+			t.Errorf("seen %d after the resync, want %d", bc.seen, start+4)
+		}
+		_, body = b.get("issuing", req)
+		b.check(body, leaf, "issuing", xocsp.Revoked)
+		_, body = b.get("issuing", otherReq)
+		b.check(body, other, "issuing", xocsp.Good)
+
+		// From there b follows events again: other's revocation is
+		// pre-signed into its cache.
+		revoke(other.SerialNumber)
+		if err := b.r.follow(ctx, bc); err != nil {
+			t.Fatal(err)
+		}
+		if e := bc.lookup(0, []byte(serialKey(ca.SerialHex(other.SerialNumber))), time.Now()); e == nil || e.kind != Revoked {
+			t.Errorf("the next revocation is not followed by its event: %v", e)
+		}
+	})
+}

@@ -119,7 +119,21 @@ type RevocationStore interface {
 	// RevocationEvents lists the CA's revocations with Generation greater
 	// than after, in Generation order, at most limit (capped at
 	// MaxRevokedLimit; limit < 1 is errs.Malformed).
+	//
+	// The events kept are contiguous: every generation from the oldest
+	// event kept to the CA's Generation has its event. Only the oldest go,
+	// through PruneRevocationEvents (and migration 0003 counted earlier
+	// revocations without events). So a caller whose after is older than
+	// the log gets a first event with a Generation greater than after+1,
+	// or none though RevocationState's Generation is greater than after:
+	// it missed revocations and must find them some other way.
 	RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]RevocationEvent, error)
+	// PruneRevocationEvents deletes the CA's events with Generation up to
+	// through, oldest first and at most MaxRevokedLimit of them in one call
+	// (a long backlog goes over several calls, none holding a long write),
+	// and returns how many it deleted. Events already gone, or a CA the
+	// store does not hold, are not an error: replicas prune concurrently.
+	PruneRevocationEvents(ctx context.Context, ca string, through int64) (int, error)
 
 	// CountRevoked counts the CA's revoked certificates with NotAfter not
 	// before since: the entries ListRevoked would return.

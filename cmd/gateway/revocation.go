@@ -32,7 +32,7 @@ func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 		ResponseValidity: c.OCSP.ResponseValidity.D(), ResponderValidity: c.OCSP.ResponderValidity.D(),
 		RotateBefore: c.OCSP.RotateBefore.D(), MaxAge: c.OCSP.MaxAge.D(), PollInterval: c.OCSP.PollInterval.D(),
 		MaxCached: c.OCSP.MaxCached, MaxConcurrentSigns: c.OCSP.MaxConcurrentSigns, SignWait: c.OCSP.SignWait.D(),
-		MaxRequestSize: c.OCSP.MaxRequestSize,
+		MaxRequestSize: c.OCSP.MaxRequestSize, KeepRevocationEvents: c.OCSP.KeepRevocationEvents,
 	}
 	for _, a := range c.CAs {
 		if a.CRL.Validity != 0 || a.CRL.RebuildEvery != 0 {

@@ -159,6 +159,23 @@ func (s *Store) RevocationEvents(ctx context.Context, ca string, after int64, li
 	return out, nil
 }
 
+// PruneRevocationEvents implements storage.RevocationStore. Replicas
+// pruning at once delete overlapping prefixes: the second waits on the
+// rows the first deletes and then skips them. New events are inserted
+// above the range, so revocations never wait on a prune. The bound on the
+// oldest event caps one call at MaxRevokedLimit rows (generations are
+// unique per CA).
+func (s *Store) PruneRevocationEvents(ctx context.Context, ca string, through int64) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM revocation_events
+		WHERE ca = $1 AND generation <= $2
+		AND generation < (SELECT min(generation) FROM revocation_events WHERE ca = $1) + $3`,
+		ca, through, storage.MaxRevokedLimit)
+	if err != nil {
+		return 0, wrap(err, "prune revocation events of %q", ca)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // CountRevoked implements storage.RevocationStore.
 func (s *Store) CountRevoked(ctx context.Context, ca string, since time.Time) (int, error) {
 	var n int

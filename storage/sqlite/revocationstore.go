@@ -167,6 +167,31 @@ func (s *Store) RevocationEvents(ctx context.Context, ca string, after int64, li
 	return out, nil
 }
 
+// PruneRevocationEvents implements storage.RevocationStore in the write
+// queue. The bound on the oldest event kept caps one call at
+// MaxRevokedLimit rows without DELETE ... LIMIT (not in every SQLite
+// build); generations are unique per CA, so the range holds no more.
+func (s *Store) PruneRevocationEvents(ctx context.Context, ca string, through int64) (int, error) {
+	var n int64
+	err := s.writes.Do(ctx, "prune revocation events of "+ca, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM revocation_events
+			WHERE ca = ? AND generation <= ?
+			AND generation < (SELECT min(generation) FROM revocation_events WHERE ca = ?) + ?`,
+			ca, through, ca, storage.MaxRevokedLimit)
+		if err != nil {
+			return wrap(err, "prune revocation events of %q", ca)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return wrap(err, "prune revocation events of %q", ca)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
 // CountRevoked implements storage.RevocationStore (on the partial index of
 // migration 0003).
 func (s *Store) CountRevoked(ctx context.Context, ca string, since time.Time) (int, error) {

@@ -32,6 +32,7 @@ func RunRevocation(t *testing.T, open RevocationOpener) {
 	t.Run("CRLNumberConcurrent", func(t *testing.T) { testCRLNumberConcurrent(t, open) })
 	t.Run("PublishCRL", func(t *testing.T) { testPublishCRL(t, open) })
 	t.Run("Generation", func(t *testing.T) { testGeneration(t, open) })
+	t.Run("PruneRevocationEvents", func(t *testing.T) { testPruneRevocationEvents(t, open) })
 	t.Run("ListRevoked", func(t *testing.T) { testListRevoked(t, open) })
 	t.Run("CertificateStatus", func(t *testing.T) { testCertificateStatus(t, open) })
 	t.Run("OCSPResponder", func(t *testing.T) { testOCSPResponder(t, open) })
@@ -308,6 +309,91 @@ func testGeneration(t *testing.T, open RevocationOpener) {
 	slices.Sort(got)
 	if !reflect.DeepEqual(got, serials) {
 		t.Errorf("serials of the concurrent revocations = %v, want %v", got, serials)
+	}
+}
+
+// Pruning drops the oldest events of one CA only, never moves the
+// generation, and leaves a log whose first event tells a reader that was
+// further behind that it missed some (the gap after its generation).
+func testPruneRevocationEvents(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	future := base.Add(365 * 24 * time.Hour)
+	at := base.Add(time.Hour)
+	revoke := func(ca string, serials ...string) {
+		t.Helper()
+		for _, serial := range serials {
+			issueTo(t, s, ctx, ca, serial, future)
+			must(t, "RevokeCertificate("+serial+")", s.RevokeCertificate(ctx, serial, 4, at))
+		}
+	}
+	generations := func(ca string, after int64) []int64 {
+		t.Helper()
+		events, err := s.RevocationEvents(ctx, ca, after, 100)
+		must(t, "RevocationEvents", err)
+		var g []int64
+		for _, e := range events {
+			g = append(g, e.Generation)
+		}
+		return g
+	}
+	prune := func(ca string, through int64, want int) {
+		t.Helper()
+		n, err := s.PruneRevocationEvents(ctx, ca, through)
+		must(t, "PruneRevocationEvents", err)
+		if n != want {
+			t.Errorf("PruneRevocationEvents(%s, %d) = %d, want %d", ca, through, n, want)
+		}
+	}
+	prune("root", 10, 0) // nothing to prune yet
+	revoke("root", "a1", "a2", "a3", "a4", "a5")
+	revoke("other", "b1")
+
+	prune("root", 2, 2)
+	if g := generations("root", 0); !reflect.DeepEqual(g, []int64{3, 4, 5}) {
+		t.Errorf("events of root after pruning through 2 = %v, want [3 4 5]", g)
+	}
+	if g := generations("other", 0); !reflect.DeepEqual(g, []int64{1}) {
+		t.Errorf("events of other after pruning root = %v, want [1]", g)
+	}
+	prune("root", 2, 0) // already gone
+	prune("nope", 2, 0) // unknown CA
+
+	// Replicas prune at once: each event goes once.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int
+	)
+	for range 4 {
+		wg.Go(func() {
+			n, err := s.PruneRevocationEvents(ctx, "root", 4)
+			if err != nil {
+				t.Errorf("concurrent PruneRevocationEvents: %v", err)
+			}
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if total != 2 {
+		t.Errorf("concurrent pruning through 4 deleted %d events, want 2", total)
+	}
+
+	// Pruning everything leaves the generation as it was, and the next
+	// revocation takes the next one.
+	prune("root", 100, 1)
+	if g := generations("root", 0); g != nil {
+		t.Errorf("events of root after pruning all = %v, want none", g)
+	}
+	st, err := s.RevocationState(ctx, "root")
+	must(t, "RevocationState", err)
+	if st.Generation != 5 {
+		t.Errorf("generation after pruning = %d, want 5", st.Generation)
+	}
+	revoke("root", "a6")
+	if g := generations("root", 0); !reflect.DeepEqual(g, []int64{6}) {
+		t.Errorf("events of root after a new revocation = %v, want [6]", g)
 	}
 }
 
