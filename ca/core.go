@@ -72,8 +72,9 @@ type IssueRequest struct {
 	AutoRenew *bool
 	// Replaces names the certificate this one renews.
 	Replaces string
-	// ACMEOrder is the ACME order (in status processing) this certificate
-	// finalizes: the store turns it valid in the commit that stores the
+	// ACMEOrder is the ACME order (in status ready) this certificate
+	// finalizes: the store claims it (processing) in the commit of the
+	// pending record and turns it valid in the commit that stores the
 	// certificate (storage.Certificate.ACMEOrder).
 	ACMEOrder string
 	// DiscardKey, for a generated key, returns the key to the requester

@@ -134,7 +134,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		}
 		der, cert, err := signDraft(ctx, draft, a.Cert, a.Key)
 		if err != nil {
-			return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrReserved, err), "sign certificate %s", hex)
+			return nil, reserved(err, "sign certificate %s", hex)
 		}
 		// The audit event carries the DER, and the store commits it even
 		// when the certificate cannot be activated: then nothing signed
@@ -148,13 +148,19 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 			if auditID != 0 {
 				is.Log.Error("signed certificate audited but not activated; reconcile restores it",
 					"serial", hex, "ca", a.Name, "audit_id", auditID, "err", err)
-				return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w: %w", ErrReserved, ErrAwaitingReconcile, err), "certificate %s", hex)
+				err = fmt.Errorf("%w: %w", ErrAwaitingReconcile, err)
 			}
-			return nil, errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrReserved, err), "certificate %s", hex)
+			return nil, reserved(err, "certificate %s", hex)
 		}
 		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
 		return cert, nil
 	}
+}
+
+// reserved marks err, which happened after the pending record was stored,
+// with ErrReserved, keeping its kind.
+func reserved(err error, format string, args ...any) error {
+	return errs.Wrap(errs.KindOf(err), fmt.Errorf("%w: %w", ErrReserved, err), format, args...)
 }
 
 func (is *Issuer) seal(serial string, key crypto.Signer) ([]byte, error) {

@@ -31,7 +31,11 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 			if err != nil {
 				return wrap(err, "claim ACME order %s", c.ACMEOrder)
 			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
+			n, err := res.RowsAffected()
+			if err != nil {
+				return wrap(err, "claim ACME order %s", c.ACMEOrder)
+			}
+			if n != 1 {
 				return errs.Wrap(errs.Conflict, storage.ErrACMEOrderNotReady, "sqlite: insert certificate %s: ACME order %s", c.Serial, c.ACMEOrder)
 			}
 		}

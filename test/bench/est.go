@@ -110,7 +110,7 @@ func estBench(module, storeKind string, callers int, dur time.Duration, rounds i
 		raws = append(raws, rawCPU.rate(rawSign, callers, dur))
 		ests = append(ests, estCPU.rate(enrollOnce, callers, dur))
 	}
-	res := estResult{store: storeKind, raw: median(raws), est: median(ests), rawCPU: rawCPU.perCall(), estCPU: estCPU.perCall(), estUse: estCPU.use()}
+	res := estResult{store: storeKind, raw: median(raws), est: median(ests), rawCPU: rawCPU.perCall(rawCPU.cpu), estCPU: estCPU.perCall(estCPU.cpu), estUse: estCPU.use()}
 	res.p50, res.p99 = lats.p50p99()
 	profileSubject("est-"+storeKind, enrollOnce, callers, dur)
 	return res

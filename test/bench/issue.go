@@ -159,7 +159,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		apis = append(apis, apiCPU.rate(issueOnce, callers, dur))
 	}
 	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir),
-		rawCPU: rawCPU.perCall(), apiCPU: apiCPU.perCall(), apiUse: apiCPU.use(), pgCPU: apiCPU.postgresPerCall()}
+		rawCPU: rawCPU.perCall(rawCPU.cpu), apiCPU: apiCPU.perCall(apiCPU.cpu), apiUse: apiCPU.use(), pgCPU: apiCPU.perCall(apiCPU.postgres)}
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
 	profileSubject("issue-"+storeKind, issueOnce, callers, dur)

@@ -176,10 +176,9 @@ func main() {
 	fmt.Fprintf(&b, "signature), the HSM signature itself (one raw signature), zlint (parsing with zcrypto and\n")
 	fmt.Fprintf(&b, "about 190 applicable lints), garbage collection, and TLS, HTTP and JSON on both ends.\n")
 	fmt.Fprintf(&b, "What was cut: statements prepared once instead of compiled per call, zlint's lints run\n")
-	fmt.Fprintf(&b, "directly (no per-call name sort and result map), the collector at\n")
-	fmt.Fprintf(&b, "GOGC=400, the pending record and completion as the only commits. The commits are not what\n")
-	fmt.Fprintf(&b, "limits: their waits are about half a request's\n")
-	fmt.Fprintf(&b, "latency, but the ceiling they set stands well above the result:\n\n")
+	fmt.Fprintf(&b, "directly (no per-call name sort and result map), the collector at GOGC=400, the pending\n")
+	fmt.Fprintf(&b, "record and completion as the only commits. The commits are not what limits: their waits\n")
+	fmt.Fprintf(&b, "are about half a request's latency, but the ceiling they set stands well above the result:\n\n")
 	fmt.Fprintf(&b, "| store | fsync | ceiling 8 / (2 × fsync) | certificates/s | share of the ceiling | ceiling / raw sign/s |\n|---|---|---|---|---|---|\n")
 	for _, r := range issues {
 		ceiling := 8 / (2 * r.fsync.Seconds())
@@ -310,14 +309,6 @@ func (m *cpuMeter) rate(f func() error, callers int, dur time.Duration) float64 
 	return r
 }
 
-// postgresPerCall is the PostgreSQL servers' CPU time per call.
-func (m *cpuMeter) postgresPerCall() time.Duration {
-	if m.calls == 0 {
-		return 0
-	}
-	return time.Duration(float64(m.postgres) / m.calls)
-}
-
 // postgresCPU is the user and system CPU time of the processes named
 // postgres on this machine (the server the PostgreSQL benchmarks use, and
 // whatever else it serves), from /proc; 0 where there is no /proc.
@@ -347,12 +338,12 @@ func postgresCPU() time.Duration {
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
-// perCall is the CPU time of one call.
-func (m *cpuMeter) perCall() time.Duration {
+// perCall is d (m.cpu or m.postgres) divided over the calls.
+func (m *cpuMeter) perCall(d time.Duration) time.Duration {
 	if m.calls == 0 {
 		return 0
 	}
-	return time.Duration(float64(m.cpu) / m.calls)
+	return time.Duration(float64(d) / m.calls)
 }
 
 // use is the share of the machine's CPUs the runs kept busy.
