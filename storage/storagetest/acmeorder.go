@@ -95,18 +95,7 @@ func testACMEOrderLink(t *testing.T, open func(t *testing.T) storage.Store) {
 		errList := concurrently(func(i int) error {
 			return s.InsertPendingCertificate(t.Context(), linked(fmt.Sprintf("1%x", i)))
 		})
-		won := 0
-		for _, err := range errList {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, storage.ErrACMEOrderNotReady):
-				t.Errorf("InsertPendingCertificate = %v", err)
-			}
-		}
-		if won != 1 {
-			t.Errorf("%d of %d concurrent pending records claimed the order, want 1", won, len(errList))
-		}
+		oneWinner(t, "InsertPendingCertificate", errList, func(err error) bool { return errors.Is(err, storage.ErrACMEOrderNotReady) })
 		wantOrder(t, s, o.ID, storage.ACMEProcessing, "")
 	})
 

@@ -31,6 +31,33 @@ func concurrently(f func(i int) error) []error {
 	return results
 }
 
+// oneWinner checks the results of racing calls of what: exactly one
+// succeeded and every other failed as lost says a loser fails. It returns
+// the index of the winner, or -1 (having reported why) if that is not so.
+func oneWinner(t *testing.T, what string, results []error, lost func(error) bool) int {
+	t.Helper()
+	winner, winners, losers := -1, 0, 0
+	for i, err := range results {
+		switch {
+		case err == nil:
+			winner = i
+			winners++
+		case lost(err):
+			losers++
+		default:
+			t.Errorf("%s() = %v (kind %v), want success or the loser's error", what, err, errs.KindOf(err))
+		}
+	}
+	if winners != 1 || losers != len(results)-1 {
+		t.Errorf("%s: %d succeeded and %d lost, want 1 and %d", what, winners, losers, len(results)-1)
+		return -1
+	}
+	return winner
+}
+
+// isConflict is the loser's error of most races: errs.Conflict.
+func isConflict(err error) bool { return errs.Is(err, errs.Conflict) }
+
 func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("DistinctSerials", func(t *testing.T) {
 		s, ctx := withCA(t, open)
@@ -57,20 +84,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 			c.Requester = fmt.Sprint("requester-", i)
 			return s.InsertPendingCertificate(ctx, c)
 		})
-		var ok, conflict int
-		for _, err := range errors {
-			switch {
-			case err == nil:
-				ok++
-			case errs.Is(err, errs.Conflict):
-				conflict++
-			default:
-				t.Errorf("InsertPendingCertificate() = %v (kind %v), want success or conflict", err, errs.KindOf(err))
-			}
-		}
-		if ok != 1 || conflict != goroutines-1 {
-			t.Errorf("%d succeeded and %d got Conflict, want 1 and %d", ok, conflict, goroutines-1)
-		}
+		oneWinner(t, "InsertPendingCertificate", errors, isConflict)
 	})
 
 	t.Run("ActivateRace", func(t *testing.T) {
@@ -79,20 +93,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 		errors := concurrently(func(i int) error {
 			return s.ActivateCertificate(ctx, "01", testDER(byte(i)), base, base.Add(1))
 		})
-		var ok, conflict int
-		for _, err := range errors {
-			switch {
-			case err == nil:
-				ok++
-			case errs.Is(err, errs.Conflict):
-				conflict++
-			default:
-				t.Errorf("ActivateCertificate() = %v (kind %v), want success or conflict", err, errs.KindOf(err))
-			}
-		}
-		if ok != 1 || conflict != goroutines-1 {
-			t.Errorf("%d activations succeeded and %d got Conflict, want 1 and %d", ok, conflict, goroutines-1)
-		}
+		oneWinner(t, "ActivateCertificate", errors, isConflict)
 	})
 
 	t.Run("RevokeRace", func(t *testing.T) {
@@ -105,20 +106,9 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 		errors := concurrently(func(i int) error {
 			return s.RevokeCertificate(ctx, "01", reason(i), at(i))
 		})
-		winner := -1
-		var conflict int
-		for i, err := range errors {
-			switch {
-			case err == nil:
-				winner = i
-			case errs.Is(err, errs.Conflict):
-				conflict++
-			default:
-				t.Errorf("RevokeCertificate() = %v (kind %v), want success or conflict", err, errs.KindOf(err))
-			}
-		}
-		if winner == -1 || conflict != goroutines-1 {
-			t.Fatalf("%d revocations got Conflict and the winner is %d, want %d and one winner", conflict, winner, goroutines-1)
+		winner := oneWinner(t, "RevokeCertificate", errors, isConflict)
+		if winner < 0 {
+			t.FailNow()
 		}
 		got, err := s.GetCertificate(ctx, "01")
 		must(t, "GetCertificate", err)
