@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	zx509 "github.com/zmap/zcrypto/x509"
 	"github.com/zmap/zlint/v3"
 	"github.com/zmap/zlint/v3/lint"
+	"github.com/zmap/zlint/v3/util"
 
 	"github.com/certgw/gateway/errs"
 )
@@ -55,19 +57,100 @@ func (e *LintError) Error() string {
 // every certificate and CRL passes through before the HSM signs it. Any
 // warning, error or fatal result stops issuance; notices (info), NA, NE and
 // pass do not. A Linter is immutable after NewLinter and safe for concurrent
-// use (zlint makes a fresh lint instance for every run).
+// use.
 type Linter struct {
 	registry lint.Registry
 	// certLints and config are the registry's certificate lints and
 	// configuration, taken once: LintCertificate runs them itself rather
 	// than through zlint.LintCertificateEx, which lists and sorts the
 	// registry's names and fills a map of every result on each call (more
-	// than half of its time for one leaf). Each lint still runs through
-	// zlint's own CertificateLint.Execute, so the framework rules (the
-	// source filters, CheckApplies, CheckEffective, configuration, a
-	// panicking lint reported as fatal) are zlint's.
+	// than half of its time for one leaf), and makes and configures a new
+	// instance of every lint for every certificate (some compile regular
+	// expressions in their constructors). LintCertificate keeps zlint's
+	// rules for running a lint (see run); tests hold its findings equal to
+	// zlint.LintCertificateEx's.
 	certLints []*lint.CertificateLint
 	config    lint.Configuration
+	// instances holds *lintInstances: configured instances of certLints,
+	// each set used by one LintCertificate call at a time.
+	instances sync.Pool
+}
+
+// lintInstances is one configured instance of each of a Linter's
+// certificate lints. zlint's lints keep nothing of one certificate for the
+// next (their fields are configuration and tables built by their
+// constructors), so an instance serves certificate after certificate; it
+// is only never shared by two calls at once.
+type lintInstances struct {
+	lints     []lint.CertificateLintInterface
+	configErr []error // what configuring lints[i] returned
+}
+
+func (l *Linter) newInstance(i int) (lint.CertificateLintInterface, error) {
+	in := l.certLints[i].Lint()
+	return in, l.config.MaybeConfigure(in, l.certLints[i].Name)
+}
+
+func (l *Linter) newInstances() *lintInstances {
+	s := &lintInstances{
+		lints:     make([]lint.CertificateLintInterface, len(l.certLints)),
+		configErr: make([]error, len(l.certLints)),
+	}
+	for i := range l.certLints {
+		s.lints[i], s.configErr[i] = l.newInstance(i)
+	}
+	return s
+}
+
+// frameworkScope is what zlint's framework asks of a certificate before a
+// lint of the CA/B Forum's TLS, S/MIME or code signing requirements may
+// run on it (lint.CertificateLint.Execute), asked once per certificate
+// instead of once per lint.
+type frameworkScope struct {
+	serverAuth, emailProtection, codeSigning bool
+}
+
+func scopeOf(c *zx509.Certificate) frameworkScope {
+	return frameworkScope{
+		serverAuth:      util.IsServerAuthCert(c),
+		emailProtection: util.IsEmailProtectionCert(c),
+		codeSigning:     util.IsCodeSigning(c.PolicyIdentifiers),
+	}
+}
+
+// run runs lint i on c as zlint's CertificateLint.Execute does: NA outside
+// the lint source's framework scope (unless the lint overrides it), fatal
+// if the lint could not be configured, NA unless CheckApplies, NE outside
+// the lint's effective dates, then Execute; a panic is a fatal result.
+// The instance of a lint that panicked is replaced, in case the panic left
+// it half-changed.
+func (l *Linter) run(s *lintInstances, i int, c *zx509.Certificate, scope frameworkScope) (result *lint.LintResult) {
+	lt := l.certLints[i]
+	defer func() {
+		if err := recover(); err != nil {
+			result = &lint.LintResult{Status: lint.Fatal, Details: fmt.Sprintf("'%s' panicked. Error: %v", lt.Name, err)}
+			s.lints[i], s.configErr[i] = l.newInstance(i)
+		}
+	}()
+	if !lt.OverrideFrameworkFilter {
+		switch {
+		case lt.Source == lint.CABFBaselineRequirements && !scope.serverAuth,
+			lt.Source == lint.CABFSMIMEBaselineRequirements && !scope.emailProtection,
+			lt.Source == lint.CABFCSBaselineRequirements && !scope.codeSigning:
+			return &lint.LintResult{Status: lint.NA}
+		}
+	}
+	if err := s.configErr[i]; err != nil {
+		return &lint.LintResult{Status: lint.Fatal, Details: err.Error()}
+	}
+	in := s.lints[i]
+	if !in.CheckApplies(c) {
+		return &lint.LintResult{Status: lint.NA}
+	}
+	if !lt.CheckEffective(c) {
+		return &lint.LintResult{Status: lint.NE}
+	}
+	return in.Execute(c)
 }
 
 // DefaultExcludedLints names the lints that the gateway leaves out unless
@@ -143,7 +226,9 @@ func NewLinter(excludeSources, excludeNames []string) (*Linter, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Config, err, "lint exclusions")
 	}
-	return &Linter{registry: reg, certLints: reg.CertificateLints().Lints(), config: reg.GetConfiguration()}, nil
+	l := &Linter{registry: reg, certLints: reg.CertificateLints().Lints(), config: reg.GetConfiguration()}
+	l.instances.New = func() any { return l.newInstances() }
+	return l, nil
 }
 
 // parseLintSource accepts exactly the LintSource values zlint itself knows.
@@ -187,9 +272,12 @@ func (l *Linter) LintCertificate(der []byte) error {
 		(len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)) {
 		c.SelfSigned = true
 	}
+	s := l.instances.Get().(*lintInstances)
+	defer l.instances.Put(s)
+	scope := scopeOf(c)
 	var fs []Finding
-	for _, lt := range l.certLints {
-		if r := lt.Execute(c, l.config); r.Status >= lint.Warn { // Warn, Error, Fatal
+	for i, lt := range l.certLints {
+		if r := l.run(s, i, c, scope); r.Status >= lint.Warn { // Warn, Error, Fatal
 			fs = append(fs, Finding{Lint: lt.Name, Status: r.Status.String(), Details: r.Details})
 		}
 	}

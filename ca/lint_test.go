@@ -345,3 +345,77 @@ func BenchmarkLintLeafRSAIssuerDefaultExclusions(b *testing.B) {
 	h := newHierarchy(b, kindRSA4096, kindRSA2048)
 	benchLint(b, DefaultExcludedLints(), h.leaf(b, leafParams(h.issKey.Public()), testKey(b, kindP256).Public()).Raw)
 }
+
+func BenchmarkLintLeafPrivatePKI(b *testing.B) {
+	l, err := NewLinter(PrivatePKIExcludedSources(), append(DefaultExcludedLints(), PrivatePKIExcludedLints()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	der := benchLeaf(b)
+	_ = l.LintCertificate(der)
+	for b.Loop() {
+		_ = l.LintCertificate(der)
+	}
+}
+
+// TestLintInstancesServeOneCertificateAfterAnother: LintCertificate keeps
+// configured lint instances and runs them on certificate after
+// certificate, several calls at once. Whatever order the certificates come
+// in, each must get exactly the findings zlint's own driver (fresh
+// instances per certificate) gives it.
+func TestLintInstancesServeOneCertificateAfterAnother(t *testing.T) {
+	l, err := NewLinter(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHierarchy(t, kindP384, kindP256)
+	rsa := newHierarchy(t, kindRSA4096, kindRSA2048)
+	pub := testKey(t, kindP256).Public()
+	edits := []func(p *LeafParams){
+		func(p *LeafParams) {},
+		func(p *LeafParams) { p.NotAfter = p.NotBefore.AddDate(5, 0, 0) },
+		func(p *LeafParams) { p.Subject.CommonName = "www.example.com" },
+		func(p *LeafParams) { p.DNSNames = []string{"localhost"} },
+		func(p *LeafParams) { p.DNSNames, p.IPAddresses = nil, nil; p.EmailAddresses = []string{"a@example.com"} },
+	}
+	var ders [][]byte
+	for _, hh := range []hierarchy{h, rsa} {
+		for _, edit := range edits {
+			p := leafParams(hh.issKey.Public())
+			edit(&p)
+			tmpl, err := LeafTemplate(p, pub, testSerial(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ders = append(ders, sign(t, tmpl, hh.iss, pub, hh.issKey).Raw)
+		}
+	}
+	want := make([][]Finding, len(ders))
+	for i, der := range ders {
+		zc, err := zx509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verdict("certificate", zlint.LintCertificateEx(zc, l.registry)); err != nil {
+			want[i] = findings(t, err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for pass := range 3 {
+				for k := range ders {
+					i := (k*(g+2) + pass) % len(ders) // a different order per goroutine and pass
+					var got []Finding
+					if err := l.LintCertificate(ders[i]); err != nil {
+						got = findings(t, err)
+					}
+					if !slices.Equal(got, want[i]) {
+						t.Errorf("certificate %d: findings %v, zlint.LintCertificateEx finds %v", i, got, want[i])
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
