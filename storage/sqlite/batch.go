@@ -41,6 +41,11 @@ func (w batchWriter) Write(ctx context.Context, ops []op, results []error) error
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	// The statements run without the batch's deadline: with a context that
+	// can end, the driver starts a goroutine for every statement to
+	// interrupt it, and a statement here waits for nothing but the write
+	// lock, which busy_timeout bounds. The transaction keeps ctx.
+	ctx = context.WithoutCancel(ctx)
 	defer sqlTx.Rollback() // a no-op after Commit
 	tx := &txn{tx: sqlTx, stmts: w.p}
 	exec := func(ctx context.Context, stmt string) error {

@@ -47,13 +47,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/internal/groupcommit"
 
 	// The driver registers itself as "sqlite" with database/sql.
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 var _ storage.Store = (*Store)(nil)
@@ -175,11 +177,31 @@ func openPool(ctx context.Context, path string, writer bool) (*sql.DB, error) {
 		db.SetMaxOpenConns(n)
 		db.SetMaxIdleConns(n)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingOpening(ctx, db); err != nil {
 		db.Close()
 		return nil, wrap(err, "open %s", path)
 	}
 	return db, nil
+}
+
+// pingOpening opens a first connection. Its journal_mode(WAL) pragma can
+// fail with SQLITE_BUSY at once, without the busy handler, while another
+// process is switching a new file to WAL mode or recovering it; so a busy
+// open is tried again, for as long as busy_timeout would have waited.
+func pingOpening(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeoutMillis * time.Millisecond)
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // checkWAL fails if SQLite could not switch the file to WAL mode (as on some

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +47,7 @@ func main() {
 	only := flag.String("only", "", "run only this benchmark: signer, issue, est, revocation or acme (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
-	flag.StringVar(&subjectProfile, "subjectprofile", "", "write a CPU profile of one extra run of each issuance subject (not its reference) to this file, suffixed with the benchmark's name")
+	flag.StringVar(&subjectProfile, "subjectprofile", "", "write a CPU profile, an allocation profile and an execution trace of extra runs of each issuance subject (not its reference) to this file, suffixed with the benchmark's name")
 	flag.Parse()
 	// The gateway's benchmarks run the gateway in this process: with the
 	// collector's target that `gateway serve` sets.
@@ -287,6 +288,18 @@ func profileSubject(name string, f func() error, callers int, dur time.Duration)
 	defer mf.Close()
 	pprof.Lookup("allocs").WriteTo(mf, 0)
 	runtime.MemProfileRate = 512 << 10
+	// An execution trace of a shorter run: where requests and the store's
+	// writer wait (go tool trace; -pprof=sched for scheduler latency).
+	tf, err := os.Create(subjectProfile + "." + name + ".trace")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tf.Close()
+	if err := trace.Start(tf); err != nil {
+		log.Fatal(err)
+	}
+	rate(f, callers, dur/4)
+	trace.Stop()
 }
 
 // cpuMeter adds up the CPU time this process (server, clients and the
