@@ -27,6 +27,11 @@ var reasonCodes = []struct {
 	{"aACompromise", 10},
 }
 
+// removeFromCRL is the CRLReason that RFC 5280 section 5.3.1 reserves for
+// delta CRLs, where it marks an entry leaving the CRL: it is not a reason
+// to revoke a certificate.
+const removeFromCRL = 8
+
 // reasonCode reads a reason name; empty is unspecified. The names are
 // matched exactly, as RFC 5280 spells them.
 func reasonCode(name string) (int, error) {
@@ -35,6 +40,12 @@ func reasonCode(name string) (int, error) {
 	}
 	var names []string
 	for _, r := range reasonCodes {
+		if r.code == removeFromCRL {
+			if r.name == name {
+				return 0, errs.New(errs.Malformed, "field \"reason\": removeFromCRL is not a reason to revoke; RFC 5280 5.3.1 reserves it for delta CRLs")
+			}
+			continue
+		}
 		if r.name == name {
 			return r.code, nil
 		}

@@ -48,12 +48,20 @@ func TestRevoke(t *testing.T) {
 		}
 		// Every RFC 5280 name.
 		for _, reason := range []string{"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
-			"cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise"} {
+			"cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"} {
 			b := e.issueCSR("web", "r.example.com")
 			e.do("POST", "/api/v1/certificates/"+b.Serial+"/revoke", revoker, map[string]string{"reason": reason}).decode(t, http.StatusOK, &c)
 			if *c.RevocationReason != reason {
 				t.Errorf("revoked with %s, shown as %s", reason, *c.RevocationReason)
 			}
+		}
+
+		// RFC 5280 5.3.1: removeFromCRL belongs to delta CRLs; the
+		// certificate stays as it was.
+		rm := e.issueCSR("web", "rm.example.com")
+		e.do("POST", "/api/v1/certificates/"+rm.Serial+"/revoke", revoker, map[string]string{"reason": "removeFromCRL"}).problem(t, 400, "malformed", "delta CRLs")
+		if got := e.get(rm.Serial); got.Status != "active" {
+			t.Errorf("after a removeFromCRL revocation: status %s, want active", got.Status)
 		}
 
 		e.do("POST", "/api/v1/certificates/0badc0de/revoke", revoker, nil).problem(t, 404, "notFound")
