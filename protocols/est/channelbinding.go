@@ -69,13 +69,32 @@ func channelBinding(cs *tls.ConnectionState) ([]byte, string, error) {
 
 // challengePassword reads the challengePassword attribute of a CSR, which
 // crypto/x509 does not parse.
+func challengePassword(csr *x509.CertificateRequest) (string, bool, error) {
+	values, found, err := csrAttribute(csr, oidChallengePassword)
+	if err != nil || !found {
+		return "", false, err
+	}
+	if len(values) != 1 {
+		return "", false, errs.New(errs.BadCSR, "challengePassword must have exactly one value")
+	}
+	var s string
+	if _, err := asn1.Unmarshal(values[0].FullBytes, &s); err != nil {
+		return "", false, errs.Wrap(errs.BadCSR, err, "challengePassword is not a string")
+	}
+	return s, true, nil
+}
+
+// csrAttribute returns the values of the first attribute of type oid in
+// a CSR. crypto/x509 keeps only the attributes whose values are sequences
+// of type-value pairs, which leaves out challengePassword and the key
+// identifiers of RFC 7030 section 4.4.1.
 //
 //	CertificationRequestInfo ::= SEQUENCE {
 //	     version       INTEGER { v1(0) },
 //	     subject       Name,
 //	     subjectPKInfo SubjectPublicKeyInfo,
 //	     attributes    [0] IMPLICIT SET OF Attribute }
-func challengePassword(csr *x509.CertificateRequest) (string, bool, error) {
+func csrAttribute(csr *x509.CertificateRequest, oid asn1.ObjectIdentifier) ([]asn1.RawValue, bool, error) {
 	var info struct {
 		Version       int
 		Subject       asn1.RawValue
@@ -83,7 +102,7 @@ func challengePassword(csr *x509.CertificateRequest) (string, bool, error) {
 		RawAttributes []asn1.RawValue `asn1:"tag:0"`
 	}
 	if _, err := asn1.Unmarshal(csr.RawTBSCertificateRequest, &info); err != nil {
-		return "", false, errs.Wrap(errs.BadCSR, err, "the attributes of the certification request")
+		return nil, false, errs.Wrap(errs.BadCSR, err, "the attributes of the certification request")
 	}
 	for _, raw := range info.RawAttributes {
 		var attr struct {
@@ -91,19 +110,11 @@ func challengePassword(csr *x509.CertificateRequest) (string, bool, error) {
 			Values []asn1.RawValue `asn1:"set"`
 		}
 		if _, err := asn1.Unmarshal(raw.FullBytes, &attr); err != nil {
-			return "", false, errs.Wrap(errs.BadCSR, err, "an attribute of the certification request")
+			return nil, false, errs.Wrap(errs.BadCSR, err, "an attribute of the certification request")
 		}
-		if !attr.Type.Equal(oidChallengePassword) {
-			continue
+		if attr.Type.Equal(oid) {
+			return attr.Values, true, nil
 		}
-		if len(attr.Values) != 1 {
-			return "", false, errs.New(errs.BadCSR, "challengePassword must have exactly one value")
-		}
-		var s string
-		if _, err := asn1.Unmarshal(attr.Values[0].FullBytes, &s); err != nil {
-			return "", false, errs.Wrap(errs.BadCSR, err, "challengePassword is not a string")
-		}
-		return s, true, nil
 	}
-	return "", false, nil
+	return nil, false, nil
 }

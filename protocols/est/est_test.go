@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"io"
@@ -341,18 +342,24 @@ func testReenroll(t *testing.T, f *fixture, stranger *testCA) {
 
 func testServerKeygen(t *testing.T, f *fixture) {
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	keyID := asn1.RawValue{Tag: asn1.TagOctetString, Bytes: []byte{1, 2, 3, 4, 5, 6, 7, 8}}
 	for _, tc := range []struct {
 		name, profile string
 		csr           []byte
 		user, pass    string
 		status        int
 		keyType       string
+		body          string // in the answer of a refused request
 	}{
-		{"key type of the CSR", "dev", csrDER(t, p384, "k1.example.com", "k1.example.com"), "dev-user", "dev-pass", 200, "ecdsa-p384"},
-		{"default key type", "dev", csrDER(t, ed25519Key(t), "k2.example.com", "k2.example.com"), "dev-user", "dev-pass", 200, "ecdsa-p256"},
-		{"wrong password", "dev", csrDER(t, newKey(t), "k3.example.com", "k3.example.com"), "dev-user", "x", 401, ""},
-		{"name outside the profile", "dev", csrDER(t, newKey(t), "k4.example.org", "k4.example.org"), "dev-user", "dev-pass", 400, ""},
-		{"profile without server_keygen", "other", csrDER(t, newKey(t), "k5.example.com", "k5.example.com"), "other-user", "other-pass", 403, ""},
+		{"key encrypted to a symmetric key", "dev", csrWithAttribute(t, newKey(t), oidDecryptKeyID, keyID, "k6.example.com", "k6.example.com"),
+			"dev-user", "dev-pass", 400, "", "DecryptKeyIdentifier"},
+		{"key encrypted to an asymmetric key", "dev", csrWithAttribute(t, newKey(t), oidAsymmetricDecryptKeyID, keyID, "k7.example.com", "k7.example.com"),
+			"dev-user", "dev-pass", 400, "", "AsymmetricDecryptKeyIdentifier"},
+		{"key type of the CSR", "dev", csrDER(t, p384, "k1.example.com", "k1.example.com"), "dev-user", "dev-pass", 200, "ecdsa-p384", ""},
+		{"default key type", "dev", csrDER(t, ed25519Key(t), "k2.example.com", "k2.example.com"), "dev-user", "dev-pass", 200, "ecdsa-p256", ""},
+		{"wrong password", "dev", csrDER(t, newKey(t), "k3.example.com", "k3.example.com"), "dev-user", "x", 401, "", ""},
+		{"name outside the profile", "dev", csrDER(t, newKey(t), "k4.example.org", "k4.example.org"), "dev-user", "dev-pass", 400, "", ""},
+		{"profile without server_keygen", "other", csrDER(t, newKey(t), "k5.example.com", "k5.example.com"), "other-user", "other-pass", 403, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := f.countCerts()
@@ -361,6 +368,9 @@ func testServerKeygen(t *testing.T, f *fixture) {
 				t.Fatalf("status %d %q, want %d", got.status, got.body, tc.status)
 			}
 			if tc.status != 200 {
+				if !strings.Contains(string(got.body), tc.body) {
+					t.Errorf("answer %q does not name %s", got.body, tc.body)
+				}
 				if f.countCerts() != before {
 					t.Error("a refused request changed the inventory")
 				}

@@ -290,6 +290,14 @@ func certsFrom(t *testing.T, body []byte) []*x509.Certificate {
 // crypto/x509 cannot write.
 func csrWithChallenge(t *testing.T, key *ecdsa.PrivateKey, challenge, cn string, dns ...string) []byte {
 	t.Helper()
+	return csrWithAttribute(t, key, oidChallengePassword, asn1.RawValue{Tag: asn1.TagUTF8String, Bytes: []byte(challenge)}, cn, dns...)
+}
+
+// csrWithAttribute makes a CSR with an attribute of type oid and the one
+// value v, which crypto/x509 cannot write unless v is a sequence of
+// type-value pairs.
+func csrWithAttribute(t *testing.T, key *ecdsa.PrivateKey, oid asn1.ObjectIdentifier, v asn1.RawValue, cn string, dns ...string) []byte {
+	t.Helper()
 	plain, err := x509.ParseCertificateRequest(csrDER(t, key, cn, dns...))
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +314,7 @@ func csrWithChallenge(t *testing.T, key *ecdsa.PrivateKey, challenge, cn string,
 	attr, err := asn1.Marshal(struct {
 		Type   asn1.ObjectIdentifier
 		Values []asn1.RawValue `asn1:"set"`
-	}{oidChallengePassword, []asn1.RawValue{{Tag: asn1.TagUTF8String, Bytes: []byte(challenge)}}})
+	}{oid, []asn1.RawValue{v}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package est
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/asn1"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -24,12 +25,19 @@ import (
 // afterwards is the core's to decide: it keeps it sealed for bundles and
 // server-driven renewal.
 //
-// TODO: encrypted key delivery (RFC 7030 section 4.4.1.1 and 4.4.1.2,
-// DecryptKeyIdentifier and AsymmetricDecryptKeyIdentifier) is not
-// implemented; such a request is served with an unencrypted key.
+// A CSR that asks for the key encrypted to a symmetric or asymmetric key
+// of its own (RFC 7030 sections 4.4.1.1 and 4.4.1.2, DecryptKeyIdentifier
+// and AsymmetricDecryptKeyIdentifier) names a key the server must already
+// hold; the gateway holds none, so, as those sections require of a server
+// without the identified key, it refuses the request (400) rather than
+// answer with a key the client did not want unencrypted.
 func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profileState) {
 	id, csr, err := s.enrollment(w, r, ps)
 	if err != nil {
+		s.fail(w, r, ps.name, err)
+		return
+	}
+	if err := refuseEncryptedDelivery(csr); err != nil {
 		s.fail(w, r, ps.name, err)
 		return
 	}
@@ -97,4 +105,33 @@ func keyAndCert(issued *ca.Issued) ([]byte, string, error) {
 		return nil, "", errs.Wrap(errs.Internal, err, "multipart")
 	}
 	return buf.Bytes(), mw.Boundary(), nil
+}
+
+// The CSR attributes by which a client asks for its server-generated key
+// encrypted (RFC 7030 section 4.4.1.1, RFC 4108 section 2.2.5; RFC 7030
+// section 4.4.1.2).
+var (
+	oidDecryptKeyID           = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 37}
+	oidAsymmetricDecryptKeyID = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 54}
+)
+
+// refuseEncryptedDelivery is a BadCSR if csr asks for encrypted key
+// delivery (see serverkeygen).
+func refuseEncryptedDelivery(csr *x509.CertificateRequest) error {
+	for _, a := range []struct {
+		oid  asn1.ObjectIdentifier
+		name string
+	}{
+		{oidDecryptKeyID, "DecryptKeyIdentifier (RFC 7030 section 4.4.1.1)"},
+		{oidAsymmetricDecryptKeyID, "AsymmetricDecryptKeyIdentifier (RFC 7030 section 4.4.1.2)"},
+	} {
+		_, found, err := csrAttribute(csr, a.oid)
+		if err != nil {
+			return err
+		}
+		if found {
+			return errs.New(errs.BadCSR, "the CSR asks for the key encrypted to the key named by its %s; this server holds no such key: leave the attribute out to receive the key protected by TLS alone", a.name)
+		}
+	}
+	return nil
 }
