@@ -20,7 +20,42 @@ const certColumns = `serial, ca, profile, method, requester, status, sans::text,
 	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, '')`
 
 // InsertPendingCertificate implements storage.Store.
+//
+// The claim of an ACME order skips an order that another transaction has
+// locked rather than wait for it (see insertPending). A ready order can be
+// locked for a moment by a write that leaves it ready (the late validation
+// of another challenge of its authorization, say), so a claim that found
+// its order locked but ready is tried again, a few times over about half a
+// second, before it gives up with Unavailable; only an order that is not
+// ready is ErrACMEOrderNotReady.
 func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
+	delay := 2 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.insertPending(ctx, c)
+		if !errors.Is(err, errOrderLocked) {
+			return err
+		}
+		if attempt == claimAttempts {
+			return errs.New(errs.Unavailable, "postgres: insert certificate %s: ACME order %s stayed locked by another transaction; try again", c.Serial, c.ACMEOrder)
+		}
+		select {
+		case <-ctx.Done():
+			return wrap(ctx.Err(), "insert certificate %s", c.Serial)
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+// claimAttempts bounds the tries of InsertPendingCertificate on a locked
+// ready order: 2+4+...+128 ms of waits between them.
+const claimAttempts = 8
+
+// errOrderLocked is insertPending's error when the order was ready but
+// locked by another transaction: nothing was written.
+var errOrderLocked = errors.New("the ACME order is locked by another transaction")
+
+func (s *Store) insertPending(ctx context.Context, c storage.Certificate) error {
 	sans, err := encodeList(c.SANs)
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
@@ -28,34 +63,45 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
 		// One statement claims the order (if any) and inserts: with no
 		// order, or with the order claimed, the SELECT yields the row;
-		// otherwise nothing is inserted and no row comes back. An order
-		// another transaction is claiming (locked) counts as not ready
-		// rather than being waited for: a batch never waits for another
-		// batch's lock, so two batches written at once cannot deadlock.
+		// otherwise nothing is inserted. An order another transaction is
+		// claiming (locked) is skipped rather than waited for: a batch
+		// never waits for another batch's lock, so two batches written at
+		// once cannot deadlock. The status read at the end, from the
+		// statement's snapshot, tells an order skipped while ready (try
+		// again) from one that is not ready.
 		sql: `WITH claimed AS (
 				UPDATE acme_orders SET status = $19
 				WHERE id = (SELECT id FROM acme_orders WHERE id = $18 AND status = $20 FOR UPDATE SKIP LOCKED)
-				RETURNING id)
-			INSERT INTO certificates
-			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
-			WHERE $18::text IS NULL OR EXISTS (SELECT FROM claimed)
-			RETURNING true`,
+				RETURNING id),
+			inserted AS (
+				INSERT INTO certificates
+				(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
+				 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+				WHERE $18::text IS NULL OR EXISTS (SELECT FROM claimed)
+				RETURNING true)
+			SELECT EXISTS (SELECT FROM inserted), (SELECT status FROM acme_orders WHERE id = $18)`,
 		args: []any{c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
 			c.NotBefore, c.NotAfter, c.CreatedAt,
 			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder),
 			storage.ACMEProcessing, storage.ACMEReady},
 		result: func(row pgx.Row) error {
-			err := row.Scan(new(bool))
-			if errors.Is(err, pgx.ErrNoRows) {
-				// Nothing was written: no savepoint needed.
-				return errs.Wrap(errs.Conflict, storage.ErrACMEOrderNotReady, "postgres: insert certificate %s: ACME order %s", c.Serial, c.ACMEOrder)
-			}
-			if err != nil {
+			var (
+				inserted bool
+				status   *string // of the order; NULL: none or no such order
+			)
+			if err := row.Scan(&inserted, &status); err != nil {
 				return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
 			}
-			return nil
+			switch {
+			case inserted:
+				return nil
+			case status != nil && *status == storage.ACMEReady:
+				// Nothing was written: no savepoint needed.
+				return errOrderLocked
+			default:
+				return errs.Wrap(errs.Conflict, storage.ErrACMEOrderNotReady, "postgres: insert certificate %s: ACME order %s", c.Serial, c.ACMEOrder)
+			}
 		},
 	})
 }
