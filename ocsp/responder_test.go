@@ -552,8 +552,15 @@ func TestResponderDestroysExpiredKeys(t *testing.T) {
 			t.Fatalf("the old key is gone before its certificate expired: %v", err)
 		}
 
-		// Past the old certificate's end: its key goes, then its record.
+		// Past the old certificate's end, within the grace replicas' clocks
+		// get: the key stays.
 		f.clock.advance(DefaultRotateBefore)
+		f.r.maintain(ctx, c)
+		if _, err := f.sg.Key(ctx, first.uri); err != nil {
+			t.Fatalf("the old key is gone a minute after its certificate expired: %v", err)
+		}
+		// Past the grace: its key goes, then its record.
+		f.clock.advance(destroyGrace)
 		f.r.maintain(ctx, c)
 		if _, err := f.sg.Key(ctx, first.uri); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("Key(old responder) after expiry: %v, want not found", err)

@@ -33,7 +33,10 @@ import (
 // Tokens have little room for objects, so once a responder's certificate
 // has expired its key is destroyed (destroyExpired): nothing it signed is
 // still valid by then. Whichever replica gets there first destroys it; the
-// others find the key and its record gone, which is not an error.
+// others find the key and its record gone, which is not an error. A key is
+// destroyed destroyGrace after its certificate's end, not at once, so that
+// a replica whose clock runs ahead does not pull a key from under one
+// whose clock runs behind (and which may still sign with it).
 
 // ensureKey makes sure c has a current key to sign with, then destroys
 // the keys of the CA's expired responders.
@@ -87,8 +90,12 @@ func (r *Responder) currentKey(ctx context.Context, c *caResponder) error {
 	return nil
 }
 
+// destroyGrace is how long after its certificate's end a responder key is
+// destroyed; see above.
+const destroyGrace = time.Hour
+
 // destroyExpired destroys the keys of the CA's responders whose
-// certificates expired before now, then deletes their records: the key
+// certificates expired destroyGrace before now, then deletes their records: the key
 // first, so that a crash in between leaves a record whose key is gone
 // (the next run destroys it again, which finds nothing, and deletes the
 // record), never a key in the token that no record points to. The key in
@@ -97,7 +104,7 @@ func (r *Responder) currentKey(ctx context.Context, c *caResponder) error {
 // caller holds c.rotateMu.
 func (r *Responder) destroyExpired(ctx context.Context, c *caResponder) {
 	now := r.d.Now()
-	expired, err := r.d.Store.ExpiredOCSPResponders(ctx, c.name, now)
+	expired, err := r.d.Store.ExpiredOCSPResponders(ctx, c.name, now.Add(-destroyGrace))
 	if err != nil {
 		r.d.Log.Error("OCSP: cannot list expired responders", "ca", c.name, "err", err)
 		return
