@@ -137,7 +137,7 @@ func (l *Linter) run(s *lintInstances, i int, c *zx509.Certificate, scope framew
 		case lt.Source == lint.CABFBaselineRequirements && !scope.serverAuth,
 			lt.Source == lint.CABFSMIMEBaselineRequirements && !scope.emailProtection,
 			lt.Source == lint.CABFCSBaselineRequirements && !scope.codeSigning:
-			return &lint.LintResult{Status: lint.NA}
+			return resultNA
 		}
 	}
 	if err := s.configErr[i]; err != nil {
@@ -145,13 +145,21 @@ func (l *Linter) run(s *lintInstances, i int, c *zx509.Certificate, scope framew
 	}
 	in := s.lints[i]
 	if !in.CheckApplies(c) {
-		return &lint.LintResult{Status: lint.NA}
+		return resultNA
 	}
 	if !lt.CheckEffective(c) {
-		return &lint.LintResult{Status: lint.NE}
+		return resultNE
 	}
 	return in.Execute(c)
 }
+
+// resultNA and resultNE are the results run returns for a lint that does
+// not apply and one not in effect: shared, as most lints give one of them
+// for every certificate. Nobody changes a result.
+var (
+	resultNA = &lint.LintResult{Status: lint.NA}
+	resultNE = &lint.LintResult{Status: lint.NE}
+)
 
 // DefaultExcludedLints names the lints that the gateway leaves out unless
 // configured otherwise. All exist in zlint v3.7.3.
