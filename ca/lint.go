@@ -86,8 +86,16 @@ type lintInstances struct {
 	configErr []error // what configuring lints[i] returned
 }
 
-func (l *Linter) newInstance(i int) (lint.CertificateLintInterface, error) {
-	in := l.certLints[i].Lint()
+// newInstance makes and configures an instance of lint i. A constructor
+// or configuration that panics leaves the error (which run reports as a
+// fatal result, as zlint would) instead.
+func (l *Linter) newInstance(i int) (in lint.CertificateLintInterface, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			in, err = nil, fmt.Errorf("'%s' panicked. Error: %v", l.certLints[i].Name, p)
+		}
+	}()
+	in = l.certLints[i].Lint()
 	return in, l.config.MaybeConfigure(in, l.certLints[i].Name)
 }
 
