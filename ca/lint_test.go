@@ -376,7 +376,10 @@ func TestLintInstancesServeOneCertificateAfterAnother(t *testing.T) {
 		func(p *LeafParams) { p.NotAfter = p.NotBefore.AddDate(5, 0, 0) },
 		func(p *LeafParams) { p.Subject.CommonName = "www.example.com" },
 		func(p *LeafParams) { p.DNSNames = []string{"localhost"} },
-		func(p *LeafParams) { p.DNSNames, p.IPAddresses = nil, nil; p.EmailAddresses = []string{"a@example.com"} },
+		func(p *LeafParams) {
+			p.DNSNames, p.IPAddresses = nil, nil
+			p.EmailAddresses = []string{"a@example.com"}
+		},
 	}
 	var ders [][]byte
 	for _, hh := range []hierarchy{h, rsa} {
@@ -418,4 +421,35 @@ func TestLintInstancesServeOneCertificateAfterAnother(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// panicky is a lint whose CheckApplies panics.
+type panicky struct{}
+
+func (panicky) CheckApplies(*zx509.Certificate) bool { panic("boom in CheckApplies") }
+func (panicky) Execute(*zx509.Certificate) *lint.LintResult {
+	return &lint.LintResult{Status: lint.Pass}
+}
+
+// A lint that panics, in its constructor or when it runs, is a fatal
+// finding that names it, as with zlint's driver, not a panic of the caller.
+func TestPanickingLintIsFatal(t *testing.T) {
+	meta := func(name string) lint.LintMetadata {
+		return lint.LintMetadata{Name: name, Source: lint.Community, Description: "test"}
+	}
+	l := &Linter{certLints: []*lint.CertificateLint{
+		{LintMetadata: meta("e_panics_when_made"), Lint: func() lint.CertificateLintInterface { panic("boom in the constructor") }},
+		{LintMetadata: meta("e_panics_when_run"), Lint: func() lint.CertificateLintInterface { return panicky{} }},
+	}}
+	l.instances.New = func() any { return l.newInstances() }
+	h := newHierarchy(t, kindP384, kindP256)
+	der := h.leaf(t, leafParams(h.issKey.Public()), testKey(t, kindP256).Public()).Raw
+	for range 2 { // the second time with the instance that replaced the one that panicked
+		fs := findings(t, l.LintCertificate(der))
+		if len(fs) != 2 || fs[0].Lint != "e_panics_when_made" || fs[1].Lint != "e_panics_when_run" ||
+			fs[0].Status != "fatal" || fs[1].Status != "fatal" ||
+			!strings.Contains(fs[0].Details, "boom in the constructor") || !strings.Contains(fs[1].Details, "boom in CheckApplies") {
+			t.Fatalf("findings %+v, want both lints fatal with their panics", fs)
+		}
+	}
 }
