@@ -79,7 +79,7 @@ func (l *logBuffer) String() string {
 // env is a gateway API over a real core: a software-signer root and
 // issuing CA, the lint gate, a sealer, and the profiles below.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  storage.Store
 	core   *ca.Core
 	api    *api.API
@@ -135,7 +135,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	teststore.Each(t, func(t *testing.T, s storage.Store) { fn(t, newEnv(t, s)) })
 }
 
-func newEnv(t *testing.T, st storage.Store) *env {
+func newEnv(t testing.TB, st storage.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	// Whole seconds: X.509 times have no fraction, so a certificate's
@@ -239,7 +239,7 @@ func (e *env) doAuth(method, path, authorization string, body any) response {
 }
 
 // decode checks the status and the JSON content type and decodes the body.
-func (r response) decode(t *testing.T, status int, v any) {
+func (r response) decode(t testing.TB, status int, v any) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
@@ -254,7 +254,7 @@ func (r response) decode(t *testing.T, status int, v any) {
 
 // problem checks that r is a problem document with status and kind (the
 // end of its type URI) whose detail holds every one of want.
-func (r response) problem(t *testing.T, status int, kind string, want ...string) api.Problem {
+func (r response) problem(t testing.TB, status int, kind string, want ...string) api.Problem {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
@@ -315,7 +315,7 @@ func (e *env) issueCSR(profile string, dns ...string) issued {
 	return e.issue(profile, map[string]any{"csr": csrPEM(e.t, newP256(e.t), "", dns, nil)})
 }
 
-func newP256(t *testing.T) *ecdsa.PrivateKey {
+func newP256(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -332,7 +332,7 @@ func (e *env) get(serial string) certificate {
 	return c
 }
 
-func csrPEM(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net.IP) string {
+func csrPEM(t testing.TB, key crypto.Signer, cn string, dns []string, ips []net.IP) string {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips,
@@ -344,7 +344,7 @@ func csrPEM(t *testing.T, key crypto.Signer, cn string, dns []string, ips []net.
 }
 
 // parseCerts reads every PEM certificate of s.
-func parseCerts(t *testing.T, s string) []*x509.Certificate {
+func parseCerts(t testing.TB, s string) []*x509.Certificate {
 	t.Helper()
 	var out []*x509.Certificate
 	rest := []byte(s)
@@ -385,7 +385,7 @@ func (e *env) verify(cert *x509.Certificate, chain []*x509.Certificate) {
 }
 
 // parseKey reads a PKCS#8 PEM key.
-func parseKey(t *testing.T, s string) crypto.Signer {
+func parseKey(t testing.TB, s string) crypto.Signer {
 	t.Helper()
 	block, _ := pem.Decode([]byte(s))
 	if block == nil || block.Type != "PRIVATE KEY" {

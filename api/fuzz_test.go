@@ -1,0 +1,84 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// FuzzIssueBody: whatever the body of an issuance request, the API answers
+// 201 with a certificate or a 4xx problem document, never a 5xx, and a
+// request it refuses adds nothing to the inventory or the audit trail.
+func FuzzIssueBody(f *testing.F) {
+	e := newEnv(f, teststore.SQLite(f))
+	csr := csrPEM(f, newP256(f), "", []string{"a.example.com"}, nil)
+	f.Add([]byte(`{"csr":` + strconv.Quote(csr) + `}`))
+	f.Add([]byte(`{"csr":` + strconv.Quote(csr) + `,"validity":"30d"}`))
+	f.Add([]byte(`{"key_type":"ecdsa-p256","dns_names":["b.example.com"]}`))
+	f.Add([]byte(`{"key_type":"rsa-2048","dns_names":["c.example.com"],"format":"pkcs12","password":"pw"}`))
+	f.Add([]byte(`{"csr":` + strconv.Quote(csr) + `,"key_type":"ecdsa-p256"}`))
+	f.Add([]byte(`{"csr":"-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"}`))
+	f.Add([]byte(`{"dns_names":["x.example.org"]}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(``))
+	auth := e.bearer(issuer)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := newest(t, e.store)
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/profiles/web/certificates", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case resp.StatusCode == http.StatusCreated:
+		case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+				t.Fatalf("status %d with Content-Type %q, want a problem document: %s", resp.StatusCode, ct, b)
+			}
+			if after := newest(t, e.store); after != before {
+				t.Fatalf("a refused request (%d: %s) changed the store: newest %v, then %v", resp.StatusCode, b, before, after)
+			}
+		default:
+			t.Fatalf("status %d for a client's body %q: %s", resp.StatusCode, body, b)
+		}
+	})
+}
+
+// newest names the newest certificate and audit event of st.
+func newest(t *testing.T, st storage.Store) [2]string {
+	t.Helper()
+	ctx := context.Background()
+	certs, _, err := st.ListCertificates(ctx, storage.CertificateFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := st.ListAudit(ctx, storage.AuditFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n [2]string
+	if len(certs) > 0 {
+		n[0] = certs[0].Serial
+	}
+	if len(events) > 0 {
+		n[1] = strconv.FormatInt(events[0].ID, 10)
+	}
+	return n
+}
