@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`.
 GO ?= go
 
-.PHONY: all build run test bench clean
+.PHONY: all build run test bench fuzz clean
 
 all: build
 
@@ -20,6 +20,11 @@ test:
 # rewrites BENCHMARKS.md.
 bench:
 	scripts/bench.sh
+
+# Every fuzz target for FUZZTIME (default 30s) each; `make test` runs
+# their seed inputs.
+fuzz:
+	scripts/fuzz.sh
 
 clean:
 	rm -rf bin

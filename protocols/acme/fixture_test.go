@@ -37,7 +37,7 @@ import (
 // fixture is an ACME server over a real issuance core (software signer)
 // and a real store, behind an httptest TLS server.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	ts    *httptest.Server
 	store storage.Store
@@ -71,7 +71,7 @@ func testProfile() config.Profile {
 	}
 }
 
-func newFixture(t *testing.T, st storage.Store, val config.ACMEValidation, set Settings) *fixture {
+func newFixture(t testing.TB, st storage.Store, val config.ACMEValidation, set Settings) *fixture {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{t: t, store: st, now: time.Now().Truncate(time.Second)}
@@ -110,7 +110,7 @@ func (k testKey) jwk() json.RawMessage {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // sign makes the signature of input with key under alg.
-func sign(t *testing.T, key crypto.Signer, alg string, input []byte) []byte {
+func sign(t testing.TB, key crypto.Signer, alg string, input []byte) []byte {
 	t.Helper()
 	switch alg {
 	case "ES256", "ES384":
@@ -215,7 +215,7 @@ func (f *fixture) post(url string, k testKey, kid string, payload any) result {
 	return f.postRaw(url, "application/jose+json", f.jws(k, hdr, pl))
 }
 
-func newECKey(t *testing.T) testKey {
+func newECKey(t testing.TB) testKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
