@@ -44,6 +44,15 @@ func TestAccountLifecycle(t *testing.T) {
 	url := f.base + "/key-change"
 	innerHdr := map[string]any{"alg": "ES256", "jwk": nk.jwk(), "url": url}
 	inner := f.jws(nk, innerHdr, mustJSON(map[string]any{"account": acct, "oldKey": k.jwk()}))
+	// The inner JWS in the compact serialization: RFC 8555 6.2 and 7.3.5
+	// want the flattened JSON one.
+	var flat map[string]string
+	json.Unmarshal(inner, &flat)
+	compact := []byte(flat["protected"] + "." + flat["payload"] + "." + flat["signature"])
+	r = f.postRaw(url, "application/jose+json", f.jws(k, map[string]any{"alg": "ES256", "kid": acct, "nonce": f.nonce(), "url": url}, compact))
+	if r.status != http.StatusBadRequest || r.prob.Type != probMalformed {
+		t.Fatalf("keyChange with a compact inner JWS: %d %s", r.status, r.body)
+	}
 	r = f.postRaw(url, "application/jose+json", f.jws(k, map[string]any{"alg": "ES256", "kid": acct, "nonce": f.nonce(), "url": url}, inner))
 	if r.status != http.StatusOK {
 		t.Fatalf("keyChange: %d %s", r.status, r.body)

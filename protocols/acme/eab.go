@@ -28,7 +28,7 @@ func (s *Server) checkEAB(ctx context.Context, req *request, raw json.RawMessage
 		}
 		return "", nil
 	}
-	jws, err := jose.ParseSigned(string(raw), []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512})
+	jws, err := jose.ParseSignedJSON(string(raw), []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512})
 	if err != nil || len(jws.Signatures) != 1 {
 		return "", malformed("externalAccountBinding is not a flattened JWS with a MAC algorithm (HS256, HS384, HS512)")
 	}

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -233,7 +232,6 @@ func (f *fixture) newAccount(k testKey) string {
 	return r.header.Get("Location")
 }
 
-func serialOf(c *x509.Certificate) *big.Int { return c.SerialNumber }
 
 func startServer(t *testing.T, h http.Handler) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

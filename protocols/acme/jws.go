@@ -181,7 +181,7 @@ func (s *Server) verify(r *http.Request, mode authMode) (*request, error) {
 	for i, a := range allowedAlgs {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
-	jws, err := jose.ParseSigned(string(body), algs)
+	jws, err := jose.ParseSignedJSON(string(body), algs)
 	if err != nil {
 		return nil, malformed("JWS cannot be parsed")
 	}

@@ -31,7 +31,7 @@ func (s *Server) keyChange(ctx context.Context, req *request) (*response, error)
 	for i, a := range allowedAlgs {
 		algs[i] = jose.SignatureAlgorithm(a)
 	}
-	inner, err := jose.ParseSigned(string(req.payload), algs)
+	inner, err := jose.ParseSignedJSON(string(req.payload), algs)
 	if err != nil || len(inner.Signatures) != 1 {
 		return nil, malformed("inner JWS cannot be parsed or uses an algorithm that is not accepted")
 	}

@@ -219,7 +219,6 @@ func listAll(t *testing.T, s storage.Store, f storage.CertificateFilter) [][]str
 
 func testListPaging(t *testing.T, open func(t *testing.T) storage.Store) {
 	s, ctx := withCA(t, open)
-	const n = 120
 	var certs []storage.Certificate
 	for _, i := range rand120() {
 		c := pagingCert(i)
