@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -87,23 +88,66 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
+	a.changeStatus(w, r, serial, notRevocable, func(ctx context.Context) error {
+		return a.core.Revoke(ctx, serial, code, requester(r))
+	})
+}
+
+// notRevocable says why c cannot be revoked, or returns nil.
+func notRevocable(c storage.Certificate) error {
+	switch c.Status {
+	case storage.StatusRevoked:
+		return errs.New(errs.Conflict, "certificate %s is already revoked (at %s, reason %s)",
+			c.Serial, c.RevokedAt.UTC().Format(timeFormat), reasonName(c.RevocationReason))
+	case storage.StatusPending:
+		return errs.New(errs.Conflict, "certificate %s is pending: it was never signed, so there is nothing to revoke", c.Serial)
+	}
+	return nil
+}
+
+// certificateHold is the CRLReason of a suspension (RFC 5280 5.3.1), the
+// one revocation that can be undone.
+const certificateHold = 6
+
+// releaseHold makes a certificate on hold active again: POST
+// /certificates/{serial}/release-hold, with no body. It answers the
+// certificate. One that is not on hold is a 409 that says what it is.
+func (a *API) releaseHold(w http.ResponseWriter, r *http.Request) {
+	serial, err := serialParam(r)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	var req struct{}
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
+	}
+	a.changeStatus(w, r, serial, notOnHold, func(ctx context.Context) error {
+		return a.core.ReleaseHold(ctx, serial, requester(r))
+	})
+}
+
+// changeStatus answers a request that revokes a certificate or releases
+// it: it looks at the certificate first, so that a refusal says precisely
+// why (refuse), then has change do it; when another request changed the
+// certificate since the look (the store refuses the second of two), it
+// says what the certificate is now. It answers the certificate.
+func (a *API) changeStatus(w http.ResponseWriter, r *http.Request, serial string, refuse func(storage.Certificate) error, change func(context.Context) error) {
 	ctx := r.Context()
-	// Look first, to say precisely why a revocation cannot happen; the
-	// store refuses a second revocation by itself if two race.
 	cur, err := a.store.GetCertificate(ctx, serial)
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return
 	}
-	if err := notRevocable(cur); err != nil {
+	if err := refuse(cur); err != nil {
 		a.problem(w, r, err)
 		return
 	}
-	if err := a.core.Revoke(ctx, serial, code, requester(r)); err != nil {
+	if err := change(ctx); err != nil {
 		if errs.Is(err, errs.Conflict) {
-			// Another request revoked it since we looked: say which.
-			if now, gerr := a.store.GetCertificate(ctx, serial); gerr == nil && notRevocable(now) != nil {
-				err = notRevocable(now)
+			if now, gerr := a.store.GetCertificate(ctx, serial); gerr == nil && refuse(now) != nil {
+				err = refuse(now)
 			}
 		}
 		a.problem(w, r, err)
@@ -117,14 +161,13 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, certificateJSON(c, a.now()))
 }
 
-// notRevocable says why c cannot be revoked, or returns nil.
-func notRevocable(c storage.Certificate) error {
-	switch c.Status {
-	case storage.StatusRevoked:
-		return errs.New(errs.Conflict, "certificate %s is already revoked (at %s, reason %s)",
-			c.Serial, c.RevokedAt.UTC().Format(timeFormat), reasonName(c.RevocationReason))
-	case storage.StatusPending:
-		return errs.New(errs.Conflict, "certificate %s is pending: it was never signed, so there is nothing to revoke", c.Serial)
+// notOnHold says why c cannot be released from hold, or nil if it can.
+func notOnHold(c storage.Certificate) error {
+	switch {
+	case c.Status != storage.StatusRevoked:
+		return errs.New(errs.Conflict, "certificate %s is %s, not on hold", c.Serial, c.Status)
+	case c.RevocationReason != certificateHold:
+		return errs.New(errs.Conflict, "certificate %s is revoked for good (reason %s); only certificateHold can be released", c.Serial, reasonName(c.RevocationReason))
 	}
 	return nil
 }

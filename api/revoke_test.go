@@ -124,3 +124,36 @@ func TestRevokeRace(t *testing.T) {
 		}
 	})
 }
+
+func TestReleaseHold(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		h := e.issueCSR("web", "hold.example.com")
+		release := "/api/v1/certificates/" + h.Serial + "/release-hold"
+		e.do("POST", release, revoker, nil).problem(t, 409, "conflict", "active, not on hold")
+
+		var c certificate
+		e.do("POST", "/api/v1/certificates/"+h.Serial+"/revoke", revoker, map[string]string{"reason": "certificateHold"}).decode(t, http.StatusOK, &c)
+		e.do("POST", release, reader, nil).problem(t, 403, "forbidden")
+		e.do("POST", release, revoker, map[string]string{"reason": "x"}).problem(t, 400, "malformed", `"reason"`)
+		if got := e.get(h.Serial); got.Status != "revoked" {
+			t.Fatalf("refused releases changed the certificate: %+v", got)
+		}
+		e.do("POST", release, revoker, nil).decode(t, http.StatusOK, &c)
+		if c.Status != "active" || c.RevokedAt != nil || c.RevocationReason != nil {
+			t.Errorf("after the release: %+v", c)
+		}
+		e.do("POST", release, revoker, nil).problem(t, 409, "conflict", "not on hold")
+
+		// Any other reason is for good.
+		k := e.issueCSR("web", "gone.example.com")
+		e.do("POST", "/api/v1/certificates/"+k.Serial+"/revoke", revoker, map[string]string{"reason": "keyCompromise"}).decode(t, http.StatusOK, &c)
+		e.do("POST", "/api/v1/certificates/"+k.Serial+"/release-hold", revoker, nil).problem(t, 409, "conflict", "for good", "keyCompromise")
+		e.do("POST", "/api/v1/certificates/0badc0de/release-hold", revoker, nil).problem(t, 404, "notFound")
+
+		var ev auditPage
+		e.do("GET", "/api/v1/audit?serial="+h.Serial, admin, nil).decode(t, http.StatusOK, &ev)
+		if len(ev.Events) != 3 || ev.Events[0].Action != "release-hold" || ev.Events[0].Actor != revoker || ev.Events[1].Action != "revoke" {
+			t.Errorf("audit: %+v", ev.Events)
+		}
+	})
+}

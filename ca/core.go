@@ -26,6 +26,7 @@ type CoreStore interface {
 	IssueStore
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	ReleaseHold(ctx context.Context, serial string) error
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
 	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error)
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
@@ -43,9 +44,9 @@ type Core struct {
 	Profiles map[string]*Profile
 	Log      *slog.Logger
 	Now      func() time.Time
-	// OnRevoke, if set, is called after each revocation is stored and
-	// audited, so that CRLs and OCSP responses can be refreshed at once.
-	// Other replicas learn of it from the store.
+	// OnRevoke, if set, is called after each revocation, and each release
+	// from hold, is stored and audited, so that CRLs and OCSP responses
+	// can be refreshed at once. Other replicas learn of it from the store.
 	OnRevoke func(ctx context.Context, caName, serial string)
 	// OnIssue, if set, is called after each certificate is stored, so that
 	// its OCSP response can be signed before anyone asks. It must not
@@ -252,6 +253,30 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	if c.OnRevoke != nil {
+		c.OnRevoke(ctx, cert.CA, serial)
+	}
+	return nil
+}
+
+// ReleaseHold makes a certificate on hold (revoked with certificateHold)
+// active again and audits it; CRLs and OCSP responses follow as they
+// follow a revocation (OnRevoke here, the store's events elsewhere). A
+// certificate not on hold is an errs.Conflict.
+func (c *Core) ReleaseHold(ctx context.Context, serial, requester string) error {
+	cert, err := c.Store.GetCertificate(ctx, serial)
+	if err != nil {
+		return err
+	}
+	if err := c.Store.ReleaseHold(ctx, serial); err != nil {
+		return err
+	}
+	if _, err := c.Store.AppendAudit(ctx, storage.AuditEvent{
+		At: c.Now(), Actor: requester, Action: "release-hold", Profile: cert.Profile, Serial: serial,
+	}); err != nil {
+		return err
+	}
+	c.Log.Info("released from hold", "serial", serial, "by", requester)
 	if c.OnRevoke != nil {
 		c.OnRevoke(ctx, cert.CA, serial)
 	}

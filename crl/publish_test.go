@@ -258,3 +258,28 @@ func TestConfig(t *testing.T) {
 		t.Errorf("For(root) = %+v", got)
 	}
 }
+
+// A certificate on hold is in the CRL with reason certificateHold, and out
+// of the next CRL once released.
+func TestPublisherFollowsAReleasedHold(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		ctx := t.Context()
+		c := &clock{}
+		p := newPub(t, st, hierarchy(t, st, ""), c)
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		run(t, p)
+		activeCert(t, st, "issuing", "8e01", c.now().Add(48*time.Hour))
+		if err := st.RevokeCertificate(ctx, "8e01", 6, c.now()); err != nil {
+			t.Fatal(err)
+		}
+		p.OnRevoke(ctx, "issuing", "8e01")
+		waitFor(t, "the hold in the CRL", func() bool { return serials(t, p, "issuing")["8e01"] == 6 })
+		if err := st.ReleaseHold(ctx, "8e01"); err != nil {
+			t.Fatal(err)
+		}
+		p.OnRevoke(ctx, "issuing", "8e01")
+		waitFor(t, "the release in the CRL", func() bool { _, listed := serials(t, p, "issuing")["8e01"]; return !listed })
+	})
+}

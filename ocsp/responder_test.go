@@ -784,3 +784,55 @@ func TestResponderFallsBehindPrunedLog(t *testing.T) {
 		}
 	})
 }
+
+// A certificate put on hold and released answers good again, on the
+// replica that released it and on one that only sees the store.
+func TestResponderFollowsAReleasedHold(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		a := newFixture(t, st, nil, countingSigner{}, Config{})
+		b := newFixture(t, st, a.cas, a.sg, Config{})
+		a.run()
+		b.run()
+		leaf := a.leaf("issuing")
+		serial := ca.SerialHex(leaf.SerialNumber)
+		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
+		wait := func(f *fixture, want int) {
+			t.Helper()
+			start := time.Now()
+			for {
+				_, body := f.get("issuing", req)
+				r, err := xocsp.ParseResponseForCert(body, leaf, a.cas["issuing"].Cert)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status == want {
+					if want == xocsp.Revoked && r.RevocationReason != xocsp.CertificateHold {
+						t.Errorf("reason %d, want certificateHold", r.RevocationReason)
+					}
+					return
+				}
+				if time.Since(start) > 5*time.Second {
+					t.Fatalf("status %d after 5s, want %d", r.Status, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		for _, f := range []*fixture{a, b} {
+			wait(f, xocsp.Good)
+		}
+		if err := st.RevokeCertificate(t.Context(), serial, 6, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		a.r.OnRevoke(t.Context(), "issuing", serial)
+		for _, f := range []*fixture{a, b} {
+			wait(f, xocsp.Revoked)
+		}
+		if err := st.ReleaseHold(t.Context(), serial); err != nil {
+			t.Fatal(err)
+		}
+		a.r.OnRevoke(t.Context(), "issuing", serial)
+		for _, f := range []*fixture{a, b} {
+			wait(f, xocsp.Good)
+		}
+	})
+}

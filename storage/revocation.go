@@ -21,8 +21,9 @@ import (
 // another replica did: one row per CA, no CRL bytes.
 type RevocationState struct {
 	CA string
-	// Generation counts the revocations of the CA's certificates: it grows
-	// by exactly one with each, in commit order, and never shrinks.
+	// Generation counts the revocations of the CA's certificates, and the
+	// releases from hold (ReleaseHold): it grows by exactly one with each,
+	// in commit order, and never shrinks.
 	Generation int64
 	// CRLNumber is the last number NextCRLNumber handed out (0: none).
 	CRLNumber int64
@@ -31,7 +32,9 @@ type RevocationState struct {
 	Published PublishedCRL
 }
 
-// RevocationEvent is one revocation, in Generation order.
+// RevocationEvent is one revocation, or one release from hold, in
+// Generation order: the certificate's status changed, and what it is now
+// is in the certificates table.
 type RevocationEvent struct {
 	CA         string
 	Generation int64 // the CA's Generation right after this revocation

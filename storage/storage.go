@@ -137,6 +137,15 @@ type Store interface {
 	// time and reason are kept. Of several concurrent revocations of one
 	// certificate exactly one succeeds.
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	// ReleaseHold makes a certificate revoked with certificateHold (RFC
+	// 5280 section 5.3.1, code 6) active again: its revocation time and
+	// reason are cleared, and, as a revocation does, it takes its CA's next
+	// revocation generation with an event naming it, so that OCSP
+	// responses and CRLs follow. It returns errs.NotFound if no certificate
+	// has that serial, and errs.Conflict if the certificate is not on hold
+	// (active, pending, or revoked for another reason). Of several
+	// concurrent releases of one certificate exactly one succeeds.
+	ReleaseHold(ctx context.Context, serial string) error
 
 	// SetAutoRenew switches server-driven renewal of one certificate on or
 	// off. It returns errs.NotFound if no certificate has that serial.

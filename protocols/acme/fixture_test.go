@@ -232,7 +232,6 @@ func (f *fixture) newAccount(k testKey) string {
 	return r.header.Get("Location")
 }
 
-
 func startServer(t *testing.T, h http.Handler) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -68,3 +68,40 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	}
 	return nil
 }
+
+// ReleaseHold implements storage.Store. Migration 0009's trigger logs the
+// event.
+func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return wrap(err, "release certificate %s: begin", serial)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var (
+		status string
+		reason *int
+	)
+	err = tx.QueryRow(ctx, `SELECT status, revocation_reason FROM certificates WHERE serial = $1 FOR UPDATE`, serial).Scan(&status, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+	}
+	if err != nil {
+		return wrap(err, "release certificate %s", serial)
+	}
+	r := 0
+	if reason != nil {
+		r = *reason
+	}
+	if err := certquery.CheckOnHold(serial, storage.CertStatus(status), r); err != nil {
+		return errs.Wrap(errs.Conflict, err, "postgres")
+	}
+	if _, err := tx.Exec(ctx, `UPDATE certificates
+		SET status = 'active', revoked_at = NULL, revocation_reason = NULL
+		WHERE serial = $1`, serial); err != nil {
+		return wrap(err, "release certificate %s", serial)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap(err, "release certificate %s: commit", serial)
+	}
+	return nil
+}

@@ -52,3 +52,30 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		return nil
 	})
 }
+
+// ReleaseHold implements storage.Store. Migration 0009's trigger logs the
+// event.
+func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
+	return s.writes.Do(ctx, "release certificate "+serial, func(ctx context.Context, tx *txn) error {
+		var (
+			status string
+			reason sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT status, revocation_reason FROM certificates WHERE serial = ?`, serial).Scan(&status, &reason)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
+		}
+		if err != nil {
+			return wrap(err, "release certificate %s", serial)
+		}
+		if err := certquery.CheckOnHold(serial, storage.CertStatus(status), int(reason.Int64)); err != nil {
+			return errs.Wrap(errs.Conflict, err, "sqlite")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates
+			SET status = 'active', revoked_at = NULL, revocation_reason = NULL
+			WHERE serial = ?`, serial); err != nil {
+			return wrap(err, "release certificate %s", serial)
+		}
+		return nil
+	})
+}

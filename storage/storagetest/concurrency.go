@@ -118,6 +118,14 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 	})
 
+	t.Run("ReleaseRace", func(t *testing.T) {
+		s, ctx := withCA(t, open)
+		activate(t, s, ctx, pendingCert("01"))
+		must(t, "RevokeCertificate(certificateHold)", s.RevokeCertificate(ctx, "01", 6, base.Add(time.Minute)))
+		errors := concurrently(func(int) error { return s.ReleaseHold(ctx, "01") })
+		oneWinner(t, "ReleaseHold", errors, isConflict)
+	})
+
 	t.Run("ClaimRace", func(t *testing.T) {
 		s, ctx := withCA(t, open)
 		activate(t, s, ctx, renewable("01"))

@@ -32,6 +32,7 @@ func RunRevocation(t *testing.T, open RevocationOpener) {
 	t.Run("CRLNumberConcurrent", func(t *testing.T) { testCRLNumberConcurrent(t, open) })
 	t.Run("PublishCRL", func(t *testing.T) { testPublishCRL(t, open) })
 	t.Run("Generation", func(t *testing.T) { testGeneration(t, open) })
+	t.Run("ReleaseHold", func(t *testing.T) { testReleaseHold(t, open) })
 	t.Run("PruneRevocationEvents", func(t *testing.T) { testPruneRevocationEvents(t, open) })
 	t.Run("ListRevoked", func(t *testing.T) { testListRevoked(t, open) })
 	t.Run("CertificateStatus", func(t *testing.T) { testCertificateStatus(t, open) })
@@ -618,4 +619,50 @@ func testExpiredOCSPResponders(t *testing.T, open RevocationOpener) {
 	}
 	// The key URI is free again once its responder is deleted.
 	must(t, "InsertOCSPResponder(deleted key)", s.InsertOCSPResponder(ctx, r("root", "pkcs11:object=ocsp-root-b", time.Hour, 5)))
+}
+
+// A certificate on hold goes back to active, out of the CRL entries, and
+// its release is an event of its CA like a revocation; nothing else can
+// be released.
+func testReleaseHold(t *testing.T, open RevocationOpener) {
+	s, ctx := withCAs(t, open)
+	future := base.Add(365 * 24 * time.Hour)
+	issueTo(t, s, ctx, "root", "a1", future)
+	issueTo(t, s, ctx, "root", "b2", future)
+	must(t, "InsertPendingCertificate(c3)", s.InsertPendingCertificate(ctx, pendingCert("c3")))
+	at := base.Add(time.Hour)
+
+	wantKind(t, "ReleaseHold(active)", s.ReleaseHold(ctx, "a1"), errs.Conflict)
+	wantKind(t, "ReleaseHold(pending)", s.ReleaseHold(ctx, "c3"), errs.Conflict)
+	wantKind(t, "ReleaseHold(unknown)", s.ReleaseHold(ctx, "ff"), errs.NotFound)
+	must(t, "RevokeCertificate(a1, certificateHold)", s.RevokeCertificate(ctx, "a1", 6, at))
+	must(t, "RevokeCertificate(b2, keyCompromise)", s.RevokeCertificate(ctx, "b2", 1, at))
+	wantKind(t, "ReleaseHold(keyCompromise)", s.ReleaseHold(ctx, "b2"), errs.Conflict)
+
+	must(t, "ReleaseHold(a1)", s.ReleaseHold(ctx, "a1"))
+	got, err := s.GetCertificate(ctx, "a1")
+	must(t, "GetCertificate(a1)", err)
+	if got.Status != storage.StatusActive || !got.RevokedAt.IsZero() || got.RevocationReason != 0 {
+		t.Errorf("after ReleaseHold: %s, revoked at %v, reason %d; want active with no revocation", got.Status, got.RevokedAt, got.RevocationReason)
+	}
+	wantKind(t, "second ReleaseHold(a1)", s.ReleaseHold(ctx, "a1"), errs.Conflict)
+
+	st, err := s.RevocationState(ctx, "root")
+	must(t, "RevocationState", err)
+	if st.Generation != 3 {
+		t.Errorf("generation %d, want 3 (two revocations and a release)", st.Generation)
+	}
+	events, err := s.RevocationEvents(ctx, "root", 0, 10)
+	must(t, "RevocationEvents", err)
+	if want := []storage.RevocationEvent{{CA: "root", Generation: 1, Serial: "a1"}, {CA: "root", Generation: 2, Serial: "b2"},
+		{CA: "root", Generation: 3, Serial: "a1"}}; !reflect.DeepEqual(events, want) {
+		t.Errorf("RevocationEvents = %+v, want %+v", events, want)
+	}
+	entries, err := s.ListRevoked(ctx, "root", base, storage.RevokedEntry{}, 10)
+	must(t, "ListRevoked", err)
+	if len(entries) != 1 || entries[0].Serial != "b2" {
+		t.Fatalf("ListRevoked = %+v, want b2 alone", entries)
+	}
+	// Released, it can be revoked again.
+	must(t, "RevokeCertificate(a1) after release", s.RevokeCertificate(ctx, "a1", 1, at.Add(time.Hour)))
 }

@@ -50,6 +50,21 @@ func CheckReason(reason int) error {
 	return nil
 }
 
+// certificateHold is the RFC 5280 CRLReason of a suspension.
+const certificateHold = 6
+
+// CheckOnHold reports why a certificate with this status and revocation
+// reason cannot be released from hold (ReleaseHold), or nil if it can.
+func CheckOnHold(serial string, status storage.CertStatus, reason int) error {
+	switch {
+	case status != storage.StatusRevoked:
+		return fmt.Errorf("certificate %s is %s, not on hold", serial, status)
+	case reason != certificateHold:
+		return fmt.Errorf("certificate %s is revoked for good (reason %d), not on hold (certificateHold)", serial, reason)
+	}
+	return nil
+}
+
 // CheckRenewal reports what is wrong with the arguments of MarkRenewed.
 func CheckRenewal(oldSerial, newSerial string) error {
 	switch {
