@@ -450,24 +450,7 @@ func TestResponderReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", ca.SerialHex(leaf.SerialNumber))
-		start := time.Now()
-		for {
-			_, body = b.get("issuing", req)
-			r, err := xocsp.ParseResponseForCert(body, leaf, a.cas["issuing"].Cert)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Status == xocsp.Revoked {
-				if r.RevocationReason != xocsp.Superseded {
-					t.Errorf("reason %d", r.RevocationReason)
-				}
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				t.Fatal("the other replica still answers good after 5s")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitStatus(t, b, req, leaf, xocsp.Revoked, xocsp.Superseded)
 		// The revocation was pre-signed: the replica's cache already holds
 		// the revoked response.
 		if e := b.r.cas["issuing"].lookup(0, []byte(serialKey(ca.SerialHex(leaf.SerialNumber))), time.Now()); e == nil || e.kind != Revoked {
@@ -796,43 +779,46 @@ func TestResponderFollowsAReleasedHold(t *testing.T) {
 		leaf := a.leaf("issuing")
 		serial := ca.SerialHex(leaf.SerialNumber)
 		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
-		wait := func(f *fixture, want int) {
-			t.Helper()
-			start := time.Now()
-			for {
-				_, body := f.get("issuing", req)
-				r, err := xocsp.ParseResponseForCert(body, leaf, a.cas["issuing"].Cert)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r.Status == want {
-					if want == xocsp.Revoked && r.RevocationReason != xocsp.CertificateHold {
-						t.Errorf("reason %d, want certificateHold", r.RevocationReason)
-					}
-					return
-				}
-				if time.Since(start) > 5*time.Second {
-					t.Fatalf("status %d after 5s, want %d", r.Status, want)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
 		for _, f := range []*fixture{a, b} {
-			wait(f, xocsp.Good)
+			waitStatus(t, f, req, leaf, xocsp.Good, 0)
 		}
 		if err := st.RevokeCertificate(t.Context(), serial, 6, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", serial)
 		for _, f := range []*fixture{a, b} {
-			wait(f, xocsp.Revoked)
+			waitStatus(t, f, req, leaf, xocsp.Revoked, xocsp.CertificateHold)
 		}
 		if err := st.ReleaseHold(t.Context(), serial); err != nil {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", serial)
 		for _, f := range []*fixture{a, b} {
-			wait(f, xocsp.Good)
+			waitStatus(t, f, req, leaf, xocsp.Good, 0)
 		}
 	})
+}
+
+// waitStatus asks f about leaf (of the issuing CA) until the answer has
+// status want (and, for Revoked, reason), for at most 5 seconds.
+func waitStatus(t *testing.T, f *fixture, req []byte, leaf *x509.Certificate, want, reason int) {
+	t.Helper()
+	start := time.Now()
+	for {
+		_, body := f.get("issuing", req)
+		r, err := xocsp.ParseResponseForCert(body, leaf, f.cas["issuing"].Cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == want {
+			if want == xocsp.Revoked && r.RevocationReason != reason {
+				t.Errorf("reason %d, want %d", r.RevocationReason, reason)
+			}
+			return
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("status %d after 5s, want %d", r.Status, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
