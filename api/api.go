@@ -72,10 +72,11 @@ type Config struct {
 
 // API serves /api/v1.
 type API struct {
-	core  *ca.Core
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	core   *ca.Core
+	store  Store
+	log    *slog.Logger
+	now    func() time.Time
+	tokens tokenCache
 }
 
 // New returns the API over cfg. Now defaults to time.Now.

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/certgw/gateway/api"
 )
 
 // routes is every route of the API with the scope it needs.
@@ -17,6 +20,7 @@ var routes = []struct {
 	{"GET", "/api/v1/certificates/0a/pem", "read"},
 	{"POST", "/api/v1/certificates/0a/pkcs12", "issue"},
 	{"POST", "/api/v1/certificates/0a/revoke", "revoke"},
+	{"POST", "/api/v1/certificates/0a/release-hold", "revoke"},
 	{"POST", "/api/v1/certificates/0a/auto-renew", "admin"},
 	{"GET", "/api/v1/audit", "admin"},
 	{"POST", "/api/v1/admin/reconcile", "admin"},
@@ -77,5 +81,26 @@ func TestUnknownRoutes(t *testing.T) {
 		if got := r.header.Get("Allow"); got != "POST" {
 			t.Errorf("Allow %q, want POST", got)
 		}
+	})
+}
+
+// A deleted token stops working once the API's cache of found tokens
+// (10 seconds) has let go of it; a new token works at once.
+func TestDeletedTokenStopsWorking(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		secret, rec, err := api.NewToken("short-lived", []string{"read"}, e.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.InsertToken(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+		auth := "Bearer " + secret
+		e.doAuth("GET", "/api/v1/certificates", auth, nil).decode(t, http.StatusOK, &listPage{})
+		if err := e.store.DeleteToken(t.Context(), rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(10 * time.Second)
+		e.doAuth("GET", "/api/v1/certificates", auth, nil).problem(t, http.StatusUnauthorized, "unauthorized")
 	})
 }

@@ -181,6 +181,12 @@ type Store interface {
 	// TokenByHash returns the token whose secret hashes to hash, or
 	// errs.NotFound.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens returns every API token, oldest first (by CreatedAt,
+	// then ID).
+	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes the token with that ID, so that its secret stops
+	// working. It returns errs.NotFound if there is none.
+	DeleteToken(ctx context.Context, id string) error
 
 	// AppendAudit adds an event to the audit trail and returns the ID the
 	// store assigned (e.ID is ignored). IDs increase with every append.

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,20 +14,8 @@ import (
 // TestESTUserCommands runs `gateway est user add|list|delete` against an
 // embedded store and checks what they store.
 func TestESTUserCommands(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "gateway.yaml")
-	db := filepath.Join(dir, "gateway.db")
-	yaml := `listen: {tls: {cert_file: ` + dir + `/tls.pem, key_file: ` + dir + `/tls.key}}
-storage: {driver: sqlite, path: ` + db + `}
-signer: {type: software, software: {dir: ` + dir + `/keys}}
-cas: [{name: root}, {name: issuing, parent: root}]
-profiles:
-  - {name: default, ca: issuing, methods: [est, api], names: {dns: ["*"]}}
-  - {name: web, ca: issuing, methods: [acme], names: {dns: ["*"]}}
-`
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [est, api], names: {dns: [\"*\"]}}\n"+
+		"  - {name: web, ca: issuing, methods: [acme], names: {dns: [\"*\"]}}\n")
 	ctx := context.Background()
 	run := func(stdin string, args ...string) (string, string, error) {
 		var out, errOut bytes.Buffer

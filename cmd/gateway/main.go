@@ -21,7 +21,8 @@ const usage = `usage: gateway <command> [flags]
 commands:
   init           create the CA hierarchy of the configuration (idempotent)
   serve          run the gateway
-  token create   create a REST API token and print it once
+  token create|list|revoke
+                 create a REST API token (printed once), list tokens, revoke one
   crl dump       write a CA's current CRL (DER or PEM) for a mirror
   est user add|delete|list
                  manage EST HTTP Basic users of a profile
@@ -61,8 +62,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
 	case "token":
-		if len(args) > 1 && args[1] == "create" {
-			return cmdTokenCreate(ctx, args[2:], stdout, stderr)
+		if len(args) > 1 {
+			switch args[1] {
+			case "create":
+				return cmdTokenCreate(ctx, args[2:], stdout, stderr)
+			case "list":
+				return cmdTokenList(ctx, args[2:], stdout, stderr)
+			case "revoke":
+				return cmdTokenRevoke(ctx, args[2:], stdout, stderr)
+			}
 		}
 	case "crl":
 		if len(args) > 1 && args[1] == "dump" {

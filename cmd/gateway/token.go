@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
 )
@@ -37,16 +38,11 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	log := newLogger(stderr, cfg, "")
 	secret, rec, err := api.NewToken(*name, scopes, time.Now())
 	if err != nil {
 		return err
 	}
-	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, log)
+	st, _, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -69,4 +65,70 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintln(stdout, secret)
 	return nil
+}
+
+// cmdTokenList prints every REST API token: ID, name, scopes and creation
+// time, one per line (never a secret: the store has none).
+func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	st, _, err := openStore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tokens, err := st.ListTokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// cmdTokenRevoke deletes a REST API token by its ID (as token create and
+// token list print it) and audits that. Gateways stop accepting it within
+// the API's token cache time (10 seconds).
+func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	id := fs.String("id", "", "ID of the token (see gateway token list)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *id == "" {
+		return errUsage
+	}
+	st, _, err := openStore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.DeleteToken(ctx, *id); err != nil {
+		return err
+	}
+	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+		At: time.Now(), Actor: "gateway token revoke", Action: "token-revoke", Detail: fmt.Sprintf("token %s", *id),
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token %s revoked\n", *id)
+	return nil
+}
+
+// openStore loads the configuration at cfgPath and opens its store, for a
+// command that needs nothing else of it.
+func openStore(ctx context.Context, cfgPath string, stderr io.Writer) (storage.Store, *config.Config, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, newLogger(stderr, cfg, ""))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, cfg, nil
 }

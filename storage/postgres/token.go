@@ -31,24 +31,59 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 	})
 }
 
-// TokenByHash implements storage.Store.
-func (s *Store) TokenByHash(ctx context.Context, hash []byte) (storage.Token, error) {
+// tokenColumns is what every read of a token selects, in the order
+// scanToken reads it.
+const tokenColumns = `id, name, hash, scopes::text, created_at`
+
+func scanToken(row pgx.Row) (storage.Token, error) {
 	var (
 		t      storage.Token
 		scopes string
 	)
-	err := s.pool.QueryRow(ctx,
-		`SELECT id, name, hash, scopes::text, created_at FROM api_tokens WHERE hash = $1`, hash).Scan(
-		&t.ID, &t.Name, &t.Hash, &scopes, &t.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storage.Token{}, errs.New(errs.NotFound, "postgres: token not found")
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &t.CreatedAt); err != nil {
+		return storage.Token{}, wrap(err, "read token")
 	}
-	if err != nil {
-		return storage.Token{}, wrap(err, "get token by hash")
-	}
+	var err error
 	if t.Scopes, err = decodeList(scopes); err != nil {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "postgres: decode scopes of token %q", t.ID)
 	}
 	t.CreatedAt = utc(t.CreatedAt)
 	return t, nil
+}
+
+// TokenByHash implements storage.Store.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (storage.Token, error) {
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Token{}, errs.New(errs.NotFound, "postgres: token not found")
+	}
+	return t, err
+}
+
+// ListTokens implements storage.Store.
+func (s *Store) ListTokens(ctx context.Context) ([]storage.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at, id COLLATE "C"`)
+	if err != nil {
+		return nil, wrap(err, "list tokens")
+	}
+	tokens, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Token, error) { return scanToken(r) })
+	if err != nil {
+		return nil, wrap(err, "list tokens")
+	}
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	return tokens, nil
+}
+
+// DeleteToken implements storage.Store.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id)
+	if err != nil {
+		return wrap(err, "delete token %q", id)
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.New(errs.NotFound, "postgres: token %q not found", id)
+	}
+	return nil
 }

@@ -28,25 +28,71 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 	})
 }
 
-// TokenByHash implements storage.Store.
-func (s *Store) TokenByHash(ctx context.Context, hash []byte) (storage.Token, error) {
+// tokenColumns is what every read of a token selects, in the order
+// scanToken reads it.
+const tokenColumns = `id, name, hash, scopes, created_at`
+
+func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 	var (
 		t       storage.Token
 		scopes  string
 		created int64
 	)
-	err := s.read.QueryRowContext(ctx,
-		`SELECT id, name, hash, scopes, created_at FROM api_tokens WHERE hash = ?`, hash).Scan(
-		&t.ID, &t.Name, &t.Hash, &scopes, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.Token{}, errs.New(errs.NotFound, "sqlite: token not found")
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created); err != nil {
+		return storage.Token{}, wrap(err, "read token")
 	}
-	if err != nil {
-		return storage.Token{}, wrap(err, "get token by hash")
-	}
+	var err error
 	if t.Scopes, err = decodeList(scopes); err != nil {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "sqlite: decode scopes of token %q", t.ID)
 	}
 	t.CreatedAt = fromMicros(created)
 	return t, nil
+}
+
+// TokenByHash implements storage.Store.
+func (s *Store) TokenByHash(ctx context.Context, hash []byte) (storage.Token, error) {
+	t, err := scanToken(s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Token{}, errs.New(errs.NotFound, "sqlite: token not found")
+	}
+	return t, err
+}
+
+// ListTokens implements storage.Store.
+func (s *Store) ListTokens(ctx context.Context) ([]storage.Token, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, wrap(err, "list tokens")
+	}
+	defer rows.Close()
+	var tokens []storage.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list tokens")
+	}
+	return tokens, nil
+}
+
+// DeleteToken implements storage.Store.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	return s.writes.Do(ctx, "delete token "+id, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id)
+		if err != nil {
+			return wrap(err, "delete token %q", id)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "delete token %q", id)
+		}
+		if n == 0 {
+			return errs.New(errs.NotFound, "sqlite: token %q not found", id)
+		}
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -58,5 +59,29 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
 		_, err := s.TokenByHash(ctx, token("t2", "secret-2").Hash)
 		wantKind(t, "TokenByHash", err, errs.NotFound)
+	})
+	t.Run("ListAndDelete", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		if got, err := s.ListTokens(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("ListTokens() of an empty store = %v, %v", got, err)
+		}
+		older, newer, sameTime := token("t2", "secret-2"), token("t1", "secret-1"), token("t3", "secret-3")
+		newer.CreatedAt = base.Add(time.Minute)
+		sameTime.CreatedAt = base // ties go by ID
+		for _, tok := range []storage.Token{newer, sameTime, older} {
+			must(t, "InsertToken", s.InsertToken(ctx, tok))
+		}
+		got, err := s.ListTokens(ctx)
+		must(t, "ListTokens", err)
+		if want := []storage.Token{normToken(older), normToken(sameTime), normToken(newer)}; !reflect.DeepEqual(got, want) {
+			t.Errorf("ListTokens() =\n%+v\nwant\n%+v", got, want)
+		}
+		must(t, "DeleteToken(t2)", s.DeleteToken(ctx, "t2"))
+		_, err = s.TokenByHash(ctx, older.Hash)
+		wantKind(t, "TokenByHash(deleted)", err, errs.NotFound)
+		wantKind(t, "DeleteToken(t2) again", s.DeleteToken(ctx, "t2"), errs.NotFound)
+		if got, err := s.ListTokens(ctx); err != nil || len(got) != 2 {
+			t.Errorf("ListTokens() after a delete = %d tokens, %v; want 2", len(got), err)
+		}
 	})
 }
