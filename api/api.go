@@ -45,6 +45,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -72,12 +73,19 @@ type Config struct {
 
 // API serves /api/v1.
 type API struct {
-	core   *ca.Core
-	store  Store
-	log    *slog.Logger
-	now    func() time.Time
-	tokens tokenCache
+	core  *ca.Core
+	store Store
+	log   *slog.Logger
+	now   func() time.Time
+	// tokens are the tokens found in the store lately, by the SHA-256
+	// of their secret (see authenticate).
+	tokens *ttlcache.Cache[string, storage.Token]
 }
+
+// tokenTTL is how long the API trusts a token it found in the store
+// without asking again: a revoked token (gateway token revoke) stops
+// working within it, on every replica.
+const tokenTTL = 10 * time.Second
 
 // New returns the API over cfg. Now defaults to time.Now.
 func New(cfg Config) *API {
@@ -87,7 +95,8 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now}
+	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now,
+		tokens: &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024}}
 }
 
 // Scopes of the routes (see Scopes for the list a token may carry).

@@ -46,7 +46,8 @@ func (a *API) require(scope string) func(http.Handler) http.Handler {
 }
 
 // authenticate finds the token of a request, in the store or, if it was
-// found there less than tokenTTL ago, in the API's cache (tokencache.go).
+// found there less than tokenTTL ago, in the API's cache. Secrets that
+// match no token are not cached.
 //
 // The store is searched by the SHA-256 of the secret, never by the secret
 // itself, so how long the lookup takes tells an attacker nothing about a
@@ -66,7 +67,7 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	}
 	hash := HashToken(secret)
 	now := a.now()
-	if tok, ok := a.tokens.get(hash, now); ok {
+	if tok, ok := a.tokens.Get(string(hash), now); ok {
 		return tok, nil
 	}
 	tok, err := a.store.TokenByHash(r.Context(), hash)
@@ -79,7 +80,7 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
 		return storage.Token{}, errs.New(errs.Unauthorized, "the bearer token is not valid")
 	}
-	a.tokens.put(hash, tok, now)
+	a.tokens.Put(string(hash), tok, now)
 	return tok, nil
 }
 

@@ -77,8 +77,9 @@ func (s *Server) authenticate(r *http.Request, ps *profileState) (identity, erro
 }
 
 // basicAuth checks HTTP Basic credentials (RFC 7617) against the profile's
-// stored hash. An unknown user costs the same argon2id check as a wrong
-// password, so that timing does not tell which users exist.
+// stored hash, which it reads from the store at most once per credTTL. An
+// unknown user costs the same argon2id check as a wrong password, so that
+// timing does not tell which users exist; unknown users are not cached.
 func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileState) (string, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
@@ -86,11 +87,15 @@ func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileStat
 	}
 	wrong := errs.New(errs.Unauthorized, "HTTP Basic: unknown user or wrong password")
 	stored, known := s.dummyHash, false
-	if user != "" {
+	key, now := credKey{ps.name, user}, s.now()
+	if h, ok := s.creds.Get(key, now); ok {
+		stored, known = h, true
+	} else if user != "" {
 		cred, err := s.store.GetESTCredential(ctx, ps.name, user)
 		switch {
 		case err == nil:
 			stored, known = cred.Hash, true
+			s.creds.Put(key, cred.Hash, now)
 		case !errs.Is(err, errs.NotFound):
 			return "", err
 		}

@@ -54,6 +54,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -92,8 +93,19 @@ type Server struct {
 	// MiB, and a flood of wrong passwords must not take the memory.
 	hashSlots chan struct{}
 	verified  *verifiedCache
+	// creds are the password hashes found in the store lately, by
+	// profile and user (see basicAuth).
+	creds     *ttlcache.Cache[credKey, string]
 	dummyHash string
 }
+
+// credKey names an EST user of a profile.
+type credKey struct{ profile, user string }
+
+// credTTL is how long the server trusts a password hash it found in the
+// store without asking again: a deleted user (gateway est user delete)
+// stops working within it, on every replica.
+const credTTL = 10 * time.Second
 
 // New checks the settings against the core's profiles, loads bootstrap CAs
 // and prepares the cacerts and csrattrs answers of each profile.
@@ -114,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		gateway:   x509.NewCertPool(),
 		hashSlots: make(chan struct{}, max(2, runtime.NumCPU())),
 		verified:  newVerifiedCache(10000),
+		creds:     &ttlcache.Cache[credKey, string]{TTL: credTTL, Max: 10000},
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes

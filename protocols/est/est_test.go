@@ -62,6 +62,7 @@ func TestEST(t *testing.T) {
 		t.Run("serverkeygen", func(t *testing.T) { testServerKeygen(t, f) })
 		t.Run("bootstrap", func(t *testing.T) { testBootstrap(t, f, maker, stranger) })
 		t.Run("channelBinding", func(t *testing.T) { testChannelBinding(t, f) })
+		t.Run("deletedUser", func(t *testing.T) { testDeletedUser(t, f, plain) })
 		t.Run("requireAll", func(t *testing.T) { testRequireAll(t, f, maker) })
 	})
 }
@@ -584,5 +585,27 @@ func testRequireAll(t *testing.T, f *fixture, maker *testCA) {
 				}
 			}
 		})
+	}
+}
+
+// A deleted user stops working once the server's cache of password hashes
+// (10 seconds) has let go of it.
+func testDeletedUser(t *testing.T, f *fixture, c *http.Client) {
+	f.addUser("dev", "leaving", "leaving-pass")
+	path := "/.well-known/est/dev/simpleenroll"
+	if got := f.request(c, "POST", path, b64(csrDER(t, newKey(t), "d1.example.com", "d1.example.com")), "leaving", "leaving-pass"); got.status != 200 {
+		t.Fatalf("before the deletion: %d %s", got.status, got.body)
+	}
+	if err := f.store.DeleteESTCredential(t.Context(), "dev", "leaving"); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(10 * time.Second)
+	defer f.advance(-10 * time.Second)
+	before := f.countCerts()
+	if got := f.request(c, "POST", path, b64(csrDER(t, newKey(t), "d2.example.com", "d2.example.com")), "leaving", "leaving-pass"); got.status != 401 {
+		t.Fatalf("after the deletion: %d %s, want 401", got.status, got.body)
+	}
+	if f.countCerts() != before {
+		t.Error("a deleted user's request changed the inventory")
 	}
 }
