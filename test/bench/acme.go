@@ -314,10 +314,16 @@ func startStepCA(dir string) (directory string, stop func()) {
 		{"get", "github.com/smallstep/certificates/cmd/step-ca@" + stepCAVersion},
 		{"build", "-o", bin, "github.com/smallstep/certificates/cmd/step-ca"},
 	} {
-		cmd := exec.Command("go", args...)
+		// The module proxy alone (a "direct" fallback to a VCS host that
+		// is not reachable can hang for minutes), and a bound on the
+		// whole step, so that a stuck download fails the run and says so.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY="+proxyOnly())
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
 			log.Fatalf("building step-ca %s (go %s): %v\n%s", stepCAVersion, strings.Join(args, " "), err, out)
 		}
 	}
@@ -432,4 +438,20 @@ func slowShare(lats []time.Duration) string {
 		}
 	}
 	return fmt.Sprintf("%.0f %% (%d of %d)", 100*float64(n)/float64(len(lats)), n, len(lats))
+}
+
+// proxyOnly is GOPROXY without its "direct" and "off" entries (the
+// proxy.golang.org default if nothing is left).
+func proxyOnly() string {
+	out, _ := exec.Command("go", "env", "GOPROXY").Output()
+	var keep []string
+	for _, p := range strings.FieldsFunc(strings.TrimSpace(string(out)), func(r rune) bool { return r == ',' || r == '|' }) {
+		if p != "direct" && p != "off" {
+			keep = append(keep, p)
+		}
+	}
+	if len(keep) == 0 {
+		return "https://proxy.golang.org"
+	}
+	return strings.Join(keep, ",")
 }
