@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
 )
@@ -42,7 +41,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, *cfgPath, stderr)
+	st, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -76,7 +75,7 @@ func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
-	st, _, err := openStore(ctx, *cfgPath, stderr)
+	st, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *id == "" {
 		return errUsage
 	}
-	st, _, err := openStore(ctx, *cfgPath, stderr)
+	st, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -121,14 +120,10 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // openStore loads the configuration at cfgPath and opens its store, for a
 // command that needs nothing else of it.
-func openStore(ctx context.Context, cfgPath string, stderr io.Writer) (storage.Store, *config.Config, error) {
+func openStore(ctx context.Context, cfgPath string, stderr io.Writer) (storage.Store, error) {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, newLogger(stderr, cfg, ""))
-	if err != nil {
-		return nil, nil, err
-	}
-	return st, cfg, nil
+	return open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, newLogger(stderr, cfg, ""))
 }
