@@ -28,11 +28,6 @@ var reasonCodes = []struct {
 	{"aACompromise", 10},
 }
 
-// removeFromCRL is the CRLReason that RFC 5280 section 5.3.1 reserves for
-// delta CRLs, where it marks an entry leaving the CRL: it is not a reason
-// to revoke a certificate.
-const removeFromCRL = 8
-
 // reasonCode reads a reason name; empty is unspecified. The names are
 // matched exactly, as RFC 5280 spells them.
 func reasonCode(name string) (int, error) {
@@ -41,7 +36,7 @@ func reasonCode(name string) (int, error) {
 	}
 	var names []string
 	for _, r := range reasonCodes {
-		if r.code == removeFromCRL {
+		if r.code == storage.ReasonRemoveFromCRL {
 			if r.name == name {
 				return 0, errs.New(errs.Malformed, "field \"reason\": removeFromCRL is not a reason to revoke; RFC 5280 5.3.1 reserves it for delta CRLs")
 			}
@@ -105,10 +100,6 @@ func notRevocable(c storage.Certificate) error {
 	return nil
 }
 
-// certificateHold is the CRLReason of a suspension (RFC 5280 5.3.1), the
-// one revocation that can be undone.
-const certificateHold = 6
-
 // releaseHold makes a certificate on hold active again: POST
 // /certificates/{serial}/release-hold, with no body. It answers the
 // certificate. One that is not on hold is a 409 that says what it is.
@@ -166,7 +157,7 @@ func notOnHold(c storage.Certificate) error {
 	switch {
 	case c.Status != storage.StatusRevoked:
 		return errs.New(errs.Conflict, "certificate %s is %s, not on hold", c.Serial, c.Status)
-	case c.RevocationReason != certificateHold:
+	case c.RevocationReason != storage.ReasonCertificateHold:
 		return errs.New(errs.Conflict, "certificate %s is revoked for good (reason %s); only certificateHold can be released", c.Serial, reasonName(c.RevocationReason))
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 )
 
 // Entry is one revoked certificate of a CRL.
@@ -76,7 +77,7 @@ type Builder struct {
 // marks an entry that left the CRL; on a certificate that stays revoked it
 // says nothing more than unspecified, so the entry carries no reason.
 func EntryReason(code int) int {
-	if code == 8 {
+	if code == storage.ReasonRemoveFromCRL {
 		return 0
 	}
 	return code

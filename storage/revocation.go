@@ -60,6 +60,18 @@ type PublishedCRL struct {
 	Shards [][]byte
 }
 
+// CRLReason codes (RFC 5280 section 5.3.1) that the gateway treats apart
+// from the others.
+const (
+	// ReasonCertificateHold suspends a certificate: the one revocation
+	// that ReleaseHold undoes.
+	ReasonCertificateHold = 6
+	// ReasonRemoveFromCRL marks, in a delta CRL, an entry that left the
+	// CRL. It is not a reason to revoke a certificate, and a full CRL or
+	// an OCSP response gives no reason for it.
+	ReasonRemoveFromCRL = 8
+)
+
 // RevokedEntry is one revoked certificate as a CRL lists it.
 type RevokedEntry struct {
 	Serial    string // lowercase hex

@@ -50,16 +50,13 @@ func CheckReason(reason int) error {
 	return nil
 }
 
-// certificateHold is the RFC 5280 CRLReason of a suspension.
-const certificateHold = 6
-
 // CheckOnHold reports why a certificate with this status and revocation
 // reason cannot be released from hold (ReleaseHold), or nil if it can.
 func CheckOnHold(serial string, status storage.CertStatus, reason int) error {
 	switch {
 	case status != storage.StatusRevoked:
 		return fmt.Errorf("certificate %s is %s, not on hold", serial, status)
-	case reason != certificateHold:
+	case reason != storage.ReasonCertificateHold:
 		return fmt.Errorf("certificate %s is revoked for good (reason %d), not on hold (certificateHold)", serial, reason)
 	}
 	return nil
