@@ -8,7 +8,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
+	"io"
 	"sync"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certgw/gateway/errs"
 )
@@ -86,7 +91,9 @@ func (p *Presigner) PreSign(template, parent *x509.Certificate, pub, issuerPub c
 		return nil, err
 	}
 	draftParent.PublicKey = key.Public()
-	der, err := x509.CreateCertificate(rand.Reader, template, &draftParent, pub, key)
+	c := &tbsCapture{key: key}
+	_, err = x509.CreateCertificate(rand.Reader, template, &draftParent, pub, c)
+	der, err := c.draft(err, false)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "presign certificate")
 	}
@@ -109,11 +116,84 @@ func (p *Presigner) PreSignRevocationList(template *x509.RevocationList, issuer 
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, template, issuer, key)
+	c := &tbsCapture{key: key}
+	_, err = x509.CreateRevocationList(rand.Reader, template, issuer, c)
+	der, err := c.draft(err, true)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "presign CRL")
 	}
 	return der, nil
+}
+
+// errCaptured ends x509.CreateCertificate (or CreateRevocationList) once
+// tbsCapture has what it needs from it.
+var errCaptured = errors.New("presign: to-be-signed structure captured")
+
+// tbsCapture is the throwaway key as x509.CreateCertificate sees it. The
+// x509 package encodes the to-be-signed structure and passes it whole to a
+// crypto.MessageSigner; tbsCapture signs it with the throwaway key, keeps
+// both, and fails the call. The draft is then assembled from them, as the
+// certificate will be from the HSM's signature (signDraft), and the
+// package's check of the returned signature, an ECDSA verification costing
+// about two signatures, is not spent on a signature that is thrown away.
+type tbsCapture struct {
+	key      crypto.Signer
+	tbs, sig []byte
+}
+
+func (c *tbsCapture) Public() crypto.PublicKey { return c.key.Public() }
+
+// Sign is never called: crypto.SignMessage prefers SignMessage.
+func (c *tbsCapture) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("presign: the throwaway key signs whole messages only")
+}
+
+func (c *tbsCapture) SignMessage(r io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := crypto.SignMessage(c.key, r, msg, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.tbs, c.sig = msg, sig
+	return nil, errCaptured
+}
+
+// draft assembles the signed structure (RFC 5280 4.1 and 5.1: to-be-signed,
+// algorithm, signature) from what was captured, given the error the x509
+// call returned. The algorithm is the one the to-be-signed part names,
+// which the outer one must repeat (4.1.1.2, 5.1.1.2).
+func (c *tbsCapture) draft(callErr error, crl bool) ([]byte, error) {
+	if !errors.Is(callErr, errCaptured) {
+		if callErr == nil {
+			callErr = errors.New("the x509 package did not sign through the capture")
+		}
+		return nil, callErr
+	}
+	tbs := cryptobyte.String(c.tbs)
+	var body cryptobyte.String
+	if !tbs.ReadASN1(&body, casn1.SEQUENCE) || !tbs.Empty() {
+		return nil, errors.New("to-be-signed structure does not parse")
+	}
+	var alg cryptobyte.String
+	ok := true
+	if crl {
+		// TBSCertList: version (optional INTEGER), signature.
+		if body.PeekASN1Tag(casn1.INTEGER) {
+			ok = body.SkipASN1(casn1.INTEGER)
+		}
+	} else {
+		// TBSCertificate: [0] version, serialNumber, signature.
+		ok = body.SkipOptionalASN1(casn1.Tag(0).Constructed().ContextSpecific()) && body.SkipASN1(casn1.INTEGER)
+	}
+	if !ok || !body.ReadASN1Element(&alg, casn1.SEQUENCE) {
+		return nil, errors.New("to-be-signed structure names no signature algorithm")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(c.tbs)
+		b.AddBytes(alg)
+		b.AddASN1BitString(c.sig)
+	})
+	return b.Bytes()
 }
 
 // throwaway returns the cached key matching issuerPub, generating it on

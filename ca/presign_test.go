@@ -102,6 +102,15 @@ func comparePreSign(t *testing.T, l *Linter, ps *Presigner, name string, templat
 	if issuer.CheckSignature(draft.SignatureAlgorithm, draft.RawTBSCertificate, draft.Signature) == nil {
 		t.Fatalf("%s: draft verifies under the real issuer key", name)
 	}
+	// It is a real signature of the throwaway key (PreSign assembles the
+	// draft itself; x509.CreateCertificate no longer checks it).
+	throwaway, err := ps.throwaway(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&x509.Certificate{PublicKey: throwaway.Public()}).CheckSignature(draft.SignatureAlgorithm, draft.RawTBSCertificate, draft.Signature); err != nil {
+		t.Fatalf("%s: draft signature does not verify under the throwaway key: %v", name, err)
+	}
 	if len(draft.Signature) != len(real.Signature) && real.SignatureAlgorithm == x509.SHA256WithRSA {
 		t.Fatalf("%s: draft signature %d octets, real %d", name, len(draft.Signature), len(real.Signature))
 	}
@@ -230,6 +239,13 @@ func TestPreSignRevocationList(t *testing.T) {
 			if draft.CheckSignatureFrom(h.iss) == nil {
 				t.Fatalf("draft CRL verifies under the issuer key")
 			}
+			throwaway, err := ps.throwaway(h.issKey.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := (&x509.Certificate{PublicKey: throwaway.Public()}).CheckSignature(draft.SignatureAlgorithm, draft.RawTBSRevocationList, draft.Signature); err != nil {
+				t.Fatalf("draft CRL signature does not verify under the throwaway key: %v", err)
+			}
 			if fs := findings(t, l.LintRevocationList(draftDER)); len(fs) > 0 {
 				t.Fatalf("draft CRL findings: %v", fs)
 			}
@@ -325,5 +341,22 @@ func TestPresignerCachesKeys(t *testing.T) {
 	}
 	if samePublicKey(s3072.Public(), got[0][2].Public()) || len(ps.keys) != len(kinds)+1 {
 		t.Fatalf("RSA 3072 shares the RSA 2048 throwaway key")
+	}
+}
+
+// BenchmarkPreSignLeaf is the draft of an ECDSA P-256 issuer's leaf: the
+// template encoded and signed with the throwaway key.
+func BenchmarkPreSignLeaf(b *testing.B) {
+	ps := NewPresigner()
+	h := newHierarchy(b, kindP384, kindP256)
+	pub := testKey(b, kindP256).Public()
+	tmpl, err := LeafTemplate(leafParams(h.issKey.Public()), pub, testSerial(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := ps.PreSign(tmpl, h.iss, pub, h.issKey.Public()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
