@@ -187,13 +187,7 @@ func (c *tbsCapture) draft(callErr error, crl bool) ([]byte, error) {
 	if !ok || !body.ReadASN1Element(&alg, casn1.SEQUENCE) {
 		return nil, errors.New("to-be-signed structure names no signature algorithm")
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(c.tbs)
-		b.AddBytes(alg)
-		b.AddASN1BitString(c.sig)
-	})
-	return b.Bytes()
+	return assembleSigned(c.tbs, alg, c.sig)
 }
 
 // throwaway returns the cached key matching issuerPub, generating it on

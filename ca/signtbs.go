@@ -4,18 +4,40 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/asn1"
+	"errors"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/signer"
 )
 
-// certificateASN1 is RFC 5280 4.1 Certificate with the to-be-signed part
-// and the algorithm kept as they were encoded.
-type certificateASN1 struct {
-	TBS       asn1.RawValue
-	Algorithm asn1.RawValue
-	Signature asn1.BitString
+// splitSigned returns the to-be-signed part and the signature algorithm of
+// a signed structure (RFC 5280 4.1: a certificate; 5.1: a CRL), as they
+// were encoded.
+func splitSigned(der []byte) (tbs, alg []byte, err error) {
+	in := cryptobyte.String(der)
+	var body cryptobyte.String
+	var t, a cryptobyte.String
+	if !in.ReadASN1(&body, casn1.SEQUENCE) || !in.Empty() ||
+		!body.ReadASN1Element(&t, casn1.SEQUENCE) || !body.ReadASN1Element(&a, casn1.SEQUENCE) {
+		return nil, nil, errors.New("signed structure does not parse")
+	}
+	return t, a, nil
+}
+
+// assembleSigned encodes the signed structure of RFC 5280 4.1 and 5.1: the
+// to-be-signed part and the algorithm as given, the signature as a BIT
+// STRING.
+func assembleSigned(tbs, alg, sig []byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(alg)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
 }
 
 // signDraft turns a linted draft into the real certificate: the HSM signs
@@ -26,10 +48,9 @@ type certificateASN1 struct {
 // returned, as x509.CreateCertificate would, so a faulty HSM signature never
 // leaves the gateway.
 func signDraft(ctx context.Context, draft []byte, issuer *x509.Certificate, key signer.Key) ([]byte, *x509.Certificate, error) {
-	var c certificateASN1
-	rest, err := asn1.Unmarshal(draft, &c)
-	if err != nil || len(rest) != 0 {
-		return nil, nil, errs.New(errs.Internal, "draft certificate does not parse")
+	tbs, algID, err := splitSigned(draft)
+	if err != nil {
+		return nil, nil, errs.Wrap(errs.Internal, err, "draft certificate")
 	}
 	alg, err := SignatureAlgorithmFor(key.Public())
 	if err != nil {
@@ -40,13 +61,12 @@ func signDraft(ctx context.Context, draft []byte, issuer *x509.Certificate, key 
 		return nil, nil, errs.New(errs.Internal, "no hash for signature algorithm %s", alg)
 	}
 	d := h.New()
-	d.Write(c.TBS.FullBytes)
+	d.Write(tbs)
 	sig, err := key.SignContext(ctx, d.Sum(nil), h)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.Signature = asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}
-	der, err := asn1.Marshal(c)
+	der, err := assembleSigned(tbs, algID, sig)
 	if err != nil {
 		return nil, nil, errs.Wrap(errs.Internal, err, "encode certificate")
 	}
