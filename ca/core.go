@@ -24,9 +24,10 @@ import (
 // CoreStore is what the issuance core needs of the store.
 type CoreStore interface {
 	IssueStore
+	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error // Reconcile
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
-	ReleaseHold(ctx context.Context, serial string) error
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error
+	ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
 	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error)
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
@@ -235,18 +236,15 @@ func GenerateKey(kt string) (crypto.Signer, error) {
 // Revoke revokes a certificate with an RFC 5280 reason code and audits it.
 // Revoking twice is an errs.Conflict and leaves the first record.
 func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester string) error {
-	if reason < 0 || reason > 10 || reason == 7 {
-		return errs.New(errs.Malformed, "reason code %d is not an RFC 5280 CRLReason", reason)
+	if err := storage.CheckReason(reason); err != nil {
+		return errs.Wrap(errs.Malformed, err, "revoke %s", serial)
 	}
 	cert, err := c.Store.GetCertificate(ctx, serial)
 	if err != nil {
 		return err
 	}
 	now := c.Now()
-	if err := c.Store.RevokeCertificate(ctx, serial, reason, now); err != nil {
-		return err
-	}
-	if _, err := c.Store.AppendAudit(ctx, storage.AuditEvent{
+	if err := c.Store.RevokeCertificate(ctx, serial, reason, now, storage.AuditEvent{
 		At: now, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: serial,
 		Detail: fmt.Sprintf("reason=%d", reason),
 	}); err != nil {
@@ -268,10 +266,7 @@ func (c *Core) ReleaseHold(ctx context.Context, serial, requester string) error 
 	if err != nil {
 		return err
 	}
-	if err := c.Store.ReleaseHold(ctx, serial); err != nil {
-		return err
-	}
-	if _, err := c.Store.AppendAudit(ctx, storage.AuditEvent{
+	if err := c.Store.ReleaseHold(ctx, serial, storage.AuditEvent{
 		At: c.Now(), Actor: requester, Action: "release-hold", Profile: cert.Profile, Serial: serial,
 	}); err != nil {
 		return err

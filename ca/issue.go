@@ -21,10 +21,6 @@ import (
 type IssueStore interface {
 	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
 	CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (int64, error)
-	// TODO: move AppendAudit and ActivateCertificate to CoreStore, whose
-	// Revoke and Reconcile call them; Issuer no longer does.
-	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
-	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
 }
 
 // ErrReserved is in the error of an issuance that failed after its pending

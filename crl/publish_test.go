@@ -15,6 +15,7 @@ import (
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/certgw/gateway/storage/storagetest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -102,7 +103,7 @@ func TestPublisher(t *testing.T) {
 		// A revocation in this process is published within a second.
 		now := c.now()
 		activeCert(t, st, "issuing", "8a01", now.Add(48*time.Hour))
-		if err := st.RevokeCertificate(ctx, "8a01", 1, now); err != nil {
+		if err := st.RevokeCertificate(ctx, "8a01", 1, now, storagetest.Event("revoke", "8a01")); err != nil {
 			t.Fatal(err)
 		}
 		p.OnRevoke(ctx, "issuing", "8a01")
@@ -119,7 +120,7 @@ func TestPublisher(t *testing.T) {
 		for i := range 10 {
 			serial := fmt.Sprintf("8b%02x", i)
 			activeCert(t, st, "issuing", serial, now.Add(48*time.Hour))
-			if err := st.RevokeCertificate(ctx, serial, 4, now); err != nil {
+			if err := st.RevokeCertificate(ctx, serial, 4, now, storagetest.Event("revoke", serial)); err != nil {
 				t.Fatal(err)
 			}
 			p.OnRevoke(ctx, "issuing", serial)
@@ -141,7 +142,7 @@ func TestPublisher(t *testing.T) {
 		}
 		run(t, p2)
 		activeCert(t, st, "issuing", "8c01", now.Add(48*time.Hour))
-		if err := st.RevokeCertificate(ctx, "8c01", 9, now); err != nil {
+		if err := st.RevokeCertificate(ctx, "8c01", 9, now, storagetest.Event("revoke", "8c01")); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the silent revocation on both replicas", func() bool {
@@ -152,7 +153,7 @@ func TestPublisher(t *testing.T) {
 		// On schedule, and only unexpired entries: a certificate that
 		// expires within 7 hours drops out of the CRL built after that.
 		activeCert(t, st, "issuing", "8d01", now.Add(5*time.Hour))
-		if err := st.RevokeCertificate(ctx, "8d01", 1, now); err != nil {
+		if err := st.RevokeCertificate(ctx, "8d01", 1, now, storagetest.Event("revoke", "8d01")); err != nil {
 			t.Fatal(err)
 		}
 		p.OnRevoke(ctx, "issuing", "8d01")
@@ -271,12 +272,12 @@ func TestPublisherFollowsAReleasedHold(t *testing.T) {
 		}
 		run(t, p)
 		activeCert(t, st, "issuing", "8e01", c.now().Add(48*time.Hour))
-		if err := st.RevokeCertificate(ctx, "8e01", 6, c.now()); err != nil {
+		if err := st.RevokeCertificate(ctx, "8e01", 6, c.now(), storagetest.Event("revoke", "8e01")); err != nil {
 			t.Fatal(err)
 		}
 		p.OnRevoke(ctx, "issuing", "8e01")
 		waitFor(t, "the hold in the CRL", func() bool { return serials(t, p, "issuing")["8e01"] == 6 })
-		if err := st.ReleaseHold(ctx, "8e01"); err != nil {
+		if err := st.ReleaseHold(ctx, "8e01", storagetest.Event("release-hold", "8e01")); err != nil {
 			t.Fatal(err)
 		}
 		p.OnRevoke(ctx, "issuing", "8e01")

@@ -20,6 +20,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/storage/storagetest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -99,7 +100,7 @@ func TestPartitionedCRL(t *testing.T) {
 	if n := len(p.Current("root").Shards); n != 0 {
 		t.Fatalf("the root, which does not shard, has %d shard CRLs", n)
 	}
-	if err := st.RevokeCertificate(ctx, ca.SerialHex(revoked.SerialNumber), 1, time.Now()); err != nil {
+	if err := st.RevokeCertificate(ctx, ca.SerialHex(revoked.SerialNumber), 1, time.Now(), storagetest.Event("revoke", ca.SerialHex(revoked.SerialNumber))); err != nil {
 		t.Fatal(err)
 	}
 	cur, err := p.Rebuild(ctx, "issuing")

@@ -30,6 +30,7 @@ import (
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
+	"github.com/certgw/gateway/storage/storagetest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -237,7 +238,7 @@ func TestResponder(t *testing.T) {
 
 		// revoked, with time and reason, at once after OnRevoke.
 		revokedAt := time.Now().Add(-time.Minute).Truncate(time.Second)
-		if err := st.RevokeCertificate(ctx, ca.SerialHex(leaf.SerialNumber), 1, revokedAt); err != nil {
+		if err := st.RevokeCertificate(ctx, ca.SerialHex(leaf.SerialNumber), 1, revokedAt, storagetest.Event("revoke", ca.SerialHex(leaf.SerialNumber))); err != nil {
 			t.Fatal(err)
 		}
 		f.r.OnRevoke(ctx, "issuing", ca.SerialHex(leaf.SerialNumber))
@@ -446,7 +447,7 @@ func TestResponderReplicas(t *testing.T) {
 		_, body := b.get("issuing", req)
 		b.check(body, leaf, "issuing", xocsp.Good)
 		// Revoked through a (as Core does), b only sees the store.
-		if err := st.RevokeCertificate(t.Context(), ca.SerialHex(leaf.SerialNumber), 4, time.Now()); err != nil {
+		if err := st.RevokeCertificate(t.Context(), ca.SerialHex(leaf.SerialNumber), 4, time.Now(), storagetest.Event("revoke", ca.SerialHex(leaf.SerialNumber))); err != nil {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", ca.SerialHex(leaf.SerialNumber))
@@ -720,7 +721,7 @@ func TestResponderFallsBehindPrunedLog(t *testing.T) {
 		// prunes all but the last two events, leaf's among the pruned.
 		revoke := func(serial *big.Int) {
 			t.Helper()
-			if err := st.RevokeCertificate(ctx, ca.SerialHex(serial), 1, time.Now()); err != nil {
+			if err := st.RevokeCertificate(ctx, ca.SerialHex(serial), 1, time.Now(), storagetest.Event("revoke", ca.SerialHex(serial))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -782,14 +783,14 @@ func TestResponderFollowsAReleasedHold(t *testing.T) {
 		for _, f := range []*fixture{a, b} {
 			waitStatus(t, f, req, leaf, xocsp.Good, 0)
 		}
-		if err := st.RevokeCertificate(t.Context(), serial, 6, time.Now()); err != nil {
+		if err := st.RevokeCertificate(t.Context(), serial, 6, time.Now(), storagetest.Event("revoke", serial)); err != nil {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", serial)
 		for _, f := range []*fixture{a, b} {
 			waitStatus(t, f, req, leaf, xocsp.Revoked, xocsp.CertificateHold)
 		}
-		if err := st.ReleaseHold(t.Context(), serial); err != nil {
+		if err := st.ReleaseHold(t.Context(), serial, storagetest.Event("release-hold", serial)); err != nil {
 			t.Fatal(err)
 		}
 		a.r.OnRevoke(t.Context(), "issuing", serial)

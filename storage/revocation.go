@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -71,6 +72,17 @@ const (
 	// an OCSP response gives no reason for it.
 	ReasonRemoveFromCRL = 8
 )
+
+// CheckReason reports whether reason is a CRLReason code a certificate can
+// be revoked with (RFC 5280 section 5.3.1): 0 to 10, where 7 is not used.
+// The stores refuse any other (RevokeCertificate); the core checks it
+// before it reads the store.
+func CheckReason(reason int) error {
+	if reason < 0 || reason > 10 || reason == 7 {
+		return fmt.Errorf("revocation reason %d is not an RFC 5280 CRLReason (0-6, 8-10)", reason)
+	}
+	return nil
+}
 
 // RevokedEntry is one revoked certificate as a CRL lists it.
 type RevokedEntry struct {

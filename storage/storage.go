@@ -135,8 +135,10 @@ type Store interface {
 	// errs.NotFound if no certificate has that serial, and errs.Conflict if
 	// the certificate is pending or already revoked; the first revocation's
 	// time and reason are kept. Of several concurrent revocations of one
-	// certificate exactly one succeeds.
-	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error
+	// certificate exactly one succeeds. The revocation and its audit
+	// event are committed together: a refused revocation appends nothing,
+	// and no revocation goes unaudited.
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit AuditEvent) error
 	// ReleaseHold makes a certificate revoked with certificateHold (RFC
 	// 5280 section 5.3.1, code 6) active again: its revocation time and
 	// reason are cleared, and, as a revocation does, it takes its CA's next
@@ -144,8 +146,10 @@ type Store interface {
 	// responses and CRLs follow. It returns errs.NotFound if no certificate
 	// has that serial, and errs.Conflict if the certificate is not on hold
 	// (active, pending, or revoked for another reason). Of several
-	// concurrent releases of one certificate exactly one succeeds.
-	ReleaseHold(ctx context.Context, serial string) error
+	// concurrent releases of one certificate exactly one succeeds. The
+	// release and its audit event are committed together, as for
+	// RevokeCertificate.
+	ReleaseHold(ctx context.Context, serial string, audit AuditEvent) error
 
 	// SetAutoRenew switches server-driven renewal of one certificate on or
 	// off. It returns errs.NotFound if no certificate has that serial.

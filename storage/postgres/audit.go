@@ -30,6 +30,16 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, e
 	return id, nil
 }
 
+// insertAudit appends e in tx, for the writes that commit their event with
+// them.
+func insertAudit(ctx context.Context, tx pgx.Tx, e storage.AuditEvent) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)); err != nil {
+		return wrap(err, "append audit %q", e.Action)
+	}
+	return nil
+}
+
 // ListAudit implements storage.Store.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	query, args := auditQuery(f)

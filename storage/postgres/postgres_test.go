@@ -349,7 +349,7 @@ func TestMigration0002KeepsRows(t *testing.T) {
 	if err := s.SetAutoRenew(ctx, "0a", true); err != nil {
 		t.Errorf("SetAutoRenew() = %v", err)
 	}
-	if err := s.RevokeCertificate(ctx, "0a", 1, now); err != nil {
+	if err := s.RevokeCertificate(ctx, "0a", 1, now, storagetest.Event("revoke", "0a")); err != nil {
 		t.Errorf("RevokeCertificate() = %v", err)
 	}
 	if pending, err := s.PendingCertificates(ctx, now, 10); err != nil || len(pending) != 1 || pending[0].SANs != nil {

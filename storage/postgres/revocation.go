@@ -19,9 +19,10 @@ import (
 // it, then reads the committed revocation and answers Conflict with that
 // revocation's time and reason. A conditional UPDATE alone would be just as
 // safe, but could not say reliably why it changed nothing (a pending
-// certificate may become active in between).
-func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
-	if err := certquery.CheckReason(reason); err != nil {
+// certificate may become active in between). The audit event goes into the
+// same transaction.
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error {
+	if err := storage.CheckReason(reason); err != nil {
 		return errs.Wrap(errs.Malformed, err, "postgres: revoke certificate %s", serial)
 	}
 	if at.IsZero() {
@@ -63,15 +64,19 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		WHERE serial = $3`, at, reason, serial); err != nil {
 		return wrap(err, "revoke certificate %s", serial)
 	}
+	if err := insertAudit(ctx, tx, audit); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return wrap(err, "revoke certificate %s: commit", serial)
 	}
 	return nil
 }
 
-// ReleaseHold implements storage.Store. Migration 0009's trigger logs the
-// event.
-func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
+// ReleaseHold implements storage.Store, locking the row as RevokeCertificate
+// does, with the audit event in the same transaction. Migration 0009's
+// trigger logs the revocation event.
+func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return wrap(err, "release certificate %s: begin", serial)
@@ -99,6 +104,9 @@ func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
 		SET status = 'active', revoked_at = NULL, revocation_reason = NULL
 		WHERE serial = $1`, serial); err != nil {
 		return wrap(err, "release certificate %s", serial)
+	}
+	if err := insertAudit(ctx, tx, audit); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return wrap(err, "release certificate %s: commit", serial)

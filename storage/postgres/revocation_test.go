@@ -89,7 +89,7 @@ func TestRevocationReplicas(t *testing.T) {
 	if err := a.ActivateCertificate(ctx, "0a", []byte{1}, c.NotBefore, c.NotAfter); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.RevokeCertificate(ctx, "0a", 1, now); err != nil {
+	if err := a.RevokeCertificate(ctx, "0a", 1, now, storagetest.Event("revoke", "0a")); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := b.RevocationState(ctx, "issuing"); err != nil || st.Generation != 1 {

@@ -11,13 +11,13 @@ import (
 	"github.com/certgw/gateway/storage/internal/certquery"
 )
 
-// RevokeCertificate implements storage.Store. It reads the status and
-// updates in one write (one savepoint of a batch on the one write
+// RevokeCertificate implements storage.Store. It reads the status, updates
+// and appends the audit event in one write (one savepoint of a batch on the one write
 // connection, see batch.go) that no other write can interleave with: the
 // row it decides on is the row it changes, and a Conflict reports the
 // revocation that won.
-func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time) error {
-	if err := certquery.CheckReason(reason); err != nil {
+func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error {
+	if err := storage.CheckReason(reason); err != nil {
 		return errs.Wrap(errs.Malformed, err, "sqlite: revoke certificate %s", serial)
 	}
 	if at.IsZero() {
@@ -49,13 +49,14 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 			WHERE serial = ?`, micros(at), reason, serial); err != nil {
 			return wrap(err, "revoke certificate %s", serial)
 		}
-		return nil
+		_, err = appendAudit(ctx, tx, audit)
+		return err
 	})
 }
 
-// ReleaseHold implements storage.Store. Migration 0009's trigger logs the
-// event.
-func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
+// ReleaseHold implements storage.Store in one write, with its audit event.
+// Migration 0009's trigger logs the revocation event.
+func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error {
 	return s.writes.Do(ctx, "release certificate "+serial, func(ctx context.Context, tx *txn) error {
 		var (
 			status string
@@ -76,6 +77,7 @@ func (s *Store) ReleaseHold(ctx context.Context, serial string) error {
 			WHERE serial = ?`, serial); err != nil {
 			return wrap(err, "release certificate %s", serial)
 		}
-		return nil
+		_, err = appendAudit(ctx, tx, audit)
+		return err
 	})
 }

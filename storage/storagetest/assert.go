@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 )
 
 // wantKind fails t unless err carries kind k.
@@ -20,4 +22,11 @@ func must(t *testing.T, what string, err error) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// Event is the audit event of action on serial that the store methods
+// committing one with their change (RevokeCertificate, ReleaseHold) are
+// given, as the core would write it.
+func Event(action, serial string) storage.AuditEvent {
+	return storage.AuditEvent{At: time.Now().UTC().Truncate(time.Microsecond), Actor: "test", Action: action, Serial: serial}
 }

@@ -104,7 +104,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 		at := func(i int) time.Time { return base.Add(time.Duration(i+1) * time.Minute) }
 		reason := func(i int) int { return 1 + i%2 }
 		errors := concurrently(func(i int) error {
-			return s.RevokeCertificate(ctx, "01", reason(i), at(i))
+			return s.RevokeCertificate(ctx, "01", reason(i), at(i), Event("revoke", "01"))
 		})
 		winner := oneWinner(t, "RevokeCertificate", errors, isConflict)
 		if winner < 0 {
@@ -121,8 +121,8 @@ func testConcurrency(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("ReleaseRace", func(t *testing.T) {
 		s, ctx := withCA(t, open)
 		activate(t, s, ctx, pendingCert("01"))
-		must(t, "RevokeCertificate(certificateHold)", s.RevokeCertificate(ctx, "01", 6, base.Add(time.Minute)))
-		errors := concurrently(func(int) error { return s.ReleaseHold(ctx, "01") })
+		must(t, "RevokeCertificate(certificateHold)", s.RevokeCertificate(ctx, "01", 6, base.Add(time.Minute), Event("revoke", "01")))
+		errors := concurrently(func(int) error { return s.ReleaseHold(ctx, "01", Event("release-hold", "01")) })
 		oneWinner(t, "ReleaseHold", errors, isConflict)
 	})
 

@@ -122,7 +122,7 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		activate(t, s, ctx, c)
 		if r.status == "revoked" {
-			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 1, now))
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 1, now, Event("revoke", r.serial)))
 		}
 	}
 

@@ -57,7 +57,9 @@ func testCompleteIssuance(t *testing.T, open func(t *testing.T) storage.Store) {
 		s, ctx := withCA(t, open)
 		active := activate(t, s, ctx, pendingCert("a0")) // with testDER(7)
 		revoked := activate(t, s, ctx, pendingCert("b0"))
-		must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "b0", 1, base.Add(time.Hour)))
+		revocation := Event("revoke", "b0")
+		revocation.At = base.Add(-time.Minute) // before the events below, which must come first
+		must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "b0", 1, base.Add(-time.Minute), revocation))
 		for _, tt := range []struct {
 			name, serial string
 			want         errs.Kind

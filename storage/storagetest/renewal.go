@@ -72,7 +72,9 @@ func testDueForRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"d6", func(c *storage.Certificate) { c.AutoRenew = false }, nil, false},
 		{"d7", func(c *storage.Certificate) { c.RenewAt = time.Time{} }, nil, false},
 		{"d8", func(c *storage.Certificate) { c.NotAfter = now }, nil, false}, // expired
-		{"d9", nil, func(serial string) { must(t, "Revoke", s.RevokeCertificate(ctx, serial, 4, now)) }, false},
+		{"d9", nil, func(serial string) {
+			must(t, "Revoke", s.RevokeCertificate(ctx, serial, 4, now, Event("revoke", serial)))
+		}, false},
 		{"da", nil, func(serial string) { must(t, "MarkRenewed", s.MarkRenewed(ctx, serial, "ff01")) }, false},
 		{"db", nil, func(serial string) { must(t, "SetAutoRenew", s.SetAutoRenew(ctx, serial, false)) }, false},
 		{"dc", nil, func(serial string) { claim(t, s, serial, "a", now.Add(-time.Minute), 2*time.Minute, true) }, false},
@@ -145,7 +147,7 @@ func testClaimRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 	activate(t, s, ctx, renewable("02"))
 	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, renewable("0e")))
 	activate(t, s, ctx, renewable("03"))
-	must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "03", 1, t0))
+	must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "03", 1, t0, Event("revoke", "03")))
 
 	// The steps run in order on one store.
 	tests := []struct {

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,21 @@ func testRevoke(t *testing.T, open func(t *testing.T) storage.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.RevokeCertificate(ctx, tt.serial, tt.reason, tt.at)
+			before := auditOf(t, s, tt.serial)
+			event := Event("revoke", tt.serial)
+			event.Profile, event.Detail = "web", "reason="+strconv.Itoa(tt.reason)
+			err := s.RevokeCertificate(ctx, tt.serial, tt.reason, tt.at, event)
+			after := auditOf(t, s, tt.serial)
 			if tt.want == -1 {
 				must(t, "RevokeCertificate", err)
+				// The revocation's event is in the trail, committed with it.
+				if len(after) != len(before)+1 {
+					t.Fatalf("audit events of %s: %d before, %d after a revocation; want one more", tt.serial, len(before), len(after))
+				}
+				event.ID = after[0].ID // newest first
+				if !reflect.DeepEqual(after[0], event) {
+					t.Errorf("audit event of the revocation = %+v, want %+v", after[0], event)
+				}
 				got, err := s.GetCertificate(ctx, tt.serial)
 				must(t, "GetCertificate", err)
 				if got.Status != storage.StatusRevoked || !got.RevokedAt.Equal(normTime(tt.at)) || got.RevocationReason != tt.reason {
@@ -60,6 +73,9 @@ func testRevoke(t *testing.T, open func(t *testing.T) storage.Store) {
 			wantKind(t, "RevokeCertificate", err, tt.want)
 			if err != nil && !strings.Contains(err.Error(), tt.message) {
 				t.Errorf("RevokeCertificate() = %q, want a message containing %q", err, tt.message)
+			}
+			if len(after) != len(before) {
+				t.Errorf("a refused revocation of %s appended %d audit events", tt.serial, len(after)-len(before))
 			}
 		})
 	}
@@ -111,7 +127,7 @@ func testLatest(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		activate(t, s, ctx, c)
 		if r.status == "revoked" {
-			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 4, now))
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 4, now, Event("revoke", r.serial)))
 		}
 	}
 
@@ -133,7 +149,7 @@ func testLatest(t *testing.T, open func(t *testing.T) storage.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.revoke != "" {
-				must(t, "RevokeCertificate", s.RevokeCertificate(ctx, tt.revoke, 1, now))
+				must(t, "RevokeCertificate", s.RevokeCertificate(ctx, tt.revoke, 1, now, Event("revoke", tt.revoke)))
 			}
 			got, err := s.LatestCertificate(ctx, tt.profile, tt.now)
 			if tt.want == "" {

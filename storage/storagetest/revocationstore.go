@@ -238,11 +238,11 @@ func testGeneration(t *testing.T, open RevocationOpener) {
 	wantKind(t, "RevocationState(unknown CA)", err, errs.NotFound)
 
 	at := base.Add(time.Hour)
-	must(t, "RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at))
-	must(t, "RevokeCertificate(b1)", s.RevokeCertificate(ctx, "b1", 4, at))
+	must(t, "RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at, Event("revoke", "a2")))
+	must(t, "RevokeCertificate(b1)", s.RevokeCertificate(ctx, "b1", 4, at, Event("revoke", "b1")))
 	// A refused revocation changes nothing.
-	wantKind(t, "second RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at), errs.Conflict)
-	must(t, "RevokeCertificate(a1)", s.RevokeCertificate(ctx, "a1", 0, at))
+	wantKind(t, "second RevokeCertificate(a2)", s.RevokeCertificate(ctx, "a2", 1, at, Event("revoke", "a2")), errs.Conflict)
+	must(t, "RevokeCertificate(a1)", s.RevokeCertificate(ctx, "a1", 0, at, Event("revoke", "a1")))
 
 	gen := func(ca string) int64 {
 		st, err := s.RevocationState(ctx, ca)
@@ -289,7 +289,7 @@ func testGeneration(t *testing.T, open RevocationOpener) {
 	var wg sync.WaitGroup
 	for _, serial := range serials {
 		wg.Go(func() {
-			if err := s.RevokeCertificate(ctx, serial, 4, at); err != nil {
+			if err := s.RevokeCertificate(ctx, serial, 4, at, Event("revoke", serial)); err != nil {
 				t.Errorf("RevokeCertificate(%s): %v", serial, err)
 			}
 		})
@@ -324,7 +324,7 @@ func testPruneRevocationEvents(t *testing.T, open RevocationOpener) {
 		t.Helper()
 		for _, serial := range serials {
 			issueTo(t, s, ctx, ca, serial, future)
-			must(t, "RevokeCertificate("+serial+")", s.RevokeCertificate(ctx, serial, 4, at))
+			must(t, "RevokeCertificate("+serial+")", s.RevokeCertificate(ctx, serial, 4, at, Event("revoke", serial)))
 		}
 	}
 	generations := func(ca string, after int64) []int64 {
@@ -423,7 +423,7 @@ func testListRevoked(t *testing.T, open RevocationOpener) {
 	for i, r := range rows {
 		issueTo(t, s, ctx, r.ca, r.serial, r.notAfter)
 		if r.revoke {
-			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, r.reason, revokedAt.Add(time.Duration(i)*time.Second)))
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, r.reason, revokedAt.Add(time.Duration(i)*time.Second), Event("revoke", r.serial)))
 		}
 	}
 	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("40")))
@@ -488,7 +488,7 @@ func testCertificateStatus(t *testing.T, open RevocationOpener) {
 	issueTo(t, s, ctx, "other", "02", notAfter)
 	must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, pendingCert("03")))
 	at := base.Add(2 * time.Hour)
-	must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "02", 1, at))
+	must(t, "RevokeCertificate", s.RevokeCertificate(ctx, "02", 1, at, Event("revoke", "02")))
 
 	tests := []struct {
 		serial string
@@ -632,20 +632,29 @@ func testReleaseHold(t *testing.T, open RevocationOpener) {
 	must(t, "InsertPendingCertificate(c3)", s.InsertPendingCertificate(ctx, pendingCert("c3")))
 	at := base.Add(time.Hour)
 
-	wantKind(t, "ReleaseHold(active)", s.ReleaseHold(ctx, "a1"), errs.Conflict)
-	wantKind(t, "ReleaseHold(pending)", s.ReleaseHold(ctx, "c3"), errs.Conflict)
-	wantKind(t, "ReleaseHold(unknown)", s.ReleaseHold(ctx, "ff"), errs.NotFound)
-	must(t, "RevokeCertificate(a1, certificateHold)", s.RevokeCertificate(ctx, "a1", 6, at))
-	must(t, "RevokeCertificate(b2, keyCompromise)", s.RevokeCertificate(ctx, "b2", 1, at))
-	wantKind(t, "ReleaseHold(keyCompromise)", s.ReleaseHold(ctx, "b2"), errs.Conflict)
+	wantKind(t, "ReleaseHold(active)", s.ReleaseHold(ctx, "a1", Event("release-hold", "a1")), errs.Conflict)
+	wantKind(t, "ReleaseHold(pending)", s.ReleaseHold(ctx, "c3", Event("release-hold", "c3")), errs.Conflict)
+	wantKind(t, "ReleaseHold(unknown)", s.ReleaseHold(ctx, "ff", Event("release-hold", "ff")), errs.NotFound)
+	must(t, "RevokeCertificate(a1, certificateHold)", s.RevokeCertificate(ctx, "a1", 6, at, Event("revoke", "a1")))
+	must(t, "RevokeCertificate(b2, keyCompromise)", s.RevokeCertificate(ctx, "b2", 1, at, Event("revoke", "b2")))
+	wantKind(t, "ReleaseHold(keyCompromise)", s.ReleaseHold(ctx, "b2", Event("release-hold", "b2")), errs.Conflict)
+	for _, serial := range []string{"a1", "b2", "c3", "ff"} {
+		if n := len(auditOf(t, s, serial)); n != map[string]int{"a1": 1, "b2": 1}[serial] {
+			t.Errorf("%s: %d audit events after refused releases, want its revocation's alone", serial, n)
+		}
+	}
 
-	must(t, "ReleaseHold(a1)", s.ReleaseHold(ctx, "a1"))
+	release := Event("release-hold", "a1")
+	must(t, "ReleaseHold(a1)", s.ReleaseHold(ctx, "a1", release))
+	if trail := auditOf(t, s, "a1"); len(trail) != 2 || trail[0].Action != "release-hold" || !trail[0].At.Equal(release.At) || trail[0].Actor != release.Actor {
+		t.Errorf("audit trail of a1 after its release = %+v, want the release on top of the revocation", trail)
+	}
 	got, err := s.GetCertificate(ctx, "a1")
 	must(t, "GetCertificate(a1)", err)
 	if got.Status != storage.StatusActive || !got.RevokedAt.IsZero() || got.RevocationReason != 0 {
 		t.Errorf("after ReleaseHold: %s, revoked at %v, reason %d; want active with no revocation", got.Status, got.RevokedAt, got.RevocationReason)
 	}
-	wantKind(t, "second ReleaseHold(a1)", s.ReleaseHold(ctx, "a1"), errs.Conflict)
+	wantKind(t, "second ReleaseHold(a1)", s.ReleaseHold(ctx, "a1", Event("release-hold", "a1")), errs.Conflict)
 
 	st, err := s.RevocationState(ctx, "root")
 	must(t, "RevocationState", err)
@@ -664,5 +673,5 @@ func testReleaseHold(t *testing.T, open RevocationOpener) {
 		t.Fatalf("ListRevoked = %+v, want b2 alone", entries)
 	}
 	// Released, it can be revoked again.
-	must(t, "RevokeCertificate(a1) after release", s.RevokeCertificate(ctx, "a1", 1, at.Add(time.Hour)))
+	must(t, "RevokeCertificate(a1) after release", s.RevokeCertificate(ctx, "a1", 1, at.Add(time.Hour), Event("revoke", "a1")))
 }

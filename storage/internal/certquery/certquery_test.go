@@ -87,15 +87,6 @@ func TestCheckFilter(t *testing.T) {
 	}
 }
 
-func TestCheckReason(t *testing.T) {
-	for reason := -1; reason <= 11; reason++ {
-		valid := reason >= 0 && reason <= 10 && reason != 7
-		if err := CheckReason(reason); (err == nil) != valid {
-			t.Errorf("CheckReason(%d) = %v, want valid: %v", reason, err, valid)
-		}
-	}
-}
-
 func TestCheckLimit(t *testing.T) {
 	tests := []struct {
 		limit, want int

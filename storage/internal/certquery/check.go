@@ -41,15 +41,6 @@ func CheckLimit(limit int) (int, error) {
 	return min(limit, storage.MaxCertificateLimit), nil
 }
 
-// CheckReason reports whether reason is a CRLReason code a certificate can
-// be revoked with (RFC 5280 section 5.3.1): 0 to 10, where 7 is not used.
-func CheckReason(reason int) error {
-	if reason < 0 || reason > 10 || reason == 7 {
-		return fmt.Errorf("revocation reason %d is not an RFC 5280 CRLReason (0-6, 8-10)", reason)
-	}
-	return nil
-}
-
 // CheckOnHold reports why a certificate with this status and revocation
 // reason cannot be released from hold (ReleaseHold), or nil if it can.
 func CheckOnHold(serial string, status storage.CertStatus, reason int) error {
