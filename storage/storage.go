@@ -84,6 +84,17 @@ type Store interface {
 	// given (RevokedAt and RevocationReason aside, which only
 	// RevokeCertificate sets). It returns errs.Conflict on a duplicate
 	// serial and errs.NotFound if c.CA names no stored CA.
+	//
+	// It returns once the row is committed: every reader and replica sees
+	// it, and it outlives the process. It may return before the row is on
+	// disk (groupcommit.DoUnflushed): the next write that waits for the
+	// disk carries it there, as both databases flush their log in order,
+	// and the completion of the same issuance is such a write. So no
+	// certificate is handed out before its pending record is durable;
+	// only a crash of the machine (or of the PostgreSQL server) between
+	// the two can lose a pending record, and then the certificate signed
+	// in between reached no one. This saves each issuance one wait for the
+	// disk.
 	InsertPendingCertificate(ctx context.Context, c Certificate) error
 	// ActivateCertificate stores the signed DER of a pending certificate and
 	// marks it active. It returns errs.NotFound if no certificate has that

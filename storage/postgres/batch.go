@@ -67,21 +67,27 @@ type write struct {
 // the failed write is undone alone. Writes that fail without an error
 // (an activation that finds nothing pending) change nothing, so they need
 // no savepoint and do not end the pipeline.
+//
+// A batch of unflushed writes alone (groupcommit.DoUnflushed) sets
+// synchronous_commit off for its transaction: PostgreSQL commits it without
+// waiting for its WAL to reach the disk, and any later commit that waits
+// (synchronous_commit on, the default) flushes the WAL up to itself, this
+// commit included.
 type batchWriter struct{ pool *pgxpool.Pool }
 
 var _ groupcommit.Writer[write] = batchWriter{}
 
-func (w batchWriter) Write(ctx context.Context, ws []write, results []error) error {
+func (w batchWriter) Write(ctx context.Context, ws []write, results []error, flush bool) error {
 	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire a connection: %w", err)
 	}
 	defer conn.Release() // the pool closes it if a transaction is left open
-	err = pipeline(ctx, conn.Conn(), ws, results)
+	err = pipeline(ctx, conn.Conn(), ws, results, flush)
 	if err == nil || !statementFailed(results) {
 		return err
 	}
-	return oneByOne(ctx, conn.Conn(), ws, results)
+	return oneByOne(ctx, conn.Conn(), ws, results, flush)
 }
 
 func (batchWriter) Wrap(err error, format string, args ...any) error {
@@ -91,9 +97,12 @@ func (batchWriter) Wrap(err error, format string, args ...any) error {
 // pipeline sends the batch as BEGIN, the statements and COMMIT in one round
 // trip. If it returns an error, nothing is written, and if a statement
 // failed, its result has the PostgreSQL error.
-func pipeline(ctx context.Context, conn *pgx.Conn, ws []write, results []error) error {
+func pipeline(ctx context.Context, conn *pgx.Conn, ws []write, results []error, flush bool) error {
 	b := &pgx.Batch{}
 	b.Queue(beginSQL)
+	if !flush {
+		b.Queue(unflushedSQL)
+	}
 	for i, w := range ws {
 		// The callback does not return the result: that would stop the
 		// batch, and a write that failed without an error must not.
@@ -136,12 +145,17 @@ func statementFailed(results []error) bool {
 
 // oneByOne writes the batch one statement at a time, each under a
 // savepoint.
-func oneByOne(ctx context.Context, conn *pgx.Conn, ws []write, results []error) error {
+func oneByOne(ctx context.Context, conn *pgx.Conn, ws []write, results []error, flush bool) error {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(ctx) // a no-op after Commit
+	if !flush {
+		if _, err := tx.Exec(ctx, unflushedSQL); err != nil {
+			return fmt.Errorf("%s: %w", unflushedSQL, err)
+		}
+	}
 	exec := func(ctx context.Context, stmt string) error {
 		_, err := tx.Exec(ctx, stmt)
 		return err
@@ -162,3 +176,7 @@ func oneByOne(ctx context.Context, conn *pgx.Conn, ws []write, results []error) 
 
 // beginSQL begins the transaction of a pipeline, like oneByOne's.
 const beginSQL = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+// unflushedSQL makes the commit of a transaction of unflushed writes return
+// before its WAL is flushed. SET LOCAL ends with the transaction.
+const unflushedSQL = "SET LOCAL synchronous_commit = off"

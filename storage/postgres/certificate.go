@@ -60,7 +60,7 @@ func (s *Store) insertPending(ctx context.Context, c storage.Certificate) error 
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode SANs of %s", c.Serial)
 	}
-	return s.writes.Do(ctx, "insert certificate "+c.Serial, write{
+	return s.writes.DoUnflushed(ctx, "insert certificate "+c.Serial, write{
 		// One statement claims the order (if any) and inserts: with no
 		// order, or with the order claimed, the SELECT yields the row;
 		// otherwise nothing is inserted. An order another transaction is

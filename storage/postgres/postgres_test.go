@@ -356,3 +356,34 @@ func TestMigration0002KeepsRows(t *testing.T) {
 		t.Errorf("PendingCertificates() = %+v, %v; want 0b without SANs", pending, err)
 	}
 }
+
+// TestUnflushedBatches: a batch of unflushed writes alone commits with
+// synchronous_commit off, pipelined or one by one, and only for its own
+// transaction; a flushed batch keeps the server's setting (on).
+func TestUnflushedBatches(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	setting := func(writeBatch func(context.Context, *pgx.Conn, []write, []error, bool) error, flush bool) string {
+		t.Helper()
+		var got string
+		w := []write{{sql: "SELECT current_setting('synchronous_commit')", result: func(row pgx.Row) error { return row.Scan(&got) }}}
+		results := make([]error, 1)
+		if err := writeBatch(ctx, conn.Conn(), w, results, flush); err != nil || results[0] != nil {
+			t.Fatalf("write: %v, %v", err, results[0])
+		}
+		return got
+	}
+	for name, writeBatch := range map[string]func(context.Context, *pgx.Conn, []write, []error, bool) error{"pipeline": pipeline, "oneByOne": oneByOne} {
+		if got := setting(writeBatch, false); got != "off" {
+			t.Errorf("%s, unflushed: synchronous_commit = %s, want off", name, got)
+		}
+		if got := setting(writeBatch, true); got != "on" {
+			t.Errorf("%s, flushed after an unflushed one on the same connection: synchronous_commit = %s, want on", name, got)
+		}
+	}
+}

@@ -29,14 +29,29 @@ type op = func(ctx context.Context, tx *txn) error
 // Every op runs under its own savepoint. Here that costs two statements
 // run in this process, a few microseconds, next to an op's tens and the
 // fsync's hundreds: not worth saving.
-type batchWriter struct{ p *pool }
+//
+// A batch of unflushed writes alone (groupcommit.DoUnflushed) commits with
+// synchronous=NORMAL: its frames go to the WAL without an fsync, and the
+// fsync of the next batch with synchronous=FULL (the DSN's) covers them, as
+// the WAL is one file written in order. Only the one writer goroutine
+// calls Write, so normal needs no lock.
+type batchWriter struct {
+	p *pool
+	// normal: the last batch set synchronous=NORMAL on the connection. A
+	// connection database/sql opens afresh has FULL whatever this says,
+	// so normal may be wrong only in the safe direction.
+	normal bool
+}
 
-var _ groupcommit.Writer[op] = batchWriter{}
+var _ groupcommit.Writer[op] = (*batchWriter)(nil)
 
-func (w batchWriter) Write(ctx context.Context, ops []op, results []error) error {
+func (w *batchWriter) Write(ctx context.Context, ops []op, results []error, flush bool) error {
 	// Statements first seen in this batch ran unprepared; prepare them
 	// once the connection is free again.
 	defer w.p.prepareQueued(ctx)
+	if err := w.synchronous(ctx, flush); err != nil {
+		return err
+	}
 	sqlTx, err := w.p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -64,6 +79,24 @@ func (w batchWriter) Write(ctx context.Context, ops []op, results []error) error
 	return nil
 }
 
-func (batchWriter) Wrap(err error, format string, args ...any) error {
+// synchronous sets the write connection to fsync the WAL at every commit
+// (flush) or not, unless the last batch left it so. It runs outside the
+// transaction, on the pool's one connection.
+func (w *batchWriter) synchronous(ctx context.Context, flush bool) error {
+	if flush != w.normal {
+		return nil
+	}
+	mode := "FULL"
+	if !flush {
+		mode = "NORMAL"
+	}
+	if _, err := w.p.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = "+mode); err != nil {
+		return fmt.Errorf("synchronous=%s: %w", mode, err)
+	}
+	w.normal = !flush
+	return nil
+}
+
+func (*batchWriter) Wrap(err error, format string, args ...any) error {
 	return wrap(err, format, args...)
 }

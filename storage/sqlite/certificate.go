@@ -24,7 +24,7 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode SANs of %s", c.Serial)
 	}
-	return s.writes.Do(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *txn) error {
+	return s.writes.DoUnflushed(ctx, "insert certificate "+c.Serial, func(ctx context.Context, tx *txn) error {
 		if c.ACMEOrder != "" {
 			res, err := tx.ExecContext(ctx, `UPDATE acme_orders SET status = ? WHERE id = ? AND status = ?`,
 				storage.ACMEProcessing, c.ACMEOrder, storage.ACMEReady)

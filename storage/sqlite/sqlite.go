@@ -29,10 +29,12 @@
 // because database/sql opens and closes connections at will and a PRAGMA
 // run once on one connection would not reach the others.
 //
-// Durability: synchronous=FULL, so a certificate is on disk when its
-// transaction commits ("persist, then sign" relies on it), and a write
-// method returns only after that commit, however many writes it shared it
-// with. The database
+// Durability: synchronous=FULL, so a write is on disk when its transaction
+// commits, and a write method returns only after that commit, however many
+// writes it shared it with. The one exception is the pending record of an
+// issuance, committed without the fsync and carried to disk by the
+// completion's (see storage.Store.InsertPendingCertificate and batch.go).
+// The database
 // file is created with mode 0600 (its directory 0700) because it holds the
 // whole inventory and the audit trail.
 package sqlite
@@ -123,7 +125,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
 	w := newPool(write, true)
-	return &Store{write: w, writes: groupcommit.New[op](batchWriter{w}, maxBatch, 1), read: newPool(read, false), nonces: newNonceSet()}, nil
+	return &Store{write: w, writes: groupcommit.New[op](&batchWriter{p: w}, maxBatch, 1), read: newPool(read, false), nonces: newNonceSet()}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that

@@ -116,6 +116,48 @@ func TestPragmasOnEveryConnection(t *testing.T) {
 	}
 }
 
+// TestUnflushedPendingRecord: the pending record's batch commits with
+// synchronous=NORMAL (no fsync), and the next write's batch, which must be
+// flushed, sets FULL again before it commits, so its fsync also carries the
+// pending record to disk.
+func TestUnflushedPendingRecord(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "gateway.db"))
+	ctx := t.Context()
+	synchronous := func() string {
+		t.Helper()
+		var got string
+		// The write pool's one connection: the one the batches ran on.
+		if err := s.write.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	now := time.Now()
+	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if got := synchronous(); got != "2" {
+		t.Fatalf("after a flushed write: synchronous = %s, want 2 (FULL)", got)
+	}
+	c := storage.Certificate{Serial: "0a", CA: "root", Profile: "p", Method: "api", Requester: "r", NotBefore: now, NotAfter: now, CreatedAt: now}
+	if err := s.InsertPendingCertificate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := synchronous(); got != "1" {
+		t.Fatalf("after the pending record alone: synchronous = %s, want 1 (NORMAL)", got)
+	}
+	// Committed all the same: another connection reads it.
+	if got, err := s.GetCertificate(ctx, "0a"); err != nil || got.Status != storage.StatusPending {
+		t.Fatalf("pending record read back: %+v, %v", got, err)
+	}
+	if _, err := s.CompleteIssuance(ctx, storage.AuditEvent{At: now, Action: "issue", Serial: "0a", DER: []byte{0x30}}, "0a", []byte{0x30}, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := synchronous(); got != "2" {
+		t.Fatalf("after the completion: synchronous = %s, want 2 (FULL)", got)
+	}
+}
+
 // schema describes the database at path: its objects and its recorded
 // migration versions.
 func schema(t *testing.T, s *Store) (objects []string, versions []int) {

@@ -92,6 +92,14 @@ func (p *pool) prepareQueued(ctx context.Context) {
 	p.queued = p.queued[:0]
 }
 
+// ExecContext is sql.DB.ExecContext through the cache.
+func (p *pool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := p.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return p.db.ExecContext(ctx, query, args...)
+}
+
 // QueryContext is sql.DB.QueryContext through the cache.
 func (p *pool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if st := p.stmt(ctx, query); st != nil {

@@ -72,8 +72,8 @@ type issueResult struct {
 }
 
 // fsyncLatency times small synchronous writes in dir: the floor under every
-// durable commit, which the issuance path makes twice (the pending record
-// before the HSM signs, the certificate after).
+// flushed commit, which the issuance path makes once (the completion; the
+// pending record before the HSM signs is committed without a flush).
 func fsyncLatency(dir string) time.Duration {
 	f, err := os.CreateTemp(dir, "fsync")
 	if err != nil {

@@ -43,6 +43,19 @@
 // each caller waits for its write, the writes of one caller keep their
 // order.
 //
+// # Unflushed writes
+//
+// DoUnflushed is Do for a write whose caller needs it committed (seen by
+// every reader, kept if the process dies) but not yet on disk: a batch of
+// such writes alone commits without waiting for the flush (the Writer's
+// flush is false). It is still made durable by the next flushed commit,
+// since both databases write one log in order and a flush covers
+// everything logged before it; only a crash of the machine before then
+// loses it. The pending record of an issuance is such a write: nothing
+// signed leaves the gateway until the completion after it is flushed (see
+// storage.Store.InsertPendingCertificate). A batch with at least one Do is
+// flushed as a whole.
+//
 // # Contexts
 //
 // A caller whose context ends while its op is still queued returns the
@@ -77,8 +90,10 @@ type Writer[Op any] interface {
 	// Write runs ops in one transaction, in order, and commits it. It sets
 	// results[i] to the error of ops[i], whose own writes it then undoes;
 	// the ops without an error are committed. If the transaction fails
-	// as a whole, Write returns that error and nothing is written.
-	Write(ctx context.Context, ops []Op, results []error) error
+	// as a whole, Write returns that error and nothing is written. With
+	// flush false, the commit need not wait for the disk (see
+	// DoUnflushed).
+	Write(ctx context.Context, ops []Op, results []error, flush bool) error
 	// Wrap gives err, which comes from Write or is a context's error or
 	// ErrClosed, the errs.Kind it calls for and a message.
 	Wrap(err error, format string, args ...any) error
@@ -108,6 +123,7 @@ type request[Op any] struct {
 	ctx   context.Context // the caller's: only looked at, never passed on
 	what  string
 	op    Op
+	flush bool // Do, not DoUnflushed
 	state atomic.Int32
 	done  chan error // buffered, so the writer never waits for a caller
 }
@@ -145,10 +161,20 @@ func New[Op any](w Writer[Op], maxBatch, writers int) *Batcher[Op] {
 // describes the write in the messages of the errors Do makes itself
 // ("insert certificate 0a").
 func (b *Batcher[Op]) Do(ctx context.Context, what string, op Op) error {
+	return b.do(ctx, what, op, true)
+}
+
+// DoUnflushed is Do for a write that may return once committed, before
+// it is on disk; see the package comment.
+func (b *Batcher[Op]) DoUnflushed(ctx context.Context, what string, op Op) error {
+	return b.do(ctx, what, op, false)
+}
+
+func (b *Batcher[Op]) do(ctx context.Context, what string, op Op, flush bool) error {
 	if err := ctx.Err(); err != nil {
 		return b.writer.Wrap(err, "%s: not started", what)
 	}
-	r := &request[Op]{ctx: ctx, what: what, op: op, done: make(chan error, 1)}
+	r := &request[Op]{ctx: ctx, what: what, op: op, flush: flush, done: make(chan error, 1)}
 	if err := b.enqueue(r); err != nil {
 		return b.writer.Wrap(err, "%s: not started", what)
 	}
@@ -232,11 +258,13 @@ func (b *Batcher[Op]) run(batch []*request[Op]) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	ops := make([]Op, len(batch))
+	flush := false
 	for i, r := range batch {
 		ops[i] = r.op
+		flush = flush || r.flush
 	}
 	results := make([]error, len(batch))
-	err := b.writer.Write(ctx, ops, results)
+	err := b.writer.Write(ctx, ops, results, flush)
 	for i, r := range batch {
 		if err != nil {
 			results[i] = b.writer.Wrap(err, "%s: in a batch of %d writes", r.what, len(batch))

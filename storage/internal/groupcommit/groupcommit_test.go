@@ -23,6 +23,7 @@ type fakeOp struct {
 type fakeWriter struct {
 	mu      sync.Mutex
 	batches [][]string
+	flushes []bool // each batch's flush
 
 	// If not nil, Write sends the names of its ops on writing, then waits
 	// until proceed is closed. Set them before the first Do and leave
@@ -40,7 +41,7 @@ func newHeld() *fakeWriter {
 	return &fakeWriter{writing: make(chan []string, 100), proceed: make(chan struct{})}
 }
 
-func (w *fakeWriter) Write(ctx context.Context, ops []fakeOp, results []error) error {
+func (w *fakeWriter) Write(ctx context.Context, ops []fakeOp, results []error, flush bool) error {
 	var names []string
 	for _, op := range ops {
 		names = append(names, op.name)
@@ -59,6 +60,7 @@ func (w *fakeWriter) Write(ctx context.Context, ops []fakeOp, results []error) e
 	}
 	w.mu.Lock()
 	w.batches = append(w.batches, names)
+	w.flushes = append(w.flushes, flush)
 	w.mu.Unlock()
 	return nil
 }
@@ -336,5 +338,46 @@ func TestInSavepoint(t *testing.T) {
 				t.Errorf("InSavepoint() = %v, %v; want %v and an error: %v", opErr, err, tt.wantOpErr, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A batch of DoUnflushed writes alone is written without a flush; one Do
+// in a batch makes the whole batch flushed.
+func TestUnflushedBatches(t *testing.T) {
+	w := newHeld()
+	b := New(w, 2, 1)
+	defer b.Close()
+	first := make(chan error)
+	go func() { first <- b.Do(t.Context(), "first", fakeOp{name: "first"}) }()
+	<-w.writing
+	// Queued one after the other, so that the batches are [u1 u2] [u3 d4] [u5].
+	var wg sync.WaitGroup
+	for i, flush := range []bool{false, false, false, true, false} {
+		name := fmt.Sprint(map[bool]string{false: "u", true: "d"}[flush], i+1)
+		wg.Go(func() {
+			do := b.DoUnflushed
+			if flush {
+				do = b.Do
+			}
+			if err := do(t.Context(), name, fakeOp{name: name}); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+		for len(b.queue) < i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(w.proceed)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if want := [][]string{{"first"}, {"u1", "u2"}, {"u3", "d4"}, {"u5"}}; !reflect.DeepEqual(w.batches, want) {
+		t.Fatalf("batches %v, want %v", w.batches, want)
+	}
+	if want := []bool{true, false, true, false}; !reflect.DeepEqual(w.flushes, want) {
+		t.Errorf("flushes %v, want %v", w.flushes, want)
 	}
 }
