@@ -55,7 +55,7 @@ type Store interface {
 	TokenByHash(ctx context.Context, hash []byte) (storage.Token, error)
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
-	SetAutoRenew(ctx context.Context, serial string, enabled bool) error
+	SetAutoRenew(ctx context.Context, serial string, enabled bool, audit storage.AuditEvent) error
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew

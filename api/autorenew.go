@@ -50,11 +50,7 @@ func (a *API) autoRenew(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.store.SetAutoRenew(ctx, serial, *req.Enabled); err != nil {
-		a.problem(w, r, err)
-		return
-	}
-	if _, err := a.store.AppendAudit(ctx, storage.AuditEvent{
+	if err := a.store.SetAutoRenew(ctx, serial, *req.Enabled, storage.AuditEvent{
 		At: a.now(), Actor: requester(r), Action: "auto-renew", Profile: c.Profile, Serial: serial,
 		Detail: fmt.Sprintf("enabled=%t", *req.Enabled),
 	}); err != nil {

@@ -163,8 +163,10 @@ type Store interface {
 	ReleaseHold(ctx context.Context, serial string, audit AuditEvent) error
 
 	// SetAutoRenew switches server-driven renewal of one certificate on or
-	// off. It returns errs.NotFound if no certificate has that serial.
-	SetAutoRenew(ctx context.Context, serial string, on bool) error
+	// off and appends audit to the trail in the same commit. It returns
+	// errs.NotFound if no certificate has that serial, and then appends
+	// nothing.
+	SetAutoRenew(ctx context.Context, serial string, on bool, audit AuditEvent) error
 	// DueForRenewal lists the certificates that server-driven renewal
 	// should replace at now: active, AutoRenew on, KeyPEM present,
 	// RenewedBy empty, RenewAt set and not after now, NotAfter after now,

@@ -346,7 +346,7 @@ func TestMigration0002KeepsRows(t *testing.T) {
 			t.Errorf("ListCertificates(SAN %q) = %d certificates, %v; want 0a", q, len(certs), err)
 		}
 	}
-	if err := s.SetAutoRenew(ctx, "0a", true); err != nil {
+	if err := s.SetAutoRenew(ctx, "0a", true, storagetest.Event("auto-renew", "0a")); err != nil {
 		t.Errorf("SetAutoRenew() = %v", err)
 	}
 	if err := s.RevokeCertificate(ctx, "0a", 1, now, storagetest.Event("revoke", "0a")); err != nil {

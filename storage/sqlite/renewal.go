@@ -16,7 +16,7 @@ import (
 // same write tells why.
 
 // SetAutoRenew implements storage.Store.
-func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool) error {
+func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool, audit storage.AuditEvent) error {
 	return s.writes.Do(ctx, "set auto-renew of "+serial, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET auto_renew = ? WHERE serial = ?`, boolInt(on), serial)
 		if err != nil {
@@ -26,10 +26,13 @@ func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool) error 
 		if err != nil {
 			return wrap(err, "set auto-renew of %s", serial)
 		}
-		if n == 1 {
-			return nil
+		if n != 1 {
+			if err := exists(ctx, tx, serial, "set auto-renew of %s"); err != nil {
+				return err
+			}
 		}
-		return exists(ctx, tx, serial, "set auto-renew of %s")
+		_, err = appendAudit(ctx, tx, audit)
+		return err
 	})
 }
 

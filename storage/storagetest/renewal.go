@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -26,12 +27,27 @@ func testRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				err := s.SetAutoRenew(ctx, tt.serial, tt.on)
+				before := auditOf(t, s, tt.serial)
+				event := Event("auto-renew", tt.serial)
+				event.Detail = fmt.Sprintf("enabled=%t", tt.on)
+				err := s.SetAutoRenew(ctx, tt.serial, tt.on, event)
+				after := auditOf(t, s, tt.serial)
 				if tt.want != -1 {
 					wantKind(t, "SetAutoRenew", err, tt.want)
+					if len(after) != len(before) {
+						t.Errorf("a refused SetAutoRenew appended %d audit events", len(after)-len(before))
+					}
 					return
 				}
 				must(t, "SetAutoRenew", err)
+				// Its event is in the trail, committed with it.
+				if len(after) != len(before)+1 {
+					t.Fatalf("audit events of %s: %d before, %d after SetAutoRenew; want one more", tt.serial, len(before), len(after))
+				}
+				event.ID = after[0].ID
+				if !reflect.DeepEqual(after[0], event) {
+					t.Errorf("audit event = %+v, want %+v", after[0], event)
+				}
 				got, err := s.GetCertificate(ctx, tt.serial)
 				must(t, "GetCertificate", err)
 				if got.AutoRenew != tt.on {
@@ -76,7 +92,9 @@ func testDueForRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 			must(t, "Revoke", s.RevokeCertificate(ctx, serial, 4, now, Event("revoke", serial)))
 		}, false},
 		{"da", nil, func(serial string) { must(t, "MarkRenewed", s.MarkRenewed(ctx, serial, "ff01")) }, false},
-		{"db", nil, func(serial string) { must(t, "SetAutoRenew", s.SetAutoRenew(ctx, serial, false)) }, false},
+		{"db", nil, func(serial string) {
+			must(t, "SetAutoRenew", s.SetAutoRenew(ctx, serial, false, Event("auto-renew", serial)))
+		}, false},
 		{"dc", nil, func(serial string) { claim(t, s, serial, "a", now.Add(-time.Minute), 2*time.Minute, true) }, false},
 		// A claim whose lease ended at now no longer counts.
 		{"dd", func(c *storage.Certificate) { c.RenewAt = now.Add(-30 * time.Minute) },
