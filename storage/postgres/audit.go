@@ -10,13 +10,20 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
+// insertAuditSQL appends an event; auditArgs are its arguments.
+const insertAuditSQL = `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
+	VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+func auditArgs(e storage.AuditEvent) []any {
+	return []any{e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)}
+}
+
 // AppendAudit implements storage.Store.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) {
 	var id int64
 	err := s.writes.Do(ctx, "append audit "+e.Action, write{
-		sql: `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		args: []any{e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)},
+		sql:  insertAuditSQL + " RETURNING id",
+		args: auditArgs(e),
 		result: func(row pgx.Row) error {
 			if err := row.Scan(&id); err != nil {
 				return wrap(err, "append audit %q", e.Action)
@@ -33,8 +40,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, e
 // insertAudit appends e in tx, for the writes that commit their event with
 // them.
 func insertAudit(ctx context.Context, tx pgx.Tx, e storage.AuditEvent) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER)); err != nil {
+	if _, err := tx.Exec(ctx, insertAuditSQL, auditArgs(e)...); err != nil {
 		return wrap(err, "append audit %q", e.Action)
 	}
 	return nil

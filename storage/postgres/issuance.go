@@ -36,10 +36,7 @@ func (s *Store) CompleteIssuance(ctx context.Context, e storage.AuditEvent, seri
 		activation error
 	)
 	err := s.writes.Do(ctx, "complete issuance of "+serial, write{
-		sql: `WITH audited AS (
-				INSERT INTO audit (at, actor, action, profile, serial, detail, der)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)
-				RETURNING id),
+		sql: `WITH audited AS (` + insertAuditSQL + ` RETURNING id),
 			activated AS (
 				UPDATE certificates
 				SET status = $8, der = $9, not_before = $10, not_after = $11
@@ -47,8 +44,8 @@ func (s *Store) CompleteIssuance(ctx context.Context, e storage.AuditEvent, seri
 				RETURNING serial)
 			SELECT (SELECT id FROM audited), EXISTS (SELECT FROM activated),
 				(SELECT status FROM certificates WHERE serial = $12)`,
-		args: []any{e.At, e.Actor, e.Action, e.Profile, e.Serial, e.Detail, nullBytes(e.DER),
-			string(storage.StatusActive), der, notBefore, notAfter, serial, string(storage.StatusPending)},
+		args: append(auditArgs(e),
+			string(storage.StatusActive), der, notBefore, notAfter, serial, string(storage.StatusPending)),
 		// A batch may run this twice (pipelined, then one by one), so
 		// every variable is set afresh each time.
 		result: func(row pgx.Row) error {

@@ -24,7 +24,7 @@ import (
 
 // SetAutoRenew implements storage.Store.
 func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool, audit storage.AuditEvent) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}) // as RevokeCertificate's
 	if err != nil {
 		return wrap(err, "set auto-renew of %s: begin", serial)
 	}
