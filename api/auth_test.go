@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/storage"
 )
 
 // routes is every route of the API with the scope it needs.
@@ -92,12 +93,12 @@ func TestDeletedTokenStopsWorking(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.store.InsertToken(t.Context(), rec); err != nil {
+		if err := e.store.InsertToken(t.Context(), rec, storage.AuditEvent{At: time.Now(), Actor: "test", Action: "token-create"}); err != nil {
 			t.Fatal(err)
 		}
 		auth := "Bearer " + secret
 		e.doAuth("GET", "/api/v1/certificates", auth, nil).decode(t, http.StatusOK, &listPage{})
-		if err := e.store.DeleteToken(t.Context(), rec.ID); err != nil {
+		if err := e.store.DeleteToken(t.Context(), rec.ID, storage.AuditEvent{At: time.Now(), Actor: "test", Action: "token-revoke"}); err != nil {
 			t.Fatal(err)
 		}
 		e.clock.Advance(10 * time.Second)

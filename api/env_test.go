@@ -167,7 +167,7 @@ func newEnv(t testing.TB, st storage.Store) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.InsertToken(ctx, rec); err != nil {
+		if err := st.InsertToken(ctx, rec, storage.AuditEvent{At: rec.CreatedAt, Actor: "test", Action: "token-create"}); err != nil {
 			t.Fatal(err)
 		}
 		e.tokens[name] = secret

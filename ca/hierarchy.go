@@ -26,8 +26,7 @@ const Backdate = time.Minute
 // HierarchyStore is what the CA hierarchy needs of the store.
 type HierarchyStore interface {
 	GetCA(ctx context.Context, name string) (storage.CA, error)
-	InsertCA(ctx context.Context, ca storage.CA) error
-	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+	InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error
 }
 
 // Authority is one CA ready to sign: its certificate, its key in the
@@ -218,10 +217,7 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 		return nil, errs.Wrap(errs.Internal, err, "the signed certificate does not verify")
 	}
 	rec := storage.CA{Name: c.Name, Parent: c.Parent, KeyURI: key.URI(), CertDER: der, CreatedAt: now}
-	if err := h.Store.InsertCA(ctx, rec); err != nil {
-		return nil, err
-	}
-	if _, err := h.Store.AppendAudit(ctx, storage.AuditEvent{
+	if err := h.Store.InsertCA(ctx, rec, storage.AuditEvent{
 		At: now, Actor: "gateway init", Action: "init-ca", Serial: SerialHex(cert.SerialNumber),
 		Detail: fmt.Sprintf("CA %s (%s, key %s) issued by %s", c.Name, cert.Subject, key.URI(), cert.Issuer), DER: der,
 	}); err != nil {

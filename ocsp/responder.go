@@ -35,9 +35,10 @@ type ResponderStore interface {
 	ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]storage.OCSPResponder, error)
 	DeleteOCSPResponder(ctx context.Context, keyURI string) error
 	// A responder certificate is issued like any other: persisted, then
-	// signed, audited with its DER, activated.
+	// signed, then audited with its DER and activated in one commit.
 	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
-	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error
+	CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (int64, error)
+	// The destruction of an expired responder's key is audited.
 	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
 }
 

@@ -211,8 +211,8 @@ func ResponderTemplate(a *ca.Authority, pub any, serial *big.Int, notBefore, not
 }
 
 // newResponder generates a responder key in the token, has the CA certify
-// it (lint gate, persist, sign, audit, activate, as every certificate) and
-// records it as the CA's responder.
+// it (lint gate, persist, sign, then audit and activate in one commit, as
+// every certificate) and records it as the CA's responder.
 func (r *Responder) newResponder(ctx context.Context, c *caResponder, now time.Time) (*signingKey, error) {
 	kt := ca.KeyTypeOf(c.a.Key.Public())
 	if kt == "" {
@@ -264,13 +264,10 @@ func (r *Responder) newResponder(ctx context.Context, c *caResponder, now time.T
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "sign OCSP responder certificate %s", hexSerial)
 	}
-	if _, err := r.d.Store.AppendAudit(ctx, storage.AuditEvent{
+	if _, err := r.d.Store.CompleteIssuance(ctx, storage.AuditEvent{
 		At: now, Actor: "gateway ocsp", Action: "issue", Profile: "ocsp-responder", Serial: hexSerial,
 		Detail: fmt.Sprintf("OCSP responder for CA %s, key %s", c.name, key.URI()), DER: der,
-	}); err != nil {
-		return nil, err
-	}
-	if err := r.d.Store.ActivateCertificate(ctx, hexSerial, der, tmpl.NotBefore, tmpl.NotAfter); err != nil {
+	}, hexSerial, der, tmpl.NotBefore, tmpl.NotAfter); err != nil {
 		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)

@@ -126,8 +126,10 @@ type ACMEStore interface {
 	// thumbprint belongs to another account of the profile.
 	UpdateACMEAccount(ctx context.Context, a ACMEAccount) error
 
-	// InsertACMEEABKey stores an EAB key; errs.Conflict on a duplicate ID.
-	InsertACMEEABKey(ctx context.Context, k ACMEEABKey) error
+	// InsertACMEEABKey stores an EAB key and appends audit to the trail in
+	// the same commit; errs.Conflict on a duplicate ID, and then nothing is
+	// appended.
+	InsertACMEEABKey(ctx context.Context, k ACMEEABKey, audit AuditEvent) error
 	// GetACMEEABKey returns the key or errs.NotFound.
 	GetACMEEABKey(ctx context.Context, keyID string) (ACMEEABKey, error)
 

@@ -22,13 +22,16 @@ type ESTCredential struct {
 //
 // A credential is keyed by (Profile, Username), both case-sensitive. An
 // empty Profile, Username or Hash is errs.Malformed.
+//
+// Each change appends its audit event to the trail in the same commit; a
+// refused change (an error) appends nothing.
 type ESTStore interface {
 	// InsertESTCredential stores a new credential. It returns errs.Conflict
 	// if the profile already has a user of that name.
-	InsertESTCredential(ctx context.Context, c ESTCredential) error
+	InsertESTCredential(ctx context.Context, c ESTCredential, audit AuditEvent) error
 	// UpdateESTCredential replaces the Hash and UpdatedAt of a credential
 	// (CreatedAt is kept). It returns errs.NotFound if there is none.
-	UpdateESTCredential(ctx context.Context, c ESTCredential) error
+	UpdateESTCredential(ctx context.Context, c ESTCredential, audit AuditEvent) error
 	// GetESTCredential returns the credential of a user of a profile, or
 	// errs.NotFound.
 	GetESTCredential(ctx context.Context, profile, username string) (ESTCredential, error)
@@ -37,5 +40,5 @@ type ESTStore interface {
 	ListESTCredentials(ctx context.Context, profile string) ([]ESTCredential, error)
 	// DeleteESTCredential removes a credential. It returns errs.NotFound if
 	// there is none.
-	DeleteESTCredential(ctx context.Context, profile, username string) error
+	DeleteESTCredential(ctx context.Context, profile, username string, audit AuditEvent) error
 }

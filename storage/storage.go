@@ -70,9 +70,11 @@ type Store interface {
 	// Close releases the connections. The Store must not be used afterwards.
 	Close() error
 
-	// InsertCA stores a CA certificate. It returns errs.Conflict if a CA with
-	// that name exists and errs.NotFound if ca.Parent names no stored CA.
-	InsertCA(ctx context.Context, ca CA) error
+	// InsertCA stores a CA certificate and appends audit to the trail in
+	// the same commit. It returns errs.Conflict if a CA with that name
+	// exists and errs.NotFound if ca.Parent names no stored CA, and then
+	// appends nothing.
+	InsertCA(ctx context.Context, ca CA, audit AuditEvent) error
 	// GetCA returns the named CA or errs.NotFound.
 	GetCA(ctx context.Context, name string) (CA, error)
 	// ListCAs returns every CA ordered by CreatedAt, then Name.
@@ -192,9 +194,10 @@ type Store interface {
 	// need not be stored yet.
 	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
 
-	// InsertToken stores an API token. It returns errs.Conflict if the ID or
-	// the hash is taken.
-	InsertToken(ctx context.Context, t Token) error
+	// InsertToken stores an API token and appends audit to the trail in the
+	// same commit. It returns errs.Conflict if the ID or the hash is taken,
+	// and then appends nothing.
+	InsertToken(ctx context.Context, t Token, audit AuditEvent) error
 	// TokenByHash returns the token whose secret hashes to hash, or
 	// errs.NotFound.
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
@@ -202,8 +205,9 @@ type Store interface {
 	// then ID).
 	ListTokens(ctx context.Context) ([]Token, error)
 	// DeleteToken removes the token with that ID, so that its secret stops
-	// working. It returns errs.NotFound if there is none.
-	DeleteToken(ctx context.Context, id string) error
+	// working, and appends audit to the trail in the same commit. It
+	// returns errs.NotFound if there is none, and then appends nothing.
+	DeleteToken(ctx context.Context, id string, audit AuditEvent) error
 
 	// AppendAudit adds an event to the audit trail and returns the ID the
 	// store assigned (e.ID is ignored). IDs increase with every append.

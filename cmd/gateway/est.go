@@ -138,21 +138,18 @@ func cmdESTUserAdd(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	defer st.Close()
 	now := time.Now()
 	c := storage.ESTCredential{Profile: *f.profile, Username: *f.user, Hash: hash, CreatedAt: now, UpdatedAt: now}
-	action := "est-user-add"
-	err = es.InsertESTCredential(ctx, c)
+	audit := storage.AuditEvent{
+		At: now, Actor: "gateway est user add", Action: "est-user-add", Profile: c.Profile, Detail: fmt.Sprintf("user=%q", c.Username),
+	}
+	err = es.InsertESTCredential(ctx, c, audit)
 	if errs.Is(err, errs.Conflict) {
 		if !*replace {
 			return fmt.Errorf("profile %s already has an EST user %q; add -replace to set a new password", c.Profile, c.Username)
 		}
-		action = "est-user-replace"
-		err = es.UpdateESTCredential(ctx, c)
+		audit.Action = "est-user-replace"
+		err = es.UpdateESTCredential(ctx, c, audit)
 	}
 	if err != nil {
-		return err
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
-		At: now, Actor: "gateway est user add", Action: action, Profile: c.Profile, Detail: fmt.Sprintf("user=%q", c.Username),
-	}); err != nil {
 		return err
 	}
 	if *fromStdin {
@@ -174,15 +171,13 @@ func cmdESTUserDelete(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer st.Close()
-	if err := es.DeleteESTCredential(ctx, *f.profile, *f.user); err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return fmt.Errorf("profile %s has no EST user %q", *f.profile, *f.user)
-		}
-		return err
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+	err = es.DeleteESTCredential(ctx, *f.profile, *f.user, storage.AuditEvent{
 		At: time.Now(), Actor: "gateway est user delete", Action: "est-user-delete", Profile: *f.profile, Detail: fmt.Sprintf("user=%q", *f.user),
-	}); err != nil {
+	})
+	if errs.Is(err, errs.NotFound) {
+		return fmt.Errorf("profile %s has no EST user %q", *f.profile, *f.user)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "EST user %q of profile %s deleted\n", *f.user, *f.profile)

@@ -46,10 +46,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	if err := st.InsertToken(ctx, rec); err != nil {
-		return err
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+	if err := st.InsertToken(ctx, rec, storage.AuditEvent{
 		At: rec.CreatedAt, Actor: "gateway token create", Action: "token-create",
 		Detail: fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ",")),
 	}); err != nil {
@@ -106,10 +103,7 @@ func cmdTokenRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	if err := st.DeleteToken(ctx, *id); err != nil {
-		return err
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+	if err := st.DeleteToken(ctx, *id, storage.AuditEvent{
 		At: time.Now(), Actor: "gateway token revoke", Action: "token-revoke", Detail: fmt.Sprintf("token %s", *id),
 	}); err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +65,27 @@ func TestTokenCommands(t *testing.T) {
 	}
 	if _, err := gateway("token", "revoke", "-id", tok.ID); !errs.Is(err, errs.NotFound) {
 		t.Fatalf("second revoke: %v, want not found", err)
+	}
+	// The creation and the revocation are in the audit trail, the refused
+	// second revocation is not.
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(ctx, storage.AuditFilter{Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		if strings.HasPrefix(e.Action, "token-") {
+			actions = append(actions, e.Action+" "+e.Detail)
+		}
+	}
+	want := []string{"token-revoke token " + tok.ID, fmt.Sprintf("token-create token %s name=%q scopes=issue,read", tok.ID, "pipeline")}
+	if !slices.Equal(actions, want) {
+		t.Errorf("audit (newest first) = %q, want %q", actions, want)
 	}
 	if _, err := gateway("token", "revoke"); err == nil {
 		t.Fatal("token revoke without -id succeeded")

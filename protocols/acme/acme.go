@@ -44,7 +44,6 @@ type Store interface {
 	GetACMEAccount(ctx context.Context, id string) (storage.ACMEAccount, error)
 	ACMEAccountByThumbprint(ctx context.Context, profile, thumbprint string) (storage.ACMEAccount, error)
 	UpdateACMEAccount(ctx context.Context, a storage.ACMEAccount) error
-	InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error
 	GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEABKey, error)
 	InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs []storage.ACMEAuthz) error
 	GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error)

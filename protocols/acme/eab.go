@@ -69,8 +69,7 @@ func (s *Server) checkEAB(ctx context.Context, req *request, raw json.RawMessage
 // (gateway acme eab create) and the REST API (POST
 // /api/v1/profiles/{profile}/acme/eab) both create keys through it.
 type EABKeyStore interface {
-	InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error
-	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error)
+	InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audit storage.AuditEvent) error
 }
 
 // CreateEABKey makes a new single-use EAB key for a profile, audits it as
@@ -80,11 +79,8 @@ func CreateEABKey(ctx context.Context, st EABKeyStore, profile, actor string, no
 	key := make([]byte, 32)
 	rand.Read(key)
 	k := storage.ACMEEABKey{KeyID: randomID(), Profile: profile, HMACKey: key, CreatedAt: now}
-	if err := st.InsertACMEEABKey(ctx, k); err != nil {
-		return "", "", err
-	}
 	// The audit names the key ID, never the MAC key.
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{
+	if err := st.InsertACMEEABKey(ctx, k, storage.AuditEvent{
 		At: now, Actor: actor, Action: "acme-eab-create", Profile: profile, Detail: "EAB key " + k.KeyID,
 	}); err != nil {
 		return "", "", err

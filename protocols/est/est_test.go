@@ -596,7 +596,7 @@ func testDeletedUser(t *testing.T, f *fixture, c *http.Client) {
 	if got := f.request(c, "POST", path, b64(csrDER(t, newKey(t), "d1.example.com", "d1.example.com")), "leaving", "leaving-pass"); got.status != 200 {
 		t.Fatalf("before the deletion: %d %s", got.status, got.body)
 	}
-	if err := f.store.DeleteESTCredential(t.Context(), "dev", "leaving"); err != nil {
+	if err := f.store.DeleteESTCredential(t.Context(), "dev", "leaving", storage.AuditEvent{At: time.Now(), Actor: "test", Action: "est-user-delete"}); err != nil {
 		t.Fatal(err)
 	}
 	f.advance(10 * time.Second)

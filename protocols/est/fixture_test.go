@@ -121,7 +121,7 @@ func (f *fixture) addUser(profile, user, password string) {
 		f.t.Fatal(err)
 	}
 	now := f.clock()
-	if err := f.store.InsertESTCredential(context.Background(), storage.ESTCredential{Profile: profile, Username: user, Hash: h, CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := f.store.InsertESTCredential(context.Background(), storage.ESTCredential{Profile: profile, Username: user, Hash: h, CreatedAt: now, UpdatedAt: now}, storage.AuditEvent{At: time.Now(), Actor: "test", Action: "est-user-add"}); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -139,13 +139,15 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a storage.ACMEAccount) er
 }
 
 // InsertACMEEABKey implements storage.ACMEStore.
-func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES ($1, $2, $3, $4)`,
-		k.KeyID, k.Profile, k.HMACKey, k.CreatedAt.UTC())
-	if err != nil {
-		return wrap(err, "insert EAB key %s", k.KeyID)
-	}
-	return nil
+func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audit storage.AuditEvent) error {
+	return s.audited(ctx, "insert EAB key "+k.KeyID, audit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES ($1, $2, $3, $4)`,
+			k.KeyID, k.Profile, k.HMACKey, k.CreatedAt.UTC())
+		if err != nil {
+			return wrap(err, "insert EAB key %s", k.KeyID)
+		}
+		return nil
+	})
 }
 
 // GetACMEEABKey implements storage.ACMEStore.

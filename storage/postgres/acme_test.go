@@ -43,7 +43,7 @@ func TestClaimOfALockedReadyOrder(t *testing.T) {
 					t.Fatalf("%s: %v", what, err)
 				}
 			}
-			must("InsertCA", s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}))
+			must("InsertCA", s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}, storagetest.Event("init-ca", "")))
 			must("InsertACMEAccount", s.InsertACMEAccount(ctx, storage.ACMEAccount{ID: "acct", Profile: "default", Thumbprint: "th",
 				JWK: []byte(`{"kty":"EC"}`), Status: storage.ACMEValid, CreatedAt: now}))
 			must("InsertACMEOrder", s.InsertACMEOrder(ctx, storage.ACMEOrder{ID: "o1", AccountID: "acct", Profile: "default", Status: storage.ACMEReady,

@@ -37,6 +37,30 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, e
 	return id, nil
 }
 
+// audited runs change and appends audit in one transaction, so that the
+// change and its audit event are committed together and a change that
+// fails (an error from change) appends nothing. The transaction is READ
+// COMMITTED whatever default_transaction_isolation says: the changes that
+// decide on a row lock it first (SELECT ... FOR UPDATE) and must then read
+// what the lock's last holder committed. what names the change in errors.
+func (s *Store) audited(ctx context.Context, what string, audit storage.AuditEvent, change func(tx pgx.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return wrap(err, "%s: begin", what)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := change(tx); err != nil {
+		return err
+	}
+	if err := insertAudit(ctx, tx, audit); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap(err, "%s: commit", what)
+	}
+	return nil
+}
+
 // insertAudit appends e in tx, for the writes that commit their event with
 // them.
 func insertAudit(ctx context.Context, tx pgx.Tx, e storage.AuditEvent) error {

@@ -13,21 +13,18 @@ import (
 const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
 
 // InsertCA implements storage.Store.
-func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
+func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error {
 	var parent *string
 	if ca.Parent != "" {
 		parent = &ca.Parent
 	}
-	return s.writes.Do(ctx, "insert CA "+ca.Name, write{
-		sql: `INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING true`,
-		args: []any{ca.Name, parent, ca.KeyURI, ca.CertDER, ca.CreatedAt},
-		result: func(row pgx.Row) error {
-			if err := row.Scan(new(bool)); err != nil {
-				return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
-			}
-			return nil
-		},
+	return s.audited(ctx, "insert CA "+ca.Name, audit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			ca.Name, parent, ca.KeyURI, ca.CertDER, ca.CreatedAt)
+		if err != nil {
+			return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
+		}
+		return nil
 	})
 }
 

@@ -25,34 +25,38 @@ func checkESTKey(profile, username string) error {
 }
 
 // InsertESTCredential implements storage.ESTStore.
-func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential) error {
+func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential, audit storage.AuditEvent) error {
 	if err := checkESTKey(c.Profile, c.Username); err != nil {
 		return err
 	}
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "postgres: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	_, err := s.pool.Exec(ctx,
-		`INSERT INTO est_credentials (profile, username, hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
-		c.Profile, c.Username, c.Hash, c.CreatedAt, c.UpdatedAt)
-	if err != nil {
-		return wrap(err, "insert EST credential %s/%s", c.Profile, c.Username)
-	}
-	return nil
+	return s.audited(ctx, "insert EST credential "+c.Profile+"/"+c.Username, audit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx,
+			`INSERT INTO est_credentials (profile, username, hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+			c.Profile, c.Username, c.Hash, c.CreatedAt, c.UpdatedAt)
+		if err != nil {
+			return wrap(err, "insert EST credential %s/%s", c.Profile, c.Username)
+		}
+		return nil
+	})
 }
 
 // UpdateESTCredential implements storage.ESTStore.
-func (s *Store) UpdateESTCredential(ctx context.Context, c storage.ESTCredential) error {
+func (s *Store) UpdateESTCredential(ctx context.Context, c storage.ESTCredential, audit storage.AuditEvent) error {
 	if err := checkESTKey(c.Profile, c.Username); err != nil {
 		return err
 	}
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "postgres: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	tag, err := s.pool.Exec(ctx,
-		`UPDATE est_credentials SET hash = $1, updated_at = $2 WHERE profile = $3 AND username = $4`,
-		c.Hash, c.UpdatedAt, c.Profile, c.Username)
-	return estOneRow(tag, err, "update EST credential %s/%s", c.Profile, c.Username)
+	return s.audited(ctx, "update EST credential "+c.Profile+"/"+c.Username, audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			`UPDATE est_credentials SET hash = $1, updated_at = $2 WHERE profile = $3 AND username = $4`,
+			c.Hash, c.UpdatedAt, c.Profile, c.Username)
+		return estOneRow(tag, err, "update EST credential %s/%s", c.Profile, c.Username)
+	})
 }
 
 // GetESTCredential implements storage.ESTStore.
@@ -99,12 +103,14 @@ func (s *Store) ListESTCredentials(ctx context.Context, profile string) ([]stora
 }
 
 // DeleteESTCredential implements storage.ESTStore.
-func (s *Store) DeleteESTCredential(ctx context.Context, profile, username string) error {
+func (s *Store) DeleteESTCredential(ctx context.Context, profile, username string, audit storage.AuditEvent) error {
 	if err := checkESTKey(profile, username); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM est_credentials WHERE profile = $1 AND username = $2`, profile, username)
-	return estOneRow(tag, err, "delete EST credential %s/%s", profile, username)
+	return s.audited(ctx, "delete EST credential "+profile+"/"+username, audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM est_credentials WHERE profile = $1 AND username = $2`, profile, username)
+		return estOneRow(tag, err, "delete EST credential %s/%s", profile, username)
+	})
 }
 
 // estOneRow turns the result of an UPDATE or DELETE by primary key into nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/storagetest"
 )
 
 // When the activation part of CompleteIssuance's one statement fails with
@@ -36,7 +37,7 @@ func TestCompleteIssuanceKeepsAuditWhenTheStatementFails(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
-	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}); err != nil {
+	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}, storagetest.Event("init-ca", "")); err != nil {
 		t.Fatal(err)
 	}
 	c := storage.Certificate{Serial: "0a", CA: "root", Profile: "p", Method: "api", Requester: "r", NotBefore: now, NotAfter: now, CreatedAt: now}

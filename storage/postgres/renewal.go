@@ -24,25 +24,16 @@ import (
 
 // SetAutoRenew implements storage.Store.
 func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool, audit storage.AuditEvent) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}) // as RevokeCertificate's
-	if err != nil {
-		return wrap(err, "set auto-renew of %s: begin", serial)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	tag, err := tx.Exec(ctx, `UPDATE certificates SET auto_renew = $1 WHERE serial = $2`, on, serial)
-	if err != nil {
-		return wrap(err, "set auto-renew of %s", serial)
-	}
-	if tag.RowsAffected() != 1 {
-		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
-	}
-	if err := insertAudit(ctx, tx, audit); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return wrap(err, "set auto-renew of %s: commit", serial)
-	}
-	return nil
+	return s.audited(ctx, "set auto-renew of "+serial, audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE certificates SET auto_renew = $1 WHERE serial = $2`, on, serial)
+		if err != nil {
+			return wrap(err, "set auto-renew of %s", serial)
+		}
+		if tag.RowsAffected() != 1 {
+			return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
+		}
+		return nil
+	})
 }
 
 // DueForRenewal implements storage.Store. Its first four conditions are

@@ -28,18 +28,20 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	if at.IsZero() {
 		return errs.New(errs.Malformed, "postgres: revoke certificate %s: no revocation time", serial)
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return wrap(err, "revoke certificate %s: begin", serial)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	return s.audited(ctx, "revoke certificate "+serial, audit, func(tx pgx.Tx) error {
+		return revoke(ctx, tx, serial, reason, at)
+	})
+}
 
+// revoke is RevokeCertificate's change: it locks the row, decides, and
+// revokes.
+func revoke(ctx context.Context, tx pgx.Tx, serial string, reason int, at time.Time) error {
 	var (
 		status        string
 		revokedAt     *time.Time
 		revokedReason *int
 	)
-	err = tx.QueryRow(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = $1 FOR UPDATE`,
+	err := tx.QueryRow(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = $1 FOR UPDATE`,
 		serial).Scan(&status, &revokedAt, &revokedReason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
@@ -64,12 +66,6 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		WHERE serial = $3`, at, reason, serial); err != nil {
 		return wrap(err, "revoke certificate %s", serial)
 	}
-	if err := insertAudit(ctx, tx, audit); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return wrap(err, "revoke certificate %s: commit", serial)
-	}
 	return nil
 }
 
@@ -77,16 +73,18 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 // does, with the audit event in the same transaction. Migration 0009's
 // trigger logs the revocation event.
 func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return wrap(err, "release certificate %s: begin", serial)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	return s.audited(ctx, "release certificate "+serial, audit, func(tx pgx.Tx) error {
+		return release(ctx, tx, serial)
+	})
+}
+
+// release is ReleaseHold's change: it locks the row, decides, and releases.
+func release(ctx context.Context, tx pgx.Tx, serial string) error {
 	var (
 		status string
 		reason *int
 	)
-	err = tx.QueryRow(ctx, `SELECT status, revocation_reason FROM certificates WHERE serial = $1 FOR UPDATE`, serial).Scan(&status, &reason)
+	err := tx.QueryRow(ctx, `SELECT status, revocation_reason FROM certificates WHERE serial = $1 FOR UPDATE`, serial).Scan(&status, &reason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return errs.New(errs.NotFound, "postgres: certificate %s not found", serial)
 	}
@@ -104,12 +102,6 @@ func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.Au
 		SET status = 'active', revoked_at = NULL, revocation_reason = NULL
 		WHERE serial = $1`, serial); err != nil {
 		return wrap(err, "release certificate %s", serial)
-	}
-	if err := insertAudit(ctx, tx, audit); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return wrap(err, "release certificate %s: commit", serial)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func TestRevocationReplicas(t *testing.T) {
 	ctx := t.Context()
 	a, b := openRevocation(t, dsn), openRevocation(t, dsn)
 	now := time.Now()
-	if err := a.InsertCA(ctx, storage.CA{Name: "issuing", KeyURI: "pkcs11:object=i", CertDER: []byte{1}, CreatedAt: now}); err != nil {
+	if err := a.InsertCA(ctx, storage.CA{Name: "issuing", KeyURI: "pkcs11:object=i", CertDER: []byte{1}, CreatedAt: now}, storagetest.Event("init-ca", "")); err != nil {
 		t.Fatal(err)
 	}
 	var (

@@ -11,23 +11,20 @@ import (
 )
 
 // InsertToken implements storage.Store.
-func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
+func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.AuditEvent) error {
 	scopes, err := encodeList(t.Scopes)
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode scopes of token %q", t.ID)
 	}
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
-	return s.writes.Do(ctx, "insert token "+t.ID, write{
-		sql: `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING true`,
-		args: []any{t.ID, t.Name, t.Hash, scopes, t.CreatedAt},
-		result: func(row pgx.Row) error {
-			if err := row.Scan(new(bool)); err != nil {
-				return wrap(err, "insert token %q", t.ID)
-			}
-			return nil
-		},
+	return s.audited(ctx, "insert token "+t.ID, audit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			t.ID, t.Name, t.Hash, scopes, t.CreatedAt)
+		if err != nil {
+			return wrap(err, "insert token %q", t.ID)
+		}
+		return nil
 	})
 }
 
@@ -77,13 +74,15 @@ func (s *Store) ListTokens(ctx context.Context) ([]storage.Token, error) {
 }
 
 // DeleteToken implements storage.Store.
-func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id)
-	if err != nil {
-		return wrap(err, "delete token %q", id)
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.New(errs.NotFound, "postgres: token %q not found", id)
-	}
-	return nil
+func (s *Store) DeleteToken(ctx context.Context, id string, audit storage.AuditEvent) error {
+	return s.audited(ctx, "delete token "+id, audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id)
+		if err != nil {
+			return wrap(err, "delete token %q", id)
+		}
+		if tag.RowsAffected() == 0 {
+			return errs.New(errs.NotFound, "postgres: token %q not found", id)
+		}
+		return nil
+	})
 }

@@ -132,15 +132,15 @@ func acmeOneRow(res sql.Result, err error, what string) error {
 }
 
 // InsertACMEEABKey implements storage.ACMEStore.
-func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey) error {
-	return s.writes.Do(ctx, "insert EAB key", func(ctx context.Context, tx *txn) error {
+func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audit storage.AuditEvent) error {
+	return s.writes.Do(ctx, "insert EAB key", audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES (?, ?, ?, ?)`,
 			k.KeyID, k.Profile, k.HMACKey, micros(k.CreatedAt))
 		if err != nil {
 			return wrap(err, "insert EAB key %s", k.KeyID)
 		}
 		return nil
-	})
+	}))
 }
 
 // GetACMEEABKey implements storage.ACMEStore.

@@ -34,6 +34,19 @@ func appendAudit(ctx context.Context, tx *txn, e storage.AuditEvent) (int64, err
 	return id, nil
 }
 
+// audited returns change followed by the append of audit, as one write: in
+// the write's savepoint, so that the change and its audit event are
+// committed together, and a change that fails appends nothing.
+func audited(audit storage.AuditEvent, change op) op {
+	return func(ctx context.Context, tx *txn) error {
+		if err := change(ctx, tx); err != nil {
+			return err
+		}
+		_, err := appendAudit(ctx, tx, audit)
+		return err
+	}
+}
+
 // ListAudit implements storage.Store.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	query, args := auditQuery(f)

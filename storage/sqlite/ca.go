@@ -12,9 +12,9 @@ import (
 const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
 
 // InsertCA implements storage.Store.
-func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
+func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error {
 	parent := sql.NullString{String: ca.Parent, Valid: ca.Parent != ""}
-	return s.writes.Do(ctx, "insert CA "+ca.Name, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "insert CA "+ca.Name, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
 			ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))
@@ -22,7 +22,7 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA) error {
 			return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
 		}
 		return nil
-	})
+	}))
 }
 
 // GetCA implements storage.Store.

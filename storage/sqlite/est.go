@@ -23,14 +23,14 @@ func checkESTKey(profile, username string) error {
 }
 
 // InsertESTCredential implements storage.ESTStore.
-func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential) error {
+func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential, audit storage.AuditEvent) error {
 	if err := checkESTKey(c.Profile, c.Username); err != nil {
 		return err
 	}
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "sqlite: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	return s.writes.Do(ctx, "insert EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "insert EST credential "+c.Profile+"/"+c.Username, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO est_credentials (profile, username, hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			c.Profile, c.Username, c.Hash, micros(c.CreatedAt), micros(c.UpdatedAt))
@@ -38,23 +38,23 @@ func (s *Store) InsertESTCredential(ctx context.Context, c storage.ESTCredential
 			return wrap(err, "insert EST credential %s/%s", c.Profile, c.Username)
 		}
 		return nil
-	})
+	}))
 }
 
 // UpdateESTCredential implements storage.ESTStore.
-func (s *Store) UpdateESTCredential(ctx context.Context, c storage.ESTCredential) error {
+func (s *Store) UpdateESTCredential(ctx context.Context, c storage.ESTCredential, audit storage.AuditEvent) error {
 	if err := checkESTKey(c.Profile, c.Username); err != nil {
 		return err
 	}
 	if c.Hash == "" {
 		return errs.New(errs.Malformed, "sqlite: EST credential %s/%s: empty hash", c.Profile, c.Username)
 	}
-	return s.writes.Do(ctx, "update EST credential "+c.Profile+"/"+c.Username, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "update EST credential "+c.Profile+"/"+c.Username, audited(audit, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx,
 			`UPDATE est_credentials SET hash = ?, updated_at = ? WHERE profile = ? AND username = ?`,
 			c.Hash, micros(c.UpdatedAt), c.Profile, c.Username)
 		return estOneRow(res, err, "update EST credential %s/%s", c.Profile, c.Username)
-	})
+	}))
 }
 
 // GetESTCredential implements storage.ESTStore.
@@ -103,14 +103,14 @@ func (s *Store) ListESTCredentials(ctx context.Context, profile string) ([]stora
 }
 
 // DeleteESTCredential implements storage.ESTStore.
-func (s *Store) DeleteESTCredential(ctx context.Context, profile, username string) error {
+func (s *Store) DeleteESTCredential(ctx context.Context, profile, username string, audit storage.AuditEvent) error {
 	if err := checkESTKey(profile, username); err != nil {
 		return err
 	}
-	return s.writes.Do(ctx, "delete EST credential "+profile+"/"+username, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "delete EST credential "+profile+"/"+username, audited(audit, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM est_credentials WHERE profile = ? AND username = ?`, profile, username)
 		return estOneRow(res, err, "delete EST credential %s/%s", profile, username)
-	})
+	}))
 }
 
 // estOneRow turns the result of an UPDATE or DELETE by primary key into nil

@@ -17,7 +17,7 @@ import (
 
 // SetAutoRenew implements storage.Store.
 func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool, audit storage.AuditEvent) error {
-	return s.writes.Do(ctx, "set auto-renew of "+serial, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "set auto-renew of "+serial, audited(audit, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE certificates SET auto_renew = ? WHERE serial = ?`, boolInt(on), serial)
 		if err != nil {
 			return wrap(err, "set auto-renew of %s", serial)
@@ -31,9 +31,8 @@ func (s *Store) SetAutoRenew(ctx context.Context, serial string, on bool, audit 
 				return err
 			}
 		}
-		_, err = appendAudit(ctx, tx, audit)
-		return err
-	})
+		return nil
+	}))
 }
 
 // DueForRenewal implements storage.Store. Its first four conditions repeat

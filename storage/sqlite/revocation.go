@@ -23,7 +23,7 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 	if at.IsZero() {
 		return errs.New(errs.Malformed, "sqlite: revoke certificate %s: no revocation time", serial)
 	}
-	return s.writes.Do(ctx, "revoke certificate "+serial, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "revoke certificate "+serial, audited(audit, func(ctx context.Context, tx *txn) error {
 		var (
 			status                   string
 			revokedAt, revokedReason sql.NullInt64
@@ -49,15 +49,14 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 			WHERE serial = ?`, micros(at), reason, serial); err != nil {
 			return wrap(err, "revoke certificate %s", serial)
 		}
-		_, err = appendAudit(ctx, tx, audit)
-		return err
-	})
+		return nil
+	}))
 }
 
 // ReleaseHold implements storage.Store in one write, with its audit event.
 // Migration 0009's trigger logs the revocation event.
 func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error {
-	return s.writes.Do(ctx, "release certificate "+serial, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "release certificate "+serial, audited(audit, func(ctx context.Context, tx *txn) error {
 		var (
 			status string
 			reason sql.NullInt64
@@ -77,7 +76,6 @@ func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.Au
 			WHERE serial = ?`, serial); err != nil {
 			return wrap(err, "release certificate %s", serial)
 		}
-		_, err = appendAudit(ctx, tx, audit)
-		return err
-	})
+		return nil
+	}))
 }

@@ -38,7 +38,7 @@ func TestRevocationCRLNumberAcrossRestartsAndProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := first.InsertCA(ctx, storage.CA{Name: "issuing", KeyURI: "file:///k", CertDER: []byte{1}, CreatedAt: time.Now()}); err != nil {
+	if err := first.InsertCA(ctx, storage.CA{Name: "issuing", KeyURI: "file:///k", CertDER: []byte{1}, CreatedAt: time.Now()}, storagetest.Event("init-ca", "")); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {

@@ -133,7 +133,7 @@ func TestUnflushedPendingRecord(t *testing.T) {
 		return got
 	}
 	now := time.Now()
-	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}); err != nil {
+	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}, storagetest.Event("init-ca", "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := synchronous(); got != "2" {
@@ -308,7 +308,7 @@ func TestGetRevokedCertificate(t *testing.T) {
 	s := openTemp(t, filepath.Join(t.TempDir(), "gateway.db"))
 	ctx := t.Context()
 	now := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
-	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}); err != nil {
+	if err := s.InsertCA(ctx, storage.CA{Name: "root", KeyURI: "k", CertDER: []byte{1}, CreatedAt: now}, storagetest.Event("init-ca", "")); err != nil {
 		t.Fatal(err)
 	}
 	c := storage.Certificate{Serial: "0a", CA: "root", Profile: "p", Method: "api", Requester: "r", NotBefore: now, NotAfter: now, CreatedAt: now}

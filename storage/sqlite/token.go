@@ -10,14 +10,14 @@ import (
 )
 
 // InsertToken implements storage.Store.
-func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
+func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.AuditEvent) error {
 	scopes, err := encodeList(t.Scopes)
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode scopes of token %q", t.ID)
 	}
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
-	return s.writes.Do(ctx, "insert token "+t.ID, func(ctx context.Context, tx *txn) error {
+	return s.writes.Do(ctx, "insert token "+t.ID, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
 			t.ID, t.Name, t.Hash, scopes, micros(t.CreatedAt))
@@ -25,7 +25,7 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token) error {
 			return wrap(err, "insert token %q", t.ID)
 		}
 		return nil
-	})
+	}))
 }
 
 // tokenColumns is what every read of a token selects, in the order
@@ -80,8 +80,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]storage.Token, error) {
 }
 
 // DeleteToken implements storage.Store.
-func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	return s.writes.Do(ctx, "delete token "+id, func(ctx context.Context, tx *txn) error {
+func (s *Store) DeleteToken(ctx context.Context, id string, audit storage.AuditEvent) error {
+	return s.writes.Do(ctx, "delete token "+id, audited(audit, func(ctx context.Context, tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id)
 		if err != nil {
 			return wrap(err, "delete token %q", id)
@@ -94,5 +94,5 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 			return errs.New(errs.NotFound, "sqlite: token %q not found", id)
 		}
 		return nil
-	})
+	}))
 }

@@ -110,8 +110,8 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 
 	t.Run("EABSingleUse", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "InsertACMEEABKey", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("secret"), CreatedAt: base}))
-		wantKind(t, "InsertACMEEABKey(dup)", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("x"), CreatedAt: base}), errs.Conflict)
+		must(t, "InsertACMEEABKey", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("secret"), CreatedAt: base}, Event("acme-eab-create", "")))
+		wantKind(t, "InsertACMEEABKey(dup)", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid1", Profile: "default", HMACKey: []byte("x"), CreatedAt: base}, Event("acme-eab-create", "")), errs.Conflict)
 		a := account("acct1", "t1")
 		a.EABKeyID = "kid1"
 		must(t, "InsertACMEAccount(with EAB)", s.InsertACMEAccount(ctx, a))

@@ -19,7 +19,7 @@ const BenchClients = 8
 // benchmark inserts the CA "root" itself.
 func BenchIssueWrites(b *testing.B, s storage.Store) {
 	ctx := b.Context()
-	if err := s.InsertCA(ctx, rootCA("root", base)); err != nil {
+	if err := s.InsertCA(ctx, rootCA("root", base), Event("init-ca", "")); err != nil {
 		b.Fatalf("InsertCA(root) = %v", err)
 	}
 	der := testDER(9)

@@ -34,8 +34,8 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 			CertDER:   testDER(2),
 			CreatedAt: base.Add(time.Minute),
 		}
-		must(t, "InsertCA(root)", s.InsertCA(ctx, root))
-		must(t, "InsertCA(issuing)", s.InsertCA(ctx, issuing))
+		must(t, "InsertCA(root)", s.InsertCA(ctx, root, Event("init-ca", "")))
+		must(t, "InsertCA(issuing)", s.InsertCA(ctx, issuing, Event("init-ca", "")))
 		for _, want := range []storage.CA{root, issuing} {
 			got, err := s.GetCA(ctx, want.Name)
 			must(t, "GetCA", err)
@@ -48,15 +48,15 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 
 	t.Run("DuplicateName", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "InsertCA", s.InsertCA(ctx, rootCA("root", base)))
-		wantKind(t, "second InsertCA", s.InsertCA(ctx, rootCA("root", base.Add(time.Hour))), errs.Conflict)
+		must(t, "InsertCA", s.InsertCA(ctx, rootCA("root", base), Event("init-ca", "")))
+		wantKind(t, "second InsertCA", s.InsertCA(ctx, rootCA("root", base.Add(time.Hour)), Event("init-ca", "")), errs.Conflict)
 	})
 
 	t.Run("UnknownParent", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		ca := rootCA("issuing", base)
 		ca.Parent = "no-such-root"
-		wantKind(t, "InsertCA", s.InsertCA(ctx, ca), errs.NotFound)
+		wantKind(t, "InsertCA", s.InsertCA(ctx, ca, Event("init-ca", "")), errs.NotFound)
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
@@ -77,7 +77,7 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		// Inserted out of order; b-sub and a-sub share a creation time.
 		for _, ca := range []storage.CA{rootCA("root", base), sub("b-sub"), sub("a-sub"), rootCA("early", base.Add(-time.Hour))} {
-			must(t, "InsertCA("+ca.Name+")", s.InsertCA(ctx, ca))
+			must(t, "InsertCA("+ca.Name+")", s.InsertCA(ctx, ca, Event("init-ca", "")))
 		}
 		cas, err := s.ListCAs(ctx)
 		must(t, "ListCAs", err)

@@ -15,7 +15,7 @@ import (
 func withCA(t *testing.T, open func(t *testing.T) storage.Store) (storage.Store, context.Context) {
 	t.Helper()
 	s, ctx := open(t), t.Context()
-	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base)))
+	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base), Event("init-ca", "")))
 	return s, ctx
 }
 

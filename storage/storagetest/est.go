@@ -23,7 +23,7 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		c := cred("default", "dev-1", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
-		must(t, "InsertESTCredential", s.InsertESTCredential(ctx, c))
+		must(t, "InsertESTCredential", s.InsertESTCredential(ctx, c, Event("est-user-add", "")))
 		got, err := s.GetESTCredential(ctx, "default", "dev-1")
 		must(t, "GetESTCredential", err)
 		if want := norm(c); !reflect.DeepEqual(got, want) {
@@ -35,10 +35,10 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 
 	t.Run("KeyIsProfileAndUser", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "Insert a/u", s.InsertESTCredential(ctx, cred("a", "u", "h1")))
-		must(t, "Insert b/u", s.InsertESTCredential(ctx, cred("b", "u", "h2")))
-		must(t, "Insert a/U", s.InsertESTCredential(ctx, cred("a", "U", "h3"))) // case-sensitive
-		wantKind(t, "Insert a/u again", s.InsertESTCredential(ctx, cred("a", "u", "h4")), errs.Conflict)
+		must(t, "Insert a/u", s.InsertESTCredential(ctx, cred("a", "u", "h1"), Event("est-user-add", "")))
+		must(t, "Insert b/u", s.InsertESTCredential(ctx, cred("b", "u", "h2"), Event("est-user-add", "")))
+		must(t, "Insert a/U", s.InsertESTCredential(ctx, cred("a", "U", "h3"), Event("est-user-add", ""))) // case-sensitive
+		wantKind(t, "Insert a/u again", s.InsertESTCredential(ctx, cred("a", "u", "h4"), Event("est-user-add", "")), errs.Conflict)
 		for _, c := range []struct{ p, u, hash string }{{"a", "u", "h1"}, {"b", "u", "h2"}, {"a", "U", "h3"}} {
 			got, err := s.GetESTCredential(ctx, c.p, c.u)
 			must(t, "GetESTCredential", err)
@@ -52,17 +52,17 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 
 	t.Run("Update", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "Insert", s.InsertESTCredential(ctx, cred("p", "u", "old")))
+		must(t, "Insert", s.InsertESTCredential(ctx, cred("p", "u", "old"), Event("est-user-add", "")))
 		later := base.Add(time.Hour)
 		upd := storage.ESTCredential{Profile: "p", Username: "u", Hash: "new", CreatedAt: later.Add(time.Hour), UpdatedAt: later}
-		must(t, "UpdateESTCredential", s.UpdateESTCredential(ctx, upd))
+		must(t, "UpdateESTCredential", s.UpdateESTCredential(ctx, upd, Event("est-user-replace", "")))
 		got, err := s.GetESTCredential(ctx, "p", "u")
 		must(t, "GetESTCredential", err)
 		want := norm(storage.ESTCredential{Profile: "p", Username: "u", Hash: "new", CreatedAt: base, UpdatedAt: later})
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("after update: %+v, want %+v (CreatedAt kept)", got, want)
 		}
-		wantKind(t, "UpdateESTCredential(missing)", s.UpdateESTCredential(ctx, cred("p", "nobody", "x")), errs.NotFound)
+		wantKind(t, "UpdateESTCredential(missing)", s.UpdateESTCredential(ctx, cred("p", "nobody", "x"), Event("est-user-replace", "")), errs.NotFound)
 	})
 
 	t.Run("ListAndDelete", func(t *testing.T) {
@@ -73,7 +73,7 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 			t.Errorf("ListESTCredentials(empty store) = %v, want nil", l)
 		}
 		for _, c := range []storage.ESTCredential{cred("b", "z", "1"), cred("a", "y", "2"), cred("b", "a", "3"), cred("a", "x", "4")} {
-			must(t, "Insert", s.InsertESTCredential(ctx, c))
+			must(t, "Insert", s.InsertESTCredential(ctx, c, Event("est-user-add", "")))
 		}
 		names := func(l []storage.ESTCredential) []string {
 			var out []string
@@ -92,8 +92,8 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 		if got, want := names(l), []string{"b/a", "b/z"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("ListESTCredentials(b) = %v, want %v", got, want)
 		}
-		must(t, "DeleteESTCredential", s.DeleteESTCredential(ctx, "b", "a"))
-		wantKind(t, "DeleteESTCredential(again)", s.DeleteESTCredential(ctx, "b", "a"), errs.NotFound)
+		must(t, "DeleteESTCredential", s.DeleteESTCredential(ctx, "b", "a", Event("est-user-delete", "")))
+		wantKind(t, "DeleteESTCredential(again)", s.DeleteESTCredential(ctx, "b", "a", Event("est-user-delete", "")), errs.NotFound)
 		_, err = s.GetESTCredential(ctx, "b", "a")
 		wantKind(t, "GetESTCredential(deleted)", err, errs.NotFound)
 		l, _ = s.ListESTCredentials(ctx, "b")
@@ -104,12 +104,12 @@ func RunEST(t *testing.T, open func(t *testing.T) storage.ESTStore) {
 
 	t.Run("Malformed", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		wantKind(t, "Insert(no profile)", s.InsertESTCredential(ctx, cred("", "u", "h")), errs.Malformed)
-		wantKind(t, "Insert(no user)", s.InsertESTCredential(ctx, cred("p", "", "h")), errs.Malformed)
-		wantKind(t, "Insert(no hash)", s.InsertESTCredential(ctx, cred("p", "u", "")), errs.Malformed)
-		wantKind(t, "Update(no hash)", s.UpdateESTCredential(ctx, cred("p", "u", "")), errs.Malformed)
+		wantKind(t, "Insert(no profile)", s.InsertESTCredential(ctx, cred("", "u", "h"), Event("est-user-add", "")), errs.Malformed)
+		wantKind(t, "Insert(no user)", s.InsertESTCredential(ctx, cred("p", "", "h"), Event("est-user-add", "")), errs.Malformed)
+		wantKind(t, "Insert(no hash)", s.InsertESTCredential(ctx, cred("p", "u", ""), Event("est-user-add", "")), errs.Malformed)
+		wantKind(t, "Update(no hash)", s.UpdateESTCredential(ctx, cred("p", "u", ""), Event("est-user-replace", "")), errs.Malformed)
 		_, err := s.GetESTCredential(ctx, "", "u")
 		wantKind(t, "Get(no profile)", err, errs.Malformed)
-		wantKind(t, "Delete(no user)", s.DeleteESTCredential(ctx, "p", ""), errs.Malformed)
+		wantKind(t, "Delete(no user)", s.DeleteESTCredential(ctx, "p", "", Event("est-user-delete", "")), errs.Malformed)
 	})
 }

@@ -87,7 +87,7 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 	s, ctx := withCA(t, open)
 	issuing := rootCA("issuing", base)
 	issuing.Parent = "root"
-	must(t, "InsertCA(issuing)", s.InsertCA(ctx, issuing))
+	must(t, "InsertCA(issuing)", s.InsertCA(ctx, issuing, Event("init-ca", "")))
 
 	now := base.Add(30 * 24 * time.Hour)
 	day := 24 * time.Hour

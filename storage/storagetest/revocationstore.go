@@ -44,8 +44,8 @@ func RunRevocation(t *testing.T, open RevocationOpener) {
 func withCAs(t *testing.T, open RevocationOpener) (RevocationStore, context.Context) {
 	t.Helper()
 	s, ctx := open(t), t.Context()
-	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base)))
-	must(t, "InsertCA(other)", s.InsertCA(ctx, rootCA("other", base)))
+	must(t, "InsertCA(root)", s.InsertCA(ctx, rootCA("root", base), Event("init-ca", "")))
+	must(t, "InsertCA(other)", s.InsertCA(ctx, rootCA("other", base), Event("init-ca", "")))
 	return s, ctx
 }
 

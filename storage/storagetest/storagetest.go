@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("ConcurrentWrites", func(t *testing.T) { testConcurrentWrites(t, open) })
 	t.Run("Token", func(t *testing.T) { testToken(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
+	t.Run("AuditedChanges", func(t *testing.T) { testAuditedChanges(t, open) })
 	t.Run("ACMEOrderLink", func(t *testing.T) { testACMEOrderLink(t, open) })
 	t.Run("ACMEStale", func(t *testing.T) { testACMEStale(t, open) })
 }

@@ -32,7 +32,7 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 		noScopes := token("t2", "secret-2")
 		noScopes.Scopes = nil
 		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes} {
-			must(t, "InsertToken", s.InsertToken(ctx, tok))
+			must(t, "InsertToken", s.InsertToken(ctx, tok, Event("token-create", "")))
 			got, err := s.TokenByHash(ctx, tok.Hash)
 			must(t, "TokenByHash", err)
 			if want := normToken(tok); !reflect.DeepEqual(got, want) {
@@ -44,19 +44,19 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 
 	t.Run("DuplicateID", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
-		wantKind(t, "InsertToken(same ID)", s.InsertToken(ctx, token("t1", "secret-2")), errs.Conflict)
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1"), Event("token-create", "")))
+		wantKind(t, "InsertToken(same ID)", s.InsertToken(ctx, token("t1", "secret-2"), Event("token-create", "")), errs.Conflict)
 	})
 
 	t.Run("DuplicateHash", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
-		wantKind(t, "InsertToken(same hash)", s.InsertToken(ctx, token("t2", "secret-1")), errs.Conflict)
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1"), Event("token-create", "")))
+		wantKind(t, "InsertToken(same hash)", s.InsertToken(ctx, token("t2", "secret-1"), Event("token-create", "")), errs.Conflict)
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1")))
+		must(t, "InsertToken", s.InsertToken(ctx, token("t1", "secret-1"), Event("token-create", "")))
 		_, err := s.TokenByHash(ctx, token("t2", "secret-2").Hash)
 		wantKind(t, "TokenByHash", err, errs.NotFound)
 	})
@@ -69,17 +69,17 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 		newer.CreatedAt = base.Add(time.Minute)
 		sameTime.CreatedAt = base // ties go by ID
 		for _, tok := range []storage.Token{newer, sameTime, older} {
-			must(t, "InsertToken", s.InsertToken(ctx, tok))
+			must(t, "InsertToken", s.InsertToken(ctx, tok, Event("token-create", "")))
 		}
 		got, err := s.ListTokens(ctx)
 		must(t, "ListTokens", err)
 		if want := []storage.Token{normToken(older), normToken(sameTime), normToken(newer)}; !reflect.DeepEqual(got, want) {
 			t.Errorf("ListTokens() =\n%+v\nwant\n%+v", got, want)
 		}
-		must(t, "DeleteToken(t2)", s.DeleteToken(ctx, "t2"))
+		must(t, "DeleteToken(t2)", s.DeleteToken(ctx, "t2", Event("token-revoke", "")))
 		_, err = s.TokenByHash(ctx, older.Hash)
 		wantKind(t, "TokenByHash(deleted)", err, errs.NotFound)
-		wantKind(t, "DeleteToken(t2) again", s.DeleteToken(ctx, "t2"), errs.NotFound)
+		wantKind(t, "DeleteToken(t2) again", s.DeleteToken(ctx, "t2", Event("token-revoke", "")), errs.NotFound)
 		if got, err := s.ListTokens(ctx); err != nil || len(got) != 2 {
 			t.Errorf("ListTokens() after a delete = %d tokens, %v; want 2", len(got), err)
 		}

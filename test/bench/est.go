@@ -61,7 +61,7 @@ func estBench(module, storeKind string, callers int, dur time.Duration, rounds i
 		log.Fatal(err)
 	}
 	now := time.Now()
-	if err := estStore.InsertESTCredential(ctx, storage.ESTCredential{Profile: "bench", Username: user, Hash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
+	if err := estStore.InsertESTCredential(ctx, storage.ESTCredential{Profile: "bench", Username: user, Hash: hash, CreatedAt: now, UpdatedAt: now}, storage.AuditEvent{At: time.Now(), Actor: "gateway bench", Action: "est-user-add"}); err != nil {
 		log.Fatal(err)
 	}
 	settings := est.Settings{DefaultProfile: "bench", Profiles: map[string]est.ProfileSettings{"bench": {Auth: []string{est.AuthBasic}}}}

@@ -110,7 +110,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := st.InsertToken(ctx, tok); err != nil {
+	if err := st.InsertToken(ctx, tok, storage.AuditEvent{At: time.Now(), Actor: "gateway bench", Action: "token-create"}); err != nil {
 		log.Fatal(err)
 	}
 	r := chi.NewRouter()

@@ -1,0 +1,119 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// testAuditedChanges pins down the changes that take their audit event:
+// the store commits the event with the change, exactly as given, and a
+// refused change appends nothing. (Revocation, release from hold and the
+// auto-renew switch have their own tests of the same.)
+func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
+	type change func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error
+	insertCA := func(ca storage.CA) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertCA(ctx, ca, audit)
+		}
+	}
+	insertToken := func(tok storage.Token) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertToken(ctx, tok, audit)
+		}
+	}
+	deleteToken := func(id string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.DeleteToken(ctx, id, audit)
+		}
+	}
+	cred := func(user, hash string) storage.ESTCredential {
+		return storage.ESTCredential{Profile: "default", Username: user, Hash: hash, CreatedAt: base, UpdatedAt: base}
+	}
+	insertCred := func(c storage.ESTCredential) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertESTCredential(ctx, c, audit)
+		}
+	}
+	updateCred := func(c storage.ESTCredential) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.UpdateESTCredential(ctx, c, audit)
+		}
+	}
+	deleteCred := func(user string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.DeleteESTCredential(ctx, "default", user, audit)
+		}
+	}
+	insertEAB := func(kid string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: kid, Profile: "default", HMACKey: []byte("mac"), CreatedAt: base}, audit)
+		}
+	}
+	orphan := rootCA("orphan", base)
+	orphan.Parent = "missing"
+
+	tests := []struct {
+		name   string
+		before []change // applied first, each with its own event
+		change change
+		want   errs.Kind // -1: success
+	}{
+		{"InsertCA", nil, insertCA(rootCA("root", base)), -1},
+		{"InsertCA taken", []change{insertCA(rootCA("root", base))}, insertCA(rootCA("root", base)), errs.Conflict},
+		{"InsertCA no parent", nil, insertCA(orphan), errs.NotFound},
+		{"InsertToken", nil, insertToken(token("t1", "secret-1")), -1},
+		{"InsertToken taken", []change{insertToken(token("t1", "secret-1"))}, insertToken(token("t1", "secret-2")), errs.Conflict},
+		{"DeleteToken", []change{insertToken(token("t1", "secret-1"))}, deleteToken("t1"), -1},
+		{"DeleteToken unknown", nil, deleteToken("t1"), errs.NotFound},
+		{"InsertESTCredential", nil, insertCred(cred("dev", "h1")), -1},
+		{"InsertESTCredential taken", []change{insertCred(cred("dev", "h1"))}, insertCred(cred("dev", "h2")), errs.Conflict},
+		{"InsertESTCredential no hash", nil, insertCred(cred("dev", "")), errs.Malformed},
+		{"UpdateESTCredential", []change{insertCred(cred("dev", "h1"))}, updateCred(cred("dev", "h2")), -1},
+		{"UpdateESTCredential unknown", nil, updateCred(cred("dev", "h2")), errs.NotFound},
+		{"DeleteESTCredential", []change{insertCred(cred("dev", "h1"))}, deleteCred("dev"), -1},
+		{"DeleteESTCredential unknown", nil, deleteCred("dev"), errs.NotFound},
+		{"InsertACMEEABKey", nil, insertEAB("kid1"), -1},
+		{"InsertACMEEABKey taken", []change{insertEAB("kid1")}, insertEAB("kid1"), errs.Conflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ctx := open(t), t.Context()
+			for i, c := range tt.before {
+				must(t, fmt.Sprintf("change %d before", i), c(ctx, s, Event(fmt.Sprintf("before-%d", i), "")))
+			}
+			before := trail(t, s)
+			event := Event("audited", "")
+			event.Profile, event.Detail, event.DER = "default", tt.name, testDER(7)
+			err := tt.change(ctx, s, event)
+			after := trail(t, s)
+			if tt.want != -1 {
+				wantKind(t, tt.name, err, tt.want)
+				if len(after) != len(before) {
+					t.Errorf("a refused change appended %d audit events", len(after)-len(before))
+				}
+				return
+			}
+			must(t, tt.name, err)
+			if len(after) != len(before)+1 {
+				t.Fatalf("audit events: %d before, %d after the change; want one more", len(before), len(after))
+			}
+			event.ID = after[0].ID
+			if !reflect.DeepEqual(after[0], event) {
+				t.Errorf("audit event = %+v, want %+v", after[0], event)
+			}
+		})
+	}
+}
+
+// trail is the whole audit trail of s, newest first.
+func trail(t *testing.T, s storage.Store) []storage.AuditEvent {
+	t.Helper()
+	events, err := s.ListAudit(t.Context(), storage.AuditFilter{Limit: storage.MaxAuditLimit})
+	must(t, "ListAudit", err)
+	return events
+}
