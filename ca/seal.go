@@ -4,11 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"io/fs"
-	"os"
-	"strings"
 
 	"github.com/certgw/gateway/errs"
 )
@@ -17,9 +12,8 @@ import (
 // server-driven renewal, with AES-256-GCM under a key-encryption key, so
 // that a copy of the database alone does not yield them. The serial is the
 // additional data: a sealed key cannot be moved to another certificate.
-//
-// TODO: wrap with an AES key inside the token (CKM_AES_GCM through
-// crypto11) so the KEK never sits on disk.
+// The key-encryption key itself is kept by LoadOrCreateKEK, encrypted under
+// a key in the token where one is configured.
 type Sealer struct {
 	aead cipher.AEAD
 }
@@ -38,38 +32,6 @@ func NewSealer(kek []byte) (*Sealer, error) {
 		return nil, errs.Wrap(errs.Internal, err, "key-encryption key")
 	}
 	return &Sealer{aead: aead}, nil
-}
-
-// LoadOrCreateKEK reads a hex key-encryption key from path, creating it
-// (mode 0600) with a random key if it does not exist.
-func LoadOrCreateKEK(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, errs.Wrap(errs.Config, err, "create key-encryption key")
-		}
-		_, werr := f.WriteString(hex.EncodeToString(k) + "\n")
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return nil, errs.Wrap(errs.Config, werr, "write key-encryption key")
-		}
-		return k, nil
-	}
-	if err != nil {
-		return nil, errs.Wrap(errs.Config, err, "read key-encryption key")
-	}
-	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, errs.New(errs.Config, "key-encryption key %s is not hex", path)
-	}
-	return k, nil
 }
 
 // Seal encrypts plaintext bound to serial.

@@ -37,10 +37,21 @@ type Config struct {
 
 // Keystore configures how the gateway keeps the private keys it generates
 // for requesters (server-side key generation): sealed with AES-256-GCM
-// under a key-encryption key read from KEKFile (created if missing).
+// under a key-encryption key kept in KEKFile (created if missing). With
+// Wrap "token" (the default with the pkcs11 signer) the file holds that key
+// encrypted under an AES-256 key labelled KEKLabel that never leaves the
+// token; with "none" it holds the key in the clear (hex).
 type Keystore struct {
-	KEKFile string `yaml:"kek_file"`
+	KEKFile  string `yaml:"kek_file"`
+	Wrap     string `yaml:"wrap"`
+	KEKLabel string `yaml:"kek_label"`
 }
+
+// The values of Keystore.Wrap.
+const (
+	WrapToken = "token"
+	WrapNone  = "none"
+)
 
 // Renewal configures the server-driven renewal job.
 type Renewal struct {

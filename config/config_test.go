@@ -41,6 +41,8 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 		{"http01 port", c.ACME.Validation.HTTP01Port, 80},
 		{"allow private", c.ACME.Validation.AllowPrivateTargets, false},
 		{"session wait", c.Signer.PKCS11.SessionWait.D(), 5 * time.Second},
+		{"keystore wrap", c.Keystore.Wrap, "token"},
+		{"keystore kek label", c.Keystore.KEKLabel, "gateway-kek"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -58,6 +60,27 @@ func TestUnknownKeysAreRejected(t *testing.T) {
 		_, err := Parse(strings.NewReader(doc), nil)
 		if err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("unknown key accepted or badly reported: %v", err)
+		}
+	}
+}
+
+// The KEK is wrapped by the token by default with the pkcs11 signer; the
+// software signer has no token to wrap it, and says so if asked to.
+func TestKeystoreWrap(t *testing.T) {
+	software := strings.Replace(minimal, "signer:\n", "signer:\n  type: software\n  software: {dir: var/keys}\n", 1)
+	c, err := Parse(strings.NewReader(software), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Keystore.Wrap != WrapNone {
+		t.Errorf("keystore.wrap with the software signer = %q, want none", c.Keystore.Wrap)
+	}
+	for doc, want := range map[string]string{
+		software + "keystore: {wrap: token}\n":       "keystore.wrap: token needs the pkcs11 signer",
+		minimal + "keystore: {kek_label: \"a:b\"}\n": "keystore.kek_label:",
+	} {
+		if _, err := Parse(strings.NewReader(doc), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse = %v, want %q", err, want)
 		}
 	}
 }
@@ -83,6 +106,7 @@ profiles:
   - {name: default, ca: missing, methods: [acme, telnet]}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
+keystore: {wrap: hsm}
 `
 	_, err := Parse(strings.NewReader(doc), nil)
 	if err == nil {
@@ -94,7 +118,7 @@ acme:
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",
-		"acme.validation.resolver:", "acme.validation.http01_port:",
+		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

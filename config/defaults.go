@@ -43,6 +43,12 @@ func (c *Config) setDefaults() {
 	setStr(&c.Keystore.KEKFile, "var/kek")
 	setDur(&c.Renewal.Interval, time.Hour)
 	setStr(&c.Signer.Type, "pkcs11")
+	if c.Signer.Type == "pkcs11" {
+		setStr(&c.Keystore.Wrap, WrapToken)
+	} else {
+		setStr(&c.Keystore.Wrap, WrapNone)
+	}
+	setStr(&c.Keystore.KEKLabel, "gateway-kek")
 	p := &c.Signer.PKCS11
 	if p.MaxSessions == 0 {
 		p.MaxSessions = DefaultMaxSessions

@@ -105,6 +105,19 @@ func (c *Config) Validate() error {
 		add("signer.type", "must be pkcs11 or software, got %q", c.Signer.Type)
 	}
 
+	switch c.Keystore.Wrap {
+	case WrapToken:
+		if c.Signer.Type != "pkcs11" {
+			add("keystore.wrap", "token needs the pkcs11 signer; use none with signer.type %s", c.Signer.Type)
+		}
+		if c.Keystore.KEKLabel == "" || strings.ContainsAny(c.Keystore.KEKLabel, ":\n") {
+			add("keystore.kek_label", "must be a non-empty label without ':' or a line break, got %q", c.Keystore.KEKLabel)
+		}
+	case WrapNone:
+	default:
+		add("keystore.wrap", "must be token or none, got %q", c.Keystore.Wrap)
+	}
+
 	positive(add, "renewal.interval", c.Renewal.Interval)
 	c.validateCAs(add)
 	c.validateProfiles(add)

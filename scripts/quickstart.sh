@@ -101,7 +101,11 @@ profiles:
       emails: ["*"]
     server_keygen: true
 keystore:
+  # The keys the gateway generates are sealed under a key-encryption key
+  # kept in kek_file, wrapped by the AES key kek_label in the token.
   kek_file: $VAR/kek
+  wrap: token
+  kek_label: gateway-kek
 acme:
   validation:
     # Everything the quickstart serves is on this machine.

@@ -2,6 +2,7 @@ package signer
 
 import (
 	"crypto"
+	"crypto/cipher"
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
@@ -42,6 +43,10 @@ type token interface {
 	// DeleteKey destroys every key pair with the label and returns how
 	// many there were (0 when there is none).
 	DeleteKey(label string) (int, error)
+	// SecretAEADs returns AES-GCM under each secret key with the label
+	// (none if there is none); GenerateSecret creates such a key (wrap.go).
+	SecretAEADs(label string) ([]cipher.AEAD, error)
+	GenerateSecret(label string) error
 	Close() error
 }
 
@@ -62,6 +67,7 @@ func openCrypto11(m Member, pin string, maxSessions int) (token, error) {
 		// The pool bounds the wait itself; this only guards against a
 		// caller that slips past it.
 		PoolWaitTimeout: time.Minute,
+		GCMIVLength:     gcmIVLength,
 	})
 	if err != nil {
 		return nil, err

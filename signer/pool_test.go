@@ -3,6 +3,7 @@ package signer
 import (
 	"context"
 	"crypto"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -90,6 +91,13 @@ func (t fakeToken) DeleteKey(label string) (int, error) {
 }
 func (t fakeToken) Generate(string, KeyType) (crypto.Signer, error) { return fakeKey{t.h}, nil }
 func (t fakeToken) Close() error                                    { return nil }
+
+// The fake holds no secret keys; the pool's use of them is tested on
+// SoftHSM (TestSoftHSMWrapUnwrap).
+func (t fakeToken) SecretAEADs(string) ([]cipher.AEAD, error) { return nil, nil }
+func (t fakeToken) GenerateSecret(string) error {
+	return fmt.Errorf("the fake token cannot make secret keys")
+}
 
 // fakeOpener serves one fakeHSM per token label.
 func fakeOpener(hsms map[string]*fakeHSM) opener {

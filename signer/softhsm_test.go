@@ -1,6 +1,7 @@
 package signer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -406,4 +407,90 @@ func objectsLabelled(t *testing.T, module, token, label string) int {
 	}
 	t.Fatalf("no token labelled %q", token)
 	return 0
+}
+
+// Wrap makes the AES key in the token on first use (sensitive, never
+// extractable); Unwrap gives back what Wrap sealed, and nothing that was
+// changed, bound to other data, or never wrapped.
+func TestSoftHSMWrapUnwrap(t *testing.T) {
+	env := softhsm.New(t, "gateway")
+	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	secret, ad := []byte("0123456789abcdef0123456789abcdef"), []byte("gateway-kek")
+	if _, err := p.Unwrap(ctx, "kek", make([]byte, 64), ad); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("Unwrap before any key exists: %v, want not found", err)
+	}
+	wrapped, err := p.Wrap(ctx, "kek", secret, ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.Wrap(ctx, "kek", secret, ad) // the same key, a new nonce
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(wrapped, again) || bytes.Contains(wrapped, secret) {
+		t.Fatalf("wrapped %x and %x: nonces repeat or the secret shows", wrapped, again)
+	}
+	for _, w := range [][]byte{wrapped, again} {
+		got, err := p.Unwrap(ctx, "kek", w, ad)
+		if err != nil || !bytes.Equal(got, secret) {
+			t.Fatalf("Unwrap = %q, %v; want the secret", got, err)
+		}
+	}
+	flipped := bytes.Clone(wrapped)
+	flipped[len(flipped)-1] ^= 1
+	for name, tc := range map[string]struct{ w, ad []byte }{
+		"changed byte": {flipped, ad},
+		"other data":   {wrapped, []byte("other")},
+		"too short":    {wrapped[:8], ad},
+	} {
+		if got, err := p.Unwrap(ctx, "kek", tc.w, tc.ad); !errs.Is(err, errs.Malformed) {
+			t.Errorf("%s: Unwrap = %q, %v; want a Malformed error", name, got, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := crypto11.Configure(&crypto11.Config{Path: env.Module, TokenLabel: "gateway", Pin: softhsm.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := c.FindKeys(nil, []byte("kek"))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("secret keys labelled kek: %d, %v; want one", len(keys), err)
+	}
+	attrs, err := c.GetAttributes(keys[0], []crypto11.AttributeType{
+		crypto11.CkaSensitive, crypto11.CkaExtractable, crypto11.CkaNeverExtractable, crypto11.CkaToken,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at, w := range map[crypto11.AttributeType]bool{
+		crypto11.CkaSensitive: true, crypto11.CkaExtractable: false, crypto11.CkaNeverExtractable: true, crypto11.CkaToken: true,
+	} {
+		if a := attrs[at]; a == nil || len(a.Value) != 1 || (a.Value[0] != 0) != w {
+			t.Errorf("attribute %#x = %v, want %v", at, a, w)
+		}
+	}
+
+	// Two replicas that started at once may each have made a key under
+	// the label: what either wrapped still unwraps.
+	if _, err := c.GenerateSecretKeyWithLabel([]byte("second"), []byte("kek"), 256, crypto11.CipherAES); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, err = signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got, err := p.Unwrap(ctx, "kek", wrapped, ad); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Unwrap with two keys under the label = %q, %v; want the secret", got, err)
+	}
 }

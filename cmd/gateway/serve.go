@@ -43,7 +43,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	core, err := d.core(cas)
+	core, err := d.core(ctx, cas)
 	if err != nil {
 		return err
 	}

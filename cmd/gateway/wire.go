@@ -100,7 +100,7 @@ func (d *deps) hierarchy() *ca.Hierarchy {
 }
 
 // core builds the issuance core over the loaded CAs and the profiles.
-func (d *deps) core(cas map[string]*ca.Authority) (*ca.Core, error) {
+func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core, error) {
 	for _, c := range d.cfg.CAs {
 		if c.Lint != nil {
 			l, err := newLinter(*c.Lint)
@@ -118,7 +118,14 @@ func (d *deps) core(cas map[string]*ca.Authority) (*ca.Core, error) {
 		}
 		profiles[p.Name] = cp
 	}
-	kek, err := ca.LoadOrCreateKEK(d.cfg.Keystore.KEKFile)
+	kf := ca.KEKFile{
+		Path: d.cfg.Keystore.KEKFile, Wrap: d.cfg.Keystore.Wrap == config.WrapToken, Label: d.cfg.Keystore.KEKLabel,
+		Log: d.log,
+	}
+	if w, ok := d.signer.(ca.KEKWrapper); ok {
+		kf.Token = w
+	}
+	kek, err := kf.LoadOrCreate(ctx)
 	if err != nil {
 		return nil, err
 	}

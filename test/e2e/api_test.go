@@ -67,6 +67,11 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	if keyPub != certPub {
 		t.Fatal("the returned key does not match the certificate")
 	}
+	// The key the gateway keeps is sealed under var/kek, which the
+	// quickstart's token wraps: the file alone does not yield it.
+	if kek := readFile(t, filepath.Join(dir, "var", "kek")); !strings.HasPrefix(kek, "pkcs11-aes-gcm:gateway-kek:") {
+		t.Errorf("var/kek is not wrapped by the token: %.40q", kek)
+	}
 
 	code, body = call("POST", "/api/v1/certificates/"+issued.Serial+"/pkcs12", map[string]string{"password": "s3cret"})
 	if code != 200 {

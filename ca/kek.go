@@ -1,0 +1,173 @@
+package ca
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/certgw/gateway/errs"
+)
+
+// KEKWrapper encrypts the key-encryption key under a secret key that never
+// leaves the token (signer.Pool does, with AES-256-GCM inside the token).
+type KEKWrapper interface {
+	Wrap(ctx context.Context, label string, plaintext, ad []byte) ([]byte, error)
+	Unwrap(ctx context.Context, label string, wrapped, ad []byte) ([]byte, error)
+}
+
+// kekAD is the additional data of a wrapped key-encryption key: the token
+// key that wraps it unwraps nothing else into a KEK.
+var kekAD = []byte("certgw keystore key-encryption key")
+
+// wrappedKEKPrefix starts a KEK file that holds a wrapped key:
+// "pkcs11-aes-gcm:LABEL:HEX", LABEL naming the token's secret key and HEX
+// the nonce and ciphertext. A file without it holds the key in hex.
+const wrappedKEKPrefix = "pkcs11-aes-gcm:"
+
+// KEKFile is where the key-encryption key lives. With Wrap the key is kept
+// wrapped under Token's secret key labelled Label (created on first use);
+// without, a new key is kept in the clear, in hex. Token (nil without a
+// PKCS#11 token) unwraps a wrapped file in either case.
+type KEKFile struct {
+	Path  string
+	Token KEKWrapper
+	Wrap  bool
+	Label string
+	Log   *slog.Logger
+}
+
+// LoadOrCreate returns the 32-byte key-encryption key. A missing file is
+// created (mode 0600) with a new random key. A file that holds the key in
+// the clear while Wrap is set is rewritten with the same key wrapped
+// (write, sync, rename), so that keys sealed before still open and the
+// clear copy is gone. A wrapped file is unwrapped with the label it names,
+// whatever Wrap says; a token that does not hold that key is an error,
+// never a new key.
+func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
+	if f.Wrap && f.Token == nil {
+		return nil, errs.New(errs.Config, "keystore: wrapping the key-encryption key needs a PKCS#11 token")
+	}
+	b, err := os.ReadFile(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f.create(ctx)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "read key-encryption key")
+	}
+	text := strings.TrimSpace(string(b))
+	if rest, ok := strings.CutPrefix(text, wrappedKEKPrefix); ok {
+		return f.unwrap(ctx, rest)
+	}
+	k, err := hex.DecodeString(text)
+	if err != nil || len(k) != 32 {
+		return nil, errs.New(errs.Config, "key-encryption key %s is neither 32 bytes in hex nor a wrapped key", f.Path)
+	}
+	if !f.Wrap {
+		return k, nil
+	}
+	line, err := f.wrap(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if err := replaceFile(f.Path, line); err != nil {
+		return nil, errs.Wrap(errs.Config, err, "rewrite key-encryption key %s wrapped", f.Path)
+	}
+	f.Log.Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
+	return k, nil
+}
+
+func (f KEKFile) create(ctx context.Context) ([]byte, error) {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	line := hex.EncodeToString(k) + "\n"
+	if f.Wrap {
+		var err error
+		if line, err = f.wrap(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	// O_EXCL: of two processes creating the file at once, one wins and the
+	// other fails instead of overwriting a key already in use.
+	file, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "create key-encryption key")
+	}
+	_, werr := file.WriteString(line)
+	if serr := file.Sync(); werr == nil {
+		werr = serr
+	}
+	if cerr := file.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, errs.Wrap(errs.Config, werr, "write key-encryption key")
+	}
+	return k, nil
+}
+
+// wrap returns the file's line for k wrapped under f.Label.
+func (f KEKFile) wrap(ctx context.Context, k []byte) (string, error) {
+	w, err := f.Token.Wrap(ctx, f.Label, k, kekAD)
+	if err != nil {
+		return "", fmt.Errorf("wrap the key-encryption key with token key %q: %w", f.Label, err)
+	}
+	return wrappedKEKPrefix + f.Label + ":" + hex.EncodeToString(w) + "\n", nil
+}
+
+// unwrap reads "LABEL:HEX", the part of a wrapped file after the prefix.
+func (f KEKFile) unwrap(ctx context.Context, rest string) ([]byte, error) {
+	label, h, ok := strings.Cut(rest, ":")
+	w, err := hex.DecodeString(h)
+	if !ok || label == "" || err != nil {
+		return nil, errs.New(errs.Config, "key-encryption key %s: malformed wrapped key", f.Path)
+	}
+	if f.Token == nil {
+		return nil, errs.New(errs.Config, "key-encryption key %s is wrapped by token key %q; it needs the pkcs11 signer", f.Path, label)
+	}
+	k, err := f.Token.Unwrap(ctx, label, w, kekAD)
+	if err != nil {
+		return nil, fmt.Errorf("unwrap key-encryption key %s with token key %q: %w", f.Path, label, err)
+	}
+	if len(k) != 32 {
+		return nil, errs.New(errs.Config, "key-encryption key %s: unwrapped %d bytes, want 32", f.Path, len(k))
+	}
+	return k, nil
+}
+
+// replaceFile puts content at path in one step: a temporary file beside it
+// (mode 0600), synced, renamed over path, and the directory synced.
+func replaceFile(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	_, err = tmp.WriteString(content)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
