@@ -118,7 +118,7 @@ func (f KEKFile) create(ctx context.Context) ([]byte, error) {
 func (f KEKFile) wrap(ctx context.Context, k []byte) (string, error) {
 	w, err := f.Token.Wrap(ctx, f.Label, k, kekAD)
 	if err != nil {
-		return "", fmt.Errorf("wrap the key-encryption key with token key %q: %w", f.Label, err)
+		return "", fmt.Errorf("wrap the key-encryption key with token key %q (a token without AES-GCM needs keystore.wrap: none): %w", f.Label, err)
 	}
 	return wrappedKEKPrefix + f.Label + ":" + hex.EncodeToString(w) + "\n", nil
 }
