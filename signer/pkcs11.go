@@ -85,24 +85,34 @@ func (t c11Token) FindKey(label string) (crypto.Signer, error) {
 	return s, nil
 }
 
-// Generate creates a key pair inside the token. crypto11's templates make
-// the private key CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE and not
-// CKA_EXTRACTABLE; we set the last two again so that the guarantee does not
-// rest on a library default.
-func (t c11Token) Generate(label string, kt KeyType) (crypto.Signer, error) {
+// keyAttributes are the templates of a new key labelled label, with a
+// random ID: pub for a public key, secret for a private or secret key.
+// crypto11's templates make private and secret keys CKA_TOKEN,
+// CKA_SENSITIVE and not CKA_EXTRACTABLE; secret sets the last two again so
+// that the guarantee does not rest on a library default.
+func keyAttributes(label string) (pub, secret crypto11.AttributeSet, err error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
+	pub, err = crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	priv := pub.Copy()
-	if err := priv.Set(crypto11.CkaSensitive, true); err != nil {
-		return nil, err
+	secret = pub.Copy()
+	if err := secret.Set(crypto11.CkaSensitive, true); err != nil {
+		return nil, nil, err
 	}
-	if err := priv.Set(crypto11.CkaExtractable, false); err != nil {
+	if err := secret.Set(crypto11.CkaExtractable, false); err != nil {
+		return nil, nil, err
+	}
+	return pub, secret, nil
+}
+
+// Generate creates a key pair inside the token (keyAttributes).
+func (t c11Token) Generate(label string, kt KeyType) (crypto.Signer, error) {
+	pub, priv, err := keyAttributes(label)
+	if err != nil {
 		return nil, err
 	}
 	switch kt {

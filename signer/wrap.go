@@ -35,21 +35,10 @@ func (t c11Token) SecretAEADs(label string) ([]cipher.AEAD, error) {
 }
 
 // GenerateSecret creates a 256-bit AES key inside the token, CKA_SENSITIVE
-// and not CKA_EXTRACTABLE (set here too, as for key pairs, so that the
-// guarantee does not rest on a library default).
+// and not CKA_EXTRACTABLE as private keys are (keyAttributes).
 func (t c11Token) GenerateSecret(label string) error {
-	id := make([]byte, 16)
-	if _, err := rand.Read(id); err != nil {
-		return err
-	}
-	attrs, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
+	_, attrs, err := keyAttributes(label)
 	if err != nil {
-		return err
-	}
-	if err := attrs.Set(crypto11.CkaSensitive, true); err != nil {
-		return err
-	}
-	if err := attrs.Set(crypto11.CkaExtractable, false); err != nil {
 		return err
 	}
 	_, err = t.c.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES)
