@@ -76,7 +76,7 @@ func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := replaceFile(f.Path, line); err != nil {
+	if err := installFile(f.Path, line, true); err != nil {
 		return nil, errs.Wrap(errs.Config, err, "rewrite key-encryption key %s wrapped", f.Path)
 	}
 	f.Log.Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
@@ -95,21 +95,10 @@ func (f KEKFile) create(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 	}
-	// O_EXCL: of two processes creating the file at once, one wins and the
-	// other fails instead of overwriting a key already in use.
-	file, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	// Not replacing: of two processes creating the file at once, one wins
+	// and the other fails instead of overwriting a key already in use.
+	if err := installFile(f.Path, line, false); err != nil {
 		return nil, errs.Wrap(errs.Config, err, "create key-encryption key")
-	}
-	_, werr := file.WriteString(line)
-	if serr := file.Sync(); werr == nil {
-		werr = serr
-	}
-	if cerr := file.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return nil, errs.Wrap(errs.Config, werr, "write key-encryption key")
 	}
 	return k, nil
 }
@@ -143,14 +132,16 @@ func (f KEKFile) unwrap(ctx context.Context, rest string) ([]byte, error) {
 	return k, nil
 }
 
-// replaceFile puts content at path in one step: a temporary file beside it
-// (mode 0600), synced, renamed over path, and the directory synced.
-func replaceFile(path, content string) error {
+// installFile puts content at path in one step, so that a crash leaves
+// the old file or the new one, never part of one: a temporary file beside
+// it (mode 0600), synced, then renamed over path (replace) or linked to
+// path, which fails if path exists (!replace); then the directory synced.
+func installFile(path, content string, replace bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	defer os.Remove(tmp.Name()) // after a rename, finds nothing
 	_, err = tmp.WriteString(content)
 	if err == nil {
 		err = tmp.Sync()
@@ -158,8 +149,10 @@ func replaceFile(path, content string) error {
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	if err == nil && replace {
 		err = os.Rename(tmp.Name(), path)
+	} else if err == nil {
+		err = os.Link(tmp.Name(), path)
 	}
 	if err != nil {
 		return err

@@ -176,3 +176,27 @@ func TestKEKFileRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Creating never replaces a file another process wrote meanwhile, and
+// leaves no temporary file behind either way.
+func TestInstallFileCreateDoesNotReplace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kek")
+	if err := installFile(path, "first\n", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := installFile(path, "second\n", false); err == nil {
+		t.Fatal("a second create replaced the file")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "first\n" {
+		t.Errorf("file = %q after a refused create", b)
+	}
+	if err := installFile(path, "third\n", true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "third\n" {
+		t.Errorf("file = %q after a replace", b)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("%d files in the directory, want the one", len(entries))
+	}
+}
