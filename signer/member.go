@@ -3,7 +3,6 @@ package signer
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -45,8 +44,8 @@ type member struct {
 	keys    map[string]crypto.Signer // by label
 	lastErr error
 
-	// signs counts signatures made, opens counts log-in attempts.
-	signs atomic.Uint64
+	// uses counts signatures and decryptions made, opens log-in attempts.
+	uses  atomic.Uint64
 	opens atomic.Uint64
 
 	// lastAttempt is when the last reconnect started (UnixNano), for the
@@ -199,8 +198,9 @@ func (m *member) destroy(label string) (int, error) {
 	return m.tok.DeleteKey(label)
 }
 
-// sign signs with the key labelled label on this member.
-func (m *member) sign(ctx context.Context, wait time.Duration, label string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+// use runs op (a signature or a decryption) with the key labelled label
+// on this member, in one of its sessions.
+func (m *member) use(ctx context.Context, wait time.Duration, label string, op func(crypto.Signer) ([]byte, error)) ([]byte, error) {
 	if err := m.acquire(ctx, wait); err != nil {
 		return nil, err
 	}
@@ -212,12 +212,12 @@ func (m *member) sign(ctx context.Context, wait time.Duration, label string, dig
 			return nil, errs.New(errs.Unavailable, "%s is down", m.cfg)
 		}
 		if k, ok := m.keys[label]; ok {
-			sig, err := k.Sign(rand.Reader, digest, opts)
+			out, err := op(k)
 			m.mu.RUnlock()
 			if err == nil {
-				m.signs.Add(1)
+				m.uses.Add(1)
 			}
-			return sig, err
+			return out, err
 		}
 		m.mu.RUnlock()
 		// First use of this label on this member: look it up and cache it.

@@ -183,6 +183,16 @@ func isDeviceFault(err error) bool {
 	return err != nil && (err.Error() == "context is closed" || err.Error() == "cannot used closed Context")
 }
 
+// isDecryptDeviceFault is isDeviceFault without the codes a token also
+// gives for a ciphertext it cannot decrypt.
+func isDecryptDeviceFault(err error) bool {
+	var p11 pkcs11.Error
+	if errors.As(err, &p11) && (p11 == pkcs11.CKR_GENERAL_ERROR || p11 == pkcs11.CKR_FUNCTION_FAILED) {
+		return false
+	}
+	return isDeviceFault(err)
+}
+
 // pinFaults are login results that retrying cannot fix; a member that gets
 // one stays down until an operator fixes the PIN and restarts the gateway,
 // so that a wrong PIN never locks the token through repeated attempts.

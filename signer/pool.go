@@ -3,6 +3,8 @@ package signer
 import (
 	"context"
 	"crypto"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -283,7 +285,7 @@ func (p *Pool) Status() []MemberStatus {
 	st := make([]MemberStatus, len(p.members))
 	for i, m := range p.members {
 		m.mu.RLock()
-		st[i] = MemberStatus{Member: m.cfg.String(), State: m.getState().String(), Signs: m.signs.Load(), Opens: m.opens.Load()}
+		st[i] = MemberStatus{Member: m.cfg.String(), State: m.getState().String(), Signs: m.uses.Load(), Opens: m.opens.Load()}
 		if m.lastErr != nil {
 			st[i].Err = m.lastErr.Error()
 		}
@@ -320,9 +322,42 @@ func (p *Pool) closeMembers() error {
 	return errors.Join(errList...)
 }
 
-// sign tries the members in turn, starting from the next one in
-// round-robin order, and moves on when a member reports a device fault.
+// sign signs digest with the key labelled label (use).
 func (p *Pool) sign(ctx context.Context, label string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return p.use(ctx, label, "sign", isDeviceFault, func(k crypto.Signer) ([]byte, error) {
+		return k.Sign(crand.Reader, digest, opts)
+	})
+}
+
+// decrypt decrypts ciphertext with the RSA key labelled label (use). The
+// ciphertext comes from outside (a device's SCEP envelope), and tokens
+// answer a bad padding with the same codes as a failing device (SoftHSM:
+// CKR_GENERAL_ERROR), so only the codes that name the device, session or
+// key take the member down: anyone could otherwise take the tokens out of
+// service one garbled envelope at a time. Any other failure is an
+// errs.Malformed that says nothing about why (no padding oracle).
+func (p *Pool) decrypt(ctx context.Context, label string, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	return p.use(ctx, label, "decrypt", isDecryptDeviceFault, func(k crypto.Signer) ([]byte, error) {
+		d, ok := k.(crypto.Decrypter)
+		if !ok {
+			return nil, errs.New(errs.Internal, "key %q cannot decrypt", label)
+		}
+		if _, ok := d.Public().(*rsa.PublicKey); !ok {
+			return nil, errs.New(errs.Internal, "key %q is not an RSA key and cannot decrypt", label)
+		}
+		out, err := d.Decrypt(crand.Reader, ciphertext, opts)
+		if err != nil && !isDecryptDeviceFault(err) {
+			return nil, errs.New(errs.Malformed, "key %q could not decrypt the ciphertext", label)
+		}
+		return out, err
+	})
+}
+
+
+// use runs op (what names it in errors) with the key labelled label,
+// trying the members in turn, starting from the next one in round-robin
+// order, and moves on when a member reports a device fault (fault).
+func (p *Pool) use(ctx context.Context, label, what string, fault func(error) bool, op func(crypto.Signer) ([]byte, error)) ([]byte, error) {
 	n := len(p.members)
 	start := int(p.next.Add(1))
 	var lastErr error
@@ -331,31 +366,34 @@ func (p *Pool) sign(ctx context.Context, label string, digest []byte, opts crypt
 		if m.getState() != stateUp {
 			continue
 		}
-		sig, err := m.sign(ctx, p.cfg.SessionWait, label, digest, opts)
+		out, err := m.use(ctx, p.cfg.SessionWait, label, op)
 		if err == nil {
-			return sig, nil
+			return out, nil
 		}
 		if ctx.Err() != nil {
-			return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "signer: sign with %q", label)
+			return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "signer: %s with %q", what, label)
 		}
-		if isDeviceFault(err) {
+		if fault(err) {
 			m.markDown(err)
 			p.kickReconnect()
 			lastErr = err
 			continue
 		}
 		var e *errs.Error
+		if errors.As(err, &e) && e.Kind == errs.Malformed {
+			return nil, err
+		}
 		if errors.As(err, &e) && e.Kind == errs.Unavailable {
 			// No free session or the member went down meanwhile: try the next.
 			lastErr = err
 			continue
 		}
-		return nil, errs.Wrap(errs.Internal, err, "signer: sign with %q on %s", label, m.cfg)
+		return nil, errs.Wrap(errs.Internal, err, "signer: %s with %q on %s", what, label, m.cfg)
 	}
 	if lastErr == nil {
-		return nil, errs.Wrap(errs.Unavailable, p.Check(ctx), "signer: sign with %q", label)
+		return nil, errs.Wrap(errs.Unavailable, p.Check(ctx), "signer: %s with %q", what, label)
 	}
-	return nil, errs.Wrap(errs.Unavailable, lastErr, "signer: sign with %q: no member could sign", label)
+	return nil, errs.Wrap(errs.Unavailable, lastErr, "signer: %s with %q: no member could %s", what, label, what)
 }
 
 func (p *Pool) kickReconnect() {
@@ -477,3 +515,10 @@ func (k *poolKey) SignContext(ctx context.Context, digest []byte, opts crypto.Si
 }
 
 func (k *poolKey) WithContext(ctx context.Context) crypto.Signer { return ctxSigner{ctx, k} }
+
+// Decrypt decrypts with an RSA key inside the token (crypto.Decrypter:
+// PKCS #1 v1.5 or OAEP as opts says), as the SCEP registration authority
+// opens the envelopes devices send it.
+func (k *poolKey) Decrypt(_ io.Reader, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	return k.pool.decrypt(context.Background(), k.label, ciphertext, opts)
+}

@@ -68,6 +68,10 @@ type Key interface {
 	// as x509.CreateCertificate that take a plain crypto.Signer.
 	WithContext(ctx context.Context) crypto.Signer
 	URI() string
+	// Decrypt (crypto.Decrypter) works for RSA keys only, and inside the
+	// token like Sign: the SCEP registration authority opens the
+	// envelopes devices encrypt to its certificate with it.
+	Decrypt(rand io.Reader, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error)
 }
 
 // ParseKeyType checks s against the supported key types.

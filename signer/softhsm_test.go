@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -492,5 +493,65 @@ func TestSoftHSMWrapUnwrap(t *testing.T) {
 	defer p.Close()
 	if got, err := p.Unwrap(ctx, "kek", wrapped, ad); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unwrap with two keys under the label = %q, %v; want the secret", got, err)
+	}
+}
+
+// An RSA key in the token decrypts what was encrypted to its public key,
+// with PKCS #1 v1.5 (SCEP envelopes) and OAEP; an ECDSA key refuses.
+func TestSoftHSMDecrypt(t *testing.T) {
+	env := softhsm.New(t, "gateway")
+	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	k, err := p.Generate(ctx, "ra", signer.RSA2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := k.Public().(*rsa.PublicKey)
+	secret := []byte("a content-encryption key, 32 b.")
+	v15, err := rsa.EncryptPKCS1v15(rand.Reader, pub, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oaep, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, pub, secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		ct   []byte
+		opts crypto.DecrypterOpts
+	}{
+		"pkcs1v15": {v15, &rsa.PKCS1v15DecryptOptions{}},
+		"nil opts": {v15, nil},
+		"oaep":     {oaep, &rsa.OAEPOptions{Hash: crypto.SHA1}}, // SoftHSM's only OAEP hash
+	} {
+		got, err := k.Decrypt(nil, tc.ct, tc.opts)
+		if err != nil || !bytes.Equal(got, secret) {
+			t.Errorf("%s: Decrypt = %q, %v; want the secret", name, got, err)
+		}
+	}
+	garbled := bytes.Clone(v15)
+	garbled[10] ^= 0xff
+	// SoftHSM answers CKR_GENERAL_ERROR: the token must stay up.
+	for range 3 {
+		if _, err := k.Decrypt(nil, garbled, nil); !errs.Is(err, errs.Malformed) {
+			t.Fatalf("garbled ciphertext: %v, want malformed", err)
+		}
+	}
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("the pool is down after garbled ciphertexts: %v", err)
+	}
+	ec, err := p.Generate(ctx, "ec", signer.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.Decrypt(nil, v15, nil); !errs.Is(err, errs.Internal) {
+		t.Fatalf("ECDSA key Decrypt: %v, want an internal error", err)
+	}
+	if _, err := k.Sign(rand.Reader, make([]byte, 32), crypto.SHA256); err != nil {
+		t.Fatalf("the RSA key no longer signs after decrypting: %v", err)
 	}
 }

@@ -210,5 +210,14 @@ func (k *softKey) SignContext(ctx context.Context, digest []byte, opts crypto.Si
 
 func (k *softKey) WithContext(ctx context.Context) crypto.Signer { return ctxSigner{ctx, k} }
 
+// Decrypt decrypts with an RSA key (crypto.Decrypter), as poolKey does.
+func (k *softKey) Decrypt(r io.Reader, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	d, ok := k.s.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errs.New(errs.Internal, "software key %s is not an RSA key and cannot decrypt", k.uri)
+	}
+	return d.Decrypt(rand.Reader, ciphertext, opts)
+}
+
 // String keeps the key out of logs.
 func (k *softKey) String() string { return fmt.Sprintf("software key %s", k.uri) }
