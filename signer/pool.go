@@ -353,7 +353,6 @@ func (p *Pool) decrypt(ctx context.Context, label string, ciphertext []byte, opt
 	})
 }
 
-
 // use runs op (what names it in errors) with the key labelled label,
 // trying the members in turn, starting from the next one in round-robin
 // order, and moves on when a member reports a device fault (fault).
