@@ -233,6 +233,31 @@ func GenerateKey(kt string) (crypto.Signer, error) {
 	return nil, errs.New(errs.Malformed, "unknown key type %q", kt)
 }
 
+// reasonSuperseded is the RFC 5280 section 5.3.1 CRLReason of a
+// certificate revoked because a renewal replaced it.
+const reasonSuperseded = 4
+
+// Renewed does the bookkeeping after a protocol renewed oldSerial with
+// newSerial (EST simplereenroll, SCEP RenewalReq): it links the two in the
+// inventory and, if revoke, revokes the old one as superseded. Neither may
+// turn the answer into an error, since the client would enroll again and
+// get a second certificate, so failures are logged. A certificate renewed
+// before (a client that lost an earlier answer) keeps its first successor.
+func (c *Core) Renewed(ctx context.Context, oldSerial, newSerial, requester string, revoke bool) {
+	if err := c.Store.MarkRenewed(ctx, oldSerial, newSerial); err != nil {
+		if errs.Is(err, errs.Conflict) {
+			c.Log.Info("renewed certificate was already renewed", "old", oldSerial, "new", newSerial)
+		} else {
+			c.Log.Error("link renewed certificate to its successor", "old", oldSerial, "new", newSerial, "err", err)
+		}
+	}
+	if revoke {
+		if err := c.Revoke(ctx, oldSerial, reasonSuperseded, requester); err != nil && !errs.Is(err, errs.Conflict) {
+			c.Log.Error("revoke the certificate a renewal replaced", "serial", oldSerial, "err", err)
+		}
+	}
+}
+
 // Revoke revokes a certificate with an RFC 5280 reason code and audits it.
 // Revoking twice is an errs.Conflict and leaves the first record.
 func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester string) error {

@@ -107,6 +107,9 @@ type LeafParams struct {
 	// the full registry; profiles must then ask for serverAuth alone, or
 	// the Chrome source must be excluded for a private CA.
 	ExtKeyUsage []x509.ExtKeyUsage
+	// UnknownExtKeyUsage adds purposes crypto/x509 has no name for, such
+	// as id-kp-cmcRA for the SCEP registration authority.
+	UnknownExtKeyUsage []asn1.ObjectIdentifier
 	// Policies for certificatePolicies. Nil means, for a leaf that can
 	// authenticate a TLS server, one CABF reserved policy chosen from the
 	// subject (BR 7.1.2.7.9 requires exactly one): OV (2.23.140.1.2.2) when
@@ -304,12 +307,13 @@ func LeafTemplate(p LeafParams, pub crypto.PublicKey, serial *big.Int) (*x509.Ce
 		MaxPathLen:            -1,
 		KeyUsage:              ku,
 		ExtKeyUsage:           append([]x509.ExtKeyUsage(nil), eku...),
+		UnknownExtKeyUsage:    append([]asn1.ObjectIdentifier(nil), p.UnknownExtKeyUsage...),
 		DNSNames:              append([]string(nil), p.DNSNames...),
 		IPAddresses:           append([]net.IP(nil), p.IPAddresses...),
 		EmailAddresses:        append([]string(nil), p.EmailAddresses...),
 	}
 	policies := p.Policies
-	if policies == nil && tlsServer(eku) {
+	if policies == nil && tlsServer(eku, p.UnknownExtKeyUsage) {
 		policies = []asn1.ObjectIdentifier{oidDomainValidated}
 		if len(p.Subject.Organization) > 0 {
 			policies = []asn1.ObjectIdentifier{oidOrganizationValidated}
@@ -387,9 +391,10 @@ func leafKeyUsage(pub crypto.PublicKey) (x509.KeyUsage, error) {
 }
 
 // tlsServer reports whether a leaf with these EKUs can authenticate a TLS
-// server, which is when the BRs apply to it.
-func tlsServer(eku []x509.ExtKeyUsage) bool {
-	if len(eku) == 0 {
+// server, which is when the BRs apply to it: with serverAuth or
+// anyExtendedKeyUsage, or with no extended key usage at all.
+func tlsServer(eku []x509.ExtKeyUsage, unknown []asn1.ObjectIdentifier) bool {
+	if len(eku) == 0 && len(unknown) == 0 {
 		return true
 	}
 	for _, u := range eku {

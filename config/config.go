@@ -247,6 +247,19 @@ type Profile struct {
 	AutoRenew    AutoRenew   `yaml:"auto_renew"`
 	EST          ProfileEST  `yaml:"est"`
 	ACME         ProfileACME `yaml:"acme"`
+	SCEP         ProfileSCEP `yaml:"scep"`
+}
+
+// ProfileSCEP is the SCEP part of a profile (RFC 8894).
+type ProfileSCEP struct {
+	// ChallengeFile holds the challengePassword a device's first
+	// enrollment (PKCSReq) must carry. Without it the profile takes no
+	// first enrollments over SCEP, only renewals (RenewalReq), which are
+	// signed with the certificate being renewed.
+	ChallengeFile string `yaml:"challenge_file"`
+	// RevokeOnRenewal revokes (superseded) the certificate a RenewalReq
+	// replaces.
+	RevokeOnRenewal bool `yaml:"revoke_on_renewal"`
 }
 
 // ProfileACME is the ACME part of a profile.

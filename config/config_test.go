@@ -18,7 +18,7 @@ cas:
   - name: issuing
     parent: root
 profiles:
-  - {name: default, ca: issuing, methods: [acme, est, scep, api]}
+  - {name: default, ca: issuing, methods: [acme, est, scep, api], scep: {challenge_file: var/scep-challenge}}
 `
 
 func TestMinimalConfigGetsDefaults(t *testing.T) {

@@ -100,6 +100,9 @@ profiles:
       ip_ranges: [0.0.0.0/0, "::/0"]
       emails: ["*"]
     server_keygen: true
+    scep:
+      # First enrollments carry this challenge password (RFC 8894).
+      challenge_file: $VAR/scep-challenge
 keystore:
   # The keys the gateway generates are sealed under a key-encryption key
   # kept in kek_file, wrapped by the AES key kek_label in the token.
@@ -130,6 +133,12 @@ if [[ ! -f $VAR/est-credentials ]]; then
     -user estuser -password-stdin -replace >&2
   printf 'estuser:%s\n' "$est_pass" >"$VAR/est-credentials"
   chmod 600 "$VAR/est-credentials"
+fi
+
+# 7. The SCEP challenge password of the profile default, once.
+if [[ ! -f $VAR/scep-challenge ]]; then
+  random_secret 32 >"$VAR/scep-challenge"
+  chmod 600 "$VAR/scep-challenge"
 fi
 
 [[ ${QUICKSTART_NO_SERVE:-} == 1 ]] && exit 0

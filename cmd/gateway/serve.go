@@ -80,6 +80,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	scepServer, err := newSCEP(ctx, cfg, core, d.store, d.signer, log)
+	if err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	acmeServer := newACME(d, core)
@@ -99,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "store", Check: d.store.Ping},
 		},
 		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
-		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r) },
+		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r) },
 	})
 	if err := srv.Listen(); err != nil {
 		return err

@@ -1,10 +1,8 @@
 package est
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -190,57 +188,7 @@ func (s *Server) peer(r *http.Request) (*x509.Certificate, x509.VerifyOptions, e
 // inventoryRecord finds a gateway-issued client certificate in the
 // inventory and checks that it may speak for this profile.
 func (s *Server) inventoryRecord(ctx context.Context, cert *x509.Certificate, ps *profileState) (storage.Certificate, error) {
-	serial := ca.SerialHex(cert.SerialNumber)
-	rec, err := s.store.GetCertificate(ctx, serial)
-	switch {
-	case errs.Is(err, errs.NotFound):
-		return rec, errs.New(errs.Unauthorized, "certificate %s is not in the gateway's inventory", serial)
-	case err != nil:
-		return rec, err
-	case !bytes.Equal(rec.DER, cert.Raw):
-		return rec, errs.New(errs.Unauthorized, "certificate %s differs from the one in the gateway's inventory", serial)
-	case rec.Status == storage.StatusRevoked:
-		return rec, errs.New(errs.Unauthorized, "certificate %s is revoked", serial)
-	case rec.Status != storage.StatusActive:
-		return rec, errs.New(errs.Unauthorized, "certificate %s is %s", serial, rec.Status)
-	case rec.Profile != ps.name:
-		// A certificate speaks only for its own profile: otherwise any
-		// certificate of a permissive profile could enroll under a strict
-		// one.
-		return rec, errs.New(errs.Forbidden, "certificate %s was issued under profile %s, not %s", serial, rec.Profile, ps.name)
-	}
-	return rec, nil
-}
-
-// nameSet lists the identifiers of a subject: its common name and SANs,
-// each tagged with its type and in a canonical form.
-func nameSet(cn string, dns, emails []string, ips []string, uris []string) map[string]bool {
-	set := map[string]bool{}
-	if cn != "" {
-		set["cn:"+strings.ToLower(cn)] = true
-	}
-	for _, d := range dns {
-		set["dns:"+strings.ToLower(d)] = true
-	}
-	for _, e := range emails {
-		set["email:"+strings.ToLower(e)] = true
-	}
-	for _, ip := range ips {
-		set["ip:"+ip] = true
-	}
-	for _, u := range uris {
-		set["uri:"+u] = true
-	}
-	return set
-}
-
-// csrNames and certNames list the identifiers of a CSR and a certificate.
-func csrNames(c *x509.CertificateRequest) map[string]bool {
-	return nameSet(c.Subject.CommonName, c.DNSNames, c.EmailAddresses, strs(c.IPAddresses), strs(c.URIs))
-}
-
-func certNames(c *x509.Certificate) map[string]bool {
-	return nameSet(c.Subject.CommonName, c.DNSNames, c.EmailAddresses, strs(c.IPAddresses), strs(c.URIs))
+	return ca.IssuedRecord(ctx, s.store, cert, ps.name)
 }
 
 // checkBoundNames enforces BindCSRToClientCert: every name of the CSR must
@@ -252,9 +200,9 @@ func checkBoundNames(ps *profileState, id identity, csr *x509.CertificateRequest
 	if !ps.set.BindCSRToClientCert || id.cert == nil {
 		return nil
 	}
-	have := certNames(id.cert)
+	have := ca.CertIdentifiers(id.cert)
 	cn := strings.ToLower(id.cert.Subject.CommonName)
-	for _, n := range slices.Sorted(maps.Keys(csrNames(csr))) {
+	for _, n := range slices.Sorted(maps.Keys(ca.CSRIdentifiers(csr))) {
 		typ, val, _ := strings.Cut(n, ":")
 		switch {
 		case have[n]:
@@ -286,17 +234,8 @@ func checkSameNames(cert *x509.Certificate, csr *x509.CertificateRequest) error 
 		}
 		return strings.Join(l, ", ")
 	}
-	if got, want := sans(csrNames(csr)), sans(certNames(cert)); got != want {
+	if got, want := sans(ca.CSRIdentifiers(csr)), sans(ca.CertIdentifiers(cert)); got != want {
 		return errs.New(errs.BadCSR, "re-enrollment must keep the subject alternative names: the CSR has [%s], the certificate [%s] (RFC 7030 section 4.2.2)", got, want)
 	}
 	return nil
-}
-
-// strs formats IP addresses and URIs as text.
-func strs[T fmt.Stringer](l []T) []string {
-	var out []string
-	for _, v := range l {
-		out = append(out, v.String())
-	}
-	return out
 }

@@ -6,12 +6,7 @@ import (
 	"net/http"
 
 	"github.com/certgw/gateway/ca"
-	"github.com/certgw/gateway/errs"
 )
-
-// reasonSuperseded is the RFC 5280 section 5.3.1 CRLReason of a
-// certificate revoked because re-enrollment replaced it.
-const reasonSuperseded = 4
 
 // simpleenroll answers POST simpleenroll (RFC 7030 section 4.2.1): an
 // authenticated client sends a CSR and gets the certificate.
@@ -81,24 +76,9 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 		s.fail(w, r, ps.name, err)
 		return
 	}
-	// The certificate is issued: what follows is bookkeeping that must not
-	// be cut short by a client that hangs up, nor turn the answer into an
-	// error (the client would enroll again and get a second certificate).
-	ctx := context.WithoutCancel(r.Context())
-	if err := s.store.MarkRenewed(ctx, rec.Serial, issued.Serial); err != nil {
-		if errs.Is(err, errs.Conflict) {
-			// Renewed before, by an earlier re-enrollment whose answer
-			// the client may have lost: the first successor stays linked.
-			s.log.Info("re-enrolled certificate was already renewed", "old", rec.Serial, "new", issued.Serial)
-		} else {
-			s.log.Error("link re-enrolled certificate to its successor", "old", rec.Serial, "new", issued.Serial, "err", err)
-		}
-	}
-	if ps.set.RevokeOnRenewal {
-		if err := s.core.Revoke(ctx, rec.Serial, reasonSuperseded, requester); err != nil && !errs.Is(err, errs.Conflict) {
-			s.log.Error("revoke the certificate a re-enrollment replaced", "serial", rec.Serial, "profile", ps.name, "err", err)
-		}
-	}
+	// The certificate is issued: the bookkeeping must not be cut short by
+	// a client that hangs up.
+	s.core.Renewed(context.WithoutCancel(r.Context()), rec.Serial, issued.Serial, requester, ps.set.RevokeOnRenewal)
 	s.writeCert(w, r, ps, issued.Cert)
 }
 

@@ -63,9 +63,6 @@ import (
 type Store interface {
 	GetESTCredential(ctx context.Context, profile, username string) (storage.ESTCredential, error)
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
-	// MarkRenewed links a re-enrolled certificate to its successor in the
-	// inventory.
-	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
 }
 
 // Config holds the dependencies of the EST server.

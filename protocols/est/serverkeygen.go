@@ -53,7 +53,7 @@ func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profil
 		Profile: ps.name, Method: "est", Requester: id.requester,
 		Generate: &ca.GenerateRequest{
 			KeyType: kt, CommonName: csr.Subject.CommonName, DNSNames: csr.DNSNames,
-			IPs: strs(csr.IPAddresses), Emails: csr.EmailAddresses,
+			IPs: ca.Strings(csr.IPAddresses), Emails: csr.EmailAddresses,
 		},
 		// The device takes its key with it; the gateway keeps a copy only
 		// where the profile renews keys it holds (RFC 7030 4.4 leaves it to

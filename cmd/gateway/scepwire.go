@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/protocols/scep"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+)
+
+// newSCEP builds the SCEP server for `gateway serve`, which mounts its
+// Routes on the HTTP listener: SCEP protects its messages itself (CMS
+// signatures and envelopes), and devices speak it over plain HTTP.
+func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.Store, sg signer.Signer, log *slog.Logger) (*scep.Server, error) {
+	profiles := map[string]scep.ProfileSettings{}
+	for i, p := range cfg.Profiles {
+		if !p.Allows("scep") {
+			continue
+		}
+		set := scep.ProfileSettings{RevokeOnRenewal: p.SCEP.RevokeOnRenewal}
+		if f := p.SCEP.ChallengeFile; f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("profiles[%d].scep.challenge_file: %w", i, err)
+			}
+			if set.Challenge = strings.TrimRight(string(b), "\r\n"); set.Challenge == "" {
+				return nil, fmt.Errorf("profiles[%d].scep.challenge_file: %s is empty", i, f)
+			}
+		}
+		profiles[p.Name] = set
+	}
+	return scep.New(ctx, scep.Config{Core: core, Store: st, Signer: sg, Profiles: profiles, Log: log, Now: time.Now})
+}

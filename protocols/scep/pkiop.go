@@ -1,0 +1,175 @@
+package scep
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/smallstep/pkcs7"
+	"github.com/smallstep/scep"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// pkiOperation answers a PKCSReq or a RenewalReq (RFC 8894 section 3.3.1)
+// with a CertRep: SUCCESS with the certificate, encrypted to the device's
+// signer certificate, or FAILURE with a failInfo. A message that does not
+// parse, or whose signature does not verify, cannot be answered in kind
+// and gets a 400.
+func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profileState, der []byte) {
+	ctx := r.Context()
+	ra, err := ps.ra.current(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	msg, err := scep.ParsePKIMessage(der)
+	if err != nil {
+		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the pkiMessage does not parse as a signed PKCSReq or RenewalReq"))
+		return
+	}
+	// The library checked the signature with the signer certificate the
+	// message carries; the server needs that certificate itself (the
+	// answer is encrypted to it, a renewal is authenticated by it).
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the pkiMessage does not parse"))
+		return
+	}
+	signerCert := p7.GetOnlySigner()
+	if signerCert == nil {
+		s.fail(w, r, errs.New(errs.Malformed, "the pkiMessage must carry exactly one signer and its certificate"))
+		return
+	}
+	refuse := func(info scep.FailInfo, reason error) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "SCEP request refused", slog.String("profile", ps.name),
+			slog.String("message_type", msg.MessageType.String()), slog.String("transaction", string(msg.TransactionID)),
+			slog.String("fail_info", info.String()), slog.String("reason", reason.Error()))
+		rep, err := msg.Fail(ra.cert, ra.key.WithContext(ctx), info)
+		if err != nil {
+			s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: sign a CertRep"))
+			return
+		}
+		writeMessage(w, rep.Raw)
+	}
+	if _, ok := signerCert.PublicKey.(*rsa.PublicKey); !ok {
+		refuse(scep.BadAlg, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
+		return
+	}
+	if err := msg.DecryptPKIEnvelope(ra.cert, ra.key); err != nil {
+		if errs.Is(err, errs.Unavailable) {
+			s.fail(w, r, err)
+			return
+		}
+		refuse(scep.BadMessageCheck, errs.Wrap(errs.Malformed, err, "the pkcsPKIEnvelope does not open with the RA key"))
+		return
+	}
+	csr := msg.CSRReqMessage.CSR
+	if err := csr.CheckSignature(); err != nil {
+		refuse(scep.BadMessageCheck, errs.Wrap(errs.BadCSR, err, "CSR signature"))
+		return
+	}
+
+	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr}
+	switch msg.MessageType {
+	case scep.PKCSReq:
+		if err := checkChallenge(ps, msg.CSRReqMessage.ChallengePassword); err != nil {
+			refuse(scep.BadRequest, err)
+			return
+		}
+		req.Requester = "scep challenge"
+	case scep.RenewalReq, scep.UpdateReq:
+		rec, err := s.renewed(ctx, ps, signerCert, csr)
+		if err != nil {
+			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
+				s.fail(w, r, err)
+			} else {
+				refuse(scep.BadRequest, err)
+			}
+			return
+		}
+		req.Requester, req.Replaces = "cert:"+rec.Serial, rec.Serial
+	default:
+		refuse(scep.BadRequest, errs.New(errs.Malformed, "message type %s is not served", msg.MessageType))
+		return
+	}
+	issued, err := s.core.Issue(ctx, req)
+	if err != nil {
+		switch errs.KindOf(err) {
+		case errs.Unavailable, errs.Internal, errs.Config:
+			s.fail(w, r, err)
+		default:
+			refuse(scep.BadRequest, err)
+		}
+		return
+	}
+	s.log.Info("issuance granted", "protocol", "scep", "profile", ps.name, "requester", req.Requester,
+		"serial", issued.Serial, "replaces", req.Replaces, "transaction", string(msg.TransactionID), "not_after", issued.Cert.NotAfter)
+	// The certificate is issued: what follows must not be cut short by a
+	// client that hangs up.
+	ctx = context.WithoutCancel(ctx)
+	if req.Replaces != "" {
+		s.core.Renewed(ctx, req.Replaces, issued.Serial, req.Requester, ps.set.RevokeOnRenewal)
+	}
+	rep, err := msg.Success(ra.cert, ra.key.WithContext(ctx), issued.Cert)
+	if err != nil {
+		s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: CertRep of certificate %s", issued.Serial))
+		return
+	}
+	writeMessage(w, rep.Raw)
+}
+
+// writeMessage answers a pkiMessage (RFC 8894 section 4.3).
+func writeMessage(w http.ResponseWriter, der []byte) {
+	w.Header().Set("Content-Type", "application/x-pki-message")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(der)
+}
+
+// checkChallenge compares the CSR's challengePassword with the profile's,
+// in constant time.
+func checkChallenge(ps *profileState, got string) error {
+	if ps.set.Challenge == "" {
+		return errs.New(errs.Forbidden, "profile %s takes no first enrollments over SCEP (no scep.challenge_file), only renewals", ps.name)
+	}
+	if got == "" {
+		return errs.New(errs.Unauthorized, "the CSR carries no challengePassword")
+	}
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(ps.set.Challenge))
+	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		return errs.New(errs.Unauthorized, "wrong challengePassword")
+	}
+	return nil
+}
+
+// renewed authenticates a RenewalReq: its signer certificate must chain
+// to a gateway CA, be an active certificate of this profile in the
+// inventory, and name what the CSR names (common name and SANs: the
+// gateway takes nothing else from a CSR).
+func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certificate, csr *x509.CertificateRequest) (storage.Certificate, error) {
+	roots := x509.NewCertPool()
+	for _, a := range s.core.CAs {
+		roots.AddCert(a.Cert)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return storage.Certificate{}, errs.Wrap(errs.Unauthorized, err, "the renewal is signed by %q, which is not a valid certificate of this gateway", cert.Subject.String())
+	}
+	rec, err := ca.IssuedRecord(ctx, s.store, cert, ps.name)
+	if err != nil {
+		return rec, err
+	}
+	list := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
+	if got, want := list(ca.CSRIdentifiers(csr)), list(ca.CertIdentifiers(cert)); got != want {
+		return rec, errs.New(errs.BadCSR, "a renewal must keep the names: the CSR has [%s], the certificate [%s]", got, want)
+	}
+	return rec, nil
+}

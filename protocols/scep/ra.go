@@ -1,0 +1,193 @@
+package scep
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smallstep/scep"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/signer"
+	"github.com/certgw/gateway/storage"
+)
+
+// Store is what the SCEP server reads and writes itself; issuance and
+// revocation go through the core.
+type Store interface {
+	ca.CertificateGetter
+	// LatestCertificate finds the current RA certificate of a CA, which
+	// is recorded under the profile raProfile(CA).
+	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
+}
+
+// raProfile is the inventory profile of a CA's RA certificates; profile
+// names from the configuration cannot hold ':'.
+func raProfile(caName string) string { return "scep-ra:" + caName }
+
+// raLabel is the token label of a CA's RA key.
+func raLabel(caName string) string { return "scep-ra-" + caName }
+
+// ra is an RA key and its certificate, with the GetCACert answer.
+type ra struct {
+	cert    *x509.Certificate
+	key     signer.Key
+	caCerts []byte // degenerate PKCS#7: the RA certificate, then the CA chain
+}
+
+// raState is the RA of one CA. Its key lives in the token for good; its
+// certificate is renewed renewBefore its end, by whichever replica gets
+// there first (two at once both make one, and each is valid).
+type raState struct {
+	a        *ca.Authority
+	deps     *authorities
+	mu       sync.Mutex // held while a certificate is made
+	cur      atomic.Pointer[ra]
+	keyFound signer.Key
+}
+
+// authorities holds the RA of every CA that serves SCEP.
+type authorities struct {
+	cfg Config
+	mu  sync.Mutex
+	by  map[string]*raState
+}
+
+func newAuthorities(cfg Config) *authorities {
+	if cfg.RAValidity == 0 {
+		cfg.RAValidity = 365 * 24 * time.Hour
+	}
+	if cfg.RARenewBefore == 0 {
+		cfg.RARenewBefore = 30 * 24 * time.Hour
+	}
+	return &authorities{cfg: cfg, by: map[string]*raState{}}
+}
+
+// forCA returns the RA state of the CA named caName.
+func (as *authorities) forCA(caName string) (*raState, error) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if st, ok := as.by[caName]; ok {
+		return st, nil
+	}
+	a, ok := as.cfg.Core.CAs[caName]
+	if !ok {
+		return nil, errs.New(errs.Config, "scep: CA %q is not loaded", caName)
+	}
+	st := &raState{a: a, deps: as}
+	as.by[caName] = st
+	return st, nil
+}
+
+// fresh reports whether r can serve at now.
+func (st *raState) fresh(r *ra, now time.Time) bool {
+	return r != nil && now.Before(r.cert.NotAfter.Add(-st.deps.cfg.RARenewBefore))
+}
+
+// current returns the RA, finding or making its key and certificate when
+// there is none yet or the certificate is due for renewal.
+func (st *raState) current(ctx context.Context) (*ra, error) {
+	now := st.deps.cfg.Now()
+	if r := st.cur.Load(); st.fresh(r, now) {
+		return r, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r := st.cur.Load(); st.fresh(r, now) {
+		return r, nil
+	}
+	key, err := st.key(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := st.certificate(ctx, key, now)
+	if err != nil {
+		return nil, err
+	}
+	chain := append([]*x509.Certificate{cert, st.a.Cert}, st.a.Chain...)
+	deg, err := scep.DegenerateCertificates(chain)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "scep: GetCACert answer")
+	}
+	r := &ra{cert: cert, key: key, caCerts: deg}
+	st.cur.Store(r)
+	return r, nil
+}
+
+// key finds the RA key in the token or makes it (RSA 2048: the key size
+// every SCEP client takes). Two replicas that make it at once: the second
+// gets a conflict and finds the first's.
+func (st *raState) key(ctx context.Context) (signer.Key, error) {
+	if st.keyFound != nil {
+		return st.keyFound, nil
+	}
+	sg, label := st.deps.cfg.Signer, raLabel(st.a.Name)
+	key, err := sg.Key(ctx, sg.URI(label))
+	if errs.Is(err, errs.NotFound) {
+		key, err = sg.Generate(ctx, label, signer.RSA2048)
+		if errs.Is(err, errs.Conflict) {
+			key, err = sg.Key(ctx, sg.URI(label))
+		} else if err == nil {
+			st.deps.cfg.Log.Info("SCEP RA key created", "ca", st.a.Name, "key", key.URI())
+		}
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "scep: RA key of CA %s", st.a.Name)
+	}
+	if _, ok := key.Public().(*rsa.PublicKey); !ok {
+		return nil, errs.New(errs.Config, "scep: the RA key %s of CA %s is not an RSA key", key.URI(), st.a.Name)
+	}
+	st.keyFound = key
+	return key, nil
+}
+
+// certificate returns the newest RA certificate of the store that
+// certifies key and is not due for renewal, or has the CA issue a new one
+// through the issuer (lint gate, persist, sign, audit: as every
+// certificate), recorded under raProfile.
+func (st *raState) certificate(ctx context.Context, key signer.Key, now time.Time) (*x509.Certificate, error) {
+	cfg := st.deps.cfg
+	rec, err := cfg.Store.LatestCertificate(ctx, raProfile(st.a.Name), now)
+	switch {
+	case errs.Is(err, errs.NotFound):
+	case err != nil:
+		return nil, err
+	default:
+		cert, err := x509.ParseCertificate(rec.DER)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "scep: RA certificate %s", rec.Serial)
+		}
+		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		if ok && pub.Equal(key.Public()) && (st.fresh(&ra{cert: cert}, now) || !cert.NotAfter.Before(st.a.Cert.NotAfter)) {
+			return cert, nil
+		}
+	}
+	notAfter := now.Add(cfg.RAValidity)
+	if notAfter.After(st.a.Cert.NotAfter) {
+		notAfter = st.a.Cert.NotAfter
+	}
+	subject := pkix.Name{
+		CommonName:   st.a.Cert.Subject.CommonName + " SCEP RA",
+		Organization: st.a.Cert.Subject.Organization,
+		Country:      st.a.Cert.Subject.Country,
+	}
+	cert, err := cfg.Core.Issuer.Issue(ctx, st.a, ca.LeafParams{
+		Subject: subject, NotBefore: now.Add(-ca.Backdate), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		// id-kp-cmcRA (RFC 6402) alone: the certificate signs CMS and
+		// receives envelopes, nothing a TLS or e-mail client accepts.
+		ExtKeyUsage:        []x509.ExtKeyUsage{},
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 28}},
+	}, key.Public(), ca.Request{Profile: raProfile(st.a.Name), Method: "internal", Requester: "scep"})
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "scep: issue the RA certificate of CA %s", st.a.Name)
+	}
+	cfg.Log.Info("SCEP RA certificate issued", "ca", st.a.Name, "serial", ca.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter)
+	return cert, nil
+}

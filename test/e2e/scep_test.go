@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// scepclientBin builds micromdm's scepclient once, from the tools module
+// that pins it (test/tools/go.mod: github.com/micromdm/scep/v2 v2.3.0).
+var scepclientBin = toolBin("scepclient", "github.com/micromdm/scep/v2/cmd/scepclient")
+
+// The micromdm SCEP client against the quickstart's profile default: a
+// first enrollment with the challenge password the quickstart wrote, a
+// renewal signed with the certificate it got, and a wrong challenge that
+// is refused with a CertRep and leaves the inventory as it was.
+func TestSCEPWithScepclient(t *testing.T) {
+	bin, err := scepclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEST(t) // the quickstart, a client directory, the admin token
+	challengeFile := filepath.Join(e.g.Dir, "var", "scep-challenge")
+	if m := mode(t, challengeFile); m != 0o600 {
+		t.Errorf("var/scep-challenge has mode %o, want 0600", m)
+	}
+	challenge := strings.TrimSpace(readFile(t, challengeFile))
+	url := "http://" + e.g.HTTP + "/scep/default"
+	// The gateway's CAs hold ECDSA keys; SCEP envelopes need RSA, so the
+	// client picks the RA certificate from GetCACert by its usage.
+	scepclient := func(dir string, args ...string) (string, error) {
+		if err := os.MkdirAll(filepath.Join(e.dir, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return e.try(bin, append([]string{"-server-url", url, "-key-encipherment-selector",
+			"-private-key", filepath.Join(dir, "dev.key"), "-certificate", filepath.Join(dir, "dev.pem")}, args...)...)
+	}
+	code, der, err := get(e.g.Client(t), "http://"+e.g.HTTP+"/ca/issuing.crt")
+	if err != nil || code != 200 {
+		t.Fatalf("/ca/issuing.crt: %d %v", code, err)
+	}
+	issuing, err := x509.ParseCertificate([]byte(der))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(path string) *x509.Certificate {
+		t.Helper()
+		leaf := readPEMCert(t, path)
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(readPEMCert(t, e.root))
+		inter.AddCert(issuing)
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+			t.Fatalf("%s does not chain to the quickstart root: %v", path, err)
+		}
+		return leaf
+	}
+
+	if out, err := scepclient("dev1", "-challenge", challenge, "-cn", "dev1.test", "-dnsname", "dev1.test"); err != nil {
+		t.Fatalf("scepclient enroll: %v\n%s", err, out)
+	}
+	first := verify(e.path("dev1/dev.pem"))
+	if first.Subject.CommonName != "dev1.test" || len(first.DNSNames) != 1 || first.DNSNames[0] != "dev1.test" {
+		t.Errorf("enrolled certificate names %q %v", first.Subject.CommonName, first.DNSNames)
+	}
+	firstSerial := serialOf(t, e.path("dev1/dev.pem"))
+	if c := e.certificate(t, firstSerial); c.Method != "scep" || c.Requester != "scep challenge" || c.Status != "active" {
+		t.Errorf("enrolled certificate in the inventory: %+v", c)
+	}
+
+	// With the certificate in place, scepclient sends a RenewalReq signed
+	// with it, and writes the new certificate over the old.
+	if out, err := scepclient("dev1", "-cn", "dev1.test", "-dnsname", "dev1.test"); err != nil {
+		t.Fatalf("scepclient renew: %v\n%s", err, out)
+	}
+	verify(e.path("dev1/dev.pem"))
+	second := serialOf(t, e.path("dev1/dev.pem"))
+	if c := e.certificate(t, second); second == firstSerial || c.Replaces == nil || *c.Replaces != firstSerial || c.Requester != "cert:"+firstSerial {
+		t.Errorf("renewed certificate %s does not replace %s: %+v", second, firstSerial, c)
+	}
+
+	before := e.inventorySize(t)
+	out, err := scepclient("dev2", "-challenge", "wrong-"+challenge, "-cn", "dev2.test", "-dnsname", "dev2.test")
+	if err == nil || !strings.Contains(out, "badRequest") {
+		t.Errorf("enroll with a wrong challenge: %v\n%s", err, out)
+	}
+	// A name the profile does not allow: not a DNS name at all.
+	out, err = scepclient("dev3", "-challenge", challenge, "-cn", "dev3.test", "-dnsname", "dev 3")
+	if err == nil || !strings.Contains(out, "badRequest") {
+		t.Errorf("enroll outside the profile: %v\n%s", err, out)
+	}
+	if after := e.inventorySize(t); after != before {
+		t.Errorf("refused enrollments changed the inventory: %d certificates, %d before", after, before)
+	}
+	if strings.Contains(e.g.log.String(), challenge) {
+		t.Error("the gateway logged the challenge password")
+	}
+}
