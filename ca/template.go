@@ -294,6 +294,12 @@ func LeafTemplate(p LeafParams, pub crypto.PublicKey, serial *big.Int) (*x509.Ce
 	if eku == nil {
 		eku = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
+	if p.KeyUsage == 0 && clientOnly(eku) {
+		// keyEncipherment serves RSA key transport to a TLS server or an
+		// S/MIME recipient; a TLS client certificate only signs
+		// (e_key_usage_and_extended_key_usage_inconsistent).
+		ku &^= x509.KeyUsageKeyEncipherment
+	}
 	t := &x509.Certificate{
 		SerialNumber:       new(big.Int).Set(serial),
 		Subject:            p.Subject,
@@ -388,6 +394,11 @@ func leafKeyUsage(pub crypto.PublicKey) (x509.KeyUsage, error) {
 		return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, nil
 	}
 	return 0, errs.New(errs.BadCSR, "unsupported public key type %T", pub)
+}
+
+// clientOnly reports whether eku is clientAuth alone.
+func clientOnly(eku []x509.ExtKeyUsage) bool {
+	return len(eku) == 1 && eku[0] == x509.ExtKeyUsageClientAuth
 }
 
 // tlsServer reports whether a leaf with these EKUs can authenticate a TLS

@@ -670,3 +670,20 @@ func TestTemplateTruncatesTimes(t *testing.T) {
 		t.Fatalf("encoded %v..%v, template %v..%v", c.NotBefore, c.NotAfter, tmpl.NotBefore, tmpl.NotAfter)
 	}
 }
+
+// An RSA leaf for TLS clients alone gets digitalSignature without
+// keyEncipherment (zlint e_key_usage_and_extended_key_usage_inconsistent);
+// with serverAuth it keeps both.
+func TestLeafTemplateRSAClientOnly(t *testing.T) {
+	h := newHierarchy(t, kindP384, kindP256)
+	pub := testKey(t, kindRSA2048).Public()
+	p := leafParams(h.issKey.Public())
+	p.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if leaf := h.leaf(t, p, pub); leaf.KeyUsage != x509.KeyUsageDigitalSignature {
+		t.Fatalf("clientAuth leaf: key usage %b, want digitalSignature alone", leaf.KeyUsage)
+	}
+	p.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if leaf := h.leaf(t, p, pub); leaf.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
+		t.Fatalf("serverAuth leaf: key usage %b, want digitalSignature and keyEncipherment", leaf.KeyUsage)
+	}
+}
