@@ -67,8 +67,8 @@ func scepProfile(name string) config.Profile {
 	yes := true
 	return config.Profile{
 		Name: name, CA: "issuing", Methods: []string{"scep", "api"},
-		Names:       config.Names{DNS: []string{".example.com"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
-		KeyTypes:    []string{"ecdsa-p256", "rsa-2048"},
+		Names:    config.Names{DNS: []string{".example.com"}, CommonName: "allow", CommonNameInSAN: &yes, Max: 10},
+		KeyTypes: []string{"ecdsa-p256", "rsa-2048"},
 		// Device certificates, for TLS clients (and valid past 2027-03-15,
 		// when the Chrome Root Program stops clientAuth next to serverAuth;
 		// TestRAKeptAndRenewed's clock gets there).
