@@ -42,64 +42,33 @@ type ra struct {
 }
 
 // raState is the RA of one CA. Its key lives in the token for good; its
-// certificate is renewed renewBefore its end, by whichever replica gets
+// certificate is renewed RARenewBefore its end, by whichever replica gets
 // there first (two at once both make one, and each is valid).
 type raState struct {
-	a        *ca.Authority
-	deps     *authorities
-	mu       sync.Mutex // held while a certificate is made
-	cur      atomic.Pointer[ra]
-	keyFound signer.Key
+	a   *ca.Authority
+	cfg *Config    // New's, with its defaults filled in
+	mu  sync.Mutex // held while a certificate is made
+	cur atomic.Pointer[ra]
 }
 
-// authorities holds the RA of every CA that serves SCEP.
-type authorities struct {
-	cfg Config
-	mu  sync.Mutex
-	by  map[string]*raState
-}
-
-func newAuthorities(cfg Config) *authorities {
-	if cfg.RAValidity == 0 {
-		cfg.RAValidity = 365 * 24 * time.Hour
-	}
-	if cfg.RARenewBefore == 0 {
-		cfg.RARenewBefore = 30 * 24 * time.Hour
-	}
-	return &authorities{cfg: cfg, by: map[string]*raState{}}
-}
-
-// forCA returns the RA state of the CA named caName.
-func (as *authorities) forCA(caName string) (*raState, error) {
-	as.mu.Lock()
-	defer as.mu.Unlock()
-	if st, ok := as.by[caName]; ok {
-		return st, nil
-	}
-	a, ok := as.cfg.Core.CAs[caName]
-	if !ok {
-		return nil, errs.New(errs.Config, "scep: CA %q is not loaded", caName)
-	}
-	st := &raState{a: a, deps: as}
-	as.by[caName] = st
-	return st, nil
-}
-
-// fresh reports whether r can serve at now.
-func (st *raState) fresh(r *ra, now time.Time) bool {
-	return r != nil && now.Before(r.cert.NotAfter.Add(-st.deps.cfg.RARenewBefore))
+// fresh reports whether cert can serve at now: before RARenewBefore its
+// end, or for as long as the CA allows when it ends with the CA (a new one
+// could not outlive it).
+func (st *raState) fresh(cert *x509.Certificate, now time.Time) bool {
+	return now.Before(cert.NotAfter.Add(-st.cfg.RARenewBefore)) ||
+		(!cert.NotAfter.Before(st.a.Cert.NotAfter) && now.Before(cert.NotAfter))
 }
 
 // current returns the RA, finding or making its key and certificate when
 // there is none yet or the certificate is due for renewal.
 func (st *raState) current(ctx context.Context) (*ra, error) {
-	now := st.deps.cfg.Now()
-	if r := st.cur.Load(); st.fresh(r, now) {
+	now := st.cfg.Now()
+	if r := st.cur.Load(); r != nil && st.fresh(r.cert, now) {
 		return r, nil
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if r := st.cur.Load(); st.fresh(r, now) {
+	if r := st.cur.Load(); r != nil && st.fresh(r.cert, now) {
 		return r, nil
 	}
 	key, err := st.key(ctx)
@@ -122,19 +91,16 @@ func (st *raState) current(ctx context.Context) (*ra, error) {
 
 // key finds the RA key in the token or makes it (RSA 2048: the key size
 // every SCEP client takes). Two replicas that make it at once: the second
-// gets a conflict and finds the first's.
+// gets a conflict and finds the first's. The signer keeps the lookup.
 func (st *raState) key(ctx context.Context) (signer.Key, error) {
-	if st.keyFound != nil {
-		return st.keyFound, nil
-	}
-	sg, label := st.deps.cfg.Signer, raLabel(st.a.Name)
+	sg, label := st.cfg.Signer, raLabel(st.a.Name)
 	key, err := sg.Key(ctx, sg.URI(label))
 	if errs.Is(err, errs.NotFound) {
 		key, err = sg.Generate(ctx, label, signer.RSA2048)
 		if errs.Is(err, errs.Conflict) {
 			key, err = sg.Key(ctx, sg.URI(label))
 		} else if err == nil {
-			st.deps.cfg.Log.Info("SCEP RA key created", "ca", st.a.Name, "key", key.URI())
+			st.cfg.Log.Info("SCEP RA key created", "ca", st.a.Name, "key", key.URI())
 		}
 	}
 	if err != nil {
@@ -143,7 +109,6 @@ func (st *raState) key(ctx context.Context) (signer.Key, error) {
 	if _, ok := key.Public().(*rsa.PublicKey); !ok {
 		return nil, errs.New(errs.Config, "scep: the RA key %s of CA %s is not an RSA key", key.URI(), st.a.Name)
 	}
-	st.keyFound = key
 	return key, nil
 }
 
@@ -152,7 +117,7 @@ func (st *raState) key(ctx context.Context) (signer.Key, error) {
 // through the issuer (lint gate, persist, sign, audit: as every
 // certificate), recorded under raProfile.
 func (st *raState) certificate(ctx context.Context, key signer.Key, now time.Time) (*x509.Certificate, error) {
-	cfg := st.deps.cfg
+	cfg := st.cfg
 	rec, err := cfg.Store.LatestCertificate(ctx, raProfile(st.a.Name), now)
 	switch {
 	case errs.Is(err, errs.NotFound):
@@ -164,7 +129,7 @@ func (st *raState) certificate(ctx context.Context, key signer.Key, now time.Tim
 			return nil, errs.Wrap(errs.Internal, err, "scep: RA certificate %s", rec.Serial)
 		}
 		pub, ok := cert.PublicKey.(*rsa.PublicKey)
-		if ok && pub.Equal(key.Public()) && (st.fresh(&ra{cert: cert}, now) || !cert.NotAfter.Before(st.a.Cert.NotAfter)) {
+		if ok && pub.Equal(key.Public()) && st.fresh(cert, now) {
 			return cert, nil
 		}
 	}

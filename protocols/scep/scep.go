@@ -47,6 +47,7 @@ package scep
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -101,7 +102,9 @@ type Server struct {
 	now      func() time.Time
 	maxBody  int64
 	profiles map[string]*profileState
-	ras      *authorities
+	// gateway holds every CA certificate of the gateway, the trust
+	// anchors of the certificates renewals are signed with.
+	gateway *x509.CertPool
 }
 
 // profileState is a served profile.
@@ -129,15 +132,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.RAValidity == 0 {
+		cfg.RAValidity = 365 * 24 * time.Hour
+	}
+	if cfg.RARenewBefore == 0 {
+		cfg.RARenewBefore = 30 * 24 * time.Hour
+	}
 	if err := pkcs7.SetDefaultDigestAlgorithm(pkcs7.OIDDigestAlgorithmSHA256); err != nil {
 		return nil, err
 	}
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
-		profiles: map[string]*profileState{},
-		ras:      newAuthorities(cfg),
+		profiles: map[string]*profileState{}, gateway: x509.NewCertPool(),
 	}
+	for _, a := range cfg.Core.CAs {
+		s.gateway.AddCert(a.Cert)
+	}
+	ras := map[string]*raState{} // by CA: one RA serves every profile of its CA
 	for name, set := range cfg.Profiles {
 		p, ok := cfg.Core.Profiles[name]
 		if !ok {
@@ -146,9 +158,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		if !p.Allows("scep") {
 			return nil, errs.New(errs.Config, "scep: profile %q does not allow the scep method", name)
 		}
-		ra, err := s.ras.forCA(p.CA)
-		if err != nil {
-			return nil, err
+		ra, ok := ras[p.CA]
+		if !ok {
+			a, ok := cfg.Core.CAs[p.CA]
+			if !ok {
+				return nil, errs.New(errs.Config, "scep: CA %q of profile %q is not loaded", p.CA, name)
+			}
+			ra = &raState{a: a, cfg: &cfg}
+			ras[p.CA] = ra
 		}
 		if _, err := ra.current(ctx); err != nil {
 			return nil, err
