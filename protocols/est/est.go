@@ -43,7 +43,6 @@ package est
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -55,6 +54,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/internal/ttlcache"
+	"github.com/certgw/gateway/protocols/internal/textanswer"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -205,48 +205,14 @@ func (s *Server) serve(h func(http.ResponseWriter, *http.Request, *profileState)
 	}
 }
 
-// fail writes err as EST does: a status and a line of text. It is the one
-// place where an error of this package becomes an HTTP status. profile
-// names the realm of a 401's challenge.
+// fail writes err as EST does: a status and a line of text
+// (textanswer.Fail). It is the one place where an error of this package
+// becomes an HTTP status. profile names the realm of a 401's challenge.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, profile string, err error) {
-	kind := errs.KindOf(err)
-	var status int
-	msg := err.Error()
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		status = http.StatusRequestEntityTooLarge
-	case kind == errs.Malformed, kind == errs.BadCSR, kind == errs.RejectedIdentifier:
-		status = http.StatusBadRequest
-	case kind == errs.Unauthorized:
-		status = http.StatusUnauthorized
+	if errs.KindOf(err) == errs.Unauthorized {
 		// RFC 9110 section 15.5.2: a 401 carries a challenge. HTTP Basic
 		// is the only scheme; TLS client authentication has none.
 		w.Header().Set("WWW-Authenticate", `Basic realm="EST `+profile+`", charset="UTF-8"`)
-	case kind == errs.Forbidden:
-		status = http.StatusForbidden
-	case kind == errs.NotFound:
-		status = http.StatusNotFound
-	case kind == errs.Conflict:
-		status = http.StatusConflict
-	case kind == errs.Unavailable:
-		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "30") // RFC 7030 section 4.2.3
-		msg = "a dependency of the gateway is unavailable; retry later"
-	default: // Internal, Config: to a client both are our fault, nothing more.
-		status = http.StatusInternalServerError
-		msg = "the gateway failed to process the request; the operator can find the cause in its log"
 	}
-	if status < 500 {
-		// Info, not Debug as in the REST API: a device cannot show its
-		// operator why it was refused, so the gateway's log is where the
-		// reason is found (and failed logins are worth seeing anyway).
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "EST request refused", slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.String("reason", msg))
-	} else {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "EST request failed", slog.String("path", r.URL.Path),
-			slog.String("kind", kind.String()), slog.Any("err", err))
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, msg, status)
+	textanswer.Fail(w, r, s.log, "EST", err)
 }

@@ -49,7 +49,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -61,6 +60,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/protocols/internal/textanswer"
 	"github.com/certgw/gateway/signer"
 )
 
@@ -258,31 +258,9 @@ func (s *Server) readMessage(w http.ResponseWriter, r *http.Request) ([]byte, er
 	return der, nil
 }
 
-// fail answers err as an HTTP status and a line of text, for what cannot
-// be answered with a CertRep. It is the one place where an error of this
-// package becomes an HTTP status.
+// fail answers err as an HTTP status and a line of text
+// (textanswer.Fail), for what cannot be answered with a CertRep. It is the
+// one place where an error of this package becomes an HTTP status.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	kind := errs.KindOf(err)
-	status, msg := http.StatusInternalServerError, "the gateway failed to process the request; the operator can find the cause in its log"
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		status, msg = http.StatusRequestEntityTooLarge, err.Error()
-	case kind == errs.Malformed:
-		status, msg = http.StatusBadRequest, err.Error()
-	case kind == errs.NotFound:
-		status, msg = http.StatusNotFound, err.Error()
-	case kind == errs.Unavailable:
-		status, msg = http.StatusServiceUnavailable, "a dependency of the gateway is unavailable; retry later"
-		w.Header().Set("Retry-After", "30")
-	}
-	if status < 500 {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "SCEP request refused", slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.String("reason", msg))
-	} else {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "SCEP request failed", slog.String("path", r.URL.Path),
-			slog.String("kind", kind.String()), slog.Any("err", err))
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, msg, status)
+	textanswer.Fail(w, r, s.log, "SCEP", err)
 }
