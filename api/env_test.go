@@ -39,24 +39,6 @@ var (
 	_ api.Store = (*postgres.Store)(nil)
 )
 
-// clock is the injected clock every part of a test environment reads.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // logBuffer collects the log of an environment, for tests that check what
 // goes to the operator and not to the client.
 type logBuffer struct {
@@ -84,7 +66,7 @@ type env struct {
 	core   *ca.Core
 	api    *api.API
 	srv    *httptest.Server
-	clock  *clock
+	clock  *coretest.Clock
 	logs   *logBuffer
 	root   *x509.Certificate
 	t0     time.Time
@@ -140,7 +122,7 @@ func newEnv(t testing.TB, st storage.Store) *env {
 	ctx := context.Background()
 	// Whole seconds: X.509 times have no fraction, so a certificate's
 	// notBefore is exactly t0 - ca.Backdate.
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := coretest.NewClock(time.Now().UTC().Truncate(time.Second))
 	logs := &logBuffer{}
 	log := logger(logs)
 

@@ -85,7 +85,7 @@ func TestExternalAccountBinding(t *testing.T) {
 	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true}); r.prob.Type != probExternalAccountReq {
 		t.Errorf("without EAB: %d %s", r.status, r.body)
 	}
-	kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", "test", f.clock())
+	kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", "test", f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

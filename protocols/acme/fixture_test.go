@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,20 +43,7 @@ type fixture struct {
 	roots *x509.CertPool
 	dir   string // directory URL
 	base  string
-	mu    sync.Mutex
-	now   time.Time
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
+	clock *coretest.Clock
 }
 
 func testProfile() config.Profile {
@@ -73,15 +59,15 @@ func testProfile() config.Profile {
 func newFixture(t testing.TB, st storage.Store, val config.ACMEValidation, set Settings) *fixture {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	f := &fixture{t: t, store: st, now: time.Now().Truncate(time.Second)}
+	f := &fixture{t: t, store: st, clock: coretest.NewClock(time.Now().Truncate(time.Second))}
 	other := testProfile()
 	other.Name, other.Methods = "noacme", []string{"api"}
-	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{testProfile(), other}, Now: f.clock, Log: log})
+	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{testProfile(), other}, Now: f.clock.Now, Log: log})
 	cas, profiles := env.CAs, env.Profiles
 	f.core = env.Core
 	f.roots = x509.NewCertPool()
 	f.roots.AddCert(cas["root"].Cert)
-	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: profiles, Validation: val, Settings: set, Log: log, Now: f.clock})
+	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: profiles, Validation: val, Settings: set, Log: log, Now: f.clock.Now})
 	r := chi.NewRouter()
 	f.srv.Routes(r)
 	f.ts = httptest.NewTLSServer(r)

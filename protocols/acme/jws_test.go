@@ -92,7 +92,7 @@ func TestJWSRejections(t *testing.T) {
 		{name: "nonce missing", body: signed(func(h map[string]any) { delete(h, "nonce") }), typ: probBadNonce, status: 400},
 		{name: "nonce unknown", body: signed(func(h map[string]any) { h["nonce"] = "AAAAAAAAAAAAAAAAAAAAAA" }), typ: probBadNonce, status: 400},
 		{name: "nonce reused", body: signed(func(h map[string]any) { h["nonce"] = used }), typ: probBadNonce, status: 400},
-		{name: "nonce expired", before: func() { f.advance(11 * time.Minute) }, body: signed(func(h map[string]any) { h["nonce"] = expired }), typ: probBadNonce, status: 400},
+		{name: "nonce expired", before: func() { f.clock.Advance(11 * time.Minute) }, body: signed(func(h map[string]any) { h["nonce"] = expired }), typ: probBadNonce, status: 400},
 		{name: "bad signature", body: func() []byte {
 			var m map[string]string
 			json.Unmarshal(f.jws(key, hdr(nil), payload), &m)

@@ -30,7 +30,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	h01 := startHTTP01(t)
 	val := config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true}
 	f := newFixture(t, st, val, Settings{})
-	second := New(Config{Store: st.(Store), CA: f.core, Profiles: f.core.Profiles, Validation: val, Log: f.srv.log, Now: f.clock})
+	second := New(Config{Store: st.(Store), CA: f.core, Profiles: f.core.Profiles, Validation: val, Log: f.srv.log, Now: f.clock.Now})
 	r := chi.NewRouter()
 	second.Routes(r)
 	ts2 := httptest.NewUnstartedServer(r)

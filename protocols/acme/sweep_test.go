@@ -32,15 +32,15 @@ func TestSweeperFailsInterruptedValidations(t *testing.T) {
 			json.Unmarshal(f.post(o.Authorizations[0], k, acct, nil).body, &a)
 			// The validation starts here and its replica stops: nothing
 			// records an outcome.
-			if ok, err := st.StartACMEValidation(t.Context(), path.Base(a.Challenges[0].URL), f.clock()); err != nil || !ok {
+			if ok, err := st.StartACMEValidation(t.Context(), path.Base(a.Challenges[0].URL), f.clock.Now()); err != nil || !ok {
 				t.Fatalf("StartACMEValidation = %v, %v", ok, err)
 			}
 			return r.header.Get("Location"), o.Authorizations[0]
 		}
 		staleOrder, staleAuthz := newChallenge("stale.example.com")
-		f.advance(time.Minute)
+		f.clock.Advance(time.Minute)
 		_, freshAuthz := newChallenge("fresh.example.com")
-		f.advance(30*time.Second + sweepGrace - time.Minute + time.Second) // the first is past timeout and grace, the second not
+		f.clock.Advance(30*time.Second + sweepGrace - time.Minute + time.Second) // the first is past timeout and grace, the second not
 
 		n, err := f.srv.sweep(t.Context())
 		if err != nil || n != 1 {

@@ -328,8 +328,8 @@ func testReenroll(t *testing.T, f *fixture, stranger *testCA) {
 	}
 
 	t.Run("expired", func(t *testing.T) {
-		f.advance(31 * 24 * time.Hour)
-		defer f.advance(-31 * 24 * time.Hour)
+		f.clock.Advance(31 * 24 * time.Hour)
+		defer f.clock.Advance(-31 * 24 * time.Hour)
 		before := f.countCerts()
 		got := f.request(f.client(clientOpts{cert: expiring}), "POST", path, b64(csrDER(t, expiringKey, "e1.example.com", "e1.example.com")), "", "")
 		if got.status != 401 || !strings.Contains(string(got.body), "expired") {
@@ -599,8 +599,8 @@ func testDeletedUser(t *testing.T, f *fixture, c *http.Client) {
 	if err := f.store.DeleteESTCredential(t.Context(), "dev", "leaving", storage.AuditEvent{At: time.Now(), Actor: "test", Action: "est-user-delete"}); err != nil {
 		t.Fatal(err)
 	}
-	f.advance(10 * time.Second)
-	defer f.advance(-10 * time.Second)
+	f.clock.Advance(10 * time.Second)
+	defer f.clock.Advance(-10 * time.Second)
 	before := f.countCerts()
 	if got := f.request(c, "POST", path, b64(csrDER(t, newKey(t), "d2.example.com", "d2.example.com")), "leaving", "leaving-pass"); got.status != 401 {
 		t.Fatalf("after the deletion: %d %s, want 401", got.status, got.body)

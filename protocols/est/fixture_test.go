@@ -23,7 +23,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,20 +57,7 @@ type fixture struct {
 	core  *ca.Core
 	store fullStore
 	srv   *httptest.Server
-	mu    sync.Mutex
-	now   time.Time
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
+	clock *coretest.Clock
 }
 
 func estProfile(name string, edit func(*config.Profile)) config.Profile {
@@ -98,9 +84,9 @@ func newFixture(t *testing.T, st storage.Store, set Settings, profiles ...config
 		t.Fatalf("%T does not keep EST credentials", st)
 	}
 	log := slog.New(slog.DiscardHandler)
-	f := &fixture{t: t, store: fs, now: time.Now().Truncate(time.Second)}
-	f.core = coretest.New(t, st, coretest.Options{Profiles: profiles, Now: f.clock, Log: log}).Core
-	srv, err := New(Config{Core: f.core, Store: fs, Settings: set, Log: log, Now: f.clock})
+	f := &fixture{t: t, store: fs, clock: coretest.NewClock(time.Now().Truncate(time.Second))}
+	f.core = coretest.New(t, st, coretest.Options{Profiles: profiles, Now: f.clock.Now, Log: log}).Core
+	srv, err := New(Config{Core: f.core, Store: fs, Settings: set, Log: log, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +106,7 @@ func (f *fixture) addUser(profile, user, password string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	now := f.clock()
+	now := f.clock.Now()
 	if err := f.store.InsertESTCredential(context.Background(), storage.ESTCredential{Profile: profile, Username: user, Hash: h, CreatedAt: now, UpdatedAt: now}, storage.AuditEvent{At: time.Now(), Actor: "test", Action: "est-user-add"}); err != nil {
 		f.t.Fatal(err)
 	}
@@ -172,14 +158,7 @@ func (f *fixture) request(c *http.Client, method, path string, body []byte, user
 }
 
 // countCerts is the number of certificates in the store, in any state.
-func (f *fixture) countCerts() int {
-	f.t.Helper()
-	certs, _, err := f.store.ListCertificates(context.Background(), storage.CertificateFilter{Limit: storage.MaxCertificateLimit})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return len(certs)
-}
+func (f *fixture) countCerts() int { return coretest.CountCertificates(f.t, f.store) }
 
 // issueDirect issues a certificate through the core (method api), for use
 // as a client certificate.

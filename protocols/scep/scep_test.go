@@ -18,7 +18,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,23 +43,10 @@ type fixture struct {
 	store  storage.Store
 	cfg    Config
 	srv    *httptest.Server
-	mu     sync.Mutex
-	now    time.Time
+	clock  *coretest.Clock
 	ra     *x509.Certificate
 	chain  []*x509.Certificate // GetCACert's answer: RA, issuing, root
 	client *http.Client
-}
-
-func (f *fixture) clock() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fixture) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
 }
 
 func scepProfile(name string) config.Profile {
@@ -82,12 +68,12 @@ func scepProfile(name string) config.Profile {
 // without scep, for certificates that must not renew over SCEP.
 func newFixture(t testing.TB, st storage.Store) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: st, now: time.Now().Truncate(time.Second), client: &http.Client{Timeout: 30 * time.Second}}
+	f := &fixture{t: t, store: st, clock: coretest.NewClock(time.Now().Truncate(time.Second)), client: &http.Client{Timeout: 30 * time.Second}}
 	other := scepProfile("other")
 	other.Methods = []string{"api"}
-	f.env = coretest.New(t, st, coretest.Options{Profiles: []config.Profile{scepProfile("devices"), scepProfile("renewals"), other}, Now: f.clock})
+	f.env = coretest.New(t, st, coretest.Options{Profiles: []config.Profile{scepProfile("devices"), scepProfile("renewals"), other}, Now: f.clock.Now})
 	f.cfg = Config{
-		Core: f.env.Core, Store: st, Signer: f.env.Signer, Log: slog.New(slog.DiscardHandler), Now: f.clock,
+		Core: f.env.Core, Store: st, Signer: f.env.Signer, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now,
 		Profiles: map[string]ProfileSettings{
 			"devices":  {Challenge: challenge},
 			"renewals": {RevokeOnRenewal: true},
@@ -141,14 +127,7 @@ func (f *fixture) do(method, path string, body []byte) answer {
 	return answer{resp.StatusCode, resp.Header, b}
 }
 
-func (f *fixture) countCerts() int {
-	f.t.Helper()
-	certs, _, err := f.store.ListCertificates(context.Background(), storage.CertificateFilter{Limit: storage.MaxCertificateLimit})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return len(certs)
-}
+func (f *fixture) countCerts() int { return coretest.CountCertificates(f.t, f.store) }
 
 // device is a SCEP client: its key and the certificate it signs with.
 type device struct {
@@ -471,7 +450,7 @@ func TestRAKeptAndRenewed(t *testing.T) {
 		t.Fatalf("no RA key labelled scep-ra-issuing: %v", err)
 	}
 
-	f.advance(first.NotAfter.Sub(f.clock()) - 29*24*time.Hour) // inside the 30 days before its end
+	f.clock.Advance(first.NotAfter.Sub(f.clock.Now()) - 29*24*time.Hour) // inside the 30 days before its end
 	f.getCACert("devices")
 	if f.ra.Equal(first) || !f.ra.NotAfter.After(first.NotAfter) {
 		t.Fatal("the RA certificate was not renewed in its last 30 days")

@@ -153,3 +153,14 @@ func New(t testing.TB, st storage.Store, opts Options) *Env {
 	}
 	return &Env{Core: core, CAs: cas, Signer: sg, Linter: linter, Sealer: sealer, Profiles: compiled, Config: cfg}
 }
+
+// CountCertificates is the number of certificates in st, in any state, for
+// tests that check a refused request stored nothing.
+func CountCertificates(t testing.TB, st storage.Store) int {
+	t.Helper()
+	certs, _, err := st.ListCertificates(context.Background(), storage.CertificateFilter{Limit: storage.MaxCertificateLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(certs)
+}
