@@ -37,6 +37,24 @@ func poolConfig(members ...signer.Member) signer.PoolConfig {
 	}
 }
 
+// tokenPool makes a SoftHSM token labelled gateway and a pool over it.
+func tokenPool(t *testing.T) (*softhsm.Env, *signer.Pool) {
+	t.Helper()
+	env := softhsm.New(t, "gateway")
+	return env, poolOver(t, env)
+}
+
+// poolOver opens a pool over env's token, closed when the test ends.
+func poolOver(t *testing.T, env *softhsm.Env) *signer.Pool {
+	t.Helper()
+	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 func verify(t *testing.T, pub crypto.PublicKey, digest, sig []byte) {
 	t.Helper()
 	switch pub := pub.(type) {
@@ -56,11 +74,7 @@ func verify(t *testing.T, pub crypto.PublicKey, digest, sig []byte) {
 // Keys are generated inside the token as sensitive and non-extractable:
 // read the attributes back through PKCS#11 for every key type.
 func TestSoftHSMGenerateKeysStayInToken(t *testing.T) {
-	env := softhsm.New(t, "gateway")
-	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, p := tokenPool(t)
 	ctx := context.Background()
 	d := sha256.Sum256([]byte("to be signed"))
 	for _, kt := range signer.KeyTypes {
@@ -285,12 +299,7 @@ func TestSoftHSMWrongPIN(t *testing.T) {
 
 // A session that sat idle through several health checks still signs.
 func TestSoftHSMIdleSessionStillSigns(t *testing.T) {
-	env := softhsm.New(t, "gateway")
-	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := tokenPool(t)
 	ctx := context.Background()
 	k, err := p.Generate(ctx, "idle", signer.ECDSAP256)
 	if err != nil {
@@ -414,11 +423,7 @@ func objectsLabelled(t *testing.T, module, token, label string) int {
 // extractable); Unwrap gives back what Wrap sealed, and nothing that was
 // changed, bound to other data, or never wrapped.
 func TestSoftHSMWrapUnwrap(t *testing.T) {
-	env := softhsm.New(t, "gateway")
-	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, p := tokenPool(t)
 	ctx := context.Background()
 	secret, ad := []byte("0123456789abcdef0123456789abcdef"), []byte("gateway-kek")
 	if _, err := p.Unwrap(ctx, "kek", make([]byte, 64), ad); !errs.Is(err, errs.NotFound) {
@@ -486,11 +491,7 @@ func TestSoftHSMWrapUnwrap(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	p, err = signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p = poolOver(t, env)
 	if got, err := p.Unwrap(ctx, "kek", wrapped, ad); err != nil || !bytes.Equal(got, secret) {
 		t.Fatalf("Unwrap with two keys under the label = %q, %v; want the secret", got, err)
 	}
@@ -499,12 +500,7 @@ func TestSoftHSMWrapUnwrap(t *testing.T) {
 // An RSA key in the token decrypts what was encrypted to its public key,
 // with PKCS #1 v1.5 (SCEP envelopes) and OAEP; an ECDSA key refuses.
 func TestSoftHSMDecrypt(t *testing.T) {
-	env := softhsm.New(t, "gateway")
-	p, err := signer.NewPool(poolConfig(signer.Member{Module: env.Module, TokenLabel: "gateway"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := tokenPool(t)
 	ctx := context.Background()
 	k, err := p.Generate(ctx, "ra", signer.RSA2048)
 	if err != nil {
