@@ -324,7 +324,7 @@ func (p *Pool) closeMembers() error {
 
 // sign signs digest with the key labelled label (use).
 func (p *Pool) sign(ctx context.Context, label string, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	return p.use(ctx, label, "sign", isDeviceFault, func(k crypto.Signer) ([]byte, error) {
+	return p.use(ctx, label, "sign", func(k crypto.Signer) ([]byte, error) {
 		return k.Sign(crand.Reader, digest, opts)
 	})
 }
@@ -337,7 +337,7 @@ func (p *Pool) sign(ctx context.Context, label string, digest []byte, opts crypt
 // service one garbled envelope at a time. Any other failure is an
 // errs.Malformed that says nothing about why (no padding oracle).
 func (p *Pool) decrypt(ctx context.Context, label string, ciphertext []byte, opts crypto.DecrypterOpts) ([]byte, error) {
-	return p.use(ctx, label, "decrypt", isDecryptDeviceFault, func(k crypto.Signer) ([]byte, error) {
+	return p.use(ctx, label, "decrypt", func(k crypto.Signer) ([]byte, error) {
 		d, ok := k.(crypto.Decrypter)
 		if !ok {
 			return nil, errs.New(errs.Internal, "key %q cannot decrypt", label)
@@ -355,8 +355,10 @@ func (p *Pool) decrypt(ctx context.Context, label string, ciphertext []byte, opt
 
 // use runs op (what names it in errors) with the key labelled label,
 // trying the members in turn, starting from the next one in round-robin
-// order, and moves on when a member reports a device fault (fault).
-func (p *Pool) use(ctx context.Context, label, what string, fault func(error) bool, op func(crypto.Signer) ([]byte, error)) ([]byte, error) {
+// order, and moves on when a member reports a device fault. An op whose
+// failures are the caller's (decrypt) returns them as errs.Malformed,
+// which ends the attempt as it is.
+func (p *Pool) use(ctx context.Context, label, what string, op func(crypto.Signer) ([]byte, error)) ([]byte, error) {
 	n := len(p.members)
 	start := int(p.next.Add(1))
 	var lastErr error
@@ -372,7 +374,7 @@ func (p *Pool) use(ctx context.Context, label, what string, fault func(error) bo
 		if ctx.Err() != nil {
 			return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "signer: %s with %q", what, label)
 		}
-		if fault(err) {
+		if isDeviceFault(err) {
 			m.markDown(err)
 			p.kickReconnect()
 			lastErr = err
