@@ -95,24 +95,12 @@ func (a *API) pem(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	c, err := a.store.GetCertificate(r.Context(), serial)
+	b, err := a.core.Bundle(r.Context(), serial)
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return
 	}
-	if c.Status == storage.StatusPending {
-		a.problem(w, r, errs.New(errs.Conflict, "certificate %s is pending: it was never signed", serial))
-		return
-	}
-	cert, err := x509.ParseCertificate(c.DER)
-	if err != nil {
-		a.problem(w, r, errs.Wrap(errs.Internal, err, "stored certificate %s", serial))
-		return
-	}
-	certs := []*x509.Certificate{cert}
-	if auth, ok := a.core.CAs[c.CA]; ok {
-		certs = append(append(certs, auth.Cert), auth.Chain...)
-	}
+	certs := append([]*x509.Certificate{b.Cert}, b.Chain...)
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	w.Write(ca.PEMChain(certs...))

@@ -31,6 +31,7 @@ type CoreStore interface {
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
 	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error)
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) // upstream requests
 	DueForRenewal(ctx context.Context, now time.Time, limit int) ([]storage.Certificate, error)
 	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
 	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
@@ -39,12 +40,15 @@ type CoreStore interface {
 // Core is the one issuance path every protocol calls: a protocol turns its
 // wire format into an IssueRequest and the Issued result back.
 type Core struct {
-	Store    CoreStore
-	Issuer   *Issuer
-	CAs      map[string]*Authority
-	Profiles map[string]*Profile
-	Log      *slog.Logger
-	Now      func() time.Time
+	Store  CoreStore
+	Issuer *Issuer
+	CAs    map[string]*Authority
+	// Upstreams are the external CAs of the profiles backed by one
+	// (Profile.Upstream).
+	Upstreams map[string]Upstream
+	Profiles  map[string]*Profile
+	Log       *slog.Logger
+	Now       func() time.Time
 	// OnRevoke, if set, is called after each revocation, and each release
 	// from hold, is stored and audited, so that CRLs and OCSP responses
 	// can be refreshed at once. Other replicas learn of it from the store.
@@ -118,8 +122,13 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if !p.Allows(req.Method) {
 		return nil, errs.New(errs.Forbidden, "profile %s: rule methods: enrollment method %q is not allowed", p.Name, req.Method)
 	}
-	a, ok := c.CAs[p.CA]
-	if !ok {
+	var a *Authority
+	var up Upstream
+	if p.Upstream != "" {
+		if up = c.Upstreams[p.Upstream]; up == nil {
+			return nil, errs.New(errs.Internal, "profile %s: upstream %q is not loaded", p.Name, p.Upstream)
+		}
+	} else if a = c.CAs[p.CA]; a == nil {
 		return nil, errs.New(errs.Internal, "profile %s: CA %q is not loaded", p.Name, p.CA)
 	}
 	validity, err := p.Validity(req.Validity)
@@ -129,6 +138,7 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 
 	var pub crypto.PublicKey
 	var key crypto.Signer
+	var csr *x509.CertificateRequest
 	var names Names
 	switch {
 	case req.CSR != nil && req.CheckedCSR != nil:
@@ -136,7 +146,7 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	case (req.CSR != nil || req.CheckedCSR != nil) && req.Generate != nil:
 		return nil, errs.New(errs.Malformed, "a request carries either a CSR or a key to generate, not both")
 	case req.CSR != nil || req.CheckedCSR != nil:
-		csr := req.CheckedCSR
+		csr = req.CheckedCSR
 		if csr == nil {
 			if csr, err = x509.ParseCertificateRequest(req.CSR); err != nil {
 				return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
@@ -180,14 +190,6 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		return nil, err
 	}
 
-	now := c.Now()
-	var subj pkix.Name
-	subj.CommonName = names.CommonName
-	params := LeafParams{
-		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails,
-		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
-		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
-	}
 	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces, ACMEOrder: req.ACMEOrder}
 	if key != nil && !req.DiscardKey {
 		meta.Key = key
@@ -196,6 +198,17 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 			meta.AutoRenew = *req.AutoRenew
 		}
 		meta.RenewAt = p.RenewAt
+	}
+	if up != nil {
+		return c.issueUpstream(ctx, p, up, csr, key, names, meta)
+	}
+	now := c.Now()
+	var subj pkix.Name
+	subj.CommonName = names.CommonName
+	params := LeafParams{
+		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails,
+		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
+		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
 	}
 	cert, err := c.Issuer.Issue(ctx, a, params, pub, meta)
 	if err != nil {
@@ -268,6 +281,12 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 	if err != nil {
 		return err
 	}
+	up := c.Upstreams[cert.CA]
+	if up != nil {
+		if err := c.revokeUpstream(ctx, up, cert, reason); err != nil {
+			return err
+		}
+	}
 	now := c.Now()
 	if err := c.Store.RevokeCertificate(ctx, serial, reason, now, storage.AuditEvent{
 		At: now, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: serial,
@@ -276,7 +295,7 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
-	if c.OnRevoke != nil {
+	if c.OnRevoke != nil && up == nil { // the external CA publishes its own CRLs and OCSP
 		c.OnRevoke(ctx, cert.CA, serial)
 	}
 	return nil
@@ -379,6 +398,10 @@ func (c *Core) bundle(rec storage.Certificate) (*Bundle, error) {
 	b := &Bundle{Record: rec, Cert: cert}
 	if a, ok := c.CAs[rec.CA]; ok {
 		b.Chain = c.chain(a)
+	} else if rec.Chain != nil {
+		if b.Chain, err = parseChain(rec.Chain); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "stored chain of %s", rec.Serial)
+		}
 	}
 	if rec.KeyPEM != nil {
 		if b.KeyPEM, err = c.Issuer.Sealer.Open(rec.Serial, rec.KeyPEM); err != nil {

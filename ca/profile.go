@@ -21,8 +21,11 @@ import (
 // Profile is a compiled certificate profile: the policy every request
 // under it passes before anything is stored or signed.
 type Profile struct {
-	Name            string
-	CA              string
+	Name string
+	CA   string
+	// Upstream, instead of CA, names the external ACME CA that issues
+	// (Core.Upstreams).
+	Upstream        string
 	Methods         []string
 	dnsRules        []string
 	wildcards       bool
@@ -59,7 +62,7 @@ var extKeyUsageByName = map[string]x509.ExtKeyUsage{
 // CompileProfile turns a validated configuration profile into a Profile.
 func CompileProfile(p config.Profile) (*Profile, error) {
 	cp := &Profile{
-		Name: p.Name, CA: p.CA, Methods: slices.Clone(p.Methods),
+		Name: p.Name, CA: p.CA, Upstream: p.Upstream, Methods: slices.Clone(p.Methods),
 		wildcards: p.Names.Wildcards, commonName: p.Names.CommonName, cnInSAN: p.Names.CommonNameInSAN == nil || *p.Names.CommonNameInSAN,
 		maxNames: p.Names.Max, KeyTypes: slices.Clone(p.KeyTypes),
 		MaxValidity: p.MaxValidity.D(), DefaultValidity: p.DefaultValidity.D(),

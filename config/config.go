@@ -26,13 +26,15 @@ type Config struct {
 	Signer   Signer    `yaml:"signer"`
 	CAs      []CA      `yaml:"cas"`
 	Profiles []Profile `yaml:"profiles"`
-	ACME     ACME      `yaml:"acme"`
-	Lint     Lint      `yaml:"lint"`
-	Keystore Keystore  `yaml:"keystore"`
-	EST      EST       `yaml:"est"`
-	CRL      CRL       `yaml:"crl"`
-	OCSP     OCSP      `yaml:"ocsp"`
-	Renewal  Renewal   `yaml:"renewal"`
+	// Upstreams are external ACME CAs that profiles can be backed by.
+	Upstreams []Upstream `yaml:"upstreams"`
+	ACME      ACME       `yaml:"acme"`
+	Lint      Lint       `yaml:"lint"`
+	Keystore  Keystore   `yaml:"keystore"`
+	EST       EST        `yaml:"est"`
+	CRL       CRL        `yaml:"crl"`
+	OCSP      OCSP       `yaml:"ocsp"`
+	Renewal   Renewal    `yaml:"renewal"`
 }
 
 // Keystore configures how the gateway keeps the private keys it generates
@@ -226,10 +228,13 @@ type Subject struct {
 // Profile is a certificate profile: what may be issued, by which
 // enrollment methods, from which CA.
 type Profile struct {
-	Name    string   `yaml:"name"`
-	CA      string   `yaml:"ca"`
-	Methods []string `yaml:"methods"` // acme | est | scep | api
-	Names   Names    `yaml:"names"`
+	Name string `yaml:"name"`
+	// CA is the gateway CA that signs; Upstream, instead, names an
+	// external ACME CA (upstreams[].name) that issues.
+	CA       string   `yaml:"ca"`
+	Upstream string   `yaml:"upstream"`
+	Methods  []string `yaml:"methods"` // acme | est | scep | api
+	Names    Names    `yaml:"names"`
 	// KeyTypes the subject key may have: ecdsa-p256, ecdsa-p384, rsa-2048,
 	// rsa-3072, rsa-4096 (RSA sizes in between are refused), ed25519.
 	KeyTypes        []string `yaml:"key_types"`
@@ -248,6 +253,64 @@ type Profile struct {
 	EST          ProfileEST  `yaml:"est"`
 	ACME         ProfileACME `yaml:"acme"`
 	SCEP         ProfileSCEP `yaml:"scep"`
+}
+
+// Upstream is an external ACME CA (Let's Encrypt, ZeroSSL, step-ca...)
+// that the gateway drives as an ACME client (lego) for the profiles that
+// name it. The external CA decides validity, key usage and extensions;
+// the profile's rules on methods, names and key types still apply first.
+type Upstream struct {
+	Name         string `yaml:"name"`
+	DirectoryURL string `yaml:"directory_url"`
+	// Email is the account's contact (optional).
+	Email string `yaml:"email"`
+	// AgreeTOS must be true: registering agrees to the CA's terms of
+	// service on the operator's behalf.
+	AgreeTOS bool `yaml:"agree_tos"`
+	// RootsFile is a PEM file of roots that the directory's TLS
+	// certificate must chain to (a private ACME CA); empty: the system's.
+	RootsFile string `yaml:"roots_file"`
+	// EAB binds the account to one at the CA (RFC 8555 section 7.3.4).
+	EAB UpstreamEAB `yaml:"eab"`
+	// ACMEProfile asks the CA for one of its certificate profiles
+	// (draft-ietf-acme-profiles), such as Let's Encrypt's "tlsserver".
+	ACMEProfile string `yaml:"acme_profile"`
+	// Challenge is http-01 (the CA fetches the token from the gateway's
+	// HTTP listener, so port 80 of every name must reach it) or dns-01.
+	Challenge string      `yaml:"challenge"`
+	DNS       UpstreamDNS `yaml:"dns"`
+	// Timeout bounds one issuance (order, validation, finalization).
+	Timeout Duration `yaml:"timeout"`
+}
+
+// UpstreamEAB is an External Account Binding: the key ID and a file
+// holding the base64url HMAC key the CA gave.
+type UpstreamEAB struct {
+	KID      string `yaml:"kid"`
+	HMACFile string `yaml:"hmac_file"`
+}
+
+// UpstreamDNS configures how dns-01 TXT records are published.
+type UpstreamDNS struct {
+	// Provider is rfc2136 (dynamic updates, RFC 2136, optionally signed
+	// with TSIG) or exec (Program is run as `PROGRAM present FQDN VALUE`
+	// and `PROGRAM cleanup FQDN VALUE`).
+	Provider   string `yaml:"provider"`
+	Nameserver string `yaml:"nameserver"` // rfc2136: host:port
+	// TSIGKey names the TSIG key; TSIGSecretFile holds its base64
+	// secret; TSIGAlgorithm defaults to hmac-sha256.
+	TSIGKey        string `yaml:"tsig_key"`
+	TSIGSecretFile string `yaml:"tsig_secret_file"`
+	TSIGAlgorithm  string `yaml:"tsig_algorithm"`
+	Program        string `yaml:"program"` // exec
+	// Resolvers (host:port) are asked whether the record is visible
+	// before the CA is told to look; empty: the system's.
+	Resolvers []string `yaml:"resolvers"`
+	// SkipAuthoritativeCheck waits for the record on Resolvers alone, not
+	// on the zone's authoritative servers too (split-horizon DNS).
+	SkipAuthoritativeCheck bool `yaml:"skip_authoritative_check"`
+	// PropagationTimeout bounds that wait.
+	PropagationTimeout Duration `yaml:"propagation_timeout"`
 }
 
 // ProfileSCEP is the SCEP part of a profile (RFC 8894).
@@ -382,6 +445,16 @@ func Parse(r io.Reader, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// UpstreamNamed returns the upstream with the given name.
+func (c *Config) UpstreamNamed(name string) (Upstream, bool) {
+	for _, u := range c.Upstreams {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return Upstream{}, false
 }
 
 // CA returns the CA with the given name.

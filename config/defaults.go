@@ -92,6 +92,12 @@ func (c *Config) setDefaults() {
 			p.AutoRenew.RenewBeforeDays = 30
 		}
 	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		setStr(&u.Challenge, "http-01")
+		setDur(&u.Timeout, 5*time.Minute)
+		setDur(&u.DNS.PropagationTimeout, 2*time.Minute)
+	}
 	if c.ACME.Validation.HTTP01Port == 0 {
 		c.ACME.Validation.HTTP01Port = 80
 	}

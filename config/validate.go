@@ -120,6 +120,7 @@ func (c *Config) Validate() error {
 
 	positive(add, "renewal.interval", c.Renewal.Interval)
 	c.validateCAs(add)
+	c.validateUpstreams(add)
 	c.validateProfiles(add)
 
 	v := c.ACME.Validation
@@ -223,8 +224,25 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 			add(path+".name", "%q is also the name of profiles[%d]", pr.Name, j)
 		}
 		names[pr.Name] = i
-		if _, ok := c.CA(pr.CA); !ok {
-			add(path+".ca", "no CA named %q", pr.CA)
+		switch {
+		case pr.Upstream != "" && pr.CA != "":
+			add(path, "ca and upstream exclude each other: a profile is signed by a gateway CA or issued by an external one")
+		case pr.Upstream != "":
+			if _, ok := c.UpstreamNamed(pr.Upstream); !ok {
+				add(path+".upstream", "no upstream named %q", pr.Upstream)
+			}
+			for j, m := range pr.Methods {
+				// TODO: EST and SCEP answer with the issuing CA's chain
+				// and (SCEP) an RA it certifies; neither exists for an
+				// external CA yet.
+				if m == "est" || m == "scep" {
+					add(fmt.Sprintf("%s.methods[%d]", path, j), "%s is not served for a profile backed by an upstream; use acme or api", m)
+				}
+			}
+		default:
+			if _, ok := c.CA(pr.CA); !ok {
+				add(path+".ca", "no CA named %q", pr.CA)
+			}
 		}
 		if len(pr.Methods) == 0 {
 			add(path+".methods", "at least one of acme, est, scep, api is required")
@@ -235,6 +253,58 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 			}
 		}
 		validateProfilePolicy(add, path, pr)
+	}
+}
+
+func (c *Config) validateUpstreams(add func(path, format string, args ...any)) {
+	names := map[string]string{}
+	for i, ca := range c.CAs {
+		names[ca.Name] = fmt.Sprintf("cas[%d]", i)
+	}
+	for i, u := range c.Upstreams {
+		path := fmt.Sprintf("upstreams[%d]", i)
+		if !isName(u.Name) {
+			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", u.Name)
+		}
+		// Certificates name their issuer, CA or upstream, in one field.
+		if other, dup := names[u.Name]; dup {
+			add(path+".name", "%q is also the name of %s", u.Name, other)
+		}
+		names[u.Name] = path
+		if x, err := url.Parse(u.DirectoryURL); err != nil || x.Scheme != "https" || x.Host == "" {
+			add(path+".directory_url", "must be an absolute https:// URL, got %q", u.DirectoryURL)
+		}
+		if !u.AgreeTOS {
+			add(path+".agree_tos", "must be true: registering an account agrees to the CA's terms of service")
+		}
+		if (u.EAB.KID == "") != (u.EAB.HMACFile == "") {
+			add(path+".eab", "kid and hmac_file go together")
+		}
+		positive(add, path+".timeout", u.Timeout)
+		switch u.Challenge {
+		case "http-01":
+		case "dns-01":
+			d := u.DNS
+			switch d.Provider {
+			case "rfc2136":
+				hostPort(add, path+".dns.nameserver", d.Nameserver)
+				if (d.TSIGKey == "") != (d.TSIGSecretFile == "") {
+					add(path+".dns", "tsig_key and tsig_secret_file go together")
+				}
+			case "exec":
+				if d.Program == "" {
+					add(path+".dns.program", "required for the exec provider")
+				}
+			default:
+				add(path+".dns.provider", "must be rfc2136 or exec, got %q", d.Provider)
+			}
+			for j, r := range d.Resolvers {
+				hostPort(add, fmt.Sprintf("%s.dns.resolvers[%d]", path, j), r)
+			}
+			positive(add, path+".dns.propagation_timeout", d.PropagationTimeout)
+		default:
+			add(path+".challenge", "must be http-01 or dns-01, got %q", u.Challenge)
+		}
 	}
 }
 

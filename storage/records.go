@@ -29,7 +29,7 @@ const (
 // Certificate is one certificate issued by the gateway, keyed by serial.
 type Certificate struct {
 	Serial    string // lowercase hex, no separators
-	CA        string // name of the issuing CA
+	CA        string // name of the issuing CA, or of the upstream (external ACME CA) that issued it
 	Profile   string
 	Method    string // "api", "acme", "est", "scep", "internal"
 	Requester string
@@ -63,6 +63,11 @@ type Certificate struct {
 	// ActivateCertificate), the store moves the order processing→valid
 	// with this serial, again in the same transaction.
 	ACMEOrder string
+	// Chain is the PEM issuer chain (issuer first) of a certificate an
+	// external ACME CA issued (CA names the upstream); nil for the
+	// gateway's own CAs, whose chain the CA hierarchy holds. Stored by
+	// InsertPendingCertificate.
+	Chain []byte
 }
 
 // Token is a REST API bearer token. Only the SHA-256 hash of the secret is

@@ -220,4 +220,5 @@ type Store interface {
 	ESTStore
 	ACMEStore
 	RevocationStore
+	UpstreamStore
 }

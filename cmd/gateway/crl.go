@@ -53,8 +53,12 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	rec, err := rs.LatestCRL(ctx, *caName)
 	if errs.Is(err, errs.NotFound) {
-		if _, caErr := st.GetCA(ctx, *caName); errs.Is(caErr, errs.NotFound) {
+		rec, caErr := st.GetCA(ctx, *caName)
+		if errs.Is(caErr, errs.NotFound) {
 			return fmt.Errorf("no CA named %q", *caName)
+		}
+		if strings.HasPrefix(rec.KeyURI, "acme:") {
+			return fmt.Errorf("%s is an external ACME CA (upstreams): it publishes its own CRLs", *caName)
 		}
 		return fmt.Errorf("CA %s has published no CRL yet: `gateway serve` publishes the first one when it starts", *caName)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/server"
+	"github.com/certgw/gateway/upstream"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -75,6 +76,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	caCerts := &ca.CertHandler{CAs: cas}
+	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
@@ -103,7 +105,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "store", Check: d.store.Ping},
 		},
 		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
-		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r) },
+		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r); http01.Routes(r) },
 	})
 	if err := srv.Listen(); err != nil {
 		return err

@@ -137,5 +137,9 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 		Store: d.store, Linter: d.linter, Presign: d.pre, Sealer: sealer,
 		URLs: ca.URLs{Base: strings.TrimSuffix(d.cfg.Listen.PublicURL, "/")}, Log: d.log, Now: time.Now,
 	}
-	return &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Profiles: profiles, Log: d.log, Now: time.Now}, nil
+	upstreams, err := newUpstreams(ctx, d.cfg, d.store, sealer, d.log)
+	if err != nil {
+		return nil, err
+	}
+	return &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now}, nil
 }

@@ -62,5 +62,8 @@ func scanCA(r pgx.Row) (storage.CA, error) {
 		return storage.CA{}, err
 	}
 	ca.CreatedAt = utc(ca.CreatedAt)
+	// An upstream's row has an empty certificate (stored empty: cert_der
+	// is NOT NULL); it comes back nil like every empty byte slice.
+	ca.CertDER = nullBytes(ca.CertDER)
 	return ca, nil
 }

@@ -17,7 +17,7 @@ import (
 // scanCertificate reads it.
 const certColumns = `serial, ca, profile, method, requester, status, sans::text,
 	not_before, not_after, der, created_at, revoked_at, revocation_reason,
-	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, '')`
+	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, ''), chain`
 
 // InsertPendingCertificate implements storage.Store.
 //
@@ -76,15 +76,15 @@ func (s *Store) insertPending(ctx context.Context, c storage.Certificate) error 
 			inserted AS (
 				INSERT INTO certificates
 				(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-				 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
-				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+				 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order, chain)
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $21
 				WHERE $18::text IS NULL OR EXISTS (SELECT FROM claimed)
 				RETURNING true)
 			SELECT EXISTS (SELECT FROM inserted), (SELECT status FROM acme_orders WHERE id = $18)`,
 		args: []any{c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
 			c.NotBefore, c.NotAfter, c.CreatedAt,
 			nullBytes(c.KeyPEM), c.AutoRenew, nullTime(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder),
-			storage.ACMEProcessing, storage.ACMEReady},
+			storage.ACMEProcessing, storage.ACMEReady, nullBytes(c.Chain)},
 		result: func(row pgx.Row) error {
 			var (
 				inserted bool
@@ -187,7 +187,7 @@ func scanCertificate(r pgx.Row) (storage.Certificate, error) {
 	err := r.Scan(
 		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
 		&c.NotBefore, &c.NotAfter, &c.DER, &c.CreatedAt, &revokedAt, &reason,
-		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject, &c.ACMEOrder)
+		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject, &c.ACMEOrder, &c.Chain)
 	if err != nil {
 		return storage.Certificate{}, err
 	}
@@ -205,5 +205,6 @@ func scanCertificate(r pgx.Row) (storage.Certificate, error) {
 	c.RenewAt = fromNullTime(renewAt)
 	c.DER = nullBytes(c.DER)
 	c.KeyPEM = nullBytes(c.KeyPEM)
+	c.Chain = nullBytes(c.Chain)
 	return c, nil
 }

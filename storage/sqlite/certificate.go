@@ -16,7 +16,7 @@ import (
 // scanCertificate reads it.
 const certColumns = `serial, ca, profile, method, requester, status, sans,
 	not_before, not_after, der, created_at, revoked_at, revocation_reason,
-	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, '')`
+	key_pem, auto_renew, renew_at, COALESCE(replaces, ''), COALESCE(renewed_by, ''), subject, COALESCE(acme_order, ''), chain`
 
 // InsertPendingCertificate implements storage.Store.
 func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certificate) error {
@@ -41,11 +41,11 @@ func (s *Store) InsertPendingCertificate(ctx context.Context, c storage.Certific
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO certificates
 			(serial, ca, profile, method, requester, status, sans, sans_lower, not_before, not_after, created_at,
-			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 key_pem, auto_renew, renew_at, replaces, renewed_by, subject, acme_order, chain)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.Serial, c.CA, c.Profile, c.Method, c.Requester, string(storage.StatusPending), sans, certquery.SANText(c.SANs),
 			micros(c.NotBefore), micros(c.NotAfter), micros(c.CreatedAt),
-			nullBytes(c.KeyPEM), boolInt(c.AutoRenew), nullMicros(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder))
+			nullBytes(c.KeyPEM), boolInt(c.AutoRenew), nullMicros(c.RenewAt), nullString(c.Replaces), nullString(c.RenewedBy), c.Subject, nullString(c.ACMEOrder), nullBytes(c.Chain))
 		if err != nil {
 			return wrap(err, "insert certificate %s (CA %q)", c.Serial, c.CA)
 		}
@@ -139,7 +139,7 @@ func scanCertificate(r scanner) (storage.Certificate, error) {
 	err := r.Scan(
 		&c.Serial, &c.CA, &c.Profile, &c.Method, &c.Requester, &status, &sans,
 		&notBefore, &notAfter, &c.DER, &created, &revokedAt, &reason,
-		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject, &c.ACMEOrder)
+		&c.KeyPEM, &c.AutoRenew, &renewAt, &c.Replaces, &c.RenewedBy, &c.Subject, &c.ACMEOrder, &c.Chain)
 	if err != nil {
 		return storage.Certificate{}, err
 	}
@@ -155,5 +155,6 @@ func scanCertificate(r scanner) (storage.Certificate, error) {
 	c.RenewAt = fromNullMicros(renewAt)
 	c.DER = nullBytes(c.DER)
 	c.KeyPEM = nullBytes(c.KeyPEM)
+	c.Chain = nullBytes(c.Chain)
 	return c, nil
 }

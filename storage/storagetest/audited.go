@@ -54,6 +54,12 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 			return s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: kid, Profile: "default", HMACKey: []byte("mac"), CreatedAt: base}, audit)
 		}
 	}
+	insertUpstreamAccount := func(url string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertUpstreamAccount(ctx, storage.UpstreamAccount{Upstream: "le", Directory: "https://acme.example/directory",
+				URL: url, KeyPEM: []byte("sealed key"), CreatedAt: base}, audit)
+		}
+	}
 	orphan := rootCA("orphan", base)
 	orphan.Parent = "missing"
 
@@ -79,6 +85,9 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DeleteESTCredential unknown", nil, deleteCred("dev"), errs.NotFound},
 		{"InsertACMEEABKey", nil, insertEAB("kid1"), -1},
 		{"InsertACMEEABKey taken", []change{insertEAB("kid1")}, insertEAB("kid1"), errs.Conflict},
+		{"InsertUpstreamAccount", nil, insertUpstreamAccount("https://acme.example/acct/1"), -1},
+		{"InsertUpstreamAccount taken", []change{insertUpstreamAccount("https://acme.example/acct/1")}, insertUpstreamAccount("https://acme.example/acct/2"), errs.Conflict},
+		{"InsertUpstreamAccount no URL", nil, insertUpstreamAccount(""), errs.Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

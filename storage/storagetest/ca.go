@@ -46,6 +46,29 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 	})
 
+	// An upstream (an external ACME CA) is stored as a CA without a
+	// certificate of its own, so that its certificates have a CA to name
+	// (see upstreamCA). cert_der is NOT NULL: the empty certificate must be
+	// stored as empty, not as NULL, and comes back nil like every empty
+	// byte slice.
+	t.Run("EmptyCertificate", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		le := upstreamCA("le")
+		must(t, "InsertCA(empty certificate)", s.InsertCA(ctx, le, Event("upstream-add", "")))
+		want := normCA(le)
+		want.CertDER = nil
+		got, err := s.GetCA(ctx, "le")
+		must(t, "GetCA", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCA() =\n%+v\nwant\n%+v", got, want)
+		}
+		cas, err := s.ListCAs(ctx)
+		must(t, "ListCAs", err)
+		if !reflect.DeepEqual(cas, []storage.CA{want}) {
+			t.Errorf("ListCAs() =\n%+v\nwant\n%+v", cas, []storage.CA{want})
+		}
+	})
+
 	t.Run("DuplicateName", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "InsertCA", s.InsertCA(ctx, rootCA("root", base), Event("init-ca", "")))

@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
 	"reflect"
 	"testing"
 	"time"
@@ -43,6 +45,9 @@ func normCert(c storage.Certificate) storage.Certificate {
 	c.RenewAt = normTime(c.RenewAt) // the zero time stays zero
 	if len(c.KeyPEM) == 0 {
 		c.KeyPEM = nil
+	}
+	if len(c.Chain) == 0 {
+		c.Chain = nil
 	}
 	return c
 }
@@ -107,6 +112,8 @@ func testCertificate(t *testing.T, open func(t *testing.T) storage.Store) {
 			checkCertUTC(t, got)
 		}
 	})
+
+	t.Run("Chain", func(t *testing.T) { testChain(t, open) })
 
 	t.Run("PendingIgnoresStatusAndDER", func(t *testing.T) {
 		s, ctx := withCA(t, open)
@@ -207,4 +214,88 @@ func testCertificate(t *testing.T, open func(t *testing.T) storage.Store) {
 			t.Errorf("status = %q after a failed activation, want pending", got.Status)
 		}
 	})
+}
+
+// upstreamCA is the cas row of an upstream (an external ACME CA), as the
+// caller stores it so that the upstream's certificates have a CA to name:
+// no certificate of its own, and the directory in the key URI.
+func upstreamCA(name string) storage.CA {
+	return storage.CA{Name: name, KeyURI: "acme:https://acme.example/" + name + "/directory", CertDER: []byte{}, CreatedAt: base}
+}
+
+// testChain checks that the issuer chain of a certificate from an upstream
+// is stored with its pending record and comes back, byte for byte, from
+// every read, whichever way it was activated; and that a certificate
+// without one has none.
+func testChain(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	must(t, "InsertCA(upstream)", s.InsertCA(ctx, upstreamCA("le"), Event("upstream-add", "")))
+	chain := func(seed byte) []byte {
+		return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: testDER(seed)}),
+			pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: testDER(seed + 1)})...)
+	}
+	fromUpstream := func(serial string, seed byte) storage.Certificate {
+		c := renewable(serial)
+		c.CA, c.Method, c.Chain = "le", "api", chain(seed)
+		return c
+	}
+
+	// Pending, then completed: CompleteIssuance.
+	completed := fromUpstream("c1", 1)
+	must(t, "InsertPendingCertificate(c1)", s.InsertPendingCertificate(ctx, completed))
+	got, err := s.GetCertificate(ctx, "c1")
+	must(t, "GetCertificate(c1)", err)
+	if want := normCert(completed); !reflect.DeepEqual(got, want) {
+		t.Errorf("GetCertificate(c1) while pending =\n%+v\nwant\n%+v", got, want)
+	}
+	pending, err := s.PendingCertificates(ctx, base.Add(time.Hour), 10)
+	must(t, "PendingCertificates", err)
+	if len(pending) != 1 || !bytes.Equal(pending[0].Chain, completed.Chain) {
+		t.Errorf("PendingCertificates() = %+v, want c1 with its chain", pending)
+	}
+	_, err = s.CompleteIssuance(ctx, issueEvent(completed, testDER(4)), "c1", testDER(4), completed.NotBefore, completed.NotAfter)
+	must(t, "CompleteIssuance(c1)", err)
+	wantCompleted := normCert(completed)
+	wantCompleted.Status, wantCompleted.DER = storage.StatusActive, testDER(4)
+
+	// Pending, then activated: ActivateCertificate (the reconcile step).
+	activated := fromUpstream("c2", 3)
+	activated.CreatedAt = base.Add(time.Second)
+	wantActivated := activate(t, s, ctx, activated)
+
+	// The gateway's own CA: no chain, given as nil or as empty.
+	own := renewable("c3")
+	own.CreatedAt = base.Add(2 * time.Second)
+	wantOwn := activate(t, s, ctx, own)
+	emptyChain := renewable("c4")
+	emptyChain.CreatedAt = base.Add(3 * time.Second)
+	emptyChain.Chain = []byte{}
+	wantEmpty := activate(t, s, ctx, emptyChain)
+
+	for _, want := range []storage.Certificate{wantCompleted, wantActivated, wantOwn, wantEmpty} {
+		got, err := s.GetCertificate(ctx, want.Serial)
+		must(t, "GetCertificate("+want.Serial+")", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCertificate(%s) =\n%+v\nwant\n%+v", want.Serial, got, want)
+		}
+	}
+	if wantOwn.Chain != nil || wantEmpty.Chain != nil {
+		t.Fatalf("normCert keeps an empty chain")
+	}
+
+	list, next, err := s.ListCertificates(ctx, storage.CertificateFilter{})
+	must(t, "ListCertificates", err)
+	if want := []storage.Certificate{wantEmpty, wantOwn, wantActivated, wantCompleted}; !reflect.DeepEqual(list, want) || next != "" {
+		t.Errorf("ListCertificates() =\n%+v, %q\nwant\n%+v, \"\"", list, next, want)
+	}
+	latest, err := s.LatestCertificate(ctx, "default", base)
+	must(t, "LatestCertificate", err)
+	if !reflect.DeepEqual(latest, wantEmpty) {
+		t.Errorf("LatestCertificate() =\n%+v\nwant\n%+v", latest, wantEmpty)
+	}
+	due, err := s.DueForRenewal(ctx, completed.RenewAt, 10)
+	must(t, "DueForRenewal", err)
+	if want := []storage.Certificate{wantCompleted, wantActivated, wantOwn, wantEmpty}; !reflect.DeepEqual(due, want) {
+		t.Errorf("DueForRenewal() =\n%+v\nwant\n%+v", due, want)
+	}
 }

@@ -5,6 +5,7 @@ go 1.26.8
 tool (
 	github.com/globalsign/est/cmd/estclient
 	github.com/go-acme/lego/v4/cmd/lego
+	github.com/letsencrypt/pebble/v2/cmd/pebble
 	github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv
 	github.com/micromdm/scep/v2/cmd/scepclient
 )

@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Profiles backed by an external ACME CA: pebble (Let's Encrypt's test
+// CA, pinned in test/tools) stands in for it. It resolves names with
+// pebble-challtestsrv (every A record is 127.0.0.1) and fetches http-01
+// tokens from the gateway's HTTP listener, as Let's Encrypt would on port
+// 80; dns-01 records go to challtestsrv through an exec script.
+
+var pebbleBin = toolBin("pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble")
+
+type pebbleEnv struct {
+	addr, mgmt string // host:port of the ACME and management listeners
+	certPEM    string // its TLS certificate (self-signed), the gateway's roots_file
+	client     *http.Client
+}
+
+// writePebbleTLS makes pebble's self-signed TLS certificate for 127.0.0.1.
+func writePebbleTLS(t *testing.T, dir string) (certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pebble test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(key)
+	certPath, keyPath = filepath.Join(dir, "pebble-cert.pem"), filepath.Join(dir, "pebble-key.pem")
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd}), 0o600)
+	return certPath, keyPath
+}
+
+// startPebble runs pebble validating http-01 on httpPort and resolving
+// with dnsAddr; it refuses blocked.example.org.
+func startPebble(t *testing.T, dir, addr, mgmt, certPath, keyPath, httpPort, dnsAddr string) *pebbleEnv {
+	t.Helper()
+	bin, err := pebbleBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{"pebble": map[string]any{
+		"listenAddress": addr, "managementListenAddress": mgmt,
+		"certificate": certPath, "privateKey": keyPath,
+		"httpPort": mustAtoi(t, httpPort), "tlsPort": 1, "externalAccountBindingRequired": false,
+		"domainBlocklist": []string{"blocked.example.org"},
+		"retryAfter":      map[string]int{"authz": 1, "order": 1},
+	}}
+	b, _ := json.Marshal(cfg)
+	cfgPath := filepath.Join(dir, "pebble.json")
+	os.WriteFile(cfgPath, b, 0o644)
+	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("pebble output:\n%s", out.String())
+		}
+	})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(readFile(t, certPath)))
+	p := &pebbleEnv{addr: addr, mgmt: mgmt, certPEM: certPath,
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}}
+	for i := 0; ; i++ {
+		resp, err := p.client.Get("https://" + addr + "/dir")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 100 {
+			t.Fatalf("pebble does not answer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// mgmtGet reads pebble's management interface.
+func (p *pebbleEnv) mgmtGet(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := p.client.Get("https://" + p.mgmt + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestUpstreamWithPebble(t *testing.T) {
+	e := newACMEEnv(t) // challtestsrv, and the ports the gateway's own ACME validates on
+	dir := t.TempDir()
+	setupQuickstart(t, dir)
+	certPath, keyPath := writePebbleTLS(t, dir)
+	pebbleAddr, pebbleMgmt := freePort(t), freePort(t)
+	script := filepath.Join(dir, "settxt.sh")
+	os.WriteFile(script, []byte(`#!/bin/sh
+case "$1" in
+  present) curl -s -X POST -d "{\"host\":\"$2\",\"value\":\"$3\"}" http://`+e.management+`/set-txt ;;
+  cleanup) curl -s -X POST -d "{\"host\":\"$2\"}" http://`+e.management+`/clear-txt ;;
+esac
+`), 0o755)
+	addProfile(t, dir, `  - name: public
+    upstream: pebble
+    methods: [api, acme]
+    names: {dns: ["*"]}
+    server_keygen: true
+  - name: public-dns
+    upstream: pebble-dns
+    methods: [api]
+    names: {dns: [".example.org"], wildcards: true}
+`)
+	cfgPath := filepath.Join(dir, "var", "gateway.yaml")
+	y := readFile(t, cfgPath) + fmt.Sprintf(`
+upstreams:
+  - name: pebble
+    directory_url: https://%[1]s/dir
+    email: ops@example.org
+    agree_tos: true
+    roots_file: %[2]s
+    timeout: 30s
+  - name: pebble-dns
+    directory_url: https://%[1]s/dir
+    agree_tos: true
+    roots_file: %[2]s
+    challenge: dns-01
+    timeout: 30s
+    dns:
+      provider: exec
+      program: %[3]s
+      resolvers: [%[4]s]
+      skip_authoritative_check: true
+      propagation_timeout: 30s
+`, pebbleAddr, certPath, script, e.dnsAddr)
+	os.WriteFile(cfgPath, []byte(y), 0o600)
+
+	e.g = e.start(t, dir)
+	g := e.g
+	p := startPebble(t, dir, pebbleAddr, pebbleMgmt, certPath, keyPath, portOf(t, g.HTTP), e.dnsAddr)
+	_, pebbleRoot := p.mgmtGet(t, "/roots/0")
+	rootPath := filepath.Join(dir, "pebble-root.pem")
+	os.WriteFile(rootPath, []byte(pebbleRoot), 0o644)
+
+	token := readFile(t, filepath.Join(dir, "var", "admin-token"))
+	c := g.Client(t)
+	c.Timeout = time.Minute // an issuance includes the external CA's validation
+	call := func(method, path string, body any) (int, []byte) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, g.HTTPSURL("localhost")+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	w := func(name, s string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	csrFor := func(name string) string {
+		key := filepath.Join(dir, name+".key")
+		openssl(t, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+		return openssl(t, "req", "-new", "-key", key, "-subj", "/CN="+name, "-addext", "subjectAltName=DNS:"+name)
+	}
+	inventorySize := func() int {
+		code, body := call("GET", "/api/v1/certificates?limit=500", nil)
+		if code != 200 {
+			t.Fatalf("inventory: %d %s", code, body)
+		}
+		return strings.Count(string(body), `"serial"`)
+	}
+	var issued struct{ Serial, Certificate, Chain string }
+
+	t.Run("RESTAPIWithCSR", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]string{"csr": csrFor("www.example.org")})
+		if code != 201 {
+			t.Fatalf("issue: %d %s", code, body)
+		}
+		json.Unmarshal(body, &issued)
+		cert, chain := w("up-leaf.pem", issued.Certificate), w("up-chain.pem", issued.Chain)
+		// Issued by pebble, not by the gateway's CA: it chains to pebble's root.
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", chain, cert)
+		if _, err := openssl2("verify", "-CAfile", filepath.Join(dir, "var", "root.pem"), "-untrusted", chain, cert); err == nil {
+			t.Error("a certificate from the external CA verifies under the gateway's root")
+		}
+		code, body = call("GET", "/api/v1/certificates/"+issued.Serial, nil)
+		if code != 200 || !strings.Contains(string(body), `"ca":"pebble"`) || !strings.Contains(string(body), `"status":"active"`) {
+			t.Fatalf("inventory record: %d %s", code, body)
+		}
+		code, body = call("GET", "/api/v1/certificates/"+issued.Serial+"/pem", nil)
+		if code != 200 || strings.Count(string(body), "BEGIN CERTIFICATE") < 2 {
+			t.Fatalf("PEM with chain: %d %s", code, body)
+		}
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", w("up-pem.pem", string(body)), cert)
+	})
+
+	t.Run("RESTAPIGeneratedKey", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"keygen.example.org"}})
+		if code != 201 {
+			t.Fatalf("issue: %d %s", code, body)
+		}
+		var out struct{ Certificate, Chain string }
+		json.Unmarshal(body, &out)
+		keyPub := openssl(t, "pkey", "-in", w("kg.key", jsonField(t, body, "private_key")), "-pubout")
+		cert := w("kg.pem", out.Certificate)
+		if certPub := openssl(t, "x509", "-in", cert, "-noout", "-pubkey"); keyPub != certPub {
+			t.Fatal("the returned key does not match the certificate")
+		}
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", w("kg-chain.pem", out.Chain), cert)
+		code, body = call("GET", "/api/v1/profiles/public/latest", nil)
+		if code != 200 || !strings.Contains(string(body), "PRIVATE KEY") {
+			t.Fatalf("latest bundle: %d %s", code, body)
+		}
+	})
+
+	t.Run("RefusedByTheExternalCA", func(t *testing.T) {
+		before := inventorySize()
+		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]string{"csr": csrFor("blocked.example.org")})
+		if code < 400 || code >= 500 || !strings.Contains(string(body), "upstream pebble") {
+			t.Fatalf("a name the external CA refuses: %d %s", code, body)
+		}
+		if n := inventorySize(); n != before {
+			t.Errorf("inventory grew from %d to %d", before, n)
+		}
+	})
+
+	t.Run("DNS01", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/profiles/public-dns/certificates", map[string]string{"csr": csrFor("*.dns.example.org")})
+		if code != 201 {
+			t.Fatalf("issue: %d %s", code, body)
+		}
+		var out struct{ Certificate, Chain string }
+		json.Unmarshal(body, &out)
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", w("dns-chain.pem", out.Chain), w("dns.pem", out.Certificate))
+		// The profile's own rules come first: the external CA is not asked.
+		code, body = call("POST", "/api/v1/profiles/public-dns/certificates", map[string]string{"csr": csrFor("www.example.net")})
+		if code != 400 && code != 403 || !strings.Contains(string(body), "rule") {
+			t.Fatalf("a name outside the profile: %d %s", code, body)
+		}
+	})
+
+	t.Run("ACMEFrontDoorWithLego", func(t *testing.T) {
+		lego, err := legoBin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := t.TempDir()
+		runTool(t, []string{"LEGO_CA_CERTIFICATES=" + e.rootPEM()}, lego, "--server", e.directory(t, g, "public"),
+			"--email", "ops@example.org", "--accept-tos", "--path", d, "--http", "--http.port", ":"+e.http01, "-d", "acme.example.org", "run")
+		crt := filepath.Join(d, "certificates", "acme.example.org.crt") // lego writes the chain after the leaf
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", crt, crt)
+	})
+
+	t.Run("Revoke", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/certificates/"+issued.Serial+"/revoke", map[string]string{"reason": "keyCompromise"})
+		if code != 200 {
+			t.Fatalf("revoke: %d %s", code, body)
+		}
+		// The external CA revoked it, not only the inventory.
+		if code, body := p.mgmtGet(t, "/cert-status-by-serial/"+issued.Serial); code != 200 || !strings.Contains(body, `"Revoked"`) {
+			t.Fatalf("pebble's status of %s: %d %s", issued.Serial, code, body)
+		}
+		code, body = call("POST", "/api/v1/certificates/"+issued.Serial+"/revoke", map[string]string{"reason": "keyCompromise"})
+		if code != 409 {
+			t.Fatalf("second revoke: %d %s", code, body)
+		}
+	})
+
+	t.Run("OneAccountPerUpstream", func(t *testing.T) {
+		code, body := call("GET", "/api/v1/audit?limit=500", nil)
+		if code != 200 {
+			t.Fatalf("audit: %d %s", code, body)
+		}
+		if n := strings.Count(string(body), `"action":"upstream-account"`); n != 2 {
+			t.Errorf("%d account registrations audited, want 2 (pebble, pebble-dns):\n%s", n, body)
+		}
+	})
+}
+
+// openssl2 runs openssl and returns its error instead of failing.
+func openssl2(args ...string) (string, error) {
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	return string(out), err
+}
