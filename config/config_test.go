@@ -186,3 +186,50 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// Upstreams (external ACME CAs): defaults, and every problem with its
+// path.
+func TestUpstreams(t *testing.T) {
+	good := minimal + `  - {name: public, upstream: le, methods: [acme, api]}
+upstreams:
+  - {name: le, directory_url: "https://acme.example/dir", agree_tos: true}
+`
+	c, err := Parse(strings.NewReader(good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := c.Upstreams[0]; u.Challenge != "http-01" || u.Timeout.D() != 5*time.Minute {
+		t.Errorf("defaults: challenge %q, timeout %s", u.Challenge, u.Timeout)
+	}
+	bad := minimal + `  - {name: both, ca: issuing, upstream: le, methods: [api]}
+  - {name: ghost, upstream: nope, methods: [api]}
+  - {name: device, upstream: le, methods: [est, scep]}
+upstreams:
+  - {name: le, directory_url: "https://acme.example/dir", agree_tos: true}
+  - {name: issuing, directory_url: "http://plain.example/dir", eab: {kid: k}}
+  - name: dns
+    directory_url: "https://acme.example/dir"
+    agree_tos: true
+    challenge: dns-01
+    dns: {provider: route53, resolvers: [nohost]}
+  - {name: rfc, directory_url: "https://acme.example/dir", agree_tos: true, challenge: dns-01, dns: {provider: rfc2136, tsig_key: k}}
+  - {name: odd, directory_url: "https://acme.example/dir", agree_tos: true, challenge: tls-alpn-01}
+`
+	_, err = Parse(strings.NewReader(bad), nil)
+	if err == nil {
+		t.Fatal("invalid upstreams accepted")
+	}
+	for _, want := range []string{
+		"profiles[1]: ca and upstream exclude each other", "profiles[2].upstream: no upstream named \"nope\"",
+		"profiles[3].methods[0]: est is not served", "profiles[3].methods[1]: scep is not served",
+		"upstreams[1].name: \"issuing\" is also the name of cas[1]", "upstreams[1].directory_url:",
+		"upstreams[1].agree_tos:", "upstreams[1].eab: kid and hmac_file go together",
+		"upstreams[2].dns.provider: must be rfc2136 or exec", "upstreams[2].dns.resolvers[0]:",
+		"upstreams[3].dns.nameserver:", "upstreams[3].dns: tsig_key and tsig_secret_file go together",
+		"upstreams[4].challenge: must be http-01 or dns-01",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+}
