@@ -86,7 +86,6 @@ func TestHTTP01(t *testing.T) {
 	})
 }
 
-
 // The account is read from the store, sealed; a CA that cannot be reached
 // is errs.Unavailable, not a new registration.
 func TestStoredAccount(t *testing.T) {
