@@ -399,7 +399,7 @@ func (c *Core) bundle(rec storage.Certificate) (*Bundle, error) {
 	if a, ok := c.CAs[rec.CA]; ok {
 		b.Chain = c.chain(a)
 	} else if rec.Chain != nil {
-		if b.Chain, err = parseChain(rec.Chain); err != nil {
+		if b.Chain, err = ParsePEMCertificates(rec.Chain); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "stored chain of %s", rec.Serial)
 		}
 	}

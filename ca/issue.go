@@ -132,25 +132,34 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, reserved(err, "sign certificate %s", hex)
 		}
-		// The audit event carries the DER, and the store commits it even
-		// when the certificate cannot be activated: then nothing signed
-		// is lost, and Reconcile restores the certificate from the
-		// pending record and the DER in the trail.
-		auditID, err := is.Store.CompleteIssuance(ctx, storage.AuditEvent{
-			At: is.Now(), Actor: req.Requester, Action: "issue", Profile: req.Profile, Serial: hex,
-			Detail: fmt.Sprintf("method=%s ca=%s sans=%s", req.Method, a.Name, strings.Join(sans(tmpl), ",")), DER: der,
-		}, hex, der, tmpl.NotBefore, tmpl.NotAfter)
-		if err != nil {
-			if auditID != 0 {
-				is.Log.Error("signed certificate audited but not activated; reconcile restores it",
-					"serial", hex, "ca", a.Name, "audit_id", auditID, "err", err)
-				err = fmt.Errorf("%w: %w", ErrAwaitingReconcile, err)
-			}
-			return nil, reserved(err, "certificate %s", hex)
+		if err := complete(ctx, is.Store, is.Log, is.Now(), req, slog.String("ca", a.Name), hex, der, sans(tmpl), tmpl.NotBefore, tmpl.NotAfter); err != nil {
+			return nil, err
 		}
-		is.Log.Info("issued", "serial", hex, "ca", a.Name, "profile", req.Profile, "method", req.Method, "sans", sans(tmpl))
 		return cert, nil
 	}
+}
+
+// complete audits an issuance with the certificate's DER and activates its
+// pending record, in one commit (IssueStore.CompleteIssuance). The store
+// commits the event even when the activation fails: then nothing signed is
+// lost, and Reconcile restores the certificate from the pending record and
+// the DER in the trail. issuer is the CA or upstream, for the trail and
+// the log.
+func complete(ctx context.Context, st IssueStore, log *slog.Logger, at time.Time, req Request, issuer slog.Attr, serial string, der []byte, sanList []string, notBefore, notAfter time.Time) error {
+	auditID, err := st.CompleteIssuance(ctx, storage.AuditEvent{
+		At: at, Actor: req.Requester, Action: "issue", Profile: req.Profile, Serial: serial,
+		Detail: fmt.Sprintf("method=%s %s=%s sans=%s", req.Method, issuer.Key, issuer.Value, strings.Join(sanList, ",")), DER: der,
+	}, serial, der, notBefore, notAfter)
+	if err != nil {
+		if auditID != 0 {
+			log.Error("signed certificate audited but not activated; reconcile restores it",
+				"serial", serial, issuer, "audit_id", auditID, "err", err)
+			err = fmt.Errorf("%w: %w", ErrAwaitingReconcile, err)
+		}
+		return reserved(err, "certificate %s", serial)
+	}
+	log.Info("issued", "serial", serial, issuer, "profile", req.Profile, "method", req.Method, "sans", sanList)
+	return nil
 }
 
 // reserved marks err, which happened after the pending record was stored,

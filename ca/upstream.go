@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 
@@ -93,19 +94,9 @@ func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x
 		}
 		return nil, err
 	}
-	auditID, err := c.Store.CompleteIssuance(ctx, storage.AuditEvent{
-		At: c.Now(), Actor: meta.Requester, Action: "issue", Profile: p.Name, Serial: serial,
-		Detail: fmt.Sprintf("method=%s upstream=%s sans=%s", meta.Method, p.Upstream, strings.Join(sans(cert), ",")), DER: cert.Raw,
-	}, serial, cert.Raw, cert.NotBefore, cert.NotAfter)
-	if err != nil {
-		if auditID != 0 {
-			c.Log.Error("certificate from the external CA audited but not activated; reconcile restores it",
-				"serial", serial, "upstream", p.Upstream, "audit_id", auditID, "err", err)
-			err = fmt.Errorf("%w: %w", ErrAwaitingReconcile, err)
-		}
-		return nil, reserved(err, "certificate %s", serial)
+	if err := complete(ctx, c.Store, c.Log, c.Now(), meta, slog.String("upstream", p.Upstream), serial, cert.Raw, sans(cert), cert.NotBefore, cert.NotAfter); err != nil {
+		return nil, err
 	}
-	c.Log.Info("issued", "serial", serial, "upstream", p.Upstream, "profile", p.Name, "method", meta.Method, "sans", sans(cert))
 	return &Issued{Serial: serial, Cert: cert, Chain: chain, Key: meta.Key}, nil
 }
 
@@ -158,15 +149,19 @@ func (n Names) strings() []string {
 	return sans(&x509.Certificate{DNSNames: n.DNS, IPAddresses: n.IPs, EmailAddresses: n.Emails})
 }
 
-// parseChain reads the PEM chain the inventory keeps beside a certificate
-// of an external CA.
-func parseChain(p []byte) ([]*x509.Certificate, error) {
+// ParsePEMCertificates reads PEM certificates, such as the chain the
+// inventory keeps beside a certificate of an external CA, in order; blocks
+// of other types are skipped.
+func ParsePEMCertificates(p []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for len(p) > 0 {
 		var b *pem.Block
 		b, p = pem.Decode(p)
 		if b == nil {
 			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
@@ -175,7 +170,7 @@ func parseChain(p []byte) ([]*x509.Certificate, error) {
 		out = append(out, c)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no certificate in the chain")
+		return nil, errors.New("no PEM certificate")
 	}
 	return out, nil
 }

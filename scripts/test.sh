@@ -11,8 +11,10 @@ command -v go >/dev/null || { say "Go is missing: install Go 1.26 or later"; exi
 
 # Debian packages the suites use: SoftHSM and pkcs11-tool (signer and
 # quickstart), openssl and curl (client checks), PostgreSQL client tools,
-# certbot (ACME). The Go clients (estclient, lego, pebble-challtestsrv) are
-# pinned in test/tools and built by the tests from the Go module proxy.
+# certbot (ACME), the PC/SC headers step-ca's build needs (an external ACME
+# CA of the upstream tests). The Go clients (estclient, scepclient, lego,
+# pebble, pebble-challtestsrv) are pinned in test/tools and built by the
+# tests from the Go module proxy; step-ca is built by test/stepca.
 need=()
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
@@ -20,6 +22,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v pg_isready >/dev/null || need+=(postgresql-client)
 command -v curl >/dev/null || need+=(curl)
 command -v certbot >/dev/null || need+=(certbot)
+command -v pkg-config >/dev/null && pkg-config --exists libpcsclite 2>/dev/null || need+=(libpcsclite-dev pkg-config)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     say "missing packages: ${need[*]}; install them (sudo apt-get install -y ${need[*]}) or run as root"; exit 1

@@ -142,10 +142,10 @@ func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest) (*x50
 	if err != nil {
 		return nil, nil, c.refusal(err, "issue")
 	}
-	certs, err := parsePEMCerts(res.Certificate)
+	certs, err := ca.ParsePEMCertificates(res.Certificate)
 	if err == nil && len(certs) == 1 && len(res.IssuerCertificate) > 0 {
 		var issuer []*x509.Certificate
-		issuer, err = parsePEMCerts(res.IssuerCertificate)
+		issuer, err = ca.ParsePEMCertificates(res.IssuerCertificate)
 		certs = append(certs, issuer...)
 	}
 	if err != nil {
@@ -310,27 +310,4 @@ func (c *Client) refusal(err error, what string) error {
 		return errs.Wrap(errs.Internal, err, "%s", detail)
 	}
 	return errs.Wrap(errs.Unavailable, err, "upstream %s: %s", c.cfg.Name, what)
-}
-
-func parsePEMCerts(p []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, p = pem.Decode(p)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no certificate")
-	}
-	return out, nil
 }

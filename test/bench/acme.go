@@ -7,18 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,11 +27,8 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/protocols/acme"
+	"github.com/certgw/gateway/test/stepca"
 )
-
-// stepCAVersion is the step-ca the ACME benchmark compares against; test/tools
-// pins it.
-const stepCAVersion = "v0.30.2"
 
 // acmeClients is the number of concurrent ACME clients.
 const acmeClients = 8
@@ -137,7 +129,7 @@ func acmeBench(module string, dur time.Duration, rounds int) string {
 	fmt.Fprintf(&b, "the authorization and the order, finalize with a CSR (fresh P-256 key prepared in advance) and\n")
 	fmt.Fprintf(&b, "download the certificate with its chain. The same client code runs against the gateway (in\n")
 	fmt.Fprintf(&b, "process, HTTPS, SQLite store, issuing CA in SoftHSM, default ACME settings) and step-ca\n")
-	fmt.Fprintf(&b, "%s (built from the module proxy in the same run, ACME provisioner, badger store, a separate process on the\n", stepCAVersion)
+	fmt.Fprintf(&b, "%s (built from the module proxy in the same run, ACME provisioner, badger store, a separate process on the\n", stepca.Version)
 	fmt.Fprintf(&b, "same machine), alternating, %d rounds of %s; the medians are compared. A round lets the\n", rounds, dur)
 	fmt.Fprintf(&b, "orders in flight at its end finish and counts them. Latency is one whole order, new-order to\n")
 	fmt.Fprintf(&b, "certificate; the client waits as long as the server's `Retry-After` says (x/crypto/acme\n")
@@ -145,7 +137,7 @@ func acmeBench(module string, dur time.Duration, rounds int) string {
 	fmt.Fprintf(&b, "poll, typically an authorization still pending when first asked. Everything shares the machine's %d CPUs.\n\n", runtime.NumCPU())
 	fmt.Fprintf(&b, "| server | key backend | orders/s | p50 | p99 | orders ≥ 1 s |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| gateway | SoftHSM (PKCS#11) | %.1f | %s | %s | %s |\n", g, gp50.Round(100*time.Microsecond), gp99.Round(100*time.Microsecond), slowShare(gw.lats.d))
-	fmt.Fprintf(&b, "| step-ca %s | software keys (PEM files) | %.1f | %s | %s | %s |\n\n", stepCAVersion, s, sp50.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), slowShare(st.lats.d))
+	fmt.Fprintf(&b, "| step-ca %s | software keys (PEM files) | %.1f | %s | %s | %s |\n\n", stepca.Version, s, sp50.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), slowShare(st.lats.d))
 	fmt.Fprintf(&b, "| | result | target | |\n|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| orders/s, gateway / step-ca | **%.2f** | ≥ 2 | %s |\n", g/s, verdict(g/s >= 2))
 	fmt.Fprintf(&b, "| p99, gateway vs step-ca | %s vs %s | lower | %s |\n\n", gp99.Round(100*time.Microsecond), sp99.Round(100*time.Microsecond), verdict(gp99 < sp99))
@@ -295,134 +287,18 @@ func startGatewayACME(module, dir string) (directory string, stop func()) {
 	}
 }
 
-// startStepCA builds step-ca from the module proxy, writes its
-// configuration (root and intermediate made here, ECDSA P-256, keys as PEM
-// files; one ACME provisioner; a badger database) and starts it on a free
-// port of 127.0.0.1.
-//
-// step-ca is built in a throwaway module, not in test/tools: v0.30.2 needs
-// github.com/google/go-tpm v0.9, whose tpm2 package no longer has the API
-// that estclient (github.com/globalsign/est, in test/tools) compiles
-// against, so the two cannot share one module.
+// startStepCA builds step-ca and starts it with http-01 (test/stepca).
 func startStepCA(dir string) (directory string, stop func()) {
 	sdir := filepath.Join(dir, "step-ca")
-	mod := filepath.Join(sdir, "mod")
-	os.MkdirAll(mod, 0o700)
-	bin := filepath.Join(sdir, "step-ca")
-	for _, args := range [][]string{
-		{"mod", "init", "gateway-bench/stepca"},
-		{"get", "github.com/smallstep/certificates/cmd/step-ca@" + stepCAVersion},
-		{"build", "-o", bin, "github.com/smallstep/certificates/cmd/step-ca"},
-	} {
-		// The module proxy alone (a "direct" fallback to a VCS host that
-		// is not reachable can hang for minutes), and a bound on the
-		// whole step, so that a stuck download fails the run and says so.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = mod
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY="+proxyOnly())
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			log.Fatalf("building step-ca %s (go %s): %v\n%s", stepCAVersion, strings.Join(args, " "), err, out)
-		}
-	}
-
-	now := time.Now()
-	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench step-ca Root"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		MaxPathLen: 1, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
+	bin, err := stepca.Build(sdir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	root, _ := x509.ParseCertificate(rootDER)
-	intKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	intTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Bench step-ca Intermediate"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(5 * 365 * 24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		MaxPathLen: 0, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	intDER, err := x509.CreateCertificate(rand.Reader, intTmpl, root, &intKey.PublicKey, rootKey)
+	c, err := stepca.Start(stepca.Options{Bin: bin, Dir: sdir, Challenges: []string{"http-01"}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	writePEM := func(name, typ string, der []byte) string {
-		p := filepath.Join(sdir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			log.Fatal(err)
-		}
-		return p
-	}
-	rootKeyDER, _ := x509.MarshalECPrivateKey(rootKey)
-	intKeyDER, _ := x509.MarshalECPrivateKey(intKey)
-	rootCrt := writePEM("root_ca.crt", "CERTIFICATE", rootDER)
-	writePEM("root_ca_key", "EC PRIVATE KEY", rootKeyDER)
-	intCrt := writePEM("intermediate_ca.crt", "CERTIFICATE", intDER)
-	intKeyFile := writePEM("intermediate_ca_key", "EC PRIVATE KEY", intKeyDER)
-	pwFile := filepath.Join(sdir, "password")
-	os.WriteFile(pwFile, []byte("unused: the intermediate key is not encrypted\n"), 0o600)
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	conf := map[string]any{
-		"root":     rootCrt,
-		"crt":      intCrt,
-		"key":      intKeyFile,
-		"address":  addr,
-		"dnsNames": []string{"127.0.0.1", "localhost"},
-		"logger":   map[string]any{"format": "text"},
-		"db":       map[string]any{"type": "badgerv2", "dataSource": filepath.Join(sdir, "db")},
-		"authority": map[string]any{
-			"provisioners": []any{map[string]any{"type": "ACME", "name": "acme", "challenges": []string{"http-01"}}},
-		},
-		"tls": map[string]any{
-			"cipherSuites":  []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
-			"minVersion":    1.2,
-			"maxVersion":    1.3,
-			"renegotiation": false,
-		},
-	}
-	cj, _ := json.MarshalIndent(conf, "", "  ")
-	confFile := filepath.Join(sdir, "ca.json")
-	os.WriteFile(confFile, cj, 0o600)
-
-	logFile, err := os.Create(filepath.Join(sdir, "step-ca.log"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--password-file", pwFile, confFile)
-	cmd.Env = append(os.Environ(), "STEPPATH="+sdir, "HOME="+sdir)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logFile.Close()
-	}
-	directory = "https://" + addr + "/acme/acme/directory"
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := hc.Get(directory)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			out, _ := os.ReadFile(filepath.Join(sdir, "step-ca.log"))
-			log.Fatalf("step-ca did not come up on %s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return directory, stop
+	return c.Directory, c.Stop
 }
 
 // slowShare is the share of orders that took a second or more: those that
@@ -438,20 +314,4 @@ func slowShare(lats []time.Duration) string {
 		}
 	}
 	return fmt.Sprintf("%.0f %% (%d of %d)", 100*float64(n)/float64(len(lats)), n, len(lats))
-}
-
-// proxyOnly is GOPROXY without its "direct" and "off" entries (the
-// proxy.golang.org default if nothing is left).
-func proxyOnly() string {
-	out, _ := exec.Command("go", "env", "GOPROXY").Output()
-	var keep []string
-	for _, p := range strings.FieldsFunc(strings.TrimSpace(string(out)), func(r rune) bool { return r == ',' || r == '|' }) {
-		if p != "direct" && p != "off" {
-			keep = append(keep, p)
-		}
-	}
-	if len(keep) == 0 {
-		return "https://proxy.golang.org"
-	}
-	return strings.Join(keep, ",")
 }

@@ -79,21 +79,27 @@ func newACMEEnv(t *testing.T) *acmeEnv {
 		t.Fatal(err)
 	}
 	e := &acmeEnv{http01: portOf(t, freePort(t)), tlsalpn01: portOf(t, freePort(t)), dnsAddr: freePort(t), management: freePort(t)}
-	cts := exec.Command(bin, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dnsserver", e.dnsAddr,
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", e.management)
-	var ctsLog bytes.Buffer
-	cts.Stdout, cts.Stderr = &ctsLog, &ctsLog
-	if err := cts.Start(); err != nil {
+	startProcess(t, "pebble-challtestsrv", exec.Command(bin, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dnsserver", e.dnsAddr,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", e.management))
+	return e
+}
+
+// startProcess starts a helper server for the length of the test, and
+// shows its output if the test fails.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cts.Process.Kill()
-		cts.Wait()
+		cmd.Process.Kill()
+		cmd.Wait()
 		if t.Failed() {
-			t.Logf("pebble-challtestsrv output:\n%s", ctsLog.String())
+			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	return e
 }
 
 // start runs a gateway in dir (which may already hold var/gateway.yaml)
@@ -249,19 +255,7 @@ esac
 // revoke revokes a certificate through the REST API.
 func (e *acmeEnv) revoke(t *testing.T, serial string) {
 	t.Helper()
-	tok, err := os.ReadFile(filepath.Join(e.g.Dir, "var", "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", e.g.HTTPSURL("localhost")+"/api/v1/certificates/"+serial+"/revoke", strings.NewReader(`{"reason":"superseded"}`))
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.g.Client(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("revoke %s through the REST API: %d", serial, resp.StatusCode)
+	if code, body := e.g.API(t, "POST", "/api/v1/certificates/"+serial+"/revoke", map[string]string{"reason": "superseded"}); code != http.StatusOK {
+		t.Fatalf("revoke %s through the REST API: %d %s", serial, code, body)
 	}
 }

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,22 +15,9 @@ import (
 func TestRESTAPIWithOpenSSL(t *testing.T) {
 	dir := t.TempDir()
 	g := StartQuickstart(t, dir)
-	c := g.Client(t)
-	token := readFile(t, filepath.Join(dir, "var", "admin-token"))
 	call := func(method, path string, body any) (int, []byte) {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, g.HTTPSURL("localhost")+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		return resp.StatusCode, out.Bytes()
+		return g.API(t, method, path, body)
 	}
 
 	code, body := call("POST", "/api/v1/profiles/default/certificates", map[string]any{

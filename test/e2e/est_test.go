@@ -9,7 +9,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +44,6 @@ type estEnv struct {
 	server     string // localhost:PORT, as estclient takes it
 	base       string // https://localhost:PORT/.well-known/est
 	user, pass string // from var/est-credentials
-	token      string // var/admin-token, to look at the inventory
 }
 
 func startEST(t *testing.T) *estEnv {
@@ -67,7 +65,7 @@ func startEST(t *testing.T) *estEnv {
 	e := &estEnv{
 		g: g, dir: filepath.Join(dir, "client"), root: filepath.Join(dir, "var", "root.pem"),
 		server: "localhost:" + port, base: g.HTTPSURL("localhost") + "/.well-known/est",
-		user: user, pass: pass, token: readFile(t, filepath.Join(dir, "var", "admin-token")),
+		user: user, pass: pass,
 	}
 	if err := os.Mkdir(e.dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -98,16 +96,9 @@ func (e *estEnv) path(name string) string { return filepath.Join(e.dir, name) }
 // api calls the REST API with the admin token.
 func (e *estEnv) api(t *testing.T, path string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", e.g.HTTPSURL("localhost")+"/api/v1"+path, nil)
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	resp, err := e.g.Client(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /api/v1%s: %d %s", path, resp.StatusCode, b)
+	code, b := e.g.API(t, "GET", "/api/v1"+path, nil)
+	if code != 200 {
+		t.Fatalf("GET /api/v1%s: %d %s", path, code, b)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatal(err)

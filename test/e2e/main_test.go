@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "building the gateway:", err)
 			return 1
 		}
+		// step-ca takes minutes to build the first time: start while the
+		// other tests run.
+		go stepcaBin()
 		return m.Run()
 	}())
 }

@@ -31,7 +31,6 @@ type revocationEnv struct {
 	t       *testing.T
 	dir     string
 	g       *Gateway
-	token   string
 	root    string // var/root.pem
 	issuing string // issuing.pem
 	ca      *x509.Certificate
@@ -43,7 +42,6 @@ func startRevocationEnv(t *testing.T, dir string) *revocationEnv {
 		t.Fatal("openssl is not installed: run `make test`, which installs it, or `apt-get install openssl`")
 	}
 	e := &revocationEnv{t: t, dir: dir, g: StartQuickstart(t, dir), root: filepath.Join(dir, "var", "root.pem")}
-	e.token = readFile(t, filepath.Join(dir, "var", "admin-token"))
 	code, body, err := get(e.g.Client(t), "http://"+e.g.HTTP+"/ca/issuing.pem")
 	if err != nil || code != 200 {
 		t.Fatalf("/ca/issuing.pem: %d %v", code, err)
@@ -68,17 +66,7 @@ func (e *revocationEnv) write(name string, b []byte) string {
 // api calls the REST API with the admin token.
 func (e *revocationEnv) api(method, path string, body any) (int, []byte) {
 	e.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, e.g.HTTPSURL("localhost")+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.g.Client(e.t).Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return e.g.API(e.t, method, path, body)
 }
 
 // issue has the gateway issue a certificate for name and writes it to

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,17 +18,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/certgw/gateway/test/stepca"
 )
 
 // Profiles backed by an external ACME CA: pebble (Let's Encrypt's test
-// CA, pinned in test/tools) stands in for it. It resolves names with
-// pebble-challtestsrv (every A record is 127.0.0.1) and fetches http-01
-// tokens from the gateway's HTTP listener, as Let's Encrypt would on port
-// 80; dns-01 records go to challtestsrv through an exec script.
+// CA, pinned in test/tools) and step-ca (built from the module proxy,
+// test/stepca) stand in for it. They resolve names with
+// pebble-challtestsrv (every A record is 127.0.0.1); pebble fetches
+// http-01 tokens from the gateway's HTTP listener, as Let's Encrypt would
+// on port 80; dns-01 records go to challtestsrv through an exec script.
 
-var pebbleBin = toolBin("pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble")
+var (
+	pebbleBin = toolBin("pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble")
+	// One directory across runs, so the binary is not left behind once
+	// per run.
+	stepcaBin = sync.OnceValues(func() (string, error) {
+		return stepca.Build(filepath.Join(os.TempDir(), "gateway-e2e-stepca-"+stepca.Version))
+	})
+)
 
 type pebbleEnv struct {
 	addr, mgmt string // host:port of the ACME and management listeners
@@ -82,18 +92,7 @@ func startPebble(t *testing.T, dir, addr, mgmt, certPath, keyPath, httpPort, dns
 	os.WriteFile(cfgPath, b, 0o644)
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("pebble output:\n%s", out.String())
-		}
-	})
+	startProcess(t, "pebble", cmd)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(readFile(t, certPath)))
 	p := &pebbleEnv{addr: addr, mgmt: mgmt, certPEM: certPath,
@@ -132,9 +131,24 @@ func (p *pebbleEnv) mgmtGet(t *testing.T, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestUpstreamWithPebble(t *testing.T) {
+func TestUpstreamACMECAs(t *testing.T) {
 	e := newACMEEnv(t) // challtestsrv, and the ports the gateway's own ACME validates on
 	dir := t.TempDir()
+	// step-ca validates http-01 on port 80 only, so it gets dns-01.
+	stepBin, err := stepcaBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step, err := stepca.Start(stepca.Options{Bin: stepBin, Dir: filepath.Join(dir, "step-ca"), Challenges: []string{"dns-01"}, Resolver: e.dnsAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		step.Stop()
+		if t.Failed() {
+			t.Logf("step-ca output:\n%s", readFile(t, step.Log))
+		}
+	})
 	setupQuickstart(t, dir)
 	certPath, keyPath := writePebbleTLS(t, dir)
 	pebbleAddr, pebbleMgmt := freePort(t), freePort(t)
@@ -154,6 +168,11 @@ esac
     upstream: pebble-dns
     methods: [api]
     names: {dns: [".example.org"], wildcards: true}
+  - name: internal
+    upstream: stepca
+    methods: [api]
+    names: {dns: [".corp.example"]}
+    server_keygen: true
 `)
 	cfgPath := filepath.Join(dir, "var", "gateway.yaml")
 	y := readFile(t, cfgPath) + fmt.Sprintf(`
@@ -176,7 +195,19 @@ upstreams:
       resolvers: [%[4]s]
       skip_authoritative_check: true
       propagation_timeout: 30s
-`, pebbleAddr, certPath, script, e.dnsAddr)
+  - name: stepca
+    directory_url: %[5]s
+    agree_tos: true
+    roots_file: %[6]s
+    challenge: dns-01
+    timeout: 30s
+    dns:
+      provider: exec
+      program: %[3]s
+      resolvers: [%[4]s]
+      skip_authoritative_check: true
+      propagation_timeout: 30s
+`, pebbleAddr, certPath, script, e.dnsAddr, step.Directory, step.RootPEM)
 	os.WriteFile(cfgPath, []byte(y), 0o600)
 
 	e.g = e.start(t, dir)
@@ -186,26 +217,9 @@ upstreams:
 	rootPath := filepath.Join(dir, "pebble-root.pem")
 	os.WriteFile(rootPath, []byte(pebbleRoot), 0o644)
 
-	token := readFile(t, filepath.Join(dir, "var", "admin-token"))
-	c := g.Client(t)
-	c.Timeout = time.Minute // an issuance includes the external CA's validation
 	call := func(method, path string, body any) (int, []byte) {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, g.HTTPSURL("localhost")+path, rd)
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return g.API(t, method, path, body)
 	}
 	w := func(name, s string) string {
 		path := filepath.Join(dir, name)
@@ -296,6 +310,20 @@ upstreams:
 		}
 	})
 
+	t.Run("StepCA", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/profiles/internal/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"db.corp.example"}})
+		if code != 201 {
+			t.Fatalf("issue: %d %s", code, body)
+		}
+		var out struct{ Serial, Certificate, Chain string }
+		json.Unmarshal(body, &out)
+		openssl(t, "verify", "-CAfile", step.RootPEM, "-untrusted", w("step-chain.pem", out.Chain), w("step.pem", out.Certificate))
+		code, body = call("POST", "/api/v1/certificates/"+out.Serial+"/revoke", map[string]string{"reason": "superseded"})
+		if code != 200 {
+			t.Fatalf("revoke at step-ca: %d %s", code, body)
+		}
+	})
+
 	t.Run("ACMEFrontDoorWithLego", func(t *testing.T) {
 		lego, err := legoBin()
 		if err != nil {
@@ -328,8 +356,8 @@ upstreams:
 		if code != 200 {
 			t.Fatalf("audit: %d %s", code, body)
 		}
-		if n := strings.Count(string(body), `"action":"upstream-account"`); n != 2 {
-			t.Errorf("%d account registrations audited, want 2 (pebble, pebble-dns):\n%s", n, body)
+		if n := strings.Count(string(body), `"action":"upstream-account"`); n != 3 {
+			t.Errorf("%d account registrations audited, want 3 (pebble, pebble-dns, stepca):\n%s", n, body)
 		}
 	})
 }
