@@ -31,8 +31,9 @@ import (
 type Upstream interface {
 	// Obtain has the CA validate the CSR's names and issue a certificate
 	// for it; it returns the certificate and its issuer chain, issuer
-	// first.
-	Obtain(ctx context.Context, csr *x509.CertificateRequest) (*x509.Certificate, []*x509.Certificate, error)
+	// first. replaces, if not nil, is the CA's certificate this one renews
+	// (RFC 9773 section 5: a CA may exempt such orders from rate limits).
+	Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error)
 	// Revoke asks the CA to revoke cert with an RFC 5280 reason code. A
 	// certificate the CA had already revoked is not an error.
 	Revoke(ctx context.Context, cert *x509.Certificate, reason int) error
@@ -54,7 +55,7 @@ func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x
 	}); err != nil {
 		return nil, err
 	}
-	cert, chain, err := u.Obtain(ctx, csr)
+	cert, chain, err := u.Obtain(ctx, csr, c.replaced(ctx, p.Upstream, meta.Replaces))
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +99,24 @@ func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x
 		return nil, err
 	}
 	return &Issued{Serial: serial, Cert: cert, Chain: chain, Key: meta.Key}, nil
+}
+
+// replaced is the certificate a renewal replaces, when the same external
+// CA issued it; nil otherwise, or if it cannot be read (the renewal then
+// goes ahead without naming it).
+func (c *Core) replaced(ctx context.Context, upstream, serial string) *x509.Certificate {
+	if serial == "" {
+		return nil
+	}
+	rec, err := c.Store.GetCertificate(ctx, serial)
+	if err != nil || rec.CA != upstream || rec.DER == nil {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil
+	}
+	return cert
 }
 
 // reasonCessationOfOperation is the RFC 5280 CRLReason of a certificate

@@ -28,6 +28,8 @@ type fakeUpstream struct {
 	now     func() time.Time
 	obtains int
 	revoked map[string]int // serial → reason
+	// replaced lists what each Obtain said it replaces ("" for nothing).
+	replaced []string
 	// edit, if set, changes the template before signing (a misbehaving CA).
 	edit      func(*x509.Certificate)
 	obtainErr error
@@ -49,10 +51,15 @@ func newFakeUpstream(t *testing.T, now func() time.Time) *fakeUpstream {
 	return &fakeUpstream{key: k, cert: c, now: now, revoked: map[string]int{}}
 }
 
-func (u *fakeUpstream) Obtain(ctx context.Context, csr *x509.CertificateRequest) (*x509.Certificate, []*x509.Certificate, error) {
+func (u *fakeUpstream) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.obtains++
+	if replaces != nil {
+		u.replaced = append(u.replaced, ca.SerialHex(replaces.SerialNumber))
+	} else {
+		u.replaced = append(u.replaced, "")
+	}
 	if u.obtainErr != nil {
 		return nil, nil, u.obtainErr
 	}
@@ -179,8 +186,8 @@ func TestUpstreamGeneratedKeyAndRenewal(t *testing.T) {
 		if err != nil || b.Record.Serial != renewed[0] || b.Record.Replaces != first.Serial || b.KeyPEM == nil || b.Record.CA != "acme-ca" {
 			t.Fatalf("latest bundle %+v, %v", b, err)
 		}
-		if n, _ := u.counts(); n != 2 {
-			t.Errorf("the external CA was asked %d times, want 2", n)
+		if n, _ := u.counts(); n != 2 || u.replaced[0] != "" || u.replaced[1] != first.Serial {
+			t.Errorf("the external CA was asked %d times, replacing %q, want 2, the second replacing %s", n, u.replaced, first.Serial)
 		}
 	})
 }

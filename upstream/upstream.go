@@ -119,7 +119,7 @@ func (a *account) GetPrivateKey() crypto.PrivateKey        { return a.key }
 func (c *Client) sealID() string { return "upstream-account:" + c.cfg.Name }
 
 // Obtain implements ca.Upstream.
-func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest) (*x509.Certificate, []*x509.Certificate, error) {
+func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	acct, err := c.ensureAccount(ctx)
@@ -138,7 +138,15 @@ func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest) (*x50
 	if err != nil {
 		return nil, nil, errs.Wrap(errs.Internal, err, "upstream %s: challenge provider", c.cfg.Name)
 	}
-	res, err := cl.Certificate.ObtainForCSR(certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: c.cfg.ACMEProfile})
+	req := certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: c.cfg.ACMEProfile}
+	if replaces != nil {
+		// lego names it only to a CA that serves renewal information, and
+		// orders again without it if the CA says it was replaced already.
+		if req.ReplacesCertID, err = certificate.MakeARICertID(replaces); err != nil {
+			c.log.Warn("renewal does not name the certificate it replaces", "upstream", c.cfg.Name, "err", err)
+		}
+	}
+	res, err := cl.Certificate.ObtainForCSR(req)
 	if err != nil {
 		return nil, nil, c.refusal(err, "issue")
 	}

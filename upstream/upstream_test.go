@@ -123,7 +123,7 @@ func TestStoredAccount(t *testing.T) {
 	if _, err := other.sealer.Open(other.sealID(), sealed); err == nil {
 		t.Error("an account key opened under another upstream's name")
 	}
-	_, _, err = c.Obtain(ctx, &x509.CertificateRequest{})
+	_, _, err = c.Obtain(ctx, &x509.CertificateRequest{}, nil)
 	if !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("Obtain from an unreachable CA: %v", err)
 	}
