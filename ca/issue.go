@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"strings"
 	"time"
@@ -72,10 +73,6 @@ type Issuer struct {
 // pending record, sign with the CA key, then audit the issuance (with the
 // DER) and activate the certificate in one write, so one commit.
 func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
-	p.IssuerKey = a.Key.Public()
-	p.OCSPURL = is.URLs.OCSP(a.Name)
-	p.IssuerURL = is.URLs.Issuer(a.Name)
-
 	// A serial clash (1 in 2^64 after 2^64 certificates) fails the
 	// pending insert with a Conflict; draw again rather than fail.
 	for attempt := 0; ; attempt++ {
@@ -83,27 +80,8 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "serial")
 		}
-		// RFC 5280 4.2.1.13: the gateway's CRL first (the certificate's
-		// shard of it when the CA partitions its CRL), then the mirrors,
-		// which carry the full CRL.
-		first := is.URLs.CRL(a.Name)
-		if a.CRLShards > 1 {
-			first = is.URLs.CRLShard(a.Name, CRLShard(serial.Bytes(), a.CRLShards))
-		}
-		p.CRLURLs = append([]string{first}, a.CRLMirrors...)
-		tmpl, err := LeafTemplate(p, pub, serial)
+		tmpl, draft, err := is.lintedDraft(a, p, pub, serial)
 		if err != nil {
-			return nil, err
-		}
-		draft, err := is.Presign.PreSign(tmpl, a.Cert, pub, p.IssuerKey)
-		if err != nil {
-			return nil, err
-		}
-		linter := is.Linter
-		if a.Linter != nil {
-			linter = a.Linter
-		}
-		if err := linter.LintCertificate(draft); err != nil {
 			return nil, err
 		}
 		hex := SerialHex(serial)
@@ -137,6 +115,38 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		}
 		return cert, nil
 	}
+}
+
+// lintedDraft builds the template of a leaf for pub under a with serial,
+// signs it with a throwaway key and runs the CA's lint gate on it.
+func (is *Issuer) lintedDraft(a *Authority, p LeafParams, pub crypto.PublicKey, serial *big.Int) (*x509.Certificate, []byte, error) {
+	p.IssuerKey = a.Key.Public()
+	p.OCSPURL = is.URLs.OCSP(a.Name)
+	p.IssuerURL = is.URLs.Issuer(a.Name)
+	// RFC 5280 4.2.1.13: the gateway's CRL first (the certificate's shard
+	// of it when the CA partitions its CRL), then the mirrors, which carry
+	// the full CRL.
+	first := is.URLs.CRL(a.Name)
+	if a.CRLShards > 1 {
+		first = is.URLs.CRLShard(a.Name, CRLShard(serial.Bytes(), a.CRLShards))
+	}
+	p.CRLURLs = append([]string{first}, a.CRLMirrors...)
+	tmpl, err := LeafTemplate(p, pub, serial)
+	if err != nil {
+		return nil, nil, err
+	}
+	draft, err := is.Presign.PreSign(tmpl, a.Cert, pub, p.IssuerKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	linter := is.Linter
+	if a.Linter != nil {
+		linter = a.Linter
+	}
+	if err := linter.LintCertificate(draft); err != nil {
+		return nil, nil, err
+	}
+	return tmpl, draft, nil
 }
 
 // complete audits an issuance with the certificate's DER and activates its

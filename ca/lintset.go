@@ -21,7 +21,8 @@ func PrivatePKIExcludedSources() []string {
 // .test names of a lab), and its own URLs in AIA are internal names too.
 //
 //   - e_dnsname_not_valid_tld: a DNS name outside the public TLD list.
-//   - e_ext_san_contains_reserved_ip: an IP SAN in a reserved range.
+//   - e_ext_san_contains_reserved_ip, e_subject_contains_reserved_ip: an
+//     IP SAN, or a subject CN repeating it, in a reserved range.
 //   - w_sub_cert_aia_contains_internal_names: AIA URLs on internal names.
 //   - w_subject_common_name_included: the BRs discourage a subject CN; a
 //     profile decides (names.common_name), and many devices, EST and SCEP
@@ -37,6 +38,7 @@ func PrivatePKIExcludedLints() []string {
 	return []string{
 		"e_dnsname_not_valid_tld",
 		"e_ext_san_contains_reserved_ip",
+		"e_subject_contains_reserved_ip",
 		"w_sub_cert_aia_contains_internal_names",
 		"w_subject_common_name_included",
 		"e_crl_distrib_points_not_http",

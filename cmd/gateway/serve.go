@@ -48,6 +48,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := core.CheckProfiles(); err != nil {
+		return err
+	}
 	// Certificates signed while the store failed to record them come back
 	// from the audit trail.
 	if n, err := core.Reconcile(ctx, time.Minute); err != nil {
