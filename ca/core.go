@@ -53,10 +53,20 @@ type Core struct {
 	// from hold, is stored and audited, so that CRLs and OCSP responses
 	// can be refreshed at once. Other replicas learn of it from the store.
 	OnRevoke func(ctx context.Context, caName, serial string)
+	// Observer, if set, counts issuances, refusals and revocations.
+	Observer Observer
 	// OnIssue, if set, is called after each certificate is stored, so that
 	// its OCSP response can be signed before anyone asks. It must not
 	// block.
 	OnIssue func(ctx context.Context, caName, serial string)
+}
+
+// Observer counts what the core does (package metrics). issuer is a
+// gateway CA or an upstream.
+type Observer interface {
+	Issued(profile, method, issuer string)
+	Refused(profile, method string, err error)
+	Revoked(issuer string, reason int)
 }
 
 // IssueRequest asks for a certificate under a profile, either for the key
@@ -103,6 +113,7 @@ type GenerateRequest struct {
 // last) and, for a generated key, the key.
 type Issued struct {
 	Serial string
+	Issuer string // the CA or upstream that issued it
 	Cert   *x509.Certificate
 	Chain  []*x509.Certificate
 	Key    crypto.Signer
@@ -115,6 +126,18 @@ type Issued struct {
 // certificate in one commit (Issuer.Issue does the last four). A rejected
 // request changes nothing.
 func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	issued, err := c.issue(ctx, req)
+	if c.Observer != nil {
+		if err != nil {
+			c.Observer.Refused(req.Profile, req.Method, err)
+		} else {
+			c.Observer.Issued(req.Profile, req.Method, issued.Issuer)
+		}
+	}
+	return issued, err
+}
+
+func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	p, ok := c.Profiles[req.Profile]
 	if !ok {
 		return nil, errs.New(errs.NotFound, "no profile %q", req.Profile)
@@ -218,7 +241,7 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if c.OnIssue != nil {
 		c.OnIssue(ctx, a.Name, serial)
 	}
-	return &Issued{Serial: serial, Cert: cert, Chain: c.chain(a), Key: key}, nil
+	return &Issued{Serial: serial, Issuer: a.Name, Cert: cert, Chain: c.chain(a), Key: key}, nil
 }
 
 // chain is the issuing CA and the CAs above it, nearest first.
@@ -295,6 +318,9 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	if c.Observer != nil {
+		c.Observer.Revoked(cert.CA, reason)
+	}
 	if c.OnRevoke != nil && up == nil { // the external CA publishes its own CRLs and OCSP
 		c.OnRevoke(ctx, cert.CA, serial)
 	}

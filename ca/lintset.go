@@ -29,6 +29,10 @@ func PrivatePKIExcludedSources() []string {
 //     clients and certbot's CSRs carry one. It must still repeat a SAN
 //     unless the profile says otherwise, and e_subject_common_name_not_from_san
 //     stays on for that.
+//   - e_algorithm_identifier_improper_encoding: the BRs (7.1.3.1) list the
+//     RSA and ECDSA key encodings only; a private CA certifies the Ed25519
+//     keys (RFC 8410) its profiles allow (key_types), and the gateway's
+//     templates encode RSA and ECDSA keys with crypto/x509.
 //   - e_crl_distrib_points_not_http: the BRs want plain-HTTP CRL URLs; a
 //     CA's CRL mirrors may be https:// (RFC 5280 allows any URI), which
 //     relying parties that can fetch them over TLS are free to use.
@@ -42,5 +46,6 @@ func PrivatePKIExcludedLints() []string {
 		"w_sub_cert_aia_contains_internal_names",
 		"w_subject_common_name_included",
 		"e_crl_distrib_points_not_http",
+		"e_algorithm_identifier_improper_encoding",
 	}
 }

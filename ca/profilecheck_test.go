@@ -1,9 +1,11 @@
 package ca_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/test/teststore"
 )
@@ -15,12 +17,22 @@ func TestCheckProfiles(t *testing.T) {
 	ipOnly := webProfile(func(p *config.Profile) {
 		p.Name, p.Names.DNS, p.Names.CommonName = "ip-only", nil, "require"
 	})
-	f := newFixture(t, teststore.SQLite(t), good, ipOnly)
+	ed := webProfile(func(p *config.Profile) { p.Name, p.KeyTypes = "ed", []string{"ed25519"} })
+	f := newFixture(t, teststore.SQLite(t), good, ipOnly, ed)
 	if err := f.core.CheckProfiles(); err != nil {
 		t.Fatalf("good profiles: %v", err)
 	}
-	if n := f.key.n.Load(); n != 0 {
-		t.Errorf("the CA key signed %d times", n)
+	// What the check passed issues: an Ed25519 key (RFC 8410), and a CN
+	// repeating a private IP SAN.
+	ctx := context.Background()
+	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ed", Method: "api", Generate: &ca.GenerateRequest{KeyType: "ed25519", DNSNames: []string{"ed.example.com"}}}); err != nil {
+		t.Errorf("Ed25519: %v", err)
+	}
+	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ip-only", Method: "api", Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", CommonName: "10.1.2.3", IPs: []string{"10.1.2.3"}}}); err != nil {
+		t.Errorf("CN repeating a private IP: %v", err)
+	}
+	if n := f.key.n.Load(); n != 2 {
+		t.Errorf("the CA key signed %d times, want 2 (the two issuances, not the check)", n)
 	}
 
 	// keyEncipherment with clientAuth alone: zlint's

@@ -34,6 +34,9 @@ func (c *Config) Validate() error {
 
 	hostPort(add, "listen.https", c.Listen.HTTPS)
 	hostPort(add, "listen.http", c.Listen.HTTP)
+	if c.Listen.Metrics != "" {
+		hostPort(add, "listen.metrics", c.Listen.Metrics)
+	}
 	if u, err := url.Parse(c.Listen.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("listen.public_url", "must be an absolute http:// or https:// URL, got %q", c.Listen.PublicURL)
 	}

@@ -39,6 +39,13 @@ type Config struct {
 	// HTTPS and HTTP mount the protocol routes on each listener's router.
 	HTTPS func(chi.Router)
 	HTTP  func(chi.Router)
+	// Observe, if set, is told of every request on the two listeners:
+	// the route pattern that matched ("" for none), status and duration.
+	Observe func(listener, route string, status int, d time.Duration)
+	// MetricsAddr, if set, is a third listener (plain HTTP) that serves
+	// Metrics at /metrics, apart from the public ones.
+	MetricsAddr string
+	Metrics     http.Handler
 }
 
 // Server is the pair of listeners.
@@ -49,6 +56,9 @@ type Server struct {
 	http  *http.Server
 	lnS   net.Listener
 	lnP   net.Listener
+	// metrics and lnM exist when Config.MetricsAddr is set.
+	metrics *http.Server
+	lnM     net.Listener
 }
 
 // New builds the routers; Listen binds the addresses.
@@ -72,6 +82,12 @@ func New(cfg Config) *Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", cfg.Metrics)
+		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)}
 	}
 	return s
 }
@@ -126,10 +142,22 @@ func (s *Server) logRequests(listener string) func(http.Handler) http.Handler {
 			if ww.Status() >= 500 {
 				level = slog.LevelError
 			}
+			d := time.Since(start)
+			status := ww.Status()
+			if status == 0 { // nothing written: net/http answers 200
+				status = http.StatusOK
+			}
 			s.log.Log(r.Context(), level, "request",
 				"listener", listener, "method", r.Method, "path", r.URL.Path,
-				"status", ww.Status(), "bytes", ww.BytesWritten(),
-				"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+				"status", status, "bytes", ww.BytesWritten(),
+				"duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+			if s.cfg.Observe != nil {
+				var route string
+				if rc := chi.RouteContext(r.Context()); rc != nil {
+					route = rc.RoutePattern()
+				}
+				s.cfg.Observe(listener, route, status, d)
+			}
 		})
 	}
 }
@@ -145,6 +173,15 @@ func (s *Server) Listen() error {
 		lnS.Close()
 		return fmt.Errorf("listen http %s: %w", s.cfg.HTTPAddr, err)
 	}
+	if s.metrics != nil {
+		lnM, err := net.Listen("tcp", s.cfg.MetricsAddr)
+		if err != nil {
+			lnS.Close()
+			lnP.Close()
+			return fmt.Errorf("listen metrics %s: %w", s.cfg.MetricsAddr, err)
+		}
+		s.lnM = lnM
+	}
 	s.lnS, s.lnP = lnS, lnP
 	return nil
 }
@@ -155,10 +192,15 @@ func (s *Server) Addrs() (https, http net.Addr) { return s.lnS.Addr(), s.lnP.Add
 // Serve serves until ctx ends, then shuts down gracefully. Call Listen
 // first.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.https.ServeTLS(s.lnS, "", "") }()
 	go func() { errc <- s.http.Serve(s.lnP) }()
-	s.log.Info("listening", "https", s.lnS.Addr().String(), "http", s.lnP.Addr().String())
+	if s.metrics != nil {
+		go func() { errc <- s.metrics.Serve(s.lnM) }()
+		s.log.Info("listening", "https", s.lnS.Addr().String(), "http", s.lnP.Addr().String(), "metrics", s.lnM.Addr().String())
+	} else {
+		s.log.Info("listening", "https", s.lnS.Addr().String(), "http", s.lnP.Addr().String())
+	}
 
 	var serveErr error
 	select {
@@ -170,6 +212,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := errors.Join(s.https.Shutdown(sctx), s.http.Shutdown(sctx))
+	if s.metrics != nil {
+		err = errors.Join(err, s.metrics.Shutdown(sctx))
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}

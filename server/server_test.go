@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +130,48 @@ func TestTuneGC(t *testing.T) {
 	debug.SetGCPercent(150) // as the runtime would have for GOGC=150
 	if got := TuneGC(func(k string) string { return map[string]string{"GOGC": "150"}[k] }); got != 150 || debug.SetGCPercent(100) != 150 {
 		t.Errorf("with GOGC=150: target %d, want 150 left alone", got)
+	}
+}
+
+// Every request is observed with its route pattern; /metrics is served on
+// its own listener only.
+func TestObserveAndMetricsListener(t *testing.T) {
+	type seen struct {
+		listener, route string
+		status          int
+	}
+	var mu sync.Mutex
+	var got []seen
+	tlsCfg, _ := selfSigned(t)
+	s, cancel, done := start(t, Config{TLS: tlsCfg, MetricsAddr: "127.0.0.1:0",
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("gateway_up 1\n")) }),
+		Observe: func(listener, route string, status int, _ time.Duration) {
+			mu.Lock()
+			got = append(got, seen{listener, route, status})
+			mu.Unlock()
+		},
+		HTTP: func(r chi.Router) { r.Get("/crl/{ca}.crl", func(http.ResponseWriter, *http.Request) {}) },
+	})
+	defer func() { cancel(); <-done }()
+	_, hp := s.Addrs()
+	c := &http.Client{}
+	get(t, c, "http://"+hp.String()+"/crl/issuing.crl")
+	get(t, c, "http://"+hp.String()+"/nothing/here")
+	if code, _ := get(t, c, "http://"+hp.String()+"/metrics"); code != 404 {
+		t.Errorf("/metrics on the public listener: %d", code)
+	}
+	if code, body := get(t, c, "http://"+s.lnM.Addr().String()+"/metrics"); code != 200 || body != "gateway_up 1\n" {
+		t.Errorf("/metrics: %d %q", code, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []seen{{"http", "/crl/{ca}.crl", 200}, {"http", "", 404}, {"http", "", 404}}
+	if len(got) != len(want) {
+		t.Fatalf("observed %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("observation %d: %v, want %v", i, got[i], want[i])
+		}
 	}
 }

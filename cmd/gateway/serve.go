@@ -12,6 +12,7 @@ import (
 
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/metrics"
 	"github.com/certgw/gateway/server"
 	"github.com/certgw/gateway/upstream"
 	"github.com/go-chi/chi/v5"
@@ -50,6 +51,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := core.CheckProfiles(); err != nil {
 		return err
+	}
+	var m *metrics.Metrics
+	if cfg.Listen.Metrics != "" {
+		m = newMetrics(d)
+		core.Observer = m
 	}
 	// Certificates signed while the store failed to record them come back
 	// from the audit trail.
@@ -93,7 +99,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	acmeServer := newACME(d, core)
 	go acmeServer.RunSweeper(ctx, time.Minute)
-	srv := server.New(server.Config{
+	scfg := server.Config{
 		HTTPSAddr: cfg.Listen.HTTPS,
 		HTTPAddr:  cfg.Listen.HTTP,
 		// EST authenticates devices by client certificate where a profile
@@ -107,9 +113,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "signer", Check: d.signer.Check},
 			{Name: "store", Check: d.store.Ping},
 		},
-		HTTPS: func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
-		HTTP:  func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r); http01.Routes(r) },
-	})
+		MetricsAddr: cfg.Listen.Metrics,
+		HTTPS:       func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
+		HTTP:        func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r); http01.Routes(r) },
+	}
+	if m != nil {
+		scfg.Metrics, scfg.Observe = m.Handler(), m.Request
+	}
+	srv := server.New(scfg)
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +16,8 @@ import (
 // the chain against var/root.pem and reads the PKCS#12.
 func TestRESTAPIWithOpenSSL(t *testing.T) {
 	dir := t.TempDir()
-	g := StartQuickstart(t, dir)
+	metricsAddr := freePort(t)
+	g := StartQuickstart(t, dir, "GATEWAY_LISTEN_METRICS="+metricsAddr)
 	call := func(method, path string, body any) (int, []byte) {
 		t.Helper()
 		return g.API(t, method, path, body)
@@ -79,6 +82,32 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	code, body = call("GET", "/api/v1/certificates?status=revoked", nil)
 	if code != 200 || !strings.Contains(string(body), issued.Serial) {
 		t.Fatalf("inventory of revoked certificates: %d %s", code, body)
+	}
+	// Prometheus metrics on their own listener: what was issued, refused
+	// and revoked, the requests by route, the token.
+	code, body = call("POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"bad_name"}})
+	if code != 400 {
+		t.Fatalf("a bad name: %d %s", code, body)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`gateway_certificates_issued_total{issuer="issuing",method="api",profile="default"} 1`,
+		`gateway_issuance_failures_total{kind="badCSR",method="api",profile="default"} 1`,
+		`gateway_certificates_revoked_total{issuer="issuing",reason="1"} 1`,
+		`gateway_http_request_duration_seconds_count{code="201",listener="https",route="/api/v1/profiles/{profile}/certificates"} 1`,
+		`gateway_signer_member_up{member=`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", b)
 	}
 }
 

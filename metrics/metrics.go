@@ -1,0 +1,124 @@
+// Package metrics is the gateway's Prometheus instrumentation, served at
+// /metrics on its own listener (listen.metrics): certificates issued and
+// requests refused per profile, method and issuer; revocations; requests
+// per listener and route with their latency; the signer pool's members;
+// and the Go runtime and process. It has a registry of its own, so tests
+// and several gateways in one process do not share counters.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/certgw/gateway/errs"
+)
+
+// Metrics holds the gateway's collectors. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	reg      *prometheus.Registry
+	issued   *prometheus.CounterVec
+	refused  *prometheus.CounterVec
+	revoked  *prometheus.CounterVec
+	requests *prometheus.HistogramVec
+}
+
+// New registers the collectors in a new registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_certificates_issued_total",
+			Help: "Certificates issued, by profile, enrollment method and issuer (a gateway CA or an upstream).",
+		}, []string{"profile", "method", "issuer"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_issuance_failures_total",
+			Help: "Issuance requests that ended without a certificate, by profile, method and error kind (badCSR, rejectedIdentifier, unavailable, internal...).",
+		}, []string{"profile", "method", "kind"}),
+		revoked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_certificates_revoked_total",
+			Help: "Revocations recorded, by issuer and RFC 5280 reason code.",
+		}, []string{"issuer", "reason"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_http_request_duration_seconds",
+			Help:    "HTTP requests, by listener, route pattern and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"listener", "route", "code"}),
+	}
+	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Issued counts a certificate (ca.IssueObserver).
+func (m *Metrics) Issued(profile, method, issuer string) {
+	m.issued.WithLabelValues(profile, method, issuer).Inc()
+}
+
+// Refused counts a request that ended in err (ca.IssueObserver).
+func (m *Metrics) Refused(profile, method string, err error) {
+	m.refused.WithLabelValues(profile, method, errs.KindOf(err).String()).Inc()
+}
+
+// Revoked counts a revocation (ca.IssueObserver).
+func (m *Metrics) Revoked(issuer string, reason int) {
+	m.revoked.WithLabelValues(issuer, strconv.Itoa(reason)).Inc()
+}
+
+// Request observes one HTTP request (server.Config.Observe). route is the
+// pattern that matched ("" for none).
+func (m *Metrics) Request(listener, route string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched" // one series, not one per path a scanner tries
+	}
+	m.requests.WithLabelValues(listener, route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// MemberStatus is what the signer pool says of one member
+// (signer.MemberStatus).
+type MemberStatus struct {
+	Member string
+	Up     bool
+	Uses   uint64
+}
+
+// WatchSigner reports the signer pool's members when scraped: whether
+// each is up, and how many operations it has done.
+func (m *Metrics) WatchSigner(status func() []MemberStatus) {
+	m.reg.MustRegister(&signerCollector{status: status})
+}
+
+var (
+	memberUp = prometheus.NewDesc("gateway_signer_member_up",
+		"Whether a PKCS#11 member of the signer pool is up (1) or down or failed (0).", []string{"member"}, nil)
+	memberUses = prometheus.NewDesc("gateway_signer_operations_total",
+		"Signatures and decryptions a PKCS#11 member of the signer pool has made since start.", []string{"member"}, nil)
+)
+
+type signerCollector struct{ status func() []MemberStatus }
+
+func (c *signerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- memberUp
+	ch <- memberUses
+}
+
+func (c *signerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.status() {
+		up := 0.0
+		if s.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(memberUp, prometheus.GaugeValue, up, s.Member)
+		ch <- prometheus.MustNewConstMetric(memberUses, prometheus.CounterValue, float64(s.Uses), s.Member)
+	}
+}

@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+)
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(w.Result().Body)
+	if w.Code != 200 {
+		t.Fatalf("scrape: %d %s", w.Code, b)
+	}
+	return string(b)
+}
+
+func TestMetrics(t *testing.T) {
+	m := New()
+	m.Issued("web", "acme", "issuing")
+	m.Issued("web", "acme", "issuing")
+	m.Issued("public", "api", "letsencrypt")
+	m.Refused("web", "est", errs.New(errs.RejectedIdentifier, "profile web: rule names.dns"))
+	m.Refused("web", "est", errs.New(errs.Unavailable, "store down"))
+	m.Revoked("issuing", 1)
+	m.Request("https", "/api/v1/certificates/{serial}", 200, 3*time.Millisecond)
+	m.Request("http", "", 404, time.Millisecond)
+	m.WatchSigner(func() []MemberStatus {
+		return []MemberStatus{{Member: "softhsm gateway", Up: true, Uses: 42}, {Member: "hsm b", Up: false}}
+	})
+	out := scrape(t, m)
+	for _, want := range []string{
+		`gateway_certificates_issued_total{issuer="issuing",method="acme",profile="web"} 2`,
+		`gateway_certificates_issued_total{issuer="letsencrypt",method="api",profile="public"} 1`,
+		`gateway_issuance_failures_total{kind="rejectedIdentifier",method="est",profile="web"} 1`,
+		`gateway_issuance_failures_total{kind="unavailable",method="est",profile="web"} 1`,
+		`gateway_certificates_revoked_total{issuer="issuing",reason="1"} 1`,
+		`gateway_http_request_duration_seconds_count{code="200",listener="https",route="/api/v1/certificates/{serial}"} 1`,
+		`gateway_http_request_duration_seconds_count{code="404",listener="http",route="unmatched"} 1`,
+		`gateway_signer_member_up{member="softhsm gateway"} 1`,
+		`gateway_signer_member_up{member="hsm b"} 0`,
+		`gateway_signer_operations_total{member="softhsm gateway"} 42`,
+		"go_goroutines", "process_cpu_seconds_total",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	// Each Metrics has its own registry.
+	if strings.Contains(scrape(t, New()), "gateway_certificates_issued_total{") {
+		t.Error("a new Metrics shares counters with another")
+	}
+}
