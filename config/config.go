@@ -76,12 +76,12 @@ type Log struct {
 
 // Listen configures the two listeners and the URLs put into certificates.
 type Listen struct {
-	HTTPS           string   `yaml:"https"`      // ACME, EST, REST API
-	HTTP            string   `yaml:"http"`       // CRL, OCSP, CA certificates, SCEP
-	PublicURL       string   `yaml:"public_url"` // base of CDP and AIA URLs
+	HTTPS     string `yaml:"https"`      // ACME, EST, REST API
+	HTTP      string `yaml:"http"`       // CRL, OCSP, CA certificates, SCEP
+	PublicURL string `yaml:"public_url"` // base of CDP and AIA URLs
 	// Metrics, if set (host:port), serves Prometheus metrics at /metrics
 	// over plain HTTP on a listener of its own; empty: not served.
-	Metrics string `yaml:"metrics"`
+	Metrics         string   `yaml:"metrics"`
 	TLS             TLS      `yaml:"tls"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
