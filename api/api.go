@@ -119,6 +119,7 @@ const (
 //	POST /certificates/{serial}/release-hold  revoke  make a certificate on hold active again
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
 //	POST /profiles/{profile}/acme/eab         admin   a single-use ACME External Account Binding key
+//	POST /profiles/{profile}/scep/challenges  issue   a one-time SCEP challengePassword
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //
@@ -159,6 +160,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
 
 		r.With(a.require(scopeAdmin)).Post("/profiles/{profile}/acme/eab", a.createEAB)
+		r.With(a.require(scopeIssue)).Post("/profiles/{profile}/scep/challenges", a.createSCEPChallenge)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
 	})

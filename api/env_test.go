@@ -91,7 +91,7 @@ var tokenScopes = map[string][]string{
 //   - device: generated keys with auto-renew on, 30 days, renewed 10 days
 //     before the end.
 //   - csr-only: no server_keygen.
-//   - acme-only: the api method is not allowed.
+//   - acme-only: the api method is not allowed (acme and scep are).
 func profiles() []config.Profile {
 	names := config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", Max: 10}
 	day := 24 * time.Hour
@@ -105,7 +105,7 @@ func profiles() []config.Profile {
 		{Name: "csr-only", CA: "issuing", Methods: []string{"api"}, Names: names,
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}},
-		{Name: "acme-only", CA: "issuing", Methods: []string{"acme"}, Names: names,
+		{Name: "acme-only", CA: "issuing", Methods: []string{"acme", "scep"}, Names: names,
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}},
 	}

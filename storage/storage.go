@@ -221,4 +221,5 @@ type Store interface {
 	ACMEStore
 	RevocationStore
 	UpstreamStore
+	SCEPStore
 }

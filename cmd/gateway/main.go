@@ -28,6 +28,8 @@ commands:
                  manage EST HTTP Basic users of a profile
   acme eab create -profile P
                  create an ACME External Account Binding key
+  scep challenge -profile P [-valid-for D]
+                 create a one-time SCEP challengePassword
   version        print the version
 
 Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
@@ -81,6 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "acme":
 		if len(args) > 2 && args[1] == "eab" && args[2] == "create" {
 			return cmdACMEEABCreate(ctx, args[3:], stdout, stderr)
+		}
+	case "scep":
+		if len(args) > 1 && args[1] == "challenge" {
+			return cmdSCEPChallenge(ctx, args[2:], stdout, stderr)
 		}
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)

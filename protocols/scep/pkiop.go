@@ -3,8 +3,6 @@ package scep
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/x509"
 	"log/slog"
 	"maps"
@@ -82,11 +80,16 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr}
 	switch msg.MessageType {
 	case scep.PKCSReq:
-		if err := checkChallenge(ps, msg.CSRReqMessage.ChallengePassword); err != nil {
-			refuse(scep.BadRequest, err)
+		requester, err := s.checkChallenge(ctx, ps, msg.CSRReqMessage.ChallengePassword)
+		if err != nil {
+			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
+				s.fail(w, r, err)
+			} else {
+				refuse(scep.BadRequest, err)
+			}
 			return
 		}
-		req.Requester = "scep challenge"
+		req.Requester = requester
 	case scep.RenewalReq, scep.UpdateReq:
 		rec, err := s.renewed(ctx, ps, signerCert, csr)
 		if err != nil {
@@ -133,22 +136,6 @@ func writeMessage(w http.ResponseWriter, der []byte) {
 	w.Header().Set("Content-Type", "application/x-pki-message")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(der)
-}
-
-// checkChallenge compares the CSR's challengePassword with the profile's,
-// in constant time.
-func checkChallenge(ps *profileState, got string) error {
-	if ps.set.Challenge == "" {
-		return errs.New(errs.Forbidden, "profile %s takes no first enrollments over SCEP (no scep.challenge_file), only renewals", ps.name)
-	}
-	if got == "" {
-		return errs.New(errs.Unauthorized, "the CSR carries no challengePassword")
-	}
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(ps.set.Challenge))
-	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
-		return errs.New(errs.Unauthorized, "wrong challengePassword")
-	}
-	return nil
 }
 
 // renewed authenticates a RenewalReq: its signer certificate must chain

@@ -29,8 +29,9 @@
 //
 // # Authentication
 //
-// A first enrollment (PKCSReq) carries the profile's challenge password in
-// the CSR (scep.challenge_file); a renewal (RenewalReq) is signed with the
+// A first enrollment (PKCSReq) carries in the CSR the profile's challenge
+// password (scep.challenge_file) or a one-time challenge made for it
+// (CreateChallenge); a renewal (RenewalReq) is signed with the
 // certificate being renewed, which must be an active certificate of the
 // same profile, and its CSR keeps that certificate's common name and SANs.
 //
@@ -66,8 +67,8 @@ import (
 
 // ProfileSettings is the SCEP part of a profile.
 type ProfileSettings struct {
-	// Challenge is the challengePassword of first enrollments; empty
-	// refuses them (renewals only).
+	// Challenge is the static challengePassword of first enrollments;
+	// empty: only one-time challenges (CreateChallenge).
 	Challenge string
 	// RevokeOnRenewal revokes (superseded) the certificate a RenewalReq
 	// replaces.
@@ -76,9 +77,11 @@ type ProfileSettings struct {
 
 // Config holds the dependencies of the SCEP server.
 type Config struct {
-	Core   *ca.Core
-	Store  Store
-	Signer signer.Signer
+	Core  *ca.Core
+	Store Store
+	// Challenges keeps one-time challenges.
+	Challenges ChallengeStore
+	Signer     signer.Signer
 	// Profiles are the profiles served, by name; each must allow scep.
 	Profiles map[string]ProfileSettings
 	// MaxBodyBytes caps a PKIOperation (0: DefaultMaxBodyBytes).
@@ -96,12 +99,13 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // Server serves /scep.
 type Server struct {
-	core     *ca.Core
-	store    Store
-	log      *slog.Logger
-	now      func() time.Time
-	maxBody  int64
-	profiles map[string]*profileState
+	core       *ca.Core
+	store      Store
+	challenges ChallengeStore
+	log        *slog.Logger
+	now        func() time.Time
+	maxBody    int64
+	profiles   map[string]*profileState
 	// gateway holds every CA certificate of the gateway, the trust
 	// anchors of the certificates renewals are signed with.
 	gateway *x509.CertPool
@@ -143,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC
 	s := &Server{
-		core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
+		core: cfg.Core, store: cfg.Store, challenges: cfg.Challenges, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		profiles: map[string]*profileState{}, gateway: x509.NewCertPool(),
 	}
 	for _, a := range cfg.Core.CAs {
@@ -171,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 		if set.Challenge == "" {
-			s.log.Warn("SCEP profile has no challenge password: it takes renewals only", "profile", name)
+			s.log.Info("SCEP profile has no static challenge password: first enrollments need a one-time challenge", "profile", name)
 		}
 		s.profiles[name] = &profileState{name: name, set: set, ra: ra}
 	}

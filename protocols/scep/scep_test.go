@@ -27,6 +27,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/coretest"
@@ -64,7 +65,7 @@ func scepProfile(name string) config.Profile {
 }
 
 // newFixture serves the profiles "devices" (challenge set) and "renewals"
-// (none: renewals only, revoke on renewal), and "other", a profile
+// (none: one-time challenges only, revoke on renewal), and "other", a profile
 // without scep, for certificates that must not renew over SCEP.
 func newFixture(t testing.TB, st storage.Store) *fixture {
 	t.Helper()
@@ -73,7 +74,7 @@ func newFixture(t testing.TB, st storage.Store) *fixture {
 	other.Methods = []string{"api"}
 	f.env = coretest.New(t, st, coretest.Options{Profiles: []config.Profile{scepProfile("devices"), scepProfile("renewals"), other}, Now: f.clock.Now})
 	f.cfg = Config{
-		Core: f.env.Core, Store: st, Signer: f.env.Signer, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now,
+		Core: f.env.Core, Store: st, Challenges: st, Signer: f.env.Signer, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now,
 		Profiles: map[string]ProfileSettings{
 			"devices":  {Challenge: challenge},
 			"renewals": {RevokeOnRenewal: true},
@@ -509,4 +510,56 @@ func FuzzPKIOperation(f *testing.F) {
 	if after := fx.countCerts(); after != before {
 		f.Errorf("fuzzed requests issued %d certificates", after-before)
 	}
+}
+
+// One-time challenges (both stores): each enrolls one device under its own
+// profile, once, before it expires; the profile "renewals" has no static
+// challenge and takes them.
+func TestOneTimeChallenges(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		ctx := context.Background()
+		mk := func(profile string, validFor time.Duration) string {
+			c, _, err := CreateChallenge(ctx, st, profile, "tester", f.clock.Now(), validFor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		enroll := func(profile, challenge, name string) *scep.PKIMessage {
+			d := newDevice(t, rsaKey(t))
+			return f.pkiOperation(profile, d, f.message(d, scep.PKCSReq, d.csr(t, name, challenge, name), nil))
+		}
+		f.getCACert("renewals")
+		one := mk("renewals", time.Hour)
+		if rep := enroll("renewals", one, "ot1.example.com"); rep.PKIStatus != scep.SUCCESS {
+			t.Fatalf("enrollment with a one-time challenge: %s %s", rep.PKIStatus, rep.FailInfo)
+		} else if rec, err := st.GetCertificate(ctx, ca.SerialHex(rep.CertRepMessage.Certificate.SerialNumber)); err != nil || rec.Requester != "scep one-time challenge" {
+			t.Fatalf("inventory record %+v, %v", rec, err)
+		}
+		before := f.countCerts()
+		if rep := enroll("renewals", one, "ot2.example.com"); rep.PKIStatus != scep.FAILURE || rep.FailInfo != scep.BadRequest {
+			t.Errorf("a used challenge: %s %s", rep.PKIStatus, rep.FailInfo)
+		}
+		// A challenge of another profile neither enrolls here nor is used up.
+		other := mk("devices", time.Hour)
+		if rep := enroll("renewals", other, "ot3.example.com"); rep.PKIStatus != scep.FAILURE {
+			t.Errorf("another profile's challenge: %s", rep.PKIStatus)
+		}
+		expiring := mk("renewals", time.Minute)
+		f.clock.Advance(2 * time.Minute)
+		if rep := enroll("renewals", expiring, "ot4.example.com"); rep.PKIStatus != scep.FAILURE {
+			t.Errorf("an expired challenge: %s", rep.PKIStatus)
+		}
+		if after := f.countCerts(); after != before {
+			t.Errorf("refused enrollments changed the inventory: %d, %d before", after, before)
+		}
+		f.getCACert("devices")
+		if rep := enroll("devices", other, "ot5.example.com"); rep.PKIStatus != scep.SUCCESS {
+			t.Errorf("a one-time challenge beside the static one: %s %s", rep.PKIStatus, rep.FailInfo)
+		}
+		if _, _, err := CreateChallenge(ctx, st, "devices", "tester", f.clock.Now(), 31*24*time.Hour); !errs.Is(err, errs.Malformed) {
+			t.Errorf("a challenge valid for 31 days: %v", err)
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -60,6 +61,12 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 				URL: url, KeyPEM: []byte("sealed key"), CreatedAt: base}, audit)
 		}
 	}
+	insertSCEPChallenge := func(profile string, hash []byte) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertSCEPChallenge(ctx, storage.SCEPChallenge{Profile: profile, Hash: hash,
+				Expires: base.Add(time.Hour), CreatedAt: base}, audit)
+		}
+	}
 	orphan := rootCA("orphan", base)
 	orphan.Parent = "missing"
 
@@ -88,6 +95,10 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InsertUpstreamAccount", nil, insertUpstreamAccount("https://acme.example/acct/1"), -1},
 		{"InsertUpstreamAccount taken", []change{insertUpstreamAccount("https://acme.example/acct/1")}, insertUpstreamAccount("https://acme.example/acct/2"), errs.Conflict},
 		{"InsertUpstreamAccount no URL", nil, insertUpstreamAccount(""), errs.Malformed},
+		{"InsertSCEPChallenge", nil, insertSCEPChallenge("default", scepHash("c1")), -1},
+		{"InsertSCEPChallenge taken", []change{insertSCEPChallenge("default", scepHash("c1"))}, insertSCEPChallenge("other", scepHash("c1")), errs.Conflict},
+		{"InsertSCEPChallenge no profile", nil, insertSCEPChallenge("", scepHash("c1")), errs.Malformed},
+		{"InsertSCEPChallenge short hash", nil, insertSCEPChallenge("default", scepHash("c1")[:31]), errs.Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

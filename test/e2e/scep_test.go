@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/x509"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +96,25 @@ func TestSCEPWithScepclient(t *testing.T) {
 	}
 	if strings.Contains(e.g.log.String(), challenge) {
 		t.Error("the gateway logged the challenge password")
+	}
+
+	// A one-time challenge from the CLI enrolls one device, once.
+	cmd := exec.Command(gatewayBin, "scep", "challenge", "-profile", "default", "-valid-for", "10m")
+	cmd.Dir = e.g.Dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	oneTime, _, _ := strings.Cut(strings.TrimPrefix(string(b), "challenge: "), "\n")
+	if err != nil || len(oneTime) != 32 {
+		t.Fatalf("gateway scep challenge: %v\n%s%s", err, b, stderr.String())
+	}
+	if out, err := scepclient("dev4", "-challenge", oneTime, "-cn", "dev4.test", "-dnsname", "dev4.test"); err != nil {
+		t.Fatalf("scepclient with a one-time challenge: %v\n%s", err, out)
+	}
+	if c := e.certificate(t, serialOf(t, e.path("dev4/dev.pem"))); c.Requester != "scep one-time challenge" {
+		t.Errorf("enrolled with a one-time challenge: %+v", c)
+	}
+	if out, err := scepclient("dev5", "-challenge", oneTime, "-cn", "dev5.test", "-dnsname", "dev5.test"); err == nil || !strings.Contains(out, "badRequest") {
+		t.Errorf("a one-time challenge used twice: %v\n%s", err, out)
 	}
 }
