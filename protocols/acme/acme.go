@@ -92,7 +92,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	validating validations // challenge validations running here
+	validating jobs // challenge validations running here
+	finalizing jobs // issuances by external CAs running here, by order
 }
 
 // New builds a Server. Zero Settings fields take their defaults.

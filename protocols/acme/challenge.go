@@ -83,20 +83,21 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 	return &response{status: http.StatusOK, body: challengeBody(req.base, c), links: []string{up}, retryAfter: c.Status == storage.ACMEProcessing}, nil
 }
 
-// validations are the challenge validations running in this process, each
-// with a channel that closes once its outcome is recorded. A second POST
-// to a challenge waits on the running validation instead of starting
+// jobs are background operations running in this process (challenge
+// validations, issuances by external CAs), by the ID of what they work on,
+// each with a channel that closes once its outcome is recorded. A second
+// POST to a challenge waits on the running validation instead of starting
 // another. Replicas do not share this set: each may validate a challenge
 // once, and the compare-and-set in RecordACMEValidation keeps the first
 // outcome. The zero value is ready to use.
-type validations struct {
+type jobs struct {
 	mu      sync.Mutex
 	running map[string]chan struct{}
 }
 
 // start runs validate in the background unless a validation of challenge
 // id already runs, and returns the channel of the one that runs.
-func (v *validations) start(id string, validate func()) <-chan struct{} {
+func (v *jobs) start(id string, validate func()) <-chan struct{} {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if done, ok := v.running[id]; ok {

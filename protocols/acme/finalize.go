@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/storage"
@@ -58,6 +59,9 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 			return nil, err
 		}
 	}
+	if pr := s.profiles[o.Profile]; pr != nil && pr.Upstream != "" {
+		return s.finalizeUpstream(ctx, req, o, csr, replaces)
+	}
 	// The store claims the order (ready→processing) in the commit of the
 	// pending record, and turns it valid in the commit that stores the
 	// certificate (IssueRequest.ACMEOrder): of concurrent calls, the one
@@ -67,19 +71,77 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	if err != nil {
 		return nil, s.finalizeFailed(ctx, o, err)
 	}
-	if replaces != "" {
-		// The replaced certificate is done with: the next renewal order
-		// that names it is refused (alreadyReplaced). Two orders racing
-		// to replace it both issue; the second is only logged.
-		if err := s.store.MarkRenewed(context.WithoutCancel(ctx), replaces, issued.Serial); err != nil {
-			s.log.Warn("acme: mark the replaced certificate", "order", o.ID, "replaced", replaces, "serial", issued.Serial, "err", err)
-		}
-	}
-	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", issued.Serial)
+	s.finalized(ctx, o, replaces, issued.Serial)
 	if o, err = s.store.GetACMEOrder(ctx, o.ID); err != nil {
 		return nil, err
 	}
 	return s.orderResponse(ctx, req.base, o, http.StatusOK)
+}
+
+// finalized marks the certificate a renewal replaced: the next renewal
+// order that names it is refused (alreadyReplaced). Two orders racing to
+// replace it both issue; the second is only logged.
+func (s *Server) finalized(ctx context.Context, o storage.ACMEOrder, replaces, serial string) {
+	if replaces != "" {
+		if err := s.store.MarkRenewed(context.WithoutCancel(ctx), replaces, serial); err != nil {
+			s.log.Warn("acme: mark the replaced certificate", "order", o.ID, "replaced", replaces, "serial", serial, "err", err)
+		}
+	}
+	s.log.Info("acme order finalized", "order", o.ID, "account", o.AccountID, "serial", serial)
+}
+
+// finalizeUpstream finalizes an order of a profile backed by an external
+// CA, whose issuance lasts as long as that CA's own validation (a dns-01
+// record can take minutes to propagate), longer than clients wait for an
+// answer. The order is claimed (ready→processing) first, so a client that
+// retries does not start a second issuance; the issuance gets the same
+// head start as a validation, and what outlasts it goes on in the
+// background while the client polls the processing order (RFC 8555
+// section 7.4). Its outcome turns the order valid or invalid.
+//
+// TODO: a replica that stops mid-issuance leaves the order processing
+// until it expires; there is no sweeper for orders as there is for
+// validations.
+func (s *Server) finalizeUpstream(ctx context.Context, req *request, o storage.ACMEOrder, csr *x509.CertificateRequest, replaces string) (*response, error) {
+	won, err := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEReady, storage.ACMEProcessing, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return nil, prob(probOrderNotReady, http.StatusForbidden, "order is already being finalized")
+	}
+	bctx := context.WithoutCancel(ctx)
+	done := s.finalizing.start(o.ID, func() { s.issueUpstream(bctx, o, csr, replaces) })
+	t := time.NewTimer(s.set.ValidationHeadStart)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	if o, err = s.store.GetACMEOrder(bctx, o.ID); err != nil {
+		return nil, err
+	}
+	return s.orderResponse(bctx, req.base, o, http.StatusOK)
+}
+
+// issueUpstream has the core obtain the certificate of a claimed order
+// from the external CA and records the outcome on the order.
+func (s *Server) issueUpstream(ctx context.Context, o storage.ACMEOrder, csr *x509.CertificateRequest, replaces string) {
+	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: o.Profile, Method: "acme", Requester: requester(o.AccountID), CheckedCSR: csr, Replaces: replaces})
+	if err != nil {
+		p, _ := toProblem(err)
+		if _, serr := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), ""); serr != nil {
+			s.log.Error("acme: record failed issuance", "order", o.ID, "err", serr)
+		}
+		s.log.Info("acme order failed at the external CA", "order", o.ID, "profile", o.Profile, "err", err)
+		return
+	}
+	if _, err := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEProcessing, storage.ACMEValid, nil, issued.Serial); err != nil {
+		s.log.Error("acme: record the certificate of an order", "order", o.ID, "serial", issued.Serial, "err", err)
+		return
+	}
+	s.finalized(ctx, o, replaces, issued.Serial)
 }
 
 // finalizeFailed records on the order why its issuance failed, if this
