@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 )
 
 // KEKWrapper encrypts the key-encryption key under a secret key that never
@@ -40,7 +42,18 @@ type KEKFile struct {
 	Token KEKWrapper
 	Wrap  bool
 	Label string
-	Log   *slog.Logger
+	// Shared, if set, is the store every replica shares: with Wrap, the
+	// wrapped key is published there and each replica's file follows it
+	// (syncShared).
+	Shared KEKStore
+	Log    *slog.Logger
+}
+
+// KEKStore keeps the wrapped key-encryption key that replicas share
+// (storage.KeystoreStore).
+type KEKStore interface {
+	SharedKEK(ctx context.Context) (string, error)
+	InsertSharedKEK(ctx context.Context, wrapped string, audit storage.AuditEvent) error
 }
 
 // LoadOrCreate returns the 32-byte key-encryption key. A missing file is
@@ -54,6 +67,90 @@ func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
 	if f.Wrap && f.Token == nil {
 		return nil, errs.New(errs.Config, "keystore: wrapping the key-encryption key needs a PKCS#11 token")
 	}
+	if f.Wrap && f.Shared != nil {
+		if err := f.syncShared(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return f.load(ctx)
+}
+
+// syncShared makes this replica's file hold the wrapped key the replicas
+// share through the store. The first replica publishes its own: the
+// file's (wrapped first if it was clear) or, without a file, a new one.
+// A replica without a file gets the shared one. A file that holds another
+// key is an error, since keys sealed under it would no longer open; but
+// the file a replica created a moment ago, losing the race to publish, is
+// replaced, as nothing was sealed under it yet.
+func (f KEKFile) syncShared(ctx context.Context) error {
+	shared, err := f.Shared.SharedKEK(ctx)
+	if errs.Is(err, errs.NotFound) {
+		_, statErr := os.Stat(f.Path)
+		created := errors.Is(statErr, fs.ErrNotExist)
+		if _, err := f.load(ctx); err != nil { // creates, or wraps a clear key in place
+			return err
+		}
+		line, err := f.line()
+		if err != nil {
+			return err
+		}
+		err = f.Shared.InsertSharedKEK(ctx, line, storage.AuditEvent{
+			At: time.Now(), Actor: "gateway", Action: "keystore-kek-publish", Detail: "wrapped by token key " + f.Label,
+		})
+		if err == nil {
+			f.logger().Info("key-encryption key published to the store for the other replicas", "file", f.Path)
+			return nil
+		}
+		if !errs.Is(err, errs.Conflict) {
+			return err
+		}
+		if shared, err = f.Shared.SharedKEK(ctx); err != nil {
+			return err
+		}
+		if created && strings.TrimSpace(line) != strings.TrimSpace(shared) {
+			if err := installFile(f.Path, shared+"\n", true); err != nil {
+				return errs.Wrap(errs.Config, err, "write the shared key-encryption key to %s", f.Path)
+			}
+			f.logger().Info("another replica published the key-encryption key first; this one uses it", "file", f.Path)
+			return nil
+		}
+	} else if err != nil {
+		return err
+	}
+	line, err := f.line()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := installFile(f.Path, shared+"\n", false); err != nil {
+			return errs.Wrap(errs.Config, err, "write the shared key-encryption key to %s", f.Path)
+		}
+		f.logger().Info("key-encryption key taken from the store, which the replicas share", "file", f.Path)
+		return nil
+	case err != nil:
+		return err
+	case strings.TrimSpace(line) != strings.TrimSpace(shared):
+		return errs.New(errs.Config, "key-encryption key %s differs from the one the replicas share in the store: keys sealed under either would not open under the other; move %s aside to take the shared one", f.Path, f.Path)
+	}
+	return nil
+}
+
+func (f KEKFile) logger() *slog.Logger {
+	if f.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return f.Log
+}
+
+// line is the file's content, trimmed.
+func (f KEKFile) line() (string, error) {
+	b, err := os.ReadFile(f.Path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// load reads (or creates) the file and returns the key.
+func (f KEKFile) load(ctx context.Context) ([]byte, error) {
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f.create(ctx)
@@ -79,7 +176,7 @@ func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
 	if err := installFile(f.Path, line, true); err != nil {
 		return nil, errs.Wrap(errs.Config, err, "rewrite key-encryption key %s wrapped", f.Path)
 	}
-	f.Log.Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
+	f.logger().Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
 	return k, nil
 }
 

@@ -222,4 +222,5 @@ type Store interface {
 	RevocationStore
 	UpstreamStore
 	SCEPStore
+	KeystoreStore
 }

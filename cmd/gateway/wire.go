@@ -120,7 +120,7 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 	}
 	kf := ca.KEKFile{
 		Path: d.cfg.Keystore.KEKFile, Wrap: d.cfg.Keystore.Wrap == config.WrapToken, Label: d.cfg.Keystore.KEKLabel,
-		Log: d.log,
+		Shared: d.store, Log: d.log,
 	}
 	if w, ok := d.signer.(ca.KEKWrapper); ok {
 		kf.Token = w

@@ -67,6 +67,11 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 				Expires: base.Add(time.Hour), CreatedAt: base}, audit)
 		}
 	}
+	insertSharedKEK := func(wrapped string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.InsertSharedKEK(ctx, wrapped, audit)
+		}
+	}
 	orphan := rootCA("orphan", base)
 	orphan.Parent = "missing"
 
@@ -99,6 +104,9 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InsertSCEPChallenge taken", []change{insertSCEPChallenge("default", scepHash("c1"))}, insertSCEPChallenge("other", scepHash("c1")), errs.Conflict},
 		{"InsertSCEPChallenge no profile", nil, insertSCEPChallenge("", scepHash("c1")), errs.Malformed},
 		{"InsertSCEPChallenge short hash", nil, insertSCEPChallenge("default", scepHash("c1")[:31]), errs.Malformed},
+		{"InsertSharedKEK", nil, insertSharedKEK("pkcs11-aes-gcm:kek:01"), -1},
+		{"InsertSharedKEK taken", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, insertSharedKEK("pkcs11-aes-gcm:kek:02"), errs.Conflict},
+		{"InsertSharedKEK empty", nil, insertSharedKEK(""), errs.Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

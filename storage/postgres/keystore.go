@@ -1,0 +1,48 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+var _ storage.KeystoreStore = (*Store)(nil)
+
+// The keystore's wrapped key-encryption key: one row (id 1), written once,
+// a transaction of its own on the pool. Replicas publishing at once are
+// kept apart by the primary key: one insert wins, the others get
+// errs.Conflict and read the winner's. Messages never quote the wrapped
+// key.
+
+// SharedKEK implements storage.KeystoreStore.
+func (s *Store) SharedKEK(ctx context.Context) (string, error) {
+	var wrapped string
+	err := s.pool.QueryRow(ctx, `SELECT wrapped FROM keystore_kek WHERE id = 1`).Scan(&wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", errs.New(errs.NotFound, "postgres: no shared key-encryption key")
+	}
+	if err != nil {
+		return "", wrap(err, "get shared key-encryption key")
+	}
+	return wrapped, nil
+}
+
+// InsertSharedKEK implements storage.KeystoreStore. The row's created_at
+// is the audit event's At, so the row and its event tell one time.
+func (s *Store) InsertSharedKEK(ctx context.Context, wrapped string, audit storage.AuditEvent) error {
+	if wrapped == "" {
+		return errs.New(errs.Malformed, "postgres: shared key-encryption key: the wrapped key is required")
+	}
+	return s.audited(ctx, "insert shared key-encryption key", audit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO keystore_kek (id, wrapped, created_at) VALUES (1, $1, $2)`,
+			wrapped, audit.At)
+		if err != nil {
+			return wrap(err, "insert shared key-encryption key")
+		}
+		return nil
+	})
+}
