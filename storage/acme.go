@@ -147,6 +147,16 @@ type ACMEStore interface {
 	// concurrent callers with the same from exactly one gets true. Unknown
 	// ID: errs.NotFound.
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
+	// ClaimACMEOrder moves an order ready→processing, as SetACMEOrderStatus
+	// does, and records now as the start of its background issuance (see
+	// StaleACMEOrders).
+	ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error)
+	// StaleACMEOrders returns the IDs of up to limit orders processing
+	// since before before, oldest first: issuances whose replica stopped
+	// before it could record an outcome. An order claimed by a
+	// certificate's pending record (Certificate.ACMEOrder) has no start
+	// and is never listed: the reconcile step finishes it.
+	StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error)
 
 	// GetACMEAuthz returns the authorization with its challenges (in the
 	// order stored) or errs.NotFound.

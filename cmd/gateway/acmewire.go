@@ -20,6 +20,9 @@ func newACME(d *deps, core *ca.Core) *acme.Server {
 	for _, p := range d.cfg.Profiles {
 		set.RequireEAB[p.Name] = p.ACME.RequireEAB
 	}
+	for _, u := range d.cfg.Upstreams {
+		set.UpstreamTimeout = max(set.UpstreamTimeout, u.Timeout.D())
+	}
 	return acme.New(acme.Config{
 		Store: d.store, CA: core, Profiles: core.Profiles, Validation: d.cfg.ACME.Validation, Settings: set,
 		Log: d.log.With("protocol", "acme"), Now: time.Now,

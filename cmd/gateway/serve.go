@@ -125,6 +125,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	err = srv.Serve(ctx)
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.Listen.ShutdownTimeout.D())
+	defer cancel()
+	acmeServer.Drain(dctx)
 	log.Info("stopped")
 	return err
 }

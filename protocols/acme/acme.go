@@ -49,6 +49,8 @@ type Store interface {
 	GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error)
 	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
+	ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error)
+	StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error)
 	GetACMEAuthz(ctx context.Context, id string) (storage.ACMEAuthz, error)
 	ACMEOrderAuthzs(ctx context.Context, orderID string) ([]storage.ACMEAuthz, error)
 	SetACMEAuthzStatus(ctx context.Context, id, from, to string) (bool, error)

@@ -93,6 +93,7 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 type jobs struct {
 	mu      sync.Mutex
 	running map[string]chan struct{}
+	wg      sync.WaitGroup
 }
 
 // start runs validate in the background unless a validation of challenge
@@ -108,7 +109,9 @@ func (v *jobs) start(id string, validate func()) <-chan struct{} {
 	}
 	done := make(chan struct{})
 	v.running[id] = done
+	v.wg.Add(1)
 	go func() {
+		defer v.wg.Done()
 		validate()
 		v.mu.Lock()
 		delete(v.running, id)
@@ -116,6 +119,29 @@ func (v *jobs) start(id string, validate func()) <-chan struct{} {
 		close(done)
 	}()
 	return done
+}
+
+// wait waits until every job has ended, or ctx has; it reports whether
+// they all ended.
+func (v *jobs) wait(ctx context.Context) bool {
+	done := make(chan struct{})
+	go func() { v.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Drain waits, after the listeners closed, for the validations and the
+// issuances by external CAs that run in the background, until ctx ends,
+// so that a restart does not cut them off (what it does cut off, the
+// sweeper of another replica fails later).
+func (s *Server) Drain(ctx context.Context) {
+	if !s.validating.wait(ctx) || !s.finalizing.wait(ctx) {
+		s.log.Warn("acme: stopped before background validations or issuances ended")
+	}
 }
 
 // runValidation validates and records the outcome on the challenge, the
@@ -154,12 +180,13 @@ func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c stora
 // timeout bounds the validation, not the writing of its outcome.
 const sweepGrace = time.Minute
 
-// RunSweeper fails, every interval until ctx ends, the challenges whose
-// validation started longer ago than the validation timeout allows (plus
-// sweepGrace) and never recorded an outcome: their replica stopped
-// mid-validation. The outcome is recorded as for a failed validation, so
-// the authorization and the order turn invalid, and the client, which
-// would otherwise poll a processing challenge until the order expires,
+// RunSweeper fails, every interval until ctx ends, what a stopped replica
+// left processing: the challenges whose validation started longer ago
+// than the validation timeout allows (plus sweepGrace) and never recorded
+// an outcome, and the orders whose issuance by an external CA was claimed
+// longer ago than Settings.UpstreamTimeout allows (plus sweepGrace). Each
+// is recorded as failed, so the authorization and the order turn invalid,
+// and the client, which would otherwise poll until the order expires,
 // learns to start again. Every replica may run one; the compare-and-set
 // of the record lets one of them win.
 func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
@@ -171,12 +198,38 @@ func (s *Server) RunSweeper(ctx context.Context, interval time.Duration) {
 		} else if n > 0 {
 			s.log.Warn("acme: failed validations interrupted by a stopped replica", "count", n)
 		}
+		if n, err := s.sweepOrders(ctx); err != nil {
+			s.log.Error("acme: sweep stale orders", "err", err)
+		} else if n > 0 {
+			s.log.Warn("acme: failed orders whose issuance a stopped replica interrupted", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// sweepOrders fails the stale orders once and returns how many it failed.
+func (s *Server) sweepOrders(ctx context.Context) (int, error) {
+	stale, err := s.store.StaleACMEOrders(ctx, s.now().Add(-s.set.UpstreamTimeout-sweepGrace), 100)
+	if err != nil {
+		return 0, err
+	}
+	p, _ := toProblem(prob(probServerInternal, http.StatusInternalServerError,
+		"the issuance was interrupted: the gateway replica running it stopped; create a new order"))
+	n := 0
+	for _, id := range stale {
+		won, err := s.store.SetACMEOrderStatus(ctx, id, storage.ACMEProcessing, storage.ACMEInvalid, p.json(), "")
+		if err != nil {
+			return n, err
+		}
+		if won {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // sweep fails the stale challenges once and returns how many it failed.

@@ -15,6 +15,11 @@ type Settings struct {
 	// ValidationHeadStart is how long the answer to a challenge POST waits
 	// for its validation before it says "processing" (default 2s).
 	ValidationHeadStart time.Duration
+	// UpstreamTimeout bounds the issuance of an order by an external CA
+	// (the longest upstreams[].timeout); an order still processing
+	// UpstreamTimeout and a minute after its finalize was stopped with
+	// its replica, and the sweeper fails it (default 5m).
+	UpstreamTimeout time.Duration
 	// RetryAfter is the Retry-After hint while an order is processing or
 	// a challenge is being validated (default 3s).
 	RetryAfter time.Duration
@@ -42,6 +47,7 @@ func (s Settings) withDefaults() Settings {
 	def(&s.ValidationTimeout, 30*time.Second)
 	def(&s.ValidationHeadStart, 2*time.Second)
 	def(&s.RetryAfter, 3*time.Second)
+	def(&s.UpstreamTimeout, 5*time.Minute)
 	if s.MaxHTTPBody <= 0 {
 		s.MaxHTTPBody = 8 << 10
 	}

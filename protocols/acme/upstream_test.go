@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net/http"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,60 @@ func TestFinalizeByExternalCA(t *testing.T) {
 				t.Fatalf("inventory record %+v, %v", rec, err)
 			}
 		})
+	}
+}
+
+// An order whose issuance by an external CA a stopped replica left
+// processing is failed by the sweeper once UpstreamTimeout and its grace
+// have passed; one within it is left alone.
+func TestSweeperFailsInterruptedUpstreamOrders(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, config.ACMEValidation{}, Settings{UpstreamTimeout: 5 * time.Minute})
+		k := newECKey(t)
+		acct := f.newAccount(k)
+		claimed := func(name string) string {
+			r := f.post(f.base+"/new-order", k, acct, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": name}}})
+			if r.status != http.StatusCreated {
+				t.Fatalf("newOrder: %d %s", r.status, r.body)
+			}
+			id := path.Base(r.header.Get("Location"))
+			// As if its challenges were valid and its finalize had
+			// claimed it, then the replica stopped.
+			if ok, err := st.SetACMEOrderStatus(t.Context(), id, storage.ACMEPending, storage.ACMEReady, nil, ""); err != nil || !ok {
+				t.Fatalf("ready: %v %v", ok, err)
+			}
+			if ok, err := st.ClaimACMEOrder(t.Context(), id, f.clock.Now()); err != nil || !ok {
+				t.Fatalf("claim: %v %v", ok, err)
+			}
+			return id
+		}
+		stale := claimed("stale.example.com")
+		f.clock.Advance(2 * time.Minute)
+		fresh := claimed("fresh.example.com")
+		f.clock.Advance(5*time.Minute + sweepGrace - 2*time.Minute + time.Second)
+		if n, err := f.srv.sweepOrders(t.Context()); err != nil || n != 1 {
+			t.Fatalf("sweepOrders = %d, %v; want 1", n, err)
+		}
+		for id, want := range map[string]string{stale: storage.ACMEInvalid, fresh: storage.ACMEProcessing} {
+			if o, err := st.GetACMEOrder(t.Context(), id); err != nil || o.Status != want {
+				t.Errorf("order %s: %s, %v; want %s", id, o.Status, err, want)
+			}
+		}
+	})
+}
+
+// Drain waits for background jobs, until its context ends.
+func TestJobsWait(t *testing.T) {
+	var j jobs
+	release := make(chan struct{})
+	j.start("a", func() { <-release })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if j.wait(ctx) {
+		t.Fatal("wait returned true while a job runs")
+	}
+	close(release)
+	if !j.wait(t.Context()) {
+		t.Fatal("wait returned false after the job ended")
 	}
 }

@@ -272,6 +272,31 @@ func (s *Store) SetACMEOrderStatus(ctx context.Context, id, from, to string, err
 		nullBytes(errDoc), nullString(certSerial))
 }
 
+// ClaimACMEOrder implements storage.ACMEStore.
+func (s *Store) ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error) {
+	return s.casStatus(ctx, "acme_orders", id, storage.ACMEReady, storage.ACMEProcessing, `, processing_at = $2`, now.UTC())
+}
+
+// StaleACMEOrders implements storage.ACMEStore. A NULL processing_at is
+// not less than anything, so orders claimed by a pending certificate stay
+// out.
+func (s *Store) StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM acme_orders
+		WHERE status = $1 AND processing_at < $2
+		ORDER BY processing_at, id LIMIT $3`, storage.ACMEProcessing, before.UTC(), limit)
+	if err != nil {
+		return nil, wrap(err, "stale ACME orders")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap(err, "stale ACME orders")
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return ids, nil
+}
+
 // SetACMEAuthzStatus implements storage.ACMEStore.
 func (s *Store) SetACMEAuthzStatus(ctx context.Context, id, from, to string) (bool, error) {
 	return s.casStatus(ctx, "acme_authzs", id, from, to, "")

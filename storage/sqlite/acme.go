@@ -278,6 +278,36 @@ func (s *Store) SetACMEOrderStatus(ctx context.Context, id, from, to string, err
 		nullBytes(errDoc), nullString(certSerial))
 }
 
+// ClaimACMEOrder implements storage.ACMEStore.
+func (s *Store) ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error) {
+	return s.casStatus(ctx, "acme_orders", id, storage.ACMEReady, storage.ACMEProcessing, `, processing_at = ?`, micros(now))
+}
+
+// StaleACMEOrders implements storage.ACMEStore. A NULL processing_at is
+// not less than anything, so orders claimed by a pending certificate stay
+// out.
+func (s *Store) StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM acme_orders
+		WHERE status = ? AND processing_at < ?
+		ORDER BY processing_at, id LIMIT ?`, storage.ACMEProcessing, micros(before), limit)
+	if err != nil {
+		return nil, wrap(err, "stale ACME orders")
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, wrap(err, "stale ACME orders")
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "stale ACME orders")
+	}
+	return ids, nil
+}
+
 // SetACMEAuthzStatus implements storage.ACMEStore.
 func (s *Store) SetACMEAuthzStatus(ctx context.Context, id, from, to string) (bool, error) {
 	return s.casStatus(ctx, "acme_authzs", id, from, to, "")

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("AuditedChanges", func(t *testing.T) { testAuditedChanges(t, open) })
 	t.Run("ACMEOrderLink", func(t *testing.T) { testACMEOrderLink(t, open) })
 	t.Run("ACMEStale", func(t *testing.T) { testACMEStale(t, open) })
+	t.Run("ACMEOrderClaim", func(t *testing.T) { testACMEOrderClaim(t, open) })
 }
 
 // base is the suite's reference time: not in UTC and with nanoseconds, so
