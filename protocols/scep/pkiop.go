@@ -63,7 +63,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		refuse(scep.BadAlg, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
 		return
 	}
-	if err := msg.DecryptPKIEnvelope(ra.cert, ra.key); err != nil {
+	if err := s.decrypt(ctx, msg, ps.ra, ra); err != nil {
 		if errs.Is(err, errs.Unavailable) {
 			s.fail(w, r, err)
 			return

@@ -25,6 +25,9 @@ type Store interface {
 	// LatestCertificate finds the current RA certificate of a CA, which
 	// is recorded under the profile raProfile(CA).
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
+	// ListCertificates finds the RA's earlier certificates, to which
+	// devices that fetched GetCACert before a renewal still encrypt.
+	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
 }
 
 // raProfile is the inventory profile of a CA's RA certificates; profile
@@ -155,4 +158,40 @@ func (st *raState) certificate(ctx context.Context, key signer.Key, now time.Tim
 	}
 	cfg.Log.Info("SCEP RA certificate issued", "ca", st.a.Name, "serial", ca.SerialHex(cert.SerialNumber), "not_after", cert.NotAfter)
 	return cert, nil
+}
+
+// maxEarlierRACerts bounds how many earlier RA certificates a request is
+// tried against: a year each, a device would have to have kept one for
+// years to need more.
+const maxEarlierRACerts = 5
+
+// decrypt opens a request's envelope with the RA key. A device that
+// fetched GetCACert before the RA certificate was renewed encrypts to the
+// earlier certificate (its issuer and serial name the recipient, RFC 8894
+// section 3.2.2); the key is the same, so the earlier certificates, still
+// valid, are tried in turn, newest first.
+func (s *Server) decrypt(ctx context.Context, msg *scep.PKIMessage, st *raState, cur *ra) error {
+	err := msg.DecryptPKIEnvelope(cur.cert, cur.key)
+	if err == nil || errs.Is(err, errs.Unavailable) {
+		return err
+	}
+	earlier, _, lerr := s.store.ListCertificates(ctx, storage.CertificateFilter{
+		Profile: raProfile(st.a.Name), CA: st.a.Name, Status: "active", Now: s.now(), Limit: maxEarlierRACerts + 1,
+	})
+	if lerr != nil {
+		return errs.Wrap(errs.Unavailable, lerr, "scep: earlier RA certificates")
+	}
+	for _, rec := range earlier {
+		c, perr := x509.ParseCertificate(rec.DER)
+		if perr != nil || c.Equal(cur.cert) {
+			continue
+		}
+		if derr := msg.DecryptPKIEnvelope(c, cur.key); derr == nil {
+			s.log.Info("scep: request encrypted to an earlier RA certificate", "ca", st.a.Name, "serial", rec.Serial)
+			return nil
+		} else if errs.Is(derr, errs.Unavailable) {
+			return derr
+		}
+	}
+	return err
 }

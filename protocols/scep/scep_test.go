@@ -43,6 +43,7 @@ type fixture struct {
 	env    *coretest.Env
 	store  storage.Store
 	cfg    Config
+	server *Server
 	srv    *httptest.Server
 	clock  *coretest.Clock
 	ra     *x509.Certificate
@@ -84,6 +85,7 @@ func newFixture(t testing.TB, st storage.Store) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.server = srv
 	r := chi.NewRouter()
 	srv.Routes(r)
 	f.srv = httptest.NewServer(r)
@@ -459,6 +461,27 @@ func TestRAKeptAndRenewed(t *testing.T) {
 	if !f.ra.PublicKey.(*rsa.PublicKey).Equal(first.PublicKey) {
 		t.Error("the renewed RA certificate has a new key; devices holding the old certificate could not reach it")
 	}
+}
+
+// A device that kept the RA certificate from before a renewal encrypts to
+// it; the key is the same, so the request still opens.
+func TestEarlierRACertificate(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		first := f.ra
+		// Renew within minutes (CertRep signing times are real time, so
+		// the clock must not move far).
+		f.server.profiles["devices"].ra.cfg.RARenewBefore = 365*24*time.Hour - 30*time.Second
+		f.clock.Advance(40 * time.Second)
+		f.getCACert("devices")
+		if f.ra.Equal(first) {
+			t.Fatal("the RA certificate was not renewed")
+		}
+		d := newDevice(t, rsaKey(t))
+		if rep := f.pkiOperation("devices", d, f.message(d, scep.PKCSReq, d.csr(t, "old-ra.example.com", challenge, "old-ra.example.com"), first)); rep.PKIStatus != scep.SUCCESS {
+			t.Errorf("a request encrypted to the earlier RA certificate: %s %s", rep.PKIStatus, rep.FailInfo)
+		}
+	})
 }
 
 // The RA key of a software signer must be RSA: a key of another type
