@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -80,7 +81,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr}
 	switch msg.MessageType {
 	case scep.PKCSReq:
-		requester, err := s.checkChallenge(ctx, ps, msg.CSRReqMessage.ChallengePassword)
+		requester, err := s.checkChallenge(ctx, ps, clientAddr(r), msg.CSRReqMessage.ChallengePassword)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
 				s.fail(w, r, err)
@@ -129,6 +130,15 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		return
 	}
 	writeMessage(w, rep.Raw)
+}
+
+// clientAddr is the client's IP address, without its port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // writeMessage answers a pkiMessage (RFC 8894 section 4.3).

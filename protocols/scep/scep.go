@@ -102,6 +102,7 @@ type Server struct {
 	core       *ca.Core
 	store      Store
 	challenges ChallengeStore
+	failed     failures // wrong challenges by client address
 	log        *slog.Logger
 	now        func() time.Time
 	maxBody    int64

@@ -586,3 +586,25 @@ func TestOneTimeChallenges(t *testing.T) {
 		}
 	})
 }
+
+// Wrong challenges from one address are throttled: after ten in ten
+// minutes even the right one is refused, until the window has passed.
+func TestWrongChallengesThrottled(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	enroll := func(challenge string) *scep.PKIMessage {
+		d := newDevice(t, rsaKey(t))
+		return f.pkiOperation("devices", d, f.message(d, scep.PKCSReq, d.csr(t, "dev9.example.com", challenge, "dev9.example.com"), nil))
+	}
+	for range maxChallengeFailures {
+		if rep := enroll("guess"); rep.PKIStatus != scep.FAILURE {
+			t.Fatalf("a wrong challenge: %s", rep.PKIStatus)
+		}
+	}
+	if rep := enroll(challenge); rep.PKIStatus != scep.FAILURE {
+		t.Fatalf("the right challenge after %d wrong ones: %s", maxChallengeFailures, rep.PKIStatus)
+	}
+	f.clock.Advance(challengeFailureWindow)
+	if rep := enroll(challenge); rep.PKIStatus != scep.SUCCESS {
+		t.Fatalf("the right challenge once the window passed: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+}
