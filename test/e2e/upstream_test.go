@@ -73,8 +73,9 @@ func writePebbleTLS(t *testing.T, dir string) (certPath, keyPath string) {
 }
 
 // startPebble runs pebble validating http-01 on httpPort and resolving
-// with dnsAddr; it refuses blocked.example.org.
-func startPebble(t *testing.T, dir, addr, mgmt, certPath, keyPath, httpPort, dnsAddr string) *pebbleEnv {
+// with dnsAddr; it refuses blocked.example.org. With eab (key ID → base64url
+// MAC key), new accounts need an External Account Binding.
+func startPebble(t *testing.T, dir, addr, mgmt, certPath, keyPath, httpPort, dnsAddr string, eab map[string]string) *pebbleEnv {
 	t.Helper()
 	bin, err := pebbleBin()
 	if err != nil {
@@ -83,12 +84,13 @@ func startPebble(t *testing.T, dir, addr, mgmt, certPath, keyPath, httpPort, dns
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress": addr, "managementListenAddress": mgmt,
 		"certificate": certPath, "privateKey": keyPath,
-		"httpPort": mustAtoi(t, httpPort), "tlsPort": 1, "externalAccountBindingRequired": false,
+		"httpPort": mustAtoi(t, httpPort), "tlsPort": 1,
+		"externalAccountBindingRequired": len(eab) > 0, "externalAccountMACKeys": eab,
 		"domainBlocklist": []string{"blocked.example.org"},
 		"retryAfter":      map[string]int{"authz": 1, "order": 1},
 	}}
 	b, _ := json.Marshal(cfg)
-	cfgPath := filepath.Join(dir, "pebble.json")
+	cfgPath := filepath.Join(dir, "pebble-"+portOf(t, addr)+".json")
 	os.WriteFile(cfgPath, b, 0o644)
 	cmd := exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
@@ -152,6 +154,11 @@ func TestUpstreamACMECAs(t *testing.T) {
 	setupQuickstart(t, dir)
 	certPath, keyPath := writePebbleTLS(t, dir)
 	pebbleAddr, pebbleMgmt := freePort(t), freePort(t)
+	// A second pebble that requires External Account Binding, as ZeroSSL
+	// and Google do.
+	eabAddr, eabMAC := freePort(t), "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	macFile := filepath.Join(dir, "eab-hmac")
+	os.WriteFile(macFile, []byte(eabMAC+"\n"), 0o600)
 	script := filepath.Join(dir, "settxt.sh")
 	os.WriteFile(script, []byte(`#!/bin/sh
 case "$1" in
@@ -168,6 +175,10 @@ esac
     upstream: pebble-dns
     methods: [api]
     names: {dns: [".example.org"], wildcards: true}
+  - name: bound
+    upstream: pebble-eab
+    methods: [api]
+    names: {dns: [".example.org"]}
   - name: internal
     upstream: stepca
     methods: [api]
@@ -195,6 +206,12 @@ upstreams:
       resolvers: [%[4]s]
       skip_authoritative_check: true
       propagation_timeout: 30s
+  - name: pebble-eab
+    directory_url: https://%[7]s/dir
+    agree_tos: true
+    roots_file: %[2]s
+    timeout: 30s
+    eab: {kid: gateway-kid, hmac_file: %[8]s}
   - name: stepca
     directory_url: %[5]s
     agree_tos: true
@@ -207,12 +224,13 @@ upstreams:
       resolvers: [%[4]s]
       skip_authoritative_check: true
       propagation_timeout: 30s
-`, pebbleAddr, certPath, script, e.dnsAddr, step.Directory, step.RootPEM)
+`, pebbleAddr, certPath, script, e.dnsAddr, step.Directory, step.RootPEM, eabAddr, macFile)
 	os.WriteFile(cfgPath, []byte(y), 0o600)
 
 	e.g = e.start(t, dir)
 	g := e.g
-	p := startPebble(t, dir, pebbleAddr, pebbleMgmt, certPath, keyPath, portOf(t, g.HTTP), e.dnsAddr)
+	p := startPebble(t, dir, pebbleAddr, pebbleMgmt, certPath, keyPath, portOf(t, g.HTTP), e.dnsAddr, nil)
+	startPebble(t, dir, eabAddr, freePort(t), certPath, keyPath, portOf(t, g.HTTP), e.dnsAddr, map[string]string{"gateway-kid": eabMAC})
 	_, pebbleRoot := p.mgmtGet(t, "/roots/0")
 	rootPath := filepath.Join(dir, "pebble-root.pem")
 	os.WriteFile(rootPath, []byte(pebbleRoot), 0o644)
@@ -310,6 +328,13 @@ upstreams:
 		}
 	})
 
+	t.Run("ExternalAccountBinding", func(t *testing.T) {
+		code, body := call("POST", "/api/v1/profiles/bound/certificates", map[string]string{"csr": csrFor("eab.example.org")})
+		if code != 201 {
+			t.Fatalf("issue from a CA that requires EAB: %d %s", code, body)
+		}
+	})
+
 	t.Run("StepCA", func(t *testing.T) {
 		code, body := call("POST", "/api/v1/profiles/internal/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"db.corp.example"}})
 		if code != 201 {
@@ -356,8 +381,8 @@ upstreams:
 		if code != 200 {
 			t.Fatalf("audit: %d %s", code, body)
 		}
-		if n := strings.Count(string(body), `"action":"upstream-account"`); n != 3 {
-			t.Errorf("%d account registrations audited, want 3 (pebble, pebble-dns, stepca):\n%s", n, body)
+		if n := strings.Count(string(body), `"action":"upstream-account"`); n != 4 {
+			t.Errorf("%d account registrations audited, want 4 (pebble, pebble-dns, pebble-eab, stepca):\n%s", n, body)
 		}
 	})
 }
