@@ -115,6 +115,36 @@ func (h *http01Server) set(path, body string) {
 	h.mu.Unlock()
 }
 
+// readyOrder registers c, orders name, answers its http-01 challenge on
+// h01 and returns the order once it is ready.
+func readyOrder(ctx context.Context, t *testing.T, c *xacme.Client, h01 *http01Server, name string) *xacme.Order {
+	t.Helper()
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatalf("AuthorizeOrder: %v", err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range z.Challenges {
+		if ch.Type == "http-01" {
+			body, _ := c.HTTP01ChallengeResponse(ch.Token)
+			h01.set(c.HTTP01ChallengePath(ch.Token), body)
+			if _, err := c.Accept(ctx, ch); err != nil {
+				t.Fatalf("Accept: %v", err)
+			}
+		}
+	}
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
+		t.Fatalf("WaitOrder: %v", err)
+	}
+	return o
+}
+
 // TestXCryptoACMEFullOrder drives golang.org/x/crypto/acme (the client of
 // cert-manager and autocert) through account, order, http-01 and dns-01,
 // finalize, download and revocation, on both stores.

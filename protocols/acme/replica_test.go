@@ -60,29 +60,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	defer cancel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: tr}}
-	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "replica.test"}})
-	if err != nil {
-		t.Fatalf("AuthorizeOrder: %v", err)
-	}
-	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range z.Challenges {
-		if ch.Type == "http-01" {
-			body, _ := c.HTTP01ChallengeResponse(ch.Token)
-			h01.set(c.HTTP01ChallengePath(ch.Token), body)
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatalf("Accept: %v", err)
-			}
-		}
-	}
-	if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-		t.Fatalf("WaitOrder: %v", err)
-	}
+	o := readyOrder(ctx, t, c, h01, "replica.test")
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"replica.test"}}, ck)
 	if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, true); err != nil {

@@ -93,29 +93,7 @@ func TestFinalizeByExternalCA(t *testing.T) {
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			c := &xacme.Client{Key: key, DirectoryURL: f.ts.URL + "/acme/ext/directory",
 				HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
-			if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
-				t.Fatal(err)
-			}
-			o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "up.test"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ch := range z.Challenges {
-				if ch.Type == "http-01" {
-					body, _ := c.HTTP01ChallengeResponse(ch.Token)
-					h01.set(c.HTTP01ChallengePath(ch.Token), body)
-					if _, err := c.Accept(ctx, ch); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			if o, err = c.WaitOrder(ctx, o.URI); err != nil {
-				t.Fatal(err)
-			}
+			o := readyOrder(ctx, t, c, h01, "up.test")
 			ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"up.test"}}, ck)
 			type result struct {
