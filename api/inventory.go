@@ -95,7 +95,7 @@ func (a *API) pem(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	b, err := a.core.Bundle(r.Context(), serial)
+	b, err := a.core.Certificate(r.Context(), serial)
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return

@@ -401,6 +401,16 @@ func (c *Core) Bundle(ctx context.Context, serial string) (*Bundle, error) {
 	return c.bundle(rec)
 }
 
+// Certificate returns the stored certificate with its chain, and no key:
+// for answers that never carry one, which need not unseal it.
+func (c *Core) Certificate(ctx context.Context, serial string) (*Bundle, error) {
+	rec, err := c.Store.GetCertificate(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	return c.chained(rec)
+}
+
 // LatestBundle returns the newest active certificate of a profile.
 func (c *Core) LatestBundle(ctx context.Context, profile string) (*Bundle, error) {
 	if _, ok := c.Profiles[profile]; !ok {
@@ -414,6 +424,21 @@ func (c *Core) LatestBundle(ctx context.Context, profile string) (*Bundle, error
 }
 
 func (c *Core) bundle(rec storage.Certificate) (*Bundle, error) {
+	b, err := c.chained(rec)
+	if err != nil {
+		return nil, err
+	}
+	if rec.KeyPEM != nil {
+		if b.KeyPEM, err = c.Issuer.Sealer.Open(rec.Serial, rec.KeyPEM); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// chained is the certificate of rec with its chain: the issuing CA's, or
+// the one an external CA gave.
+func (c *Core) chained(rec storage.Certificate) (*Bundle, error) {
 	if rec.Status == storage.StatusPending {
 		return nil, errs.New(errs.Conflict, "certificate %s is pending: it was never signed", rec.Serial)
 	}
@@ -427,11 +452,6 @@ func (c *Core) bundle(rec storage.Certificate) (*Bundle, error) {
 	} else if rec.Chain != nil {
 		if b.Chain, err = ParsePEMCertificates(rec.Chain); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "stored chain of %s", rec.Serial)
-		}
-	}
-	if rec.KeyPEM != nil {
-		if b.KeyPEM, err = c.Issuer.Sealer.Open(rec.Serial, rec.KeyPEM); err != nil {
-			return nil, err
 		}
 	}
 	return b, nil
