@@ -190,11 +190,15 @@ func (is *Issuer) seal(serial string, key crypto.Signer) ([]byte, error) {
 }
 
 func sans(c *x509.Certificate) []string {
+	return sanStrings(c.DNSNames, c.IPAddresses, c.EmailAddresses)
+}
+
+// sanStrings lists SANs as text: DNS names, IP addresses, e-mail addresses.
+func sanStrings(dns []string, ips []net.IP, emails []string) []string {
 	var out []string
-	out = append(out, c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		out = append(out, net.IP(ip).String())
+	out = append(out, dns...)
+	for _, ip := range ips {
+		out = append(out, ip.String())
 	}
-	out = append(out, c.EmailAddresses...)
-	return out
+	return append(out, emails...)
 }

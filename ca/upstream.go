@@ -150,7 +150,7 @@ func (c *Core) checkUpstreamCert(p *Profile, csr *x509.CertificateRequest, cert 
 }
 
 func csrSANs(r *x509.CertificateRequest) []string {
-	return sans(&x509.Certificate{DNSNames: r.DNSNames, IPAddresses: r.IPAddresses, EmailAddresses: r.EmailAddresses})
+	return sanStrings(r.DNSNames, r.IPAddresses, r.EmailAddresses)
 }
 
 // requestFor makes the CSR of a key the gateway generated.
@@ -164,9 +164,7 @@ func requestFor(key crypto.Signer, n Names) (*x509.CertificateRequest, error) {
 	return x509.ParseCertificateRequest(der)
 }
 
-func (n Names) strings() []string {
-	return sans(&x509.Certificate{DNSNames: n.DNS, IPAddresses: n.IPs, EmailAddresses: n.Emails})
-}
+func (n Names) strings() []string { return sanStrings(n.DNS, n.IPs, n.Emails) }
 
 // ParsePEMCertificates reads PEM certificates, such as the chain the
 // inventory keeps beside a certificate of an external CA, in order; blocks

@@ -122,11 +122,7 @@ func (c *Client) sealID() string { return "upstream-account:" + c.cfg.Name }
 func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	acct, err := c.ensureAccount(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	cl, err := c.legoClient(ctx, acct)
+	cl, err := c.accountClient(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,11 +162,7 @@ func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest, repla
 func (c *Client) Revoke(ctx context.Context, cert *x509.Certificate, reason int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	acct, err := c.ensureAccount(ctx)
-	if err != nil {
-		return err
-	}
-	cl, err := c.legoClient(ctx, acct)
+	cl, err := c.accountClient(ctx)
 	if err != nil {
 		return err
 	}
@@ -184,6 +176,15 @@ func (c *Client) Revoke(ctx context.Context, cert *x509.Certificate, reason int)
 		return c.refusal(err, "revoke")
 	}
 	return nil
+}
+
+// accountClient is a lego client for one operation under the account.
+func (c *Client) accountClient(ctx context.Context) (*lego.Client, error) {
+	acct, err := c.ensureAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.legoClient(ctx, acct)
 }
 
 // ensureAccount returns the account, reading it from the store or, the

@@ -200,7 +200,7 @@ upstreams:
     roots_file: %[2]s
     challenge: dns-01
     timeout: 30s
-    dns:
+    dns: &challtestsrv
       provider: exec
       program: %[3]s
       resolvers: [%[4]s]
@@ -218,12 +218,7 @@ upstreams:
     roots_file: %[6]s
     challenge: dns-01
     timeout: 30s
-    dns:
-      provider: exec
-      program: %[3]s
-      resolvers: [%[4]s]
-      skip_authoritative_check: true
-      propagation_timeout: 30s
+    dns: *challtestsrv
 `, pebbleAddr, certPath, script, e.dnsAddr, step.Directory, step.RootPEM, eabAddr, macFile)
 	os.WriteFile(cfgPath, []byte(y), 0o600)
 
