@@ -57,6 +57,7 @@ type Store interface {
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
 	SetAutoRenew(ctx context.Context, serial string, enabled bool, audit storage.AuditEvent) error
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+	ListCAs(ctx context.Context) ([]storage.CA, error)
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew
 	// switches.
@@ -151,6 +152,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeIssue)).Post("/profiles/{profile}/certificates", a.issue)
 		r.With(a.require(scopeIssue)).Get("/profiles/{profile}/latest", a.latest)
 
+		r.With(a.require(scopeRead)).Get("/cas", a.cas)
 		r.With(a.require(scopeRead)).Get("/certificates", a.list)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}", a.get)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)

@@ -200,16 +200,18 @@ func TestCoreRejectsAndChangesNothing(t *testing.T) {
 // A profile that would produce a lint-failing certificate is refused
 // before the HSM is asked: zero signatures, nothing stored.
 func TestCoreLintGateStopsBeforeSigning(t *testing.T) {
+	// keyEncipherment with clientAuth alone: zlint's
+	// e_key_usage_and_extended_key_usage_inconsistent (for RSA keys).
 	f := newFixture(t, teststore.SQLite(t), webProfile(func(p *config.Profile) {
-		p.MaxValidity = config.Duration(5 * 365 * 24 * time.Hour) // BR: at most 398 days
-		p.DefaultValidity = p.MaxValidity
+		p.KeyUsage, p.ExtKeyUsage = []string{"digital_signature", "key_encipherment"}, []string{"client_auth"}
 	}))
-	_, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: "web", Method: "api", CSR: csrFor(t, "", "a.example.com")})
+	_, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: "web", Method: "api",
+		Generate: &ca.GenerateRequest{KeyType: "rsa-2048", DNSNames: []string{"a.example.com"}}})
 	var lintErr *ca.LintError
 	if !errors.As(err, &lintErr) || errs.ClientFault(err) {
 		t.Fatalf("got %v, want a server-side lint error", err)
 	}
-	if !strings.Contains(err.Error(), "e_tls_server_cert_valid_time_longer_than_398_days") {
+	if !strings.Contains(err.Error(), "e_key_usage_and_extended_key_usage_inconsistent") {
 		t.Fatalf("lint error does not name the lint: %v", err)
 	}
 	if n := f.key.n.Load(); n != 0 {
@@ -344,4 +346,34 @@ func parsedCSR(t *testing.T, cn string, dns ...string) *x509.CertificateRequest 
 		t.Fatal(err)
 	}
 	return csr
+}
+
+// A certificate ends no later than its issuing CA; a CA that has expired
+// issues nothing and signs nothing.
+func TestCoreLeafEndsWithItsIssuer(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, webProfile(nil))
+	ctx := context.Background()
+	end := f.core.CAs["issuing"].Cert.NotAfter
+	f.now = end.Add(-10 * 24 * time.Hour)
+	got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Cert.NotAfter.Equal(end) {
+		t.Errorf("10 days before the CA ends, a 30-day certificate ends %s, want the CA's end %s", got.Cert.NotAfter, end)
+	}
+	if rec, err := st.GetCertificate(ctx, got.Serial); err != nil || !rec.NotAfter.Equal(end) {
+		t.Errorf("stored not_after %v (%v), want %s", rec.NotAfter, err, end)
+	}
+
+	f.now = end
+	before, signed := countCerts(t, st), f.key.n.Load()
+	_, err = f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "CA issuing cannot issue: its certificate expired") {
+		t.Fatalf("issuing under an expired CA: %v", err)
+	}
+	if countCerts(t, st) != before || f.key.n.Load() != signed {
+		t.Error("a refused issuance under an expired CA stored or signed something")
+	}
 }

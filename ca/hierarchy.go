@@ -27,6 +27,7 @@ const Backdate = time.Minute
 type HierarchyStore interface {
 	GetCA(ctx context.Context, name string) (storage.CA, error)
 	InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error
+	ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error
 }
 
 // Authority is one CA ready to sign: its certificate, its key in the
@@ -141,10 +142,33 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	}
 
 	now := h.Now()
+	cert, chain, err := h.certify(ctx, c, key, nil, done, now, c.Validity.D())
+	if err != nil {
+		return nil, err
+	}
+	der := cert.Raw
+	rec := storage.CA{Name: c.Name, Parent: c.Parent, KeyURI: key.URI(), CertDER: der, CreatedAt: now}
+	if err := h.Store.InsertCA(ctx, rec, storage.AuditEvent{
+		At: now, Actor: "gateway init", Action: "init-ca", Serial: SerialHex(cert.SerialNumber),
+		Detail: fmt.Sprintf("CA %s (%s, key %s) issued by %s", c.Name, cert.Subject, key.URI(), cert.Issuer), DER: der,
+	}); err != nil {
+		return nil, err
+	}
+	h.Log.Info("created CA", "ca", c.Name, "subject", cert.Subject.String(), "key", key.URI(), "not_after", cert.NotAfter)
+	return &Authority{Name: c.Name, Cert: cert, Key: key, Chain: chain}, nil
+}
+
+// certify makes a certificate for the key of CA c, valid from now for
+// validity (cut at the parent's end), signed by its parent in done or,
+// for a root, by the key itself: linted as a draft first, then signed and
+// checked. prev, if set, is the certificate being renewed: the new one
+// names the CA exactly as prev does, byte for byte, with prev's subject key
+// identifier, so that everything issued under prev chains to it as well.
+func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, prev *x509.Certificate, done map[string]*Authority, now time.Time, validity time.Duration) (*x509.Certificate, []*x509.Certificate, error) {
 	p := CAParams{
 		Subject:    subject(c.Subject),
 		NotBefore:  now.Add(-Backdate),
-		NotAfter:   now.Add(c.Validity.D()),
+		NotAfter:   now.Add(validity),
 		MaxPathLen: -1,
 		PublicKey:  key.Public(),
 	}
@@ -153,7 +177,7 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	}
 	serial, err := NewSerial(rand.Reader)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "serial")
+		return nil, nil, errs.Wrap(errs.Internal, err, "serial")
 	}
 	var tmpl, parentCert *x509.Certificate
 	var parentKey crypto.Signer
@@ -164,7 +188,7 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	} else {
 		parent, ok := done[c.Parent]
 		if !ok {
-			return nil, errs.New(errs.Config, "parent %q is not initialised", c.Parent)
+			return nil, nil, errs.New(errs.Config, "parent %q is not initialised", c.Parent)
 		}
 		if c.PathLen == nil {
 			p.MaxPathLen = 0
@@ -184,7 +208,11 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 		chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if prev != nil {
+		tmpl.RawSubject = prev.RawSubject
+		tmpl.SubjectKeyId = prev.SubjectKeyId
 	}
 
 	// Lint before signing: a draft signed by a throwaway key of the
@@ -192,10 +220,10 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	issuerPub := parentKey.Public()
 	draft, err := h.Presign.PreSign(tmpl, parentCert, key.Public(), issuerPub)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := h.Linter.LintCertificate(draft); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	signParent := parentCert
 	if signParent == nil {
@@ -203,28 +231,94 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, signParent, key.Public(), parentKey)
 	if err != nil {
-		return nil, errs.Wrap(errs.KindOf(err), err, "sign")
+		return nil, nil, errs.Wrap(errs.KindOf(err), err, "sign")
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "parse the signed certificate")
+		return nil, nil, errs.Wrap(errs.Internal, err, "parse the signed certificate")
 	}
 	verifyWith := parentCert
 	if verifyWith == nil {
 		verifyWith = cert // self-signed
 	}
 	if err := cert.CheckSignatureFrom(verifyWith); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "the signed certificate does not verify")
+		return nil, nil, errs.Wrap(errs.Internal, err, "the signed certificate does not verify")
 	}
-	rec := storage.CA{Name: c.Name, Parent: c.Parent, KeyURI: key.URI(), CertDER: der, CreatedAt: now}
-	if err := h.Store.InsertCA(ctx, rec, storage.AuditEvent{
-		At: now, Actor: "gateway init", Action: "init-ca", Serial: SerialHex(cert.SerialNumber),
-		Detail: fmt.Sprintf("CA %s (%s, key %s) issued by %s", c.Name, cert.Subject, key.URI(), cert.Issuer), DER: der,
+	return cert, chain, nil
+}
+
+// Renewal is what Renew did.
+type Renewal struct {
+	CA      string
+	Old     *x509.Certificate
+	Renewed *x509.Certificate
+}
+
+// Renew certifies a CA's key once more, before its certificate runs out: a
+// new certificate with the same subject, key and subject key identifier,
+// valid from now for validity (the configuration's when zero), signed by
+// the parent (a root signs itself), linted first like every certificate.
+// Everything issued under the old certificate chains to the new one, and
+// CRLs and OCSP answers name the same issuer, so nothing issued needs to
+// change. A subordinate cannot outlive its parent: when the parent's end
+// would leave the new certificate no later than the old, Renew refuses
+// and says to renew the parent first. The stored certificate is replaced
+// only if it is still the one renewed (errs.Conflict otherwise), with an
+// audit record carrying the new DER; a running gateway serves the new
+// certificate from its next start.
+func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Duration, actor string) (Renewal, error) {
+	var c *config.CA
+	for i := range h.Config.CAs {
+		if h.Config.CAs[i].Name == name {
+			c = &h.Config.CAs[i]
+		}
+	}
+	if c == nil {
+		return Renewal{}, errs.New(errs.NotFound, "no CA %q in the configuration", name)
+	}
+	if validity == 0 {
+		validity = c.Validity.D()
+	}
+	if validity <= 0 {
+		return Renewal{}, errs.New(errs.Config, "CA %s: validity %s: must be positive", name, validity)
+	}
+	done, err := h.Load(ctx)
+	if err != nil {
+		return Renewal{}, err
+	}
+	a := done[name]
+	now := h.Now()
+	// Refuse a renewal that would not extend the CA's life: its users
+	// would gain nothing and lose the later end.
+	until := now.Add(validity).Truncate(time.Second)
+	if c.Parent != "" {
+		if end := done[c.Parent].Cert.NotAfter; end.Before(until) {
+			if !end.After(a.Cert.NotAfter) {
+				return Renewal{}, errs.New(errs.Config, "CA %s: its parent %s ends %s, no later than its current certificate (%s): renew %s first",
+					name, c.Parent, end.UTC().Format(time.RFC3339), a.Cert.NotAfter.UTC().Format(time.RFC3339), c.Parent)
+			}
+			until = end
+		}
+	}
+	if !until.After(a.Cert.NotAfter) {
+		return Renewal{}, errs.New(errs.Config, "CA %s: a validity of %s from now ends %s, no later than its current certificate (%s)",
+			name, config.Duration(validity), until.UTC().Format(time.RFC3339), a.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	cert, _, err := h.certify(ctx, *c, a.Key, a.Cert, done, now, validity)
+	if err != nil {
+		return Renewal{}, fmt.Errorf("renew CA %q: %w", name, err)
+	}
+	oldSerial, newSerial := SerialHex(a.Cert.SerialNumber), SerialHex(cert.SerialNumber)
+	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert.Raw, cert.Raw, storage.AuditEvent{
+		At: now, Actor: actor, Action: "renew-ca", Serial: newSerial,
+		Detail: fmt.Sprintf("CA %s (%s, key %s) renewed by %s: certificate %s (until %s) replaces %s (until %s)", name, cert.Subject,
+			a.Key.URI(), cert.Issuer, newSerial, cert.NotAfter.UTC().Format(time.RFC3339), oldSerial, a.Cert.NotAfter.UTC().Format(time.RFC3339)),
+		DER: cert.Raw,
 	}); err != nil {
-		return nil, err
+		return Renewal{}, err
 	}
-	h.Log.Info("created CA", "ca", c.Name, "subject", cert.Subject.String(), "key", key.URI(), "not_after", cert.NotAfter)
-	return &Authority{Name: c.Name, Cert: cert, Key: key, Chain: chain}, nil
+	h.Log.Info("renewed CA", "ca", name, "serial", newSerial, "replaces", oldSerial, "not_after", cert.NotAfter)
+	return Renewal{CA: name, Old: a.Cert, Renewed: cert}, nil
 }
 
 // Load returns every CA of the configuration, ready to sign. A CA that

@@ -3,6 +3,7 @@ package ca_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -176,4 +177,130 @@ func TestInitRefusesForeignKey(t *testing.T) {
 	if cas, _ := s.store.ListCAs(ctx); len(cas) != 0 {
 		t.Fatalf("init stored %d CAs after refusing", len(cas))
 	}
+}
+
+// Renewing a CA certifies the same key again under the same name: what was
+// issued under the old certificate chains to the new one, the new one
+// passes the whole zlint registry, and the store holds it with an audit
+// record. A renewal that would not extend the CA's life is refused and
+// changes nothing.
+func TestRenewOnSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	cfg := hierarchyConfig("ecdsa-p384", "ecdsa-p256")
+	cfg.CAs[0].Validity = config.Duration(3 * 365 * 24 * time.Hour) // the issuing CA's 5 years are cut to the root's 3
+	s := newSoftHSMHierarchy(t, cfg)
+	start := time.Now()
+	now := start
+	s.h.Now = func() time.Time { return now }
+	if _, err := s.h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cas, err := s.h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRoot, oldIssuing := cas["root"].Cert, cas["issuing"].Cert
+	leaf := signLeaf(t, cas["issuing"], start)
+
+	unchanged := func(t *testing.T, what string) {
+		t.Helper()
+		for name, want := range map[string]*x509.Certificate{"root": oldRoot, "issuing": oldIssuing} {
+			if rec, err := s.store.GetCA(ctx, name); err != nil || !bytes.Equal(rec.CertDER, want.Raw) {
+				t.Fatalf("%s changed the stored %s certificate (%v)", what, name, err)
+			}
+		}
+	}
+	now = start.Add(365 * 24 * time.Hour)
+	_, err = s.h.Renew(ctx, "issuing", 0, "test")
+	if !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "renew root first") {
+		t.Fatalf("renewing the issuing CA before its root: %v", err)
+	}
+	unchanged(t, "the refused renewal")
+	if _, err := s.h.Renew(ctx, "root", 24*time.Hour, "test"); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "no later than its current certificate") {
+		t.Fatalf("renewing the root for a day: %v", err)
+	}
+	unchanged(t, "the renewal for a day")
+	if _, err := s.h.Renew(ctx, "nope", 0, "test"); !errs.Is(err, errs.NotFound) {
+		t.Fatalf("renewing an unknown CA: %v", err)
+	}
+
+	root, err := s.h.Renew(ctx, "root", 10*365*24*time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := s.h.Renew(ctx, "issuing", 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !issuing.Old.Equal(oldIssuing) || !root.Old.Equal(oldRoot) {
+		t.Error("Renewal.Old is not the certificate renewed")
+	}
+	newRoot, newIssuing := root.Renewed, issuing.Renewed
+	checkCACert(t, newRoot, newRoot, -1, true)
+	checkCACert(t, newIssuing, newRoot, 0, true)
+	for _, pair := range [][2]*x509.Certificate{{oldRoot, newRoot}, {oldIssuing, newIssuing}} {
+		o, n := pair[0], pair[1]
+		if !bytes.Equal(o.RawSubject, n.RawSubject) || !bytes.Equal(o.SubjectKeyId, n.SubjectKeyId) ||
+			!bytes.Equal(o.RawSubjectPublicKeyInfo, n.RawSubjectPublicKeyInfo) || o.SerialNumber.Cmp(n.SerialNumber) == 0 {
+			t.Errorf("%s: the renewal changed the subject, the key or its identifier, or kept the serial", o.Subject.CommonName)
+		}
+	}
+	if want := now.Add(10 * 365 * 24 * time.Hour).Truncate(time.Second); !newRoot.NotAfter.Equal(want) {
+		t.Errorf("renewed root ends %s, want %s (now + the validity asked for)", newRoot.NotAfter, want)
+	}
+	if want := now.Add(5 * 365 * 24 * time.Hour).Truncate(time.Second); !newIssuing.NotAfter.Equal(want) {
+		t.Errorf("renewed issuing CA ends %s, want %s (now + its validity, inside the renewed root)", newIssuing.NotAfter, want)
+	}
+
+	// The leaf issued under the old certificates chains through either
+	// issuing certificate to either root.
+	for _, c := range []struct{ root, issuing *x509.Certificate }{{newRoot, newIssuing}, {oldRoot, newIssuing}, {newRoot, oldIssuing}} {
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(c.root)
+		inter.AddCert(c.issuing)
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now.Add(time.Hour)}); err != nil {
+			t.Errorf("the old leaf does not chain through issuing %s to root %s: %v", ca.SerialHex(c.issuing.SerialNumber), ca.SerialHex(c.root.SerialNumber), err)
+		}
+	}
+
+	cas, err = s.h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cas["root"].Cert.Equal(newRoot) || !cas["issuing"].Cert.Equal(newIssuing) || !cas["issuing"].Chain[0].Equal(newRoot) {
+		t.Error("Load does not return the renewed certificates")
+	}
+	events, err := s.store.ListAudit(ctx, storage.AuditFilter{Serial: ca.SerialHex(newIssuing.SerialNumber)})
+	if err != nil || len(events) != 1 || events[0].Action != "renew-ca" || !bytes.Equal(events[0].DER, newIssuing.Raw) ||
+		!strings.Contains(events[0].Detail, ca.SerialHex(oldIssuing.SerialNumber)) {
+		t.Errorf("audit of the renewal: %+v, %v", events, err)
+	}
+}
+
+// signLeaf issues a TLS server certificate under a directly, as the
+// issuance core would.
+func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
+	t.Helper()
+	key, err := ca.GenerateKey("ecdsa-p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := ca.NewSerial(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := ca.LeafTemplate(ca.LeafParams{DNSNames: []string{"leaf.example.com"}, NotBefore: now.Add(-time.Minute),
+		NotAfter: now.Add(2 * 365 * 24 * time.Hour), IssuerKey: a.Key.Public()}, key.Public(), serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, key.Public(), a.Key.WithContext(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return leaf
 }

@@ -71,8 +71,13 @@ type Issuer struct {
 // Issue signs a leaf for pub under a. In order: build the template, sign
 // a draft with a throwaway key and lint it, reserve the serial with a
 // pending record, sign with the CA key, then audit the issuance (with the
-// DER) and activate the certificate in one write, so one commit.
+// DER) and activate the certificate in one write, so one commit. The
+// certificate ends no later than a's (withinIssuer).
 func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub crypto.PublicKey, req Request) (*x509.Certificate, error) {
+	var err error
+	if p.NotAfter, err = withinIssuer(a, is.Now(), p.NotAfter); err != nil {
+		return nil, err
+	}
 	// A serial clash (1 in 2^64 after 2^64 certificates) fails the
 	// pending insert with a Conflict; draw again rather than fail.
 	for attempt := 0; ; attempt++ {
@@ -115,6 +120,23 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		}
 		return cert, nil
 	}
+}
+
+// withinIssuer cuts a certificate's end to its issuer's: relying parties
+// reject a chain whose CA certificate has expired, so a leaf outliving it
+// would promise a lifetime it does not have (Boulder refuses such requests;
+// this issues the shorter certificate: clients renew by what they get).
+// An issuer that has expired cannot issue at all until an operator renews
+// it (`gateway ca renew`).
+func withinIssuer(a *Authority, now, notAfter time.Time) (time.Time, error) {
+	end := a.Cert.NotAfter
+	if !now.Before(end) {
+		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: its certificate expired at %s", a.Name, end.UTC().Format(time.RFC3339))
+	}
+	if notAfter.After(end) {
+		return end, nil
+	}
+	return notAfter, nil
 }
 
 // lintedDraft builds the template of a leaf for pub under a with serial,

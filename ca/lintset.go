@@ -37,9 +37,24 @@ func PrivatePKIExcludedSources() []string {
 //     CA's CRL mirrors may be https:// (RFC 5280 allows any URI), which
 //     relying parties that can fetch them over TLS are free to use.
 //
+//   - the lifetime schedule of TLS server certificates (BR 6.3.2, ballot
+//     SC-081: 200 days from 2026-03-15, 100 from 2027-03-15, 47 from
+//     2029-03-15; 825 days and 39 months before): a private CA's profiles
+//     set its lifetimes (max_validity), as devices enrolled over EST and
+//     SCEP often need a year or more, and a public schedule that tightens
+//     by date would otherwise refuse tomorrow what a profile allows today.
+//
 // Every other lint, CA/B Forum included, stays on.
 func PrivatePKIExcludedLints() []string {
 	return []string{
+		"e_server_cert_valid_time_longer_than_200_days",
+		"w_server_cert_valid_time_longer_than_199_days",
+		"e_server_cert_valid_time_longer_than_100_days",
+		"w_server_cert_valid_time_longer_than_99_days",
+		"e_server_cert_valid_time_longer_than_47_days",
+		"w_server_cert_valid_time_longer_than_46_days",
+		"e_sub_cert_valid_time_longer_than_825_days",
+		"e_sub_cert_valid_time_longer_than_39_months",
 		"e_dnsname_not_valid_tld",
 		"e_ext_san_contains_reserved_ip",
 		"e_subject_contains_reserved_ip",

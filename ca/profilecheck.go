@@ -14,8 +14,8 @@ import (
 // CheckProfiles lints, for every profile a gateway CA signs, a draft of
 // what it issues: one certificate per key family the profile allows
 // (ECDSA, RSA, Ed25519; the first size of each in key_types), for a sample
-// name its rules accept, with its default validity, key usage and
-// extended key usage. A profile whose settings the lint gate refuses
+// name its rules accept, with its longest validity (max_validity), key
+// usage and extended key usage. A profile whose settings the lint gate refuses
 // whatever is asked (a key usage at odds with its extended key usage, a
 // lifetime the Baseline Requirements forbid) is reported when the gateway
 // starts rather than as a 500 at each issuance. The drafts are signed with
@@ -36,8 +36,11 @@ func (c *Core) CheckProfiles() error {
 		now := c.Now()
 		params := LeafParams{
 			Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails,
-			NotBefore: now.Add(-Backdate), NotAfter: now.Add(p.DefaultValidity),
+			NotBefore: now.Add(-Backdate), NotAfter: now.Add(p.MaxValidity),
 			KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
+		}
+		if p.MaxValidity == 0 {
+			params.NotAfter = now.Add(p.DefaultValidity)
 		}
 		seen := map[string]bool{}
 		for _, kt := range p.KeyTypes {

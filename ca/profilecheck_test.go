@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
@@ -45,5 +46,27 @@ func TestCheckProfiles(t *testing.T) {
 	err := f.core.CheckProfiles()
 	if err == nil || !strings.Contains(err.Error(), "profile vpn, rsa-2048 key") || strings.Contains(err.Error(), "profile web") {
 		t.Fatalf("CheckProfiles = %v", err)
+	}
+
+	// A two-year device profile passes the private-PKI lint set and issues
+	// two-year certificates; under a CA that keeps the Baseline
+	// Requirements' lifetime schedule, its longest validity fails at start.
+	devices := webProfile(func(p *config.Profile) {
+		p.Name, p.MaxValidity, p.DefaultValidity = "devices", config.Duration(730*24*time.Hour), config.Duration(730*24*time.Hour)
+	})
+	f = newFixture(t, teststore.SQLite(t), devices)
+	if err := f.core.CheckProfiles(); err != nil {
+		t.Fatalf("a two-year profile under the private-PKI lint set: %v", err)
+	}
+	if got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "devices", Method: "api", CSR: csrFor(t, "", "dev.example.com")}); err != nil || got.Cert.NotAfter.Sub(got.Cert.NotBefore) < 729*24*time.Hour {
+		t.Fatalf("a two-year certificate: %v", err)
+	}
+	br, err := ca.NewLinter(ca.PrivatePKIExcludedSources(), ca.DefaultExcludedLints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.core.CAs["issuing"].Linter = br
+	if err := f.core.CheckProfiles(); err == nil || !strings.Contains(err.Error(), "e_server_cert_valid_time_longer_than_200_days") {
+		t.Fatalf("a two-year profile under the BR lifetime schedule: %v", err)
 	}
 }

@@ -98,6 +98,20 @@ func (m *Metrics) WatchSigner(status func() []MemberStatus) {
 	m.reg.MustRegister(&signerCollector{status: status})
 }
 
+// WatchCAs reports when the certificates of the CAs this process signs
+// with end (gateway_ca_certificate_not_after_seconds), for an alert well
+// before: leaves are cut to their CA's end, and nothing is issued after it.
+func (m *Metrics) WatchCAs(notAfter map[string]time.Time) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gateway_ca_certificate_not_after_seconds",
+		Help: "When the certificate of a CA this process signs with ends, in seconds since the Unix epoch.",
+	}, []string{"ca"})
+	for name, end := range notAfter {
+		g.WithLabelValues(name).Set(float64(end.Unix()))
+	}
+	m.reg.MustRegister(g)
+}
+
 var (
 	memberUp = prometheus.NewDesc("gateway_signer_member_up",
 		"Whether a PKCS#11 member of the signer pool is up (1) or down or failed (0).", []string{"member"}, nil)

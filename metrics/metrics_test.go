@@ -34,8 +34,10 @@ func TestMetrics(t *testing.T) {
 	m.WatchSigner(func() []MemberStatus {
 		return []MemberStatus{{Member: "softhsm gateway", Up: true, Uses: 42}, {Member: "hsm b", Up: false}}
 	})
+	m.WatchCAs(map[string]time.Time{"issuing": time.Unix(1900000000, 0)})
 	out := scrape(t, m)
 	for _, want := range []string{
+		`gateway_ca_certificate_not_after_seconds{ca="issuing"} 1.9e+09`,
 		`gateway_certificates_issued_total{issuer="issuing",method="acme",profile="web"} 2`,
 		`gateway_certificates_issued_total{issuer="letsencrypt",method="api",profile="public"} 1`,
 		`gateway_issuance_failures_total{kind="rejectedIdentifier",method="est",profile="web"} 1`,

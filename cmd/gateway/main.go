@@ -20,6 +20,9 @@ const usage = `usage: gateway <command> [flags]
 
 commands:
   init           create the CA hierarchy of the configuration (idempotent)
+  ca list        list the CAs and when their certificates end
+  ca renew -ca CA [-validity D]
+                 certify a CA's key again (same subject and key, new lifetime)
   serve          run the gateway
   token create|list|revoke
                  create a REST API token (printed once), list tokens, revoke one
@@ -63,6 +66,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdInit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
+	case "ca":
+		if len(args) > 1 {
+			switch args[1] {
+			case "list":
+				return cmdCAList(ctx, args[2:], stdout, stderr)
+			case "renew":
+				return cmdCARenew(ctx, args[2:], stdout, stderr)
+			}
+		}
 	case "token":
 		if len(args) > 1 {
 			switch args[1] {

@@ -1,14 +1,22 @@
 package main
 
 import (
+	"time"
+
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/metrics"
 	"github.com/certgw/gateway/signer"
 )
 
-// newMetrics makes the collectors and, with the PKCS#11 pool, reports its
-// members.
-func newMetrics(d *deps) *metrics.Metrics {
+// newMetrics makes the collectors, reports when the CAs' certificates end
+// and, with the PKCS#11 pool, reports its members.
+func newMetrics(d *deps, cas map[string]*ca.Authority) *metrics.Metrics {
 	m := metrics.New()
+	ends := make(map[string]time.Time, len(cas))
+	for name, a := range cas {
+		ends[name] = a.Cert.NotAfter
+	}
+	m.WatchCAs(ends)
 	if pool, ok := d.signer.(*signer.Pool); ok {
 		m.WatchSigner(func() []metrics.MemberStatus {
 			st := pool.Status()

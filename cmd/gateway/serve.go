@@ -52,9 +52,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := core.CheckProfiles(); err != nil {
 		return err
 	}
+	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Store: d.store, Log: log, Now: time.Now}).Run(ctx, time.Hour)
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
-		m = newMetrics(d)
+		m = newMetrics(d, cas)
 		core.Observer = m
 	}
 	// Certificates signed while the store failed to record them come back

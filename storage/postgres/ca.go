@@ -28,6 +28,29 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.Audit
 	})
 }
 
+// ReplaceCACertificate implements storage.Store.
+func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error {
+	if len(der) == 0 {
+		return errs.New(errs.Malformed, "postgres: CA %q: no certificate to store", name)
+	}
+	return s.audited(ctx, "replace the certificate of CA "+name, audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE cas SET cert_der = $1 WHERE name = $2 AND cert_der = $3`, der, name, old)
+		if err != nil {
+			return wrap(err, "replace the certificate of CA %q", name)
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM cas WHERE name = $1`, name).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			return errs.New(errs.NotFound, "postgres: CA %q not found", name)
+		} else if err != nil {
+			return wrap(err, "replace the certificate of CA %q", name)
+		}
+		return errs.New(errs.Conflict, "postgres: the certificate of CA %q has changed since it was read", name)
+	})
+}
+
 // GetCA implements storage.Store.
 func (s *Store) GetCA(ctx context.Context, name string) (storage.CA, error) {
 	ca, err := scanCA(s.pool.QueryRow(ctx, `SELECT `+caColumns+` FROM cas WHERE name = $1`, name))

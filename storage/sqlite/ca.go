@@ -25,6 +25,31 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.Audit
 	}))
 }
 
+// ReplaceCACertificate implements storage.Store.
+func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error {
+	if len(der) == 0 {
+		return errs.New(errs.Malformed, "sqlite: CA %q: no certificate to store", name)
+	}
+	return s.writes.Do(ctx, "replace the certificate of CA "+name, audited(audit, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE cas SET cert_der = ? WHERE name = ? AND cert_der = ?`, der, name, old)
+		if err != nil {
+			return wrap(err, "replace the certificate of CA %q", name)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap(err, "replace the certificate of CA %q", name)
+		} else if n == 1 {
+			return nil
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM cas WHERE name = ?`, name).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: CA %q not found", name)
+		} else if err != nil {
+			return wrap(err, "replace the certificate of CA %q", name)
+		}
+		return errs.New(errs.Conflict, "sqlite: the certificate of CA %q has changed since it was read", name)
+	}))
+}
+
 // GetCA implements storage.Store.
 func (s *Store) GetCA(ctx context.Context, name string) (storage.CA, error) {
 	row := s.read.QueryRowContext(ctx, `SELECT `+caColumns+` FROM cas WHERE name = ?`, name)

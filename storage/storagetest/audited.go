@@ -72,6 +72,11 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 			return s.InsertSharedKEK(ctx, wrapped, audit)
 		}
 	}
+	replaceCert := func(old, der []byte) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.ReplaceCACertificate(ctx, "root", old, der, audit)
+		}
+	}
 	orphan := rootCA("orphan", base)
 	orphan.Parent = "missing"
 
@@ -84,6 +89,10 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InsertCA", nil, insertCA(rootCA("root", base)), -1},
 		{"InsertCA taken", []change{insertCA(rootCA("root", base))}, insertCA(rootCA("root", base)), errs.Conflict},
 		{"InsertCA no parent", nil, insertCA(orphan), errs.NotFound},
+		{"ReplaceCACertificate", []change{insertCA(rootCA("root", base))}, replaceCert(testDER(1), testDER(3)), -1},
+		{"ReplaceCACertificate stale", []change{insertCA(rootCA("root", base))}, replaceCert(testDER(2), testDER(3)), errs.Conflict},
+		{"ReplaceCACertificate unknown", nil, replaceCert(testDER(1), testDER(3)), errs.NotFound},
+		{"ReplaceCACertificate empty", []change{insertCA(rootCA("root", base))}, replaceCert(testDER(1), nil), errs.Malformed},
 		{"InsertToken", nil, insertToken(token("t1", "secret-1")), -1},
 		{"InsertToken taken", []change{insertToken(token("t1", "secret-1"))}, insertToken(token("t1", "secret-2")), errs.Conflict},
 		{"DeleteToken", []change{insertToken(token("t1", "secret-1"))}, deleteToken("t1"), -1},

@@ -82,6 +82,24 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 		wantKind(t, "InsertCA", s.InsertCA(ctx, ca, Event("init-ca", "")), errs.NotFound)
 	})
 
+	// A renewal replaces the certificate and nothing else, once: a second
+	// renewal that read the same certificate loses.
+	t.Run("ReplaceCertificate", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		root := rootCA("root", base)
+		must(t, "InsertCA", s.InsertCA(ctx, root, Event("init-ca", "")))
+		must(t, "ReplaceCACertificate", s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(5), Event("renew-ca", "")))
+		wantKind(t, "second ReplaceCACertificate from the same certificate",
+			s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(6), Event("renew-ca", "")), errs.Conflict)
+		want := normCA(root)
+		want.CertDER = testDER(5)
+		got, err := s.GetCA(ctx, "root")
+		must(t, "GetCA", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCA() after renewal =\n%+v\nwant\n%+v", got, want)
+		}
+	})
+
 	t.Run("NotFound", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		_, err := s.GetCA(ctx, "root")

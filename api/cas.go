@@ -1,0 +1,65 @@
+package api
+
+import (
+	"crypto/x509"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+)
+
+// caJSON is one CA as GET /cas lists it.
+type caJSON struct {
+	Name   string `json:"name"`
+	Parent string `json:"parent,omitempty"`
+	// External is an upstream (an external ACME CA): no certificate of
+	// its own here, its directory in Directory.
+	External  bool   `json:"external,omitempty"`
+	Directory string `json:"directory,omitempty"`
+
+	Serial      string     `json:"serial,omitempty"`
+	Subject     string     `json:"subject,omitempty"`
+	NotBefore   *time.Time `json:"not_before,omitempty"`
+	NotAfter    *time.Time `json:"not_after,omitempty"`
+	DaysLeft    *int       `json:"days_left,omitempty"`
+	Certificate string     `json:"certificate,omitempty"` // PEM
+	// ServingSerial is the certificate this gateway signs under when it
+	// is not the stored one: the CA was renewed (gateway ca renew) since
+	// the process started, and a restart serves the new certificate.
+	ServingSerial string `json:"serving_serial,omitempty"`
+}
+
+// cas lists the CAs in the store with their certificates and when they
+// end, for monitoring and for pipelines that fetch the chain: GET /cas.
+func (a *API) cas(w http.ResponseWriter, r *http.Request) {
+	recs, err := a.store.ListCAs(r.Context())
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	now := a.now()
+	out := make([]caJSON, 0, len(recs))
+	for _, rec := range recs {
+		j := caJSON{Name: rec.Name, Parent: rec.Parent}
+		if dir, ok := strings.CutPrefix(rec.KeyURI, "acme:"); ok {
+			j.External, j.Directory = true, dir
+			out = append(out, j)
+			continue
+		}
+		cert, err := x509.ParseCertificate(rec.CertDER)
+		if err != nil {
+			a.problem(w, r, errs.Wrap(errs.Internal, err, "CA %s: stored certificate", rec.Name))
+			return
+		}
+		days := int(cert.NotAfter.Sub(now).Hours() / 24)
+		j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
+		j.Certificate = string(ca.PEMChain(cert))
+		if served := a.core.CAs[rec.Name]; served != nil && !served.Cert.Equal(cert) {
+			j.ServingSerial = ca.SerialHex(served.Cert.SerialNumber)
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cas": out})
+}

@@ -1,0 +1,102 @@
+package ca
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// RootWarning is how long before its end a CA that issues no leaves itself
+// (a root, or an intermediate above the issuing CAs) is reported: a new
+// root certificate has to reach the relying parties' trust stores.
+const RootWarning = 365 * 24 * time.Hour
+
+// MinWarning is the shortest warning any CA gets.
+const MinWarning = 30 * 24 * time.Hour
+
+// ExpiryWatch reports on the CAs a running gateway signs with: one whose
+// certificate ends soon (a warning, with the command that renews it), one
+// that has ended (an error: it issues nothing), and one whose stored
+// certificate is no longer the one this process serves (renewed by
+// `gateway ca renew` since the process started: a restart serves it).
+type ExpiryWatch struct {
+	CAs      map[string]*Authority
+	Profiles map[string]*Profile
+	Store    interface {
+		GetCA(ctx context.Context, name string) (storage.CA, error)
+	}
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// Warning is how long before its end a CA is reported: for a CA that
+// profiles issue from, the longest max_validity among them (from then on
+// its leaves are cut short, see withinIssuer), at least MinWarning; for
+// another, RootWarning.
+func (w *ExpiryWatch) Warning(name string) time.Duration {
+	var d time.Duration
+	issues := false
+	for _, p := range w.Profiles {
+		if p.CA == name {
+			issues = true
+			d = max(d, p.MaxValidity)
+		}
+	}
+	if !issues {
+		return RootWarning
+	}
+	return max(d, MinWarning)
+}
+
+// Check logs what it finds once.
+func (w *ExpiryWatch) Check(ctx context.Context) {
+	names := make([]string, 0, len(w.CAs))
+	for name := range w.CAs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	now := w.Now()
+	for _, name := range names {
+		a := w.CAs[name]
+		end := a.Cert.NotAfter
+		left := end.Sub(now)
+		switch {
+		case left <= 0:
+			w.Log.Error("CA certificate has expired: nothing is issued under it until it is renewed",
+				"ca", name, "not_after", end, "renew", "gateway ca renew -ca "+name)
+		case left < w.Warning(name):
+			w.Log.Warn("CA certificate ends soon", "ca", name, "not_after", end, "days_left", int(left.Hours()/24),
+				"renew", "gateway ca renew -ca "+name)
+		}
+		if w.Store == nil {
+			continue
+		}
+		rec, err := w.Store.GetCA(ctx, name)
+		if err != nil {
+			w.Log.Warn("CA certificate check: cannot read the stored CA", "ca", name, "err", err)
+			continue
+		}
+		if !bytes.Equal(rec.CertDER, a.Cert.Raw) {
+			w.Log.Warn("CA certificate was renewed since this gateway started: restart it to serve the new certificate",
+				"ca", name, "serving", SerialHex(a.Cert.SerialNumber))
+		}
+	}
+}
+
+// Run checks now and then every interval until ctx ends.
+func (w *ExpiryWatch) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		w.Check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

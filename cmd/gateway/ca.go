@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+)
+
+// cmdCAList prints the CAs the store holds with their certificates'
+// lifetimes, so that an operator sees a renewal coming. It reads the store
+// only: no token is needed.
+func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ca list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	st, err := openStore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cas, err := st.ListCAs(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tPARENT\tSERIAL\tNOT AFTER\tDAYS LEFT\tSUBJECT\tKEY")
+	for _, rec := range cas {
+		parent := rec.Parent
+		if parent == "" {
+			parent = "-"
+		}
+		if strings.HasPrefix(rec.KeyURI, "acme:") {
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\texternal ACME CA\t%s\n", rec.Name, strings.TrimPrefix(rec.KeyURI, "acme:"))
+			continue
+		}
+		cert, err := x509.ParseCertificate(rec.CertDER)
+		if err != nil {
+			return fmt.Errorf("CA %s: stored certificate: %w", rec.Name, err)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rec.Name, parent, ca.SerialHex(cert.SerialNumber),
+			cert.NotAfter.UTC().Format(time.RFC3339), daysLeft(now, cert.NotAfter), cert.Subject, rec.KeyURI)
+	}
+	return w.Flush()
+}
+
+// daysLeft is whole days until end, negative once it has passed.
+func daysLeft(now, end time.Time) int {
+	return int(end.Sub(now).Hours() / 24)
+}
+
+// cmdCARenew certifies a CA's key once more (ca.Hierarchy.Renew): same
+// subject and key, a new serial and lifetime. It needs the token (the
+// parent's key signs; a root signs itself).
+func cmdCARenew(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ca renew", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	name := fs.String("ca", "", "name of the CA (required)")
+	validity := fs.String("validity", "", `lifetime from now, e.g. "1825d" (default: the CA's validity in the configuration)`)
+	out := fs.String("o", "", "also write the new certificate (PEM) to this file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *name == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gateway ca renew -ca CA [-validity D] [-o FILE] [-config FILE]")
+		return errUsage
+	}
+	var d config.Duration
+	if *validity != "" {
+		var err error
+		if d, err = config.ParseDuration(*validity); err != nil || d <= 0 {
+			return fmt.Errorf("-validity %q: want a positive duration such as 1825d or 8760h", *validity)
+		}
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	deps, err := openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	r, err := deps.hierarchy().Renew(ctx, *name, d.D(), "gateway ca renew")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "renewed CA %s: certificate %s valid until %s replaces %s (until %s)\n", r.CA,
+		ca.SerialHex(r.Renewed.SerialNumber), r.Renewed.NotAfter.UTC().Format(time.RFC3339),
+		ca.SerialHex(r.Old.SerialNumber), r.Old.NotAfter.UTC().Format(time.RFC3339))
+	if *out != "" {
+		if err := os.WriteFile(*out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Renewed.Raw}), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "certificate written to %s\n", *out)
+	}
+	return nil
+}
