@@ -21,27 +21,21 @@ func PrivatePKIExcludedSources() []string {
 // .test names of a lab), and its own URLs in AIA are internal names too.
 //
 //   - e_dnsname_not_valid_tld: a DNS name outside the public TLD list.
-//
 //   - e_ext_san_contains_reserved_ip, e_subject_contains_reserved_ip: an
 //     IP SAN, or a subject CN repeating it, in a reserved range.
-//
 //   - w_sub_cert_aia_contains_internal_names: AIA URLs on internal names.
-//
 //   - w_subject_common_name_included: the BRs discourage a subject CN; a
 //     profile decides (names.common_name), and many devices, EST and SCEP
 //     clients and certbot's CSRs carry one. It must still repeat a SAN
 //     unless the profile says otherwise, and e_subject_common_name_not_from_san
 //     stays on for that.
-//
 //   - e_algorithm_identifier_improper_encoding: the BRs (7.1.3.1) list the
 //     RSA and ECDSA key encodings only; a private CA certifies the Ed25519
 //     keys (RFC 8410) its profiles allow (key_types), and the gateway's
 //     templates encode RSA and ECDSA keys with crypto/x509.
-//
 //   - e_crl_distrib_points_not_http: the BRs want plain-HTTP CRL URLs; a
 //     CA's CRL mirrors may be https:// (RFC 5280 allows any URI), which
 //     relying parties that can fetch them over TLS are free to use.
-//
 //   - the lifetime schedule of TLS server certificates (BR 6.3.2, ballot
 //     SC-081: 200 days from 2026-03-15, 100 from 2027-03-15, 47 from
 //     2029-03-15; 825 days and 39 months before): a private CA's profiles
