@@ -41,7 +41,7 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 	}
 	now := a.now()
 	out := make([]caJSON, 0, len(recs))
-	for _, rec := range recs {
+	for _, rec := range ca.ParentsFirst(recs) {
 		j := caJSON{Name: rec.Name, Parent: rec.Parent}
 		if dir, ok := strings.CutPrefix(rec.KeyURI, "acme:"); ok {
 			j.External, j.Directory = true, dir

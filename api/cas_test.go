@@ -21,7 +21,7 @@ type casPage struct {
 	CAs []caEntry `json:"cas"`
 }
 
-// byName finds a CA in the list (ordered by creation, then name).
+// byName finds a CA in the list.
 func (p casPage) byName(name string) caEntry {
 	for _, c := range p.CAs {
 		if c.Name == name {

@@ -382,3 +382,32 @@ func subject(s config.Subject) pkix.Name {
 	}
 	return n
 }
+
+// ParentsFirst orders stored CAs so that each comes after its parent,
+// keeping the given order otherwise (the store lists by creation time,
+// and CAs created in the same instant would list a child first). A CA
+// whose parent is not in the list keeps its place among the roots.
+func ParentsFirst(cas []storage.CA) []storage.CA {
+	present := make(map[string]bool, len(cas))
+	for _, c := range cas {
+		present[c.Name] = true
+	}
+	out := make([]storage.CA, 0, len(cas))
+	placed := make(map[string]bool, len(cas))
+	for len(out) < len(cas) {
+		progress := false
+		for _, c := range cas {
+			if !placed[c.Name] && (c.Parent == "" || !present[c.Parent] || placed[c.Parent]) {
+				out, placed[c.Name], progress = append(out, c), true, true
+			}
+		}
+		if !progress { // a cycle, which the store cannot hold; keep the rest as listed
+			for _, c := range cas {
+				if !placed[c.Name] {
+					out, placed[c.Name] = append(out, c), true
+				}
+			}
+		}
+	}
+	return out
+}

@@ -38,7 +38,7 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	now := time.Now()
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tPARENT\tSERIAL\tNOT AFTER\tDAYS LEFT\tSUBJECT\tKEY")
-	for _, rec := range cas {
+	for _, rec := range ca.ParentsFirst(cas) {
 		parent := rec.Parent
 		if parent == "" {
 			parent = "-"
