@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/x509"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -43,7 +42,7 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 	out := make([]caJSON, 0, len(recs))
 	for _, rec := range ca.ParentsFirst(recs) {
 		j := caJSON{Name: rec.Name, Parent: rec.Parent}
-		if dir, ok := strings.CutPrefix(rec.KeyURI, "acme:"); ok {
+		if dir, ok := rec.Upstream(); ok {
 			j.External, j.Directory = true, dir
 			out = append(out, j)
 			continue
@@ -53,7 +52,7 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 			a.problem(w, r, errs.Wrap(errs.Internal, err, "CA %s: stored certificate", rec.Name))
 			return
 		}
-		days := int(cert.NotAfter.Sub(now).Hours() / 24)
+		days := ca.DaysLeft(now, cert.NotAfter)
 		j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
 		j.Certificate = string(ca.PEMChain(cert))
 		if served := a.core.CAs[rec.Name]; served != nil && !served.Cert.Equal(cert) {

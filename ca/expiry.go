@@ -69,11 +69,8 @@ func (w *ExpiryWatch) Check(ctx context.Context) {
 			w.Log.Error("CA certificate has expired: nothing is issued under it until it is renewed",
 				"ca", name, "not_after", end, "renew", "gateway ca renew -ca "+name)
 		case left < w.Warning(name):
-			w.Log.Warn("CA certificate ends soon", "ca", name, "not_after", end, "days_left", int(left.Hours()/24),
+			w.Log.Warn("CA certificate ends soon", "ca", name, "not_after", end, "days_left", DaysLeft(now, end),
 				"renew", "gateway ca renew -ca "+name)
-		}
-		if w.Store == nil {
-			continue
 		}
 		rec, err := w.Store.GetCA(ctx, name)
 		if err != nil {
@@ -85,6 +82,12 @@ func (w *ExpiryWatch) Check(ctx context.Context) {
 				"ca", name, "serving", SerialHex(a.Cert.SerialNumber))
 		}
 	}
+}
+
+// DaysLeft is the whole days from now until end, negative once it has
+// passed.
+func DaysLeft(now, end time.Time) int {
+	return int(end.Sub(now).Hours() / 24)
 }
 
 // Run checks now and then every interval until ctx ends.

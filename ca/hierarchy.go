@@ -267,13 +267,8 @@ type Renewal struct {
 // audit record carrying the new DER; a running gateway serves the new
 // certificate from its next start.
 func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Duration, actor string) (Renewal, error) {
-	var c *config.CA
-	for i := range h.Config.CAs {
-		if h.Config.CAs[i].Name == name {
-			c = &h.Config.CAs[i]
-		}
-	}
-	if c == nil {
+	c, ok := h.Config.CA(name)
+	if !ok {
 		return Renewal{}, errs.New(errs.NotFound, "no CA %q in the configuration", name)
 	}
 	if validity == 0 {
@@ -304,7 +299,7 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 		return Renewal{}, errs.New(errs.Config, "CA %s: a validity of %s from now ends %s, no later than its current certificate (%s)",
 			name, config.Duration(validity), until.UTC().Format(time.RFC3339), a.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	cert, _, err := h.certify(ctx, *c, a.Key, a.Cert, done, now, validity)
+	cert, _, err := h.certify(ctx, c, a.Key, a.Cert, done, now, validity)
 	if err != nil {
 		return Renewal{}, fmt.Errorf("renew CA %q: %w", name, err)
 	}

@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // CA is a certification authority whose certificate the gateway holds. The
 // key stays in the signer; KeyURI tells the signer where to find it.
@@ -10,6 +13,17 @@ type CA struct {
 	KeyURI    string // RFC 7512 pkcs11: URI, or a file path for the software signer
 	CertDER   []byte
 	CreatedAt time.Time
+}
+
+// UpstreamKeyPrefix starts the KeyURI of an upstream (an external ACME CA),
+// stored as a CA without a certificate so that its certificates have a CA
+// to name; the directory URL follows it.
+const UpstreamKeyPrefix = "acme:"
+
+// Upstream returns the directory URL of an upstream's row and true, or
+// false for a CA of the gateway.
+func (c CA) Upstream() (directory string, ok bool) {
+	return strings.CutPrefix(c.KeyURI, UpstreamKeyPrefix)
 }
 
 // CertStatus is the life-cycle state of an issued certificate.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -43,8 +42,8 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if parent == "" {
 			parent = "-"
 		}
-		if strings.HasPrefix(rec.KeyURI, "acme:") {
-			fmt.Fprintf(w, "%s\t-\t-\t-\t-\texternal ACME CA\t%s\n", rec.Name, strings.TrimPrefix(rec.KeyURI, "acme:"))
+		if dir, ok := rec.Upstream(); ok {
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\texternal ACME CA\t%s\n", rec.Name, dir)
 			continue
 		}
 		cert, err := x509.ParseCertificate(rec.CertDER)
@@ -52,14 +51,9 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("CA %s: stored certificate: %w", rec.Name, err)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rec.Name, parent, ca.SerialHex(cert.SerialNumber),
-			cert.NotAfter.UTC().Format(time.RFC3339), daysLeft(now, cert.NotAfter), cert.Subject, rec.KeyURI)
+			cert.NotAfter.UTC().Format(time.RFC3339), ca.DaysLeft(now, cert.NotAfter), cert.Subject, rec.KeyURI)
 	}
 	return w.Flush()
-}
-
-// daysLeft is whole days until end, negative once it has passed.
-func daysLeft(now, end time.Time) int {
-	return int(end.Sub(now).Hours() / 24)
 }
 
 // cmdCARenew certifies a CA's key once more (ca.Hierarchy.Renew): same

@@ -57,7 +57,7 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if errs.Is(caErr, errs.NotFound) {
 			return fmt.Errorf("no CA named %q", *caName)
 		}
-		if strings.HasPrefix(rec.KeyURI, "acme:") {
+		if _, ok := rec.Upstream(); ok {
 			return fmt.Errorf("%s is an external ACME CA (upstreams): it publishes its own CRLs", *caName)
 		}
 		return fmt.Errorf("CA %s has published no CRL yet: `gateway serve` publishes the first one when it starts", *caName)

@@ -87,10 +87,11 @@ func newUpstreams(ctx context.Context, cfg *config.Config, st upstreamStore, sea
 
 // recordUpstream puts the upstream in the CA table once.
 func recordUpstream(ctx context.Context, st upstreamStore, u config.Upstream) error {
-	uri := "acme:" + u.DirectoryURL
+	uri := storage.UpstreamKeyPrefix + u.DirectoryURL
 	rec, err := st.GetCA(ctx, u.Name)
+	_, isUpstream := rec.Upstream()
 	switch {
-	case err == nil && !strings.HasPrefix(rec.KeyURI, "acme:"):
+	case err == nil && !isUpstream:
 		return fmt.Errorf("upstreams %s: the store holds a CA of the gateway by that name", u.Name)
 	case err == nil:
 		return nil
