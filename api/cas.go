@@ -25,8 +25,9 @@ type caJSON struct {
 	DaysLeft    *int       `json:"days_left,omitempty"`
 	Certificate string     `json:"certificate,omitempty"` // PEM
 	// ServingSerial is the certificate this gateway signs under when it
-	// is not the stored one: the CA was renewed (gateway ca renew) since
-	// the process started, and a restart serves the new certificate.
+	// is not the stored one: the CA was renewed (gateway ca renew) and
+	// this process has not reloaded it yet (it does within a minute, or
+	// at once on SIGHUP).
 	ServingSerial string `json:"serving_serial,omitempty"`
 }
 
@@ -55,8 +56,8 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 		days := ca.DaysLeft(now, cert.NotAfter)
 		j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
 		j.Certificate = string(ca.PEMChain(cert))
-		if served := a.core.CAs[rec.Name]; served != nil && !served.Cert.Equal(cert) {
-			j.ServingSerial = ca.SerialHex(served.Cert.SerialNumber)
+		if served := a.core.CAs[rec.Name]; served != nil && !served.Cert().Equal(cert) {
+			j.ServingSerial = ca.SerialHex(served.Cert().SerialNumber)
 		}
 		out = append(out, j)
 	}

@@ -41,7 +41,7 @@ func TestListCAs(t *testing.T) {
 		if len(p.CAs) != 2 || p.byName("root").Parent != "" || p.byName("issuing").Parent != "root" {
 			t.Fatalf("GET /cas: %+v", p)
 		}
-		issuing := e.core.CAs["issuing"].Cert
+		issuing := e.core.CAs["issuing"].Cert()
 		got := p.byName("issuing")
 		if certs := parseCerts(t, got.Certificate); got.Serial != ca.SerialHex(issuing.SerialNumber) || len(certs) != 1 || !issuing.Equal(certs[0]) ||
 			got.DaysLeft < 5*365-1 || got.DaysLeft > 5*365 || got.ServingSerial != "" || got.Subject != issuing.Subject.String() {
@@ -50,7 +50,7 @@ func TestListCAs(t *testing.T) {
 
 		// Another certificate in the store (as `gateway ca renew` leaves
 		// it): this gateway still signs under the one it loaded.
-		root := e.core.CAs["root"].Cert
+		root := e.core.CAs["root"].Cert()
 		if err := e.store.ReplaceCACertificate(context.Background(), "issuing", issuing.Raw, root.Raw, storage.AuditEvent{At: e.t0, Actor: "test", Action: "renew-ca"}); err != nil {
 			t.Fatal(err)
 		}

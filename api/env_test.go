@@ -143,7 +143,7 @@ func newEnv(t testing.TB, st storage.Store) *env {
 	t.Cleanup(srv.Close)
 
 	e := &env{t: t, store: st, core: core, api: a, srv: srv, clock: clk, logs: logs,
-		root: core.CAs["root"].Cert, t0: clk.Now(), tokens: map[string]string{}}
+		root: core.CAs["root"].Cert(), t0: clk.Now(), tokens: map[string]string{}}
 	for name, scopes := range tokenScopes {
 		secret, rec, err := api.NewToken(name, scopes, clk.Now())
 		if err != nil {

@@ -246,7 +246,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 
 // chain is the issuing CA and the CAs above it, nearest first.
 func (c *Core) chain(a *Authority) []*x509.Certificate {
-	return append([]*x509.Certificate{a.Cert}, a.Chain...)
+	return append([]*x509.Certificate{a.Cert()}, a.Chain()...)
 }
 
 // GenerateKey makes a subject key of a profile key type.

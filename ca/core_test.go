@@ -354,7 +354,7 @@ func TestCoreLeafEndsWithItsIssuer(t *testing.T) {
 	st := teststore.SQLite(t)
 	f := newFixture(t, st, webProfile(nil))
 	ctx := context.Background()
-	end := f.core.CAs["issuing"].Cert.NotAfter
+	end := f.core.CAs["issuing"].Cert().NotAfter
 	f.now = end.Add(-10 * 24 * time.Hour)
 	got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
 	if err != nil {

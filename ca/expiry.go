@@ -1,13 +1,10 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sort"
 	"time"
-
-	"github.com/certgw/gateway/storage"
 )
 
 // RootWarning is how long before its end a CA that issues no leaves itself
@@ -19,18 +16,14 @@ const RootWarning = 365 * 24 * time.Hour
 const MinWarning = 30 * 24 * time.Hour
 
 // ExpiryWatch reports on the CAs a running gateway signs with: one whose
-// certificate ends soon (a warning, with the command that renews it), one
-// that has ended (an error: it issues nothing), and one whose stored
-// certificate is no longer the one this process serves (renewed by
-// `gateway ca renew` since the process started: a restart serves it).
+// certificate ends soon (a warning, with the command that renews it) and
+// one that has ended (an error: it issues nothing). A renewal reaches the
+// CAs through Hierarchy.Follow.
 type ExpiryWatch struct {
 	CAs      map[string]*Authority
 	Profiles map[string]*Profile
-	Store    interface {
-		GetCA(ctx context.Context, name string) (storage.CA, error)
-	}
-	Log *slog.Logger
-	Now func() time.Time
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Warning is how long before its end a CA is reported: for a CA that
@@ -53,7 +46,7 @@ func (w *ExpiryWatch) Warning(name string) time.Duration {
 }
 
 // Check logs what it finds once.
-func (w *ExpiryWatch) Check(ctx context.Context) {
+func (w *ExpiryWatch) Check() {
 	names := make([]string, 0, len(w.CAs))
 	for name := range w.CAs {
 		names = append(names, name)
@@ -62,7 +55,7 @@ func (w *ExpiryWatch) Check(ctx context.Context) {
 	now := w.Now()
 	for _, name := range names {
 		a := w.CAs[name]
-		end := a.Cert.NotAfter
+		end := a.Cert().NotAfter
 		left := end.Sub(now)
 		switch {
 		case left <= 0:
@@ -71,15 +64,6 @@ func (w *ExpiryWatch) Check(ctx context.Context) {
 		case left < w.Warning(name):
 			w.Log.Warn("CA certificate ends soon", "ca", name, "not_after", end, "days_left", DaysLeft(now, end),
 				"renew", "gateway ca renew -ca "+name)
-		}
-		rec, err := w.Store.GetCA(ctx, name)
-		if err != nil {
-			w.Log.Warn("CA certificate check: cannot read the stored CA", "ca", name, "err", err)
-			continue
-		}
-		if !bytes.Equal(rec.CertDER, a.Cert.Raw) {
-			w.Log.Warn("CA certificate was renewed since this gateway started: restart it to serve the new certificate",
-				"ca", name, "serving", SerialHex(a.Cert.SerialNumber))
 		}
 	}
 }
@@ -95,7 +79,7 @@ func (w *ExpiryWatch) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		w.Check(ctx)
+		w.Check()
 		select {
 		case <-ctx.Done():
 			return

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -28,26 +29,6 @@ type HierarchyStore interface {
 	GetCA(ctx context.Context, name string) (storage.CA, error)
 	InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error
 	ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error
-}
-
-// Authority is one CA ready to sign: its certificate, its key in the
-// signer, and the certificates above it.
-type Authority struct {
-	Name  string
-	Cert  *x509.Certificate
-	Key   signer.Key
-	Chain []*x509.Certificate // issuers up to and including the root, nearest first; empty for a root
-	// CRLMirrors follow the gateway's own CRL URL in the CRL distribution
-	// point of every certificate this CA issues.
-	CRLMirrors []string
-	// CRLShards, when 2 or more, partitions the CA's CRL: the CRL
-	// distribution point of a certificate names its shard's CRL
-	// (URLs.CRLShard, CRLShard) instead of the full one. Mirrors still
-	// carry the full CRL.
-	CRLShards int
-	// Linter, if set, is the lint gate for the certificates this CA
-	// issues; otherwise the Issuer's.
-	Linter *Linter
 }
 
 // URLs are the addresses, under listen.public_url, where relying parties
@@ -104,7 +85,7 @@ func (h *Hierarchy) Init(ctx context.Context) ([]string, error) {
 				return created, err
 			}
 			done[c.Name] = a
-			h.Log.Info("CA exists, left as it is", "ca", c.Name, "subject", a.Cert.Subject.String(), "key", rec.KeyURI)
+			h.Log.Info("CA exists, left as it is", "ca", c.Name, "subject", a.Cert().Subject.String(), "key", rec.KeyURI)
 			continue
 		}
 		if !errs.Is(err, errs.NotFound) {
@@ -155,7 +136,7 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 		return nil, err
 	}
 	h.Log.Info("created CA", "ca", c.Name, "subject", cert.Subject.String(), "key", key.URI(), "not_after", cert.NotAfter)
-	return &Authority{Name: c.Name, Cert: cert, Key: key, Chain: chain}, nil
+	return NewAuthority(c.Name, key, cert, chain), nil
 }
 
 // certify makes a certificate for the key of CA c, valid from now for
@@ -193,10 +174,10 @@ func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, pr
 		if c.PathLen == nil {
 			p.MaxPathLen = 0
 		}
-		if p.NotAfter.After(parent.Cert.NotAfter) {
+		if p.NotAfter.After(parent.Cert().NotAfter) {
 			// RFC 5280 does not forbid it, but a subordinate cannot be
 			// used past its issuer; say so in the certificate.
-			p.NotAfter = parent.Cert.NotAfter
+			p.NotAfter = parent.Cert().NotAfter
 		}
 		u := h.urls()
 		p.IssuerKey = parent.Key.Public()
@@ -204,8 +185,8 @@ func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, pr
 		p.OCSPURL = u.OCSP(parent.Name)
 		p.IssuerURL = u.Issuer(parent.Name)
 		tmpl, err = SubordinateTemplate(p, serial)
-		parentCert, parentKey = parent.Cert, parent.Key.WithContext(ctx)
-		chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+		parentCert, parentKey = parent.Cert(), parent.Key.WithContext(ctx)
+		chain = append([]*x509.Certificate{parent.Cert()}, parent.Chain()...)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -264,8 +245,8 @@ type Renewal struct {
 // would leave the new certificate no later than the old, Renew refuses
 // and says to renew the parent first. The stored certificate is replaced
 // only if it is still the one renewed (errs.Conflict otherwise), with an
-// audit record carrying the new DER; a running gateway serves the new
-// certificate from its next start.
+// audit record carrying the new DER; running gateways take it up through
+// Follow (within ReloadInterval, at once on SIGHUP).
 func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Duration, actor string) (Renewal, error) {
 	c, ok := h.Config.CA(name)
 	if !ok {
@@ -287,33 +268,33 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 	// would gain nothing and lose the later end.
 	until := now.Add(validity).Truncate(time.Second)
 	if c.Parent != "" {
-		if end := done[c.Parent].Cert.NotAfter; end.Before(until) {
-			if !end.After(a.Cert.NotAfter) {
+		if end := done[c.Parent].Cert().NotAfter; end.Before(until) {
+			if !end.After(a.Cert().NotAfter) {
 				return Renewal{}, errs.New(errs.Config, "CA %s: its parent %s ends %s, no later than its current certificate (%s): renew %s first",
-					name, c.Parent, end.UTC().Format(time.RFC3339), a.Cert.NotAfter.UTC().Format(time.RFC3339), c.Parent)
+					name, c.Parent, end.UTC().Format(time.RFC3339), a.Cert().NotAfter.UTC().Format(time.RFC3339), c.Parent)
 			}
 			until = end
 		}
 	}
-	if !until.After(a.Cert.NotAfter) {
+	if !until.After(a.Cert().NotAfter) {
 		return Renewal{}, errs.New(errs.Config, "CA %s: a validity of %s from now ends %s, no later than its current certificate (%s)",
-			name, config.Duration(validity), until.UTC().Format(time.RFC3339), a.Cert.NotAfter.UTC().Format(time.RFC3339))
+			name, config.Duration(validity), until.UTC().Format(time.RFC3339), a.Cert().NotAfter.UTC().Format(time.RFC3339))
 	}
-	cert, _, err := h.certify(ctx, c, a.Key, a.Cert, done, now, validity)
+	cert, _, err := h.certify(ctx, c, a.Key, a.Cert(), done, now, validity)
 	if err != nil {
 		return Renewal{}, fmt.Errorf("renew CA %q: %w", name, err)
 	}
-	oldSerial, newSerial := SerialHex(a.Cert.SerialNumber), SerialHex(cert.SerialNumber)
-	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert.Raw, cert.Raw, storage.AuditEvent{
+	oldSerial, newSerial := SerialHex(a.Cert().SerialNumber), SerialHex(cert.SerialNumber)
+	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert().Raw, cert.Raw, storage.AuditEvent{
 		At: now, Actor: actor, Action: "renew-ca", Serial: newSerial,
 		Detail: fmt.Sprintf("CA %s (%s, key %s) renewed by %s: certificate %s (until %s) replaces %s (until %s)", name, cert.Subject,
-			a.Key.URI(), cert.Issuer, newSerial, cert.NotAfter.UTC().Format(time.RFC3339), oldSerial, a.Cert.NotAfter.UTC().Format(time.RFC3339)),
+			a.Key.URI(), cert.Issuer, newSerial, cert.NotAfter.UTC().Format(time.RFC3339), oldSerial, a.Cert().NotAfter.UTC().Format(time.RFC3339)),
 		DER: cert.Raw,
 	}); err != nil {
 		return Renewal{}, err
 	}
 	h.Log.Info("renewed CA", "ca", name, "serial", newSerial, "replaces", oldSerial, "not_after", cert.NotAfter)
-	return Renewal{CA: name, Old: a.Cert, Renewed: cert}, nil
+	return Renewal{CA: name, Old: a.Cert(), Renewed: cert}, nil
 }
 
 // Load returns every CA of the configuration, ready to sign. A CA that
@@ -353,18 +334,117 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 	if !samePublicKey(key.Public(), cert.PublicKey) {
 		return nil, errs.New(errs.Config, "CA %q: the key at %s does not match its certificate", rec.Name, rec.KeyURI)
 	}
-	a := &Authority{Name: rec.Name, Cert: cert, Key: key}
+	var chain []*x509.Certificate
 	if rec.Parent != "" {
 		parent, ok := done[rec.Parent]
 		if !ok {
 			return nil, errs.New(errs.Config, "CA %q: parent %q is not loaded (list parents first)", rec.Name, rec.Parent)
 		}
-		if !bytes.Equal(cert.RawIssuer, parent.Cert.RawSubject) {
+		if !bytes.Equal(cert.RawIssuer, parent.Cert().RawSubject) {
 			return nil, errs.New(errs.Internal, "CA %q: issuer does not match parent %q", rec.Name, rec.Parent)
 		}
-		a.Chain = append([]*x509.Certificate{parent.Cert}, parent.Chain...)
+		chain = parent.Full()
 	}
-	return a, nil
+	return NewAuthority(rec.Name, key, cert, chain), nil
+}
+
+// Reload brings the CAs of a running gateway up to the store: a CA
+// renewed since they were loaded (gateway ca renew, here or on another
+// replica) signs and is served with its new certificate from now on, and
+// each CA under a renewed one with its new chain. A stored certificate is
+// taken only if it certifies the same key under the same subject and is
+// signed by the parent's key (a root: its own); one that is not is an
+// error, and the CA keeps the certificate it has. Reload returns the
+// renewals it applied, parents first.
+func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Renewal, error) {
+	var applied []Renewal
+	var problems []error
+	for _, c := range h.Config.CAs { // parents first (config.Validate)
+		a := cas[c.Name]
+		if a == nil {
+			continue
+		}
+		cur := a.Certified()
+		next, changed := *cur, false
+		rec, err := h.Store.GetCA(ctx, c.Name)
+		if err != nil {
+			return applied, fmt.Errorf("reload CA %q: %w", c.Name, err)
+		}
+		if !bytes.Equal(rec.CertDER, cur.Cert.Raw) {
+			cert, err := h.successor(c, a, rec.CertDER, cas)
+			if err != nil {
+				problems = append(problems, err)
+			} else {
+				next.Cert, changed = cert, true
+				applied = append(applied, Renewal{CA: c.Name, Old: cur.Cert, Renewed: cert})
+			}
+		}
+		if parent := cas[c.Parent]; parent != nil && (len(cur.Chain) == 0 || cur.Chain[0] != parent.Cert()) {
+			next.Chain, changed = parent.Full(), true
+		}
+		if changed {
+			a.cur.Store(&next)
+		}
+	}
+	for _, r := range applied {
+		h.Log.Info("CA certificate reloaded: renewed since it was loaded", "ca", r.CA,
+			"serial", SerialHex(r.Renewed.SerialNumber), "replaces", SerialHex(r.Old.SerialNumber), "not_after", r.Renewed.NotAfter)
+	}
+	return applied, errors.Join(problems...)
+}
+
+// ReloadInterval is how often a running gateway looks for renewed CA
+// certificates in the store (Follow).
+const ReloadInterval = time.Minute
+
+// Follow runs Reload every interval and whenever now receives, until ctx
+// ends, and calls changed after a reload that applied a renewal. A reload
+// that fails is logged; the CAs keep what they had.
+func (h *Hierarchy) Follow(ctx context.Context, cas map[string]*Authority, interval time.Duration, now <-chan struct{}, changed func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-now:
+		}
+		applied, err := h.Reload(ctx, cas)
+		if err != nil {
+			h.Log.Error("CA certificate reload", "err", err)
+		}
+		if len(applied) > 0 && changed != nil {
+			changed(ctx)
+		}
+	}
+}
+
+// successor checks that der, the stored certificate of CA c, may replace
+// the certificate a serves: it certifies a's key under the same subject
+// and its parent's key signed it.
+func (h *Hierarchy) successor(c config.CA, a *Authority, der []byte, cas map[string]*Authority) (*x509.Certificate, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", c.Name)
+	}
+	if !samePublicKey(a.Key.Public(), cert.PublicKey) {
+		return nil, errs.New(errs.Internal, "CA %q: the stored certificate %s certifies another key than %s; kept serving %s",
+			c.Name, SerialHex(cert.SerialNumber), a.Key.URI(), SerialHex(a.Cert().SerialNumber))
+	}
+	if !bytes.Equal(cert.RawSubject, a.Cert().RawSubject) {
+		return nil, errs.New(errs.Internal, "CA %q: the stored certificate %s names another subject (%s); kept serving %s",
+			c.Name, SerialHex(cert.SerialNumber), cert.Subject, SerialHex(a.Cert().SerialNumber))
+	}
+	issuer := cert // a root signs itself
+	if parent := cas[c.Parent]; parent != nil {
+		issuer = parent.Cert()
+	}
+	if err := cert.CheckSignatureFrom(issuer); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "CA %q: the stored certificate %s is not signed by %s; kept serving %s",
+			c.Name, SerialHex(cert.SerialNumber), issuer.Subject, SerialHex(a.Cert().SerialNumber))
+	}
+	return cert, nil
 }
 
 func subject(s config.Subject) pkix.Name {

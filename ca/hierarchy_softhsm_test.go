@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"io"
 	"log/slog"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,7 +92,7 @@ func TestInitOnSoftHSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			root, issuing := cas["root"].Cert, cas["issuing"].Cert
+			root, issuing := cas["root"].Cert(), cas["issuing"].Cert()
 			checkCACert(t, root, root, -1, string(ca.KeyTypeOf(root.PublicKey)) == tc.root)
 			checkCACert(t, issuing, root, 0, string(ca.KeyTypeOf(issuing.PublicKey)) == tc.issuing)
 			if !bytes.Equal(issuing.AuthorityKeyId, root.SubjectKeyId) {
@@ -100,7 +102,7 @@ func TestInitOnSoftHSM(t *testing.T) {
 				len(issuing.IssuingCertificateURL) != 1 || issuing.IssuingCertificateURL[0] != "http://pki.example.com:8080/ca/root.crt" {
 				t.Errorf("issuing CDP %v, AIA %v", issuing.CRLDistributionPoints, issuing.IssuingCertificateURL)
 			}
-			if got := cas["issuing"].Chain; len(got) != 1 || !got[0].Equal(root) {
+			if got := cas["issuing"].Chain(); len(got) != 1 || !got[0].Equal(root) {
 				t.Error("issuing chain is not [root]")
 			}
 
@@ -199,7 +201,7 @@ func TestRenewOnSoftHSM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldRoot, oldIssuing := cas["root"].Cert, cas["issuing"].Cert
+	oldRoot, oldIssuing := cas["root"].Cert(), cas["issuing"].Cert()
 	leaf := signLeaf(t, cas["issuing"], start)
 
 	unchanged := func(t *testing.T, what string) {
@@ -267,7 +269,7 @@ func TestRenewOnSoftHSM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cas["root"].Cert.Equal(newRoot) || !cas["issuing"].Cert.Equal(newIssuing) || !cas["issuing"].Chain[0].Equal(newRoot) {
+	if !cas["root"].Cert().Equal(newRoot) || !cas["issuing"].Cert().Equal(newIssuing) || !cas["issuing"].Chain()[0].Equal(newRoot) {
 		t.Error("Load does not return the renewed certificates")
 	}
 	events, err := s.store.ListAudit(ctx, storage.AuditFilter{Serial: ca.SerialHex(newIssuing.SerialNumber)})
@@ -294,7 +296,7 @@ func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert, key.Public(), a.Key.WithContext(context.Background()))
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert(), key.Public(), a.Key.WithContext(context.Background()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,4 +305,97 @@ func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return leaf
+}
+
+// CAs loaded by a running gateway take up renewals from the store: the
+// renewed CA its certificate, a CA below it its chain, and whatever was
+// made from them (a pool, an answer) is made again on next use. A stored
+// certificate for another key is refused and changes nothing.
+func TestReloadOnSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p256", "ecdsa-p256"))
+	start := time.Now()
+	now := start
+	s.h.Now = func() time.Time { return now }
+	if _, err := s.h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, issuing := running["root"], running["issuing"]
+	oldRoot, oldIssuing := root.Cert(), issuing.Cert()
+	made := 0
+	chainPEM := ca.NewDerived(func() ([]byte, error) { made++; return ca.PEMChain(issuing.Full()...), nil }, issuing)
+	pool := ca.PoolOf(running)
+	for range 2 {
+		if _, err := chainPEM.Get(); err != nil || made != 1 {
+			t.Fatalf("Derived made its value %d times for two reads (%v)", made, err)
+		}
+	}
+	if applied, err := s.h.Reload(ctx, running); err != nil || len(applied) != 0 {
+		t.Fatalf("reload with nothing renewed: %v, %v", applied, err)
+	}
+
+	now = start.Add(24 * time.Hour)
+	r, err := s.h.Renew(ctx, "root", 20*365*24*time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := s.h.Reload(ctx, running)
+	if err != nil || len(applied) != 1 || applied[0].CA != "root" || !applied[0].Renewed.Equal(r.Renewed) || !applied[0].Old.Equal(oldRoot) {
+		t.Fatalf("reload after renewing the root: %+v, %v", applied, err)
+	}
+	if !root.Cert().Equal(r.Renewed) || !issuing.Cert().Equal(oldIssuing) || !issuing.Chain()[0].Equal(r.Renewed) {
+		t.Error("after reloading the renewed root, the issuing CA's chain does not carry it")
+	}
+	if got, _ := chainPEM.Get(); made != 2 || !bytes.Contains(got, ca.PEMChain(r.Renewed)) {
+		t.Errorf("the chain made from the issuing CA was not made again with the renewed root (%d makes)", made)
+	}
+
+	now = start.Add(48 * time.Hour)
+	ri, err := s.h.Renew(ctx, "issuing", 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := s.h.Reload(ctx, running); err != nil || len(applied) != 1 || applied[0].CA != "issuing" || !issuing.Cert().Equal(ri.Renewed) {
+		t.Fatalf("reload after renewing the issuing CA: %+v, %v", applied, err)
+	}
+	p, _ := pool.Get()
+	leaf := signLeaf(t, issuing, now)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: p, CurrentTime: now}); err != nil {
+		t.Errorf("a leaf of the renewed issuing CA does not verify against the pool: %v", err)
+	}
+
+	// A certificate for another key in the store (a bad restore, a
+	// tampered database) is refused; the CA keeps signing under its own.
+	foreign := selfSigned(t, oldRoot.Subject)
+	if err := s.store.ReplaceCACertificate(ctx, "root", root.Cert().Raw, foreign.Raw, storage.AuditEvent{At: now, Actor: "test", Action: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	applied, err = s.h.Reload(ctx, running)
+	if err == nil || !strings.Contains(err.Error(), "another key") || len(applied) != 0 || !root.Cert().Equal(r.Renewed) {
+		t.Fatalf("reload of a certificate for another key: %+v, %v; root serves %s", applied, err, ca.SerialHex(root.Cert().SerialNumber))
+	}
+}
+
+// selfSigned is a CA certificate for a software key.
+func selfSigned(t *testing.T, subject pkix.Name) *x509.Certificate {
+	t.Helper()
+	key, err := ca.GenerateKey("ecdsa-p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }

@@ -32,12 +32,12 @@ func (h *CertHandler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=86400")
-	w.Header().Set("Last-Modified", a.Cert.NotBefore.UTC().Format(http.TimeFormat))
+	w.Header().Set("Last-Modified", a.Cert().NotBefore.UTC().Format(http.TimeFormat))
 	if ext == ".pem" {
 		w.Header().Set("Content-Type", "application/x-pem-file")
-		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: a.Cert.Raw})
+		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: a.Cert().Raw})
 		return
 	}
 	w.Header().Set("Content-Type", "application/pkix-cert")
-	w.Write(a.Cert.Raw)
+	w.Write(a.Cert().Raw)
 }

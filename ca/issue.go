@@ -111,7 +111,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 		if err != nil {
 			return nil, err
 		}
-		der, cert, err := signDraft(ctx, draft, a.Cert, a.Key)
+		der, cert, err := signDraft(ctx, draft, a.Cert(), a.Key)
 		if err != nil {
 			return nil, reserved(err, "sign certificate %s", hex)
 		}
@@ -129,7 +129,7 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 // An issuer that has expired cannot issue at all until an operator renews
 // it (`gateway ca renew`).
 func withinIssuer(a *Authority, now, notAfter time.Time) (time.Time, error) {
-	end := a.Cert.NotAfter
+	end := a.Cert().NotAfter
 	if !now.Before(end) {
 		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: its certificate expired at %s", a.Name, end.UTC().Format(time.RFC3339))
 	}
@@ -157,7 +157,7 @@ func (is *Issuer) lintedDraft(a *Authority, p LeafParams, pub crypto.PublicKey, 
 	if err != nil {
 		return nil, nil, err
 	}
-	draft, err := is.Presign.PreSign(tmpl, a.Cert, pub, p.IssuerKey)
+	draft, err := is.Presign.PreSign(tmpl, a.Cert(), pub, p.IssuerKey)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,7 @@ type ServerCert struct {
 	Validity          time.Duration
 	Log               *slog.Logger
 
+	mu  sync.Mutex // held by Ensure
 	cur atomic.Pointer[tls.Certificate]
 }
 
@@ -58,23 +60,28 @@ func (s *ServerCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, err
 // certificate if they are missing, do not match the configuration, or are
 // due for renewal.
 func (s *ServerCert) Ensure(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	c, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil && (s.Issuer == nil || !errors.Is(err, fs.ErrNotExist)) {
 		return errs.Wrap(errs.Config, err, "server certificate")
 	}
-	if err == nil && (s.Issuer == nil || !s.due(c.Leaf)) {
+	if err == nil && (s.Issuer == nil || !s.due(c)) {
 		s.cur.Store(&c)
 		return nil
 	}
 	return s.issue(ctx)
 }
 
-// due reports whether a managed certificate must be replaced.
-func (s *ServerCert) due(leaf *x509.Certificate) bool {
-	if leaf == nil {
+// due reports whether a managed certificate must be replaced: it is not
+// for the configured names, two thirds of its life have passed, or its
+// chain no longer carries the CA's current certificate (renewed since).
+func (s *ServerCert) due(c tls.Certificate) bool {
+	leaf := c.Leaf
+	if leaf == nil || len(c.Certificate) < 2 || !bytes.Equal(c.Certificate[1], s.Authority.Cert().Raw) {
 		return true
 	}
-	if !bytes.Equal(leaf.RawIssuer, s.Authority.Cert.RawSubject) || leaf.CheckSignatureFrom(s.Authority.Cert) != nil {
+	if !bytes.Equal(leaf.RawIssuer, s.Authority.Cert().RawSubject) || leaf.CheckSignatureFrom(s.Authority.Cert()) != nil {
 		return true
 	}
 	names := slices.Clone(leaf.DNSNames)
@@ -112,8 +119,8 @@ func (s *ServerCert) issue(ctx context.Context) error {
 	}
 	var chain bytes.Buffer
 	pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
-	pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: s.Authority.Cert.Raw})
-	for _, c := range s.Authority.Chain {
+	pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: s.Authority.Cert().Raw})
+	for _, c := range s.Authority.Chain() {
 		if !bytes.Equal(c.RawIssuer, c.RawSubject) { // the root is the trust anchor; do not send it
 			pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 		}

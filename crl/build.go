@@ -97,7 +97,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 	}
 	// RFC 5280 5.2.1: the AKI is the issuer's subject key identifier; the
 	// issuer must be allowed to sign CRLs (4.2.1.3).
-	if len(a.Cert.SubjectKeyId) == 0 || a.Cert.KeyUsage&x509.KeyUsageCRLSign == 0 {
+	if len(a.Cert().SubjectKeyId) == 0 || a.Cert().KeyUsage&x509.KeyUsageCRLSign == 0 {
 		return nil, errs.New(errs.Config, "CA %s: its certificate lacks a subject key identifier or the cRLSign key usage", a.Name)
 	}
 	if p.Number < 1 {
@@ -112,7 +112,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 	if limit <= 0 {
 		limit = DefaultLintSample
 	}
-	enc := newEncoder(tbsPrefix(algID, a.Cert.RawSubject, this, next), this, p.SizeHint)
+	enc := newEncoder(tbsPrefix(algID, a.Cert().RawSubject, this, next), this, p.SizeHint)
 	var (
 		sample   []x509.RevocationListEntry
 		complete = true // sample holds every entry
@@ -148,7 +148,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 		idp = idpExtension(p.IDP)
 		extra = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idpValue(p.IDP)}}
 	}
-	tbs := enc.finish(crlExtensions(a.Cert.SubjectKeyId, p.Number, idp))
+	tbs := enc.finish(crlExtensions(a.Cert().SubjectKeyId, p.Number, idp))
 
 	// The lint gate, before the HSM is asked.
 	draft, err := b.Presign.PreSignRevocationList(&x509.RevocationList{
@@ -158,7 +158,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 		ThisUpdate:                this,
 		NextUpdate:                next,
 		ExtraExtensions:           extra,
-	}, a.Cert, pub)
+	}, a.Cert(), pub)
 	if err != nil {
 		return nil, err
 	}

@@ -62,14 +62,14 @@ func TestBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := crl.CheckSignatureFrom(a.Cert); err != nil {
+			if err := crl.CheckSignatureFrom(a.Cert()); err != nil {
 				t.Fatalf("signature: %v", err)
 			}
 			if crl.Number.Int64() != 42 || !crl.ThisUpdate.Equal(this) || !crl.NextUpdate.Equal(this.Add(24*time.Hour)) {
 				t.Errorf("number %v, thisUpdate %v, nextUpdate %v", crl.Number, crl.ThisUpdate, crl.NextUpdate)
 			}
-			if string(crl.AuthorityKeyId) != string(a.Cert.SubjectKeyId) {
-				t.Errorf("AKI %x, want the CA's SKI %x", crl.AuthorityKeyId, a.Cert.SubjectKeyId)
+			if string(crl.AuthorityKeyId) != string(a.Cert().SubjectKeyId) {
+				t.Errorf("AKI %x, want the CA's SKI %x", crl.AuthorityKeyId, a.Cert().SubjectKeyId)
 			}
 			if len(crl.RevokedCertificateEntries) != len(entries) {
 				t.Fatalf("%d entries, want %d", len(crl.RevokedCertificateEntries), len(entries))
@@ -166,7 +166,7 @@ func TestBuildLargeAndSourceErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := crl.CheckSignatureFrom(cas["issuing"].Cert); err != nil {
+	if err := crl.CheckSignatureFrom(cas["issuing"].Cert()); err != nil {
 		t.Fatal(err)
 	}
 	if len(crl.RevokedCertificateEntries) != n {

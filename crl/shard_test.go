@@ -126,7 +126,7 @@ func TestPartitionedCRL(t *testing.T) {
 		if crl.Number.Int64() != cur.Number || !crl.ThisUpdate.Equal(cur.ThisUpdate) {
 			t.Errorf("shard %d: number %v, thisUpdate %s; want those of the full CRL", k, crl.Number, crl.ThisUpdate)
 		}
-		if err := crl.CheckSignatureFrom(cas["issuing"].Cert); err != nil {
+		if err := crl.CheckSignatureFrom(cas["issuing"].Cert()); err != nil {
 			t.Errorf("shard %d: %v", k, err)
 		}
 		idp := idpOf(t, crl)
@@ -144,8 +144,8 @@ func TestPartitionedCRL(t *testing.T) {
 
 	// openssl parses the IDP and checks the certificates against their
 	// shard.
-	root := writeFile(t, "root.pem", pemCert(cas["root"].Cert))
-	issuing := writeFile(t, "issuing.pem", pemCert(cas["issuing"].Cert))
+	root := writeFile(t, "root.pem", pemCert(cas["root"].Cert()))
+	issuing := writeFile(t, "issuing.pem", pemCert(cas["issuing"].Cert()))
 	shardPEM := writeFile(t, "shard.pem", cur.Shards[revokedShard].PEM())
 	text := opensslCmd(t, nil, "crl", "-noout", "-text", "-in", shardPEM)
 	for _, want := range []string{"Issuing Distribution Point: critical", "URI:" + urls.CRLShard("issuing", revokedShard), "Only User Certificates"} {

@@ -101,15 +101,15 @@ func (m *Metrics) WatchSigner(status func() []MemberStatus) {
 // WatchCAs reports when the certificates of the CAs this process signs
 // with end (gateway_ca_certificate_not_after_seconds), for an alert well
 // before: leaves are cut to their CA's end, and nothing is issued after it.
-func (m *Metrics) WatchCAs(notAfter map[string]time.Time) {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "gateway_ca_certificate_not_after_seconds",
-		Help: "When the certificate of a CA this process signs with ends, in seconds since the Unix epoch.",
-	}, []string{"ca"})
+// notAfter is asked at each scrape, so a renewed CA shows its new end.
+func (m *Metrics) WatchCAs(notAfter map[string]func() time.Time) {
 	for name, end := range notAfter {
-		g.WithLabelValues(name).Set(float64(end.Unix()))
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "gateway_ca_certificate_not_after_seconds",
+			Help:        "When the certificate of a CA this process signs with ends, in seconds since the Unix epoch.",
+			ConstLabels: prometheus.Labels{"ca": name},
+		}, func() float64 { return float64(end().Unix()) }))
 	}
-	m.reg.MustRegister(g)
 }
 
 var (

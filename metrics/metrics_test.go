@@ -34,7 +34,7 @@ func TestMetrics(t *testing.T) {
 	m.WatchSigner(func() []MemberStatus {
 		return []MemberStatus{{Member: "softhsm gateway", Up: true, Uses: 42}, {Member: "hsm b", Up: false}}
 	})
-	m.WatchCAs(map[string]time.Time{"issuing": time.Unix(1900000000, 0)})
+	m.WatchCAs(map[string]func() time.Time{"issuing": func() time.Time { return time.Unix(1900000000, 0) }})
 	out := scrape(t, m)
 	for _, want := range []string{
 		`gateway_ca_certificate_not_after_seconds{ca="issuing"} 1.9e+09`,

@@ -20,7 +20,7 @@ func BenchmarkCachedGET(b *testing.B) {
 	f := newFixture(b, st, nil, countingSigner{}, Config{})
 	cas := f.cas
 	leaf := f.leaf("issuing")
-	path := "/ocsp/issuing/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(b, cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)))
+	path := "/ocsp/issuing/" + url.PathEscape(base64.StdEncoding.EncodeToString(request(b, cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1)))
 	rt := chi.NewRouter()
 	f.r.Routes(rt)
 	req := httptest.NewRequest("GET", path, nil)

@@ -34,6 +34,8 @@ type ResponderStore interface {
 	// Expired responders' keys are destroyed, then their records deleted.
 	ExpiredOCSPResponders(ctx context.Context, ca string, before time.Time) ([]storage.OCSPResponder, error)
 	DeleteOCSPResponder(ctx context.Context, keyURI string) error
+	// The audit trail holds the certificates CAs had before a renewal.
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	// A responder certificate is issued like any other: persisted, then
 	// signed, then audited with its DER and activated in one commit.
 	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
@@ -71,7 +73,6 @@ type caResponder struct {
 	a        *ca.Authority
 	selfSign bool
 	issuer   [numHashes]issuerHashes
-	children map[string]bool // serials (hex) of the CA certificates this CA issued
 
 	key      atomic.Pointer[signingKey]
 	rotateMu sync.Mutex
@@ -171,7 +172,7 @@ func New(cfg Config, d Deps, cas map[string]*ca.Authority) (*Responder, error) {
 		self[n] = true
 	}
 	for name, a := range cas {
-		c := &caResponder{name: name, a: a, selfSign: self[name], children: map[string]bool{}, presign: make(chan string, 64),
+		c := &caResponder{name: name, a: a, selfSign: self[name], presign: make(chan string, 64),
 			getPrefix: "/ocsp/" + name + "/", paths: map[string]pathKey{}}
 		if err := c.hashIssuer(); err != nil {
 			return nil, err
@@ -180,18 +181,6 @@ func New(cfg Config, d Deps, cas map[string]*ca.Authority) (*Responder, error) {
 			c.cache[i] = map[string]*entry{}
 		}
 		r.cas[name] = c
-	}
-	// The CA certificates a CA issued are good: they are not in the
-	// certificate inventory, but the hierarchy knows them.
-	for _, sub := range cas {
-		if len(sub.Chain) == 0 {
-			continue
-		}
-		for _, c := range r.cas {
-			if c.a.Cert.Equal(sub.Chain[0]) {
-				c.children[ca.SerialHex(sub.Cert.SerialNumber)] = true
-			}
-		}
 	}
 	return r, nil
 }
@@ -203,12 +192,12 @@ func (c *caResponder) hashIssuer() error {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
-	if _, err := asn1.Unmarshal(c.a.Cert.RawSubjectPublicKeyInfo, &spki); err != nil {
+	if _, err := asn1.Unmarshal(c.a.Cert().RawSubjectPublicKeyInfo, &spki); err != nil {
 		return errs.Wrap(errs.Internal, err, "CA %s: public key", c.name)
 	}
 	for i := range numHashes {
 		h := hashAt(i).New()
-		h.Write(c.a.Cert.RawSubject)
+		h.Write(c.a.Cert().RawSubject)
 		c.issuer[i].name = h.Sum(nil)
 		h = hashAt(i).New()
 		h.Write(spki.PublicKey.RightAlign())
@@ -566,10 +555,51 @@ func (r *Responder) status(ctx context.Context, c *caResponder, serial []byte) (
 		serial = serial[1:]
 	}
 	h := hex.EncodeToString(serial)
-	if c.children[h] {
+	if r.subordinate(c, h) {
 		return Status{Kind: Good, Final: true}, nil
 	}
-	return r.d.Source.Status(ctx, c.name, h)
+	st, err := r.d.Source.Status(ctx, c.name, h)
+	if err != nil || st.Kind != Unknown || !st.Final {
+		return st, err
+	}
+	if ok, err := r.formerSubordinate(ctx, c, h); err != nil || ok {
+		return Status{Kind: Good, Final: true}, err
+	}
+	return st, nil
+}
+
+// subordinate reports whether serial is the current certificate of a CA
+// that c's CA issued. CA certificates are not in the certificate
+// inventory, but the hierarchy knows them, and they are good.
+func (r *Responder) subordinate(c *caResponder, serial string) bool {
+	for _, sub := range r.cas {
+		if cur := sub.a.Certified(); len(cur.Chain) > 0 && cur.Chain[0].Equal(c.a.Cert()) && ca.SerialHex(cur.Cert.SerialNumber) == serial {
+			return true
+		}
+	}
+	return false
+}
+
+// formerSubordinate reports whether serial is a certificate c's CA issued
+// to a CA that has been renewed since (gateway ca renew): relying parties
+// that hold the old chain still ask about it, and it is still good. The
+// audit trail keeps every CA certificate (init-ca, renew-ca, with the DER).
+func (r *Responder) formerSubordinate(ctx context.Context, c *caResponder, serial string) (bool, error) {
+	events, err := r.d.Store.ListAudit(ctx, storage.AuditFilter{Serial: serial, Limit: 10})
+	if err != nil {
+		return false, err
+	}
+	issuer := c.a.Cert()
+	for _, e := range events {
+		if e.Action != "init-ca" && e.Action != "renew-ca" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(e.DER)
+		if err == nil && cert.IsCA && bytes.Equal(cert.RawIssuer, issuer.RawSubject) && cert.CheckSignatureFrom(issuer) == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // sign makes one response: thisUpdate and producedAt now, nextUpdate

@@ -152,7 +152,7 @@ func (f *fixture) post(caName string, body []byte) (*http.Response, []byte) {
 // against the issuing CA (through the responder certificate it carries).
 func (f *fixture) check(body []byte, leaf *x509.Certificate, caName string, want int) *xocsp.Response {
 	f.t.Helper()
-	resp, err := xocsp.ParseResponseForCert(body, leaf, f.cas[caName].Cert)
+	resp, err := xocsp.ParseResponseForCert(body, leaf, f.cas[caName].Cert())
 	if err != nil {
 		f.t.Fatalf("response does not verify: %v (%x)", err, body)
 	}
@@ -166,7 +166,7 @@ func TestResponder(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st, nil, countingSigner{}, Config{})
 		ctx := t.Context()
-		issuing := f.cas["issuing"].Cert
+		issuing := f.cas["issuing"].Cert()
 
 		// A delegated responder was made for each CA, in the token, and
 		// recorded like any certificate.
@@ -186,7 +186,7 @@ func TestResponder(t *testing.T) {
 			if !strings.Contains(rec.KeyURI, "ocsp-"+name+"-") {
 				t.Errorf("%s responder key %s", name, rec.KeyURI)
 			}
-			if err := cert.CheckSignatureFrom(f.cas[name].Cert); err != nil {
+			if err := cert.CheckSignatureFrom(f.cas[name].Cert()); err != nil {
 				t.Error(err)
 			}
 			got, err := st.GetCertificate(ctx, ca.SerialHex(cert.SerialNumber))
@@ -257,12 +257,12 @@ func TestResponder(t *testing.T) {
 		_, body = f.get("issuing", request(t, issuing, rootLeaf.SerialNumber, crypto.SHA1))
 		f.check(body, rootLeaf, "issuing", xocsp.Unknown)
 		// The issuing CA's own certificate is good at the root's responder.
-		_, body = f.get("root", request(t, f.cas["root"].Cert, issuing.SerialNumber, crypto.SHA1))
+		_, body = f.get("root", request(t, f.cas["root"].Cert(), issuing.SerialNumber, crypto.SHA1))
 		f.check(body, issuing, "root", xocsp.Good)
 
 		// unauthorized: another CA's hashes, or no such CA.
 		for _, path := range []string{"issuing", "nope"} {
-			_, body = f.get(path, request(t, f.cas["root"].Cert, leaf.SerialNumber, crypto.SHA1))
+			_, body = f.get(path, request(t, f.cas["root"].Cert(), leaf.SerialNumber, crypto.SHA1))
 			if !bytes.Equal(body, errorResponse(Unauthorized)) {
 				t.Errorf("%s: %x, want unauthorized", path, body)
 			}
@@ -289,7 +289,7 @@ func TestResponderNonce(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t), nil, countingSigner{}, Config{})
 	leaf := f.leaf("issuing")
 	nonce := []byte("0123456789abcdef")
-	req := request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1, nonceExt(nonce))
+	req := request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1, nonceExt(nonce))
 	resp, body := f.post("issuing", req)
 	f.check(body, leaf, "issuing", xocsp.Good)
 	if got := responseNonce(t, body); !bytes.Equal(got, append([]byte{4, 16}, nonce...)) {
@@ -298,13 +298,13 @@ func TestResponderNonce(t *testing.T) {
 	if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("ETag") != "" {
 		t.Errorf("a nonce response with Cache-Control %q, ETag %q", resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
 	}
-	_, second := f.post("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1, nonceExt([]byte("another nonce!!!"))))
+	_, second := f.post("issuing", request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1, nonceExt([]byte("another nonce!!!"))))
 	if got := responseNonce(t, second); !bytes.Contains(got, []byte("another nonce!!!")) {
 		t.Errorf("second nonce %x", got)
 	}
 	// Without a free signing slot, a nonce request gets the cached
 	// response (no nonce) rather than waiting.
-	f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1))
+	f.get("issuing", request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1))
 	for range cap(f.r.slots) {
 		f.r.slots <- struct{}{}
 	}
@@ -316,7 +316,7 @@ func TestResponderNonce(t *testing.T) {
 	// And a miss while busy is tryLater after SignWait.
 	f.r.cfg.SignWait = 50 * time.Millisecond
 	other := f.leaf("issuing")
-	_, body = f.get("issuing", request(t, f.cas["issuing"].Cert, other.SerialNumber, crypto.SHA1))
+	_, body = f.get("issuing", request(t, f.cas["issuing"].Cert(), other.SerialNumber, crypto.SHA1))
 	if !bytes.Equal(body, errorResponse(TryLater)) {
 		t.Errorf("busy miss: %x, want tryLater", body)
 	}
@@ -360,7 +360,7 @@ func responseNonce(t *testing.T, der []byte) []byte {
 // Whatever arrives, the answer is an OCSP response; nothing crashes.
 func TestResponderMalformed(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t), nil, countingSigner{}, Config{})
-	valid := request(t, f.cas["issuing"].Cert, big.NewInt(5), crypto.SHA1)
+	valid := request(t, f.cas["issuing"].Cert(), big.NewInt(5), crypto.SHA1)
 	malformedResp := errorResponse(MalformedRequest)
 	for name, body := range map[string][]byte{
 		"garbage":   []byte("hello"),
@@ -443,7 +443,7 @@ func TestResponderReplicas(t *testing.T) {
 			t.Error("replicas use different responders")
 		}
 		leaf := a.leaf("issuing")
-		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
+		req := request(t, a.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1)
 		_, body := b.get("issuing", req)
 		b.check(body, leaf, "issuing", xocsp.Good)
 		// Revoked through a (as Core does), b only sees the store.
@@ -470,7 +470,7 @@ func TestResponderRotation(t *testing.T) {
 		c := f.r.cas["issuing"]
 		first := c.key.Load()
 		leaf := f.leaf("issuing")
-		req := request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
+		req := request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1)
 		_, before := f.get("issuing", req)
 		old := f.check(before, leaf, "issuing", xocsp.Good)
 
@@ -505,8 +505,8 @@ func TestResponderRotation(t *testing.T) {
 		// Past the first certificate's end, responses still verify and
 		// end before the responder that signed them.
 		f.clock.advance(DefaultRotateBefore)
-		_, late := f.get("issuing", request(t, f.cas["issuing"].Cert, f.leaf("issuing").SerialNumber, crypto.SHA256))
-		lr, err := xocsp.ParseResponse(late, f.cas["issuing"].Cert)
+		_, late := f.get("issuing", request(t, f.cas["issuing"].Cert(), f.leaf("issuing").SerialNumber, crypto.SHA256))
+		lr, err := xocsp.ParseResponse(late, f.cas["issuing"].Cert())
 		if err != nil || lr.Status != xocsp.Good || lr.NextUpdate.After(lr.Certificate.NotAfter) {
 			t.Fatalf("late response: %v, %+v", err, lr)
 		}
@@ -556,7 +556,7 @@ func TestResponderDestroysExpiredKeys(t *testing.T) {
 			t.Error("the current responder changed")
 		}
 		leaf := f.leaf("issuing")
-		_, body := f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA256))
+		_, body := f.get("issuing", request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA256))
 		if r := f.check(body, leaf, "issuing", xocsp.Good); r.Certificate == nil || !r.Certificate.Equal(second.cert) {
 			t.Errorf("after the cleanup the response is not signed by the current responder")
 		}
@@ -578,8 +578,8 @@ func TestResponderDestroysExpiredKeys(t *testing.T) {
 		if c.key.Load() != third {
 			t.Error("a failed destroy changed the current responder")
 		}
-		_, body = f.get("issuing", request(t, f.cas["issuing"].Cert, f.leaf("issuing").SerialNumber, crypto.SHA256))
-		if _, err := xocsp.ParseResponse(body, f.cas["issuing"].Cert); err != nil {
+		_, body = f.get("issuing", request(t, f.cas["issuing"].Cert(), f.leaf("issuing").SerialNumber, crypto.SHA256))
+		if _, err := xocsp.ParseResponse(body, f.cas["issuing"].Cert()); err != nil {
 			t.Errorf("no valid response while a key cannot be destroyed: %v", err)
 		}
 		// The key goes by other means (a crash after the signer destroyed
@@ -629,7 +629,7 @@ func TestResponderCAKey(t *testing.T) {
 		t.Error("a delegated responder for a CA that signs itself")
 	}
 	leaf := f.leaf("issuing")
-	_, body := f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1))
+	_, body := f.get("issuing", request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1))
 	r := f.check(body, leaf, "issuing", xocsp.Good)
 	if r.Certificate != nil {
 		t.Error("a certificate in a response the CA signed")
@@ -689,7 +689,7 @@ func TestResponderPresignsOnIssue(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	signed := f.sg.n.Load()
-	_, body := f.get("issuing", request(t, f.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1))
+	_, body := f.get("issuing", request(t, f.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1))
 	f.check(body, leaf, "issuing", xocsp.Good)
 	if n := f.sg.n.Load() - signed; n != 0 {
 		t.Fatalf("the first request signed %d more responses; the pre-signed one should have served it", n)
@@ -710,8 +710,8 @@ func TestResponderFallsBehindPrunedLog(t *testing.T) {
 		start := bc.seen
 
 		leaf, other := a.leaf("issuing"), a.leaf("issuing")
-		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
-		otherReq := request(t, a.cas["issuing"].Cert, other.SerialNumber, crypto.SHA1)
+		req := request(t, a.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1)
+		otherReq := request(t, a.cas["issuing"].Cert(), other.SerialNumber, crypto.SHA1)
 		_, body := b.get("issuing", req)
 		b.check(body, leaf, "issuing", xocsp.Good)
 		_, body = b.get("issuing", otherReq)
@@ -779,7 +779,7 @@ func TestResponderFollowsAReleasedHold(t *testing.T) {
 		b.run()
 		leaf := a.leaf("issuing")
 		serial := ca.SerialHex(leaf.SerialNumber)
-		req := request(t, a.cas["issuing"].Cert, leaf.SerialNumber, crypto.SHA1)
+		req := request(t, a.cas["issuing"].Cert(), leaf.SerialNumber, crypto.SHA1)
 		for _, f := range []*fixture{a, b} {
 			waitStatus(t, f, req, leaf, xocsp.Good, 0)
 		}
@@ -807,7 +807,7 @@ func waitStatus(t *testing.T, f *fixture, req []byte, leaf *x509.Certificate, wa
 	start := time.Now()
 	for {
 		_, body := f.get("issuing", req)
-		r, err := xocsp.ParseResponseForCert(body, leaf, f.cas["issuing"].Cert)
+		r, err := xocsp.ParseResponseForCert(body, leaf, f.cas["issuing"].Cert())
 		if err != nil {
 			t.Fatal(err)
 		}

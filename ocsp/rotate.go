@@ -54,8 +54,10 @@ func (r *Responder) ensureKey(ctx context.Context, c *caResponder) error {
 // due. The caller holds c.rotateMu.
 func (r *Responder) currentKey(ctx context.Context, c *caResponder) error {
 	if c.selfSign {
-		if c.key.Load() == nil {
-			k, err := r.signingKeyFor(c.a.Key, nil, c.a.Cert.NotAfter)
+		// Responses never outlive the CA's certificate: a renewed one
+		// lets them run longer.
+		if k := c.key.Load(); k == nil || !k.notAfter.Equal(c.a.Cert().NotAfter) {
+			k, err := r.signingKeyFor(c.a.Key, nil, c.a.Cert().NotAfter)
 			if err != nil {
 				return err
 			}
@@ -69,7 +71,7 @@ func (r *Responder) currentKey(ctx context.Context, c *caResponder) error {
 	case errs.Is(err, errs.NotFound):
 	case err != nil:
 		return err
-	case now.Before(rec.NotAfter.Add(-r.cfg.RotateBefore)) || !rec.NotAfter.Before(c.a.Cert.NotAfter):
+	case now.Before(rec.NotAfter.Add(-r.cfg.RotateBefore)) || !rec.NotAfter.Before(c.a.Cert().NotAfter):
 		// Current (or as long-lived as the CA allows: rotating would not
 		// give a later one).
 		if cur := c.key.Load(); cur == nil || cur.uri != rec.KeyURI {
@@ -142,7 +144,7 @@ func (r *Responder) loadResponder(ctx context.Context, c *caResponder, rec stora
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "OCSP responder of %s: stored certificate", c.name)
 	}
-	if err := cert.CheckSignatureFrom(c.a.Cert); err != nil {
+	if err := cert.CheckSignatureFrom(c.a.Cert()); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "OCSP responder of %s: certificate not issued by the CA", c.name)
 	}
 	key, err := r.d.Signer.Key(ctx, rec.KeyURI)
@@ -192,9 +194,9 @@ func ResponderTemplate(a *ca.Authority, pub any, serial *big.Int, notBefore, not
 		return nil, err
 	}
 	subject := pkix.Name{
-		CommonName:   a.Cert.Subject.CommonName + " OCSP Responder",
-		Organization: a.Cert.Subject.Organization,
-		Country:      a.Cert.Subject.Country,
+		CommonName:   a.Cert().Subject.CommonName + " OCSP Responder",
+		Organization: a.Cert().Subject.Organization,
+		Country:      a.Cert().Subject.Country,
 	}
 	return &x509.Certificate{
 		SerialNumber:          serial,
@@ -226,8 +228,8 @@ func (r *Responder) newResponder(ctx context.Context, c *caResponder, now time.T
 		return nil, errs.Wrap(errs.Internal, err, "serial")
 	}
 	notBefore, notAfter := now.Add(-ca.Backdate), now.Add(r.cfg.ResponderValidity)
-	if notAfter.After(c.a.Cert.NotAfter) {
-		notAfter = c.a.Cert.NotAfter
+	if notAfter.After(c.a.Cert().NotAfter) {
+		notAfter = c.a.Cert().NotAfter
 	}
 	// Lint before the token is asked for anything: the draft carries a
 	// throwaway subject key of the same type, the real issuer and the
@@ -240,7 +242,7 @@ func (r *Responder) newResponder(ctx context.Context, c *caResponder, now time.T
 	if err != nil {
 		return nil, err
 	}
-	draft, err := r.d.Presign.PreSign(tmpl, c.a.Cert, draftKey.Public(), c.a.Key.Public())
+	draft, err := r.d.Presign.PreSign(tmpl, c.a.Cert(), draftKey.Public(), c.a.Key.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +262,7 @@ func (r *Responder) newResponder(ctx context.Context, c *caResponder, now time.T
 	}); err != nil {
 		return nil, err
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.a.Cert, key.Public(), c.a.Key.WithContext(ctx))
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.a.Cert(), key.Public(), c.a.Key.WithContext(ctx))
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "sign OCSP responder certificate %s", hexSerial)
 	}

@@ -96,6 +96,7 @@ func cmdCARenew(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "renewed CA %s: certificate %s valid until %s replaces %s (until %s)\n", r.CA,
 		ca.SerialHex(r.Renewed.SerialNumber), r.Renewed.NotAfter.UTC().Format(time.RFC3339),
 		ca.SerialHex(r.Old.SerialNumber), r.Old.NotAfter.UTC().Format(time.RFC3339))
+	fmt.Fprintf(stdout, "running gateways serve it within %s (send one SIGHUP to reload at once)\n", ca.ReloadInterval)
 	if *out != "" {
 		if err := os.WriteFile(*out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Renewed.Raw}), 0o644); err != nil {
 			return err

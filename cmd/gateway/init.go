@@ -45,7 +45,7 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if c.Parent != "" {
 				continue
 			}
-			pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cas[c.Name].Cert.Raw})
+			pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cas[c.Name].Cert().Raw})
 			if err := os.WriteFile(*rootOut, pemBytes, 0o644); err != nil {
 				return err
 			}

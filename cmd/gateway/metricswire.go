@@ -12,9 +12,9 @@ import (
 // and, with the PKCS#11 pool, reports its members.
 func newMetrics(d *deps, cas map[string]*ca.Authority) *metrics.Metrics {
 	m := metrics.New()
-	ends := make(map[string]time.Time, len(cas))
+	ends := make(map[string]func() time.Time, len(cas))
 	for name, a := range cas {
-		ends[name] = a.Cert.NotAfter
+		ends[name] = func() time.Time { return a.Cert().NotAfter }
 	}
 	m.WatchCAs(ends)
 	if pool, ok := d.signer.(*signer.Pool); ok {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/certgw/gateway/api"
@@ -52,7 +54,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := core.CheckProfiles(); err != nil {
 		return err
 	}
-	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Store: d.store, Log: log, Now: time.Now}).Run(ctx, time.Hour)
+	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
 		m = newMetrics(d, cas)
@@ -80,6 +82,32 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go sc.Run(ctx, time.Hour)
+	// A CA renewed while the gateway runs (gateway ca renew, here or on
+	// another replica) is taken up within ReloadInterval, or at once on
+	// SIGHUP; the HTTPS certificate is then issued again to carry it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: reloading CA certificates")
+				select {
+				case reload <- struct{}{}:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	go d.hierarchy().Follow(ctx, cas, ca.ReloadInterval, reload, func(ctx context.Context) {
+		if err := sc.Ensure(ctx); err != nil {
+			log.Error("server certificate after a CA renewal; the current one stays", "err", err)
+		}
+	})
 
 	revocationRoutes, err := startRevocation(ctx, d, cas, core)
 	if err != nil {

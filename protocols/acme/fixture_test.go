@@ -66,7 +66,7 @@ func newFixture(t testing.TB, st storage.Store, val config.ACMEValidation, set S
 	cas, profiles := env.CAs, env.Profiles
 	f.core = env.Core
 	f.roots = x509.NewCertPool()
-	f.roots.AddCert(cas["root"].Cert)
+	f.roots.AddCert(cas["root"].Cert())
 	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: profiles, Validation: val, Settings: set, Log: log, Now: f.clock.Now})
 	r := chi.NewRouter()
 	f.srv.Routes(r)

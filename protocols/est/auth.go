@@ -129,7 +129,9 @@ func (s *Server) clientCertificate(ctx context.Context, r *http.Request, ps *pro
 		return nil, "", err
 	}
 	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	opts.Roots = s.gateway
+	if opts.Roots, err = s.gateway.Get(); err != nil {
+		return nil, "", err
+	}
 	_, gwErr := leaf.Verify(opts)
 	if gwErr == nil {
 		rec, err := s.inventoryRecord(ctx, leaf, ps)
@@ -160,7 +162,9 @@ func (s *Server) renewedCertificate(ctx context.Context, r *http.Request, ps *pr
 			"simplereenroll needs TLS client authentication with the certificate being renewed (RFC 7030 section 4.2.2)")
 	}
 	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
-	opts.Roots = s.gateway
+	if opts.Roots, err = s.gateway.Get(); err != nil {
+		return nil, storage.Certificate{}, err
+	}
 	if _, err := leaf.Verify(opts); err != nil {
 		return nil, storage.Certificate{}, errs.Wrap(errs.Unauthorized, err, "the TLS client certificate %q is not a valid certificate of this gateway", leaf.Subject.String())
 	}

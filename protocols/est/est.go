@@ -85,7 +85,7 @@ type Server struct {
 	maxBody  int64
 	// gateway holds every CA certificate of the gateway, as trust anchors
 	// for client certificates the gateway issued.
-	gateway *x509.CertPool
+	gateway *ca.Derived[*x509.CertPool]
 	// hashSlots bounds the argon2id checks running at once: each takes 19
 	// MiB, and a flood of wrong passwords must not take the memory.
 	hashSlots chan struct{}
@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, profiles: profiles,
 		deflt: cfg.Settings.DefaultProfile, maxBody: cfg.Settings.MaxBodyBytes,
-		gateway:   x509.NewCertPool(),
+		gateway:   ca.PoolOf(cfg.Core.CAs),
 		hashSlots: make(chan struct{}, max(2, runtime.NumCPU())),
 		verified:  newVerifiedCache(10000),
 		creds:     &ttlcache.Cache[credKey, string]{TTL: credTTL, Max: 10000},
@@ -128,12 +128,10 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	for _, a := range cfg.Core.CAs {
-		s.gateway.AddCert(a.Cert)
-	}
 	for _, ps := range profiles {
-		chain := append([]*x509.Certificate{ps.authority.Cert}, ps.authority.Chain...)
-		if ps.cacerts, err = certsOnly(chain...); err != nil {
+		a := ps.authority
+		ps.cacerts = ca.NewDerived(func() ([]byte, error) { return certsOnly(a.Full()...) }, a)
+		if _, err := ps.cacerts.Get(); err != nil {
 			return nil, err
 		}
 		if ps.csrattrs, err = csrAttrs(ps); err != nil {

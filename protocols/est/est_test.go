@@ -81,7 +81,7 @@ func testCACerts(t *testing.T, f *fixture, c *http.Client) {
 			t.Errorf("GET %s: Content-Transfer-Encoding %q", path, te)
 		}
 		certs := certsFrom(t, got.body)
-		if len(certs) != 2 || !certs[0].Equal(a.Cert) || !certs[1].Equal(a.Chain[0]) {
+		if len(certs) != 2 || !certs[0].Equal(a.Cert()) || !certs[1].Equal(a.Chain()[0]) {
 			t.Errorf("GET %s: %d certificates, want the issuing CA then the root", path, len(certs))
 		}
 	}

@@ -98,9 +98,9 @@ type profileState struct {
 	set        ProfileSettings
 	basic      bool
 	clientCert bool
-	bootstrap  *x509.CertPool // nil without bootstrap CAs
-	cacerts    []byte         // the cacerts answer, DER
-	csrattrs   []byte         // the csrattrs answer, DER; nil for none
+	bootstrap  *x509.CertPool      // nil without bootstrap CAs
+	cacerts    *ca.Derived[[]byte] // the cacerts answer, DER
+	csrattrs   []byte              // the csrattrs answer, DER; nil for none
 }
 
 // compile checks settings against the profiles of the core and loads the

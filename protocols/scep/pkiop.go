@@ -153,7 +153,11 @@ func writeMessage(w http.ResponseWriter, der []byte) {
 // inventory, and name what the CSR names (common name and SANs: the
 // gateway takes nothing else from a CSR).
 func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certificate, csr *x509.CertificateRequest) (storage.Certificate, error) {
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: s.gateway, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	roots, err := s.gateway.Get()
+	if err != nil {
+		return storage.Certificate{}, err
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: s.now(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return storage.Certificate{}, errs.Wrap(errs.Unauthorized, err, "the renewal is signed by %q, which is not a valid certificate of this gateway", cert.Subject.String())
 	}
 	rec, err := ca.IssuedRecord(ctx, s.store, cert, ps.name)

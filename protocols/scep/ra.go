@@ -41,7 +41,8 @@ func raLabel(caName string) string { return "scep-ra-" + caName }
 type ra struct {
 	cert    *x509.Certificate
 	key     signer.Key
-	caCerts []byte // degenerate PKCS#7: the RA certificate, then the CA chain
+	caCerts []byte        // degenerate PKCS#7: the RA certificate, then the CA chain
+	ca      *ca.Certified // the CA certificate and chain in caCerts
 }
 
 // raState is the RA of one CA. Its key lives in the token for good; its
@@ -59,20 +60,26 @@ type raState struct {
 // could not outlive it).
 func (st *raState) fresh(cert *x509.Certificate, now time.Time) bool {
 	return now.Before(cert.NotAfter.Add(-st.cfg.RARenewBefore)) ||
-		(!cert.NotAfter.Before(st.a.Cert.NotAfter) && now.Before(cert.NotAfter))
+		(!cert.NotAfter.Before(st.a.Cert().NotAfter) && now.Before(cert.NotAfter))
 }
 
 // current returns the RA, finding or making its key and certificate when
 // there is none yet or the certificate is due for renewal.
 func (st *raState) current(ctx context.Context) (*ra, error) {
 	now := st.cfg.Now()
-	if r := st.cur.Load(); r != nil && st.fresh(r.cert, now) {
+	if r := st.cur.Load(); r != nil && st.fresh(r.cert, now) && r.ca == st.a.Certified() {
 		return r, nil
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if r := st.cur.Load(); r != nil && st.fresh(r.cert, now) {
-		return r, nil
+	r := st.cur.Load()
+	if r != nil && st.fresh(r.cert, now) {
+		if r.ca == st.a.Certified() {
+			return r, nil
+		}
+		// The CA was renewed: the RA certificate stays (the same CA key
+		// signed it), the GetCACert answer carries the new CA certificate.
+		return st.publish(r.cert, r.key)
 	}
 	key, err := st.key(ctx)
 	if err != nil {
@@ -82,12 +89,18 @@ func (st *raState) current(ctx context.Context) (*ra, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain := append([]*x509.Certificate{cert, st.a.Cert}, st.a.Chain...)
+	return st.publish(cert, key)
+}
+
+// publish makes the RA current with its GetCACert answer.
+func (st *raState) publish(cert *x509.Certificate, key signer.Key) (*ra, error) {
+	c := st.a.Certified()
+	chain := append([]*x509.Certificate{cert, c.Cert}, c.Chain...)
 	deg, err := scep.DegenerateCertificates(chain)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "scep: GetCACert answer")
 	}
-	r := &ra{cert: cert, key: key, caCerts: deg}
+	r := &ra{cert: cert, key: key, caCerts: deg, ca: c}
 	st.cur.Store(r)
 	return r, nil
 }
@@ -137,13 +150,13 @@ func (st *raState) certificate(ctx context.Context, key signer.Key, now time.Tim
 		}
 	}
 	notAfter := now.Add(cfg.RAValidity)
-	if notAfter.After(st.a.Cert.NotAfter) {
-		notAfter = st.a.Cert.NotAfter
+	if notAfter.After(st.a.Cert().NotAfter) {
+		notAfter = st.a.Cert().NotAfter
 	}
 	subject := pkix.Name{
-		CommonName:   st.a.Cert.Subject.CommonName + " SCEP RA",
-		Organization: st.a.Cert.Subject.Organization,
-		Country:      st.a.Cert.Subject.Country,
+		CommonName:   st.a.Cert().Subject.CommonName + " SCEP RA",
+		Organization: st.a.Cert().Subject.Organization,
+		Country:      st.a.Cert().Subject.Country,
 	}
 	cert, err := cfg.Core.Issuer.Issue(ctx, st.a, ca.LeafParams{
 		Subject: subject, NotBefore: now.Add(-ca.Backdate), NotAfter: notAfter,

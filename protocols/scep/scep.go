@@ -109,7 +109,7 @@ type Server struct {
 	profiles   map[string]*profileState
 	// gateway holds every CA certificate of the gateway, the trust
 	// anchors of the certificates renewals are signed with.
-	gateway *x509.CertPool
+	gateway *ca.Derived[*x509.CertPool]
 }
 
 // profileState is a served profile.
@@ -149,10 +149,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, challenges: cfg.Challenges, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
-		profiles: map[string]*profileState{}, gateway: x509.NewCertPool(),
-	}
-	for _, a := range cfg.Core.CAs {
-		s.gateway.AddCert(a.Cert)
+		profiles: map[string]*profileState{}, gateway: ca.PoolOf(cfg.Core.CAs),
 	}
 	ras := map[string]*raState{} // by CA: one RA serves every profile of its CA
 	for name, set := range cfg.Profiles {

@@ -243,11 +243,11 @@ func TestCapabilitiesAndCACerts(t *testing.T) {
 		}
 	}
 	issuing := f.env.CAs["issuing"]
-	if len(f.chain) != 3 || !f.chain[1].Equal(issuing.Cert) || !f.chain[2].Equal(issuing.Chain[0]) {
+	if len(f.chain) != 3 || !f.chain[1].Equal(issuing.Cert()) || !f.chain[2].Equal(issuing.Chain()[0]) {
 		t.Fatalf("GetCACert: %d certificates, want the RA, the issuing CA and the root", len(f.chain))
 	}
 	ra := f.ra
-	if err := ra.CheckSignatureFrom(issuing.Cert); err != nil {
+	if err := ra.CheckSignatureFrom(issuing.Cert()); err != nil {
 		t.Errorf("the RA certificate is not issued by the CA: %v", err)
 	}
 	if _, ok := ra.PublicKey.(*rsa.PublicKey); !ok || ra.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment ||
@@ -271,7 +271,7 @@ func TestEnrollAndRenew(t *testing.T) {
 		if cert.Subject.CommonName != "dev1.example.com" || cert.PublicKey.(*rsa.PublicKey).N.Cmp(d.key.Public().(*rsa.PublicKey).N) != 0 {
 			t.Fatalf("enrolled certificate %q is not for the device's key", cert.Subject.CommonName)
 		}
-		if err := cert.CheckSignatureFrom(f.env.CAs["issuing"].Cert); err != nil {
+		if err := cert.CheckSignatureFrom(f.env.CAs["issuing"].Cert()); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := st.GetCertificate(ctx, ca.SerialHex(cert.SerialNumber))

@@ -185,7 +185,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		return t
 	}
 	res.lint = timeIt(n, func(int) {
-		d, err := pre.PreSign(tmpl(), a.Cert, csr0.PublicKey, a.Key.Public())
+		d, err := pre.PreSign(tmpl(), a.Cert(), csr0.PublicKey, a.Key.Public())
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -194,11 +194,11 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		}
 	})
 	res.sgn = timeIt(n, func(int) {
-		if _, err := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert, csr0.PublicKey, a.Key); err != nil {
+		if _, err := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert(), csr0.PublicKey, a.Key); err != nil {
 			log.Fatal(err)
 		}
 	})
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert, csr0.PublicKey, a.Key)
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl(), a.Cert(), csr0.PublicKey, a.Key)
 	// The store writes of one issuance: the pending record, then the
 	// completion.
 	res.st = timeIt(n, func(i int) {

@@ -155,7 +155,7 @@ func ocspBench(module string, dur time.Duration, rounds int) ocspResult {
 	if err := st.ActivateCertificate(ctx, rec.Serial, []byte{0x30, 0}, rec.NotBefore, rec.NotAfter); err != nil {
 		log.Fatal(err)
 	}
-	reqDER, err := xocsp.CreateRequest(&x509.Certificate{SerialNumber: serial}, cas["issuing"].Cert, nil)
+	reqDER, err := xocsp.CreateRequest(&x509.Certificate{SerialNumber: serial}, cas["issuing"].Cert(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func ocspBench(module string, dur time.Duration, rounds int) ocspResult {
 	resp.Routes(router)
 	oursURL := serveBench(router) + "/ocsp/issuing/" + url.PathEscape(base64.StdEncoding.EncodeToString(reqDER))
 	body := fetchBench(oursURL)
-	if r, err := xocsp.ParseResponseForCert(body, &x509.Certificate{SerialNumber: serial}, cas["issuing"].Cert); err != nil || r.Status != xocsp.Good {
+	if r, err := xocsp.ParseResponseForCert(body, &x509.Certificate{SerialNumber: serial}, cas["issuing"].Cert()); err != nil || r.Status != xocsp.Good {
 		log.Fatalf("OCSP response for the benchmark: %v", err)
 	}
 	fixed := bytes.Repeat([]byte{0x30}, len(body))
@@ -365,7 +365,7 @@ func crlChild(kind string, n int, dir string, now time.Time) crlResult {
 		log.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	a := &ca.Authority{Name: "bench", Cert: cert, Key: key}
+	a := ca.NewAuthority("bench", key, cert, nil)
 	next := now.Add(24 * time.Hour)
 	var res crlResult
 	var out []byte
