@@ -1,19 +1,26 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
 )
 
 // An operator renews both CAs of the quickstart with `gateway ca renew`
-// while the gateway runs, and restarts it: it then serves and chains to the
-// new certificates, and what it issued before still verifies (openssl, with
-// the old root or the new one as trust anchor) and is still revoked
-// through OCSP.
+// while the gateway runs, and sends it SIGHUP: without a restart it then
+// serves and chains to the new certificates (CA download, HTTPS, EST
+// cacerts, SCEP GetCACert, new leaves), what it issued before still
+// verifies (openssl, with the old root or the new one as trust anchor) and
+// is still revoked through OCSP, and the root's OCSP responder says good
+// for the old issuing certificate as for the new.
 func TestCARenewal(t *testing.T) {
 	dir := t.TempDir()
 	g := StartQuickstart(t, dir)
@@ -50,6 +57,7 @@ func TestCARenewal(t *testing.T) {
 		return string(out) + stderr.String(), err
 	}
 
+	started := time.Now()
 	oldRoot := file("old-root.pem", readFile(t, filepath.Join(dir, "var", "root.pem")))
 	oldSerial, oldLeaf, oldChain := issue(g, "before.renewal.test")
 	out, err := gateway("ca", "list")
@@ -78,11 +86,9 @@ func TestCARenewal(t *testing.T) {
 		return fingerprint(t, file("served.der", body))
 	}
 
-	// Until it restarts, the running gateway serves what it loaded, and
-	// the REST API says so.
-	if served() != fingerprint(t, oldChain) {
-		t.Error("/ca/issuing.crt changed before the restart")
-	}
+	// Until it reloads (each minute, or at once on SIGHUP), the running
+	// gateway serves what it loaded, and the REST API says so. The check
+	// holds only while the first periodic reload is still ahead.
 	pending := func() string {
 		t.Helper()
 		code, body := g.API(t, "GET", "/api/v1/cas", nil)
@@ -103,23 +109,71 @@ func TestCARenewal(t *testing.T) {
 		}
 		return strings.Join(names, ",")
 	}
-	if got := pending(); got != "root,issuing" {
-		t.Errorf("GET /api/v1/cas before the restart: serving an earlier certificate of %q, want root,issuing", got)
+	if time.Since(started) < 50*time.Second {
+		if served() != fingerprint(t, oldChain) {
+			t.Error("/ca/issuing.crt changed before the reload")
+		}
+		if got := pending(); got != "root,issuing" {
+			t.Errorf("GET /api/v1/cas before the reload: serving an earlier certificate of %q, want root,issuing", got)
+		}
 	}
-	g.Stop(t)
-	g = StartQuickstart(t, dir)
-	if got, want := readFile(t, filepath.Join(dir, "var", "root.pem")), readFile(t, newRoot); got != want {
-		t.Error("var/root.pem is not the renewed root after the restart")
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
-	if served() != fingerprint(t, newIssuing) || fingerprint(t, newIssuing) == fingerprint(t, oldChain) {
-		t.Fatal("/ca/issuing.crt after the restart is not the renewed certificate")
+	// eventually polls what until it holds, for up to 30 seconds.
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after SIGHUP: %s", what)
+			}
+		}
+	}
+	eventually("/ca/issuing.crt is not the renewed certificate", func() bool { return served() == fingerprint(t, newIssuing) })
+	if fingerprint(t, newIssuing) == fingerprint(t, oldChain) {
+		t.Fatal("the renewal did not change the issuing certificate")
 	}
 	if got := pending(); got != "" {
-		t.Errorf("GET /api/v1/cas after the restart: serving an earlier certificate of %q", got)
+		t.Errorf("GET /api/v1/cas after the reload: serving an earlier certificate of %q", got)
+	}
+	issuingPEM := strings.TrimSpace(readFile(t, newIssuing))
+	// The HTTPS listener's chain is issued again with the renewed CA.
+	eventually("the HTTPS chain does not carry the renewed issuing CA", func() bool {
+		resp, err := g.Client(t).Get("https://" + g.HTTPS + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		chain := resp.TLS.PeerCertificates
+		return len(chain) > 1 && strings.Contains(issuingPEM, strings.TrimSpace(string(ca.PEMChain(chain[1]))))
+	})
+	// EST cacerts and SCEP GetCACert hand out the renewed certificates.
+	for _, u := range []struct {
+		url    string
+		base64 bool
+	}{
+		{"https://" + g.HTTPS + "/.well-known/est/cacerts", true},
+		{"http://" + g.HTTP + "/scep/default?operation=GetCACert", false},
+	} {
+		code, body, err := get(g.Client(t), u.url)
+		if err != nil || code != 200 {
+			t.Fatalf("%s: %d %v", u.url, code, err)
+		}
+		if u.base64 { // EST: base64 DER (RFC 7030 section 4.1.3)
+			der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
+			if err != nil {
+				t.Fatalf("%s: %v", u.url, err)
+			}
+			body = string(der)
+		}
+		certs := openssl(t, "pkcs7", "-inform", "DER", "-in", file("answer.p7", body), "-print_certs")
+		if !strings.Contains(certs, issuingPEM) || u.base64 && !strings.Contains(certs, strings.TrimSpace(readFile(t, newRoot))) {
+			t.Errorf("%s after the reload does not carry the renewed CAs:\n%s", u.url, certs)
+		}
 	}
 	_, newLeaf, newChain := issue(g, "after.renewal.test")
 	if chain := readFile(t, newChain); !strings.HasPrefix(chain, readFile(t, newIssuing)) {
-		t.Error("a certificate issued after the restart does not come with the renewed issuing CA")
+		t.Error("a certificate issued after the reload does not come with the renewed issuing CA")
 	}
 
 	// Old and new leaves verify through either issuing certificate to
@@ -138,6 +192,14 @@ func TestCARenewal(t *testing.T) {
 	out = openssl(t, "ocsp", "-issuer", newIssuing, "-cert", oldLeaf, "-url", "http://"+g.HTTP+"/ocsp/issuing", "-CAfile", newRoot)
 	if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, ": revoked") {
 		t.Fatalf("openssl ocsp for the old leaf after the renewal:\n%s", out)
+	}
+	// The root's responder knows both issuing certificates: the renewed
+	// one, and the one relying parties with the old chain still ask about.
+	for _, c := range []string{newIssuing, oldChain} {
+		out = openssl(t, "ocsp", "-issuer", newRoot, "-cert", c, "-url", "http://"+g.HTTP+"/ocsp/root", "-CAfile", newRoot)
+		if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, ": good") {
+			t.Errorf("openssl ocsp for issuing certificate %s at the root's responder:\n%s", c, out)
+		}
 	}
 }
 
