@@ -70,6 +70,9 @@ type Config struct {
 	Store Store
 	Log   *slog.Logger // nil discards
 	Now   func() time.Time
+	// RenewCA, if set, serves POST /cas/{name}/renew: it renews the CA
+	// (ca.Hierarchy.Renew) and has this process serve the new certificate.
+	RenewCA func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
 }
 
 // API serves /api/v1.
@@ -78,6 +81,7 @@ type API struct {
 	store Store
 	log   *slog.Logger
 	now   func() time.Time
+	renew func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -96,7 +100,7 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now,
+	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renew: cfg.RenewCA,
 		tokens: &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024}}
 }
 
@@ -121,6 +125,8 @@ const (
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
 //	POST /profiles/{profile}/acme/eab         admin   a single-use ACME External Account Binding key
 //	POST /profiles/{profile}/scep/challenges  issue   a one-time SCEP challengePassword
+//	GET  /cas                                 read    the CAs and their certificates
+//	POST /cas/{name}/renew                    admin   renew a CA's certificate (same key)
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //
@@ -153,6 +159,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeIssue)).Get("/profiles/{profile}/latest", a.latest)
 
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
+		r.With(a.require(scopeAdmin)).Post("/cas/{name}/renew", a.renewCA)
 		r.With(a.require(scopeRead)).Get("/certificates", a.list)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}", a.get)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)

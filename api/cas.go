@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
+	"github.com/go-chi/chi/v5"
 )
 
 // caJSON is one CA as GET /cas lists it.
@@ -53,13 +55,65 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 			a.problem(w, r, errs.Wrap(errs.Internal, err, "CA %s: stored certificate", rec.Name))
 			return
 		}
-		days := ca.DaysLeft(now, cert.NotAfter)
-		j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
-		j.Certificate = string(ca.PEMChain(cert))
-		if served := a.core.CAs[rec.Name]; served != nil && !served.Cert().Equal(cert) {
-			j.ServingSerial = ca.SerialHex(served.Cert().SerialNumber)
-		}
+		a.describeCA(&j, cert, now)
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cas": out})
+}
+
+// describeCA fills j with the CA's stored certificate cert.
+func (a *API) describeCA(j *caJSON, cert *x509.Certificate, now time.Time) {
+	days := ca.DaysLeft(now, cert.NotAfter)
+	j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
+	j.Certificate = string(ca.PEMChain(cert))
+	if served := a.core.CAs[j.Name]; served != nil && !served.Cert().Equal(cert) {
+		j.ServingSerial = ca.SerialHex(served.Cert().SerialNumber)
+	}
+}
+
+type renewCARequest struct {
+	Validity string `json:"validity"`
+}
+
+// renewCAResponse is the renewed CA, with the certificate it replaces.
+type renewCAResponse struct {
+	caJSON
+	Replaces string `json:"replaces"`
+}
+
+// renewCA renews a CA as `gateway ca renew` does (ca.Hierarchy.Renew: same
+// key, subject and key identifier, linted, signed by the parent, audited)
+// and has this process serve the new certificate at once; other replicas
+// take it up within a minute. POST /cas/{name}/renew with an optional
+// {"validity": "3650d"} (default: the CA's configured validity).
+func (a *API) renewCA(w http.ResponseWriter, r *http.Request) {
+	if a.renew == nil {
+		a.problem(w, r, errs.New(errs.NotFound, "CA renewal is not served by this process"))
+		return
+	}
+	var req renewCARequest
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
+	}
+	var validity time.Duration
+	if req.Validity != "" {
+		d, err := config.ParseDuration(req.Validity)
+		if err != nil {
+			a.problem(w, r, errs.Wrap(errs.Malformed, err, "field \"validity\""))
+			return
+		}
+		validity = d.D()
+	}
+	name := chi.URLParam(r, "name")
+	ren, err := a.renew(r.Context(), name, validity, requester(r))
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("CA renewed", "ca", name, "serial", ca.SerialHex(ren.Renewed.SerialNumber), "replaces", ca.SerialHex(ren.Old.SerialNumber),
+		"not_after", ren.Renewed.NotAfter, "by", requester(r))
+	out := renewCAResponse{caJSON: caJSON{Name: name, Parent: ren.Parent}, Replaces: ca.SerialHex(ren.Old.SerialNumber)}
+	a.describeCA(&out.caJSON, ren.Renewed, a.now())
+	writeJSON(w, http.StatusOK, out)
 }

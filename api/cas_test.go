@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/storage"
@@ -57,6 +60,57 @@ func TestListCAs(t *testing.T) {
 		e.do("GET", "/api/v1/cas", reader, nil).decode(t, http.StatusOK, &p)
 		if got := p.byName("issuing"); got.Serial != ca.SerialHex(root.SerialNumber) || got.ServingSerial != ca.SerialHex(issuing.SerialNumber) {
 			t.Errorf("after a renewal in the store: %+v", got)
+		}
+	})
+}
+
+// POST /api/v1/cas/NAME/renew renews a CA for its key and this gateway
+// serves the new certificate at once: the list shows nothing pending,
+// new certificates come with the renewed chain, and the audit trail names
+// the token. Refusals change nothing.
+func TestRenewCA(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		oldRoot, oldIssuing := e.core.CAs["root"].Cert(), e.core.CAs["issuing"].Cert()
+		e.do("POST", "/api/v1/cas/nope/renew", admin, nil).problem(t, http.StatusNotFound, "notFound", "nope")
+		e.do("POST", "/api/v1/cas/root/renew", admin, map[string]any{"validity": "soon"}).problem(t, http.StatusBadRequest, "malformed", "validity")
+		e.do("POST", "/api/v1/cas/root/renew", admin, map[string]any{"valid": "1d"}).problem(t, http.StatusBadRequest, "malformed", "valid")
+		e.do("POST", "/api/v1/cas/issuing/renew", admin, map[string]any{"validity": "1d"}).
+			problem(t, http.StatusConflict, "conflict", "no later than its current certificate")
+		e.clock.Advance(24 * time.Hour)
+		for name, want := range map[string]*x509.Certificate{"root": oldRoot, "issuing": oldIssuing} {
+			if rec, err := e.store.GetCA(ctx, name); err != nil || !bytes.Equal(rec.CertDER, want.Raw) || !e.core.CAs[name].Cert().Equal(want) {
+				t.Fatalf("a refused renewal changed CA %s (%v)", name, err)
+			}
+		}
+
+		var got struct {
+			caEntry
+			Replaces string `json:"replaces"`
+		}
+		e.do("POST", "/api/v1/cas/root/renew", admin, map[string]any{"validity": "7400d"}).decode(t, http.StatusOK, &got)
+		root := e.core.CAs["root"].Cert()
+		if root.Equal(oldRoot) || got.Serial != ca.SerialHex(root.SerialNumber) || got.Replaces != ca.SerialHex(oldRoot.SerialNumber) ||
+			got.ServingSerial != "" || got.DaysLeft != 7400 || got.Parent != "" {
+			t.Fatalf("renewed root: %+v; serving %s", got, ca.SerialHex(root.SerialNumber))
+		}
+		e.do("POST", "/api/v1/cas/issuing/renew", admin, map[string]any{}).decode(t, http.StatusOK, &got)
+		issuing := e.core.CAs["issuing"].Cert()
+		if issuing.Equal(oldIssuing) || got.Serial != ca.SerialHex(issuing.SerialNumber) || got.Parent != "root" || got.DaysLeft != 5*365 {
+			t.Fatalf("renewed issuing CA: %+v", got)
+		}
+		var p casPage
+		e.do("GET", "/api/v1/cas", reader, nil).decode(t, http.StatusOK, &p)
+		if p.byName("root").ServingSerial != "" || p.byName("issuing").ServingSerial != "" {
+			t.Errorf("GET /cas after renewing through the API: %+v", p)
+		}
+		chain := parseCerts(t, e.issueCSR("web", "after.example.com").Chain)
+		if len(chain) != 2 || !chain[0].Equal(issuing) || !chain[1].Equal(root) {
+			t.Error("a certificate issued after the renewal does not come with the renewed chain")
+		}
+		events, err := e.store.ListAudit(ctx, storage.AuditFilter{Serial: got.Serial})
+		if err != nil || len(events) != 1 || events[0].Action != "renew-ca" || events[0].Actor != admin {
+			t.Errorf("audit of the renewal: %+v, %v", events, err)
 		}
 	})
 }

@@ -126,7 +126,7 @@ func newEnv(t testing.TB, st storage.Store) *env {
 	logs := &logBuffer{}
 	log := logger(logs)
 
-	core := coretest.New(t, st, coretest.Options{
+	fx := coretest.New(t, st, coretest.Options{
 		PublicURL: "http://pki.example.com:8080",
 		CAs: []config.CA{
 			{Name: "root", Key: config.Key{Type: "ecdsa-p384", Label: "root"}, Validity: config.Duration(20 * 365 * 24 * time.Hour),
@@ -135,8 +135,17 @@ func newEnv(t testing.TB, st storage.Store) *env {
 				Subject: config.Subject{CommonName: "API Test Issuing", Organization: "Example", Country: "DE"}},
 		},
 		Profiles: profiles(), Now: clk.Now, Log: log,
-	}).Core
-	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now})
+	})
+	core := fx.Core
+	// As gateway serve wires it: renewed, then served at once.
+	renewCA := func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error) {
+		r, err := fx.Hierarchy.Renew(ctx, name, validity, actor)
+		if err == nil {
+			_, err = fx.Hierarchy.Reload(ctx, core.CAs)
+		}
+		return r, err
+	}
+	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA})
 	r := chi.NewRouter()
 	a.Routes(r)
 	srv := httptest.NewServer(r)

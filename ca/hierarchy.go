@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certgw/gateway/config"
@@ -53,6 +54,8 @@ func (u URLs) Issuer(ca string) string { return u.Base + "/ca/" + ca + ".crt" }
 
 // Hierarchy creates and loads the CAs named in the configuration.
 type Hierarchy struct {
+	mu sync.Mutex // held by Reload
+
 	Config  *config.Config
 	Signer  signer.Signer
 	Store   HierarchyStore
@@ -231,6 +234,7 @@ func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, pr
 // Renewal is what Renew did.
 type Renewal struct {
 	CA      string
+	Parent  string // "" for a root
 	Old     *x509.Certificate
 	Renewed *x509.Certificate
 }
@@ -256,7 +260,7 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 		validity = c.Validity.D()
 	}
 	if validity <= 0 {
-		return Renewal{}, errs.New(errs.Config, "CA %s: validity %s: must be positive", name, validity)
+		return Renewal{}, errs.New(errs.Malformed, "CA %s: validity %s: must be positive", name, validity)
 	}
 	done, err := h.Load(ctx)
 	if err != nil {
@@ -270,14 +274,14 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 	if c.Parent != "" {
 		if end := done[c.Parent].Cert().NotAfter; end.Before(until) {
 			if !end.After(a.Cert().NotAfter) {
-				return Renewal{}, errs.New(errs.Config, "CA %s: its parent %s ends %s, no later than its current certificate (%s): renew %s first",
+				return Renewal{}, errs.New(errs.Conflict, "CA %s: its parent %s ends %s, no later than its current certificate (%s): renew %s first",
 					name, c.Parent, end.UTC().Format(time.RFC3339), a.Cert().NotAfter.UTC().Format(time.RFC3339), c.Parent)
 			}
 			until = end
 		}
 	}
 	if !until.After(a.Cert().NotAfter) {
-		return Renewal{}, errs.New(errs.Config, "CA %s: a validity of %s from now ends %s, no later than its current certificate (%s)",
+		return Renewal{}, errs.New(errs.Conflict, "CA %s: a validity of %s from now ends %s, no later than its current certificate (%s)",
 			name, config.Duration(validity), until.UTC().Format(time.RFC3339), a.Cert().NotAfter.UTC().Format(time.RFC3339))
 	}
 	cert, _, err := h.certify(ctx, c, a.Key, a.Cert(), done, now, validity)
@@ -294,7 +298,7 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 		return Renewal{}, err
 	}
 	h.Log.Info("renewed CA", "ca", name, "serial", newSerial, "replaces", oldSerial, "not_after", cert.NotAfter)
-	return Renewal{CA: name, Old: a.Cert(), Renewed: cert}, nil
+	return Renewal{CA: name, Parent: c.Parent, Old: a.Cert(), Renewed: cert}, nil
 }
 
 // Load returns every CA of the configuration, ready to sign. A CA that
@@ -357,6 +361,8 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 // error, and the CA keeps the certificate it has. Reload returns the
 // renewals it applied, parents first.
 func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Renewal, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var applied []Renewal
 	var problems []error
 	for _, c := range h.Config.CAs { // parents first (config.Validate)
@@ -376,7 +382,7 @@ func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Re
 				problems = append(problems, err)
 			} else {
 				next.Cert, changed = cert, true
-				applied = append(applied, Renewal{CA: c.Name, Old: cur.Cert, Renewed: cert})
+				applied = append(applied, Renewal{CA: c.Name, Parent: c.Parent, Old: cur.Cert, Renewed: cert})
 			}
 		}
 		if parent := cas[c.Parent]; parent != nil && (len(cur.Chain) == 0 || cur.Chain[0] != parent.Cert()) {

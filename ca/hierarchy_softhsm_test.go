@@ -214,11 +214,11 @@ func TestRenewOnSoftHSM(t *testing.T) {
 	}
 	now = start.Add(365 * 24 * time.Hour)
 	_, err = s.h.Renew(ctx, "issuing", 0, "test")
-	if !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "renew root first") {
+	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "renew root first") {
 		t.Fatalf("renewing the issuing CA before its root: %v", err)
 	}
 	unchanged(t, "the refused renewal")
-	if _, err := s.h.Renew(ctx, "root", 24*time.Hour, "test"); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "no later than its current certificate") {
+	if _, err := s.h.Renew(ctx, "root", 24*time.Hour, "test"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "no later than its current certificate") {
 		t.Fatalf("renewing the root for a day: %v", err)
 	}
 	unchanged(t, "the renewal for a day")

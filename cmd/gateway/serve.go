@@ -103,11 +103,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}
 	}()
-	go d.hierarchy().Follow(ctx, cas, ca.ReloadInterval, reload, func(ctx context.Context) {
+	hierarchy := d.hierarchy()
+	renewed := func(ctx context.Context) {
 		if err := sc.Ensure(ctx); err != nil {
 			log.Error("server certificate after a CA renewal; the current one stays", "err", err)
 		}
-	})
+	}
+	go hierarchy.Follow(ctx, cas, ca.ReloadInterval, reload, renewed)
+	// POST /api/v1/cas/NAME/renew: renewed here, served here at once.
+	renewCA := func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error) {
+		r, err := hierarchy.Renew(ctx, name, validity, actor)
+		if err != nil {
+			return r, err
+		}
+		if _, err := hierarchy.Reload(ctx, cas); err != nil {
+			log.Error("CA certificate reload", "err", err)
+		}
+		renewed(ctx)
+		return r, nil
+	}
 
 	revocationRoutes, err := startRevocation(ctx, d, cas, core)
 	if err != nil {
@@ -115,7 +129,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	caCerts := &ca.CertHandler{CAs: cas}
 	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
-	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now})
+	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err

@@ -60,6 +60,8 @@ type Env struct {
 	Sealer   *ca.Sealer
 	Profiles map[string]*ca.Profile // by profile name, as Core.Profiles
 	Config   *config.Config
+	// Hierarchy created and loaded CAs (to renew and reload them).
+	Hierarchy *ca.Hierarchy
 }
 
 // DefaultCAs is a root ("root", ECDSA P-384, ten years) and an issuing CA
@@ -154,7 +156,7 @@ func New(t testing.TB, st storage.Store, opts Options) *Env {
 		Issuer: &ca.Issuer{Store: coreStore, Linter: linter, Presign: pre, Sealer: sealer,
 			URLs: ca.URLs{Base: opts.PublicURL}, Log: opts.Log, Now: opts.Now},
 	}
-	return &Env{Core: core, CAs: cas, Signer: sg, Linter: linter, Sealer: sealer, Profiles: compiled, Config: cfg}
+	return &Env{Core: core, CAs: cas, Signer: sg, Linter: linter, Sealer: sealer, Profiles: compiled, Config: cfg, Hierarchy: h}
 }
 
 // CountCertificates is the number of certificates in st, in any state, for
