@@ -241,12 +241,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if c.OnIssue != nil {
 		c.OnIssue(ctx, a.Name, serial)
 	}
-	return &Issued{Serial: serial, Issuer: a.Name, Cert: cert, Chain: c.chain(a), Key: key}, nil
-}
-
-// chain is the issuing CA and the CAs above it, nearest first.
-func (c *Core) chain(a *Authority) []*x509.Certificate {
-	return append([]*x509.Certificate{a.Cert()}, a.Chain()...)
+	return &Issued{Serial: serial, Issuer: a.Name, Cert: cert, Chain: a.Full(), Key: key}, nil
 }
 
 // GenerateKey makes a subject key of a profile key type.
@@ -448,7 +443,7 @@ func (c *Core) chained(rec storage.Certificate) (*Bundle, error) {
 	}
 	b := &Bundle{Record: rec, Cert: cert}
 	if a, ok := c.CAs[rec.CA]; ok {
-		b.Chain = c.chain(a)
+		b.Chain = a.Full()
 	} else if rec.Chain != nil {
 		if b.Chain, err = ParsePEMCertificates(rec.Chain); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "stored chain of %s", rec.Serial)

@@ -188,8 +188,8 @@ func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, pr
 		p.OCSPURL = u.OCSP(parent.Name)
 		p.IssuerURL = u.Issuer(parent.Name)
 		tmpl, err = SubordinateTemplate(p, serial)
-		parentCert, parentKey = parent.Cert(), parent.Key.WithContext(ctx)
-		chain = append([]*x509.Certificate{parent.Cert()}, parent.Chain()...)
+		chain = parent.Full()
+		parentCert, parentKey = chain[0], parent.Key.WithContext(ctx)
 	}
 	if err != nil {
 		return nil, nil, err

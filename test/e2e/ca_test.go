@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/test/teststore"
 )
 
 // An operator renews both CAs of the quickstart with `gateway ca renew`
@@ -212,4 +216,62 @@ func fingerprint(t *testing.T, path string) string {
 		form = "PEM"
 	}
 	return openssl(t, "x509", "-inform", form, "-in", path, "-noout", "-fingerprint", "-sha256")
+}
+
+// Two replicas over one PostgreSQL database: a CA renewed through the REST
+// API of one is served by it at once, and by the other once it reloads (on
+// SIGHUP here; by itself within a minute).
+func TestCARenewalTwoReplicas(t *testing.T) {
+	dir := t.TempDir()
+	pg := []string{"GATEWAY_STORAGE_DRIVER=postgres", "GATEWAY_STORAGE_DSN=" + teststore.NewDatabase(t)}
+	g1 := StartQuickstart(t, dir, pg...)
+	g2 := StartQuickstart(t, dir, pg...)
+	started := time.Now()
+	served := func(g *Gateway) string {
+		t.Helper()
+		code, body, err := get(g.Client(t), "http://"+g.HTTP+"/ca/issuing.crt")
+		if err != nil || code != 200 {
+			t.Fatalf("/ca/issuing.crt: %d %v", code, err)
+		}
+		return body
+	}
+	old := served(g1)
+	renew := func(name string, body any) *x509.Certificate {
+		t.Helper()
+		code, resp := g1.API(t, "POST", "/api/v1/cas/"+name+"/renew", body)
+		var got struct{ Certificate, Replaces string }
+		if err := json.Unmarshal(resp, &got); code != 200 || err != nil || got.Replaces == "" {
+			t.Fatalf("POST /api/v1/cas/%s/renew: %d %v %s", name, code, err, resp)
+		}
+		block, _ := pem.Decode([]byte(got.Certificate))
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+	renew("root", map[string]string{"validity": "7400d"})
+	issuing := renew("issuing", nil)
+	if served(g1) != string(issuing.Raw) {
+		t.Fatal("the replica that renewed does not serve the renewed issuing CA at once")
+	}
+	if time.Since(started) < 50*time.Second && served(g2) != old {
+		t.Error("the other replica changed before it reloaded")
+	}
+	if err := g2.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); served(g2) != string(issuing.Raw); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica does not serve the renewed issuing CA after SIGHUP")
+		}
+	}
+	code, body := g2.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"replica.test"}})
+	var leaf struct{ Chain string }
+	if err := json.Unmarshal(body, &leaf); code != 201 || err != nil {
+		t.Fatalf("issue on the other replica: %d %v %s", code, err, body)
+	}
+	if block, _ := pem.Decode([]byte(leaf.Chain)); block == nil || !bytes.Equal(block.Bytes, issuing.Raw) {
+		t.Error("the other replica issues with the old chain after reloading")
+	}
 }
