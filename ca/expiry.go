@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -17,13 +18,16 @@ const MinWarning = 30 * 24 * time.Hour
 
 // ExpiryWatch reports on the CAs a running gateway signs with: one whose
 // certificate ends soon (a warning, with the command that renews it) and
-// one that has ended (an error: it issues nothing). A renewal reaches the
+// one that has ended (an error: it issues nothing), once a day for each
+// (the days left change) however often it checks. A renewal reaches the
 // CAs through Hierarchy.Follow.
 type ExpiryWatch struct {
 	CAs      map[string]*Authority
 	Profiles map[string]*Profile
 	Log      *slog.Logger
 	Now      func() time.Time
+
+	said map[string]string // by CA: what the last report was about
 }
 
 // Warning is how long before its end a CA is reported: for a CA that
@@ -53,10 +57,22 @@ func (w *ExpiryWatch) Check() {
 	}
 	sort.Strings(names)
 	now := w.Now()
+	if w.said == nil {
+		w.said = map[string]string{}
+	}
 	for _, name := range names {
 		a := w.CAs[name]
 		end := a.Cert().NotAfter
 		left := end.Sub(now)
+		if left >= w.Warning(name) {
+			delete(w.said, name)
+			continue
+		}
+		about := SerialHex(a.Cert().SerialNumber) + "/" + strconv.Itoa(DaysLeft(now, end))
+		if w.said[name] == about {
+			continue // said today
+		}
+		w.said[name] = about
 		switch {
 		case left <= 0:
 			w.Log.Error("CA certificate has expired: nothing is issued under it until it is renewed",

@@ -51,3 +51,24 @@ func TestExpiryWatch(t *testing.T) {
 		})
 	}
 }
+
+// However often it checks, the watch says it once a day.
+func TestExpiryWatchOncePerDay(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	a := ca.NewAuthority("root", nil, &x509.Certificate{NotAfter: now.Add(100*24*time.Hour + 12*time.Hour), SerialNumber: big.NewInt(7)}, nil)
+	w := &ca.ExpiryWatch{CAs: map[string]*ca.Authority{"root": a}, Log: slog.New(slog.NewTextHandler(&buf, nil)), Now: func() time.Time { return now }}
+	said := func() int { return strings.Count(buf.String(), "CA certificate ends soon") }
+	for range 12 { // hourly checks, 100 days left
+		w.Check()
+		now = now.Add(time.Hour)
+	}
+	if said() != 1 {
+		t.Fatalf("12 hourly checks said it %d times:\n%s", said(), buf.String())
+	}
+	now = now.Add(12 * time.Hour)
+	w.Check()
+	if said() != 2 {
+		t.Fatalf("the next day: said %d times", said())
+	}
+}
