@@ -278,6 +278,19 @@ func testGeneration(t *testing.T, open RevocationOpener) {
 	_, err = s.RevocationEvents(ctx, "root", 0, 0)
 	wantKind(t, "RevocationEvents(limit 0)", err, errs.Malformed)
 
+	// A certificate of an external CA (an upstream) publishes its
+	// revocation there: revoking it leaves no event and no generation.
+	ext := storage.CA{Name: "ext", KeyURI: storage.UpstreamKeyPrefix + "https://acme.example/directory", CertDER: []byte{}, CreatedAt: base}
+	must(t, "InsertCA(ext)", s.InsertCA(ctx, ext, Event("upstream-add", "")))
+	issueTo(t, s, ctx, "ext", "e1", future)
+	must(t, "RevokeCertificate(e1)", s.RevokeCertificate(ctx, "e1", 4, at, Event("revoke", "e1")))
+	if st, err := s.RevocationState(ctx, "ext"); err != nil || st.Generation != 0 {
+		t.Errorf("RevocationState(ext) after revoking its certificate = %+v, %v; want generation 0", st, err)
+	}
+	if events, err := s.RevocationEvents(ctx, "ext", 0, 10); err != nil || len(events) != 0 {
+		t.Errorf("RevocationEvents(ext) = %+v, %v; want none", events, err)
+	}
+
 	// Many revocations at once: the generation ends at their number, and
 	// the events hold each serial once, in generation order.
 	var serials []string
