@@ -73,15 +73,19 @@ type Config struct {
 	// RenewCA, if set, serves POST /cas/{name}/renew: it renews the CA
 	// (ca.Hierarchy.Renew) and has this process serve the new certificate.
 	RenewCA func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
+	// RevokeCA, if set, serves POST /cas/{name}/revoke: it revokes the CA
+	// (ca.Hierarchy.Revoke) and has this process stop issuing under it.
+	RevokeCA func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
 }
 
 // API serves /api/v1.
 type API struct {
-	core  *ca.Core
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
-	renew func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
+	core       *ca.Core
+	store      Store
+	log        *slog.Logger
+	now        func() time.Time
+	renew      func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
+	revokeCAFn func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -100,7 +104,7 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renew: cfg.RenewCA,
+	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renew: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
 		tokens: &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024}}
 }
 
@@ -127,6 +131,7 @@ const (
 //	POST /profiles/{profile}/scep/challenges  issue   a one-time SCEP challengePassword
 //	GET  /cas                                 read    the CAs and their certificates
 //	POST /cas/{name}/renew                    admin   renew a CA's certificate (same key)
+//	POST /cas/{name}/revoke                   admin   revoke a subordinate CA
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //
@@ -160,6 +165,7 @@ func (a *API) Routes(r chi.Router) {
 
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/renew", a.renewCA)
+		r.With(a.require(scopeAdmin)).Post("/cas/{name}/revoke", a.revokeCA)
 		r.With(a.require(scopeRead)).Get("/certificates", a.list)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}", a.get)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)

@@ -25,6 +25,7 @@ var routes = []struct {
 	{"POST", "/api/v1/certificates/0a/auto-renew", "admin"},
 	{"GET", "/api/v1/audit", "admin"},
 	{"POST", "/api/v1/cas/nope/renew", "admin"},
+	{"POST", "/api/v1/cas/nope/revoke", "admin"},
 	{"POST", "/api/v1/admin/reconcile", "admin"},
 }
 

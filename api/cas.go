@@ -26,6 +26,10 @@ type caJSON struct {
 	NotAfter    *time.Time `json:"not_after,omitempty"`
 	DaysLeft    *int       `json:"days_left,omitempty"`
 	Certificate string     `json:"certificate,omitempty"` // PEM
+	// RevokedAt and RevocationReason are set for a revoked CA (or one
+	// under a revoked CA), as this gateway knows it.
+	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	RevocationReason string     `json:"revocation_reason,omitempty"`
 	// ServingSerial is the certificate this gateway signs under when it
 	// is not the stored one: the CA was renewed (gateway ca renew) and
 	// this process has not reloaded it yet (it does within a minute, or
@@ -66,8 +70,17 @@ func (a *API) describeCA(j *caJSON, cert *x509.Certificate, now time.Time) {
 	days := ca.DaysLeft(now, cert.NotAfter)
 	j.Serial, j.Subject, j.NotBefore, j.NotAfter, j.DaysLeft = ca.SerialHex(cert.SerialNumber), cert.Subject.String(), &cert.NotBefore, &cert.NotAfter, &days
 	j.Certificate = string(ca.PEMChain(cert))
-	if served := a.core.CAs[j.Name]; served != nil && !served.Cert().Equal(cert) {
-		j.ServingSerial = ca.SerialHex(served.Cert().SerialNumber)
+	served := a.core.CAs[j.Name]
+	if served == nil {
+		return
+	}
+	cur := served.Certified()
+	if !cur.Cert.Equal(cert) {
+		j.ServingSerial = ca.SerialHex(cur.Cert.SerialNumber)
+	}
+	if r := cur.Revoked; r != nil {
+		at := r.At.UTC()
+		j.RevokedAt, j.RevocationReason = &at, reasonName(r.Reason)
 	}
 }
 
@@ -116,4 +129,47 @@ func (a *API) renewCA(w http.ResponseWriter, r *http.Request) {
 	out := renewCAResponse{caJSON: caJSON{Name: name, Parent: ren.Parent}, Replaces: ca.SerialHex(ren.Old.SerialNumber)}
 	a.describeCA(&out.caJSON, ren.Renewed, a.now())
 	writeJSON(w, http.StatusOK, out)
+}
+
+type revokeCARequest struct {
+	Reason string `json:"reason"`
+}
+
+// revokeCAResponse is what POST /cas/{name}/revoke did.
+type revokeCAResponse struct {
+	CA        string    `json:"ca"`
+	Parent    string    `json:"parent"`
+	Serials   []string  `json:"serials"` // the CA's certificates revoked, current first
+	RevokedAt time.Time `json:"revoked_at"`
+	Reason    string    `json:"reason"`
+}
+
+// revokeCA revokes a subordinate CA as `gateway ca revoke` does
+// (ca.Hierarchy.Revoke: every certificate of its key, published by its
+// parent's CRL and OCSP responder) and stops this process issuing under
+// it at once; other replicas stop within a minute. POST /cas/{name}/revoke
+// with an optional {"reason": name} (RFC 5280; default unspecified).
+func (a *API) revokeCA(w http.ResponseWriter, r *http.Request) {
+	if a.revokeCAFn == nil {
+		a.problem(w, r, errs.New(errs.NotFound, "CA revocation is not served by this process"))
+		return
+	}
+	var req revokeCARequest
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
+	}
+	reason, err := ReasonCode(req.Reason)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	name := chi.URLParam(r, "name")
+	rev, err := a.revokeCAFn(r.Context(), name, reason, requester(r))
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Warn("CA revoked", "ca", name, "serials", rev.Serials, "reason", reasonName(reason), "by", requester(r))
+	writeJSON(w, http.StatusOK, revokeCAResponse{CA: rev.CA, Parent: rev.Parent, Serials: rev.Serials, RevokedAt: rev.At.UTC(), Reason: reasonName(rev.Reason)})
 }

@@ -114,3 +114,46 @@ func TestRenewCA(t *testing.T) {
 		}
 	})
 }
+
+// POST /api/v1/cas/NAME/revoke revokes a subordinate CA: its certificate
+// is in the inventory, revoked, under the root; GET /cas says so; this
+// gateway issues nothing under it from then on. A root is refused, and so
+// is a second revocation.
+func TestRevokeCA(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		issuing := e.core.CAs["issuing"].Cert()
+		e.do("POST", "/api/v1/cas/root/revoke", admin, nil).problem(t, http.StatusConflict, "conflict", "is a root")
+		e.do("POST", "/api/v1/cas/issuing/revoke", admin, map[string]string{"reason": "compromised"}).problem(t, http.StatusBadRequest, "malformed", "compromised")
+		e.do("POST", "/api/v1/cas/nope/revoke", admin, nil).problem(t, http.StatusNotFound, "notFound", "nope")
+		e.issueCSR("web", "before.example.com")
+
+		var got struct {
+			CA, Parent, Reason string
+			Serials            []string
+		}
+		e.do("POST", "/api/v1/cas/issuing/revoke", admin, map[string]string{"reason": "keyCompromise"}).decode(t, http.StatusOK, &got)
+		serial := ca.SerialHex(issuing.SerialNumber)
+		if got.CA != "issuing" || got.Parent != "root" || got.Reason != "keyCompromise" || len(got.Serials) != 1 || got.Serials[0] != serial {
+			t.Fatalf("revoke issuing: %+v", got)
+		}
+		if c := e.get(serial); c.Status != "revoked" || c.Profile != "ca:issuing" || c.CA != "root" {
+			t.Errorf("the issuing CA's certificate in the inventory: %+v", c)
+		}
+		e.do("POST", "/api/v1/cas/issuing/revoke", admin, nil).problem(t, http.StatusConflict, "conflict", "already revoked")
+		var p struct {
+			CAs []struct {
+				Name             string     `json:"name"`
+				RevokedAt        *time.Time `json:"revoked_at"`
+				RevocationReason string     `json:"revocation_reason"`
+			} `json:"cas"`
+		}
+		e.do("GET", "/api/v1/cas", reader, nil).decode(t, http.StatusOK, &p)
+		for _, c := range p.CAs {
+			if revoked := c.RevokedAt != nil && c.RevocationReason == "keyCompromise"; revoked != (c.Name == "issuing") {
+				t.Errorf("GET /cas after revoking issuing: %s %+v", c.Name, c)
+			}
+		}
+		e.do("POST", "/api/v1/profiles/web/certificates", issuer, map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"after.example.com"}, nil)}).
+			problem(t, http.StatusServiceUnavailable, "unavailable")
+	})
+}

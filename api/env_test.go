@@ -145,7 +145,14 @@ func newEnv(t testing.TB, st storage.Store) *env {
 		}
 		return r, err
 	}
-	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA})
+	revokeCA := func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error) {
+		r, err := fx.Hierarchy.Revoke(ctx, name, reason, actor)
+		if err == nil {
+			_, err = fx.Hierarchy.Reload(ctx, core.CAs)
+		}
+		return r, err
+	}
+	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA})
 	r := chi.NewRouter()
 	a.Routes(r)
 	srv := httptest.NewServer(r)

@@ -28,9 +28,10 @@ var reasonCodes = []struct {
 	{"aACompromise", 10},
 }
 
-// reasonCode reads a reason name; empty is unspecified. The names are
+// ReasonCode reads an RFC 5280 CRLReason name (as the REST API and
+// `gateway ca revoke` take it); empty is unspecified. The names are
 // matched exactly, as RFC 5280 spells them.
-func reasonCode(name string) (int, error) {
+func ReasonCode(name string) (int, error) {
 	if name == "" {
 		return 0, nil
 	}
@@ -78,7 +79,7 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	code, err := reasonCode(req.Reason)
+	code, err := ReasonCode(req.Reason)
 	if err != nil {
 		a.problem(w, r, err)
 		return

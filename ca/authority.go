@@ -3,6 +3,7 @@ package ca
 import (
 	"crypto/x509"
 	"sync/atomic"
+	"time"
 
 	"github.com/certgw/gateway/signer"
 )
@@ -33,6 +34,16 @@ type Authority struct {
 type Certified struct {
 	Cert  *x509.Certificate
 	Chain []*x509.Certificate // issuers up to and including the root, nearest first; empty for a root
+	// Revoked is set when the CA, or one above it, has been revoked
+	// (Hierarchy.Revoke): nothing is issued under it.
+	Revoked *Revoked
+}
+
+// Revoked says which CA was revoked, when and why.
+type Revoked struct {
+	CA     string
+	At     time.Time
+	Reason int // RFC 5280 section 5.3.1 CRLReason
 }
 
 // NewAuthority is the CA name whose key is certified by cert, under the

@@ -70,6 +70,7 @@ type fixture struct {
 	store *failingStore
 	key   *countingKey
 	now   time.Time
+	h     *ca.Hierarchy
 }
 
 func newFixture(t *testing.T, st storage.Store, profiles ...config.Profile) *fixture {
@@ -81,7 +82,7 @@ func newFixture(t *testing.T, st storage.Store, profiles ...config.Profile) *fix
 	env := coretest.New(t, st, coretest.Options{CAs: cas, Profiles: profiles, Now: clock, CoreStore: f.store})
 	f.key = &countingKey{Key: env.CAs["issuing"].Key}
 	env.CAs["issuing"].Key = f.key
-	f.core = env.Core
+	f.core, f.h = env.Core, env.Hierarchy
 	return f
 }
 
@@ -375,5 +376,35 @@ func TestCoreLeafEndsWithItsIssuer(t *testing.T) {
 	}
 	if countCerts(t, st) != before || f.key.n.Load() != signed {
 		t.Error("a refused issuance under an expired CA stored or signed something")
+	}
+}
+
+// Once its CA is revoked (here or by another process: the core learns it
+// as it learns of a renewal), a profile issues nothing: no signature,
+// nothing stored. The revocation itself is in the inventory, under the
+// root.
+func TestCoreRefusesUnderRevokedCA(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, webProfile(nil))
+	ctx := context.Background()
+	issuing := f.core.CAs["issuing"].Cert()
+	r, err := f.h.Revoke(ctx, "issuing", 1, "tester")
+	if err != nil || len(r.Serials) != 1 || r.Serials[0] != ca.SerialHex(issuing.SerialNumber) || r.Parent != "root" {
+		t.Fatalf("Revoke(issuing): %+v, %v", r, err)
+	}
+	if st, err := st.CertificateStatus(ctx, r.Serials[0]); err != nil || st.Status != storage.StatusRevoked || st.CA != "root" || st.Reason != 1 {
+		t.Fatalf("the issuing CA's certificate in the inventory: %+v, %v", st, err)
+	}
+	before, signed := countCerts(t, st), f.key.n.Load()
+	// The core learns it on reload (gateway serve reloads every minute).
+	if _, err := f.h.Reload(ctx, f.core.CAs); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+	if !errs.Is(err, errs.Unavailable) || !strings.Contains(err.Error(), "CA issuing was revoked") {
+		t.Fatalf("issuing under a revoked CA: %v", err)
+	}
+	if countCerts(t, st) != before || f.key.n.Load() != signed {
+		t.Error("a refused issuance under a revoked CA stored or signed something")
 	}
 }

@@ -30,6 +30,14 @@ type HierarchyStore interface {
 	GetCA(ctx context.Context, name string) (storage.CA, error)
 	InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error
 	ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error
+	// A revoked CA's certificates are in the certificate inventory, under
+	// its parent (Revoke), and the audit trail holds every CA certificate.
+	CertificateStatus(ctx context.Context, serial string) (storage.CertificateStatus, error)
+	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	InsertPendingCertificate(ctx context.Context, c storage.Certificate) error
+	CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, notBefore, notAfter time.Time) (int64, error)
+	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 }
 
 // URLs are the addresses, under listen.public_url, where relying parties
@@ -267,6 +275,9 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 		return Renewal{}, err
 	}
 	a := done[name]
+	if r := a.Certified().Revoked; r != nil {
+		return Renewal{}, errs.New(errs.Conflict, "CA %s cannot be renewed: CA %s was revoked at %s", name, r.CA, r.At.UTC().Format(time.RFC3339))
+	}
 	now := h.Now()
 	// Refuse a renewal that would not extend the CA's life: its users
 	// would gain nothing and lose the later end.
@@ -339,9 +350,10 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 		return nil, errs.New(errs.Config, "CA %q: the key at %s does not match its certificate", rec.Name, rec.KeyURI)
 	}
 	var chain []*x509.Certificate
+	var parent *Authority
 	if rec.Parent != "" {
-		parent, ok := done[rec.Parent]
-		if !ok {
+		var ok bool
+		if parent, ok = done[rec.Parent]; !ok {
 			return nil, errs.New(errs.Config, "CA %q: parent %q is not loaded (list parents first)", rec.Name, rec.Parent)
 		}
 		if !bytes.Equal(cert.RawIssuer, parent.Cert().RawSubject) {
@@ -349,7 +361,34 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 		}
 		chain = parent.Full()
 	}
-	return NewAuthority(rec.Name, key, cert, chain), nil
+	revoked, err := h.revoked(ctx, rec.Name, cert, parent)
+	if err != nil {
+		return nil, err
+	}
+	a := NewAuthority(rec.Name, key, cert, chain)
+	a.cur.Load().Revoked = revoked
+	return a, nil
+}
+
+// revoked is the revocation of CA name, whose certificate is cert: its
+// parent's, or its own, found in the certificate inventory (Revoke
+// records a revoked CA's certificates there); nil for neither.
+func (h *Hierarchy) revoked(ctx context.Context, name string, cert *x509.Certificate, parent *Authority) (*Revoked, error) {
+	if parent != nil {
+		if r := parent.Certified().Revoked; r != nil {
+			return r, nil
+		}
+	}
+	st, err := h.Store.CertificateStatus(ctx, SerialHex(cert.SerialNumber))
+	switch {
+	case errs.Is(err, errs.NotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("CA %q: status of its certificate: %w", name, err)
+	case st.Status == storage.StatusRevoked:
+		return &Revoked{CA: name, At: st.RevokedAt, Reason: st.Reason}, nil
+	}
+	return nil, nil
 }
 
 // Reload brings the CAs of a running gateway up to the store: a CA
@@ -385,8 +424,21 @@ func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Re
 				applied = append(applied, Renewal{CA: c.Name, Parent: c.Parent, Old: cur.Cert, Renewed: cert})
 			}
 		}
-		if parent := cas[c.Parent]; parent != nil && (len(cur.Chain) == 0 || cur.Chain[0] != parent.Cert()) {
+		parent := cas[c.Parent]
+		if parent != nil && (len(cur.Chain) == 0 || cur.Chain[0] != parent.Cert()) {
 			next.Chain, changed = parent.Full(), true
+		}
+		revoked, err := h.revoked(ctx, c.Name, next.Cert, parent)
+		if err != nil {
+			return applied, fmt.Errorf("reload CA %q: %w", c.Name, err)
+		}
+		if (revoked == nil) != (cur.Revoked == nil) || revoked != nil && *revoked != *cur.Revoked {
+			next.Revoked, changed = revoked, true
+			if revoked != nil {
+				h.Log.Error("CA revoked: nothing is issued under it", "ca", c.Name, "revoked_ca", revoked.CA, "revoked_at", revoked.At, "reason", revoked.Reason)
+			} else {
+				h.Log.Info("CA no longer revoked (released from hold)", "ca", c.Name)
+			}
 		}
 		if changed {
 			a.cur.Store(&next)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -398,4 +399,70 @@ func selfSigned(t *testing.T, subject pkix.Name) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// Revoking a subordinate CA revokes every certificate of its key (the
+// current one and the one it renewed) in the inventory, under the root; a
+// running gateway's CAs learn it on reload, a new process on load, and the
+// CA can be neither renewed nor revoked again. A root is not revoked.
+func TestRevokeCAOnSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p256", "ecdsa-p256"))
+	start := time.Now()
+	now := start
+	s.h.Now = func() time.Time { return now }
+	if _, err := s.h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := running["issuing"].Cert()
+	now = start.Add(24 * time.Hour)
+	if _, err := s.h.Renew(ctx, "root", 20*365*24*time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := s.h.Renew(ctx, "issuing", 0, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.h.Revoke(ctx, "root", 1, "test"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "is a root") {
+		t.Fatalf("revoking the root: %v", err)
+	}
+	if _, err := s.h.Revoke(ctx, "issuing", 7, "test"); !errs.Is(err, errs.Malformed) {
+		t.Fatalf("revoking with reason 7: %v", err)
+	}
+	r, err := s.h.Revoke(ctx, "issuing", 1, "test")
+	want := []string{ca.SerialHex(renewed.Renewed.SerialNumber), ca.SerialHex(first.SerialNumber)}
+	if err != nil || !slices.Equal(r.Serials, want) {
+		t.Fatalf("Revoke(issuing) = %+v, %v; want serials %v (current, then the one it renewed)", r, err, want)
+	}
+	for _, serial := range want {
+		rec, err := s.store.GetCertificate(ctx, serial)
+		if err != nil || rec.Status != storage.StatusRevoked || rec.CA != "root" || rec.Profile != "ca:issuing" || rec.RevocationReason != 1 {
+			t.Errorf("inventory record of %s: %+v, %v", serial, rec, err)
+		}
+	}
+	if _, err := s.h.Revoke(ctx, "issuing", 1, "test"); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if _, err := s.h.Renew(ctx, "issuing", 0, "test"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("renewing a revoked CA: %v", err)
+	}
+
+	if _, err := s.h.Reload(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	if rv := running["issuing"].Certified().Revoked; rv == nil || rv.CA != "issuing" || rv.Reason != 1 || running["root"].Certified().Revoked != nil {
+		t.Errorf("after reload: issuing revoked %+v, root revoked %+v", rv, running["root"].Certified().Revoked)
+	}
+	loaded, err := s.h.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded["issuing"].Certified().Revoked == nil {
+		t.Error("a new load does not know the CA is revoked")
+	}
 }

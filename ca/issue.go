@@ -129,7 +129,11 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 // An issuer that has expired cannot issue at all until an operator renews
 // it (`gateway ca renew`).
 func withinIssuer(a *Authority, now, notAfter time.Time) (time.Time, error) {
-	end := a.Cert().NotAfter
+	cur := a.Certified()
+	if r := cur.Revoked; r != nil {
+		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: CA %s was revoked at %s (reason %d)", a.Name, r.CA, r.At.UTC().Format(time.RFC3339), r.Reason)
+	}
+	end := cur.Cert.NotAfter
 	if !now.Before(end) {
 		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: its certificate expired at %s", a.Name, end.UTC().Format(time.RFC3339))
 	}

@@ -555,12 +555,12 @@ func (r *Responder) status(ctx context.Context, c *caResponder, serial []byte) (
 		serial = serial[1:]
 	}
 	h := hex.EncodeToString(serial)
-	if r.subordinate(c, h) {
-		return Status{Kind: Good, Final: true}, nil
-	}
 	st, err := r.d.Source.Status(ctx, c.name, h)
 	if err != nil || st.Kind != Unknown || !st.Final {
-		return st, err
+		return st, err // a revoked CA's certificates are in the inventory
+	}
+	if r.subordinate(c, h) {
+		return Status{Kind: Good, Final: true}, nil
 	}
 	if ok, err := r.formerSubordinate(ctx, c, h); err != nil || ok {
 		return Status{Kind: Good, Final: true}, err
@@ -570,7 +570,8 @@ func (r *Responder) status(ctx context.Context, c *caResponder, serial []byte) (
 
 // subordinate reports whether serial is the current certificate of a CA
 // that c's CA issued. CA certificates are not in the certificate
-// inventory, but the hierarchy knows them, and they are good.
+// inventory (but for a revoked CA's, see ca.Hierarchy.Revoke), and the
+// hierarchy knows them: they are good.
 func (r *Responder) subordinate(c *caResponder, serial string) bool {
 	for _, sub := range r.cas {
 		if cur := sub.a.Certified(); len(cur.Chain) > 0 && cur.Chain[0].Equal(c.a.Cert()) && ca.SerialHex(cur.Cert.SerialNumber) == serial {

@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/storage"
 )
 
 // cmdCAList prints the CAs the store holds with their certificates'
@@ -50,10 +54,54 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return fmt.Errorf("CA %s: stored certificate: %w", rec.Name, err)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", rec.Name, parent, ca.SerialHex(cert.SerialNumber),
-			cert.NotAfter.UTC().Format(time.RFC3339), ca.DaysLeft(now, cert.NotAfter), cert.Subject, rec.KeyURI)
+		serial := ca.SerialHex(cert.SerialNumber)
+		days := strconv.Itoa(ca.DaysLeft(now, cert.NotAfter))
+		// A revoked CA's certificates are in the inventory (ca revoke).
+		if st, err := st.CertificateStatus(ctx, serial); err == nil && st.Status == storage.StatusRevoked {
+			days = "revoked"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Name, parent, serial,
+			cert.NotAfter.UTC().Format(time.RFC3339), days, cert.Subject, rec.KeyURI)
 	}
 	return w.Flush()
+}
+
+// cmdCARevoke revokes a subordinate CA (ca.Hierarchy.Revoke): its
+// certificates go on its parent's CRL and OCSP says revoked; running
+// gateways stop issuing under it within a minute (at once on SIGHUP).
+func cmdCARevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ca revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	name := fs.String("ca", "", "name of the subordinate CA (required)")
+	reasonName := fs.String("reason", "", "RFC 5280 CRLReason, e.g. keyCompromise, cACompromise, cessationOfOperation (default unspecified)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *name == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gateway ca revoke -ca CA [-reason R] [-config FILE]")
+		return errUsage
+	}
+	reason, err := api.ReasonCode(*reasonName)
+	if err != nil {
+		return fmt.Errorf("-reason: %w", err)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	deps, err := openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	r, err := deps.hierarchy().Revoke(ctx, *name, reason, "gateway ca revoke")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked CA %s: certificates %s are on the CRL of %s and revoked in its OCSP answers\n", r.CA, strings.Join(r.Serials, ", "), r.Parent)
+	fmt.Fprintf(stdout, "running gateways stop issuing under it within %s (send one SIGHUP to reload at once)\n", ca.ReloadInterval)
+	return nil
 }
 
 // cmdCARenew certifies a CA's key once more (ca.Hierarchy.Renew): same

@@ -23,6 +23,8 @@ commands:
   ca list        list the CAs and when their certificates end
   ca renew -ca CA [-validity D]
                  certify a CA's key again (same subject and key, new lifetime)
+  ca revoke -ca CA [-reason R]
+                 revoke a subordinate CA (its parent's CRL and OCSP say so)
   serve          run the gateway
   token create|list|revoke
                  create a REST API token (printed once), list tokens, revoke one
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return cmdCAList(ctx, args[2:], stdout, stderr)
 			case "renew":
 				return cmdCARenew(ctx, args[2:], stdout, stderr)
+			case "revoke":
+				return cmdCARevoke(ctx, args[2:], stdout, stderr)
 			}
 		}
 	case "token":

@@ -122,6 +122,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		renewed(ctx)
 		return r, nil
 	}
+	// POST /api/v1/cas/NAME/revoke: nothing more is issued under it here
+	// from now; the parent's OCSP answers are signed again at once.
+	revokeCA := func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error) {
+		r, err := hierarchy.Revoke(ctx, name, reason, actor)
+		if err != nil {
+			return r, err
+		}
+		if _, err := hierarchy.Reload(ctx, cas); err != nil {
+			log.Error("CA certificate reload", "err", err)
+		}
+		if core.OnRevoke != nil {
+			for _, serial := range r.Serials {
+				core.OnRevoke(ctx, r.Parent, serial)
+			}
+		}
+		return r, nil
+	}
 
 	revocationRoutes, err := startRevocation(ctx, d, cas, core)
 	if err != nil {
@@ -129,7 +146,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	caCerts := &ca.CertHandler{CAs: cas}
 	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
-	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA})
+	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA, RevokeCA: revokeCA})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err
