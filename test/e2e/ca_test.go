@@ -275,3 +275,84 @@ func TestCARenewalTwoReplicas(t *testing.T) {
 		t.Error("the other replica issues with the old chain after reloading")
 	}
 }
+
+// An operator revokes the quickstart's issuing CA with `gateway ca revoke`
+// while the gateway runs: the root's OCSP responder says the issuing
+// certificate is revoked (openssl ocsp), the root's CRL lists it, so
+// `openssl verify -crl_check_all` refuses a leaf issued under it, and after
+// SIGHUP the gateway issues nothing more under it.
+func TestCARevocation(t *testing.T) {
+	dir := t.TempDir()
+	g := StartQuickstart(t, dir)
+	file := func(name, s string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	root := filepath.Join(dir, "var", "root.pem")
+	code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"before.revocation.test"}})
+	var issued struct{ Certificate, Chain string }
+	if err := json.Unmarshal(body, &issued); code != 201 || err != nil {
+		t.Fatalf("issue: %d %v %s", code, err, body)
+	}
+	leaf, chain := file("leaf.pem", issued.Certificate), file("chain.pem", issued.Chain)
+	crls := func() []string {
+		t.Helper()
+		var out []string
+		for _, name := range []string{"root", "issuing"} {
+			code, body, err := get(g.Client(t), "http://"+g.HTTP+"/crl/"+name+".pem")
+			if err != nil || code != 200 {
+				t.Fatalf("CRL of %s: %d %v", name, code, err)
+			}
+			out = append(out, "-CRLfile", file(name+".crl.pem", body))
+		}
+		return out
+	}
+	verify := func() (string, error) {
+		args := append([]string{"verify", "-crl_check_all", "-CAfile", root, "-untrusted", chain}, crls()...)
+		out, err := exec.Command("openssl", append(args, leaf)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(); err != nil {
+		t.Fatalf("openssl verify -crl_check_all before the revocation: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(gatewayBin, "ca", "revoke", "-ca", "issuing", "-reason", "keyCompromise", "-config", filepath.Join("var", "gateway.yaml"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "revoked CA issuing") {
+		t.Fatalf("gateway ca revoke: %v\n%s", err, out)
+	}
+	// The running gateway follows the revocation in the store.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := verify()
+		if err != nil && strings.Contains(out, "certificate revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("openssl verify -crl_check_all after revoking the issuing CA: %v\n%s", err, out)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	out := openssl(t, "ocsp", "-issuer", root, "-cert", chain, "-url", "http://"+g.HTTP+"/ocsp/root", "-CAfile", root)
+	if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, ": revoked") || !strings.Contains(out, "Reason: keyCompromise") {
+		t.Fatalf("openssl ocsp for the issuing CA at the root's responder:\n%s", out)
+	}
+
+	if err := g.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"after.revocation.test"}})
+		if code == 503 {
+			break
+		}
+		if code != 201 || time.Now().After(deadline) {
+			t.Fatalf("issue after revoking the issuing CA and SIGHUP: %d %s", code, body)
+		}
+	}
+}
