@@ -120,7 +120,10 @@ func (d *Derived[T]) current(from []*Certified) bool {
 	return true
 }
 
-// PoolOf is a certificate pool of the current certificates of cas.
+// PoolOf is a certificate pool of the current certificates of cas, the
+// trust anchors of the certificates the gateway issued (client
+// certificates of EST and SCEP renewals). A revoked CA is left out: what
+// it issued authenticates nothing.
 func PoolOf(cas map[string]*Authority) *Derived[*x509.CertPool] {
 	list := make([]*Authority, 0, len(cas))
 	for _, a := range cas {
@@ -129,7 +132,9 @@ func PoolOf(cas map[string]*Authority) *Derived[*x509.CertPool] {
 	return NewDerived(func() (*x509.CertPool, error) {
 		pool := x509.NewCertPool()
 		for _, a := range list {
-			pool.AddCert(a.Cert())
+			if cur := a.Certified(); cur.Revoked == nil {
+				pool.AddCert(cur.Cert)
+			}
 		}
 		return pool, nil
 	}, list...)

@@ -419,6 +419,7 @@ func TestRevokeCAOnSoftHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := running["issuing"].Cert()
+	pool := ca.PoolOf(running)
 	now = start.Add(24 * time.Hour)
 	if _, err := s.h.Renew(ctx, "root", 20*365*24*time.Hour, "test"); err != nil {
 		t.Fatal(err)
@@ -457,6 +458,12 @@ func TestRevokeCAOnSoftHSM(t *testing.T) {
 	}
 	if rv := running["issuing"].Certified().Revoked; rv == nil || rv.CA != "issuing" || rv.Reason != 1 || running["root"].Certified().Revoked != nil {
 		t.Errorf("after reload: issuing revoked %+v, root revoked %+v", rv, running["root"].Certified().Revoked)
+	}
+	// A client certificate issued under the revoked CA authenticates
+	// nothing: its CA is out of the pool of the gateway's CAs.
+	roots, _ := pool.Get()
+	if _, err := signLeaf(t, running["issuing"], now).Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now}); err == nil {
+		t.Error("a leaf of the revoked CA verifies against the pool of the gateway's CAs")
 	}
 	loaded, err := s.h.Load(ctx)
 	if err != nil {
