@@ -365,8 +365,8 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 	if err != nil {
 		return nil, err
 	}
-	a := NewAuthority(rec.Name, key, cert, chain)
-	a.cur.Load().Revoked = revoked
+	a := &Authority{Name: rec.Name, Key: key}
+	a.cur.Store(&Certified{Cert: cert, Chain: chain, Revoked: revoked})
 	return a, nil
 }
 
@@ -397,8 +397,9 @@ func (h *Hierarchy) revoked(ctx context.Context, name string, cert *x509.Certifi
 // each CA under a renewed one with its new chain. A stored certificate is
 // taken only if it certifies the same key under the same subject and is
 // signed by the parent's key (a root: its own); one that is not is an
-// error, and the CA keeps the certificate it has. Reload returns the
-// renewals it applied, parents first.
+// error, and the CA keeps the certificate it has. A CA revoked since
+// (Revoke), or under one, stops issuing. Reload returns the renewals it
+// applied, parents first.
 func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Renewal, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
