@@ -314,17 +314,8 @@ func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
 // certificate for another key is refused and changes nothing.
 func TestReloadOnSoftHSM(t *testing.T) {
 	ctx := context.Background()
-	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p256", "ecdsa-p256"))
-	start := time.Now()
-	now := start
-	s.h.Now = func() time.Time { return now }
-	if _, err := s.h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	running, err := s.h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, running, now := startHierarchy(t)
+	start := *now
 	root, issuing := running["root"], running["issuing"]
 	oldRoot, oldIssuing := root.Cert(), issuing.Cert()
 	made := 0
@@ -339,7 +330,7 @@ func TestReloadOnSoftHSM(t *testing.T) {
 		t.Fatalf("reload with nothing renewed: %v, %v", applied, err)
 	}
 
-	now = start.Add(24 * time.Hour)
+	*now = start.Add(24 * time.Hour)
 	r, err := s.h.Renew(ctx, "root", 20*365*24*time.Hour, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +346,7 @@ func TestReloadOnSoftHSM(t *testing.T) {
 		t.Errorf("the chain made from the issuing CA was not made again with the renewed root (%d makes)", made)
 	}
 
-	now = start.Add(48 * time.Hour)
+	*now = start.Add(48 * time.Hour)
 	ri, err := s.h.Renew(ctx, "issuing", 0, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -364,15 +355,15 @@ func TestReloadOnSoftHSM(t *testing.T) {
 		t.Fatalf("reload after renewing the issuing CA: %+v, %v", applied, err)
 	}
 	p, _ := pool.Get()
-	leaf := signLeaf(t, issuing, now)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: p, CurrentTime: now}); err != nil {
+	leaf := signLeaf(t, issuing, *now)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: p, CurrentTime: *now}); err != nil {
 		t.Errorf("a leaf of the renewed issuing CA does not verify against the pool: %v", err)
 	}
 
 	// A certificate for another key in the store (a bad restore, a
 	// tampered database) is refused; the CA keeps signing under its own.
 	foreign := selfSigned(t, oldRoot.Subject)
-	if err := s.store.ReplaceCACertificate(ctx, "root", root.Cert().Raw, foreign.Raw, storage.AuditEvent{At: now, Actor: "test", Action: "test"}); err != nil {
+	if err := s.store.ReplaceCACertificate(ctx, "root", root.Cert().Raw, foreign.Raw, storage.AuditEvent{At: *now, Actor: "test", Action: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	applied, err = s.h.Reload(ctx, running)
@@ -407,20 +398,11 @@ func selfSigned(t *testing.T, subject pkix.Name) *x509.Certificate {
 // CA can be neither renewed nor revoked again. A root is not revoked.
 func TestRevokeCAOnSoftHSM(t *testing.T) {
 	ctx := context.Background()
-	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p256", "ecdsa-p256"))
-	start := time.Now()
-	now := start
-	s.h.Now = func() time.Time { return now }
-	if _, err := s.h.Init(ctx); err != nil {
-		t.Fatal(err)
-	}
-	running, err := s.h.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, running, now := startHierarchy(t)
+	start := *now
 	first := running["issuing"].Cert()
 	pool := ca.PoolOf(running)
-	now = start.Add(24 * time.Hour)
+	*now = start.Add(24 * time.Hour)
 	if _, err := s.h.Renew(ctx, "root", 20*365*24*time.Hour, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +444,7 @@ func TestRevokeCAOnSoftHSM(t *testing.T) {
 	// A client certificate issued under the revoked CA authenticates
 	// nothing: its CA is out of the pool of the gateway's CAs.
 	roots, _ := pool.Get()
-	if _, err := signLeaf(t, running["issuing"], now).Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now}); err == nil {
+	if _, err := signLeaf(t, running["issuing"], *now).Verify(x509.VerifyOptions{Roots: roots, CurrentTime: *now}); err == nil {
 		t.Error("a leaf of the revoked CA verifies against the pool of the gateway's CAs")
 	}
 	loaded, err := s.h.Load(ctx)
@@ -472,4 +454,22 @@ func TestRevokeCAOnSoftHSM(t *testing.T) {
 	if loaded["issuing"].Certified().Revoked == nil {
 		t.Error("a new load does not know the CA is revoked")
 	}
+}
+
+// startHierarchy initialises two ECDSA P-256 CAs, root and issuing, in a
+// fresh token and loads them as a running gateway would. The hierarchy's
+// clock reads *now.
+func startHierarchy(t *testing.T) (*softHSMHierarchy, map[string]*ca.Authority, *time.Time) {
+	t.Helper()
+	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p256", "ecdsa-p256"))
+	now := time.Now()
+	s.h.Now = func() time.Time { return now }
+	if _, err := s.h.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.h.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, running, &now
 }

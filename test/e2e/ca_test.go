@@ -28,14 +28,7 @@ import (
 func TestCARenewal(t *testing.T) {
 	dir := t.TempDir()
 	g := StartQuickstart(t, dir)
-	file := func(name, s string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, s string) string { return writeIn(t, dir, name, s) }
 	issue := func(g *Gateway, name string) (serial, leaf, chain string) {
 		t.Helper()
 		code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{name}})
@@ -284,14 +277,7 @@ func TestCARenewalTwoReplicas(t *testing.T) {
 func TestCARevocation(t *testing.T) {
 	dir := t.TempDir()
 	g := StartQuickstart(t, dir)
-	file := func(name, s string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := func(name, s string) string { return writeIn(t, dir, name, s) }
 	root := filepath.Join(dir, "var", "root.pem")
 	code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"before.revocation.test"}})
 	var issued struct{ Certificate, Chain string }
@@ -355,4 +341,14 @@ func TestCARevocation(t *testing.T) {
 			t.Fatalf("issue after revoking the issuing CA and SIGHUP: %d %s", code, body)
 		}
 	}
+}
+
+// writeIn writes s to the file name in dir and returns its path.
+func writeIn(t *testing.T, dir, name, s string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
