@@ -352,3 +352,68 @@ func writeIn(t *testing.T, dir, name, s string) string {
 	}
 	return p
 }
+
+// Key rollover as the README describes it: a second issuing CA is added to
+// the configuration, the profile and the HTTPS listener move to it, and
+// after a restart new certificates come from its key while the old CA
+// still answers for what it issued (OCSP says an old leaf is revoked).
+func TestCAKeyRollover(t *testing.T) {
+	dir := t.TempDir()
+	g := StartQuickstart(t, dir)
+	issue := func(name string) (serial, leaf, chain string) {
+		t.Helper()
+		code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{name}})
+		var issued struct{ Serial, Certificate, Chain string }
+		if err := json.Unmarshal(body, &issued); code != 201 || err != nil {
+			t.Fatalf("issue %s: %d %v %s", name, code, err, body)
+		}
+		return issued.Serial, writeIn(t, dir, name+".pem", issued.Certificate), writeIn(t, dir, name+".chain.pem", issued.Chain)
+	}
+	oldSerial, oldLeaf, oldChain := issue("before.rollover.test")
+	g.Stop(t)
+
+	path := filepath.Join(dir, "var", "gateway.yaml")
+	y := readFile(t, path)
+	for old, repl := range map[string]string{
+		"\nprofiles:\n": `
+  - name: issuing-2
+    parent: root
+    key: {type: ecdsa-p256, label: gateway-issuing-2}
+    subject: {common_name: Gateway quickstart issuing CA 2, organization: Certificate Gateway, country: XX}
+profiles:
+`,
+		"    ca: issuing\n    methods:":   "    ca: issuing-2\n    methods:",   // the profile default
+		"    ca: issuing\n    dns_names:": "    ca: issuing-2\n    dns_names:", // listen.tls.ca
+	} {
+		if strings.Count(y, old) != 1 {
+			t.Fatalf("%s: want one %q", path, old)
+		}
+		y = strings.Replace(y, old, repl, 1)
+	}
+	writeIn(t, filepath.Join(dir, "var"), "gateway.yaml", y)
+	g = StartQuickstart(t, dir)
+
+	_, newLeaf, newChain := issue("after.rollover.test")
+	root := filepath.Join(dir, "var", "root.pem")
+	for _, v := range []struct{ chain, leaf string }{{oldChain, oldLeaf}, {newChain, newLeaf}} {
+		openssl(t, "verify", "-CAfile", root, "-untrusted", v.chain, "-purpose", "sslserver", v.leaf)
+	}
+	if out := openssl(t, "x509", "-in", newLeaf, "-noout", "-issuer"); !strings.Contains(out, "issuing CA 2") {
+		t.Errorf("after the rollover the profile issues from %s", out)
+	}
+	resp, err := g.Client(t).Get("https://" + g.HTTPS + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cn := resp.TLS.PeerCertificates[0].Issuer.CommonName; cn != "Gateway quickstart issuing CA 2" {
+		t.Errorf("the HTTPS certificate is issued by %q after the rollover", cn)
+	}
+	if code, body := g.API(t, "POST", "/api/v1/certificates/"+oldSerial+"/revoke", map[string]string{"reason": "superseded"}); code != 200 {
+		t.Fatalf("revoke the old leaf: %d %s", code, body)
+	}
+	out := openssl(t, "ocsp", "-issuer", oldChain, "-cert", oldLeaf, "-url", "http://"+g.HTTP+"/ocsp/issuing", "-CAfile", root)
+	if !strings.Contains(out, "Response verify OK") || !strings.Contains(out, ": revoked") {
+		t.Fatalf("openssl ocsp for a leaf of the old CA after the rollover:\n%s", out)
+	}
+}
