@@ -17,8 +17,9 @@ const RootWarning = 365 * 24 * time.Hour
 const MinWarning = 30 * 24 * time.Hour
 
 // ExpiryWatch reports on the CAs a running gateway signs with: one whose
-// certificate ends soon (a warning, with the command that renews it) and
-// one that has ended (an error: it issues nothing), once a day for each
+// certificate ends soon (a warning, with the command that renews it), and
+// one that has ended or was revoked (an error: it issues nothing), once a
+// day for each
 // (the days left change) however often it checks. A renewal reaches the
 // CAs through Hierarchy.Follow.
 type ExpiryWatch struct {
@@ -61,19 +62,21 @@ func (w *ExpiryWatch) Check() {
 		w.said = map[string]string{}
 	}
 	for _, name := range names {
-		a := w.CAs[name]
-		end := a.Cert().NotAfter
+		cur := w.CAs[name].Certified()
+		end := cur.Cert.NotAfter
 		left := end.Sub(now)
-		if left >= w.Warning(name) {
+		if left >= w.Warning(name) && cur.Revoked == nil {
 			delete(w.said, name)
 			continue
 		}
-		about := SerialHex(a.Cert().SerialNumber) + "/" + strconv.Itoa(DaysLeft(now, end))
+		about := SerialHex(cur.Cert.SerialNumber) + "/" + strconv.Itoa(DaysLeft(now, end))
 		if w.said[name] == about {
 			continue // said today
 		}
 		w.said[name] = about
-		switch {
+		switch r := cur.Revoked; {
+		case r != nil:
+			w.Log.Error("CA revoked: nothing is issued under it", "ca", name, "revoked_ca", r.CA, "revoked_at", r.At, "reason", r.Reason)
 		case left <= 0:
 			w.Log.Error("CA certificate has expired: nothing is issued under it until it is renewed",
 				"ca", name, "not_after", end, "renew", "gateway ca renew -ca "+name)
