@@ -408,3 +408,65 @@ func TestCoreRefusesUnderRevokedCA(t *testing.T) {
 		t.Error("a refused issuance under a revoked CA stored or signed something")
 	}
 }
+
+// Renewals reloaded while requests are being issued: every certificate
+// comes out whole, and verifies through the chain it came with to the
+// current root (run with -race, this also shows the core reads its CAs
+// safely while they change).
+func TestReloadWhileIssuing(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, webProfile(nil))
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var issued []*ca.Issued
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				issued = append(issued, got)
+				mu.Unlock()
+			}
+		})
+	}
+	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer halt() // also when the test fails below
+	for k := range 3 {
+		if _, err := f.h.Renew(ctx, "root", time.Duration(20*365+k)*24*time.Hour, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.h.Renew(ctx, "issuing", time.Duration(6*365+k)*24*time.Hour, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if applied, err := f.h.Reload(ctx, f.core.CAs); err != nil || len(applied) != 2 {
+			t.Fatalf("reload %d: %+v, %v", k, applied, err)
+		}
+	}
+	halt()
+	roots := x509.NewCertPool()
+	roots.AddCert(f.core.CAs["root"].Cert())
+	for _, got := range issued {
+		inter := x509.NewCertPool()
+		for _, c := range got.Chain {
+			inter.AddCert(c)
+		}
+		if _, err := got.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: f.now}); err != nil {
+			t.Fatalf("certificate %s does not verify through its chain: %v", got.Serial, err)
+		}
+	}
+	if len(issued) == 0 {
+		t.Fatal("nothing was issued while the CAs were renewed")
+	}
+	t.Logf("%d certificates issued during three renewals", len(issued))
+}
