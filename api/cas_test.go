@@ -154,6 +154,6 @@ func TestRevokeCA(t *testing.T) {
 			}
 		}
 		e.do("POST", "/api/v1/profiles/web/certificates", issuer, map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"after.example.com"}, nil)}).
-			problem(t, http.StatusServiceUnavailable, "unavailable")
+			problem(t, http.StatusServiceUnavailable, "unavailable", "CA issuing was revoked")
 	})
 }

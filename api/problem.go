@@ -26,7 +26,9 @@ type Problem struct {
 // error of this package becomes an HTTP status: the kind decides the status
 // and whether the message may be shown. The messages of Internal, Config
 // and Unavailable errors can name files, hosts or lint findings; they are
-// logged at Error, and the client gets a generic detail.
+// logged at Error, and the client gets a generic detail, or the message
+// of a public error in the chain (errs.Publicf: a CA that has expired or
+// was revoked).
 func (a *API) problem(w http.ResponseWriter, r *http.Request, err error) {
 	kind := errs.KindOf(err)
 	logKind := kind
@@ -54,6 +56,9 @@ func (a *API) problem(w http.ResponseWriter, r *http.Request, err error) {
 		kind = errs.Internal
 		status, title = http.StatusInternalServerError, "Internal error"
 		detail = "the gateway failed to process the request; the operator can find the cause in its log"
+	}
+	if msg, ok := errs.PublicMessage(err); ok {
+		detail = msg
 	}
 	if errs.ClientFault(err) {
 		// A client's mistake is explained in full: the message names the

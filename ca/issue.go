@@ -131,11 +131,11 @@ func (is *Issuer) Issue(ctx context.Context, a *Authority, p LeafParams, pub cry
 func withinIssuer(a *Authority, now, notAfter time.Time) (time.Time, error) {
 	cur := a.Certified()
 	if r := cur.Revoked; r != nil {
-		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: CA %s was revoked at %s (reason %d)", a.Name, r.CA, r.At.UTC().Format(time.RFC3339), r.Reason)
+		return time.Time{}, errs.Publicf(errs.Unavailable, "CA %s cannot issue: CA %s was revoked at %s (reason %d)", a.Name, r.CA, r.At.UTC().Format(time.RFC3339), r.Reason)
 	}
 	end := cur.Cert.NotAfter
 	if !now.Before(end) {
-		return time.Time{}, errs.New(errs.Unavailable, "CA %s cannot issue: its certificate expired at %s", a.Name, end.UTC().Format(time.RFC3339))
+		return time.Time{}, errs.Publicf(errs.Unavailable, "CA %s cannot issue: its certificate expired at %s", a.Name, end.UTC().Format(time.RFC3339))
 	}
 	if notAfter.After(end) {
 		return end, nil

@@ -63,6 +63,11 @@ type Error struct {
 	Kind Kind
 	Msg  string
 	Err  error
+	// Public says Msg (not its cause) may be shown to a client even when
+	// Kind is a fault of ours or of a dependency: it names a state of the
+	// gateway a client meets (a CA that has expired or was revoked), not
+	// a host, a file or a finding. See Publicf and PublicMessage.
+	Public bool
 }
 
 func (e *Error) Error() string {
@@ -85,6 +90,23 @@ func New(k Kind, format string, args ...any) *Error {
 // Wrap returns an error of kind k that wraps err with a formatted message.
 func Wrap(k Kind, err error, format string, args ...any) *Error {
 	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Publicf returns an error of kind k whose message the protocol edges
+// show to the client whatever k is (see Error.Public).
+func Publicf(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Msg: fmt.Sprintf(format, args...), Public: true}
+}
+
+// PublicMessage returns the message of the first public *Error in err's
+// chain: what a client may read of a 5xx.
+func PublicMessage(err error) (string, bool) {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if e, ok := err.(*Error); ok && e.Public {
+			return e.Msg, true
+		}
+	}
+	return "", false
 }
 
 // KindOf reports the Kind of the first *Error in err's chain, and Internal

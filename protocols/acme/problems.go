@@ -110,6 +110,9 @@ func toProblem(err error) (Problem, bool) {
 		p.Type, p.Status, p.Detail = probServerInternal, http.StatusInternalServerError,
 			"the gateway failed to process the request; the operator can find the cause in its log"
 	}
+	if msg, ok := errs.PublicMessage(err); ok {
+		p.Detail = msg
+	}
 	return p, errs.ClientFault(err)
 }
 

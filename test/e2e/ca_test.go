@@ -335,6 +335,9 @@ func TestCARevocation(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"after.revocation.test"}})
 		if code == 503 {
+			if !strings.Contains(string(body), "CA issuing was revoked") {
+				t.Errorf("the 503 does not say why: %s", body)
+			}
 			break
 		}
 		if code != 201 || time.Now().After(deadline) {

@@ -42,6 +42,9 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, protocol str
 		status = http.StatusInternalServerError
 		msg = "the gateway failed to process the request; the operator can find the cause in its log"
 	}
+	if public, ok := errs.PublicMessage(err); ok {
+		msg = public
+	}
 	if status < 500 {
 		// Info, not Debug as in the REST API: a device cannot show its
 		// operator why it was refused, so the gateway's log is where the
