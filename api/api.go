@@ -160,8 +160,8 @@ func (a *API) Routes(r chi.Router) {
 				Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed on " + r.URL.Path})
 		})
 
-		r.With(a.require(scopeIssue)).Post("/profiles/{profile}/certificates", a.issue)
-		r.With(a.require(scopeIssue)).Get("/profiles/{profile}/latest", a.latest)
+		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/certificates", a.issue)
+		r.With(a.require(scopeIssue), a.profileAllowed).Get("/profiles/{profile}/latest", a.latest)
 
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/renew", a.renewCA)
@@ -175,7 +175,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
 
 		r.With(a.require(scopeAdmin)).Post("/profiles/{profile}/acme/eab", a.createEAB)
-		r.With(a.require(scopeIssue)).Post("/profiles/{profile}/scep/challenges", a.createSCEPChallenge)
+		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/scep/challenges", a.createSCEPChallenge)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
 	})

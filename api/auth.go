@@ -9,6 +9,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/go-chi/chi/v5"
 )
 
 // challenge is the RFC 6750 challenge of every 401 and 403.
@@ -43,6 +44,51 @@ func (a *API) require(scope string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 		})
 	}
+}
+
+// mayUse refuses (403) a request whose token is limited to other
+// certificate profiles (storage.Token.Profiles) than profile.
+func mayUse(r *http.Request, profile string) error {
+	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
+	if len(tok.Profiles) == 0 || slices.Contains(tok.Profiles, profile) {
+		return nil
+	}
+	return errs.New(errs.Forbidden, "token %q may not use profile %s (it may use: %s)", tok.Name, profile, strings.Join(tok.Profiles, ", "))
+}
+
+// profileAllowed refuses a route under /profiles/{profile} to a token
+// limited to other profiles; it runs after require.
+func (a *API) profileAllowed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := mayUse(r, chi.URLParam(r, "profile")); err != nil {
+			a.problem(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sees says whether the request's token may see certificate c: every
+// token sees every certificate but one limited to profiles, which sees
+// theirs. A certificate it may not see does not exist for it (404).
+func sees(r *http.Request, c storage.Certificate) error {
+	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
+	if len(tok.Profiles) == 0 || slices.Contains(tok.Profiles, c.Profile) {
+		return nil
+	}
+	return certError(c.Serial, errs.New(errs.NotFound, "not visible"))
+}
+
+// seesSerial is sees for a serial, looked up only for a limited token.
+func (a *API) seesSerial(r *http.Request, serial string) error {
+	if tok, _ := r.Context().Value(tokenKey{}).(storage.Token); len(tok.Profiles) == 0 {
+		return nil
+	}
+	c, err := a.store.GetCertificate(r.Context(), serial)
+	if err != nil {
+		return certError(serial, err)
+	}
+	return sees(r, c)
 }
 
 // authenticate finds the token of a request, in the store or, if it was

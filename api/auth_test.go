@@ -107,3 +107,64 @@ func TestDeletedTokenStopsWorking(t *testing.T) {
 		e.doAuth("GET", "/api/v1/certificates", auth, nil).problem(t, http.StatusUnauthorized, "unauthorized")
 	})
 }
+
+// A token limited to a profile issues, reads and revokes under it only:
+// other profiles are a 403, their certificates do not exist for it (404),
+// and its inventory lists its profile's certificates. An admin token
+// cannot be limited, nor a token to a profile that does not exist.
+func TestTokenLimitedToProfiles(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		secret, rec, err := api.NewToken("web-pipeline", []string{"issue", "read", "revoke"}, e.t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		known := func(p string) bool { return p == "web" || p == "device" }
+		if err := api.LimitToken(&rec, []string{"web"}, known); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.InsertToken(t.Context(), rec, storage.AuditEvent{At: e.t0, Actor: "test", Action: "token-create"}); err != nil {
+			t.Fatal(err)
+		}
+		limited := "Bearer " + secret
+		admin := rec
+		admin.Scopes = []string{"admin"}
+		if err := api.LimitToken(&admin, []string{"web"}, known); err == nil {
+			t.Error("an admin token was limited to a profile")
+		}
+		if err := api.LimitToken(&rec, []string{"nope"}, known); err == nil {
+			t.Error("a token was limited to a profile that does not exist")
+		}
+
+		gen := func(name string) map[string]any {
+			return map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{name}}
+		}
+		var web issued
+		e.doAuth("POST", "/api/v1/profiles/web/certificates", limited, gen("w.example.com")).decode(t, http.StatusCreated, &web)
+		e.doAuth("POST", "/api/v1/profiles/device/certificates", limited, gen("d.example.com")).problem(t, http.StatusForbidden, "forbidden", "web-pipeline", "device")
+		e.doAuth("GET", "/api/v1/profiles/device/latest", limited, nil).problem(t, http.StatusForbidden, "forbidden", "device")
+		device := e.issue("device", gen("d.example.com")) // by an unlimited token
+
+		var page struct{ Certificates []certificate }
+		e.doAuth("GET", "/api/v1/certificates", limited, nil).decode(t, http.StatusOK, &page)
+		if len(page.Certificates) != 1 || page.Certificates[0].Serial != web.Serial {
+			t.Errorf("the limited token lists %+v, want its profile's one certificate", page.Certificates)
+		}
+		e.doAuth("GET", "/api/v1/certificates?profile=device", limited, nil).problem(t, http.StatusForbidden, "forbidden", "device")
+		for _, rt := range []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", "/api/v1/certificates/" + device.Serial, nil},
+			{"GET", "/api/v1/certificates/" + device.Serial + "/pem", nil},
+			{"POST", "/api/v1/certificates/" + device.Serial + "/pkcs12", map[string]string{"password": "secret-password"}},
+			{"POST", "/api/v1/certificates/" + device.Serial + "/revoke", map[string]string{"reason": "superseded"}},
+		} {
+			e.doAuth(rt.method, rt.path, limited, rt.body).problem(t, http.StatusNotFound, "notFound", device.Serial)
+		}
+		if c := e.get(device.Serial); c.Status != "active" {
+			t.Errorf("the device certificate is %s after the limited token's refused revocation", c.Status)
+		}
+		e.doAuth("GET", "/api/v1/certificates/"+web.Serial, limited, nil).decode(t, http.StatusOK, new(certificate))
+		e.doAuth("POST", "/api/v1/certificates/"+web.Serial+"/revoke", limited, map[string]string{"reason": "superseded"}).decode(t, http.StatusOK, new(certificate))
+	})
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/x509"
 	"net/http"
+	"strings"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
@@ -30,6 +31,22 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	f := storage.CertificateFilter{
 		Profile: q.str("profile"), CA: q.str("ca"), SAN: q.str("san"), Cursor: q.str("cursor"),
 		Now: a.now(),
+	}
+	// A token limited to profiles lists one of them: the one asked for,
+	// or its only one.
+	if tok, _ := r.Context().Value(tokenKey{}).(storage.Token); len(tok.Profiles) > 0 {
+		switch {
+		case f.Profile != "":
+			err = mayUse(r, f.Profile)
+		case len(tok.Profiles) == 1:
+			f.Profile = tok.Profiles[0]
+		default:
+			err = errs.New(errs.Forbidden, "token %q is limited to profiles %s: name one with the profile query parameter", tok.Name, strings.Join(tok.Profiles, ", "))
+		}
+		if err != nil {
+			a.problem(w, r, err)
+			return
+		}
 	}
 	switch s := q.str("status"); s {
 	case "", statusActive, statusExpired, statusRevoked, statusPending:
@@ -79,6 +96,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, err := a.store.GetCertificate(r.Context(), serial)
+	if err == nil {
+		err = sees(r, c)
+	}
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return
@@ -96,6 +116,9 @@ func (a *API) pem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := a.core.Certificate(r.Context(), serial)
+	if err == nil {
+		err = sees(r, b.Record)
+	}
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return

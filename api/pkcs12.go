@@ -71,6 +71,10 @@ func (a *API) pkcs12(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := a.seesSerial(r, serial); err != nil { // before the key is unsealed
+		a.problem(w, r, err)
+		return
+	}
 	b, err := a.core.Bundle(ctx, serial)
 	if err != nil {
 		a.problem(w, r, certError(serial, err))

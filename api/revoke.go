@@ -128,6 +128,9 @@ func (a *API) releaseHold(w http.ResponseWriter, r *http.Request) {
 func (a *API) changeStatus(w http.ResponseWriter, r *http.Request, serial string, refuse func(storage.Certificate) error, change func(context.Context) error) {
 	ctx := r.Context()
 	cur, err := a.store.GetCertificate(ctx, serial)
+	if err == nil {
+		err = sees(r, cur)
+	}
 	if err != nil {
 		a.problem(w, r, certError(serial, err))
 		return

@@ -53,3 +53,24 @@ func HashToken(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
+
+// LimitToken limits t to some certificate profiles (storage.Token.Profiles),
+// each of which known must report as configured. With them, the token
+// issues, reads and revokes under those profiles only, and the others'
+// certificates do not exist for it. An admin token cannot be limited:
+// admin also reaches the CAs, the audit trail and other tokens' work.
+func LimitToken(t *storage.Token, profiles []string, known func(string) bool) error {
+	if len(profiles) == 0 {
+		return nil
+	}
+	if slices.Contains(t.Scopes, scopeAdmin) {
+		return errs.New(errs.Malformed, "an admin token cannot be limited to profiles")
+	}
+	for _, p := range profiles {
+		if !known(p) {
+			return errs.New(errs.Malformed, "no profile %q in the configuration", p)
+		}
+	}
+	t.Profiles = slices.Clone(profiles)
+	return nil
+}

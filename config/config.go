@@ -469,3 +469,13 @@ func (c *Config) CA(name string) (CA, bool) {
 	}
 	return CA{}, false
 }
+
+// Profile returns the certificate profile named name.
+func (c *Config) Profile(name string) (Profile, bool) {
+	for _, p := range c.Profiles {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}

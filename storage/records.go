@@ -87,9 +87,12 @@ type Certificate struct {
 // Token is a REST API bearer token. Only the SHA-256 hash of the secret is
 // stored, so a copy of the database does not yield usable tokens.
 type Token struct {
-	ID        string
-	Name      string
-	Hash      []byte // SHA-256 of the secret; unique
-	Scopes    []string
+	ID     string
+	Name   string
+	Hash   []byte // SHA-256 of the secret; unique
+	Scopes []string
+	// Profiles, if any, are the only certificate profiles the token may
+	// use; none means every profile.
+	Profiles  []string
 	CreatedAt time.Time
 }

@@ -32,8 +32,9 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
 	name := fs.String("name", "", "name of the token (who or what uses it)")
 	out := fs.String("out", "", "write the token to this file (mode 0600) instead of printing it")
-	var scopes listFlag
+	var scopes, profiles listFlag
 	fs.Var(&scopes, "scope", "scope: issue, read, revoke or admin (repeat or separate with commas)")
+	fs.Var(&profiles, "profiles", "limit the token to these certificate profiles (repeat or separate with commas; default: every profile)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -41,14 +42,24 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := api.LimitToken(&rec, profiles, func(p string) bool { _, ok := cfg.Profile(p); return ok }); err != nil {
+		return err
+	}
 	st, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	detail := fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ","))
+	if len(rec.Profiles) > 0 {
+		detail += " profiles=" + strings.Join(rec.Profiles, ",")
+	}
 	if err := st.InsertToken(ctx, rec, storage.AuditEvent{
-		At: rec.CreatedAt, Actor: "gateway token create", Action: "token-create",
-		Detail: fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ",")),
+		At: rec.CreatedAt, Actor: "gateway token create", Action: "token-create", Detail: detail,
 	}); err != nil {
 		return err
 	}
@@ -63,8 +74,9 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-// cmdTokenList prints every REST API token: ID, name, scopes and creation
-// time, one per line (never a secret: the store has none).
+// cmdTokenList prints every REST API token: ID, name, scopes, creation
+// time and the profiles it is limited to ("*" for every one), one per line
+// (never a secret: the store has none).
 func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -82,7 +94,11 @@ func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	for _, t := range tokens {
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.UTC().Format(time.RFC3339))
+		profiles := "*"
+		if len(t.Profiles) > 0 {
+			profiles = strings.Join(t.Profiles, ",")
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.UTC().Format(time.RFC3339), profiles)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func TestTokenCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fields := strings.Split(strings.TrimSpace(out), "\t"); len(fields) != 4 || fields[0] != tok.ID || fields[1] != "pipeline" || fields[2] != "issue,read" {
+	if fields := strings.Split(strings.TrimSpace(out), "\t"); len(fields) != 5 || fields[0] != tok.ID || fields[1] != "pipeline" || fields[2] != "issue,read" || fields[4] != "*" {
 		t.Fatalf("token list:\n%s", out)
 	}
 	if strings.Contains(out, secret) {
@@ -89,5 +89,23 @@ func TestTokenCommands(t *testing.T) {
 	}
 	if _, err := gateway("token", "revoke"); err == nil {
 		t.Fatal("token revoke without -id succeeded")
+	}
+
+	// A token limited to a profile: to one that exists, and not admin.
+	if _, err := gateway("token", "create", "-name", "web", "-scope", "issue", "-profiles", "nope"); err == nil || !strings.Contains(err.Error(), `no profile "nope"`) {
+		t.Fatalf("token create -profiles nope: %v", err)
+	}
+	if _, err := gateway("token", "create", "-name", "root", "-scope", "admin", "-profiles", "default"); err == nil || !strings.Contains(err.Error(), "admin token cannot be limited") {
+		t.Fatalf("token create -scope admin -profiles default: %v", err)
+	}
+	limited, err := gateway("token", "create", "-name", "web", "-scope", "issue", "-profiles", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lt, err := lookup(strings.TrimSpace(limited)); err != nil || !slices.Equal(lt.Profiles, []string{"default"}) {
+		t.Fatalf("the limited token is stored as %+v (%v)", lt, err)
+	}
+	if out, err := gateway("token", "list"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "\tdefault") {
+		t.Fatalf("token list does not show the limit: %v\n%s", err, out)
 	}
 }

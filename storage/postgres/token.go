@@ -16,11 +16,15 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "postgres: encode scopes of token %q", t.ID)
 	}
+	profiles, err := encodeList(t.Profiles)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "postgres: encode profiles of token %q", t.ID)
+	}
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
 	return s.audited(ctx, "insert token "+t.ID, audit, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			t.ID, t.Name, t.Hash, scopes, t.CreatedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			t.ID, t.Name, t.Hash, scopes, profiles, t.CreatedAt)
 		if err != nil {
 			return wrap(err, "insert token %q", t.ID)
 		}
@@ -30,19 +34,22 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 
 // tokenColumns is what every read of a token selects, in the order
 // scanToken reads it.
-const tokenColumns = `id, name, hash, scopes::text, created_at`
+const tokenColumns = `id, name, hash, scopes::text, profiles::text, created_at`
 
 func scanToken(row pgx.Row) (storage.Token, error) {
 	var (
-		t      storage.Token
-		scopes string
+		t                storage.Token
+		scopes, profiles string
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &t.CreatedAt); err != nil {
 		return storage.Token{}, wrap(err, "read token")
 	}
 	var err error
 	if t.Scopes, err = decodeList(scopes); err != nil {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "postgres: decode scopes of token %q", t.ID)
+	}
+	if t.Profiles, err = decodeList(profiles); err != nil {
+		return storage.Token{}, errs.Wrap(errs.Internal, err, "postgres: decode profiles of token %q", t.ID)
 	}
 	t.CreatedAt = utc(t.CreatedAt)
 	return t, nil

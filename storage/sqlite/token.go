@@ -15,12 +15,16 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "sqlite: encode scopes of token %q", t.ID)
 	}
+	profiles, err := encodeList(t.Profiles)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "sqlite: encode profiles of token %q", t.ID)
+	}
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
 	return s.writes.Do(ctx, "insert token "+t.ID, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Hash, scopes, micros(t.CreatedAt))
+			`INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Hash, scopes, profiles, micros(t.CreatedAt))
 		if err != nil {
 			return wrap(err, "insert token %q", t.ID)
 		}
@@ -30,20 +34,24 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 
 // tokenColumns is what every read of a token selects, in the order
 // scanToken reads it.
-const tokenColumns = `id, name, hash, scopes, created_at`
+const tokenColumns = `id, name, hash, scopes, profiles, created_at`
 
 func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 	var (
-		t       storage.Token
-		scopes  string
-		created int64
+		t        storage.Token
+		scopes   string
+		profiles string
+		created  int64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &created); err != nil {
 		return storage.Token{}, wrap(err, "read token")
 	}
 	var err error
 	if t.Scopes, err = decodeList(scopes); err != nil {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "sqlite: decode scopes of token %q", t.ID)
+	}
+	if t.Profiles, err = decodeList(profiles); err != nil {
+		return storage.Token{}, errs.Wrap(errs.Internal, err, "sqlite: decode profiles of token %q", t.ID)
 	}
 	t.CreatedAt = fromMicros(created)
 	return t, nil

@@ -31,7 +31,9 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 		s, ctx := open(t), t.Context()
 		noScopes := token("t2", "secret-2")
 		noScopes.Scopes = nil
-		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes} {
+		limited := token("t3", "secret-3") // to some profiles
+		limited.Profiles = []string{"web", "device"}
+		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes, limited} {
 			must(t, "InsertToken", s.InsertToken(ctx, tok, Event("token-create", "")))
 			got, err := s.TokenByHash(ctx, tok.Hash)
 			must(t, "TokenByHash", err)

@@ -1,0 +1,5 @@
+-- 0015: an API token may be limited to some certificate profiles.
+--
+-- Forward-only and additive. A token with profiles may use only those
+-- profiles (issue, read, revoke); one without, as before, any of them.
+ALTER TABLE api_tokens ADD COLUMN profiles TEXT NOT NULL DEFAULT '[]'; -- JSON array of strings; [] for every profile
