@@ -93,7 +93,7 @@ var tokenScopes = map[string][]string{
 //   - csr-only: no server_keygen.
 //   - acme-only: the api method is not allowed (acme and scep are).
 func profiles() []config.Profile {
-	names := config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, CommonName: "allow", Max: 10}
+	names := config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, URIs: []string{"spiffe://example.com/"}, CommonName: "allow", Max: 10}
 	day := 24 * time.Hour
 	return []config.Profile{
 		{Name: "web", CA: "issuing", Methods: []string{"api"}, Names: names,

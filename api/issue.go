@@ -25,6 +25,7 @@ type issueRequest struct {
 	DNSNames    []string `json:"dns_names"`
 	IPAddresses []string `json:"ip_addresses"`
 	Emails      []string `json:"emails"`
+	URIs        []string `json:"uris"`
 	AutoRenew   *bool    `json:"auto_renew"`
 	// Format of a generated key: "pem" (the default) or "pkcs12", which
 	// needs Password.
@@ -146,7 +147,7 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 			set  bool
 		}{
 			{"key_type", b.KeyType != ""}, {"common_name", b.CommonName != ""}, {"dns_names", b.DNSNames != nil},
-			{"ip_addresses", b.IPAddresses != nil}, {"emails", b.Emails != nil}, {"auto_renew", b.AutoRenew != nil},
+			{"ip_addresses", b.IPAddresses != nil}, {"emails", b.Emails != nil}, {"uris", b.URIs != nil}, {"auto_renew", b.AutoRenew != nil},
 			{"format", b.Format != ""},
 		} {
 			if f.set {
@@ -165,7 +166,7 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 	}
 	req.Generate = &ca.GenerateRequest{
 		KeyType: b.KeyType, CommonName: b.CommonName,
-		DNSNames: b.DNSNames, IPs: b.IPAddresses, Emails: b.Emails,
+		DNSNames: b.DNSNames, IPs: b.IPAddresses, Emails: b.Emails, URIs: b.URIs,
 	}
 	req.AutoRenew = b.AutoRenew
 	return req, nil

@@ -110,6 +110,13 @@ func equalCert(a, b certificate) bool {
 
 func TestIssueGeneratedKey(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
+		t.Run("uri", func(t *testing.T) {
+			out := e.issue("web", map[string]any{"key_type": "ecdsa-p256", "uris": []string{"spiffe://example.com/ns/prod/sa/web"}})
+			cert := parseCerts(t, out.Certificate)[0]
+			if len(cert.URIs) != 1 || cert.URIs[0].String() != "spiffe://example.com/ns/prod/sa/web" || len(cert.DNSNames) != 0 {
+				t.Errorf("URIs %v, DNS names %v", cert.URIs, cert.DNSNames)
+			}
+		})
 		t.Run("pem", func(t *testing.T) {
 			out := e.issue("web", map[string]any{
 				"key_type": "ecdsa-p256", "common_name": "gen.example.com",
@@ -188,6 +195,10 @@ func TestIssueProblems(t *testing.T) {
 				400, "rejectedIdentifier", []string{"rule names.ip_ranges", "192.0.2.1"}},
 			{"generated name outside the profile", "web", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"evil.org"}},
 				400, "rejectedIdentifier", []string{"rule names.dns", `"evil.org"`}},
+			{"URI outside the profile", "web", map[string]any{"key_type": "ecdsa-p256", "uris": []string{"spiffe://evil.org/x"}},
+				400, "rejectedIdentifier", []string{"rule names.uris", `"spiffe://evil.org/x"`}},
+			{"uris with a CSR", "web", map[string]any{"csr": goodCSR, "uris": []string{"spiffe://example.com/x"}},
+				400, "malformed", []string{`"uris"`}},
 			{"key type outside the profile", "web", map[string]any{"csr": csrPEM(t, p384, "", []string{"ok.example.com"}, nil)},
 				400, "badCSR", []string{"rule key_types", "ecdsa-p384"}},
 			{"generated key type outside the profile", "device", map[string]any{"key_type": "rsa-2048", "dns_names": []string{"ok.example.com"}},

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -107,6 +108,7 @@ type GenerateRequest struct {
 	DNSNames   []string
 	IPs        []string
 	Emails     []string
+	URIs       []string
 }
 
 // Issued is a signed certificate with its chain (issuing CA first, root
@@ -178,11 +180,8 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 				return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
 			}
 		}
-		if len(csr.URIs) > 0 {
-			return nil, errs.New(errs.BadCSR, "profile %s: rule names: URI names are not supported", p.Name)
-		}
 		pub = csr.PublicKey
-		names = Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses}
+		names = Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}
 	case req.Generate != nil:
 		if !p.ServerKeygen {
 			return nil, errs.New(errs.Forbidden, "profile %s: rule server_keygen: the profile does not let the gateway generate keys", p.Name)
@@ -195,6 +194,13 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 				return nil, errs.New(errs.Malformed, "%q is not an IP address", s)
 			}
 			names.IPs = append(names.IPs, ip)
+		}
+		for _, s := range g.URIs {
+			u, err := url.Parse(s)
+			if err != nil {
+				return nil, errs.Wrap(errs.Malformed, err, "%q is not a URI", s)
+			}
+			names.URIs = append(names.URIs, u)
 		}
 		if err := p.CheckNames(names); err != nil { // before spending time on a key
 			return nil, err
@@ -229,7 +235,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	var subj pkix.Name
 	subj.CommonName = names.CommonName
 	params := LeafParams{
-		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails,
+		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails, URIs: names.URIs,
 		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
 		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
 	}
@@ -494,6 +500,9 @@ func (c *Core) renew(ctx context.Context, old storage.Certificate) (string, erro
 	g := &GenerateRequest{KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName, DNSNames: cert.DNSNames, Emails: cert.EmailAddresses}
 	for _, ip := range cert.IPAddresses {
 		g.IPs = append(g.IPs, ip.String())
+	}
+	for _, u := range cert.URIs {
+		g.URIs = append(g.URIs, u.String())
 	}
 	yes := true
 	issued, err := c.Issue(ctx, IssueRequest{

@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -469,4 +471,46 @@ func TestReloadWhileIssuing(t *testing.T) {
 		t.Fatal("nothing was issued while the CAs were renewed")
 	}
 	t.Logf("%d certificates issued during three renewals", len(issued))
+}
+
+// A profile with names.uris issues URI SANs (a SPIFFE ID beside a DNS
+// name) from a CSR and for a generated key, past the lint gate; the
+// inventory lists the URI with the other SANs; a URI outside the rules is
+// refused with nothing stored.
+func TestCoreURINames(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, webProfile(func(p *config.Profile) { p.Names.URIs = []string{"spiffe://example.org/", "urn:example:device:7"} }))
+	ctx := context.Background()
+	id, _ := url.Parse("spiffe://example.org/ns/prod/sa/web")
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"web.example.com"}, URIs: []*url.URL{id}}, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: der})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Cert.URIs) != 1 || got.Cert.URIs[0].String() != id.String() {
+		t.Errorf("URIs %v, want %s", got.Cert.URIs, id)
+	}
+	if rec, err := st.GetCertificate(ctx, got.Serial); err != nil || !slices.Contains(rec.SANs, id.String()) {
+		t.Errorf("the inventory's SANs %v (%v) do not list the URI", rec.SANs, err)
+	}
+	for _, u := range []string{"spiffe://example.org/device/7", "urn:example:device:7"} {
+		gen, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", URIs: []string{u}}})
+		if err != nil || len(gen.Cert.URIs) != 1 || gen.Cert.URIs[0].String() != u {
+			t.Fatalf("generated key with URI %s: %v", u, err)
+		}
+	}
+	before := countCerts(t, st)
+	_, err = f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester",
+		Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", URIs: []string{"spiffe://other.org/x"}}})
+	if !errs.Is(err, errs.RejectedIdentifier) || !strings.Contains(err.Error(), "names.uris") {
+		t.Fatalf("a URI outside the rules: %v", err)
+	}
+	if countCerts(t, st) != before {
+		t.Error("a refused URI stored something")
+	}
 }

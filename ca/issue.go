@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -216,15 +217,20 @@ func (is *Issuer) seal(serial string, key crypto.Signer) ([]byte, error) {
 }
 
 func sans(c *x509.Certificate) []string {
-	return sanStrings(c.DNSNames, c.IPAddresses, c.EmailAddresses)
+	return sanStrings(c.DNSNames, c.IPAddresses, c.EmailAddresses, c.URIs)
 }
 
-// sanStrings lists SANs as text: DNS names, IP addresses, e-mail addresses.
-func sanStrings(dns []string, ips []net.IP, emails []string) []string {
+// sanStrings lists SANs as text: DNS names, IP addresses, e-mail
+// addresses, URIs.
+func sanStrings(dns []string, ips []net.IP, emails []string, uris []*url.URL) []string {
 	var out []string
 	out = append(out, dns...)
 	for _, ip := range ips {
 		out = append(out, ip.String())
 	}
-	return append(out, emails...)
+	out = append(out, emails...)
+	for _, u := range uris {
+		out = append(out, u.String())
+	}
+	return out
 }

@@ -33,6 +33,11 @@ func PrivatePKIExcludedSources() []string {
 //     RSA and ECDSA key encodings only; a private CA certifies the Ed25519
 //     keys (RFC 8410) its profiles allow (key_types), and the gateway's
 //     templates encode RSA and ECDSA keys with crypto/x509.
+//   - e_ext_san_uniform_resource_identifier_present: the BRs allow only
+//     DNS names and IP addresses in a TLS certificate's SAN; a private CA
+//     issues URI SANs where a profile allows them (names.uris), such as
+//     the SPIFFE IDs of service-mesh workloads. RFC 5280's URI lints stay
+//     on (absolute URI, IA5String, a host that is a name or an address).
 //   - e_crl_distrib_points_not_http: the BRs want plain-HTTP CRL URLs; a
 //     CA's CRL mirrors may be https:// (RFC 5280 allows any URI), which
 //     relying parties that can fetch them over TLS are free to use.
@@ -56,6 +61,7 @@ func PrivatePKIExcludedLints() []string {
 		"e_sub_cert_valid_time_longer_than_39_months",
 		"e_dnsname_not_valid_tld",
 		"e_ext_san_contains_reserved_ip",
+		"e_ext_san_uniform_resource_identifier_present",
 		"e_subject_contains_reserved_ip",
 		"w_sub_cert_aia_contains_internal_names",
 		"w_subject_common_name_included",

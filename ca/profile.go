@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ type Profile struct {
 	wildcards       bool
 	ipRanges        []netip.Prefix
 	emailRules      []string
+	uriRules        []string
 	commonName      string // forbid | allow | require
 	cnInSAN         bool
 	maxNames        int
@@ -82,6 +84,7 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 	for _, r := range p.Names.Emails {
 		cp.emailRules = append(cp.emailRules, strings.ToLower(r))
 	}
+	cp.uriRules = slices.Clone(p.Names.URIs)
 	for _, u := range p.KeyUsage {
 		cp.KeyUsage |= keyUsageByName[u]
 	}
@@ -104,10 +107,11 @@ type Names struct {
 	DNS        []string
 	IPs        []net.IP
 	Emails     []string
+	URIs       []*url.URL
 }
 
 // Count is the number of SANs.
-func (n Names) Count() int { return len(n.DNS) + len(n.IPs) + len(n.Emails) }
+func (n Names) Count() int { return len(n.DNS) + len(n.IPs) + len(n.Emails) + len(n.URIs) }
 
 func reject(kind errs.Kind, profile, rule, format string, args ...any) error {
 	return errs.New(kind, "profile %s: rule %s: %s", profile, rule, fmt.Sprintf(format, args...))
@@ -144,6 +148,11 @@ func (p *Profile) CheckNames(n Names) error {
 	}
 	for _, e := range n.Emails {
 		if err := p.checkEmail(e); err != nil {
+			return err
+		}
+	}
+	for _, u := range n.URIs {
+		if err := p.checkURI(u); err != nil {
 			return err
 		}
 	}
@@ -214,6 +223,23 @@ func validHostname(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkURI applies names.uris: an absolute URI (RFC 5280 4.2.1.6: a
+// scheme and a scheme-specific part, no user information) that a rule
+// allows: the URI itself, a prefix ending in "/", or "*".
+func (p *Profile) checkURI(u *url.URL) error {
+	s := u.String()
+	if u.Scheme == "" || u.User != nil || u.Opaque == "" && u.Host == "" && u.Path == "" {
+		return reject(errs.BadCSR, p.Name, "names.uris", "%q is not an absolute URI without user information", s)
+	}
+	for _, r := range p.uriRules {
+		prefix := strings.HasSuffix(r, "/")
+		if r == "*" || !prefix && r == s || prefix && strings.HasPrefix(s, r) && len(s) > len(r) {
+			return nil
+		}
+	}
+	return reject(errs.RejectedIdentifier, p.Name, "names.uris", "URI %q is not allowed", s)
 }
 
 func (p *Profile) checkEmail(e string) error {

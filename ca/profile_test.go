@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,19 @@ func TestProfileNames(t *testing.T) {
 	forbidCN := testProfile(t, func(p *config.Profile) { p.Names.CommonName = "forbid" })
 	requireCN := testProfile(t, func(p *config.Profile) { p.Names.CommonName = "require" })
 	looseCN := testProfile(t, func(p *config.Profile) { no := false; p.Names.CommonNameInSAN = &no })
+	spiffe := testProfile(t, func(p *config.Profile) { p.Names.URIs = []string{"spiffe://example.org/", "urn:example:device:7"} })
+	anyURI := testProfile(t, func(p *config.Profile) { p.Names.URIs = []string{"*"} })
+	uris := func(s ...string) []*url.URL {
+		var out []*url.URL
+		for _, v := range s {
+			u, err := url.Parse(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, u)
+		}
+		return out
+	}
 	for _, tc := range []struct {
 		name  string
 		p     *Profile
@@ -83,6 +97,14 @@ func TestProfileNames(t *testing.T) {
 		{"domain email", p, Names{Emails: []string{"anyone@mail.example.com"}}, -1, "", ""},
 		{"email elsewhere", p, Names{Emails: []string{"ops@example.org"}}, errs.RejectedIdentifier, "names.emails", "ops@example.org"},
 		{"not an email", p, Names{Emails: []string{"nobody"}}, errs.BadCSR, "names.emails", "nobody"},
+		{"uri under a prefix", spiffe, Names{URIs: uris("spiffe://example.org/ns/prod/sa/web")}, -1, "", ""},
+		{"exact uri", spiffe, Names{URIs: uris("urn:example:device:7")}, -1, "", ""},
+		{"uri prefix itself", spiffe, Names{URIs: uris("spiffe://example.org/")}, errs.RejectedIdentifier, "names.uris", "spiffe://example.org/"},
+		{"uri of another trust domain", spiffe, Names{URIs: uris("spiffe://example.org.evil/x")}, errs.RejectedIdentifier, "names.uris", "spiffe://example.org.evil/x"},
+		{"uri not allowed at all", p, Names{URIs: uris("spiffe://example.org/x")}, errs.RejectedIdentifier, "names.uris", "spiffe://example.org/x"},
+		{"relative uri", anyURI, Names{URIs: uris("/just/a/path")}, errs.BadCSR, "names.uris", "/just/a/path"},
+		{"uri with user information", anyURI, Names{URIs: uris("https://user@example.org/")}, errs.BadCSR, "names.uris", "user@example.org"},
+		{"any uri", anyURI, Names{URIs: uris("https://example.org/device/7")}, -1, "", ""},
 		{"no names", p, Names{}, errs.BadCSR, "names", "at least one"},
 		{"too many", p, Names{DNS: []string{"a.corp.example.com", "b.corp.example.com", "c.corp.example.com", "d.corp.example.com"}}, errs.RejectedIdentifier, "names.max", "4 names"},
 		{"duplicate", p, Names{DNS: []string{"a.corp.example.com", "a.corp.example.com"}}, errs.BadCSR, "names", "a.corp.example.com"},

@@ -26,6 +26,7 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -91,6 +92,7 @@ type LeafParams struct {
 	DNSNames       []string
 	IPAddresses    []net.IP
 	EmailAddresses []string
+	URIs           []*url.URL
 	// NotBefore and NotAfter are used as given, see CAParams.
 	NotBefore, NotAfter time.Time
 	// KeyUsage, if zero, is derived from the subject key: digitalSignature
@@ -317,6 +319,7 @@ func LeafTemplate(p LeafParams, pub crypto.PublicKey, serial *big.Int) (*x509.Ce
 		DNSNames:              append([]string(nil), p.DNSNames...),
 		IPAddresses:           append([]net.IP(nil), p.IPAddresses...),
 		EmailAddresses:        append([]string(nil), p.EmailAddresses...),
+		URIs:                  append([]*url.URL(nil), p.URIs...),
 	}
 	policies := p.Policies
 	if policies == nil && tlsServer(eku, p.UnknownExtKeyUsage) {

@@ -42,6 +42,9 @@ type Upstream interface {
 // issueUpstream is Issue for a profile backed by an external CA: csr is
 // the requester's (checked), or nil when the gateway generated key.
 func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x509.CertificateRequest, key crypto.Signer, names Names, meta Request) (*Issued, error) {
+	if len(names.URIs) > 0 { // config.Validate refuses names.uris on such a profile
+		return nil, errs.New(errs.RejectedIdentifier, "profile %s: rule names.uris: an external ACME CA issues DNS names and IP addresses, not URIs", p.Name)
+	}
 	if csr == nil {
 		var err error
 		if csr, err = requestFor(key, names); err != nil {
@@ -142,7 +145,7 @@ func (c *Core) checkUpstreamCert(p *Profile, csr *x509.CertificateRequest, cert 
 	if !maps.Equal(sanSet(CSRIdentifiers(csr)), sanSet(CertIdentifiers(cert))) {
 		return errs.New(errs.Internal, "upstream %s: the certificate names %v, the request %v", p.Upstream, sans(cert), csrSANs(csr))
 	}
-	n := Names{CommonName: cert.Subject.CommonName, DNS: cert.DNSNames, IPs: cert.IPAddresses, Emails: cert.EmailAddresses}
+	n := Names{CommonName: cert.Subject.CommonName, DNS: cert.DNSNames, IPs: cert.IPAddresses, Emails: cert.EmailAddresses, URIs: cert.URIs}
 	if err := p.CheckNames(n); err != nil {
 		return errs.Wrap(errs.Internal, err, "upstream %s: certificate outside the profile", p.Upstream)
 	}
@@ -150,7 +153,7 @@ func (c *Core) checkUpstreamCert(p *Profile, csr *x509.CertificateRequest, cert 
 }
 
 func csrSANs(r *x509.CertificateRequest) []string {
-	return sanStrings(r.DNSNames, r.IPAddresses, r.EmailAddresses)
+	return sanStrings(r.DNSNames, r.IPAddresses, r.EmailAddresses, r.URIs)
 }
 
 // requestFor makes the CSR of a key the gateway generated.
@@ -164,7 +167,7 @@ func requestFor(key crypto.Signer, n Names) (*x509.CertificateRequest, error) {
 	return x509.ParseCertificateRequest(der)
 }
 
-func (n Names) strings() []string { return sanStrings(n.DNS, n.IPs, n.Emails) }
+func (n Names) strings() []string { return sanStrings(n.DNS, n.IPs, n.Emails, n.URIs) }
 
 // ParsePEMCertificates reads PEM certificates, such as the chain the
 // inventory keeps beside a certificate of an external CA, in order; blocks

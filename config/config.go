@@ -377,6 +377,10 @@ type Names struct {
 	// Emails: "user@example.com" allows that address, "@example.com" any
 	// address at that domain, "*" any address.
 	Emails []string `yaml:"emails"`
+	// URIs: "spiffe://example.org/" (ending in "/") allows any URI under
+	// that prefix, "urn:example:device" that URI, "*" any absolute URI
+	// (SPIFFE IDs, URNs).
+	URIs []string `yaml:"uris"`
 	// CommonName: forbid, allow or require a subject CN.
 	CommonName string `yaml:"common_name"`
 	// CommonNameInSAN requires a CN to repeat one of the SANs (default true).

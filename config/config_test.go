@@ -103,7 +103,7 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet]}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
 keystore: {wrap: hsm}
@@ -118,6 +118,7 @@ keystore: {wrap: hsm}
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",
+		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -203,7 +204,7 @@ upstreams:
 	}
 	bad := minimal + `  - {name: both, ca: issuing, upstream: le, methods: [api]}
   - {name: ghost, upstream: nope, methods: [api]}
-  - {name: device, upstream: le, methods: [est, scep]}
+  - {name: device, upstream: le, methods: [est, scep], names: {uris: ["spiffe://example.org/"]}}
 upstreams:
   - {name: le, directory_url: "https://acme.example/dir", agree_tos: true}
   - {name: issuing, directory_url: "http://plain.example/dir", eab: {kid: k}}
@@ -222,6 +223,7 @@ upstreams:
 	for _, want := range []string{
 		"profiles[1]: ca and upstream exclude each other", "profiles[2].upstream: no upstream named \"nope\"",
 		"profiles[3].methods[0]: est is not served", "profiles[3].methods[1]: scep is not served",
+		"profiles[3].names.uris: an external ACME CA issues DNS names and IP addresses, not URIs",
 		"upstreams[1].name: \"issuing\" is also the name of cas[1]", "upstreams[1].directory_url:",
 		"upstreams[1].agree_tos:", "upstreams[1].eab: kid and hmac_file go together",
 		"upstreams[2].dns.provider: must be rfc2136 or exec", "upstreams[2].dns.resolvers[0]:",

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -53,6 +54,11 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	for i, r := range n.Emails {
 		if r != "*" && (strings.Count(r, "@") != 1 || strings.HasSuffix(r, "@")) {
 			add(fmt.Sprintf("%s.names.emails[%d]", path, i), "must be user@domain, @domain or *, got %q", r)
+		}
+	}
+	for i, r := range n.URIs {
+		if u, err := url.Parse(r); r != "*" && (err != nil || u.Scheme == "" || u.User != nil) {
+			add(fmt.Sprintf("%s.names.uris[%d]", path, i), "must be an absolute URI (a prefix ending in /) or *, got %q", r)
 		}
 	}
 	oneOf(add, path+".names.common_name", n.CommonName, "forbid", "allow", "require")

@@ -242,6 +242,9 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 					add(fmt.Sprintf("%s.methods[%d]", path, j), "%s is not served for a profile backed by an upstream; use acme or api", m)
 				}
 			}
+			if len(pr.Names.URIs) > 0 {
+				add(path+".names.uris", "an external ACME CA issues DNS names and IP addresses, not URIs")
+			}
 		default:
 			if _, ok := c.CA(pr.CA); !ok {
 				add(path+".ca", "no CA named %q", pr.CA)

@@ -89,8 +89,8 @@ cas:
     key: {type: ecdsa-p256, label: gateway-issuing}
     subject: {common_name: Gateway quickstart issuing CA, organization: Certificate Gateway, country: XX}
 profiles:
-  # Every enrollment method, any DNS name (wildcards too), any IP address
-  # and e-mail address; the gateway may generate keys.
+  # Every enrollment method, any DNS name (wildcards too), any IP address,
+  # e-mail address and URI; the gateway may generate keys.
   - name: default
     ca: issuing
     methods: [acme, est, scep, api]
@@ -99,6 +99,7 @@ profiles:
       wildcards: true
       ip_ranges: [0.0.0.0/0, "::/0"]
       emails: ["*"]
+      uris: ["*"]
     server_keygen: true
     scep:
       # First enrollments carry this challenge password (RFC 8894).

@@ -41,10 +41,6 @@ func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profil
 		s.fail(w, r, ps.name, err)
 		return
 	}
-	if len(csr.URIs) > 0 {
-		s.fail(w, r, ps.name, errs.New(errs.BadCSR, "profile %s: rule names: URI names are not supported", ps.name))
-		return
-	}
 	kt := ca.KeyTypeName(csr.PublicKey)
 	if !slices.Contains(ps.profile.KeyTypes, kt) {
 		kt = ps.profile.KeyTypes[0]
@@ -53,7 +49,7 @@ func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profil
 		Profile: ps.name, Method: "est", Requester: id.requester,
 		Generate: &ca.GenerateRequest{
 			KeyType: kt, CommonName: csr.Subject.CommonName, DNSNames: csr.DNSNames,
-			IPs: ca.Strings(csr.IPAddresses), Emails: csr.EmailAddresses,
+			IPs: ca.Strings(csr.IPAddresses), Emails: csr.EmailAddresses, URIs: ca.Strings(csr.URIs),
 		},
 		// The device takes its key with it; the gateway keeps a copy only
 		// where the profile renews keys it holds (RFC 7030 4.4 leaves it to

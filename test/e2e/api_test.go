@@ -25,6 +25,7 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 
 	code, body := call("POST", "/api/v1/profiles/default/certificates", map[string]any{
 		"key_type": "ecdsa-p256", "dns_names": []string{"app.internal.test"}, "ip_addresses": []string{"10.9.8.7"},
+		"uris": []string{"spiffe://internal.test/ns/prod/sa/app"}, // a SPIFFE ID (names.uris)
 	})
 	if code != 201 {
 		t.Fatalf("issue: %d %s", code, body)
@@ -44,7 +45,7 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	cert, chain := w("leaf.pem", issued.Certificate), w("chain.pem", issued.Chain)
 	openssl(t, "verify", "-CAfile", filepath.Join(dir, "var", "root.pem"), "-untrusted", chain, "-purpose", "sslserver", cert)
 	out := openssl(t, "x509", "-in", cert, "-noout", "-ext", "subjectAltName,crlDistributionPoints,authorityInfoAccess")
-	for _, want := range []string{"DNS:app.internal.test", "IP Address:10.9.8.7", "http://" + g.HTTP + "/crl/issuing.crl", "OCSP - URI:http://" + g.HTTP + "/ocsp/issuing"} {
+	for _, want := range []string{"DNS:app.internal.test", "IP Address:10.9.8.7", "URI:spiffe://internal.test/ns/prod/sa/app", "http://" + g.HTTP + "/crl/issuing.crl", "OCSP - URI:http://" + g.HTTP + "/ocsp/issuing"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("certificate lacks %q:\n%s", want, out)
 		}
