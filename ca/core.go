@@ -237,7 +237,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	params := LeafParams{
 		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails, URIs: names.URIs,
 		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
-		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage,
+		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage, MorePolicies: p.Policies,
 	}
 	cert, err := c.Issuer.Issue(ctx, a, params, pub, meta)
 	if err != nil {

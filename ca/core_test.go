@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"io"
 	"net/url"
@@ -512,5 +513,35 @@ func TestCoreURINames(t *testing.T) {
 	}
 	if countCerts(t, st) != before {
 		t.Error("a refused URI stored something")
+	}
+}
+
+// A profile's certificate_policies follow the CA/B Forum policy of a TLS
+// server certificate, and are the only policies of one that is not; both
+// pass the lint gate.
+func TestCoreProfilePolicies(t *testing.T) {
+	st := teststore.SQLite(t)
+	own := asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1, 2}
+	f := newFixture(t, st,
+		webProfile(func(p *config.Profile) { p.CertificatePolicies = []string{own.String()} }),
+		webProfile(func(p *config.Profile) {
+			p.Name, p.ExtKeyUsage, p.CertificatePolicies = "clients", []string{"client_auth"}, []string{own.String()}
+		}))
+	ctx := context.Background()
+	for profile, want := range map[string][]string{
+		"web":     {"2.23.140.1.2.1", own.String()},
+		"clients": {own.String()},
+	} {
+		got, err := f.core.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+		if err != nil {
+			t.Fatalf("%s: %v", profile, err)
+		}
+		var oids []string
+		for _, o := range got.Cert.PolicyIdentifiers {
+			oids = append(oids, o.String())
+		}
+		if !slices.Equal(oids, want) {
+			t.Errorf("%s: policies %v, want %v", profile, oids, want)
+		}
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/asn1"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,8 +41,9 @@ type Profile struct {
 	KeyTypes        []string
 	MaxValidity     time.Duration
 	DefaultValidity time.Duration
-	KeyUsage        x509.KeyUsage      // zero: derived from the key type
-	ExtKeyUsage     []x509.ExtKeyUsage // never nil
+	KeyUsage        x509.KeyUsage           // zero: derived from the key type
+	ExtKeyUsage     []x509.ExtKeyUsage      // never nil
+	Policies        []asn1.ObjectIdentifier // certificate_policies, after any CA/B Forum one
 	ServerKeygen    bool
 	AutoRenew       bool
 	RenewBefore     time.Duration
@@ -94,6 +97,17 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 	}
 	if len(p.ExtKeyUsage) == 0 {
 		cp.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	}
+	for _, o := range p.CertificatePolicies {
+		var oid asn1.ObjectIdentifier
+		for _, a := range strings.Split(o, ".") {
+			n, err := strconv.Atoi(a)
+			if err != nil {
+				return nil, errs.Wrap(errs.Config, err, "profile %s: certificate_policies: %q", p.Name, o)
+			}
+			oid = append(oid, n)
+		}
+		cp.Policies = append(cp.Policies, oid)
 	}
 	return cp, nil
 }

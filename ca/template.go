@@ -27,6 +27,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -121,6 +122,9 @@ type LeafParams struct {
 	// policy: a CABF policy would make zlint treat it as a TLS server
 	// certificate and hold it to the BRs.
 	Policies []asn1.ObjectIdentifier
+	// MorePolicies follow Policies (or the CA/B Forum policy chosen for
+	// it): a profile's own policies (certificate_policies).
+	MorePolicies []asn1.ObjectIdentifier
 	// IssuerKey is the public key of the signing CA; it decides the
 	// signature algorithm. Required.
 	IssuerKey crypto.PublicKey
@@ -327,6 +331,9 @@ func LeafTemplate(p LeafParams, pub crypto.PublicKey, serial *big.Int) (*x509.Ce
 		if len(p.Subject.Organization) > 0 {
 			policies = []asn1.ObjectIdentifier{oidOrganizationValidated}
 		}
+	}
+	if len(p.MorePolicies) > 0 {
+		policies = append(slices.Clone(policies), p.MorePolicies...)
 	}
 	if err := setPolicies(t, policies); err != nil {
 		return nil, err

@@ -249,6 +249,10 @@ type Profile struct {
 	// ExtKeyUsage names: server_auth, client_auth, email_protection,
 	// code_signing, time_stamping. Empty: server_auth and client_auth.
 	ExtKeyUsage []string `yaml:"ext_key_usage"`
+	// CertificatePolicies are policy OIDs (dotted, e.g. "1.3.6.1.4.1.99999.1.2")
+	// every certificate of the profile carries in certificatePolicies, after
+	// the CA/B Forum one a TLS server certificate gets.
+	CertificatePolicies []string `yaml:"certificate_policies"`
 	// ServerKeygen lets the gateway generate the subject key (REST API,
 	// EST serverkeygen) and keep it for server-driven renewal.
 	ServerKeygen bool        `yaml:"server_keygen"`

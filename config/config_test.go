@@ -103,7 +103,7 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"]}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
 keystore: {wrap: hsm}
@@ -119,6 +119,8 @@ keystore: {wrap: hsm}
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",
 		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",
+		"profiles[0].certificate_policies[1]: must be an OID", "profiles[0].certificate_policies[2]: 2.23.140.1.2.1 is anyPolicy or a CA/B Forum reserved policy",
+		"profiles[0].certificate_policies[3]: must be an OID",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 	} {
 		if !strings.Contains(err.Error(), want) {

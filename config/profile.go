@@ -40,6 +40,14 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 			add(fmt.Sprintf("%s.ext_key_usage[%d]", path, i), "must be one of %s, got %q", strings.Join(ExtKeyUsageNames, ", "), u)
 		}
 	}
+	for i, o := range p.CertificatePolicies {
+		switch {
+		case !validOID(o):
+			add(fmt.Sprintf("%s.certificate_policies[%d]", path, i), "must be an OID in dotted form such as 1.3.6.1.4.1.99999.1, got %q", o)
+		case o == "2.5.29.32.0" || strings.HasPrefix(o, "2.23.140.1."):
+			add(fmt.Sprintf("%s.certificate_policies[%d]", path, i), "%s is anyPolicy or a CA/B Forum reserved policy, which the gateway sets itself; name the CA's own policies", o)
+		}
+	}
 	n := p.Names
 	for i, r := range n.DNS {
 		if r != "*" && !validDNSRule(r) {
@@ -107,3 +115,24 @@ func contains(list []string, s string) bool {
 
 // Allows reports whether the profile accepts the enrollment method.
 func (p Profile) Allows(method string) bool { return contains(p.Methods, method) }
+
+// validOID reports whether s is an object identifier in dotted form: at
+// least two arcs, the first 0, 1 or 2, each a decimal number without
+// leading zeros.
+func validOID(s string) bool {
+	arcs := strings.Split(s, ".")
+	if len(arcs) < 2 || len(arcs[0]) != 1 || arcs[0] > "2" {
+		return false
+	}
+	for _, a := range arcs {
+		if a == "" || len(a) > 1 && a[0] == '0' || len(a) > 18 {
+			return false
+		}
+		for _, c := range a {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
