@@ -53,6 +53,9 @@ import (
 // and bundles go through the core.
 type Store interface {
 	TokenByHash(ctx context.Context, hash []byte) (storage.Token, error)
+	InsertToken(ctx context.Context, t storage.Token, audit storage.AuditEvent) error
+	ListTokens(ctx context.Context) ([]storage.Token, error)
+	DeleteToken(ctx context.Context, id string, audit storage.AuditEvent) error
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
 	SetAutoRenew(ctx context.Context, serial string, enabled bool, audit storage.AuditEvent) error
@@ -132,6 +135,9 @@ const (
 //	GET  /cas                                 read    the CAs and their certificates
 //	POST /cas/{name}/renew                    admin   renew a CA's certificate (same key)
 //	POST /cas/{name}/revoke                   admin   revoke a subordinate CA
+//	POST /tokens                              admin   create an API token (its secret is answered once)
+//	GET  /tokens                              admin   list API tokens (never a secret)
+//	POST /tokens/{id}/revoke                  admin   revoke an API token
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //
@@ -176,6 +182,9 @@ func (a *API) Routes(r chi.Router) {
 
 		r.With(a.require(scopeAdmin)).Post("/profiles/{profile}/acme/eab", a.createEAB)
 		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/scep/challenges", a.createSCEPChallenge)
+		r.With(a.require(scopeAdmin)).Post("/tokens", a.createToken)
+		r.With(a.require(scopeAdmin)).Get("/tokens", a.listTokens)
+		r.With(a.require(scopeAdmin)).Post("/tokens/{id}/revoke", a.revokeToken)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
 	})

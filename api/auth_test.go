@@ -26,6 +26,9 @@ var routes = []struct {
 	{"GET", "/api/v1/audit", "admin"},
 	{"POST", "/api/v1/cas/nope/renew", "admin"},
 	{"POST", "/api/v1/cas/nope/revoke", "admin"},
+	{"POST", "/api/v1/tokens", "admin"},
+	{"GET", "/api/v1/tokens", "admin"},
+	{"POST", "/api/v1/tokens/nope/revoke", "admin"},
 	{"POST", "/api/v1/admin/reconcile", "admin"},
 }
 

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// tokenJSON is an API token as the API shows it: never its secret, which
+// only the answer to its creation carries (Token).
+type tokenJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Scopes    []string  `json:"scopes"`
+	Profiles  []string  `json:"profiles,omitempty"` // none: every profile
+	CreatedAt time.Time `json:"created_at"`
+	Token     string    `json:"token,omitempty"`
+}
+
+func toTokenJSON(t storage.Token) tokenJSON {
+	return tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Profiles: t.Profiles, CreatedAt: t.CreatedAt.UTC()}
+}
+
+type createTokenRequest struct {
+	Name     string   `json:"name"`
+	Scopes   []string `json:"scopes"`
+	Profiles []string `json:"profiles"`
+}
+
+// createToken makes an API token as `gateway token create` does: POST
+// /tokens with {"name", "scopes", "profiles"}; 201 with the token, whose
+// secret ("token") is shown this once. Audited (token-create).
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	var req createTokenRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	secret, rec, err := NewToken(req.Name, req.Scopes, a.now())
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if err := LimitToken(&rec, req.Profiles, func(p string) bool { _, ok := a.core.Profiles[p]; return ok }); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	detail := fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ","))
+	if len(rec.Profiles) > 0 {
+		detail += " profiles=" + strings.Join(rec.Profiles, ",")
+	}
+	if err := a.store.InsertToken(r.Context(), rec, storage.AuditEvent{At: rec.CreatedAt, Actor: requester(r), Action: "token-create", Detail: detail}); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("API token created", "id", rec.ID, "name", rec.Name, "scopes", rec.Scopes, "profiles", rec.Profiles, "by", requester(r))
+	out := toTokenJSON(rec)
+	out.Token = secret
+	w.Header().Set("Location", "/api/v1/tokens/"+rec.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+// listTokens lists the API tokens, oldest first: GET /tokens.
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
+	tokens, err := a.store.ListTokens(r.Context())
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	out := make([]tokenJSON, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, toTokenJSON(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
+}
+
+// revokeToken deletes an API token: POST /tokens/{id}/revoke; 204. Every
+// gateway stops accepting it within tokenTTL. A token may revoke itself.
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := a.store.DeleteToken(r.Context(), id, storage.AuditEvent{
+		At: a.now(), Actor: requester(r), Action: "token-revoke", Detail: "token " + id,
+	}); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			err = errs.New(errs.NotFound, "no API token has ID %s", id)
+		}
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("API token revoked", "id", id, "by", requester(r))
+	w.WriteHeader(http.StatusNoContent)
+}
