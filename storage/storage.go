@@ -136,6 +136,11 @@ type Store interface {
 	// An invalid cursor, an unknown f.Status, or "active" or "expired"
 	// without f.Now is errs.Malformed.
 	ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, string, error)
+	// CountExpiring counts, by profile, the active certificates that end
+	// in [now, until) and that no later certificate replaced (RenewedBy
+	// empty): the ones about to lapse unless someone renews them. A
+	// profile with none is absent from the map.
+	CountExpiring(ctx context.Context, now, until time.Time) (map[string]int, error)
 	// LatestCertificate returns the newest active certificate of the
 	// profile that is unexpired at now (NotAfter > now): the one with the
 	// latest NotBefore, then the latest CreatedAt, then the greatest

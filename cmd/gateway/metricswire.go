@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -9,9 +10,17 @@ import (
 )
 
 // newMetrics makes the collectors, reports when the CAs' certificates end
-// and, with the PKCS#11 pool, reports its members.
-func newMetrics(d *deps, cas map[string]*ca.Authority) *metrics.Metrics {
+// and the certificates of each profile about to lapse, and, with the
+// PKCS#11 pool, reports its members.
+func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
+	cas := core.CAs
 	m := metrics.New()
+	profiles := make([]string, 0, len(core.Profiles))
+	for name := range core.Profiles {
+		profiles = append(profiles, name)
+	}
+	slices.Sort(profiles)
+	m.WatchExpiring(d.store.CountExpiring, profiles, time.Now)
 	ends := make(map[string]func() time.Time, len(cas))
 	for name, a := range cas {
 		ends[name] = func() time.Time { return a.Cert().NotAfter }

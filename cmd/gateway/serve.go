@@ -57,7 +57,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
-		m = newMetrics(d, cas)
+		m = newMetrics(d, core)
 		core.Observer = m
 	}
 	// Certificates signed while the store failed to record them come back

@@ -115,6 +115,30 @@ func (s *Store) LatestCertificate(ctx context.Context, profile string, now time.
 	return certs[0], nil
 }
 
+// CountExpiring implements storage.Store (on the not_after index).
+func (s *Store) CountExpiring(ctx context.Context, now, until time.Time) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT profile, count(*) FROM certificates
+		WHERE not_after >= ? AND not_after < ? AND status = 'active' AND renewed_by IS NULL
+		GROUP BY profile`, micros(now), micros(until))
+	if err != nil {
+		return nil, wrap(err, "count expiring certificates")
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var profile string
+		var n int
+		if err := rows.Scan(&profile, &n); err != nil {
+			return nil, wrap(err, "count expiring certificates")
+		}
+		out[profile] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "count expiring certificates")
+	}
+	return out, nil
+}
+
 // PendingCertificates implements storage.Store.
 func (s *Store) PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error) {
 	n, err := certquery.CheckLimit(limit)

@@ -14,6 +14,7 @@ import (
 func testRevocation(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("Revoke", func(t *testing.T) { testRevoke(t, open) })
 	t.Run("Latest", func(t *testing.T) { testLatest(t, open) })
+	t.Run("CountExpiring", func(t *testing.T) { testCountExpiring(t, open) })
 }
 
 func testRevoke(t *testing.T, open func(t *testing.T) storage.Store) {
@@ -166,5 +167,48 @@ func testLatest(t *testing.T, open func(t *testing.T) storage.Store) {
 				t.Errorf("LatestCertificate() =\n%+v\nGetCertificate() =\n%+v", got, full)
 			}
 		})
+	}
+}
+
+// CountExpiring counts active certificates ending in the window that
+// nothing replaced, by profile: not the expired, the later, the revoked,
+// the pending or the renewed ones.
+func testCountExpiring(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	now := base.Add(60 * 24 * time.Hour)
+	until := now.Add(30 * 24 * time.Hour)
+	for _, r := range []struct {
+		serial, profile, status string
+		notAfter                time.Time
+	}{
+		{"c1", "default", "active", now},                          // counted: the window includes now
+		{"c2", "default", "active", until.Add(-time.Second)},      // counted
+		{"c3", "default", "active", until},                        // after the window
+		{"c4", "default", "active", now.Add(-time.Second)},        // expired
+		{"c5", "default", "revoked", now.Add(time.Hour)},          // revoked
+		{"c6", "default", "pending", now.Add(time.Hour)},          // pending
+		{"c7", "default", "renewed", now.Add(time.Hour)},          // replaced by c8
+		{"c8", "default", "active", now.Add(90 * 24 * time.Hour)}, // the replacement, later
+		{"c9", "web", "active", now.Add(time.Hour)},               // counted
+	} {
+		c := pendingCert(r.serial)
+		c.Profile, c.NotAfter = r.profile, r.notAfter
+		if r.status == "pending" {
+			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
+			continue
+		}
+		activate(t, s, ctx, c)
+		if r.status == "revoked" {
+			must(t, "RevokeCertificate", s.RevokeCertificate(ctx, r.serial, 4, now, Event("revoke", r.serial)))
+		}
+	}
+	must(t, "MarkRenewed", s.MarkRenewed(ctx, "c7", "c8")) // once c8 exists
+	got, err := s.CountExpiring(ctx, now, until)
+	must(t, "CountExpiring", err)
+	if want := map[string]int{"default": 2, "web": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("CountExpiring = %v, want %v", got, want)
+	}
+	if got, err := s.CountExpiring(ctx, until.Add(365*24*time.Hour), until.Add(366*24*time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("CountExpiring of an empty window = %v, %v", got, err)
 	}
 }
