@@ -86,11 +86,7 @@ func cmdCARevoke(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("-reason: %w", err)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	deps, err := openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
+	deps, err := openConfigDeps(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -128,11 +124,7 @@ func cmdCARenew(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("-validity %q: want a positive duration such as 1825d or 8760h", *validity)
 		}
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	deps, err := openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
+	deps, err := openConfigDeps(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
@@ -152,4 +144,14 @@ func cmdCARenew(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "certificate written to %s\n", *out)
 	}
 	return nil
+}
+
+// openConfigDeps loads the configuration at cfgPath and opens what it
+// names (store, signer), for a command that works on the CAs.
+func openConfigDeps(ctx context.Context, cfgPath string, stderr io.Writer) (*deps, error) {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
 }
