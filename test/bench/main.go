@@ -163,7 +163,7 @@ func main() {
 	fmt.Fprintf(&b, "PostgreSQL in alternating runs.\n\n")
 	fmt.Fprintf(&b, "The raw reference moves between runs on this VM by as much as half (a SoftHSM signature took\n")
 	fmt.Fprintf(&b, "110 to 160 µs of CPU from one run to another on the same day), and the ratios move with it:\n")
-	fmt.Fprintf(&b, "this code gave 0.071-0.078 (SQLite) and 0.062-0.066 (PostgreSQL) in four and two runs, and the previous\n")
+	fmt.Fprintf(&b, "this session's code gave 0.071-0.089 (SQLite) and 0.062-0.070 (PostgreSQL) in five and three runs, and the previous\n")
 	fmt.Fprintf(&b, "session's code, alternated with it in the same hour, 0.077-0.090 (SQLite): the spread is the machine's. The CPU columns below\n")
 	fmt.Fprintf(&b, "say what a run measured.\n\n")
 	fmt.Fprintf(&b, "**Why the target is not met: CPU.** SoftHSM signs inside this process, on the same %d CPUs as\n", runtime.NumCPU())
