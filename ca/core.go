@@ -68,6 +68,9 @@ type Observer interface {
 	Issued(profile, method, issuer string)
 	Refused(profile, method string, err error)
 	Revoked(issuer string, reason int)
+	// Upstream times one order at an external CA (err nil: a
+	// certificate came back).
+	Upstream(upstream string, took time.Duration, err error)
 }
 
 // IssueRequest asks for a certificate under a profile, either for the key

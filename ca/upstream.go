@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -58,7 +59,11 @@ func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x
 	}); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	cert, chain, err := u.Obtain(ctx, csr, c.replaced(ctx, p.Upstream, meta.Replaces))
+	if c.Observer != nil {
+		c.Observer.Upstream(p.Upstream, time.Since(start), err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -301,4 +302,42 @@ func TestUpstreamRevoke(t *testing.T) {
 			t.Errorf("the gateway's CRL and OCSP were told of an external CA's revocation: %v", hooked)
 		}
 	})
+}
+
+// recordingObserver keeps what the core reported of upstream orders.
+type recordingObserver struct {
+	mu        sync.Mutex
+	upstreams []string // "UPSTREAM ok" or "UPSTREAM KIND"
+}
+
+func (o *recordingObserver) Issued(profile, method, issuer string)     {}
+func (o *recordingObserver) Refused(profile, method string, err error) {}
+func (o *recordingObserver) Revoked(issuer string, reason int)         {}
+func (o *recordingObserver) Upstream(upstream string, took time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	result := "ok"
+	if err != nil {
+		result = errs.KindOf(err).String()
+	}
+	o.upstreams = append(o.upstreams, upstream+" "+result)
+}
+
+// Each order at the external CA is reported to the observer (metrics),
+// whether it brought a certificate or an error.
+func TestUpstreamObserved(t *testing.T) {
+	f, u := upstreamFixture(t, teststore.SQLite(t), nil)
+	obs := &recordingObserver{}
+	f.core.Observer = obs
+	ctx := context.Background()
+	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	u.obtainErr = errs.New(errs.Unavailable, "upstream acme-ca: rate limited")
+	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")}); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("err %v", err)
+	}
+	if want := []string{"acme-ca ok", "acme-ca unavailable"}; !slices.Equal(obs.upstreams, want) {
+		t.Errorf("observed %v, want %v", obs.upstreams, want)
+	}
 }

@@ -26,6 +26,7 @@ type Metrics struct {
 	refused  *prometheus.CounterVec
 	revoked  *prometheus.CounterVec
 	requests *prometheus.HistogramVec
+	upstream *prometheus.HistogramVec
 }
 
 // New registers the collectors in a new registry.
@@ -49,8 +50,13 @@ func New() *Metrics {
 			Help:    "HTTP requests, by listener, route pattern and status code.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"listener", "route", "code"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_order_duration_seconds",
+			Help:    "Orders at external ACME CAs (upstreams), from request to certificate or failure, by upstream and result (ok, or the error kind).",
+			Buckets: []float64{.25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"upstream", "result"}),
 	}
-	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests,
+	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -60,17 +66,26 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Issued counts a certificate (ca.IssueObserver).
+// Issued counts a certificate (ca.Observer).
 func (m *Metrics) Issued(profile, method, issuer string) {
 	m.issued.WithLabelValues(profile, method, issuer).Inc()
 }
 
-// Refused counts a request that ended in err (ca.IssueObserver).
+// Refused counts a request that ended in err (ca.Observer).
 func (m *Metrics) Refused(profile, method string, err error) {
 	m.refused.WithLabelValues(profile, method, errs.KindOf(err).String()).Inc()
 }
 
-// Revoked counts a revocation (ca.IssueObserver).
+// Upstream times an order at an external CA (ca.Observer).
+func (m *Metrics) Upstream(upstream string, took time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = errs.KindOf(err).String()
+	}
+	m.upstream.WithLabelValues(upstream, result).Observe(took.Seconds())
+}
+
+// Revoked counts a revocation (ca.Observer).
 func (m *Metrics) Revoked(issuer string, reason int) {
 	m.revoked.WithLabelValues(issuer, strconv.Itoa(reason)).Inc()
 }

@@ -29,6 +29,8 @@ func TestMetrics(t *testing.T) {
 	m.Refused("web", "est", errs.New(errs.RejectedIdentifier, "profile web: rule names.dns"))
 	m.Refused("web", "est", errs.New(errs.Unavailable, "store down"))
 	m.Revoked("issuing", 1)
+	m.Upstream("letsencrypt", 3*time.Second, nil)
+	m.Upstream("letsencrypt", time.Second, errs.New(errs.Unavailable, "rate limited"))
 	m.Request("https", "/api/v1/certificates/{serial}", 200, 3*time.Millisecond)
 	m.Request("http", "", 404, time.Millisecond)
 	m.WatchSigner(func() []MemberStatus {
@@ -43,6 +45,8 @@ func TestMetrics(t *testing.T) {
 		`gateway_issuance_failures_total{kind="rejectedIdentifier",method="est",profile="web"} 1`,
 		`gateway_issuance_failures_total{kind="unavailable",method="est",profile="web"} 1`,
 		`gateway_certificates_revoked_total{issuer="issuing",reason="1"} 1`,
+		`gateway_upstream_order_duration_seconds_count{result="ok",upstream="letsencrypt"} 1`,
+		`gateway_upstream_order_duration_seconds_count{result="unavailable",upstream="letsencrypt"} 1`,
 		`gateway_http_request_duration_seconds_count{code="200",listener="https",route="/api/v1/certificates/{serial}"} 1`,
 		`gateway_http_request_duration_seconds_count{code="404",listener="http",route="unmatched"} 1`,
 		`gateway_signer_member_up{member="softhsm gateway"} 1`,
