@@ -545,3 +545,36 @@ func TestCoreProfilePolicies(t *testing.T) {
 		}
 	}
 }
+
+// A CA put on hold (certificateHold) issues nothing until its
+// certificates are released; then, on reload, it issues again.
+func TestCoreCAOnHold(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, webProfile(nil))
+	ctx := context.Background()
+	issue := func() error {
+		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "tester", CSR: csrFor(t, "", "www.example.com")})
+		return err
+	}
+	r, err := f.h.Revoke(ctx, "issuing", storage.ReasonCertificateHold, "tester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.h.Reload(ctx, f.core.CAs); err != nil {
+		t.Fatal(err)
+	}
+	if err := issue(); !errs.Is(err, errs.Unavailable) {
+		t.Fatalf("issuing under a CA on hold: %v", err)
+	}
+	for _, serial := range r.Serials {
+		if err := st.ReleaseHold(ctx, serial, storage.AuditEvent{At: f.now, Actor: "tester", Action: "release-hold", Serial: serial}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.h.Reload(ctx, f.core.CAs); err != nil {
+		t.Fatal(err)
+	}
+	if err := issue(); err != nil {
+		t.Fatalf("issuing after the CA's release: %v", err)
+	}
+}
