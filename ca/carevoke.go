@@ -12,11 +12,13 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-// CAProfilePrefix names the profile of a CA certificate's record in the
-// certificate inventory: "ca:" and the CA's name. Revoke puts a revoked
-// CA's certificates there, under its parent, so that the parent's CRL
-// lists them and its OCSP responder says revoked, on every replica, as
-// for any certificate.
+// CAProfilePrefix names the profile of a CA's audit events (init-ca,
+// renew-ca, record-ca, revoke-ca: GET /api/v1/audit?profile=ca:NAME is
+// the CA's history) and of a CA certificate's record in the certificate
+// inventory: "ca:" and the CA's name. Revoke puts a revoked CA's
+// certificates there, under its parent, so that the parent's CRL lists
+// them and its OCSP responder says revoked, on every replica, as for any
+// certificate.
 const CAProfilePrefix = "ca:"
 
 // CARevocation is what Revoke did.

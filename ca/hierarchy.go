@@ -141,7 +141,7 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 	der := cert.Raw
 	rec := storage.CA{Name: c.Name, Parent: c.Parent, KeyURI: key.URI(), CertDER: der, CreatedAt: now}
 	if err := h.Store.InsertCA(ctx, rec, storage.AuditEvent{
-		At: now, Actor: "gateway init", Action: "init-ca", Serial: SerialHex(cert.SerialNumber),
+		At: now, Actor: "gateway init", Action: "init-ca", Profile: CAProfilePrefix + c.Name, Serial: SerialHex(cert.SerialNumber),
 		Detail: fmt.Sprintf("CA %s (%s, key %s) issued by %s", c.Name, cert.Subject, key.URI(), cert.Issuer), DER: der,
 	}); err != nil {
 		return nil, err
@@ -301,7 +301,7 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 	}
 	oldSerial, newSerial := SerialHex(a.Cert().SerialNumber), SerialHex(cert.SerialNumber)
 	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert().Raw, cert.Raw, storage.AuditEvent{
-		At: now, Actor: actor, Action: "renew-ca", Serial: newSerial,
+		At: now, Actor: actor, Action: "renew-ca", Profile: CAProfilePrefix + name, Serial: newSerial,
 		Detail: fmt.Sprintf("CA %s (%s, key %s) renewed by %s: certificate %s (until %s) replaces %s (until %s)", name, cert.Subject,
 			a.Key.URI(), cert.Issuer, newSerial, cert.NotAfter.UTC().Format(time.RFC3339), oldSerial, a.Cert().NotAfter.UTC().Format(time.RFC3339)),
 		DER: cert.Raw,

@@ -274,7 +274,7 @@ func TestRenewOnSoftHSM(t *testing.T) {
 		t.Error("Load does not return the renewed certificates")
 	}
 	events, err := s.store.ListAudit(ctx, storage.AuditFilter{Serial: ca.SerialHex(newIssuing.SerialNumber)})
-	if err != nil || len(events) != 1 || events[0].Action != "renew-ca" || !bytes.Equal(events[0].DER, newIssuing.Raw) ||
+	if err != nil || len(events) != 1 || events[0].Action != "renew-ca" || events[0].Profile != "ca:issuing" || !bytes.Equal(events[0].DER, newIssuing.Raw) ||
 		!strings.Contains(events[0].Detail, ca.SerialHex(oldIssuing.SerialNumber)) {
 		t.Errorf("audit of the renewal: %+v, %v", events, err)
 	}
