@@ -411,6 +411,9 @@ type ACME struct {
 	RetryAfter     Duration       `yaml:"retry_after"`
 	TermsOfService string         `yaml:"terms_of_service"` // URL; if set, new accounts must agree
 	Website        string         `yaml:"website"`
+	// OrdersPerAccountPerHour caps the orders one account creates in an
+	// hour (rateLimited beyond); 0 is no limit.
+	OrdersPerAccountPerHour int `yaml:"orders_per_account_per_hour"`
 }
 
 // ACMEValidation configures challenge validation.

@@ -106,6 +106,7 @@ profiles:
   - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"]}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
+  orders_per_account_per_hour: -1
 keystore: {wrap: hsm}
 `
 	_, err := Parse(strings.NewReader(doc), nil)
@@ -122,6 +123,7 @@ keystore: {wrap: hsm}
 		"profiles[0].certificate_policies[1]: must be an OID", "profiles[0].certificate_policies[2]: 2.23.140.1.2.1 is anyPolicy or a CA/B Forum reserved policy",
 		"profiles[0].certificate_policies[3]: must be an OID",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
+		"acme.orders_per_account_per_hour: must be 0",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

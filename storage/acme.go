@@ -138,6 +138,9 @@ type ACMEStore interface {
 	InsertACMEOrder(ctx context.Context, o ACMEOrder, authzs []ACMEAuthz) error
 	// GetACMEOrder returns the order or errs.NotFound.
 	GetACMEOrder(ctx context.Context, id string) (ACMEOrder, error)
+	// CountACMEOrders counts the orders an account created at or after
+	// since (the new-order rate limit).
+	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
 	// ListACMEOrders returns the IDs of an account's orders, newest first,
 	// at most limit.
 	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)

@@ -48,6 +48,7 @@ type Store interface {
 	InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs []storage.ACMEAuthz) error
 	GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error)
 	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
+	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
 	ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error)
 	StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error)

@@ -93,6 +93,18 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 		}
 	}
 	now := s.now()
+	if limit := s.set.OrdersPerAccountPerHour; limit > 0 {
+		n, err := s.store.CountACMEOrders(ctx, req.account.ID, now.Add(-time.Hour))
+		if err != nil {
+			return nil, err
+		}
+		if n >= limit {
+			pe := prob(probRateLimited, http.StatusTooManyRequests,
+				"this account created %d orders in the last hour, the most this server allows (acme.orders_per_account_per_hour); retry later", n)
+			pe.retryAfter = time.Minute
+			return nil, pe
+		}
+	}
 	o := storage.ACMEOrder{
 		ID: randomID(), AccountID: req.account.ID, Profile: req.profile, Status: storage.ACMEPending,
 		Identifiers: idents, Expires: now.Add(s.set.OrderLifetime), Replaces: p.Replaces, CreatedAt: now,

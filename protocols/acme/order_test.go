@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,4 +274,40 @@ func TestAuthzDeactivation(t *testing.T) {
 	if o.Status != storage.ACMEInvalid {
 		t.Errorf("order after its authorization was deactivated: %s", o.Status)
 	}
+}
+
+// With acme.orders_per_account_per_hour, an account's orders beyond the
+// limit within an hour are refused with rateLimited, 429 and Retry-After
+// (RFC 8555 section 6.6), store nothing, and do not touch another
+// account; an hour later the account orders again.
+func TestNewOrderRateLimit(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, config.ACMEValidation{}, Settings{OrdersPerAccountPerHour: 2})
+		k, other := newECKey(t), newECKey(t)
+		acct, otherAcct := f.newAccount(k), f.newAccount(other)
+		order := func(k testKey, acct string) result {
+			return f.post(f.base+"/new-order", k, acct, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "a.test"}}})
+		}
+		for i := range 2 {
+			if r := order(k, acct); r.status != http.StatusCreated {
+				t.Fatalf("order %d: %d %s", i, r.status, r.body)
+			}
+			f.clock.Advance(10 * time.Minute)
+		}
+		r := order(k, acct)
+		if r.status != http.StatusTooManyRequests || r.prob.Type != probRateLimited || r.header.Get("Retry-After") == "" {
+			t.Fatalf("third order within the hour: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
+		}
+		if r := order(other, otherAcct); r.status != http.StatusCreated {
+			t.Fatalf("another account: %d %s", r.status, r.body)
+		}
+		f.clock.Advance(41 * time.Minute) // the first order is more than an hour old
+		if r := order(k, acct); r.status != http.StatusCreated {
+			t.Fatalf("after the hour: %d %s", r.status, r.body)
+		}
+		id := acct[strings.LastIndex(acct, "/")+1:]
+		if n, err := st.CountACMEOrders(t.Context(), id, time.Time{}); err != nil || n != 3 {
+			t.Errorf("orders stored for the account: %d, %v; want 3 (the refused one is not)", n, err)
+		}
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 )
@@ -29,6 +31,7 @@ const (
 	probInvalidContact      = errNS + "invalidContact"
 	probMalformed           = errNS + "malformed"
 	probOrderNotReady       = errNS + "orderNotReady"
+	probRateLimited         = errNS + "rateLimited"
 	probRejectedIdentifier  = errNS + "rejectedIdentifier"
 	probServerInternal      = errNS + "serverInternal"
 	probTLS                 = errNS + "tls"
@@ -53,6 +56,9 @@ type Problem struct {
 type probError struct {
 	Problem
 	err error
+	// retryAfter, if set, goes into a Retry-After header (RFC 8555
+	// section 6.6 for rateLimited).
+	retryAfter time.Duration
 }
 
 func (e *probError) Error() string {
@@ -134,6 +140,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if pe := (*probError)(nil); errors.As(err, &pe) && pe.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((pe.retryAfter+time.Second-1)/time.Second)))
+	}
 	w.WriteHeader(p.Status)
 	w.Write(p.json())
 }

@@ -34,6 +34,11 @@ type Settings struct {
 	// MaxHTTPBody caps how much of an http-01 response is read (default
 	// 8 KiB; a key authorization is under 200 bytes).
 	MaxHTTPBody int64
+	// OrdersPerAccountPerHour, if positive, is how many orders one account
+	// may create in any hour; more are refused with rateLimited (RFC 8555
+	// section 6.6), as a client stuck in a loop would otherwise keep the
+	// HSM busy. Zero: no limit.
+	OrdersPerAccountPerHour int
 }
 
 func (s Settings) withDefaults() Settings {

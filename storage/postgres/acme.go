@@ -227,6 +227,17 @@ func (s *Store) GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder,
 	return o, nil
 }
 
+// CountACMEOrders implements storage.ACMEStore (on acme_orders_account_idx).
+func (s *Store) CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM acme_orders WHERE account_id = $1 AND created_at >= $2`,
+		accountID, since).Scan(&n)
+	if err != nil {
+		return 0, wrap(err, "count ACME orders of account %q", accountID)
+	}
+	return int(n), nil
+}
+
 // ListACMEOrders implements storage.ACMEStore.
 func (s *Store) ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
