@@ -87,7 +87,7 @@ type API struct {
 	store      Store
 	log        *slog.Logger
 	now        func() time.Time
-	renew      func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
+	renewCAFn  func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
 	revokeCAFn func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
@@ -107,7 +107,7 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renew: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
+	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
 		tokens: &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024}}
 }
 

@@ -49,7 +49,7 @@ func (a *API) require(scope string) func(http.Handler) http.Handler {
 // mayUse refuses (403) a request whose token is limited to other
 // certificate profiles (storage.Token.Profiles) than profile.
 func mayUse(r *http.Request, profile string) error {
-	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
+	tok := tokenOf(r)
 	if len(tok.Profiles) == 0 || slices.Contains(tok.Profiles, profile) {
 		return nil
 	}
@@ -72,7 +72,7 @@ func (a *API) profileAllowed(next http.Handler) http.Handler {
 // token sees every certificate but one limited to profiles, which sees
 // theirs. A certificate it may not see does not exist for it (404).
 func sees(r *http.Request, c storage.Certificate) error {
-	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
+	tok := tokenOf(r)
 	if len(tok.Profiles) == 0 || slices.Contains(tok.Profiles, c.Profile) {
 		return nil
 	}
@@ -81,7 +81,7 @@ func sees(r *http.Request, c storage.Certificate) error {
 
 // seesSerial is sees for a serial, looked up only for a limited token.
 func (a *API) seesSerial(r *http.Request, serial string) error {
-	if tok, _ := r.Context().Value(tokenKey{}).(storage.Token); len(tok.Profiles) == 0 {
+	if len(tokenOf(r).Profiles) == 0 {
 		return nil
 	}
 	c, err := a.store.GetCertificate(r.Context(), serial)
@@ -130,9 +130,12 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	return tok, nil
 }
 
+// tokenOf is the token of a request that require authenticated.
+func tokenOf(r *http.Request) storage.Token {
+	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
+	return tok
+}
+
 // requester names the token of an authenticated request: it is the
 // requester of what the request issues and the actor of what it audits.
-func requester(r *http.Request) string {
-	tok, _ := r.Context().Value(tokenKey{}).(storage.Token)
-	return tok.Name
-}
+func requester(r *http.Request) string { return tokenOf(r).Name }

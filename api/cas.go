@@ -100,7 +100,7 @@ type renewCAResponse struct {
 // take it up within a minute. POST /cas/{name}/renew with an optional
 // {"validity": "3650d"} (default: the CA's configured validity).
 func (a *API) renewCA(w http.ResponseWriter, r *http.Request) {
-	if a.renew == nil {
+	if a.renewCAFn == nil {
 		a.problem(w, r, errs.New(errs.NotFound, "CA renewal is not served by this process"))
 		return
 	}
@@ -119,7 +119,7 @@ func (a *API) renewCA(w http.ResponseWriter, r *http.Request) {
 		validity = d.D()
 	}
 	name := chi.URLParam(r, "name")
-	ren, err := a.renew(r.Context(), name, validity, requester(r))
+	ren, err := a.renewCAFn(r.Context(), name, validity, requester(r))
 	if err != nil {
 		a.problem(w, r, err)
 		return

@@ -34,7 +34,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	// A token limited to profiles lists one of them: the one asked for,
 	// or its only one.
-	if tok, _ := r.Context().Value(tokenKey{}).(storage.Token); len(tok.Profiles) > 0 {
+	if tok := tokenOf(r); len(tok.Profiles) > 0 {
 		switch {
 		case f.Profile != "":
 			err = mayUse(r, f.Profile)

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -73,4 +75,14 @@ func LimitToken(t *storage.Token, profiles []string, known func(string) bool) er
 	}
 	t.Profiles = slices.Clone(profiles)
 	return nil
+}
+
+// TokenCreated is the audit event of a new token, made by actor: its ID,
+// name, scopes and profiles, never its secret or hash.
+func TokenCreated(t storage.Token, actor string) storage.AuditEvent {
+	detail := fmt.Sprintf("token %s name=%q scopes=%s", t.ID, t.Name, strings.Join(t.Scopes, ","))
+	if len(t.Profiles) > 0 {
+		detail += " profiles=" + strings.Join(t.Profiles, ",")
+	}
+	return storage.AuditEvent{At: t.CreatedAt, Actor: actor, Action: "token-create", Detail: detail}
 }

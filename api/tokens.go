@@ -1,9 +1,7 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,11 +49,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	detail := fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ","))
-	if len(rec.Profiles) > 0 {
-		detail += " profiles=" + strings.Join(rec.Profiles, ",")
-	}
-	if err := a.store.InsertToken(r.Context(), rec, storage.AuditEvent{At: rec.CreatedAt, Actor: requester(r), Action: "token-create", Detail: detail}); err != nil {
+	if err := a.store.InsertToken(r.Context(), rec, TokenCreated(rec, requester(r))); err != nil {
 		a.problem(w, r, err)
 		return
 	}

@@ -54,13 +54,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	detail := fmt.Sprintf("token %s name=%q scopes=%s", rec.ID, rec.Name, strings.Join(rec.Scopes, ","))
-	if len(rec.Profiles) > 0 {
-		detail += " profiles=" + strings.Join(rec.Profiles, ",")
-	}
-	if err := st.InsertToken(ctx, rec, storage.AuditEvent{
-		At: rec.CreatedAt, Actor: "gateway token create", Action: "token-create", Detail: detail,
-	}); err != nil {
+	if err := st.InsertToken(ctx, rec, api.TokenCreated(rec, "gateway token create")); err != nil {
 		return err
 	}
 	if *out != "" {
