@@ -143,30 +143,41 @@ func (h *Hierarchy) certificates(ctx context.Context, a, parent *Authority) ([]*
 		if prev == "" {
 			return certs, nil
 		}
-		if cert = h.auditedCACert(ctx, prev, a, parent); cert == nil {
+		earlier, err := AuditedCACertificate(ctx, h.Store, prev, parent.Cert())
+		if err != nil {
+			return nil, err
+		}
+		if earlier == nil || !samePublicKey(earlier.PublicKey, a.Key.Public()) {
 			h.Log.Warn("CA revocation: an earlier certificate is not in the audit trail", "ca", a.Name, "serial", prev)
 			return certs, nil
 		}
+		cert = earlier
 		certs = append(certs, cert)
 	}
 }
 
-// auditedCACert is the certificate with serial from the audit trail's
-// init-ca or renew-ca events, if it certifies a's key and parent signed
-// it; nil otherwise.
-func (h *Hierarchy) auditedCACert(ctx context.Context, serial string, a, parent *Authority) *x509.Certificate {
-	events, err := h.Store.ListAudit(ctx, storage.AuditFilter{Serial: serial, Limit: 100})
+// AuditTrail is the part of the store that reads the audit trail.
+type AuditTrail interface {
+	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
+}
+
+// AuditedCACertificate is the CA certificate with serial that issuer
+// signed, from the audit trail, whose init-ca and renew-ca events carry
+// every CA certificate's DER, those a renewal replaced included; nil when
+// the trail has none.
+func AuditedCACertificate(ctx context.Context, trail AuditTrail, serial string, issuer *x509.Certificate) (*x509.Certificate, error) {
+	events, err := trail.ListAudit(ctx, storage.AuditFilter{Serial: serial, Limit: 100})
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	for _, e := range events {
 		if e.Action != "init-ca" && e.Action != "renew-ca" {
 			continue
 		}
 		cert, err := x509.ParseCertificate(e.DER)
-		if err == nil && samePublicKey(cert.PublicKey, a.Key.Public()) && cert.CheckSignatureFrom(parent.Cert()) == nil {
-			return cert
+		if err == nil && cert.IsCA && bytes.Equal(cert.RawIssuer, issuer.RawSubject) && cert.CheckSignatureFrom(issuer) == nil {
+			return cert, nil
 		}
 	}
-	return nil
+	return nil, nil
 }

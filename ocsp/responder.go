@@ -586,21 +586,8 @@ func (r *Responder) subordinate(c *caResponder, serial string) bool {
 // that hold the old chain still ask about it, and it is still good. The
 // audit trail keeps every CA certificate (init-ca, renew-ca, with the DER).
 func (r *Responder) formerSubordinate(ctx context.Context, c *caResponder, serial string) (bool, error) {
-	events, err := r.d.Store.ListAudit(ctx, storage.AuditFilter{Serial: serial, Limit: 10})
-	if err != nil {
-		return false, err
-	}
-	issuer := c.a.Cert()
-	for _, e := range events {
-		if e.Action != "init-ca" && e.Action != "renew-ca" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(e.DER)
-		if err == nil && cert.IsCA && bytes.Equal(cert.RawIssuer, issuer.RawSubject) && cert.CheckSignatureFrom(issuer) == nil {
-			return true, nil
-		}
-	}
-	return false, nil
+	cert, err := ca.AuditedCACertificate(ctx, r.d.Store, serial, c.a.Cert())
+	return cert != nil, err
 }
 
 // sign makes one response: thisUpdate and producedAt now, nextUpdate
