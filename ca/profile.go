@@ -13,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -99,13 +98,9 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		cp.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	}
 	for _, o := range p.CertificatePolicies {
-		var oid asn1.ObjectIdentifier
-		for _, a := range strings.Split(o, ".") {
-			n, err := strconv.Atoi(a)
-			if err != nil {
-				return nil, errs.Wrap(errs.Config, err, "profile %s: certificate_policies: %q", p.Name, o)
-			}
-			oid = append(oid, n)
+		oid, ok := config.ParseOID(o)
+		if !ok {
+			return nil, errs.New(errs.Config, "profile %s: certificate_policies: %q is not an OID", p.Name, o)
 		}
 		cp.Policies = append(cp.Policies, oid)
 	}

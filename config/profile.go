@@ -1,9 +1,11 @@
 package config
 
 import (
+	"encoding/asn1"
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -41,11 +43,11 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 		}
 	}
 	for i, o := range p.CertificatePolicies {
-		switch {
-		case !validOID(o):
-			add(fmt.Sprintf("%s.certificate_policies[%d]", path, i), "must be an OID in dotted form such as 1.3.6.1.4.1.99999.1, got %q", o)
-		case o == "2.5.29.32.0" || strings.HasPrefix(o, "2.23.140.1."):
-			add(fmt.Sprintf("%s.certificate_policies[%d]", path, i), "%s is anyPolicy or a CA/B Forum reserved policy, which the gateway sets itself; name the CA's own policies", o)
+		at := fmt.Sprintf("%s.certificate_policies[%d]", path, i)
+		if _, ok := ParseOID(o); !ok {
+			add(at, "must be an OID in dotted form such as 1.3.6.1.4.1.99999.1, got %q", o)
+		} else if o == "2.5.29.32.0" || strings.HasPrefix(o, "2.23.140.1.") {
+			add(at, "%s is anyPolicy or a CA/B Forum reserved policy, which the gateway sets itself; name the CA's own policies", o)
 		}
 	}
 	n := p.Names
@@ -116,23 +118,23 @@ func contains(list []string, s string) bool {
 // Allows reports whether the profile accepts the enrollment method.
 func (p Profile) Allows(method string) bool { return contains(p.Methods, method) }
 
-// validOID reports whether s is an object identifier in dotted form: at
-// least two arcs, the first 0, 1 or 2, each a decimal number without
-// leading zeros.
-func validOID(s string) bool {
+// ParseOID reads an object identifier in dotted form: at least two arcs,
+// the first 0, 1 or 2, each a decimal number without leading zeros.
+func ParseOID(s string) (asn1.ObjectIdentifier, bool) {
 	arcs := strings.Split(s, ".")
 	if len(arcs) < 2 || len(arcs[0]) != 1 || arcs[0] > "2" {
-		return false
+		return nil, false
 	}
+	oid := make(asn1.ObjectIdentifier, 0, len(arcs))
 	for _, a := range arcs {
 		if a == "" || len(a) > 1 && a[0] == '0' || len(a) > 18 {
-			return false
+			return nil, false
 		}
-		for _, c := range a {
-			if c < '0' || c > '9' {
-				return false
-			}
+		n, err := strconv.Atoi(a)
+		if err != nil || n < 0 {
+			return nil, false
 		}
+		oid = append(oid, n)
 	}
-	return true
+	return oid, true
 }
