@@ -469,13 +469,19 @@ func (h *Hierarchy) Follow(ctx context.Context, cas map[string]*Authority, inter
 		case <-t.C:
 		case <-now:
 		}
-		applied, err := h.Reload(ctx, cas)
-		if err != nil {
-			h.Log.Error("CA certificate reload", "err", err)
-		}
-		if len(applied) > 0 && changed != nil {
-			changed(ctx)
-		}
+		h.Refresh(ctx, cas, changed)
+	}
+}
+
+// Refresh runs Reload once and calls changed if it applied a renewal. A
+// reload that fails is logged; the CAs keep what they had.
+func (h *Hierarchy) Refresh(ctx context.Context, cas map[string]*Authority, changed func(context.Context)) {
+	applied, err := h.Reload(ctx, cas)
+	if err != nil {
+		h.Log.Error("CA certificate reload", "err", err)
+	}
+	if len(applied) > 0 && changed != nil {
+		changed(ctx)
 	}
 }
 

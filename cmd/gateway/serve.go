@@ -113,14 +113,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// POST /api/v1/cas/NAME/renew: renewed here, served here at once.
 	renewCA := func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error) {
 		r, err := hierarchy.Renew(ctx, name, validity, actor)
-		if err != nil {
-			return r, err
+		if err == nil {
+			hierarchy.Refresh(ctx, cas, renewed)
 		}
-		if _, err := hierarchy.Reload(ctx, cas); err != nil {
-			log.Error("CA certificate reload", "err", err)
-		}
-		renewed(ctx)
-		return r, nil
+		return r, err
 	}
 	// POST /api/v1/cas/NAME/revoke: nothing more is issued under it here
 	// from now; the parent's OCSP answers are signed again at once.
@@ -129,9 +125,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return r, err
 		}
-		if _, err := hierarchy.Reload(ctx, cas); err != nil {
-			log.Error("CA certificate reload", "err", err)
-		}
+		hierarchy.Refresh(ctx, cas, renewed)
 		if core.OnRevoke != nil {
 			for _, serial := range r.Serials {
 				core.OnRevoke(ctx, r.Parent, serial)
