@@ -78,7 +78,7 @@ func (a *Authority) Full() []*x509.Certificate {
 // use after one of them changed.
 type Derived[T any] struct {
 	cas  []*Authority
-	make func() (T, error)
+	build func() (T, error)
 	cur  atomic.Pointer[derived[T]]
 }
 
@@ -87,9 +87,9 @@ type derived[T any] struct {
 	v    T
 }
 
-// NewDerived returns a Derived that calls make for its value.
-func NewDerived[T any](make func() (T, error), cas ...*Authority) *Derived[T] {
-	return &Derived[T]{cas: cas, make: make}
+// NewDerived returns a Derived that calls build for its value.
+func NewDerived[T any](build func() (T, error), cas ...*Authority) *Derived[T] {
+	return &Derived[T]{cas: cas, build: build}
 }
 
 // Get returns the value, made again if a CA's certificate or chain changed
@@ -103,7 +103,7 @@ func (d *Derived[T]) Get() (T, error) {
 	for i, a := range d.cas {
 		from[i] = a.Certified()
 	}
-	v, err := d.make()
+	v, err := d.build()
 	if err != nil {
 		return v, err
 	}
