@@ -77,9 +77,9 @@ func (a *Authority) Full() []*x509.Certificate {
 // certificate pool, a cacerts answer, a chain to send), made again on first
 // use after one of them changed.
 type Derived[T any] struct {
-	cas  []*Authority
+	cas   []*Authority
 	build func() (T, error)
-	cur  atomic.Pointer[derived[T]]
+	cur   atomic.Pointer[derived[T]]
 }
 
 type derived[T any] struct {
