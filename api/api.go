@@ -11,7 +11,7 @@
 // Every route takes a bearer token (RFC 6750) made by NewToken. The store
 // holds only the SHA-256 of a token, so a request is authenticated by
 // hashing its token and looking the hash up. Each route names one scope
-// (issue, read, revoke, admin); admin implies every other scope.
+// (issue, read, revoke, approve, admin); admin implies every other scope.
 //
 // # Errors
 //
@@ -61,6 +61,8 @@ type Store interface {
 	SetAutoRenew(ctx context.Context, serial string, enabled bool, audit storage.AuditEvent) error
 	ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error)
 	ListCAs(ctx context.Context) ([]storage.CA, error)
+	GetRequest(ctx context.Context, id string) (storage.Request, error)
+	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew
 	// switches.
@@ -117,6 +119,8 @@ const (
 	scopeRead   = "read"
 	scopeRevoke = "revoke"
 	scopeAdmin  = "admin"
+	// scopeApprove decides enrollment requests held for approval.
+	scopeApprove = "approve"
 )
 
 // Routes mounts the API under /api/v1. Each route and the scope it needs:
@@ -132,6 +136,10 @@ const (
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
 //	POST /profiles/{profile}/acme/eab         admin   a single-use ACME External Account Binding key
 //	POST /profiles/{profile}/scep/challenges  issue   a one-time SCEP challengePassword
+//	GET  /requests                            read    enrollment requests held for approval
+//	GET  /requests/{id}                       read    one request, with its CSR
+//	POST /requests/{id}/approve               approve approve a request: its certificate is issued
+//	POST /requests/{id}/reject                approve reject a request with a reason
 //	GET  /cas                                 read    the CAs and their certificates
 //	POST /cas/{name}/renew                    admin   renew a CA's certificate (same key)
 //	POST /cas/{name}/revoke                   admin   revoke a subordinate CA
@@ -179,6 +187,11 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/release-hold", a.releaseHold)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
+
+		r.With(a.require(scopeRead)).Get("/requests", a.listRequests)
+		r.With(a.require(scopeRead)).Get("/requests/{id}", a.getRequest)
+		r.With(a.require(scopeApprove)).Post("/requests/{id}/approve", a.approveRequest)
+		r.With(a.require(scopeApprove)).Post("/requests/{id}/reject", a.rejectRequest)
 
 		r.With(a.require(scopeAdmin)).Post("/profiles/{profile}/acme/eab", a.createEAB)
 		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/scep/challenges", a.createSCEPChallenge)

@@ -92,6 +92,7 @@ var tokenScopes = map[string][]string{
 //     before the end.
 //   - csr-only: no server_keygen.
 //   - acme-only: the api method is not allowed (acme and scep are).
+//   - held: API requests wait for approval.
 func profiles() []config.Profile {
 	names := config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, URIs: []string{"spiffe://example.com/"}, CommonName: "allow", Max: 10}
 	day := 24 * time.Hour
@@ -108,6 +109,10 @@ func profiles() []config.Profile {
 		{Name: "acme-only", CA: "issuing", Methods: []string{"acme", "scep"}, Names: names,
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}},
+		{Name: "held", CA: "issuing", Methods: []string{"api"}, Names: names,
+			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
+			AutoRenew: config.AutoRenew{RenewBeforeDays: 30},
+			Approval:  config.ProfileApproval{Methods: []string{"api"}, RetryAfter: config.Duration(90 * time.Second)}},
 	}
 }
 

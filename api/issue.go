@@ -74,6 +74,11 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 	req.Requester = requester(r)
 
 	issued, err := a.core.Issue(r.Context(), req)
+	if p, ok := ca.AsPending(err); ok {
+		a.log.Info("issuance held for approval", "profile", req.Profile, "requester", req.Requester, "request", p.Request.ID)
+		a.pending(w, p)
+		return
+	}
 	if err != nil {
 		if errs.ClientFault(err) {
 			a.log.Info("issuance refused", "profile", req.Profile, "requester", req.Requester, "reason", err.Error())
@@ -110,7 +115,11 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Location", "/api/v1/certificates/"+issued.Serial)
-	writeJSON(w, http.StatusCreated, resp)
+	status := http.StatusCreated
+	if issued.Earlier { // an approved request, repeated
+		status = http.StatusOK
+	}
+	writeJSON(w, status, resp)
 }
 
 // coreRequest checks the fields that belong together and translates the

@@ -15,7 +15,7 @@ import (
 )
 
 // Scopes a token can carry.
-var Scopes = []string{"issue", "read", "revoke", "admin"}
+var Scopes = []string{"issue", "read", "revoke", "approve", "admin"}
 
 // tokenPrefix marks gateway tokens so that secret scanners can find them.
 const tokenPrefix = "gwt_"

@@ -36,6 +36,7 @@ type CoreStore interface {
 	DueForRenewal(ctx context.Context, now time.Time, limit int) ([]storage.Certificate, error)
 	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
 	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
+	ApprovalStore
 }
 
 // Core is the one issuance path every protocol calls: a protocol turns its
@@ -101,6 +102,13 @@ type IssueRequest struct {
 	// without keeping a sealed copy (no bundle with the key, no
 	// server-driven renewal).
 	DiscardKey bool
+	// TransactionID is the SCEP transactionID, kept with a request held
+	// for approval so that a CertPoll finds it.
+	TransactionID string
+
+	// approval is the approved request this issuance carries out
+	// (Core.Approve): the profile does not hold it again.
+	approval *storage.Request
 }
 
 // GenerateRequest names the key and identifiers of a certificate whose key
@@ -122,6 +130,9 @@ type Issued struct {
 	Cert   *x509.Certificate
 	Chain  []*x509.Certificate
 	Key    crypto.Signer
+	// Earlier says the certificate was issued before, for an approved
+	// request this one repeats, and is not a new issuance.
+	Earlier bool
 }
 
 // Issue runs one request through the core: parse and verify the CSR (or
@@ -132,6 +143,9 @@ type Issued struct {
 // request changes nothing.
 func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	issued, err := c.issue(ctx, req)
+	if _, held := AsPending(err); held || err == nil && issued.Earlier {
+		return issued, err // neither issued now nor refused
+	}
 	if c.Observer != nil {
 		if err != nil {
 			c.Observer.Refused(req.Profile, req.Method, err)
@@ -221,8 +235,19 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err := p.CheckNames(names); err != nil {
 		return nil, err
 	}
+	// Approval (approval.go): a first enrollment waits; a renewal
+	// (Replaces) was approved with the certificate it renews.
+	if p.Held(req.Method) && req.Replaces == "" && req.approval == nil {
+		if csr == nil {
+			return nil, errs.New(errs.Forbidden, "profile %s: rule approval: %s requests wait for an operator's approval, and a key the gateway generates cannot wait; send a CSR", p.Name, req.Method)
+		}
+		return c.held(ctx, p, req, csr, names)
+	}
 
 	meta := Request{Profile: p.Name, Method: req.Method, Requester: req.Requester, Replaces: req.Replaces, ACMEOrder: req.ACMEOrder}
+	if req.approval != nil {
+		meta.Approval = fmt.Sprintf("request %s approved by %s", req.approval.ID, req.approval.DecidedBy)
+	}
 	if key != nil && !req.DiscardKey {
 		meta.Key = key
 		meta.AutoRenew = p.AutoRenew

@@ -53,6 +53,9 @@ type Request struct {
 	RenewAt   func(notBefore, notAfter time.Time) time.Time
 	Replaces  string
 	ACMEOrder string // see IssueRequest.ACMEOrder
+	// Approval, for a request an operator approved, says which and by
+	// whom, for the audit record.
+	Approval string
 }
 
 // Issuer signs end-entity certificates, persisting before it signs.
@@ -183,9 +186,13 @@ func (is *Issuer) lintedDraft(a *Authority, p LeafParams, pub crypto.PublicKey, 
 // the DER in the trail. issuer is the CA or upstream, for the trail and
 // the log.
 func complete(ctx context.Context, st IssueStore, log *slog.Logger, at time.Time, req Request, issuer slog.Attr, serial string, der []byte, sanList []string, notBefore, notAfter time.Time) error {
+	detail := fmt.Sprintf("method=%s %s=%s sans=%s", req.Method, issuer.Key, issuer.Value, strings.Join(sanList, ","))
+	if req.Approval != "" {
+		detail += " (" + req.Approval + ")"
+	}
 	auditID, err := st.CompleteIssuance(ctx, storage.AuditEvent{
 		At: at, Actor: req.Requester, Action: "issue", Profile: req.Profile, Serial: serial,
-		Detail: fmt.Sprintf("method=%s %s=%s sans=%s", req.Method, issuer.Key, issuer.Value, strings.Join(sanList, ",")), DER: der,
+		Detail: detail, DER: der,
 	}, serial, der, notBefore, notAfter)
 	if err != nil {
 		if auditID != 0 {

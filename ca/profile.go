@@ -46,6 +46,11 @@ type Profile struct {
 	ServerKeygen    bool
 	AutoRenew       bool
 	RenewBefore     time.Duration
+	// Approval lists the methods whose first enrollments wait for an
+	// operator (config.ProfileApproval); RetryAfter is what their clients
+	// are told to wait before asking again.
+	Approval   []string
+	RetryAfter time.Duration
 }
 
 var keyUsageByName = map[string]x509.KeyUsage{
@@ -72,6 +77,7 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		MaxValidity: p.MaxValidity.D(), DefaultValidity: p.DefaultValidity.D(),
 		ServerKeygen: p.ServerKeygen, AutoRenew: p.AutoRenew.Enabled,
 		RenewBefore: time.Duration(p.AutoRenew.RenewBeforeDays) * 24 * time.Hour,
+		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(),
 	}
 	for _, r := range p.Names.DNS {
 		cp.dnsRules = append(cp.dnsRules, strings.ToLower(r))
@@ -109,6 +115,9 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 
 // Allows reports whether the profile accepts the enrollment method.
 func (p *Profile) Allows(method string) bool { return slices.Contains(p.Methods, method) }
+
+// Held reports whether first enrollments by method wait for approval.
+func (p *Profile) Held(method string) bool { return slices.Contains(p.Approval, method) }
 
 // Names are the identifiers of one request.
 type Names struct {

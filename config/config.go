@@ -260,6 +260,26 @@ type Profile struct {
 	EST          ProfileEST  `yaml:"est"`
 	ACME         ProfileACME `yaml:"acme"`
 	SCEP         ProfileSCEP `yaml:"scep"`
+	// Approval holds requests of some methods until an operator approves
+	// them (REST API `POST /api/v1/requests/ID/approve`).
+	Approval ProfileApproval `yaml:"approval"`
+}
+
+// ProfileApproval makes first enrollments wait for an operator. A request
+// of one of Methods passes the profile's rules, is stored and answered
+// "pending" (REST API 202, EST 202 with Retry-After, SCEP PENDING); the
+// certificate is issued when a token with the approve scope approves it,
+// and the client that repeats its request (or polls) gets it.
+// Re-enrollments signed with a current certificate (EST simplereenroll,
+// SCEP RenewalReq) and server-driven renewals are not held: their names
+// were approved with the certificate they renew.
+type ProfileApproval struct {
+	// Methods whose requests wait: est, scep, api. ACME is not among them:
+	// an ACME order is authorized by its challenges.
+	Methods []string `yaml:"methods"`
+	// RetryAfter is what clients are told to wait before asking again
+	// (EST and REST Retry-After). Default 5m.
+	RetryAfter Duration `yaml:"retry_after"`
 }
 
 // Upstream is an external ACME CA (Let's Encrypt, ZeroSSL, step-ca...)

@@ -91,6 +91,7 @@ func (c *Config) setDefaults() {
 		if p.AutoRenew.RenewBeforeDays == 0 {
 			p.AutoRenew.RenewBeforeDays = 30
 		}
+		setDur(&p.Approval.RetryAfter, 5*time.Minute)
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

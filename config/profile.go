@@ -83,6 +83,20 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 			add(fmt.Sprintf("%s.est.auth[%d]", path, i), "must be basic or client_cert, got %q", a)
 		}
 	}
+	for i, m := range p.Approval.Methods {
+		at := fmt.Sprintf("%s.approval.methods[%d]", path, i)
+		switch {
+		case m == "acme":
+			add(at, "acme orders are authorized by their challenges and cannot wait for approval; use est, scep or api")
+		case m != "est" && m != "scep" && m != "api":
+			add(at, "must be est, scep or api, got %q", m)
+		case !contains(p.Methods, m):
+			add(at, "%s is not one of the profile's methods", m)
+		}
+	}
+	if p.Approval.RetryAfter < 0 {
+		add(path+".approval.retry_after", "must not be negative, got %s", p.Approval.RetryAfter)
+	}
 	if p.AutoRenew.Enabled && !p.ServerKeygen {
 		add(path+".auto_renew.enabled", "server-driven renewal needs server_keygen: the gateway renews only keys it holds")
 	}

@@ -234,5 +234,6 @@ type Store interface {
 	RevocationStore
 	UpstreamStore
 	SCEPStore
+	RequestStore
 	KeystoreStore
 }

@@ -35,6 +35,10 @@ commands:
                  create an ACME External Account Binding key
   scep challenge -profile P [-valid-for D]
                  create a one-time SCEP challengePassword
+  request list [-profile P] [-status S]
+                 list enrollment requests held for approval
+  request approve -id ID | request reject -id ID [-reason R]
+                 approve (issue) or reject a held request
   version        print the version
 
 Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
@@ -103,6 +107,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "scep":
 		if len(args) > 1 && args[1] == "challenge" {
 			return cmdSCEPChallenge(ctx, args[2:], stdout, stderr)
+		}
+	case "request":
+		if len(args) > 1 {
+			switch args[1] {
+			case "list":
+				return cmdRequestList(ctx, args[2:], stdout, stderr)
+			case "approve", "reject":
+				return cmdRequestDecide(ctx, args[1], args[2:], stdout, stderr)
+			}
 		}
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)

@@ -10,7 +10,8 @@ import (
 )
 
 // newMetrics makes the collectors, reports when the CAs' certificates end
-// and the certificates of each profile about to lapse, and, with the
+// and the certificates of each profile about to lapse, the requests
+// waiting for approval, and, with the
 // PKCS#11 pool, reports its members.
 func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 	cas := core.CAs
@@ -21,6 +22,13 @@ func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 	}
 	slices.Sort(profiles)
 	m.WatchExpiring(d.store.CountExpiring, profiles, time.Now)
+	var held []string
+	for _, name := range profiles {
+		if len(core.Profiles[name].Approval) > 0 {
+			held = append(held, name)
+		}
+	}
+	m.WatchPending(d.store.CountPendingRequests, held)
 	ends := make(map[string]func() time.Time, len(cas))
 	for name, a := range cas {
 		ends[name] = func() time.Time { return a.Cert().NotAfter }

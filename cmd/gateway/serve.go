@@ -43,14 +43,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer d.Close()
 
-	cas, err := d.hierarchy().Load(ctx)
+	core, err := d.loadCore(ctx)
 	if err != nil {
 		return err
 	}
-	core, err := d.core(ctx, cas)
-	if err != nil {
-		return err
-	}
+	cas := core.CAs
 	if err := core.CheckProfiles(); err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	name := fs.String("name", "", "name of the token (who or what uses it)")
 	out := fs.String("out", "", "write the token to this file (mode 0600) instead of printing it")
 	var scopes, profiles listFlag
-	fs.Var(&scopes, "scope", "scope: issue, read, revoke or admin (repeat or separate with commas)")
+	fs.Var(&scopes, "scope", "scope: issue, read, revoke, approve or admin (repeat or separate with commas)")
 	fs.Var(&profiles, "profiles", "limit the token to these certificate profiles (repeat or separate with commas; default: every profile)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

@@ -99,6 +99,16 @@ func (d *deps) hierarchy() *ca.Hierarchy {
 	}
 }
 
+// loadCore loads the CAs from the store and builds the issuance core over
+// them.
+func (d *deps) loadCore(ctx context.Context) (*ca.Core, error) {
+	cas, err := d.hierarchy().Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.core(ctx, cas)
+}
+
 // core builds the issuance core over the loaded CAs and the profiles.
 func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core, error) {
 	for _, c := range d.cfg.CAs {

@@ -3,7 +3,10 @@ package est
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 )
@@ -17,11 +20,29 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profil
 		return
 	}
 	issued, err := s.issue(r.Context(), ca.IssueRequest{Profile: ps.name, Method: "est", Requester: id.requester, CheckedCSR: csr})
+	if p, ok := ca.AsPending(err); ok {
+		s.pending(w, p)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
 	}
 	s.writeCert(w, r, ps, issued.Cert)
+}
+
+// pending answers an enrollment the profile holds for an operator's
+// approval (RFC 7030 section 4.2.3): 202 with Retry-After, and the client
+// repeats the same request until it gets the certificate (or a refusal,
+// if the request is rejected). The gateway recognizes the repeat by the
+// CSR's key and names, so the client keeps no state but its key.
+func (s *Server) pending(w http.ResponseWriter, p *ca.PendingError) {
+	s.log.Info("enrollment held for approval", "protocol", "est", "profile", p.Request.Profile,
+		"requester", p.Request.Requester, "request", p.Request.ID)
+	w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprintf(w, "request %s waits for an operator's approval; repeat this request later\n", p.Request.ID)
 }
 
 // enrollment is what simpleenroll and serverkeygen share: authenticate
@@ -96,6 +117,10 @@ func (s *Server) issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, er
 	issued, err := s.core.Issue(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if issued.Earlier {
+		s.log.Info("approved request repeated", "protocol", "est", "profile", req.Profile, "requester", req.Requester, "serial", issued.Serial)
+		return issued, nil
 	}
 	s.log.Info("issuance granted", "protocol", "est", "profile", req.Profile, "requester", req.Requester,
 		"serial", issued.Serial, "replaces", req.Replaces, "generated_key", issued.Key != nil, "not_after", issued.Cert.NotAfter)

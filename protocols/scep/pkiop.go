@@ -78,9 +78,19 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		return
 	}
 
-	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr}
+	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr, TransactionID: string(msg.TransactionID)}
 	switch msg.MessageType {
 	case scep.PKCSReq:
+		// A client told PENDING sends its PKCSReq again (RFC 8894
+		// section 3.3.2): its request passed the challenge, which is
+		// spent, and the core answers from the request.
+		if prev, err := s.core.HeldRequest(ctx, ps.name, csr); err == nil && prev.Status != storage.RequestFailed {
+			req.Requester = prev.Requester
+			break
+		} else if err != nil && !errs.Is(err, errs.NotFound) {
+			s.fail(w, r, err)
+			return
+		}
 		requester, err := s.checkChallenge(ctx, ps, clientAddr(r), msg.CSRReqMessage.ChallengePassword)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
@@ -107,6 +117,17 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		return
 	}
 	issued, err := s.core.Issue(ctx, req)
+	if p, ok := ca.AsPending(err); ok {
+		s.log.Info("enrollment held for approval", "protocol", "scep", "profile", ps.name, "requester", req.Requester,
+			"request", p.Request.ID, "transaction", string(msg.TransactionID))
+		rep, err := pendingRep(msg.TransactionID, msg.SenderNonce, ra.cert, ra.key.WithContext(ctx))
+		if err != nil {
+			s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: sign a pending CertRep"))
+			return
+		}
+		writeMessage(w, rep)
+		return
+	}
 	if err != nil {
 		switch errs.KindOf(err) {
 		case errs.Unavailable, errs.Internal, errs.Config:
@@ -116,7 +137,11 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		}
 		return
 	}
-	s.log.Info("issuance granted", "protocol", "scep", "profile", ps.name, "requester", req.Requester,
+	msgText := "issuance granted"
+	if issued.Earlier {
+		msgText = "approved request repeated"
+	}
+	s.log.Info(msgText, "protocol", "scep", "profile", ps.name, "requester", req.Requester,
 		"serial", issued.Serial, "replaces", req.Replaces, "transaction", string(msg.TransactionID), "not_after", issued.Cert.NotAfter)
 	// The certificate is issued: what follows must not be cut short by a
 	// client that hangs up.

@@ -66,19 +66,23 @@ func scepProfile(name string) config.Profile {
 }
 
 // newFixture serves the profiles "devices" (challenge set) and "renewals"
-// (none: one-time challenges only, revoke on renewal), and "other", a profile
-// without scep, for certificates that must not renew over SCEP.
+// (none: one-time challenges only, revoke on renewal), "other", a profile
+// without scep, for certificates that must not renew over SCEP, and "held"
+// (one-time challenges, first enrollments wait for approval).
 func newFixture(t testing.TB, st storage.Store) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: st, clock: coretest.NewClock(time.Now().Truncate(time.Second)), client: &http.Client{Timeout: 30 * time.Second}}
 	other := scepProfile("other")
 	other.Methods = []string{"api"}
-	f.env = coretest.New(t, st, coretest.Options{Profiles: []config.Profile{scepProfile("devices"), scepProfile("renewals"), other}, Now: f.clock.Now})
+	held := scepProfile("held")
+	held.Approval = config.ProfileApproval{Methods: []string{"scep"}, RetryAfter: config.Duration(time.Minute)}
+	f.env = coretest.New(t, st, coretest.Options{Profiles: []config.Profile{scepProfile("devices"), scepProfile("renewals"), other, held}, Now: f.clock.Now})
 	f.cfg = Config{
 		Core: f.env.Core, Store: st, Challenges: st, Signer: f.env.Signer, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now,
 		Profiles: map[string]ProfileSettings{
 			"devices":  {Challenge: challenge},
 			"renewals": {RevokeOnRenewal: true},
+			"held":     {},
 		},
 	}
 	srv, err := New(context.Background(), f.cfg)

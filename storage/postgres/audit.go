@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -97,33 +95,18 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 // conditions, so the planner can use the (serial, at) and (profile, at)
 // indexes.
 func auditQuery(f storage.AuditFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var c conditions
 	if f.Serial != "" {
-		add("serial = $%d", f.Serial)
+		c.add("serial = $%d", f.Serial)
 	}
 	if f.Profile != "" {
-		add("profile = $%d", f.Profile)
+		c.add("profile = $%d", f.Profile)
 	}
 	if !f.Since.IsZero() {
-		add("at >= $%d", f.Since)
+		c.add("at >= $%d", f.Since)
 	}
 	if !f.Until.IsZero() {
-		add("at < $%d", f.Until)
+		c.add("at < $%d", f.Until)
 	}
-	var b strings.Builder
-	b.WriteString("SELECT id, at, actor, action, profile, serial, detail, der FROM audit")
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
-	}
-	args = append(args, f.EffectiveLimit())
-	fmt.Fprintf(&b, " ORDER BY at DESC, id DESC LIMIT $%d", len(args))
-	return b.String(), args
+	return c.query("SELECT id, at, actor, action, profile, serial, detail, der FROM audit", "at DESC, id DESC", f.EffectiveLimit())
 }

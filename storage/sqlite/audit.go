@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/certgw/gateway/storage"
 )
@@ -78,33 +77,18 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 // conditions, so the planner can use the (serial, at) and (profile, at)
 // indexes.
 func auditQuery(f storage.AuditFilter) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
+	var c conditions
 	if f.Serial != "" {
-		where = append(where, "serial = ?")
-		args = append(args, f.Serial)
+		c.add("serial = ?", f.Serial)
 	}
 	if f.Profile != "" {
-		where = append(where, "profile = ?")
-		args = append(args, f.Profile)
+		c.add("profile = ?", f.Profile)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "at >= ?")
-		args = append(args, micros(f.Since))
+		c.add("at >= ?", micros(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "at < ?")
-		args = append(args, micros(f.Until))
+		c.add("at < ?", micros(f.Until))
 	}
-	var b strings.Builder
-	b.WriteString("SELECT id, at, actor, action, profile, serial, detail, der FROM audit")
-	if len(where) > 0 {
-		b.WriteString(" WHERE ")
-		b.WriteString(strings.Join(where, " AND "))
-	}
-	b.WriteString(" ORDER BY at DESC, id DESC LIMIT ?")
-	args = append(args, f.EffectiveLimit())
-	return b.String(), args
+	return c.query("SELECT id, at, actor, action, profile, serial, detail, der FROM audit", "at DESC, id DESC", f.EffectiveLimit())
 }

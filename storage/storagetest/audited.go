@@ -72,6 +72,20 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 			return s.InsertSharedKEK(ctx, wrapped, audit)
 		}
 	}
+	insertRequest := func(n int, csr byte, change func(r *storage.Request)) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			r := enrollment(n, "default", csr, base)
+			if change != nil {
+				change(&r)
+			}
+			return s.InsertRequest(ctx, r, audit)
+		}
+	}
+	decideRequest := func(n int, status string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			return s.DecideRequest(ctx, requestID(n), status, "operator", "checked", base.Add(time.Hour), audit)
+		}
+	}
 	replaceCert := func(old, der []byte) change {
 		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
 			return s.ReplaceCACertificate(ctx, "root", old, der, audit)
@@ -113,6 +127,14 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InsertSCEPChallenge taken", []change{insertSCEPChallenge("default", scepHash("c1"))}, insertSCEPChallenge("other", scepHash("c1")), errs.Conflict},
 		{"InsertSCEPChallenge no profile", nil, insertSCEPChallenge("", scepHash("c1")), errs.Malformed},
 		{"InsertSCEPChallenge short hash", nil, insertSCEPChallenge("default", scepHash("c1")[:31]), errs.Malformed},
+		{"InsertRequest", nil, insertRequest(1, 1, nil), -1},
+		{"InsertRequest taken", []change{insertRequest(1, 1, nil), decideRequest(1, storage.RequestRejected)}, insertRequest(1, 2, nil), errs.Conflict},
+		{"InsertRequest live CSR", []change{insertRequest(1, 1, nil)}, insertRequest(2, 1, nil), errs.Conflict},
+		{"InsertRequest no CSR", nil, insertRequest(1, 1, func(r *storage.Request) { r.CSR = nil }), errs.Malformed},
+		{"DecideRequest", []change{insertRequest(1, 1, nil)}, decideRequest(1, storage.RequestApproved), -1},
+		{"DecideRequest decided", []change{insertRequest(1, 1, nil), decideRequest(1, storage.RequestRejected)}, decideRequest(1, storage.RequestApproved), errs.Conflict},
+		{"DecideRequest unknown", nil, decideRequest(1, storage.RequestApproved), errs.NotFound},
+		{"DecideRequest bad status", []change{insertRequest(1, 1, nil)}, decideRequest(1, storage.RequestIssued), errs.Malformed},
 		{"InsertSharedKEK", nil, insertSharedKEK("pkcs11-aes-gcm:kek:01"), -1},
 		{"InsertSharedKEK taken", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, insertSharedKEK("pkcs11-aes-gcm:kek:02"), errs.Conflict},
 		{"InsertSharedKEK empty", nil, insertSharedKEK(""), errs.Malformed},

@@ -1,0 +1,200 @@
+package api
+
+import (
+	"encoding/pem"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Enrollment requests held for approval (ca/approval.go): a profile whose
+// approval.methods names a method answers that method's first enrollments
+// "pending"; an operator lists them, reads one (with its CSR) and approves
+// or rejects it.
+
+// Request is an enrollment request as the API shows it.
+type Request struct {
+	ID        string     `json:"id"`
+	Profile   string     `json:"profile"`
+	Method    string     `json:"method"`
+	Requester string     `json:"requester"`
+	Names     []string   `json:"names"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	DecidedBy string     `json:"decided_by,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Serial    string     `json:"serial,omitempty"`
+	CSR       string     `json:"csr"` // PEM
+}
+
+func requestJSON(r storage.Request) Request {
+	out := Request{
+		ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: r.Names,
+		Status: r.Status, CreatedAt: r.CreatedAt.UTC(), DecidedBy: r.DecidedBy, Reason: r.Reason, Serial: r.Serial,
+		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: r.CSR})),
+	}
+	if out.Names == nil {
+		out.Names = []string{}
+	}
+	if !r.DecidedAt.IsZero() {
+		t := r.DecidedAt.UTC()
+		out.DecidedAt = &t
+	}
+	return out
+}
+
+// pending answers a request held for approval: 202 Accepted with the
+// request, its Location and when to ask again (RFC 9110 section 10.2.3).
+// Repeating the same POST (the same CSR) answers 202 while the request
+// waits, the certificate once it is approved, 403 once it is rejected.
+func (a *API) pending(w http.ResponseWriter, p *ca.PendingError) {
+	w.Header().Set("Location", "/api/v1/requests/"+p.Request.ID)
+	w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	writeJSON(w, http.StatusAccepted, requestJSON(p.Request))
+}
+
+type requestList struct {
+	Requests []Request `json:"requests"`
+	// NextBefore, when there may be more, is the created_at to pass as
+	// the before parameter for the next page.
+	NextBefore *time.Time `json:"next_before,omitempty"`
+}
+
+// listRequests answers GET /requests?profile=&status=&before=&limit=,
+// newest first. A token limited to profiles sees theirs.
+func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
+	q, err := parseQuery(r, "profile", "status", "before", "limit")
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	f := storage.RequestFilter{Profile: q.str("profile"), Status: q.str("status")}
+	if f.Profile != "" {
+		if err := mayUse(r, f.Profile); err != nil {
+			a.problem(w, r, err)
+			return
+		}
+	} else if tok := tokenOf(r); len(tok.Profiles) > 0 {
+		f.Profiles = tok.Profiles
+	}
+	switch f.Status {
+	case "", storage.RequestPending, storage.RequestApproved, storage.RequestRejected, storage.RequestIssued, storage.RequestFailed:
+	default:
+		a.problem(w, r, errs.New(errs.Malformed, "query parameter status: %q is not one of pending, approved, rejected, issued, failed", f.Status))
+		return
+	}
+	if f.Before, err = q.time("before"); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if f.Limit, err = q.limit(); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if f.Limit == 0 || f.Limit > maxRequestLimit {
+		f.Limit = min(max(f.Limit, defaultRequestLimit), maxRequestLimit)
+	}
+	list, err := a.store.ListRequests(r.Context(), f)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	resp := requestList{Requests: make([]Request, 0, len(list))}
+	for _, req := range list {
+		resp.Requests = append(resp.Requests, requestJSON(req))
+	}
+	if len(list) == f.Limit {
+		t := list[len(list)-1].CreatedAt.UTC()
+		resp.NextBefore = &t
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+const (
+	defaultRequestLimit = 100
+	maxRequestLimit     = 1000
+)
+
+// request reads the {id} request that the token may see; one of a profile
+// it may not use does not exist for it.
+func (a *API) request(r *http.Request) (storage.Request, error) {
+	id := chi.URLParam(r, "id")
+	req, err := a.store.GetRequest(r.Context(), id)
+	if err == nil {
+		if tok := tokenOf(r); len(tok.Profiles) > 0 && !slices.Contains(tok.Profiles, req.Profile) {
+			err = errs.New(errs.NotFound, "no request %s", id)
+		}
+	}
+	if errs.Is(err, errs.NotFound) {
+		err = errs.New(errs.NotFound, "no request %s", id)
+	}
+	return req, err
+}
+
+// getRequest answers GET /requests/{id}.
+func (a *API) getRequest(w http.ResponseWriter, r *http.Request) {
+	req, err := a.request(r)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, requestJSON(req))
+}
+
+// approveRequest serves POST /requests/{id}/approve: the certificate is
+// issued at once, and the answer is the request, issued, with its serial.
+// The token that asked may not approve (403); a request already decided
+// is a 409.
+func (a *API) approveRequest(w http.ResponseWriter, r *http.Request) {
+	req, err := a.request(r)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	issued, err := a.core.Approve(r.Context(), req.ID, requester(r))
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if req, err = a.store.GetRequest(r.Context(), req.ID); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("request approved", "request", req.ID, "by", requester(r), "serial", issued.Serial)
+	writeJSON(w, http.StatusOK, requestJSON(req))
+}
+
+// rejectRequest serves POST /requests/{id}/reject with {"reason": "..."}:
+// the requester's repeats are refused with the reason. A request already
+// decided is a 409.
+func (a *API) rejectRequest(w http.ResponseWriter, r *http.Request) {
+	req, err := a.request(r)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(w, r, &body); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if len(body.Reason) > 1024 {
+		a.problem(w, r, errs.New(errs.Malformed, "field \"reason\": at most 1024 bytes"))
+		return
+	}
+	if req, err = a.core.Reject(r.Context(), req.ID, requester(r), body.Reason); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, requestJSON(req))
+}

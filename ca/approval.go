@@ -1,0 +1,270 @@
+package ca
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// Approvals. A profile may hold the first enrollments of some methods
+// (Profile.Held) until an operator approves them, as EJBCA's approval
+// profiles do. A held request passes the profile's rules first, so an
+// operator only ever sees requests the gateway could issue; it is stored
+// with its CSR (storage.Request) and answered pending. Approving it issues
+// the certificate at once, through the same core, as if the requester had
+// asked again; the requester gets it by repeating its request (EST,
+// RFC 7030 section 4.2.3; SCEP clients resend their PKCSReq or poll) or by
+// reading the request (REST API). A repeat is recognized by its key and
+// names (requestHash), so a client needs no state but its key.
+
+// ApprovalStore is what approvals need of the store.
+type ApprovalStore interface {
+	InsertRequest(ctx context.Context, r storage.Request, audit storage.AuditEvent) error
+	GetRequest(ctx context.Context, id string) (storage.Request, error)
+	FindRequest(ctx context.Context, profile string, csrHash []byte) (storage.Request, error)
+	FindSCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error)
+	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
+	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit storage.AuditEvent) error
+	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
+}
+
+// PendingError is the answer to a request held for approval: the protocols
+// turn it into their "pending" (REST API and EST 202 with Retry-After,
+// SCEP PENDING). It unwraps to an errs.Conflict, which is what an edge
+// that does not know it says.
+type PendingError struct {
+	Request    storage.Request
+	RetryAfter time.Duration
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("request %s waits for an operator's approval", e.Request.ID)
+}
+
+func (e *PendingError) Unwrap() error { return errs.New(errs.Conflict, "%s", e.Error()) }
+
+// AsPending returns the PendingError in err's chain, if any.
+func AsPending(err error) (*PendingError, bool) {
+	var p *PendingError
+	ok := errors.As(err, &p)
+	return p, ok
+}
+
+// requestHash identifies what a CSR asks for: its public key and the
+// names it requests (subject common name and SANs, in a canonical order).
+// A client that repeats its request with a CSR signed anew (ECDSA
+// signatures differ each time, as does an EST channel binding) is
+// recognized by it; one that asks for other names with the same key makes
+// another request.
+func requestHash(csr *x509.CertificateRequest) []byte {
+	names := slices.Clone(Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}.strings())
+	slices.Sort(names)
+	h := sha256.New()
+	h.Write(csr.RawSubjectPublicKeyInfo)
+	fmt.Fprintf(h, "\x00CN=%s", csr.Subject.CommonName)
+	for _, n := range names {
+		fmt.Fprintf(h, "\x00%s", n)
+	}
+	return h.Sum(nil)
+}
+
+// requestNames lists what a request asks for, for whoever decides: the
+// subject's common name where it is not one of the SANs, then the SANs.
+func requestNames(n Names) []string {
+	list := n.strings()
+	if n.CommonName != "" && !slices.Contains(list, n.CommonName) {
+		list = append([]string{"CN=" + n.CommonName}, list...)
+	}
+	return list
+}
+
+// held answers a request the profile holds for approval (the CSR passed
+// its rules): the certificate if an earlier identical request was
+// approved and issued, pending while one waits, a refusal if one was
+// rejected; otherwise it stores a new request and answers pending.
+func (c *Core) held(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, names Names) (*Issued, error) {
+	hash := requestHash(csr)
+	for attempt := 0; ; attempt++ {
+		prev, err := c.Store.FindRequest(ctx, p.Name, hash)
+		switch {
+		case err == nil:
+			issued, err, done := c.answer(ctx, p, prev)
+			if done {
+				return issued, err
+			}
+		case !errs.Is(err, errs.NotFound):
+			return nil, err
+		}
+		r, err := c.newRequest(ctx, p, req, csr, hash, names)
+		if errs.Is(err, errs.Conflict) && attempt == 0 {
+			continue // an identical request was stored meanwhile: answer from it
+		}
+		if err != nil {
+			return nil, err
+		}
+		return nil, &PendingError{Request: r, RetryAfter: p.RetryAfter}
+	}
+}
+
+// answer is what a repeated request gets from the request stored before
+// it; done is false when that one no longer counts (its issuance failed,
+// or its certificate is no longer active) and a new request is due.
+func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issued *Issued, err error, done bool) {
+	switch r.Status {
+	case storage.RequestPending, storage.RequestApproved: // approved: being issued now
+		return nil, &PendingError{Request: r, RetryAfter: p.RetryAfter}, true
+	case storage.RequestRejected:
+		msg := fmt.Sprintf("profile %s: rule approval: request %s was rejected", p.Name, r.ID)
+		if r.Reason != "" {
+			msg += ": " + r.Reason
+		}
+		return nil, errs.New(errs.Forbidden, "%s", msg), true
+	case storage.RequestIssued:
+		b, err := c.Certificate(ctx, r.Serial)
+		if err != nil {
+			return nil, err, true
+		}
+		if b.Record.Status != storage.StatusActive || !c.Now().Before(b.Cert.NotAfter) {
+			return nil, nil, false
+		}
+		return &Issued{Serial: r.Serial, Issuer: b.Record.CA, Cert: b.Cert, Chain: b.Chain, Earlier: true}, nil, true
+	}
+	return nil, nil, false // failed
+}
+
+func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, hash []byte, names Names) (storage.Request, error) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return storage.Request{}, errs.Wrap(errs.Internal, err, "request ID")
+	}
+	now := c.Now()
+	r := storage.Request{
+		ID: hex.EncodeToString(id[:]), Profile: p.Name, Method: req.Method, Requester: req.Requester,
+		CSR: csr.Raw, CSRHash: hash, TransactionID: req.TransactionID, Names: requestNames(names),
+		Status: storage.RequestPending, CreatedAt: now,
+	}
+	err := c.Store.InsertRequest(ctx, r, storage.AuditEvent{
+		At: now, Actor: req.Requester, Action: "request", Profile: p.Name,
+		Detail: fmt.Sprintf("request %s method=%s names=%s", r.ID, r.Method, strings.Join(r.Names, ",")),
+	})
+	if err != nil {
+		return storage.Request{}, err
+	}
+	c.Log.Info("request held for approval", "request", r.ID, "profile", p.Name, "method", r.Method, "requester", r.Requester, "names", r.Names)
+	return r, nil
+}
+
+// Approve approves a pending request and issues its certificate, as the
+// requester asked for it; the issuance's audit record names the request.
+// Whoever asked may not approve (four eyes): approver must differ from the
+// request's requester. A request no longer pending is an errs.Conflict.
+// If the issuance fails (the CA expired meanwhile, a lint finding), the
+// request ends failed, and the requester's next repeat makes a new one.
+func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error) {
+	r, err := c.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Requester == approver {
+		return nil, errs.New(errs.Forbidden, "request %s: whoever asked may not approve it (%s)", id, approver)
+	}
+	now := c.Now()
+	if err := c.Store.DecideRequest(ctx, id, storage.RequestApproved, approver, "", now, storage.AuditEvent{
+		At: now, Actor: approver, Action: "approve-request", Profile: r.Profile, Detail: "request " + id,
+	}); err != nil {
+		return nil, c.undecidable(ctx, id, err)
+	}
+	r.Status, r.DecidedBy, r.DecidedAt = storage.RequestApproved, approver, now
+	c.Log.Info("request approved", "request", id, "profile", r.Profile, "by", approver)
+	// The decision is stored: what follows must not be cut short by a
+	// client that hangs up, or the request would stay approved.
+	ctx = context.WithoutCancel(ctx)
+	issued, err := c.Issue(ctx, IssueRequest{
+		Profile: r.Profile, Method: r.Method, Requester: r.Requester, CSR: r.CSR, approval: &r,
+	})
+	if err != nil {
+		if cerr := c.Store.CompleteRequest(ctx, id, storage.RequestFailed, "", err.Error()); cerr != nil {
+			c.Log.Error("record a failed approved request", "request", id, "err", cerr)
+		}
+		return nil, err
+	}
+	if err := c.Store.CompleteRequest(ctx, id, storage.RequestIssued, issued.Serial, ""); err != nil {
+		// The certificate is issued and audited with the request's ID;
+		// the requester's repeats keep hearing "pending" until an
+		// operator looks.
+		c.Log.Error("record the certificate of an approved request", "request", id, "serial", issued.Serial, "err", err)
+	}
+	return issued, nil
+}
+
+// Reject rejects a pending request with the operator's reason, which the
+// requester's repeats are told. A request no longer pending is an
+// errs.Conflict.
+func (c *Core) Reject(ctx context.Context, id, approver, reason string) (storage.Request, error) {
+	r, err := c.Store.GetRequest(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	now := c.Now()
+	if err := c.Store.DecideRequest(ctx, id, storage.RequestRejected, approver, reason, now, storage.AuditEvent{
+		At: now, Actor: approver, Action: "reject-request", Profile: r.Profile, Detail: fmt.Sprintf("request %s reason=%q", id, reason),
+	}); err != nil {
+		return r, c.undecidable(ctx, id, err)
+	}
+	c.Log.Info("request rejected", "request", id, "profile", r.Profile, "by", approver, "reason", reason)
+	return c.Store.GetRequest(ctx, id)
+}
+
+// undecidable says why a decision on request id was refused: in the
+// core's words where another decision came first (the store's words
+// name the store).
+func (c *Core) undecidable(ctx context.Context, id string, err error) error {
+	if !errs.Is(err, errs.Conflict) {
+		return err
+	}
+	if r, gerr := c.Store.GetRequest(ctx, id); gerr == nil {
+		return errs.New(errs.Conflict, "request %s was decided already: it is %s", id, r.Status)
+	}
+	return errs.New(errs.Conflict, "request %s was decided already", id)
+}
+
+// SCEPRequest returns the request a SCEP client made under profile with
+// this transactionID (RFC 8894 section 3.3.3, CertPoll), or errs.NotFound.
+func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error) {
+	return c.Store.FindSCEPRequest(ctx, profile, transactionID)
+}
+
+// HeldRequest returns the request stored for what csr asks for under
+// profile (requestHash), or errs.NotFound: a protocol that authenticates a
+// first enrollment with a one-time secret (a SCEP challenge) lets a repeat
+// of a held request through without it, as the secret was spent on the
+// request.
+func (c *Core) HeldRequest(ctx context.Context, profile string, csr *x509.CertificateRequest) (storage.Request, error) {
+	return c.Store.FindRequest(ctx, profile, requestHash(csr))
+}
+
+// Answer is what a request (a CertPoll names one) gets now: the
+// certificate, a PendingError, or a refusal; errs.NotFound when the
+// request no longer counts (failed, or its certificate is gone) and the
+// client must ask anew.
+func (c *Core) Answer(ctx context.Context, r storage.Request) (*Issued, error) {
+	p, ok := c.Profiles[r.Profile]
+	if !ok {
+		return nil, errs.New(errs.NotFound, "no profile %q", r.Profile)
+	}
+	issued, err, done := c.answer(ctx, p, r)
+	if !done {
+		return nil, errs.New(errs.NotFound, "request %s is %s; ask anew", r.ID, r.Status)
+	}
+	return issued, err
+}

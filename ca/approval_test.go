@@ -1,0 +1,224 @@
+package ca_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+func heldProfile() config.Profile {
+	return webProfile(func(p *config.Profile) {
+		p.Methods = []string{"api", "est", "acme"}
+		p.Approval = config.ProfileApproval{Methods: []string{"api", "est"}, RetryAfter: config.Duration(time.Minute)}
+	})
+}
+
+// pending issues req and wants it held: nothing signed, nothing in the
+// inventory.
+func pending(t *testing.T, f *fixture, st storage.Store, req ca.IssueRequest) storage.Request {
+	t.Helper()
+	signed, certs := f.key.n.Load(), countCerts(t, st)
+	_, err := f.core.Issue(context.Background(), req)
+	p, ok := ca.AsPending(err)
+	if !ok {
+		t.Fatalf("Issue: want a pending request, got %v", err)
+	}
+	if !errs.Is(err, errs.Conflict) {
+		t.Errorf("a PendingError is an errs.Conflict to an edge that does not know it, got %v", errs.KindOf(err))
+	}
+	if p.RetryAfter != time.Minute {
+		t.Errorf("RetryAfter %s, want the profile's 1m", p.RetryAfter)
+	}
+	if n := f.key.n.Load(); n != signed {
+		t.Errorf("a held request was signed (%d signatures)", n-signed)
+	}
+	if n := countCerts(t, st); n != certs {
+		t.Errorf("a held request stored %d certificates", n-certs)
+	}
+	return p.Request
+}
+
+func TestCoreApproval(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		ctx := context.Background()
+		csr := csrFor(t, "device.example.com", "device.example.com")
+		req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csr}
+
+		r := pending(t, f, st, req)
+		if r.Status != storage.RequestPending || r.Requester != "pipeline" || r.Method != "api" ||
+			strings.Join(r.Names, ",") != "device.example.com" || len(r.ID) != 32 {
+			t.Fatalf("request %+v", r)
+		}
+		// The same CSR again: the same request, still pending.
+		if again := pending(t, f, st, req); again.ID != r.ID {
+			t.Fatalf("a repeat made request %s, want %s", again.ID, r.ID)
+		}
+		// So is a CSR signed anew for the same key and names (as a client
+		// that makes its CSR at each attempt sends), names in another
+		// order included; other names with that key are another request.
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		resigned := func(dns ...string) []byte {
+			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: dns}, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return der
+		}
+		k1 := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: resigned("a.example.com", "b.example.com")})
+		if k2 := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: resigned("b.example.com", "a.example.com")}); k2.ID != k1.ID {
+			t.Errorf("a CSR signed anew made request %s, want %s", k2.ID, k1.ID)
+		}
+		if k3 := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: resigned("a.example.com")}); k3.ID == k1.ID {
+			t.Errorf("other names with the same key were taken for request %s", k1.ID)
+		}
+
+		// Four eyes: whoever asked may not approve.
+		if _, err := f.core.Approve(ctx, r.ID, "pipeline"); !errs.Is(err, errs.Forbidden) {
+			t.Fatalf("self-approval: %v, want Forbidden", err)
+		}
+		issued, err := f.core.Approve(ctx, r.ID, "operator")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if issued.Cert.DNSNames[0] != "device.example.com" {
+			t.Fatalf("issued %v", issued.Cert.DNSNames)
+		}
+		got, err := st.GetRequest(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != storage.RequestIssued || got.Serial != issued.Serial || got.DecidedBy != "operator" {
+			t.Fatalf("request after approval %+v", got)
+		}
+		// The issuance is the requester's, and the trail says who approved.
+		events, err := st.ListAudit(ctx, storage.AuditFilter{Serial: issued.Serial})
+		if err != nil || len(events) != 1 || events[0].Actor != "pipeline" || !strings.Contains(events[0].Detail, "approved by operator") {
+			t.Fatalf("audit of the issuance: %+v %v", events, err)
+		}
+		if _, err := f.core.Approve(ctx, r.ID, "operator"); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("second approval: %v, want Conflict", err)
+		}
+
+		// The repeat now gets the certificate, without a new signature.
+		signed := f.key.n.Load()
+		again, err := f.core.Issue(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Serial != issued.Serial || !again.Earlier || f.key.n.Load() != signed {
+			t.Fatalf("repeat after approval: serial %s (want %s), earlier %v, %d signatures", again.Serial, issued.Serial, again.Earlier, f.key.n.Load()-signed)
+		}
+
+		// Revoked, the certificate no longer answers the repeat: a new
+		// request waits.
+		if err := f.core.Revoke(ctx, issued.Serial, 1, "operator"); err != nil {
+			t.Fatal(err)
+		}
+		if next := pending(t, f, st, req); next.ID == r.ID {
+			t.Fatal("a repeat of a request whose certificate was revoked was answered from it")
+		}
+	})
+}
+
+func TestCoreApprovalReject(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		ctx := context.Background()
+		req := ca.IssueRequest{Profile: "web", Method: "est", Requester: "est:device", CSR: csrFor(t, "", "d1.example.com")}
+		r := pending(t, f, st, req)
+		got, err := f.core.Reject(ctx, r.ID, "operator", "unknown device")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != storage.RequestRejected || got.Reason != "unknown device" || got.DecidedBy != "operator" {
+			t.Fatalf("rejected request %+v", got)
+		}
+		_, err = f.core.Issue(ctx, req)
+		if !errs.Is(err, errs.Forbidden) || !strings.Contains(err.Error(), "unknown device") {
+			t.Fatalf("repeat of a rejected request: %v, want Forbidden with the reason", err)
+		}
+		if _, err := f.core.Approve(ctx, r.ID, "operator"); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("approving a rejected request: %v, want Conflict", err)
+		}
+		if _, err := f.core.Reject(ctx, "00000000000000000000000000000000", "operator", ""); !errs.Is(err, errs.NotFound) {
+			t.Fatalf("rejecting an unknown request: %v, want NotFound", err)
+		}
+	})
+}
+
+// What the approval does not hold, and what it refuses before holding.
+func TestCoreApprovalScope(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		ctx := context.Background()
+		// ACME is not held (config refuses it in approval.methods).
+		if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "acme", Requester: "acct", CSR: csrFor(t, "", "a.example.com")}); err != nil {
+			t.Fatalf("acme: %v", err)
+		}
+		// A request against the profile's rules is refused, not held.
+		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "p", CSR: csrFor(t, "", "www.other.org")})
+		if !errs.Is(err, errs.RejectedIdentifier) {
+			t.Fatalf("name outside the profile: %v, want RejectedIdentifier", err)
+		}
+		// A generated key cannot wait.
+		_, err = f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "p",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"g.example.com"}}})
+		if !errs.Is(err, errs.Forbidden) || !strings.Contains(err.Error(), "rule approval") {
+			t.Fatalf("generated key under approval: %v, want Forbidden naming the rule", err)
+		}
+		list, err := st.ListRequests(ctx, storage.RequestFilter{})
+		if err != nil || len(list) != 0 {
+			t.Fatalf("requests stored: %d %v", len(list), err)
+		}
+		// A renewal (Replaces) is not held.
+		first, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "acme", Requester: "acct", CSR: csrFor(t, "", "r.example.com")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "est", Requester: "cert:" + first.Serial,
+			CSR: csrFor(t, "", "r.example.com"), Replaces: first.Serial}); err != nil {
+			t.Fatalf("renewal: %v", err)
+		}
+	})
+}
+
+// Two replicas approving one request at once issue one certificate.
+func TestCoreApprovalConcurrent(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		r := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "p", CSR: csrFor(t, "", "c.example.com")})
+		certs := countCerts(t, st)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for range 6 {
+			wg.Go(func() {
+				_, err := f.core.Approve(context.Background(), r.ID, "operator")
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					won++
+				} else if !errs.Is(err, errs.Conflict) {
+					t.Errorf("concurrent approval: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if won != 1 || countCerts(t, st) != certs+1 {
+			t.Fatalf("%d approvals won, %d certificates issued; want 1 and 1", won, countCerts(t, st)-certs)
+		}
+	})
+}

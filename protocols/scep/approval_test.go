@@ -1,0 +1,79 @@
+package scep
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/smallstep/scep"
+
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// A profile that holds SCEP enrollments answers PENDING (RFC 8894 section
+// 3.3.2); the device resends its PKCSReq (as the micromdm client does)
+// without a second challenge, the one it had being spent on the request,
+// and gets SUCCESS once an operator approves, FAILURE once one rejects.
+func TestHeldEnrollment(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		ctx := context.Background()
+		f.getCACert("held")
+		challenge := func() string {
+			c, _, err := CreateChallenge(ctx, st, "held", "tester", f.clock.Now(), time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		before := f.countCerts() // the RA's
+		d := newDevice(t, rsaKey(t))
+		raw := f.message(d, scep.PKCSReq, d.csr(t, "printer.example.com", challenge(), "printer.example.com"), nil)
+		for i := range 2 {
+			rep := f.pkiOperation("held", d, raw)
+			if rep.PKIStatus != scep.PENDING {
+				t.Fatalf("attempt %d: %s %s, want PENDING", i, rep.PKIStatus, rep.FailInfo)
+			}
+		}
+		if n := f.countCerts(); n != before {
+			t.Fatalf("%d certificates after a held enrollment", n-before)
+		}
+		reqs, err := st.ListRequests(ctx, storage.RequestFilter{Profile: "held"})
+		if err != nil || len(reqs) != 1 || reqs[0].Status != storage.RequestPending || reqs[0].TransactionID == "" ||
+			reqs[0].Requester != "scep one-time challenge" {
+			t.Fatalf("requests %+v %v", reqs, err)
+		}
+		// Another CSR does not ride on the spent challenge.
+		d2 := newDevice(t, rsaKey(t))
+		if rep := f.pkiOperation("held", d2, f.message(d2, scep.PKCSReq, d2.csr(t, "x.example.com", "", "x.example.com"), nil)); rep.PKIStatus != scep.FAILURE {
+			t.Fatalf("a new CSR without a challenge: %s", rep.PKIStatus)
+		}
+
+		issued, err := f.env.Core.Approve(ctx, reqs[0].ID, "operator")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := f.pkiOperation("held", d, raw)
+		if rep.PKIStatus != scep.SUCCESS || rep.CertRepMessage.Certificate.SerialNumber.Cmp(issued.Cert.SerialNumber) != 0 {
+			t.Fatalf("resend after approval: %s, want SUCCESS with the approved certificate", rep.PKIStatus)
+		}
+
+		// Rejected: FAILURE.
+		d3 := newDevice(t, rsaKey(t))
+		raw3 := f.message(d3, scep.PKCSReq, d3.csr(t, "cam.example.com", challenge(), "cam.example.com"), nil)
+		if rep := f.pkiOperation("held", d3, raw3); rep.PKIStatus != scep.PENDING {
+			t.Fatalf("second device: %s", rep.PKIStatus)
+		}
+		reqs, _ = st.ListRequests(ctx, storage.RequestFilter{Profile: "held", Status: storage.RequestPending})
+		if len(reqs) != 1 {
+			t.Fatalf("pending %+v", reqs)
+		}
+		if _, err := f.env.Core.Reject(ctx, reqs[0].ID, "operator", "unknown camera"); err != nil {
+			t.Fatal(err)
+		}
+		if rep := f.pkiOperation("held", d3, raw3); rep.PKIStatus != scep.FAILURE || rep.FailInfo != scep.BadRequest {
+			t.Fatalf("resend after rejection: %s %s", rep.PKIStatus, rep.FailInfo)
+		}
+	})
+}

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// heldProfile is a quickstart profile whose EST and SCEP first enrollments
+// wait for an operator's approval.
+const heldProfile = `  - name: held
+    ca: issuing
+    methods: [est, scep, api]
+    names:
+      dns: ["*"]
+    approval: {methods: [est, scep], retry_after: 5s}
+`
+
+type heldRequest struct {
+	ID, Profile, Method, Requester, Status, Serial, Reason string
+	Names                                                  []string
+}
+
+// Approvals with the real clients: the globalsign estclient is told 202
+// and gets its certificate when it asks again after an operator approved
+// with `gateway request approve`; the micromdm scepclient is told PENDING
+// and, in its own retry loop, gets its certificate after an approval
+// through the REST API; a rejected EST request is refused with the
+// operator's reason.
+func TestApprovalWithRealClients(t *testing.T) {
+	estBin, err := estclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scepBin, err := scepclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gdir := t.TempDir()
+	setupQuickstart(t, gdir)
+	addProfile(t, gdir, heldProfile)
+	cli := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
+		cmd.Dir = gdir
+		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(gdir, "var", "softhsm2.conf"))
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gateway %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	const pass = "router-password-0123456789"
+	cli(pass+"\n", "est", "user", "add", "-profile", "held", "-user", "router", "-password-stdin")
+	_, challenge, _ := strings.Cut(cli("", "scep", "challenge", "-profile", "held", "-valid-for", "10m"), "challenge: ")
+	challenge, _, _ = strings.Cut(challenge, "\n")
+	g := StartQuickstart(t, gdir)
+
+	client := filepath.Join(gdir, "client")
+	if err := os.Mkdir(client, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) (string, error) {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = client
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	_, port, _ := net.SplitHostPort(g.HTTPS)
+	root := filepath.Join(gdir, "var", "root.pem")
+	enroll := func(key, name string) (string, error) {
+		return run(estBin, "enroll", "-server", "localhost:"+port, "-aps", "held", "-explicit", root,
+			"-user", "router", "-pass", pass, "-key", key, "-cn", name, "-dnsnames", name, "-out", key+".pem")
+	}
+	requests := func(query string) []heldRequest {
+		t.Helper()
+		code, b := g.API(t, "GET", "/api/v1/requests?"+query, nil)
+		var list struct{ Requests []heldRequest }
+		if code != 200 || json.Unmarshal(b, &list) != nil {
+			t.Fatalf("GET /api/v1/requests?%s: %d %s", query, code, b)
+		}
+		return list.Requests
+	}
+
+	// EST: 202, then the certificate once approved. estclient makes and
+	// signs its CSR anew each time; the gateway knows the request by its
+	// key and names.
+	if out, err := run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "r1.key"); err != nil {
+		t.Fatal(out)
+	}
+	out, err := enroll("r1.key", "r1.test")
+	if err == nil || !strings.Contains(out, "waits for an operator's approval") {
+		t.Fatalf("estclient enroll on a held profile: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(client, "r1.key.pem")); err == nil {
+		t.Fatal("estclient wrote a certificate for a held request")
+	}
+	if out, err := enroll("r1.key", "r1.test"); err == nil || !strings.Contains(out, "waits") {
+		t.Fatalf("estclient repeat while pending: %v\n%s", err, out)
+	}
+	pending := requests("profile=held&status=pending")
+	if len(pending) != 1 || pending[0].Method != "est" || pending[0].Requester != "basic:router" || strings.Join(pending[0].Names, ",") != "r1.test" {
+		t.Fatalf("pending requests %+v", pending)
+	}
+	listed := cli("", "request", "list", "-profile", "held")
+	if !strings.Contains(listed, pending[0].ID) || !strings.Contains(listed, "basic:router") {
+		t.Errorf("gateway request list:\n%s", listed)
+	}
+	approved := cli("", "request", "approve", "-id", pending[0].ID)
+	if !strings.Contains(approved, "approved request "+pending[0].ID) {
+		t.Errorf("gateway request approve: %s", approved)
+	}
+	if out, err := enroll("r1.key", "r1.test"); err != nil {
+		t.Fatalf("estclient after approval: %v\n%s", err, out)
+	}
+	issued := readPEMCert(t, filepath.Join(client, "r1.key.pem"))
+	done := requests("profile=held&status=issued")
+	if len(done) != 1 || done[0].Serial != serialOf(t, filepath.Join(client, "r1.key.pem")) || issued.Subject.CommonName != "r1.test" {
+		t.Fatalf("issued requests %+v, certificate %s", done, issued.Subject)
+	}
+
+	// EST rejected: the repeat is refused with the operator's reason.
+	if out, err := run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "r2.key"); err != nil {
+		t.Fatal(out)
+	}
+	if out, err := enroll("r2.key", "r2.test"); err == nil || !strings.Contains(out, "waits") {
+		t.Fatalf("second router: %v\n%s", err, out)
+	}
+	pending = requests("profile=held&status=pending")
+	if len(pending) != 1 {
+		t.Fatalf("pending requests %+v", pending)
+	}
+	if code, b := g.API(t, "POST", "/api/v1/requests/"+pending[0].ID+"/reject", map[string]string{"reason": "not in the asset list"}); code != 200 {
+		t.Fatalf("reject: %d %s", code, b)
+	}
+	if out, err := enroll("r2.key", "r2.test"); err == nil || !strings.Contains(out, "not in the asset list") {
+		t.Fatalf("estclient after rejection: %v\n%s", err, out)
+	}
+
+	// SCEP: the client is told PENDING and sends its request again every
+	// 30 seconds; approving it through the API lets its next attempt
+	// through, although its one-time challenge was spent on the first.
+	if err := os.Mkdir(filepath.Join(client, "cam"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	scep := exec.Command(scepBin, "-server-url", "http://"+g.HTTP+"/scep/held", "-key-encipherment-selector",
+		"-private-key", filepath.Join("cam", "dev.key"), "-certificate", filepath.Join("cam", "dev.pem"),
+		"-challenge", challenge, "-cn", "cam.test", "-dnsname", "cam.test")
+	scep.Dir = client
+	var scepOut bytes.Buffer
+	scep.Stdout, scep.Stderr = &scepOut, &scepOut
+	if err := scep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- scep.Wait() }()
+	t.Cleanup(func() { scep.Process.Kill() })
+	var req heldRequest
+	for deadline := time.Now().Add(20 * time.Second); req.ID == ""; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pending SCEP request; scepclient said:\n%s", scepOut.String())
+		}
+		for _, r := range requests("profile=held&status=pending") {
+			if r.Method == "scep" {
+				req = r
+			}
+		}
+	}
+	if code, b := g.API(t, "POST", "/api/v1/requests/"+req.ID+"/approve", nil); code != 200 {
+		t.Fatalf("approve: %d %s", code, b)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("scepclient: %v\n%s", err, scepOut.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("scepclient did not finish:\n%s", scepOut.String())
+	}
+	if !strings.Contains(scepOut.String(), "PENDING") {
+		t.Errorf("scepclient was not told PENDING:\n%s", scepOut.String())
+	}
+	cam := readPEMCert(t, filepath.Join(client, "cam", "dev.pem"))
+	if cam.Subject.CommonName != "cam.test" || serialOf(t, filepath.Join(client, "cam", "dev.pem")) != requests("profile=held&status=issued")[0].Serial {
+		t.Fatalf("scepclient's certificate %s is not the approved request's", cam.Subject)
+	}
+}
