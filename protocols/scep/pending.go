@@ -10,38 +10,65 @@ import (
 	"github.com/smallstep/scep"
 )
 
-// The SCEP attributes of a CertRep (RFC 8894 section 3.2.1.2), which the
-// scep library keeps to itself.
+// The SCEP attributes (RFC 8894 section 3.2.1.2), which the scep library
+// keeps to itself.
 var (
 	oidMessageType    = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 2}
 	oidPKIStatus      = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 3}
+	oidFailInfo       = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 4}
 	oidSenderNonce    = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 5}
 	oidRecipientNonce = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 6}
 	oidTransactionID  = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 7}
 )
 
-// pendingRep is a CertRep with pkiStatus PENDING (RFC 8894 section
-// 3.3.2): the request waits for an operator. It carries no content, only
-// signed attributes: the request's transactionID, a fresh senderNonce and
-// the request's senderNonce as recipientNonce. The client sends its
-// request again, or a CertPoll, until it gets SUCCESS or FAILURE.
-func pendingRep(transactionID scep.TransactionID, requestNonce []byte, raCert *x509.Certificate, raKey crypto.Signer) ([]byte, error) {
+// reply is what a CertRep answers (RFC 8894 section 3.3.2) to a request
+// with transactionID and senderNonce: the status, the failInfo of a
+// FAILURE, and the certificate of a SUCCESS, enveloped to recipient (the
+// requester's signer certificate). The scep library makes CertReps only for
+// the requests it parses; the gateway makes its own for a PENDING answer
+// and for CertPoll.
+type reply struct {
+	transactionID scep.TransactionID
+	requestNonce  []byte
+	status        scep.PKIStatus
+	failInfo      scep.FailInfo
+	issued        *x509.Certificate
+	recipient     *x509.Certificate
+}
+
+// sign makes the CertRep, signed by the RA: signed attributes only for
+// PENDING and FAILURE; for SUCCESS the issued certificate in a degenerate
+// certs-only PKCS#7, encrypted to the recipient, as content.
+func (r reply) sign(raCert *x509.Certificate, raKey crypto.Signer) ([]byte, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	sd, err := pkcs7.NewSignedData(nil)
+	var content []byte
+	if r.status == scep.SUCCESS {
+		deg, err := scep.DegenerateCertificates([]*x509.Certificate{r.issued})
+		if err != nil {
+			return nil, err
+		}
+		if content, err = pkcs7.Encrypt(deg, []*x509.Certificate{r.recipient}); err != nil {
+			return nil, err
+		}
+	}
+	sd, err := pkcs7.NewSignedData(content)
 	if err != nil {
 		return nil, err
 	}
-	err = sd.AddSigner(raCert, raKey, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
-		{Type: oidTransactionID, Value: transactionID},
-		{Type: oidPKIStatus, Value: scep.PENDING},
+	attrs := []pkcs7.Attribute{
+		{Type: oidTransactionID, Value: r.transactionID},
+		{Type: oidPKIStatus, Value: r.status},
 		{Type: oidMessageType, Value: scep.CertRep},
 		{Type: oidSenderNonce, Value: nonce},
-		{Type: oidRecipientNonce, Value: requestNonce},
-	}})
-	if err != nil {
+		{Type: oidRecipientNonce, Value: r.requestNonce},
+	}
+	if r.status == scep.FAILURE {
+		attrs = append(attrs, pkcs7.Attribute{Type: oidFailInfo, Value: r.failInfo})
+	}
+	if err := sd.AddSigner(raCert, raKey, pkcs7.SignerInfoConfig{ExtraSignedAttributes: attrs}); err != nil {
 		return nil, err
 	}
 	return sd.Finish()

@@ -19,8 +19,8 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-// pkiOperation answers a PKCSReq or a RenewalReq (RFC 8894 section 3.3.1)
-// with a CertRep: SUCCESS with the certificate, encrypted to the device's
+// pkiOperation answers a PKCSReq or a RenewalReq (RFC 8894 section 3.3.1),
+// or a CertPoll (certPoll), with a CertRep: SUCCESS with the certificate, encrypted to the device's
 // signer certificate, or FAILURE with a failInfo. A message that does not
 // parse, or whose signature does not verify, cannot be answered in kind
 // and gets a 400.
@@ -30,6 +30,15 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	// A CertPoll is for the gateway to read: the scep library parses only
+	// the requests that carry a CSR.
+	if p7, err := pkcs7.Parse(der); err == nil {
+		var typ scep.MessageType
+		if p7.UnmarshalSignedAttribute(oidMessageType, &typ) == nil && typ == scep.CertPoll {
+			s.certPoll(w, r, ps, ra, p7)
+			return
+		}
 	}
 	msg, err := scep.ParsePKIMessage(der)
 	if err != nil {
@@ -120,7 +129,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	if p, ok := ca.AsPending(err); ok {
 		s.log.Info("enrollment held for approval", "protocol", "scep", "profile", ps.name, "requester", req.Requester,
 			"request", p.Request.ID, "transaction", string(msg.TransactionID))
-		rep, err := pendingRep(msg.TransactionID, msg.SenderNonce, ra.cert, ra.key.WithContext(ctx))
+		rep, err := reply{transactionID: msg.TransactionID, requestNonce: msg.SenderNonce, status: scep.PENDING}.sign(ra.cert, ra.key.WithContext(ctx))
 		if err != nil {
 			s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: sign a pending CertRep"))
 			return

@@ -518,6 +518,7 @@ func FuzzPKIOperation(f *testing.F) {
 	valid := fx.message(d, scep.PKCSReq, d.csr(f, "dev1.example.com", "wrong", "dev1.example.com"), nil)
 	f.Add(valid)
 	f.Add(valid[:len(valid)-7])
+	f.Add(fx.certPoll(d, "no-such-transaction")) // CertPoll, read by the gateway itself
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02})
 	f.Add([]byte("garbage"))
 	h := chi.NewRouter()
