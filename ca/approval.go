@@ -161,6 +161,9 @@ func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr
 		return storage.Request{}, err
 	}
 	c.Log.Info("request held for approval", "request", r.ID, "profile", p.Name, "method", r.Method, "requester", r.Requester, "names", r.Names)
+	if c.OnHeld != nil {
+		c.OnHeld(ctx, r)
+	}
 	return r, nil
 }
 

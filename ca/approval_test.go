@@ -56,6 +56,8 @@ func TestCoreApproval(t *testing.T) {
 		ctx := context.Background()
 		csr := csrFor(t, "device.example.com", "device.example.com")
 		req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csr}
+		var told []string
+		f.core.OnHeld = func(_ context.Context, r storage.Request) { told = append(told, r.ID) }
 
 		r := pending(t, f, st, req)
 		if r.Status != storage.RequestPending || r.Requester != "pipeline" || r.Method != "api" ||
@@ -65,6 +67,9 @@ func TestCoreApproval(t *testing.T) {
 		// The same CSR again: the same request, still pending.
 		if again := pending(t, f, st, req); again.ID != r.ID {
 			t.Fatalf("a repeat made request %s, want %s", again.ID, r.ID)
+		}
+		if len(told) != 1 || told[0] != r.ID {
+			t.Fatalf("OnHeld told of %v, want the new request once", told)
 		}
 		// So is a CSR signed anew for the same key and names (as a client
 		// that makes its CSR at each attempt sends), names in another

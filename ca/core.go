@@ -57,6 +57,10 @@ type Core struct {
 	OnRevoke func(ctx context.Context, caName, serial string)
 	// Observer, if set, counts issuances, refusals and revocations.
 	Observer Observer
+	// OnHeld, if set, is called after a request is stored to wait for
+	// approval (approval.go), so that someone can be told. It must not
+	// block.
+	OnHeld func(ctx context.Context, r storage.Request)
 	// OnIssue, if set, is called after each certificate is stored, so that
 	// its OCSP response can be signed before anyone asks. It must not
 	// block.

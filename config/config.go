@@ -280,6 +280,12 @@ type ProfileApproval struct {
 	// RetryAfter is what clients are told to wait before asking again
 	// (EST and REST Retry-After). Default 5m.
 	RetryAfter Duration `yaml:"retry_after"`
+	// NotifyURL, if set, is an http(s) webhook told of each request that
+	// starts waiting (package notify: JSON with a chat-ready "text").
+	NotifyURL string `yaml:"notify_url"`
+	// NotifySecretFile, if set, holds the key that signs each
+	// notification (X-Gateway-Signature: sha256=HMAC-SHA256 of the body).
+	NotifySecretFile string `yaml:"notify_secret_file"`
 }
 
 // Upstream is an external ACME CA (Let's Encrypt, ZeroSSL, step-ca...)

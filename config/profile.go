@@ -97,6 +97,16 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	if p.Approval.RetryAfter < 0 {
 		add(path+".approval.retry_after", "must not be negative, got %s", p.Approval.RetryAfter)
 	}
+	if u := p.Approval.NotifyURL; u != "" {
+		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
+			add(path+".approval.notify_url", "must be an absolute http:// or https:// URL, got %q", u)
+		}
+		if len(p.Approval.Methods) == 0 {
+			add(path+".approval.notify_url", "nothing waits for approval: approval.methods is empty")
+		}
+	} else if p.Approval.NotifySecretFile != "" {
+		add(path+".approval.notify_secret_file", "signs notifications, and approval.notify_url is not set")
+	}
 	if p.AutoRenew.Enabled && !p.ServerKeygen {
 		add(path+".auto_renew.enabled", "server-driven renewal needs server_keygen: the gateway renews only keys it holds")
 	}

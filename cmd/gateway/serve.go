@@ -52,6 +52,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
+	if err := wireNotify(cfg, core, log); err != nil {
+		return err
+	}
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
 		m = newMetrics(d, core)

@@ -2,33 +2,78 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // heldProfile is a quickstart profile whose EST and SCEP first enrollments
-// wait for an operator's approval.
+// wait for an operator's approval, who is told through a webhook.
 const heldProfile = `  - name: held
     ca: issuing
     methods: [est, scep, api]
     names:
       dns: ["*"]
-    approval: {methods: [est, scep], retry_after: 5s}
+    approval: {methods: [est, scep], retry_after: 5s, notify_url: %q, notify_secret_file: %q}
 `
+
+// hookReceiver keeps the notifications posted to it whose signature
+// checks out under secret.
+type hookReceiver struct {
+	secret []byte
+	mu     sync.Mutex
+	events []string // the request IDs
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	m := hmac.New(sha256.New, h.secret)
+	m.Write(body)
+	if r.Header.Get("X-Gateway-Signature") != "sha256="+hex.EncodeToString(m.Sum(nil)) {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		Event, Text string
+		Request     struct{ ID string }
+	}
+	if json.Unmarshal(body, &ev) != nil || ev.Event != "request.pending" || !strings.Contains(ev.Text, ev.Request.ID) {
+		http.Error(w, "unexpected body", http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	h.events = append(h.events, ev.Request.ID)
+	h.mu.Unlock()
+}
+
+func (h *hookReceiver) told(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Contains(h.events, id)
+}
 
 type heldRequest struct {
 	ID, Profile, Method, Requester, Status, Serial, Reason string
 	Names                                                  []string
 }
 
-// Approvals with the real clients: the globalsign estclient is told 202
-// and gets its certificate when it asks again after an operator approved
+// Approvals with the real clients: the operator's webhook is told of each
+// held request, signed; the globalsign estclient is told 202 and gets its
+// certificate when it asks again after an operator approved
 // with `gateway request approve`; the micromdm scepclient is told PENDING
 // and, in its own retry loop, gets its certificate after an approval
 // through the REST API; a rejected EST request is refused with the
@@ -44,7 +89,11 @@ func TestApprovalWithRealClients(t *testing.T) {
 	}
 	gdir := t.TempDir()
 	setupQuickstart(t, gdir)
-	addProfile(t, gdir, heldProfile)
+	hook := &hookReceiver{secret: []byte("webhook-secret-0123456789")}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	secretFile := writeIn(t, gdir, "hook-secret", string(hook.secret)+"\n")
+	addProfile(t, gdir, fmt.Sprintf(heldProfile, hookSrv.URL+"/hooks/pki", secretFile))
 	cli := func(stdin string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
@@ -108,6 +157,11 @@ func TestApprovalWithRealClients(t *testing.T) {
 	pending := requests("profile=held&status=pending")
 	if len(pending) != 1 || pending[0].Method != "est" || pending[0].Requester != "basic:router" || strings.Join(pending[0].Names, ",") != "r1.test" {
 		t.Fatalf("pending requests %+v", pending)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !hook.told(pending[0].ID); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook was not told of request %s (signed)", pending[0].ID)
+		}
 	}
 	listed := cli("", "request", "list", "-profile", "held")
 	if !strings.Contains(listed, pending[0].ID) || !strings.Contains(listed, "basic:router") {

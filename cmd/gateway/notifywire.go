@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/notify"
+	"github.com/certgw/gateway/storage"
+)
+
+// wireNotify has each request held for approval posted to its profile's
+// approval.notify_url (package notify). Posts under way when the process
+// stops are dropped; the requests wait in the store all the same.
+func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
+	hooks := map[string]*notify.Webhook{}
+	for _, p := range cfg.Profiles {
+		a := p.Approval
+		if a.NotifyURL == "" {
+			continue
+		}
+		w := &notify.Webhook{URL: a.NotifyURL, Log: log.With("component", "notify", "profile", p.Name)}
+		if a.NotifySecretFile != "" {
+			b, err := os.ReadFile(a.NotifySecretFile)
+			if err != nil {
+				return fmt.Errorf("profile %s: approval.notify_secret_file: %w", p.Name, err)
+			}
+			if w.Secret = []byte(strings.TrimSpace(string(b))); len(w.Secret) == 0 {
+				return fmt.Errorf("profile %s: approval.notify_secret_file %s is empty", p.Name, a.NotifySecretFile)
+			}
+		}
+		hooks[p.Name] = w
+	}
+	if len(hooks) == 0 {
+		return nil
+	}
+	core.OnHeld = func(_ context.Context, r storage.Request) {
+		if w := hooks[r.Profile]; w != nil {
+			w.Held(r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package notify tells people outside the gateway that something waits for
+// them: an enrollment request held for approval is posted to the webhook
+// its profile names (approval.notify_url).
+//
+// The body is JSON with a one-line "text", which chat webhooks (Slack,
+// Mattermost, Rocket.Chat and others that read the same field) show as
+// it is, and the request's fields for a program. With a secret, each
+// body is signed as GitHub signs its webhooks: X-Gateway-Signature:
+// sha256=HEX(HMAC-SHA256(secret, body)), so a receiver can tell the
+// gateway's posts from anyone's.
+//
+// Delivery is best effort and never delays the request it is about: a
+// post runs in the background, is retried on a network error or a 5xx
+// (three attempts), and a failure is logged. The request waits in the
+// store whether or not anyone was told (GET /api/v1/requests,
+// gateway_requests_pending).
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/certgw/gateway/storage"
+)
+
+// SignatureHeader carries the body's HMAC-SHA256 when a secret is set.
+const SignatureHeader = "X-Gateway-Signature"
+
+// Webhook posts notifications to one URL.
+type Webhook struct {
+	URL    string
+	Secret []byte // nil: unsigned
+	// Client defaults to one with a 10-second timeout.
+	Client *http.Client
+	Log    *slog.Logger
+	// Attempts (default 3) and Backoff (default 2s, doubled after each
+	// attempt) pace the retries.
+	Attempts int
+	Backoff  time.Duration
+
+	wg sync.WaitGroup
+}
+
+// Event is the body of a notification.
+type Event struct {
+	Event   string  `json:"event"` // request.pending
+	Text    string  `json:"text"`
+	Request Request `json:"request"`
+}
+
+// Request is what a notification says of a request; its CSR is left to
+// GET /api/v1/requests/ID.
+type Request struct {
+	ID        string    `json:"id"`
+	Profile   string    `json:"profile"`
+	Method    string    `json:"method"`
+	Requester string    `json:"requester"`
+	Names     []string  `json:"names"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Held tells the webhook that r waits for approval, in the background.
+func (w *Webhook) Held(r storage.Request) {
+	names := r.Names
+	if names == nil {
+		names = []string{}
+	}
+	ev := Event{
+		Event: "request.pending",
+		Text: fmt.Sprintf("Certificate request %s for %s (profile %s, %s, by %s) waits for approval: gateway request approve -id %s",
+			r.ID, strings.Join(names, ", "), r.Profile, r.Method, r.Requester, r.ID),
+		Request: Request{ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: names, CreatedAt: r.CreatedAt.UTC()},
+	}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		w.log().Error("encode a notification", "request", r.ID, "err", err)
+		return
+	}
+	w.wg.Go(func() { w.deliver(r.ID, body) })
+}
+
+// Wait returns once the notifications under way are delivered or given
+// up (for a clean shutdown, and for tests).
+func (w *Webhook) Wait() { w.wg.Wait() }
+
+func (w *Webhook) deliver(id string, body []byte) {
+	attempts, backoff := w.Attempts, w.Backoff
+	if attempts <= 0 {
+		attempts = 3
+	}
+	if backoff <= 0 {
+		backoff = 2 * time.Second
+	}
+	var err error
+	for i := range attempts {
+		if i > 0 {
+			time.Sleep(backoff)
+			backoff *= 2
+		}
+		var retry bool
+		if retry, err = w.post(body); err == nil {
+			w.log().Info("approval notification delivered", "request", id, "url", w.URL)
+			return
+		} else if !retry {
+			break
+		}
+	}
+	w.log().Error("approval notification not delivered", "request", id, "url", w.URL, "err", err)
+}
+
+// post sends body once; retry says whether another attempt may do better
+// (a network error or a 5xx, not a 4xx).
+func (w *Webhook) post(body []byte) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "certgw-gateway")
+	if w.Secret != nil {
+		req.Header.Set(SignatureHeader, Sign(w.Secret, body))
+	}
+	client := w.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return true, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode >= 500, fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return false, nil
+}
+
+// Sign is the SignatureHeader value of body under secret.
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (w *Webhook) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Log
+}

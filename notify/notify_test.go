@@ -1,0 +1,116 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/storage"
+)
+
+type receiver struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	sigs   []string
+	codes  []int // answered in turn; 200 once they run out
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.bodies = append(rc.bodies, b)
+	rc.sigs = append(rc.sigs, r.Header.Get(SignatureHeader))
+	code := 200
+	if len(rc.codes) > 0 {
+		code, rc.codes = rc.codes[0], rc.codes[1:]
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		code = http.StatusTeapot
+	}
+	w.WriteHeader(code)
+}
+
+func request() storage.Request {
+	return storage.Request{ID: "0123abcd", Profile: "routers", Method: "est", Requester: "basic:router",
+		Names: []string{"r1.example.com"}, CreatedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func TestHeld(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	secret := []byte("shared secret")
+	w := &Webhook{URL: srv.URL, Secret: secret}
+	w.Held(request())
+	w.Wait()
+	if len(rc.bodies) != 1 {
+		t.Fatalf("%d posts, want 1", len(rc.bodies))
+	}
+	var ev Event
+	if err := json.Unmarshal(rc.bodies[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Event != "request.pending" || ev.Request.ID != "0123abcd" || ev.Request.Profile != "routers" ||
+		ev.Request.Names[0] != "r1.example.com" || !ev.Request.CreatedAt.Equal(request().CreatedAt) {
+		t.Errorf("event %+v", ev)
+	}
+	for _, want := range []string{"0123abcd", "r1.example.com", "routers", "basic:router", "gateway request approve -id 0123abcd"} {
+		if !strings.Contains(ev.Text, want) {
+			t.Errorf("text %q lacks %q", ev.Text, want)
+		}
+	}
+	if rc.sigs[0] != Sign(secret, rc.bodies[0]) || !strings.HasPrefix(rc.sigs[0], "sha256=") || len(rc.sigs[0]) != 7+64 {
+		t.Errorf("signature %q", rc.sigs[0])
+	}
+	if Sign([]byte("other"), rc.bodies[0]) == rc.sigs[0] {
+		t.Error("the signature does not depend on the secret")
+	}
+}
+
+func TestRetries(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		codes     []int
+		posts     int
+		delivered bool
+	}{
+		{"5xx then ok", []int{503, 500}, 3, true},
+		{"4xx is final", []int{404}, 1, false},
+		{"5xx throughout", []int{500, 502, 503}, 3, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := &receiver{codes: tt.codes}
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			var logs bytes.Buffer
+			w := &Webhook{URL: srv.URL, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			w.Held(request())
+			w.Wait()
+			if len(rc.bodies) != tt.posts {
+				t.Errorf("%d posts, want %d", len(rc.bodies), tt.posts)
+			}
+			if rc.sigs[0] != "" {
+				t.Errorf("an unsigned webhook sent %q", rc.sigs[0])
+			}
+			if got := strings.Contains(logs.String(), "notification delivered"); got != tt.delivered {
+				t.Errorf("delivered %v, want %v; log:\n%s", got, tt.delivered, logs.String())
+			}
+		})
+	}
+	// Nobody listening: three attempts, then the error in the log.
+	var logs bytes.Buffer
+	w := &Webhook{URL: "http://127.0.0.1:1/hook", Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	w.Held(request())
+	w.Wait()
+	if !strings.Contains(logs.String(), "not delivered") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
