@@ -242,7 +242,7 @@ func (c *Core) undecidable(ctx context.Context, id string, err error) error {
 }
 
 // SCEPRequest returns the request a SCEP client made under profile with
-// this transactionID (RFC 8894 section 3.3.3, CertPoll), or errs.NotFound.
+// this transactionID (RFC 8894 section 3.3.2, CertPoll), or errs.NotFound.
 func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error) {
 	return c.Store.FindSCEPRequest(ctx, profile, transactionID)
 }

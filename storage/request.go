@@ -33,7 +33,7 @@ type Request struct {
 	// by it, even with a CSR signed anew.
 	CSRHash []byte
 	// TransactionID is the SCEP transactionID of the request, which a
-	// CertPoll (RFC 8894 section 3.3.3) names; empty for other methods.
+	// CertPoll (RFC 8894 section 3.3.2) names; empty for other methods.
 	TransactionID string
 	Names         []string // the CSR's subject CN and SANs, for whoever approves
 	Status        string

@@ -82,7 +82,7 @@ func TestHeldEnrollment(t *testing.T) {
 	})
 }
 
-// certPoll makes a CertPoll (RFC 8894 section 3.3.3) for transactionID,
+// certPoll makes a CertPoll (RFC 8894 section 3.3.2) for transactionID,
 // signed by d: an envelope to the RA holding IssuerAndSubject (the CA's
 // name and the requested subject), and the SCEP attributes.
 func (f *fixture) certPoll(d *device, transactionID string) []byte {

@@ -15,7 +15,7 @@ import (
 	"github.com/certgw/gateway/errs"
 )
 
-// certPoll answers a CertPoll (RFC 8894 section 3.3.3; GetCertInitial in
+// certPoll answers a CertPoll (RFC 8894 section 3.3.2; GetCertInitial in
 // older drafts): a device told PENDING asks after its request, named by
 // the transactionID of its PKCSReq. The poll must be signed with the key
 // the request's CSR certifies, as the PKCSReq was (its self-signed

@@ -21,7 +21,7 @@ var (
 	oidTransactionID  = asn1.ObjectIdentifier{2, 16, 840, 1, 113733, 1, 9, 7}
 )
 
-// reply is what a CertRep answers (RFC 8894 section 3.3.2) to a request
+// reply is what a CertRep answers (RFC 8894 section 3.3) to a request
 // with transactionID and senderNonce: the status, the failInfo of a
 // FAILURE, and the certificate of a SUCCESS, enveloped to recipient (the
 // requester's signer certificate). The scep library makes CertReps only for

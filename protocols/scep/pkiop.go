@@ -90,8 +90,9 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	req := ca.IssueRequest{Profile: ps.name, Method: "scep", CheckedCSR: csr, TransactionID: string(msg.TransactionID)}
 	switch msg.MessageType {
 	case scep.PKCSReq:
-		// A client told PENDING sends its PKCSReq again (RFC 8894
-		// section 3.3.2): its request passed the challenge, which is
+		// A client told PENDING may send its PKCSReq again rather than
+		// poll (CertPoll, RFC 8894 section 3.3.2), as the micromdm
+		// client does: its request passed the challenge, which is
 		// spent, and the core answers from the request.
 		if prev, err := s.core.HeldRequest(ctx, ps.name, csr); err == nil && prev.Status != storage.RequestFailed {
 			req.Requester = prev.Requester
