@@ -86,9 +86,9 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		f.Profiles = tok.Profiles
 	}
 	switch f.Status {
-	case "", storage.RequestPending, storage.RequestApproved, storage.RequestRejected, storage.RequestIssued, storage.RequestFailed:
+	case "", storage.RequestPending, storage.RequestApproved, storage.RequestRejected, storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
 	default:
-		a.problem(w, r, errs.New(errs.Malformed, "query parameter status: %q is not one of pending, approved, rejected, issued, failed", f.Status))
+		a.problem(w, r, errs.New(errs.Malformed, "query parameter status: %q is not one of pending, approved, rejected, issued, failed, expired", f.Status))
 		return
 	}
 	if f.Before, err = q.time("before"); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -36,6 +37,7 @@ type ApprovalStore interface {
 	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
 	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit storage.AuditEvent) error
 	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
+	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
 }
 
 // PendingError is the answer to a request held for approval: the protocols
@@ -96,6 +98,11 @@ func (c *Core) held(ctx context.Context, p *Profile, req IssueRequest, csr *x509
 	hash := requestHash(csr)
 	for attempt := 0; ; attempt++ {
 		prev, err := c.Store.FindRequest(ctx, p.Name, hash)
+		if err == nil && c.stale(p, prev) {
+			if prev, err = c.expire(ctx, p, prev); err != nil {
+				return nil, err
+			}
+		}
 		switch {
 		case err == nil:
 			issued, err, done := c.answer(ctx, p, prev)
@@ -139,7 +146,52 @@ func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issue
 		}
 		return &Issued{Serial: r.Serial, Issuer: b.Record.CA, Cert: b.Cert, Chain: b.Chain, Earlier: true}, nil, true
 	}
-	return nil, nil, false // failed
+	return nil, nil, false // failed or expired
+}
+
+// stale reports whether r is pending past its profile's expire_after, as
+// ExpireRequests counts it: created before now - expire_after.
+func (c *Core) stale(p *Profile, r storage.Request) bool {
+	return r.Status == storage.RequestPending && p.ExpireAfter > 0 && r.CreatedAt.Before(c.Now().Add(-p.ExpireAfter))
+}
+
+// expire ends the stale requests of p (r among them) and returns r as it
+// is now: expired, or what a decision that came first made of it.
+func (c *Core) expire(ctx context.Context, p *Profile, r storage.Request) (storage.Request, error) {
+	if _, err := c.expireProfile(ctx, p); err != nil {
+		return r, err
+	}
+	return c.Store.GetRequest(ctx, r.ID)
+}
+
+func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
+	now := c.Now()
+	n, err := c.Store.ExpireRequests(ctx, p.Name, now.Add(-p.ExpireAfter), now,
+		fmt.Sprintf("not decided within %s", config.Duration(p.ExpireAfter)))
+	if n > 0 {
+		c.Log.Info("requests expired undecided", "profile", p.Name, "count", n, "expire_after", config.Duration(p.ExpireAfter))
+	}
+	return n, err
+}
+
+// ExpireRequests ends the requests of every profile that nobody decided
+// within its approval.expire_after. A request is also ended when its
+// client asks again or an operator decides on it too late; this sweep
+// (gateway serve runs it hourly) keeps the list and
+// gateway_requests_pending to the requests that can still be decided.
+func (c *Core) ExpireRequests(ctx context.Context) (int, error) {
+	total := 0
+	for _, p := range c.Profiles {
+		if len(p.Approval) == 0 || p.ExpireAfter <= 0 {
+			continue
+		}
+		n, err := c.expireProfile(ctx, p)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, hash []byte, names Names) (storage.Request, error) {
@@ -181,6 +233,11 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	if r.Requester == approver {
 		return nil, errs.New(errs.Forbidden, "request %s: whoever asked may not approve it (%s)", id, approver)
 	}
+	if p := c.Profiles[r.Profile]; p != nil && c.stale(p, r) {
+		if _, err := c.expire(ctx, p, r); err != nil {
+			return nil, err
+		}
+	}
 	now := c.Now()
 	if err := c.Store.DecideRequest(ctx, id, storage.RequestApproved, approver, "", now, storage.AuditEvent{
 		At: now, Actor: approver, Action: "approve-request", Profile: r.Profile, Detail: "request " + id,
@@ -218,6 +275,11 @@ func (c *Core) Reject(ctx context.Context, id, approver, reason string) (storage
 	if err != nil {
 		return r, err
 	}
+	if p := c.Profiles[r.Profile]; p != nil && c.stale(p, r) {
+		if _, err := c.expire(ctx, p, r); err != nil {
+			return r, err
+		}
+	}
 	now := c.Now()
 	if err := c.Store.DecideRequest(ctx, id, storage.RequestRejected, approver, reason, now, storage.AuditEvent{
 		At: now, Actor: approver, Action: "reject-request", Profile: r.Profile, Detail: fmt.Sprintf("request %s reason=%q", id, reason),
@@ -241,6 +303,23 @@ func (c *Core) undecidable(ctx context.Context, id string, err error) error {
 	return errs.New(errs.Conflict, "request %s was decided already", id)
 }
 
+// WatchRequests runs ExpireRequests every interval until ctx ends, and
+// logs a failure (the next round tries again).
+func (c *Core) WatchRequests(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := c.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
+			c.Log.Error("expire undecided requests", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // SCEPRequest returns the request a SCEP client made under profile with
 // this transactionID (RFC 8894 section 3.3.2, CertPoll), or errs.NotFound.
 func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error) {
@@ -248,12 +327,17 @@ func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (
 }
 
 // HeldRequest returns the request stored for what csr asks for under
-// profile (requestHash), or errs.NotFound: a protocol that authenticates a
-// first enrollment with a one-time secret (a SCEP challenge) lets a repeat
-// of a held request through without it, as the secret was spent on the
-// request.
+// profile (requestHash), expired if it waited too long, or errs.NotFound:
+// a protocol that authenticates a first enrollment with a one-time secret
+// (a SCEP challenge) lets a repeat of a held request through without it,
+// as the secret was spent on the request, but not a repeat of an expired
+// one.
 func (c *Core) HeldRequest(ctx context.Context, profile string, csr *x509.CertificateRequest) (storage.Request, error) {
-	return c.Store.FindRequest(ctx, profile, requestHash(csr))
+	r, err := c.Store.FindRequest(ctx, profile, requestHash(csr))
+	if p := c.Profiles[profile]; err == nil && p != nil && c.stale(p, r) {
+		return c.expire(ctx, p, r)
+	}
+	return r, err
 }
 
 // Answer is what a request (a CertPoll names one) gets now: the
@@ -264,6 +348,12 @@ func (c *Core) Answer(ctx context.Context, r storage.Request) (*Issued, error) {
 	p, ok := c.Profiles[r.Profile]
 	if !ok {
 		return nil, errs.New(errs.NotFound, "no profile %q", r.Profile)
+	}
+	if c.stale(p, r) {
+		var err error
+		if r, err = c.expire(ctx, p, r); err != nil {
+			return nil, err
+		}
 	}
 	issued, err, done := c.answer(ctx, p, r)
 	if !done {

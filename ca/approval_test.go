@@ -227,3 +227,50 @@ func TestCoreApprovalConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// A request nobody decides within expire_after ends expired: the client's
+// next attempt makes a new request, a late decision is refused, and the
+// sweep ends the rest.
+func TestCoreApprovalExpiry(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		p := heldProfile()
+		p.Approval.ExpireAfter = config.Duration(24 * time.Hour)
+		f := newFixture(t, st, p)
+		ctx := context.Background()
+		req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "x.example.com")}
+		first := pending(t, f, st, req)
+		late := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "est", Requester: "est:d", CSR: csrFor(t, "", "y.example.com")})
+		swept := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "est", Requester: "est:d", CSR: csrFor(t, "", "z.example.com")})
+
+		f.now = f.now.Add(23 * time.Hour)
+		if again := pending(t, f, st, req); again.ID != first.ID {
+			t.Fatalf("within expire_after a repeat made request %s, want %s", again.ID, first.ID)
+		}
+		f.now = f.now.Add(time.Hour + time.Second)
+		again := pending(t, f, st, req)
+		if again.ID == first.ID {
+			t.Fatal("past expire_after a repeat was answered from the expired request")
+		}
+		if r, err := st.GetRequest(ctx, first.ID); err != nil || r.Status != storage.RequestExpired || r.DecidedBy != "gateway" || !strings.Contains(r.Reason, "1d") {
+			t.Fatalf("the old request: %+v %v", r, err)
+		}
+		// Ending one stale request ended the profile's others.
+		if r, _ := st.GetRequest(ctx, swept.ID); r.Status != storage.RequestExpired {
+			t.Fatalf("another stale request: %s", r.Status)
+		}
+		if _, err := f.core.Approve(ctx, late.ID, "operator"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("approving an expired request: %v, want Conflict saying expired", err)
+		}
+		// The sweep ends what nobody touched.
+		if n, err := f.core.ExpireRequests(ctx); err != nil || n != 0 {
+			t.Fatalf("ExpireRequests: %d, %v; want 0 (the new request is young)", n, err)
+		}
+		f.now = f.now.Add(25 * time.Hour)
+		if n, err := f.core.ExpireRequests(ctx); err != nil || n != 1 {
+			t.Fatalf("ExpireRequests a day later: %d, %v; want 1", n, err)
+		}
+		if r, _ := st.GetRequest(ctx, again.ID); r.Status != storage.RequestExpired {
+			t.Fatalf("the swept request: %s", r.Status)
+		}
+	})
+}

@@ -51,6 +51,8 @@ type Profile struct {
 	// are told to wait before asking again.
 	Approval   []string
 	RetryAfter time.Duration
+	// ExpireAfter ends the requests nobody decided within it.
+	ExpireAfter time.Duration
 }
 
 var keyUsageByName = map[string]x509.KeyUsage{
@@ -77,7 +79,7 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		MaxValidity: p.MaxValidity.D(), DefaultValidity: p.DefaultValidity.D(),
 		ServerKeygen: p.ServerKeygen, AutoRenew: p.AutoRenew.Enabled,
 		RenewBefore: time.Duration(p.AutoRenew.RenewBeforeDays) * 24 * time.Hour,
-		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(),
+		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(), ExpireAfter: p.Approval.ExpireAfter.D(),
 	}
 	for _, r := range p.Names.DNS {
 		cp.dnsRules = append(cp.dnsRules, strings.ToLower(r))

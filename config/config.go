@@ -280,6 +280,9 @@ type ProfileApproval struct {
 	// RetryAfter is what clients are told to wait before asking again
 	// (EST and REST Retry-After). Default 5m.
 	RetryAfter Duration `yaml:"retry_after"`
+	// ExpireAfter ends requests nobody decided within it (status
+	// expired; the client's next attempt makes a new request). Default 7d.
+	ExpireAfter Duration `yaml:"expire_after"`
 	// NotifyURL, if set, is an http(s) webhook told of each request that
 	// starts waiting (package notify: JSON with a chat-ready "text").
 	NotifyURL string `yaml:"notify_url"`

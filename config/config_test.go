@@ -103,7 +103,7 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, notify_url: "ftp://hooks.example"}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example"}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
   orders_per_account_per_hour: -1
@@ -126,6 +126,7 @@ keystore: {wrap: hsm}
 		"profiles[0].approval.methods[1]: est is not one of the profile's methods",
 		"profiles[0].approval.methods[2]: must be est, scep or api",
 		"profiles[0].approval.retry_after: must not be negative",
+		"profiles[0].approval.expire_after: must not be negative",
 		"profiles[0].approval.notify_url: must be an absolute http:// or https:// URL",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",

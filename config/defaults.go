@@ -92,6 +92,7 @@ func (c *Config) setDefaults() {
 			p.AutoRenew.RenewBeforeDays = 30
 		}
 		setDur(&p.Approval.RetryAfter, 5*time.Minute)
+		setDur(&p.Approval.ExpireAfter, 7*24*time.Hour)
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

@@ -97,6 +97,9 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	if p.Approval.RetryAfter < 0 {
 		add(path+".approval.retry_after", "must not be negative, got %s", p.Approval.RetryAfter)
 	}
+	if p.Approval.ExpireAfter < 0 {
+		add(path+".approval.expire_after", "must not be negative, got %s", p.Approval.ExpireAfter)
+	}
 	if u := p.Approval.NotifyURL; u != "" {
 		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
 			add(path+".approval.notify_url", "must be an absolute http:// or https:// URL, got %q", u)

@@ -6,15 +6,19 @@ import (
 )
 
 // The states of an enrollment request held for approval. A request is
-// created pending; an operator approves or rejects it; an approved request
-// ends issued (with the certificate's serial) or failed (issuance refused
-// it after all: a CA that expired meanwhile, a lint finding).
+// created pending; an operator approves or rejects it, or it expires
+// undecided; an approved request ends issued (with the certificate's
+// serial) or failed (issuance refused it after all: a CA that expired
+// meanwhile, a lint finding).
 const (
 	RequestPending  = "pending"
 	RequestApproved = "approved"
 	RequestRejected = "rejected"
 	RequestIssued   = "issued"
 	RequestFailed   = "failed"
+	// RequestExpired is a request nobody decided within its profile's
+	// approval.expire_after (ExpireRequests).
+	RequestExpired = "expired"
 )
 
 // Request is an enrollment request under a profile that makes requests of
@@ -97,4 +101,8 @@ type RequestStore interface {
 	// request is errs.NotFound, one not approved errs.Conflict, another
 	// status (or issued without a serial) errs.Malformed.
 	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
+	// ExpireRequests ends every request of profile still pending that was
+	// created before cutoff: status RequestExpired, DecidedAt at,
+	// DecidedBy "gateway", Reason reason. It returns how many it ended.
+	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
 }

@@ -21,7 +21,7 @@ func cmdRequestList(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
 	profile := fs.String("profile", "", "only this profile's requests")
-	status := fs.String("status", storage.RequestPending, "only requests in this status: pending, approved, rejected, issued, failed, or all")
+	status := fs.String("status", storage.RequestPending, "only requests in this status: pending, approved, rejected, issued, failed, expired, or all")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}

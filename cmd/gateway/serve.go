@@ -55,6 +55,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := wireNotify(cfg, core, log); err != nil {
 		return err
 	}
+	go core.WatchRequests(ctx, time.Hour)
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
 		m = newMetrics(d, core)

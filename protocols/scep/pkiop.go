@@ -94,7 +94,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		// poll (CertPoll, RFC 8894 section 3.3.2), as the micromdm
 		// client does: its request passed the challenge, which is
 		// spent, and the core answers from the request.
-		if prev, err := s.core.HeldRequest(ctx, ps.name, csr); err == nil && prev.Status != storage.RequestFailed {
+		if prev, err := s.core.HeldRequest(ctx, ps.name, csr); err == nil && prev.Status != storage.RequestFailed && prev.Status != storage.RequestExpired {
 			req.Requester = prev.Requester
 			break
 		} else if err != nil && !errs.Is(err, errs.NotFound) {

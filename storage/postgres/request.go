@@ -253,6 +253,18 @@ func (s *Store) CompleteRequest(ctx context.Context, id, status, serial, reason 
 	return whyUnchanged(ctx, s.pool, id, storage.RequestApproved, "complete request %q")
 }
 
+// ExpireRequests implements storage.RequestStore (on
+// requests_status_created_idx): one statement on the pool.
+func (s *Store) ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE requests SET status = $1, decided_at = $2, decided_by = 'gateway', reason = $3
+		WHERE status = $4 AND created_at < $5 AND profile = $6`,
+		storage.RequestExpired, at, reason, storage.RequestPending, cutoff, profile)
+	if err != nil {
+		return 0, wrap(err, "expire requests of profile %s", profile)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // whyUnchanged says why an UPDATE of request id that required status want
 // changed nothing: errs.NotFound for an unknown request, errs.Conflict for
 // one in another status. what is a format with one %q for the ID.
@@ -277,7 +289,7 @@ type querier interface {
 func requestStatus(status string) bool {
 	switch status {
 	case storage.RequestPending, storage.RequestApproved, storage.RequestRejected,
-		storage.RequestIssued, storage.RequestFailed:
+		storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
 		return true
 	}
 	return false

@@ -253,6 +253,25 @@ func (s *Store) CompleteRequest(ctx context.Context, id, status, serial, reason 
 	})
 }
 
+// ExpireRequests implements storage.RequestStore (on
+// requests_status_created_idx).
+func (s *Store) ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error) {
+	var n int64
+	err := s.writes.Do(ctx, "expire requests of profile "+profile, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE requests SET status = ?, decided_at = ?, decided_by = 'gateway', reason = ?
+			WHERE status = ? AND created_at < ? AND profile = ?`,
+			storage.RequestExpired, micros(at), reason, storage.RequestPending, micros(cutoff), profile)
+		if err != nil {
+			return wrap(err, "expire requests of profile %s", profile)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return wrap(err, "expire requests of profile %s", profile)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
 // requestChanged returns nil if res, an UPDATE of request id that
 // required status want, changed it, and otherwise why not: errs.NotFound
 // for an unknown request, errs.Conflict for one in another status. what
@@ -280,7 +299,7 @@ func requestChanged(ctx context.Context, tx *txn, res sql.Result, id, want, what
 func requestStatus(status string) bool {
 	switch status {
 	case storage.RequestPending, storage.RequestApproved, storage.RequestRejected,
-		storage.RequestIssued, storage.RequestFailed:
+		storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
 		return true
 	}
 	return false

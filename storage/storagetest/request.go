@@ -31,6 +31,7 @@ func RunRequests(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("ConcurrentDecisions", func(t *testing.T) { testConcurrentDecisions(t, open) })
 	t.Run("Complete", func(t *testing.T) { testCompleteRequest(t, open) })
 	t.Run("ConcurrentCompletions", func(t *testing.T) { testConcurrentCompletions(t, open) })
+	t.Run("Expire", func(t *testing.T) { testExpireRequests(t, open) })
 }
 
 // requestID is the n-th request ID of a test: 32 lowercase hex digits, as
@@ -649,5 +650,45 @@ func testConcurrentCompletions(t *testing.T, open func(t *testing.T) storage.Sto
 	must(t, "GetRequest", err)
 	if got.Status != storage.RequestIssued || got.Serial != serial(winner) {
 		t.Errorf("GetRequest() = %s with serial %q, want issued with the winner's %q", got.Status, got.Serial, serial(winner))
+	}
+}
+
+// Expiry ends the pending requests of one profile created before the
+// cutoff, and nothing else; an expired request is decided (by "gateway"),
+// no longer live (its CSR may come again) and listed as expired.
+func testExpireRequests(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := open(t), t.Context()
+	old, fresh := base, base.Add(2*time.Hour)
+	insertRequest(t, s, enrollment(1, "a", 1, old))   // expires
+	insertRequest(t, s, enrollment(2, "a", 2, old))   // approved first: stays
+	insertRequest(t, s, enrollment(3, "a", 3, fresh)) // too young
+	insertRequest(t, s, enrollment(4, "b", 4, old))   // another profile
+	decideRequest(t, s, requestID(2), storage.RequestApproved)
+	cutoff, at := base.Add(time.Hour), base.Add(3*time.Hour)
+	n, err := s.ExpireRequests(ctx, "a", cutoff, at, "not decided within 1h")
+	must(t, "ExpireRequests", err)
+	if n != 1 {
+		t.Fatalf("ExpireRequests ended %d requests, want 1", n)
+	}
+	got, err := s.GetRequest(ctx, requestID(1))
+	must(t, "GetRequest", err)
+	if got.Status != storage.RequestExpired || !got.DecidedAt.Equal(at.Truncate(time.Microsecond)) || got.DecidedBy != "gateway" || got.Reason != "not decided within 1h" {
+		t.Errorf("expired request %+v", got)
+	}
+	for id, want := range map[int]string{2: storage.RequestApproved, 3: storage.RequestPending, 4: storage.RequestPending} {
+		if r, err := s.GetRequest(ctx, requestID(id)); err != nil || r.Status != want {
+			t.Errorf("request %d: %s, %v; want %s", id, r.Status, err, want)
+		}
+	}
+	if n, err := s.ExpireRequests(ctx, "a", cutoff, at, "again"); err != nil || n != 0 {
+		t.Errorf("a second expiry ended %d, %v; want 0", n, err)
+	}
+	wantKind(t, "DecideRequest(expired)", s.DecideRequest(ctx, requestID(1), storage.RequestApproved, "op", "", at, Event("approve-request", "")), errs.Conflict)
+	again := enrollment(5, "a", 1, at) // the expired request's CSR
+	must(t, "InsertRequest(CSR of an expired request)", s.InsertRequest(ctx, again, Event("request", "")))
+	list, err := s.ListRequests(ctx, storage.RequestFilter{Status: storage.RequestExpired})
+	must(t, "ListRequests(expired)", err)
+	if len(list) != 1 || list[0].ID != requestID(1) {
+		t.Errorf("expired requests %+v", list)
 	}
 }

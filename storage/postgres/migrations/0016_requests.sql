@@ -1,10 +1,10 @@
 -- 0016: enrollment requests held for an operator's approval.
 --
 -- Forward-only and additive. A request is inserted pending, decided
--- (approved or rejected) once, on whichever replica the operator reaches,
--- and an approved one ends issued or failed; rows are never deleted. A
--- client that repeats its request is matched by (profile, csr_hash), a
--- SCEP CertPoll by (profile, transaction_id).
+-- (approved or rejected) or expired once, on whichever replica the
+-- operator reaches, and an approved one ends issued or failed; rows are
+-- never deleted. A client that repeats its request is matched by
+-- (profile, csr_hash), a SCEP CertPoll by (profile, transaction_id).
 
 CREATE TABLE requests (
     id             text PRIMARY KEY CHECK (id <> ''),
@@ -16,7 +16,7 @@ CREATE TABLE requests (
     transaction_id text NOT NULL DEFAULT '',                     -- SCEP only
     names          jsonb NOT NULL DEFAULT '[]',
     status         text NOT NULL
-                   CHECK (status IN ('pending', 'approved', 'rejected', 'issued', 'failed')),
+                   CHECK (status IN ('pending', 'approved', 'rejected', 'issued', 'failed', 'expired')),
     created_at     timestamptz NOT NULL,
     decided_at     timestamptz,                                  -- NULL while pending
     decided_by     text NOT NULL DEFAULT '',

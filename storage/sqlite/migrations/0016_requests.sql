@@ -2,7 +2,7 @@
 --
 -- Forward-only and additive. Times as in 0001; names is a JSON array of
 -- strings as in 0001. A request is inserted pending, decided (approved or
--- rejected) once, and an approved one ends issued or failed; rows are
+-- rejected) or expired once, and an approved one ends issued or failed; rows are
 -- never deleted. A client that repeats its request is matched by
 -- (profile, csr_hash), a SCEP CertPoll by (profile, transaction_id).
 
@@ -16,7 +16,7 @@ CREATE TABLE requests (
     transaction_id TEXT NOT NULL DEFAULT '',                    -- SCEP only
     names          TEXT NOT NULL DEFAULT '[]',                  -- JSON array of strings
     status         TEXT NOT NULL
-                   CHECK (status IN ('pending', 'approved', 'rejected', 'issued', 'failed')),
+                   CHECK (status IN ('pending', 'approved', 'rejected', 'issued', 'failed', 'expired')),
     created_at     INTEGER NOT NULL,
     decided_at     INTEGER,                                     -- NULL while pending
     decided_by     TEXT NOT NULL DEFAULT '',
