@@ -1,10 +1,12 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/pem"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -63,15 +65,38 @@ func (a *API) pending(w http.ResponseWriter, p *ca.PendingError) {
 
 type requestList struct {
 	Requests []Request `json:"requests"`
-	// NextBefore, when there may be more, is the created_at to pass as
-	// the before parameter for the next page.
-	NextBefore *time.Time `json:"next_before,omitempty"`
+	// NextCursor, when there may be more, is the cursor parameter of the
+	// next page.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-// listRequests answers GET /requests?profile=&status=&before=&limit=,
+// requestCursor is the opaque cursor of a page of requests: where the
+// previous page ended (storage.RequestFilter.Before and BeforeID).
+func requestCursor(r storage.Request) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(r.CreatedAt.UTC().Format(time.RFC3339Nano) + "/" + r.ID))
+}
+
+func parseRequestCursor(s string, f *storage.RequestFilter) error {
+	bad := errs.New(errs.Malformed, "query parameter cursor: not a next_cursor from an earlier answer")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return bad
+	}
+	at, id, ok := strings.Cut(string(b), "/")
+	if !ok || id == "" {
+		return bad
+	}
+	if f.Before, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return bad
+	}
+	f.BeforeID = id
+	return nil
+}
+
+// listRequests answers GET /requests?profile=&status=&limit=&cursor=,
 // newest first. A token limited to profiles sees theirs.
 func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "profile", "status", "before", "limit")
+	q, err := parseQuery(r, "profile", "status", "limit", "cursor")
 	if err != nil {
 		a.problem(w, r, err)
 		return
@@ -91,9 +116,11 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, errs.New(errs.Malformed, "query parameter status: %q is not one of pending, approved, rejected, issued, failed, expired", f.Status))
 		return
 	}
-	if f.Before, err = q.time("before"); err != nil {
-		a.problem(w, r, err)
-		return
+	if c := q.str("cursor"); c != "" {
+		if err := parseRequestCursor(c, &f); err != nil {
+			a.problem(w, r, err)
+			return
+		}
 	}
 	if f.Limit, err = q.limit(); err != nil {
 		a.problem(w, r, err)
@@ -112,8 +139,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 		resp.Requests = append(resp.Requests, requestJSON(req))
 	}
 	if len(list) == f.Limit {
-		t := list[len(list)-1].CreatedAt.UTC()
-		resp.NextBefore = &t
+		resp.NextCursor = requestCursor(list[len(list)-1])
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/certgw/gateway/api"
@@ -66,6 +67,7 @@ func TestApprovalAPI(t *testing.T) {
 			t.Fatalf("pending requests %+v", list.Requests)
 		}
 		e.do("GET", "/api/v1/requests?status=waiting", reader, nil).problem(t, http.StatusBadRequest, "malformed", "status")
+		e.do("GET", "/api/v1/requests?cursor=xyz", reader, nil).problem(t, http.StatusBadRequest, "malformed", "cursor")
 		e.do("GET", "/api/v1/requests?profile=held", "web-approver", nil).problem(t, http.StatusForbidden, "forbidden", "held")
 		e.do("GET", "/api/v1/requests", "web-approver", nil).decode(t, http.StatusOK, &list)
 		if len(list.Requests) != 0 {
@@ -119,6 +121,28 @@ func TestApprovalAPI(t *testing.T) {
 			t.Fatalf("rejected request %+v", decided)
 		}
 		e.do("POST", "/api/v1/profiles/held/certificates", issuer, body2).problem(t, http.StatusForbidden, "forbidden", "not ours")
+
+		// Paging: two requests, one a page, each once (the test clock
+		// stands still: both were created at the same time, which the
+		// cursor tells apart by ID).
+		var page struct {
+			Requests   []api.Request `json:"requests"`
+			NextCursor string        `json:"next_cursor"`
+		}
+		var paged []string
+		for path := "/api/v1/requests?limit=1"; ; path = "/api/v1/requests?limit=1&cursor=" + page.NextCursor {
+			page.NextCursor = ""
+			e.do("GET", path, reader, nil).decode(t, http.StatusOK, &page)
+			for _, r := range page.Requests {
+				paged = append(paged, r.ID)
+			}
+			if page.NextCursor == "" || len(paged) > 3 {
+				break
+			}
+		}
+		if slices.Sort(paged); len(paged) != 2 || !slices.Contains(paged, req.ID) || !slices.Contains(paged, req2.ID) || paged[0] == paged[1] {
+			t.Fatalf("paged requests %v, want %s and %s", paged, req.ID, req2.ID)
+		}
 
 		// The trail: request, approve-request, issue, reject-request.
 		var trail struct {

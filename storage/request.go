@@ -60,9 +60,12 @@ type RequestFilter struct {
 	Profiles []string // any of these (a token limited to profiles); nil: any
 	Status   string
 	Limit    int
-	// Before, if set, returns requests created before it (paging: the
-	// CreatedAt of the last request of the previous page).
-	Before time.Time
+	// Before, if set, returns the requests listed after the one created
+	// at Before with ID BeforeID (paging: the last request of the previous
+	// page): created before it, or at the same time with a smaller ID.
+	// BeforeID empty: every request created at Before is left out too.
+	Before   time.Time
+	BeforeID string
 }
 
 // RequestStore keeps enrollment requests held for approval. Both stores

@@ -3,6 +3,7 @@ package postgres
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // conditions collects the WHERE conditions of a listing with their
@@ -17,6 +18,14 @@ type conditions struct {
 func (c *conditions) add(cond string, arg any) {
 	c.args = append(c.args, arg)
 	c.where = append(c.where, fmt.Sprintf(cond, len(c.args)))
+}
+
+// addKeyset appends the condition of a page after the row at (at, id)
+// of a listing ordered by created_at DESC, id DESC (IDs compared bytewise).
+func (c *conditions) addKeyset(at time.Time, id string) {
+	c.args = append(c.args, at, id)
+	n := len(c.args)
+	c.where = append(c.where, fmt.Sprintf(`(created_at < $%d OR created_at = $%d AND id COLLATE "C" < $%d)`, n-1, n-1, n))
 }
 
 // query is selectFrom with the conditions, orderBy and a LIMIT, and its

@@ -152,7 +152,9 @@ func requestQuery(f storage.RequestFilter) (string, []any) {
 	if f.Status != "" {
 		c.add("status = $%d", f.Status)
 	}
-	if !f.Before.IsZero() {
+	if !f.Before.IsZero() && f.BeforeID != "" {
+		c.addKeyset(f.Before, f.BeforeID)
+	} else if !f.Before.IsZero() {
 		c.add("created_at < $%d", f.Before)
 	}
 	limit := f.Limit

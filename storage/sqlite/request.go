@@ -166,7 +166,9 @@ func requestQuery(f storage.RequestFilter) (string, []any) {
 	if f.Status != "" {
 		c.add("status = ?", f.Status)
 	}
-	if !f.Before.IsZero() {
+	if !f.Before.IsZero() && f.BeforeID != "" {
+		c.add("(created_at < ? OR created_at = ? AND id < ?)", micros(f.Before), micros(f.Before), f.BeforeID)
+	} else if !f.Before.IsZero() {
 		c.add("created_at < ?", micros(f.Before))
 	}
 	limit := f.Limit

@@ -412,9 +412,30 @@ func testListRequests(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 	}
 
-	// Paging: each page starts before the CreatedAt of the last request
-	// of the one before. (Requests created at that very time and not on
-	// the page are skipped: here the page ends after both of minute 4.)
+	// Paging: each page starts after the last request of the one before
+	// (its CreatedAt and ID), so requests created at the same time are
+	// neither skipped nor repeated: here pages of 1, 2 and 4 end between
+	// or after the two of minute 4.
+	for _, size := range []int{1, 2, 4} {
+		var paged []string
+		f := storage.RequestFilter{Limit: size}
+		for page := 0; ; page++ {
+			got, err := s.ListRequests(ctx, f)
+			must(t, "ListRequests(page)", err)
+			if len(got) == 0 {
+				break
+			}
+			if page > 6 {
+				t.Fatalf("ListRequests: more pages than requests")
+			}
+			paged = append(paged, ids(got)...)
+			f.Before, f.BeforeID = got[len(got)-1].CreatedAt, got[len(got)-1].ID
+		}
+		if w := want(5, 4, 3, 2, 1, 0); !slices.Equal(paged, w) {
+			t.Errorf("ListRequests by pages of %d = %v, want %v", size, paged, w)
+		}
+	}
+	// Before alone leaves out every request created at that time.
 	var paged []string
 	f := storage.RequestFilter{Limit: 2}
 	for page := 0; ; page++ {
