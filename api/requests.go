@@ -5,7 +5,6 @@ import (
 	"encoding/pem"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,7 +58,7 @@ func requestJSON(r storage.Request) Request {
 // waits, the certificate once it is approved, 403 once it is rejected.
 func (a *API) pending(w http.ResponseWriter, p *ca.PendingError) {
 	w.Header().Set("Location", "/api/v1/requests/"+p.Request.ID)
-	w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	w.Header().Set("Retry-After", p.RetryAfterHeader())
 	writeJSON(w, http.StatusAccepted, requestJSON(p.Request))
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +35,6 @@ type ApprovalStore interface {
 	GetRequest(ctx context.Context, id string) (storage.Request, error)
 	FindRequest(ctx context.Context, profile string, csrHash []byte) (storage.Request, error)
 	FindSCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error)
-	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
 	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit storage.AuditEvent) error
 	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
 	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
@@ -55,6 +55,12 @@ func (e *PendingError) Error() string {
 
 func (e *PendingError) Unwrap() error { return errs.New(errs.Conflict, "%s", e.Error()) }
 
+// RetryAfterHeader is RetryAfter as a Retry-After value: whole seconds,
+// rounded up (RFC 9110 section 10.2.3).
+func (e *PendingError) RetryAfterHeader() string {
+	return strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))
+}
+
 // AsPending returns the PendingError in err's chain, if any.
 func AsPending(err error) (*PendingError, bool) {
 	var p *PendingError
@@ -69,7 +75,7 @@ func AsPending(err error) (*PendingError, bool) {
 // recognized by it; one that asks for other names with the same key makes
 // another request.
 func requestHash(csr *x509.CertificateRequest) []byte {
-	names := slices.Clone(Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}.strings())
+	names := Names{DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}.strings()
 	slices.Sort(names)
 	h := sha256.New()
 	h.Write(csr.RawSubjectPublicKeyInfo)
@@ -98,10 +104,8 @@ func (c *Core) held(ctx context.Context, p *Profile, req IssueRequest, csr *x509
 	hash := requestHash(csr)
 	for attempt := 0; ; attempt++ {
 		prev, err := c.Store.FindRequest(ctx, p.Name, hash)
-		if err == nil && c.stale(p, prev) {
-			if prev, err = c.expire(ctx, p, prev); err != nil {
-				return nil, err
-			}
+		if err == nil {
+			prev, err = c.current(ctx, p, prev)
 		}
 		switch {
 		case err == nil:
@@ -149,15 +153,15 @@ func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issue
 	return nil, nil, false // failed or expired
 }
 
-// stale reports whether r is pending past its profile's expire_after, as
-// ExpireRequests counts it: created before now - expire_after.
-func (c *Core) stale(p *Profile, r storage.Request) bool {
-	return r.Status == storage.RequestPending && p.ExpireAfter > 0 && r.CreatedAt.Before(c.Now().Add(-p.ExpireAfter))
-}
-
-// expire ends the stale requests of p (r among them) and returns r as it
-// is now: expired, or what a decision that came first made of it.
-func (c *Core) expire(ctx context.Context, p *Profile, r storage.Request) (storage.Request, error) {
+// current returns r, a request of profile p, as it stands now: if it is
+// pending past p's expire_after (created before now - expire_after, as
+// ExpireRequests counts), the profile's stale requests are ended first
+// and r is read again: expired, or what a decision that came first made
+// of it. p nil (a profile no longer configured) leaves r as it is.
+func (c *Core) current(ctx context.Context, p *Profile, r storage.Request) (storage.Request, error) {
+	if p == nil || r.Status != storage.RequestPending || p.ExpireAfter <= 0 || !r.CreatedAt.Before(c.Now().Add(-p.ExpireAfter)) {
+		return r, nil
+	}
 	if _, err := c.expireProfile(ctx, p); err != nil {
 		return r, err
 	}
@@ -233,10 +237,10 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	if r.Requester == approver {
 		return nil, errs.New(errs.Forbidden, "request %s: whoever asked may not approve it (%s)", id, approver)
 	}
-	if p := c.Profiles[r.Profile]; p != nil && c.stale(p, r) {
-		if _, err := c.expire(ctx, p, r); err != nil {
-			return nil, err
-		}
+	// A stale request ends expired here, and the decision below finds it
+	// decided.
+	if _, err := c.current(ctx, c.Profiles[r.Profile], r); err != nil {
+		return nil, err
 	}
 	now := c.Now()
 	if err := c.Store.DecideRequest(ctx, id, storage.RequestApproved, approver, "", now, storage.AuditEvent{
@@ -275,10 +279,8 @@ func (c *Core) Reject(ctx context.Context, id, approver, reason string) (storage
 	if err != nil {
 		return r, err
 	}
-	if p := c.Profiles[r.Profile]; p != nil && c.stale(p, r) {
-		if _, err := c.expire(ctx, p, r); err != nil {
-			return r, err
-		}
+	if _, err := c.current(ctx, c.Profiles[r.Profile], r); err != nil {
+		return r, err
 	}
 	now := c.Now()
 	if err := c.Store.DecideRequest(ctx, id, storage.RequestRejected, approver, reason, now, storage.AuditEvent{
@@ -334,10 +336,10 @@ func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (
 // one.
 func (c *Core) HeldRequest(ctx context.Context, profile string, csr *x509.CertificateRequest) (storage.Request, error) {
 	r, err := c.Store.FindRequest(ctx, profile, requestHash(csr))
-	if p := c.Profiles[profile]; err == nil && p != nil && c.stale(p, r) {
-		return c.expire(ctx, p, r)
+	if err != nil {
+		return r, err
 	}
-	return r, err
+	return c.current(ctx, c.Profiles[profile], r)
 }
 
 // Answer is what a request (a CertPoll names one) gets now: the
@@ -349,11 +351,9 @@ func (c *Core) Answer(ctx context.Context, r storage.Request) (*Issued, error) {
 	if !ok {
 		return nil, errs.New(errs.NotFound, "no profile %q", r.Profile)
 	}
-	if c.stale(p, r) {
-		var err error
-		if r, err = c.expire(ctx, p, r); err != nil {
-			return nil, err
-		}
+	r, err := c.current(ctx, p, r)
+	if err != nil {
+		return nil, err
 	}
 	issued, err, done := c.answer(ctx, p, r)
 	if !done {

@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/certgw/gateway/ca"
 )
@@ -39,7 +37,7 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profil
 func (s *Server) pending(w http.ResponseWriter, p *ca.PendingError) {
 	s.log.Info("enrollment held for approval", "protocol", "est", "profile", p.Request.Profile,
 		"requester", p.Request.Requester, "request", p.Request.ID)
-	w.Header().Set("Retry-After", strconv.Itoa(int((p.RetryAfter+time.Second-1)/time.Second)))
+	w.Header().Set("Retry-After", p.RetryAfterHeader())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
 	fmt.Fprintf(w, "request %s waits for an operator's approval; repeat this request later\n", p.Request.ID)
