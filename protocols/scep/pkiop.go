@@ -31,14 +31,17 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		s.fail(w, r, err)
 		return
 	}
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the pkiMessage does not parse"))
+		return
+	}
 	// A CertPoll is for the gateway to read: the scep library parses only
 	// the requests that carry a CSR.
-	if p7, err := pkcs7.Parse(der); err == nil {
-		var typ scep.MessageType
-		if p7.UnmarshalSignedAttribute(oidMessageType, &typ) == nil && typ == scep.CertPoll {
-			s.certPoll(w, r, ps, ra, p7)
-			return
-		}
+	var typ scep.MessageType
+	if p7.UnmarshalSignedAttribute(oidMessageType, &typ) == nil && typ == scep.CertPoll {
+		s.certPoll(w, r, ps, ra, p7)
+		return
 	}
 	msg, err := scep.ParsePKIMessage(der)
 	if err != nil {
@@ -48,11 +51,6 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 	// The library checked the signature with the signer certificate the
 	// message carries; the server needs that certificate itself (the
 	// answer is encrypted to it, a renewal is authenticated by it).
-	p7, err := pkcs7.Parse(der)
-	if err != nil {
-		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the pkiMessage does not parse"))
-		return
-	}
 	signerCert := p7.GetOnlySigner()
 	if signerCert == nil {
 		s.fail(w, r, errs.New(errs.Malformed, "the pkiMessage must carry exactly one signer and its certificate"))
