@@ -109,9 +109,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	} else if tok := tokenOf(r); len(tok.Profiles) > 0 {
 		f.Profiles = tok.Profiles
 	}
-	switch f.Status {
-	case "", storage.RequestPending, storage.RequestApproved, storage.RequestRejected, storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
-	default:
+	if f.Status != "" && !storage.KnownRequestStatus(f.Status) {
 		a.problem(w, r, errs.New(errs.Malformed, "query parameter status: %q is not one of pending, approved, rejected, issued, failed, expired", f.Status))
 		return
 	}

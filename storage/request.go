@@ -21,6 +21,15 @@ const (
 	RequestExpired = "expired"
 )
 
+// KnownRequestStatus reports whether status is one a request can be in.
+func KnownRequestStatus(status string) bool {
+	switch status {
+	case RequestPending, RequestApproved, RequestRejected, RequestIssued, RequestFailed, RequestExpired:
+		return true
+	}
+	return false
+}
+
 // Request is an enrollment request under a profile that makes requests of
 // its method wait for an operator's approval (EJBCA's approvals, RFC 7030
 // section 4.2.3's 202, RFC 8894's PENDING). It holds what the issuance

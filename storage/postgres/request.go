@@ -116,7 +116,7 @@ func (s *Store) FindSCEPRequest(ctx context.Context, profile, transactionID stri
 // ListRequests implements storage.RequestStore. An unknown f.Status is
 // errs.Malformed, as for ListCertificates.
 func (s *Store) ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error) {
-	if f.Status != "" && !requestStatus(f.Status) {
+	if f.Status != "" && !storage.KnownRequestStatus(f.Status) {
 		return nil, errs.New(errs.Malformed, "postgres: list requests: unknown status %q", f.Status)
 	}
 	if f.Profiles != nil && len(f.Profiles) == 0 {
@@ -285,14 +285,4 @@ func whyUnchanged(ctx context.Context, q querier, id, want, what string) error {
 // querier is a pgx.Tx or the pool.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// requestStatus reports whether status is one a request can be in.
-func requestStatus(status string) bool {
-	switch status {
-	case storage.RequestPending, storage.RequestApproved, storage.RequestRejected,
-		storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
-		return true
-	}
-	return false
 }

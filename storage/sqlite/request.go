@@ -122,7 +122,7 @@ func (s *Store) FindSCEPRequest(ctx context.Context, profile, transactionID stri
 // ListRequests implements storage.RequestStore. An unknown f.Status is
 // errs.Malformed, as for ListCertificates.
 func (s *Store) ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error) {
-	if f.Status != "" && !requestStatus(f.Status) {
+	if f.Status != "" && !storage.KnownRequestStatus(f.Status) {
 		return nil, errs.New(errs.Malformed, "sqlite: list requests: unknown status %q", f.Status)
 	}
 	if f.Profiles != nil && len(f.Profiles) == 0 {
@@ -295,14 +295,4 @@ func requestChanged(ctx context.Context, tx *txn, res sql.Result, id, want, what
 		return wrap(err, what, id)
 	}
 	return errs.New(errs.Conflict, "sqlite: request %q is %s, not %s", id, status, want)
-}
-
-// requestStatus reports whether status is one a request can be in.
-func requestStatus(status string) bool {
-	switch status {
-	case storage.RequestPending, storage.RequestApproved, storage.RequestRejected,
-		storage.RequestIssued, storage.RequestFailed, storage.RequestExpired:
-		return true
-	}
-	return false
 }
