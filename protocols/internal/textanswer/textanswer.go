@@ -14,7 +14,8 @@ import (
 // Fail writes err and logs it under protocol ("EST", "SCEP"). It maps an
 // errs.Kind to the status: a client's mistake names the problem; a fault
 // of ours is a 500, or a 503 with Retry-After, whose cause goes only to
-// the log. A 401 carries no challenge here: a protocol that has one sets
+// the log; a public error (errs.Publicf) shows its message, and its 503
+// carries no Retry-After. A 401 carries no challenge here: a protocol that has one sets
 // WWW-Authenticate before it calls Fail.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, protocol string, err error) {
 	kind := errs.KindOf(err)
@@ -36,14 +37,20 @@ func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, protocol str
 		status = http.StatusConflict
 	case kind == errs.Unavailable:
 		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "30") // RFC 7030 section 4.2.3
 		msg = "a dependency of the gateway is unavailable; retry later"
 	default: // Internal, Config: to a client both are our fault, nothing more.
 		status = http.StatusInternalServerError
 		msg = "the gateway failed to process the request; the operator can find the cause in its log"
 	}
-	if public, ok := errs.PublicMessage(err); ok {
+	public, isPublic := errs.PublicMessage(err)
+	if isPublic {
 		msg = public
+	}
+	// RFC 7030 section 4.2.3: a 503 may say when to retry. A public reason
+	// (a CA that has expired or was revoked) lasts until an operator acts,
+	// so it promises no time: a device would retry on that timer forever.
+	if status == http.StatusServiceUnavailable && !isPublic {
+		w.Header().Set("Retry-After", "30")
 	}
 	if status < 500 {
 		// Info, not Debug as in the REST API: a device cannot show its
