@@ -38,6 +38,23 @@ type ApprovalStore interface {
 	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit storage.AuditEvent) error
 	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
 	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
+	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error) // the sweep of unsettled approvals
+}
+
+// SettleAfter is how long a request may stay approved. The issuance that
+// follows an approval takes seconds (an external CA's order, up to
+// Core.UpstreamTimeout, whichever is longer), and ends the request issued
+// or failed. A request still approved after that lost its outcome: the
+// replica that approved it stopped mid-issuance, or could not record the
+// outcome. It is then settled from the audit trail (Core.settle), so that
+// its client is neither told "pending" forever nor left without a way to
+// ask again.
+const SettleAfter = 15 * time.Minute
+
+// settleAfter is SettleAfter, or an external CA's longest issuance and a
+// minute where that is longer.
+func (c *Core) settleAfter() time.Duration {
+	return max(SettleAfter, c.UpstreamTimeout+time.Minute)
 }
 
 // PendingError is the answer to a request held for approval: the protocols
@@ -157,8 +174,13 @@ func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issue
 // pending past p's expire_after (created before now - expire_after, as
 // ExpireRequests counts), the profile's stale requests are ended first
 // and r is read again: expired, or what a decision that came first made
-// of it. p nil (a profile no longer configured) leaves r as it is.
+// of it. A request approved longer than SettleAfter ago is settled
+// (settle). p nil (a profile no longer configured) leaves a pending
+// request as it is.
 func (c *Core) current(ctx context.Context, p *Profile, r storage.Request) (storage.Request, error) {
+	if r.Status == storage.RequestApproved {
+		return c.settle(ctx, r)
+	}
 	if p == nil || r.Status != storage.RequestPending || p.ExpireAfter <= 0 || !r.CreatedAt.Before(c.Now().Add(-p.ExpireAfter)) {
 		return r, nil
 	}
@@ -166,6 +188,70 @@ func (c *Core) current(ctx context.Context, p *Profile, r storage.Request) (stor
 		return r, err
 	}
 	return c.Store.GetRequest(ctx, r.ID)
+}
+
+// settle ends r, an approved request, if it was approved longer than
+// settleAfter ago: issued, with the serial of the certificate whose
+// audit record names it (the issuance's record of the request is what was
+// lost), or failed, so that its client's next attempt makes a new
+// request. It returns r as the store then has it (another replica may
+// have settled it first).
+func (c *Core) settle(ctx context.Context, r storage.Request) (storage.Request, error) {
+	if r.Status != storage.RequestApproved || c.Now().Sub(r.DecidedAt) < c.settleAfter() {
+		return r, nil
+	}
+	serial, err := c.approvedIssuance(ctx, r)
+	if err != nil {
+		return r, err
+	}
+	status, reason := storage.RequestIssued, ""
+	if serial == "" {
+		status, reason = storage.RequestFailed, fmt.Sprintf("approved, but no certificate was issued for it within %s", config.Duration(c.settleAfter()))
+	}
+	if err := c.Store.CompleteRequest(ctx, r.ID, status, serial, reason); err != nil && !errs.Is(err, errs.Conflict) {
+		return r, err
+	}
+	c.Log.Warn("settled an approved request whose outcome was not recorded", "request", r.ID, "profile", r.Profile, "status", status, "serial", serial)
+	return c.Store.GetRequest(ctx, r.ID)
+}
+
+// approvedIssuance returns the serial of the certificate issued for r, an
+// approved request, from the audit trail: its "issue" event, of r's
+// profile, between the approval and settleAfter later, names the request
+// (Request.Approval). "" if there is none.
+func (c *Core) approvedIssuance(ctx context.Context, r storage.Request) (string, error) {
+	mark := fmt.Sprintf("(request %s approved by ", r.ID)
+	f := storage.AuditFilter{Profile: r.Profile, Since: r.DecidedAt, Until: r.DecidedAt.Add(c.settleAfter()), Limit: storage.MaxAuditLimit}
+	for {
+		events, err := c.Store.ListAudit(ctx, f) // newest first
+		if err != nil {
+			return "", err
+		}
+		for _, e := range events {
+			if e.Action == "issue" && e.Serial != "" && strings.Contains(e.Detail, mark) {
+				return e.Serial, nil
+			}
+		}
+		if len(events) < f.Limit {
+			return "", nil
+		}
+		f.Until = events[len(events)-1].At
+	}
+}
+
+// settleProfile settles the requests of p approved longer than
+// settleAfter ago, for the sweep.
+func (c *Core) settleProfile(ctx context.Context, p *Profile) error {
+	approved, err := c.Store.ListRequests(ctx, storage.RequestFilter{Profile: p.Name, Status: storage.RequestApproved, Limit: 100})
+	if err != nil {
+		return err
+	}
+	for _, r := range approved {
+		if _, err := c.settle(ctx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
@@ -179,14 +265,22 @@ func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
 }
 
 // ExpireRequests ends the requests of every profile that nobody decided
-// within its approval.expire_after. A request is also ended when its
+// within its approval.expire_after, and settles those approved longer
+// than settleAfter ago (settle). A request is also ended when its
 // client asks again or an operator decides on it too late; this sweep
 // (gateway serve runs it hourly) keeps the list and
 // gateway_requests_pending to the requests that can still be decided.
+// It returns how many requests expired.
 func (c *Core) ExpireRequests(ctx context.Context) (int, error) {
 	total := 0
 	for _, p := range c.Profiles {
-		if len(p.Approval) == 0 || p.ExpireAfter <= 0 {
+		if len(p.Approval) == 0 {
+			continue
+		}
+		if err := c.settleProfile(ctx, p); err != nil {
+			return total, err
+		}
+		if p.ExpireAfter <= 0 {
 			continue
 		}
 		n, err := c.expireProfile(ctx, p)
@@ -264,8 +358,8 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	}
 	if err := c.Store.CompleteRequest(ctx, id, storage.RequestIssued, issued.Serial, ""); err != nil {
 		// The certificate is issued and audited with the request's ID;
-		// the requester's repeats keep hearing "pending" until an
-		// operator looks.
+		// the requester's repeats hear "pending" until the request is
+		// settled from that record (settle).
 		c.Log.Error("record the certificate of an approved request", "request", id, "serial", issued.Serial, "err", err)
 	}
 	return issued, nil

@@ -274,3 +274,72 @@ func TestCoreApprovalExpiry(t *testing.T) {
 		}
 	})
 }
+
+// An approved request whose outcome was lost (its record failed, or the
+// replica stopped mid-issuance) is settled from the audit trail once
+// ca.SettleAfter has passed: issued where the trail holds its certificate,
+// failed otherwise. Its client then gets the certificate, or makes a new
+// request, instead of hearing "pending" forever.
+func TestCoreApprovalSettle(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		ctx := context.Background()
+
+		// Issued, but recording the certificate failed.
+		req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "a.example.com")}
+		r := pending(t, f, st, req)
+		f.store.failCompleteRequest.Store(true)
+		issued, err := f.core.Approve(ctx, r.ID, "operator")
+		f.store.failCompleteRequest.Store(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.GetRequest(ctx, r.ID); err != nil || got.Status != storage.RequestApproved {
+			t.Fatalf("request after the lost record: %+v %v", got, err)
+		}
+		f.now = f.now.Add(ca.SettleAfter - time.Second)
+		if again := pending(t, f, st, req); again.ID != r.ID {
+			t.Fatalf("within SettleAfter a repeat made request %s, want %s pending", again.ID, r.ID)
+		}
+		f.now = f.now.Add(2 * time.Second)
+		signed := f.key.n.Load()
+		got, err := f.core.Issue(ctx, req)
+		if err != nil || got.Serial != issued.Serial || !got.Earlier {
+			t.Fatalf("repeat after SettleAfter: %+v %v; want the approved certificate %s", got, err, issued.Serial)
+		}
+		if f.key.n.Load() != signed {
+			t.Error("settling signed a certificate")
+		}
+		if rec, err := st.GetRequest(ctx, r.ID); err != nil || rec.Status != storage.RequestIssued || rec.Serial != issued.Serial {
+			t.Fatalf("settled request: %+v %v", rec, err)
+		}
+
+		// Approved, and its replica stopped before issuing: nothing in
+		// the trail names it. The sweep ends it failed; the client's
+		// repeat makes a new request.
+		req2 := ca.IssueRequest{Profile: "web", Method: "est", Requester: "est:dev", CSR: csrFor(t, "", "b.example.com")}
+		r2 := pending(t, f, st, req2)
+		if err := st.DecideRequest(ctx, r2.ID, storage.RequestApproved, "operator", "", f.now,
+			storage.AuditEvent{At: f.now, Actor: "operator", Action: "approve-request", Profile: "web", Detail: "request " + r2.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.core.Approve(ctx, r2.ID, "operator"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "approved") {
+			t.Fatalf("deciding an approved request: %v, want Conflict saying approved", err)
+		}
+		f.now = f.now.Add(ca.SettleAfter + time.Second)
+		if _, err := f.core.ExpireRequests(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := st.GetRequest(ctx, r2.ID)
+		if err != nil || rec.Status != storage.RequestFailed || !strings.Contains(rec.Reason, "no certificate was issued") {
+			t.Fatalf("swept request: %+v %v", rec, err)
+		}
+		if again := pending(t, f, st, req2); again.ID == r2.ID {
+			t.Fatal("a repeat of a failed approval was answered from it")
+		}
+		// The issued request stays as it was.
+		if rec, _ := st.GetRequest(ctx, r.ID); rec.Status != storage.RequestIssued {
+			t.Fatalf("the sweep changed an issued request: %s", rec.Status)
+		}
+	})
+}

@@ -61,6 +61,10 @@ type Core struct {
 	// approval (approval.go), so that someone can be told. It must not
 	// block.
 	OnHeld func(ctx context.Context, r storage.Request)
+	// UpstreamTimeout is the longest time an external CA may take to
+	// issue (upstreams[].timeout): an approved request is not settled
+	// (approval.go) before its issuance could have ended.
+	UpstreamTimeout time.Duration
 	// OnIssue, if set, is called after each certificate is stored, so that
 	// its OCSP response can be signed before anyone asks. It must not
 	// block.

@@ -55,6 +55,16 @@ func (k *countingKey) WithContext(ctx context.Context) crypto.Signer { return k 
 type failingStore struct {
 	storage.Store
 	fail atomic.Bool
+	// failCompleteRequest fails recording the outcome of an approved
+	// request.
+	failCompleteRequest atomic.Bool
+}
+
+func (s *failingStore) CompleteRequest(ctx context.Context, id, status, serial, reason string) error {
+	if s.failCompleteRequest.Load() {
+		return errs.New(errs.Unavailable, "injected failure to complete request %s", id)
+	}
+	return s.Store.CompleteRequest(ctx, id, status, serial, reason)
 }
 
 func (s *failingStore) CompleteIssuance(ctx context.Context, e storage.AuditEvent, serial string, der []byte, nb, na time.Time) (int64, error) {

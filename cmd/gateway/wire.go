@@ -151,5 +151,9 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 	if err != nil {
 		return nil, err
 	}
-	return &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now}, nil
+	core := &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now}
+	for _, u := range d.cfg.Upstreams {
+		core.UpstreamTimeout = max(core.UpstreamTimeout, u.Timeout.D())
+	}
+	return core, nil
 }
