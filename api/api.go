@@ -134,6 +134,7 @@ const (
 //	POST /certificates/{serial}/revoke        revoke  revoke with an RFC 5280 reason
 //	POST /certificates/{serial}/release-hold  revoke  make a certificate on hold active again
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
+//	POST /certificates/{serial}/renew         issue   issue its successor now (same profile and names)
 //	POST /profiles/{profile}/acme/eab         admin   a single-use ACME External Account Binding key
 //	POST /profiles/{profile}/scep/challenges  issue   a one-time SCEP challengePassword
 //	GET  /requests                            read    enrollment requests held for approval
@@ -187,6 +188,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/release-hold", a.releaseHold)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
+		r.With(a.require(scopeIssue)).Post("/certificates/{serial}/renew", a.renewCert)
 
 		r.With(a.require(scopeRead)).Get("/requests", a.listRequests)
 		r.With(a.require(scopeRead)).Get("/requests/{id}", a.getRequest)

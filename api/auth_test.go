@@ -23,6 +23,7 @@ var routes = []struct {
 	{"POST", "/api/v1/certificates/0a/revoke", "revoke"},
 	{"POST", "/api/v1/certificates/0a/release-hold", "revoke"},
 	{"POST", "/api/v1/certificates/0a/auto-renew", "admin"},
+	{"POST", "/api/v1/certificates/0a/renew", "issue"},
 	{"GET", "/api/v1/audit", "admin"},
 	{"POST", "/api/v1/cas/nope/renew", "admin"},
 	{"POST", "/api/v1/cas/nope/revoke", "admin"},

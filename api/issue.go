@@ -48,6 +48,8 @@ type issueResponse struct {
 	NotAfter    time.Time `json:"not_after"`
 	PrivateKey  string    `json:"private_key,omitempty"`
 	PKCS12      string    `json:"pkcs12,omitempty"`
+	// Replaces is the certificate a renewal renews.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 const (
@@ -88,18 +90,26 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("issuance granted", "profile", req.Profile, "requester", req.Requester,
 		"serial", issued.Serial, "generated_key", issued.Key != nil, "not_after", issued.Cert.NotAfter)
+	a.writeIssued(w, r, issued, body.Format, body.Password, "")
+}
 
+// writeIssued answers an issuance: 201 (200 for an approved request
+// repeated) with the certificate, its chain and a generated key in format
+// (PEM, or PKCS#12 under password), and a Location of its inventory
+// record. replaces names the certificate it renews, if any.
+func (a *API) writeIssued(w http.ResponseWriter, r *http.Request, issued *ca.Issued, format, password, replaces string) {
 	resp := issueResponse{
 		Serial:      issued.Serial,
 		Certificate: string(ca.PEMChain(issued.Cert)),
 		Chain:       string(ca.PEMChain(issued.Chain...)),
 		NotBefore:   issued.Cert.NotBefore.UTC(),
 		NotAfter:    issued.Cert.NotAfter.UTC(),
+		Replaces:    replaces,
 	}
 	if issued.Key != nil {
-		switch body.Format {
+		switch format {
 		case formatPKCS12:
-			p12, err := encodePKCS12(issued.Key, issued.Cert, issued.Chain, body.Password)
+			p12, err := encodePKCS12(issued.Key, issued.Cert, issued.Chain, password)
 			if err != nil {
 				a.problem(w, r, err)
 				return
@@ -127,27 +137,12 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 // validity, whether the gateway may generate keys) is the core's to say.
 func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 	var req ca.IssueRequest
-	if b.Validity != "" {
-		d, err := config.ParseDuration(b.Validity)
-		if err != nil {
-			return req, errs.New(errs.Malformed, "field \"validity\": %q is not a duration such as \"90d\" or \"2160h\"", b.Validity)
-		}
-		if d <= 0 {
-			return req, errs.New(errs.Malformed, "field \"validity\": must be positive, got %q", b.Validity)
-		}
-		req.Validity = d.D()
+	var err error
+	if req.Validity, err = parseValidity(b.Validity); err != nil {
+		return req, err
 	}
-	switch b.Format {
-	case "", formatPEM:
-		if b.Password != "" {
-			return req, errs.New(errs.Malformed, "field \"password\": only for \"format\": \"pkcs12\"")
-		}
-	case formatPKCS12:
-		if b.Password == "" {
-			return req, errs.New(errs.Malformed, "field \"password\": required with \"format\": \"pkcs12\"")
-		}
-	default:
-		return req, errs.New(errs.Malformed, "field \"format\": %q is not \"pem\" or \"pkcs12\"", b.Format)
+	if err := checkKeyFormat(b.Format, b.Password); err != nil {
+		return req, err
 	}
 
 	if b.CSR != "" {
@@ -163,12 +158,8 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 				return req, errs.New(errs.Malformed, "field %q: not allowed with \"csr\": the CSR carries the names and the key, and the gateway holds no key to renew or export", f.name)
 			}
 		}
-		block, _ := pem.Decode([]byte(b.CSR))
-		if block == nil || (block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST") {
-			return req, errs.New(errs.BadCSR, "field \"csr\": not a PEM \"CERTIFICATE REQUEST\"")
-		}
-		req.CSR = block.Bytes
-		return req, nil
+		req.CSR, err = csrDER(b.CSR)
+		return req, err
 	}
 	if b.KeyType == "" {
 		return req, errs.New(errs.Malformed, "the request needs either \"csr\" or \"key_type\" with the names of a key the gateway generates")
@@ -179,6 +170,49 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 	}
 	req.AutoRenew = b.AutoRenew
 	return req, nil
+}
+
+// parseValidity reads the field "validity", a duration as the
+// configuration writes it; "" is 0 (the profile's default).
+func parseValidity(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := config.ParseDuration(v)
+	if err != nil {
+		return 0, errs.New(errs.Malformed, "field \"validity\": %q is not a duration such as \"90d\" or \"2160h\"", v)
+	}
+	if d <= 0 {
+		return 0, errs.New(errs.Malformed, "field \"validity\": must be positive, got %q", v)
+	}
+	return d.D(), nil
+}
+
+// checkKeyFormat checks the fields "format" and "password" of a generated
+// key's answer.
+func checkKeyFormat(format, password string) error {
+	switch format {
+	case "", formatPEM:
+		if password != "" {
+			return errs.New(errs.Malformed, "field \"password\": only for \"format\": \"pkcs12\"")
+		}
+	case formatPKCS12:
+		if password == "" {
+			return errs.New(errs.Malformed, "field \"password\": required with \"format\": \"pkcs12\"")
+		}
+	default:
+		return errs.New(errs.Malformed, "field \"format\": %q is not \"pem\" or \"pkcs12\"", format)
+	}
+	return nil
+}
+
+// csrDER reads the field "csr", a PEM certification request.
+func csrDER(csr string) ([]byte, error) {
+	block, _ := pem.Decode([]byte(csr))
+	if block == nil || (block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST") {
+		return nil, errs.New(errs.BadCSR, "field \"csr\": not a PEM \"CERTIFICATE REQUEST\"")
+	}
+	return block.Bytes, nil
 }
 
 // privateKeyPEM encodes a key as PKCS#8 PEM ("PRIVATE KEY").

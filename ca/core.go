@@ -533,16 +533,9 @@ func (c *Core) renew(ctx context.Context, old storage.Certificate) (string, erro
 	if err != nil {
 		return "", errs.Wrap(errs.Internal, err, "stored certificate")
 	}
-	g := &GenerateRequest{KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName, DNSNames: cert.DNSNames, Emails: cert.EmailAddresses}
-	for _, ip := range cert.IPAddresses {
-		g.IPs = append(g.IPs, ip.String())
-	}
-	for _, u := range cert.URIs {
-		g.URIs = append(g.URIs, u.String())
-	}
 	yes := true
 	issued, err := c.Issue(ctx, IssueRequest{
-		Profile: old.Profile, Method: old.Method, Requester: "gateway renewal", Generate: g,
+		Profile: old.Profile, Method: old.Method, Requester: "gateway renewal", Generate: successorKey(cert),
 		Validity: cert.NotAfter.Sub(cert.NotBefore) - Backdate, AutoRenew: &yes, Replaces: old.Serial,
 	})
 	if err != nil {

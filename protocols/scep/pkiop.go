@@ -5,11 +5,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
@@ -197,9 +194,5 @@ func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certi
 	if err != nil {
 		return rec, err
 	}
-	list := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
-	if got, want := list(ca.CSRIdentifiers(csr)), list(ca.CertIdentifiers(cert)); got != want {
-		return rec, errs.New(errs.BadCSR, "a renewal must keep the names: the CSR has [%s], the certificate [%s]", got, want)
-	}
-	return rec, nil
+	return rec, ca.KeepsNames(cert, csr)
 }

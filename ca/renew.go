@@ -1,0 +1,106 @@
+package ca
+
+import (
+	"context"
+	"crypto/x509"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// RenewRequest asks for a certificate's successor now (REST API POST
+// /certificates/SERIAL/renew), where server-driven renewal (RenewDue)
+// waits for the renew-before window and needs a key the gateway holds.
+type RenewRequest struct {
+	Serial    string
+	Requester string
+	// CSR, if set, is a DER PKCS#10 for the successor's key, which must
+	// name what the certificate names (KeepsNames). Without it the
+	// gateway must hold the certificate's key, and generates a new key
+	// of the same type.
+	CSR []byte
+	// Validity, if set, is the successor's lifetime, at most the
+	// profile's maximum; otherwise the profile's default, as for any
+	// issuance.
+	Validity time.Duration
+	// Revoke revokes the certificate (superseded) once its successor is
+	// issued.
+	Revoke bool
+}
+
+// Renew issues the successor of an active certificate now, under its
+// profile (by the api method) and for its names, and links the two: the
+// certificate leaves the server-driven renewal schedule, its successor
+// becomes the profile's latest bundle and, for a generated key, takes over
+// its auto-renewal setting. A renewal is not held for approval, as its
+// names were approved with the certificate it renews. A certificate that
+// is not active (pending, revoked) or was renewed already is an
+// errs.Conflict.
+func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
+	old, err := c.Store.GetCertificate(ctx, req.Serial)
+	if errs.Is(err, errs.NotFound) {
+		return nil, errs.New(errs.NotFound, "no certificate has serial %s", req.Serial)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case old.Status != storage.StatusActive:
+		return nil, errs.New(errs.Conflict, "certificate %s is %s: only an active certificate can be renewed", old.Serial, old.Status)
+	case old.RenewedBy != "":
+		return nil, errs.New(errs.Conflict, "certificate %s was renewed already, by %s", old.Serial, old.RenewedBy)
+	}
+	cert, err := x509.ParseCertificate(old.DER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "certificate %s: stored DER", old.Serial)
+	}
+	ir := IssueRequest{Profile: old.Profile, Method: "api", Requester: req.Requester, Validity: req.Validity, Replaces: old.Serial}
+	if req.CSR != nil {
+		csr, err := x509.ParseCertificateRequest(req.CSR)
+		if err != nil {
+			return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
+		}
+		if err := csr.CheckSignature(); err != nil {
+			return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+		}
+		if err := KeepsNames(cert, csr); err != nil {
+			return nil, err
+		}
+		ir.CheckedCSR = csr
+	} else {
+		if old.KeyPEM == nil {
+			return nil, errs.New(errs.Conflict, "certificate %s: the gateway does not hold its key, so it cannot make the new one; send a CSR for the new key", old.Serial)
+		}
+		ir.Generate = successorKey(cert)
+		ir.AutoRenew = &old.AutoRenew
+	}
+	issued, err := c.Issue(ctx, ir)
+	if err != nil {
+		return nil, err
+	}
+	c.Renewed(ctx, old.Serial, issued.Serial, req.Requester, req.Revoke)
+	return issued, nil
+}
+
+// successorKey asks for a new key of cert's key type for cert's names.
+func successorKey(cert *x509.Certificate) *GenerateRequest {
+	return &GenerateRequest{
+		KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName,
+		DNSNames: cert.DNSNames, IPs: Strings(cert.IPAddresses), Emails: cert.EmailAddresses, URIs: Strings(cert.URIs),
+	}
+}
+
+// KeepsNames checks that csr, for the successor of cert, names what cert
+// names: the subject common name and the SANs, as sets (the gateway takes
+// nothing else from a CSR).
+func KeepsNames(cert *x509.Certificate, csr *x509.CertificateRequest) error {
+	list := func(m map[string]bool) string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
+	if got, want := list(CSRIdentifiers(csr)), list(CertIdentifiers(cert)); got != want {
+		return errs.New(errs.BadCSR, "a renewal must keep the names: the CSR has [%s], the certificate [%s]", got, want)
+	}
+	return nil
+}
