@@ -53,13 +53,14 @@ type benchGatewayConfig struct {
 
 // benchGateway is the gateway's issuance machinery, up to its CAs.
 type benchGateway struct {
-	Dir    string
-	Store  storage.Store
-	Pool   *signer.Pool
-	Log    *slog.Logger
-	Linter *ca.Linter
-	Pre    *ca.Presigner
-	CAs    map[string]*ca.Authority
+	Dir       string
+	StoreKind string // sqlite or postgres
+	Store     storage.Store
+	Pool      *signer.Pool
+	Log       *slog.Logger
+	Linter    *ca.Linter
+	Pre       *ca.Presigner
+	CAs       map[string]*ca.Authority
 
 	ownDir bool
 }
@@ -68,7 +69,7 @@ type benchGateway struct {
 // loads the CA hierarchy (an ECDSA P-384 root, an ECDSA P-256 issuing CA).
 func newBenchGateway(module string, c benchGatewayConfig) *benchGateway {
 	ctx := context.Background()
-	g := &benchGateway{Dir: c.Dir, Log: slog.New(slog.DiscardHandler)}
+	g := &benchGateway{Dir: c.Dir, StoreKind: c.Store, Log: slog.New(slog.DiscardHandler)}
 	if g.Dir == "" {
 		dir, err := os.MkdirTemp("", c.TempPrefix)
 		if err != nil {

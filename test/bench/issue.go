@@ -60,8 +60,12 @@ func (s *countingStore) CompleteIssuance(ctx context.Context, e storage.AuditEve
 }
 
 type issueResult struct {
-	store                  string
-	raw, api               float64
+	store    string
+	raw, api float64
+	// Without HTTP (the core called directly) and without HTTP or the
+	// store (a store that keeps nothing), alternated with their own raw
+	// reference: what HTTP and the store could at most give back.
+	direct                 directResult
 	roundTrips             float64
 	csr, lint, st, sgn, ht time.Duration
 	p50, p99               time.Duration
@@ -162,6 +166,7 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		rawCPU: rawCPU.perCall(rawCPU.cpu), apiCPU: apiCPU.perCall(apiCPU.cpu), apiUse: apiCPU.use(), pgCPU: apiCPU.perCall(apiCPU.postgres)}
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
+	res.direct = directBench(g, st, rawSign, csrs, callers, dur, rounds)
 	profileSubject("issue-"+storeKind, issueOnce, callers, dur)
 
 	// Where the time goes, one issuance at a time, per step.
@@ -220,6 +225,62 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	})
 	res.ht = total - res.csr - res.lint - res.sgn - res.st
 	return res
+}
+
+// discardStore keeps nothing an issuance writes: the pending record and
+// the completion return at once. Everything else goes to the store.
+type discardStore struct {
+	storage.Store
+	ids atomic.Int64
+}
+
+func (s *discardStore) InsertPendingCertificate(context.Context, storage.Certificate) error {
+	return nil
+}
+func (s *discardStore) CompleteIssuance(context.Context, storage.AuditEvent, string, []byte, time.Time, time.Time) (int64, error) {
+	return s.ids.Add(1), nil
+}
+
+// directResult is the issuance called in process, from as many callers as
+// the API benchmark has clients, with and without the store, against the
+// raw reference measured in the same rounds.
+type directResult struct {
+	raw, core, coreStore      float64
+	rawCPU, coreCPU, storeCPU time.Duration // per call
+	coreUse, storeUse         float64       // share of the CPUs busy
+}
+
+// directBench runs ca.Core.Issue on the prepared CSRs (parse and check,
+// profile, template, throwaway signature and lint, HSM signature and its
+// check, the two store writes) without HTTP, over the store st and over
+// one that keeps nothing, alternating with rawSign.
+func directBench(g *benchGateway, st storage.Store, rawSign func() error, csrs [][]byte, callers int, dur time.Duration, rounds int) directResult {
+	ctx := context.Background()
+	bare, _ := g.Core(benchProfile("api"), &discardStore{Store: st})
+	stored, _ := g.Core(benchProfile("api"), st)
+	var next atomic.Int64
+	issueWith := func(c *ca.Core) func() error {
+		return func() error {
+			_, err := c.Issue(ctx, ca.IssueRequest{Profile: "bench", Method: "api", Requester: "bench",
+				CSR: csrs[next.Add(1)%int64(len(csrs))]})
+			return err
+		}
+	}
+	core, coreStore := issueWith(bare), issueWith(stored)
+	rate(core, callers, dur/4)
+	rate(coreStore, callers, dur/4)
+	var raws, cores, storeds []float64
+	var rawM, coreM, storeM cpuMeter
+	for range rounds {
+		raws = append(raws, rawM.rate(rawSign, callers, dur))
+		cores = append(cores, coreM.rate(core, callers, dur))
+		storeds = append(storeds, storeM.rate(coreStore, callers, dur))
+	}
+	profileSubject("core-"+g.StoreKind, core, callers, dur)
+	profileSubject("core-store-"+g.StoreKind, coreStore, callers, dur)
+	return directResult{raw: median(raws), core: median(cores), coreStore: median(storeds),
+		rawCPU: rawM.perCall(rawM.cpu), coreCPU: coreM.perCall(coreM.cpu), storeCPU: storeM.perCall(storeM.cpu),
+		coreUse: coreM.use(), storeUse: storeM.use()}
 }
 
 func timeIt(n int, f func(i int)) time.Duration {
