@@ -111,6 +111,30 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", b)
 	}
+
+	// Renewal now: a held key's successor, a new key for the same names,
+	// the old certificate revoked as superseded.
+	code, body = call("POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"renew.internal.test"}})
+	if code != 201 {
+		t.Fatalf("issue: %d %s", code, body)
+	}
+	old := jsonField(t, body, "serial")
+	code, body = call("POST", "/api/v1/certificates/"+old+"/renew", map[string]any{"revoke": true})
+	if code != 201 || jsonField(t, body, "replaces") != old {
+		t.Fatalf("renew: %d %s", code, body)
+	}
+	next := w("next.pem", jsonField(t, body, "certificate"))
+	openssl(t, "verify", "-CAfile", filepath.Join(dir, "var", "root.pem"), "-untrusted", w("next-chain.pem", jsonField(t, body, "chain")), "-purpose", "sslserver", next)
+	if out := openssl(t, "x509", "-in", next, "-noout", "-ext", "subjectAltName"); !strings.Contains(out, "DNS:renew.internal.test") {
+		t.Errorf("renewed certificate names:\n%s", out)
+	}
+	if keyPub, certPub := openssl(t, "pkey", "-in", w("next.key", jsonField(t, body, "private_key")), "-pubout"), openssl(t, "x509", "-in", next, "-noout", "-pubkey"); keyPub != certPub {
+		t.Error("the renewal's key does not match its certificate")
+	}
+	code, body = call("GET", "/api/v1/certificates/"+old, nil)
+	if code != 200 || jsonField(t, body, "status") != "revoked" || jsonField(t, body, "revocation_reason") != "superseded" {
+		t.Errorf("the renewed certificate: %d %s", code, body)
+	}
 }
 
 func jsonField(t *testing.T, body []byte, field string) string {
