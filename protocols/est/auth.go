@@ -10,6 +10,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -78,6 +79,9 @@ func (s *Server) authenticate(r *http.Request, ps *profileState) (identity, erro
 // stored hash, which it reads from the store at most once per credTTL. An
 // unknown user costs the same argon2id check as a wrong password, so that
 // timing does not tell which users exist; unknown users are not cached.
+// After maxPasswordFailures wrong passwords for a profile from one address
+// within passwordFailureWindow, that address's new passwords for the
+// profile are refused unchecked until the window has passed.
 func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileState) (string, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok {
@@ -101,6 +105,15 @@ func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileStat
 	if known && s.verified.has(stored, pass) {
 		return "basic:" + user, nil
 	}
+	// A password not verified lately costs an argon2id check: none for a
+	// client that guessed wrong too often lately (package throttle). A
+	// device that enrolled before keeps working from a blocked address
+	// (the memo above), as do the profile's other addresses.
+	addr := throttle.ClientAddr(r)
+	guesser := ps.name + " " + addr
+	if s.failed.Blocked(guesser, now) {
+		return "", errs.New(errs.Unauthorized, "HTTP Basic: too many wrong passwords for profile %s from %s lately: try again in %s", ps.name, addr, passwordFailureWindow)
+	}
 	select {
 	case s.hashSlots <- struct{}{}:
 	case <-ctx.Done():
@@ -112,6 +125,7 @@ func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileStat
 		return "", errs.Wrap(errs.Internal, err, "EST user %q of profile %s", user, ps.name)
 	}
 	if !known || !match {
+		s.failed.Add(guesser, now)
 		return "", wrong
 	}
 	s.verified.add(stored, pass)

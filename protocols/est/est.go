@@ -55,6 +55,7 @@ import (
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -90,6 +91,8 @@ type Server struct {
 	// MiB, and a flood of wrong passwords must not take the memory.
 	hashSlots chan struct{}
 	verified  *verifiedCache
+	// failed counts wrong passwords by profile and client address.
+	failed *throttle.Failures
 	// creds are the password hashes found in the store lately, by
 	// profile and user (see basicAuth).
 	creds     *ttlcache.Cache[credKey, string]
@@ -98,6 +101,15 @@ type Server struct {
 
 // credKey names an EST user of a profile.
 type credKey struct{ profile, user string }
+
+// Wrong passwords for one profile from one client address are throttled
+// (basicAuth), so that a password an operator chose cannot be guessed at
+// line speed and guesses cannot keep the CPUs busy with argon2id. Each
+// replica counts its own.
+const (
+	maxPasswordFailures   = 10
+	passwordFailureWindow = 10 * time.Minute
+)
 
 // credTTL is how long the server trusts a password hash it found in the
 // store without asking again: a deleted user (gateway est user delete)
@@ -123,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 		gateway:   ca.PoolOf(cfg.Core.CAs),
 		hashSlots: make(chan struct{}, max(2, runtime.NumCPU())),
 		verified:  newVerifiedCache(10000),
+		failed:    &throttle.Failures{Max: maxPasswordFailures, Window: passwordFailureWindow},
 		creds:     &ttlcache.Cache[credKey, string]{TTL: credTTL, Max: 10000},
 	}
 	if s.maxBody == 0 {

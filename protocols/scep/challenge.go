@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"sync"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -55,7 +54,7 @@ func (s *Server) checkChallenge(ctx context.Context, ps *profileState, addr, got
 		return "", errs.New(errs.Unauthorized, "the CSR carries no challengePassword")
 	}
 	now := s.now()
-	if s.failed.blocked(addr, now) {
+	if s.failed.Blocked(addr, now) {
 		return "", errs.New(errs.Unauthorized, "too many wrong challengePasswords from %s lately: try again in %s", addr, challengeFailureWindow)
 	}
 	h := sha256.Sum256([]byte(got))
@@ -68,7 +67,7 @@ func (s *Server) checkChallenge(ctx context.Context, ps *profileState, addr, got
 	err = s.challenges.UseSCEPChallenge(ctx, ps.name, h[:], now)
 	switch {
 	case errs.Is(err, errs.NotFound):
-		s.failed.add(addr, now)
+		s.failed.Add(addr, now)
 		return "", errs.New(errs.Unauthorized, "wrong challengePassword: neither the profile's nor a one-time challenge of it that is unused and unexpired")
 	case err != nil:
 		return "", err
@@ -80,49 +79,8 @@ func (s *Server) checkChallenge(ctx context.Context, ps *profileState, addr, got
 // maxChallengeFailures within challengeFailureWindow, its first
 // enrollments are refused without looking at the challenge until the
 // window has passed, so that a static challenge an operator chose cannot
-// be guessed at line speed. Each replica counts its own.
+// be guessed at line speed (package throttle). Each replica counts its own.
 const (
 	maxChallengeFailures   = 10
 	challengeFailureWindow = 10 * time.Minute
 )
-
-// failures counts wrong challenges per client address.
-type failures struct {
-	mu   sync.Mutex
-	seen map[string][]time.Time // address → times of its recent failures
-}
-
-// blocked reports whether addr has failed too often lately.
-func (f *failures) blocked(addr string, now time.Time) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.recent(addr, now)) >= maxChallengeFailures
-}
-
-// add records a failure of addr.
-func (f *failures) add(addr string, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.seen == nil {
-		f.seen = map[string][]time.Time{}
-	}
-	if len(f.seen) > 100_000 { // a flood of addresses: start over rather than grow
-		clear(f.seen)
-	}
-	f.seen[addr] = append(f.recent(addr, now), now)
-}
-
-// recent drops addr's failures older than the window; f.mu is held.
-func (f *failures) recent(addr string, now time.Time) []time.Time {
-	ts := f.seen[addr]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= challengeFailureWindow {
-		i++
-	}
-	if i == len(ts) {
-		delete(f.seen, addr)
-		return nil
-	}
-	f.seen[addr] = ts[i:]
-	return ts[i:]
-}

@@ -5,7 +5,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/smallstep/pkcs7"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -96,7 +96,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			s.fail(w, r, err)
 			return
 		}
-		requester, err := s.checkChallenge(ctx, ps, clientAddr(r), msg.CSRReqMessage.ChallengePassword)
+		requester, err := s.checkChallenge(ctx, ps, throttle.ClientAddr(r), msg.CSRReqMessage.ChallengePassword)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
 				s.fail(w, r, err)
@@ -160,15 +160,6 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		return
 	}
 	writeMessage(w, rep.Raw)
-}
-
-// clientAddr is the client's IP address, without its port.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // writeMessage answers a pkiMessage (RFC 8894 section 4.3).

@@ -62,6 +62,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/signer"
 )
 
@@ -102,7 +103,7 @@ type Server struct {
 	core       *ca.Core
 	store      Store
 	challenges ChallengeStore
-	failed     failures // wrong challenges by client address
+	failed     *throttle.Failures // wrong challenges by client address
 	log        *slog.Logger
 	now        func() time.Time
 	maxBody    int64
@@ -150,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, challenges: cfg.Challenges, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		profiles: map[string]*profileState{}, gateway: ca.PoolOf(cfg.Core.CAs),
+		failed: &throttle.Failures{Max: maxChallengeFailures, Window: challengeFailureWindow},
 	}
 	ras := map[string]*raState{} // by CA: one RA serves every profile of its CA
 	for name, set := range cfg.Profiles {

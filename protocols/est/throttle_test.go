@@ -1,0 +1,62 @@
+package est
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// Ten wrong passwords for a profile from one address within ten minutes
+// stop that address's new passwords for the profile, unchecked, until the
+// window has passed. A device that enrolled before keeps working, and so
+// does the address on another profile. Nothing is issued to a blocked
+// request.
+func TestPasswordGuessesThrottled(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, Settings{Profiles: map[string]ProfileSettings{}}, estProfile("dev", nil), estProfile("other", nil))
+		f.addUser("dev", "known", "known-pass")
+		f.addUser("dev", "late", "late-pass")
+		f.addUser("other", "other", "other-pass")
+		c := f.client(clientOpts{})
+		enroll := func(profile, user, pass string) answer {
+			t.Helper()
+			return f.request(c, http.MethodPost, "/.well-known/est/"+profile+"/simpleenroll",
+				b64(csrDER(t, newKey(t), "t.example.com", "t.example.com")), user, pass)
+		}
+		if a := enroll("dev", "known", "known-pass"); a.status != http.StatusOK {
+			t.Fatalf("first enrollment: %d %s", a.status, a.body)
+		}
+		for i := range maxPasswordFailures {
+			user := "known"
+			if i%2 == 1 {
+				user = "nobody" // unknown users count as well
+			}
+			if a := enroll("dev", user, "guess"); a.status != http.StatusUnauthorized || strings.Contains(string(a.body), "too many") {
+				t.Fatalf("guess %d: %d %s", i, a.status, a.body)
+			}
+		}
+		before := f.countCerts()
+		a := enroll("dev", "late", "late-pass")
+		if a.status != http.StatusUnauthorized || !strings.Contains(string(a.body), "too many wrong passwords") ||
+			a.header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("a right password from a blocked address: %d %q %s", a.status, a.header.Get("WWW-Authenticate"), a.body)
+		}
+		if n := f.countCerts(); n != before {
+			t.Fatalf("a blocked request stored %d certificates", n-before)
+		}
+		if a := enroll("dev", "known", "known-pass"); a.status != http.StatusOK {
+			t.Errorf("a device verified before the block: %d %s", a.status, a.body)
+		}
+		if a := enroll("other", "other", "other-pass"); a.status != http.StatusOK {
+			t.Errorf("another profile from the same address: %d %s", a.status, a.body)
+		}
+		f.clock.Advance(passwordFailureWindow)
+		if a := enroll("dev", "late", "late-pass"); a.status != http.StatusOK {
+			t.Errorf("after the window: %d %s", a.status, a.body)
+		}
+	})
+}
+
