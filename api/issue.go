@@ -26,7 +26,11 @@ type issueRequest struct {
 	IPAddresses []string `json:"ip_addresses"`
 	Emails      []string `json:"emails"`
 	URIs        []string `json:"uris"`
-	AutoRenew   *bool    `json:"auto_renew"`
+	// Subject holds subject attributes besides the common name, by their
+	// configuration names (organization, serial_number...); the profile
+	// takes those it lets a request set (subject.from_csr).
+	Subject   map[string]string `json:"subject"`
+	AutoRenew *bool             `json:"auto_renew"`
 	// Format of a generated key: "pem" (the default) or "pkcs12", which
 	// needs Password.
 	Format   string `json:"format"`
@@ -151,7 +155,7 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 			set  bool
 		}{
 			{"key_type", b.KeyType != ""}, {"common_name", b.CommonName != ""}, {"dns_names", b.DNSNames != nil},
-			{"ip_addresses", b.IPAddresses != nil}, {"emails", b.Emails != nil}, {"uris", b.URIs != nil}, {"auto_renew", b.AutoRenew != nil},
+			{"ip_addresses", b.IPAddresses != nil}, {"emails", b.Emails != nil}, {"uris", b.URIs != nil}, {"subject", b.Subject != nil}, {"auto_renew", b.AutoRenew != nil},
 			{"format", b.Format != ""},
 		} {
 			if f.set {
@@ -164,8 +168,12 @@ func (b issueRequest) coreRequest() (ca.IssueRequest, error) {
 	if b.KeyType == "" {
 		return req, errs.New(errs.Malformed, "the request needs either \"csr\" or \"key_type\" with the names of a key the gateway generates")
 	}
+	subject, err := ca.SubjectOf(b.Subject)
+	if err != nil {
+		return req, errs.Wrap(errs.Malformed, err, "field \"subject\"")
+	}
 	req.Generate = &ca.GenerateRequest{
-		KeyType: b.KeyType, CommonName: b.CommonName,
+		KeyType: b.KeyType, CommonName: b.CommonName, Subject: subject,
 		DNSNames: b.DNSNames, IPs: b.IPAddresses, Emails: b.Emails, URIs: b.URIs,
 	}
 	req.AutoRenew = b.AutoRenew

@@ -269,3 +269,20 @@ func TestIssueProblems(t *testing.T) {
 		}
 	})
 }
+
+// "subject" names subject attributes of a generated key's certificate,
+// which the profile takes where it lets a request set them (here none:
+// ignored); with a CSR, whose subject says it, the field is refused.
+func TestIssueSubjectField(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		out := e.issue("web", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"s.example.com"},
+			"subject": map[string]string{"organizational_unit": "Ignored"}})
+		if cert := parseCerts(t, out.Certificate)[0]; len(cert.Subject.OrganizationalUnit) != 0 {
+			t.Errorf("subject %s: the profile lets no request set an OU", cert.Subject)
+		}
+		e.do("POST", "/api/v1/profiles/web/certificates", issuer, map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"s.example.com"},
+			"subject": map[string]string{"title": "x"}}).problem(t, http.StatusBadRequest, "malformed", `"subject"`, "title")
+		e.do("POST", "/api/v1/profiles/web/certificates", issuer, map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"s.example.com"}, nil),
+			"subject": map[string]string{"organization": "x"}}).problem(t, http.StatusBadRequest, "malformed", `"subject"`)
+	})
+}

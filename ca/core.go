@@ -124,10 +124,14 @@ type IssueRequest struct {
 type GenerateRequest struct {
 	KeyType    string // as in profiles: ecdsa-p256, ..., ed25519
 	CommonName string
-	DNSNames   []string
-	IPs        []string
-	Emails     []string
-	URIs       []string
+	// Subject holds the subject attributes asked for besides the common
+	// name; the profile takes those it lets a request set
+	// (Profile.Subject).
+	Subject  pkix.Name
+	DNSNames []string
+	IPs      []string
+	Emails   []string
+	URIs     []string
 }
 
 // Issued is a signed certificate with its chain (issuing CA first, root
@@ -190,6 +194,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	var key crypto.Signer
 	var csr *x509.CertificateRequest
 	var names Names
+	var requested pkix.Name // the subject asked for, besides the common name
 	switch {
 	case req.CSR != nil && req.CheckedCSR != nil:
 		return nil, errs.New(errs.Internal, "a request carries a CSR twice")
@@ -207,12 +212,14 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		}
 		pub = csr.PublicKey
 		names = Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}
+		requested = csr.Subject
 	case req.Generate != nil:
 		if !p.ServerKeygen {
 			return nil, errs.New(errs.Forbidden, "profile %s: rule server_keygen: the profile does not let the gateway generate keys", p.Name)
 		}
 		g := req.Generate
 		names = Names{CommonName: g.CommonName, DNS: g.DNSNames, Emails: g.Emails}
+		requested = g.Subject
 		for _, s := range g.IPs {
 			ip := net.ParseIP(s)
 			if ip == nil {
@@ -243,6 +250,10 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err := p.CheckNames(names); err != nil {
 		return nil, err
 	}
+	subject, err := p.Subject(names.CommonName, requested)
+	if err != nil {
+		return nil, err
+	}
 	// Approval (approval.go): a first enrollment waits; a renewal
 	// (Replaces) was approved with the certificate it renews.
 	if p.Held(req.Method) && req.Replaces == "" && req.approval == nil {
@@ -268,10 +279,8 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		return c.issueUpstream(ctx, p, up, csr, key, names, meta)
 	}
 	now := c.Now()
-	var subj pkix.Name
-	subj.CommonName = names.CommonName
 	params := LeafParams{
-		Subject: subj, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails, URIs: names.URIs,
+		Subject: subject, DNSNames: names.DNS, IPAddresses: names.IPs, EmailAddresses: names.Emails, URIs: names.URIs,
 		NotBefore: now.Add(-Backdate), NotAfter: now.Add(validity),
 		KeyUsage: p.KeyUsage, ExtKeyUsage: p.ExtKeyUsage, MorePolicies: p.Policies,
 	}

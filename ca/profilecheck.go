@@ -15,7 +15,8 @@ import (
 // what it issues: one certificate per key family the profile allows
 // (ECDSA, RSA, Ed25519; the first size of each in key_types), for a sample
 // name its rules accept, with its longest validity (max_validity), key
-// usage and extended key usage. A profile whose settings the lint gate refuses
+// usage and extended key usage, and a subject with the attributes it fixes
+// and every one it lets a request set. A profile whose settings the lint gate refuses
 // whatever is asked (a key usage at odds with its extended key usage, a
 // lifetime the Baseline Requirements forbid) is reported when the gateway
 // starts rather than as a 500 at each issuance. The drafts are signed with
@@ -29,9 +30,13 @@ func (c *Core) CheckProfiles() error {
 			continue
 		}
 		names := p.sampleNames()
-		var subj pkix.Name
+		var cn string
 		if p.commonName == "require" {
-			subj.CommonName = names.strings()[0]
+			cn = names.strings()[0]
+		}
+		subj, err := p.Subject(cn, sampleSubject) // fixed, and every one a request may set
+		if err != nil {
+			return err
 		}
 		now := c.Now()
 		params := LeafParams{
@@ -70,6 +75,13 @@ func (c *Core) CheckProfiles() error {
 		return errs.New(errs.Config, "a certificate these profiles would issue fails the lint gate (fix the profile or the CA's lint choice):\n  %s", strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// sampleSubject asks for every subject attribute a profile may let a
+// request set.
+var sampleSubject = pkix.Name{
+	Organization: []string{"Sample Organization"}, OrganizationalUnit: []string{"Sample Unit"}, Country: []string{"DE"},
+	Province: []string{"Berlin"}, Locality: []string{"Berlin"}, SerialNumber: "0001",
 }
 
 // sampleNames is one identifier the profile's rules accept: a DNS name if

@@ -86,10 +86,11 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	return issued, nil
 }
 
-// successorKey asks for a new key of cert's key type for cert's names.
+// successorKey asks for a new key of cert's key type for cert's names
+// and the subject attributes its profile took from the request.
 func successorKey(cert *x509.Certificate) *GenerateRequest {
 	return &GenerateRequest{
-		KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName,
+		KeyType: KeyTypeName(cert.PublicKey), CommonName: cert.Subject.CommonName, Subject: cert.Subject,
 		DNSNames: cert.DNSNames, IPs: Strings(cert.IPAddresses), Emails: cert.EmailAddresses, URIs: Strings(cert.URIs),
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -263,6 +266,60 @@ type Profile struct {
 	// Approval holds requests of some methods until an operator approves
 	// them (REST API `POST /api/v1/requests/ID/approve`).
 	Approval ProfileApproval `yaml:"approval"`
+	// Subject is what the subject carries besides the common name.
+	Subject ProfileSubject `yaml:"subject"`
+}
+
+// ProfileSubject sets subject attributes of a profile's certificates:
+// fixed values that every certificate carries, and the attributes a
+// request may set itself (FromCSR, by their names in SubjectAttributes).
+// A request's other subject attributes are ignored, as before.
+type ProfileSubject struct {
+	Organization       string   `yaml:"organization"`
+	OrganizationalUnit string   `yaml:"organizational_unit"`
+	Country            string   `yaml:"country"` // ISO 3166 alpha-2
+	Province           string   `yaml:"province"`
+	Locality           string   `yaml:"locality"`
+	FromCSR            []string `yaml:"from_csr"`
+}
+
+// SubjectAttributes names the subject attributes a profile may fix or take
+// from a request, with their longest values (RFC 5280 appendix A upper
+// bounds; a country is two letters).
+var SubjectAttributes = map[string]int{
+	"organization": 64, "organizational_unit": 64, "country": 2, "province": 128, "locality": 128, "serial_number": 64,
+}
+
+// Fixed returns the fixed attributes that are set, by name.
+func (s ProfileSubject) Fixed() map[string]string {
+	out := map[string]string{}
+	for name, v := range map[string]string{"organization": s.Organization, "organizational_unit": s.OrganizationalUnit,
+		"country": s.Country, "province": s.Province, "locality": s.Locality} {
+		if v != "" {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// CheckSubjectValue checks the value of a subject attribute, fixed or
+// requested: not blank, within the attribute's length, printable
+// characters, and two capital letters for a country.
+func CheckSubjectValue(name, v string) error {
+	max, ok := SubjectAttributes[name]
+	switch {
+	case !ok:
+		return fmt.Errorf("unknown subject attribute %q", name)
+	case strings.TrimSpace(v) != v || v == "":
+		return fmt.Errorf("%s %q is empty or starts or ends with spaces", name, v)
+	case utf8.RuneCountInString(v) > max:
+		return fmt.Errorf("%s %q is longer than %d characters", name, v, max)
+	case !utf8.ValidString(v) || strings.IndexFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("%s %q holds characters that are not printable", name, v)
+	case name == "country" && (len(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z'):
+		return fmt.Errorf("country %q is not two capital letters (ISO 3166 alpha-2)", v)
+	}
+	return nil
 }
 
 // ProfileApproval makes first enrollments wait for an operator. A request

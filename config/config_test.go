@@ -103,7 +103,7 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example"}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example"}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
   orders_per_account_per_hour: -1
@@ -128,6 +128,11 @@ keystore: {wrap: hsm}
 		"profiles[0].approval.retry_after: must not be negative",
 		"profiles[0].approval.expire_after: must not be negative",
 		"profiles[0].approval.notify_url: must be an absolute http:// or https:// URL",
+		"profiles[0].subject.country: country \"de\" is not two capital letters",
+		"profiles[0].subject.organization: organization \" Acme\" is empty or starts or ends with spaces",
+		"profiles[0].subject.province: province", "not printable",
+		"profiles[0].subject.from_csr[0]: locality is fixed (subject.locality)",
+		"profiles[0].subject.from_csr[2]: must be one of country",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",
 	} {
@@ -214,7 +219,7 @@ upstreams:
 	}
 	bad := minimal + `  - {name: both, ca: issuing, upstream: le, methods: [api]}
   - {name: ghost, upstream: nope, methods: [api]}
-  - {name: device, upstream: le, methods: [est, scep], names: {uris: ["spiffe://example.org/"]}}
+  - {name: device, upstream: le, methods: [est, scep], names: {uris: ["spiffe://example.org/"]}, subject: {organization: Acme}}
 upstreams:
   - {name: le, directory_url: "https://acme.example/dir", agree_tos: true}
   - {name: issuing, directory_url: "http://plain.example/dir", eab: {kid: k}}
@@ -234,6 +239,7 @@ upstreams:
 		"profiles[1]: ca and upstream exclude each other", "profiles[2].upstream: no upstream named \"nope\"",
 		"profiles[3].methods[0]: est is not served", "profiles[3].methods[1]: scep is not served",
 		"profiles[3].names.uris: an external ACME CA issues DNS names and IP addresses, not URIs",
+		"profiles[3].subject: an external ACME CA decides the subject",
 		"upstreams[1].name: \"issuing\" is also the name of cas[1]", "upstreams[1].directory_url:",
 		"upstreams[1].agree_tos:", "upstreams[1].eab: kid and hmac_file go together",
 		"upstreams[2].dns.provider: must be rfc2136 or exec", "upstreams[2].dns.resolvers[0]:",

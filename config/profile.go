@@ -3,8 +3,10 @@ package config
 import (
 	"encoding/asn1"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,6 +51,24 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 		} else if o == "2.5.29.32.0" || strings.HasPrefix(o, "2.23.140.1.") {
 			add(at, "%s is anyPolicy or a CA/B Forum reserved policy, which the gateway sets itself; name the CA's own policies", o)
 		}
+	}
+	fixed := p.Subject.Fixed()
+	for _, name := range slices.Sorted(maps.Keys(fixed)) {
+		if err := CheckSubjectValue(name, fixed[name]); err != nil {
+			add(path+".subject."+name, "%v", err)
+		}
+	}
+	for i, name := range p.Subject.FromCSR {
+		at := fmt.Sprintf("%s.subject.from_csr[%d]", path, i)
+		switch _, known := SubjectAttributes[name]; {
+		case !known:
+			add(at, "must be one of country, locality, organization, organizational_unit, province, serial_number, got %q", name)
+		case fixed[name] != "":
+			add(at, "%s is fixed (subject.%s), so a request cannot set it", name, name)
+		}
+	}
+	if p.Upstream != "" && (len(fixed) > 0 || len(p.Subject.FromCSR) > 0) {
+		add(path+".subject", "an external ACME CA decides the subject of its certificates")
 	}
 	n := p.Names
 	for i, r := range n.DNS {

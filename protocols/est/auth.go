@@ -236,11 +236,22 @@ func checkBoundNames(ps *profileState, id identity, csr *x509.CertificateRequest
 // checkSameNames enforces RFC 7030 section 4.2.2 for simplereenroll: "the
 // Subject field and SubjectAltName extension MUST be identical to the
 // corresponding fields in the certificate being renewed". The subject is
-// compared by value (RFC 4514 form), not by encoding, since a CSR made by
-// openssl encodes strings as UTF8String where the gateway wrote
-// PrintableString; the SANs are compared as sets.
-func checkSameNames(cert *x509.Certificate, csr *x509.CertificateRequest) error {
-	if got, want := csr.Subject.String(), cert.Subject.String(); got != want {
+// what the profile p makes of each (ca.Profile.Subject: the common name
+// and the attributes a request may set, besides the profile's fixed
+// ones), compared by value (RFC 4514 form), not by encoding, since a CSR
+// made by openssl encodes strings as UTF8String where the gateway wrote
+// PrintableString; so a device that sends only what it chose, without the
+// attributes the profile fixes, renews. The SANs are compared as sets.
+func checkSameNames(p *ca.Profile, cert *x509.Certificate, csr *x509.CertificateRequest) error {
+	got, err := p.Subject(csr.Subject.CommonName, csr.Subject)
+	if err != nil {
+		return err
+	}
+	want, err := p.Subject(cert.Subject.CommonName, cert.Subject)
+	if err != nil {
+		return err
+	}
+	if got, want := got.String(), want.String(); got != want {
 		return errs.New(errs.BadCSR, "re-enrollment must keep the subject: the CSR has %q, the certificate %q (RFC 7030 section 4.2.2)", got, want)
 	}
 	sans := func(m map[string]bool) string {

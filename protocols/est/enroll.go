@@ -78,7 +78,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 	}
 	csr, err := s.readCSR(w, r)
 	if err == nil {
-		err = checkSameNames(old, csr)
+		err = checkSameNames(s.core.Profiles[ps.name], old, csr)
 	}
 	if err == nil {
 		err = checkChannelBinding(r, ps, csr)

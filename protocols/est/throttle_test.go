@@ -59,4 +59,3 @@ func TestPasswordGuessesThrottled(t *testing.T) {
 		}
 	})
 }
-
