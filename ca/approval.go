@@ -208,10 +208,14 @@ func (c *Core) settle(ctx context.Context, r storage.Request) (storage.Request, 
 	if serial == "" {
 		status, reason = storage.RequestFailed, fmt.Sprintf("approved, but no certificate was issued for it within %s", config.Duration(c.settleAfter()))
 	}
-	if err := c.Store.CompleteRequest(ctx, r.ID, status, serial, reason); err != nil && !errs.Is(err, errs.Conflict) {
+	switch err := c.Store.CompleteRequest(ctx, r.ID, status, serial, reason); {
+	case errs.Is(err, errs.Conflict): // settled elsewhere first
+	case err != nil:
 		return r, err
+	default:
+		c.Log.Warn("settled an approved request whose outcome was not recorded", "request", r.ID, "profile", r.Profile, "status", status, "serial", serial)
+		c.decided(ctx, r.ID)
 	}
-	c.Log.Warn("settled an approved request whose outcome was not recorded", "request", r.ID, "profile", r.Profile, "status", status, "serial", serial)
 	return c.Store.GetRequest(ctx, r.ID)
 }
 
@@ -353,6 +357,8 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	if err != nil {
 		if cerr := c.Store.CompleteRequest(ctx, id, storage.RequestFailed, "", err.Error()); cerr != nil {
 			c.Log.Error("record a failed approved request", "request", id, "err", cerr)
+		} else {
+			c.decided(ctx, id)
 		}
 		return nil, err
 	}
@@ -361,8 +367,23 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 		// the requester's repeats hear "pending" until the request is
 		// settled from that record (settle).
 		c.Log.Error("record the certificate of an approved request", "request", id, "serial", issued.Serial, "err", err)
+	} else {
+		c.decided(ctx, id)
 	}
 	return issued, nil
+}
+
+// decided tells OnDecided, if set, of request id as the store now has it.
+func (c *Core) decided(ctx context.Context, id string) {
+	if c.OnDecided == nil {
+		return
+	}
+	r, err := c.Store.GetRequest(ctx, id)
+	if err != nil {
+		c.Log.Error("read a decided request to tell of it", "request", id, "err", err)
+		return
+	}
+	c.OnDecided(ctx, r)
 }
 
 // Reject rejects a pending request with the operator's reason, which the
@@ -383,7 +404,11 @@ func (c *Core) Reject(ctx context.Context, id, approver, reason string) (storage
 		return r, c.undecidable(ctx, id, err)
 	}
 	c.Log.Info("request rejected", "request", id, "profile", r.Profile, "by", approver, "reason", reason)
-	return c.Store.GetRequest(ctx, id)
+	r, err = c.Store.GetRequest(ctx, id)
+	if err == nil && c.OnDecided != nil {
+		c.OnDecided(ctx, r)
+	}
+	return r, err
 }
 
 // undecidable says why a decision on request id was refused: in the

@@ -343,3 +343,46 @@ func TestCoreApprovalSettle(t *testing.T) {
 		}
 	})
 }
+
+// OnDecided hears of every outcome of a held request once: issued (with
+// its serial), failed (the issuance failed after the approval), rejected
+// (with the reason), and settled.
+func TestCoreApprovalTellsOutcomes(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, heldProfile())
+		ctx := context.Background()
+		var told []storage.Request
+		f.core.OnDecided = func(_ context.Context, r storage.Request) { told = append(told, r) }
+		req := func(dns string) ca.IssueRequest {
+			return ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", dns)}
+		}
+		a := pending(t, f, st, req("a.example.com"))
+		issued, err := f.core.Approve(ctx, a.ID, "operator")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := pending(t, f, st, req("b.example.com"))
+		if _, err := f.core.Reject(ctx, b.ID, "operator", "unknown device"); err != nil {
+			t.Fatal(err)
+		}
+		c := pending(t, f, st, req("c.example.com"))
+		f.store.fail.Store(true) // the certificate is signed, but not stored: the issuance fails
+		if _, err := f.core.Approve(ctx, c.ID, "operator"); err == nil {
+			t.Fatal("an approval whose issuance failed succeeded")
+		}
+		f.store.fail.Store(false)
+		if len(told) != 3 {
+			t.Fatalf("told of %d outcomes, want 3: %+v", len(told), told)
+		}
+		for i, want := range []struct{ id, status, serial, reason string }{
+			{a.ID, storage.RequestIssued, issued.Serial, ""},
+			{b.ID, storage.RequestRejected, "", "unknown device"},
+			{c.ID, storage.RequestFailed, "", "injected activation failure"},
+		} {
+			r := told[i]
+			if r.ID != want.id || r.Status != want.status || r.Serial != want.serial || !strings.Contains(r.Reason, want.reason) || r.DecidedBy != "operator" {
+				t.Errorf("outcome %d: %+v, want %+v", i, r, want)
+			}
+		}
+	})
+}

@@ -61,6 +61,9 @@ type Core struct {
 	// approval (approval.go), so that someone can be told. It must not
 	// block.
 	OnHeld func(ctx context.Context, r storage.Request)
+	// OnDecided, if set, is called after a held request ends issued,
+	// failed or rejected (approval.go). It must not block.
+	OnDecided func(ctx context.Context, r storage.Request)
 	// UpstreamTimeout is the longest time an external CA may take to
 	// issue (upstreams[].timeout): an approved request is not settled
 	// (approval.go) before its issuance could have ended.

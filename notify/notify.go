@@ -1,6 +1,8 @@
 // Package notify tells people outside the gateway that something waits for
 // them: an enrollment request held for approval is posted to the webhook
-// its profile names (approval.notify_url).
+// its profile names (approval.notify_url), and so is its outcome once
+// decided (issued, failed, rejected), so that the channel that saw the
+// request sees what became of it.
 //
 // The body is JSON with a one-line "text", which chat webhooks (Slack,
 // Mattermost, Rocket.Chat and others that read the same field) show as
@@ -54,47 +56,85 @@ type Webhook struct {
 
 // Event is the body of a notification.
 type Event struct {
-	Event   string  `json:"event"` // request.pending
+	Event   string  `json:"event"` // request.pending, request.issued, request.failed, request.rejected
 	Text    string  `json:"text"`
 	Request Request `json:"request"`
 }
 
 // Request is what a notification says of a request; its CSR is left to
-// GET /api/v1/requests/ID.
+// GET /api/v1/requests/ID. A decided request says who decided, when, and
+// the outcome.
 type Request struct {
-	ID        string    `json:"id"`
-	Profile   string    `json:"profile"`
-	Method    string    `json:"method"`
-	Requester string    `json:"requester"`
-	Names     []string  `json:"names"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string     `json:"id"`
+	Profile   string     `json:"profile"`
+	Method    string     `json:"method"`
+	Requester string     `json:"requester"`
+	Names     []string   `json:"names"`
+	CreatedAt time.Time  `json:"created_at"`
+	Status    string     `json:"status"`
+	DecidedBy string     `json:"decided_by,omitempty"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Serial    string     `json:"serial,omitempty"`
 }
 
-// Held tells the webhook that r waits for approval, in the background.
-func (w *Webhook) Held(r storage.Request) {
+func requestOf(r storage.Request) Request {
 	names := r.Names
 	if names == nil {
 		names = []string{}
 	}
-	ev := Event{
-		Event: "request.pending",
-		Text: fmt.Sprintf("Certificate request %s for %s (profile %s, %s, by %s) waits for approval: gateway request approve -id %s",
-			r.ID, strings.Join(names, ", "), r.Profile, r.Method, r.Requester, r.ID),
-		Request: Request{ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: names, CreatedAt: r.CreatedAt.UTC()},
+	out := Request{ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: names, CreatedAt: r.CreatedAt.UTC(),
+		Status: r.Status, DecidedBy: r.DecidedBy, Reason: r.Reason, Serial: r.Serial}
+	if !r.DecidedAt.IsZero() {
+		at := r.DecidedAt.UTC()
+		out.DecidedAt = &at
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		w.log().Error("encode a notification", "request", r.ID, "err", err)
+	return out
+}
+
+// Held tells the webhook that r waits for approval, in the background.
+func (w *Webhook) Held(r storage.Request) {
+	ev := Event{Event: "request.pending", Request: requestOf(r)}
+	ev.Text = fmt.Sprintf("Certificate request %s for %s (profile %s, %s, by %s) waits for approval: gateway request approve -id %s",
+		r.ID, strings.Join(ev.Request.Names, ", "), r.Profile, r.Method, r.Requester, r.ID)
+	w.send(r.ID, ev)
+}
+
+// Decided tells the webhook what became of r, a request that waited for
+// approval: issued (approved, with its certificate's serial), failed
+// (approved, but the issuance failed) or rejected, in the background. A
+// request in another state is not told.
+func (w *Webhook) Decided(r storage.Request) {
+	ev := Event{Event: "request." + r.Status, Request: requestOf(r)}
+	about := fmt.Sprintf("Certificate request %s for %s (profile %s)", r.ID, strings.Join(ev.Request.Names, ", "), r.Profile)
+	switch r.Status {
+	case storage.RequestIssued:
+		ev.Text = fmt.Sprintf("%s was approved by %s and issued: serial %s", about, r.DecidedBy, r.Serial)
+	case storage.RequestFailed:
+		ev.Text = fmt.Sprintf("%s was approved by %s, but its issuance failed: %s", about, r.DecidedBy, r.Reason)
+	case storage.RequestRejected:
+		ev.Text = fmt.Sprintf("%s was rejected by %s: %s", about, r.DecidedBy, r.Reason)
+	default:
 		return
 	}
-	w.wg.Go(func() { w.deliver(r.ID, body) })
+	w.send(r.ID, ev)
+}
+
+// send posts ev in the background.
+func (w *Webhook) send(id string, ev Event) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		w.log().Error("encode a notification", "request", id, "err", err)
+		return
+	}
+	w.wg.Go(func() { w.deliver(id, ev.Event, body) })
 }
 
 // Wait returns once the notifications under way are delivered or given
 // up (for a clean shutdown, and for tests).
 func (w *Webhook) Wait() { w.wg.Wait() }
 
-func (w *Webhook) deliver(id string, body []byte) {
+func (w *Webhook) deliver(id, event string, body []byte) {
 	attempts, backoff := w.Attempts, w.Backoff
 	if attempts <= 0 {
 		attempts = 3
@@ -110,13 +150,13 @@ func (w *Webhook) deliver(id string, body []byte) {
 		}
 		var retry bool
 		if retry, err = w.post(body); err == nil {
-			w.log().Info("approval notification delivered", "request", id, "url", w.URL)
+			w.log().Info("approval notification delivered", "request", id, "event", event, "url", w.URL)
 			return
 		} else if !retry {
 			break
 		}
 	}
-	w.log().Error("approval notification not delivered", "request", id, "url", w.URL, "err", err)
+	w.log().Error("approval notification not delivered", "request", id, "event", event, "url", w.URL, "err", err)
 }
 
 // post sends body once; retry says whether another attempt may do better

@@ -114,3 +114,51 @@ func TestRetries(t *testing.T) {
 		t.Errorf("log:\n%s", logs.String())
 	}
 }
+
+// The outcome of a held request goes to the same webhook: issued with its
+// serial, failed or rejected with the reason, and who decided.
+func TestDecided(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := &Webhook{URL: srv.URL}
+	at := time.Date(2030, 1, 3, 0, 0, 0, 0, time.UTC)
+	decided := func(status, serial, reason string) storage.Request {
+		r := request()
+		r.Status, r.DecidedBy, r.DecidedAt, r.Serial, r.Reason = status, "operator", at, serial, reason
+		return r
+	}
+	w.Decided(decided(storage.RequestIssued, "0a0b", ""))
+	w.Decided(decided(storage.RequestFailed, "", "CA issuing cannot issue"))
+	w.Decided(decided(storage.RequestRejected, "", "unknown device"))
+	w.Decided(decided(storage.RequestPending, "", "")) // not an outcome: nothing posted
+	w.Wait()
+	if len(rc.bodies) != 3 {
+		t.Fatalf("%d posts, want 3", len(rc.bodies))
+	}
+	want := map[string][]string{
+		"request.issued":   {"approved by operator and issued: serial 0a0b", "r1.example.com", "routers"},
+		"request.failed":   {"approved by operator, but its issuance failed: CA issuing cannot issue"},
+		"request.rejected": {"rejected by operator: unknown device"},
+	}
+	for _, b := range rc.bodies {
+		var ev Event
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		words, ok := want[ev.Event]
+		if !ok {
+			t.Errorf("unexpected event %q", ev.Event)
+			continue
+		}
+		delete(want, ev.Event)
+		for _, w := range words {
+			if !strings.Contains(ev.Text, w) {
+				t.Errorf("%s: text %q lacks %q", ev.Event, ev.Text, w)
+			}
+		}
+		if r := ev.Request; r.ID != "0123abcd" || r.DecidedBy != "operator" || r.DecidedAt == nil || !r.DecidedAt.Equal(at) || "request."+r.Status != ev.Event {
+			t.Errorf("%s: request %+v", ev.Event, r)
+		}
+	}
+}

@@ -13,8 +13,8 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-// wireNotify has each request held for approval posted to its profile's
-// approval.notify_url (package notify). Posts under way when the process
+// wireNotify has each request held for approval, and its outcome once
+// decided, posted to its profile's approval.notify_url (package notify). Posts under way when the process
 // stops are dropped; the requests wait in the store all the same.
 func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
 	hooks := map[string]*notify.Webhook{}
@@ -41,6 +41,11 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
 	core.OnHeld = func(_ context.Context, r storage.Request) {
 		if w := hooks[r.Profile]; w != nil {
 			w.Held(r)
+		}
+	}
+	core.OnDecided = func(_ context.Context, r storage.Request) {
+		if w := hooks[r.Profile]; w != nil {
+			w.Decided(r)
 		}
 	}
 	return nil
