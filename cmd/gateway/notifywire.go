@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
@@ -16,7 +17,11 @@ import (
 // wireNotify has each request held for approval, and its outcome once
 // decided, posted to its profile's approval.notify_url (package notify). Posts under way when the process
 // stops are dropped; the requests wait in the store all the same.
-func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
+//
+// wait returns once the posts under way are delivered or given up, or
+// after limit, whichever comes first (a command that decides and exits).
+func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(limit time.Duration) bool, err error) {
+	wait = func(time.Duration) bool { return true }
 	hooks := map[string]*notify.Webhook{}
 	for _, p := range cfg.Profiles {
 		a := p.Approval
@@ -27,16 +32,16 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
 		if a.NotifySecretFile != "" {
 			b, err := os.ReadFile(a.NotifySecretFile)
 			if err != nil {
-				return fmt.Errorf("profile %s: approval.notify_secret_file: %w", p.Name, err)
+				return wait, fmt.Errorf("profile %s: approval.notify_secret_file: %w", p.Name, err)
 			}
 			if w.Secret = []byte(strings.TrimSpace(string(b))); len(w.Secret) == 0 {
-				return fmt.Errorf("profile %s: approval.notify_secret_file %s is empty", p.Name, a.NotifySecretFile)
+				return wait, fmt.Errorf("profile %s: approval.notify_secret_file %s is empty", p.Name, a.NotifySecretFile)
 			}
 		}
 		hooks[p.Name] = w
 	}
 	if len(hooks) == 0 {
-		return nil
+		return wait, nil
 	}
 	core.OnHeld = func(_ context.Context, r storage.Request) {
 		if w := hooks[r.Profile]; w != nil {
@@ -48,5 +53,20 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) error {
 			w.Decided(r)
 		}
 	}
-	return nil
+	wait = func(limit time.Duration) bool {
+		done := make(chan struct{})
+		go func() {
+			for _, w := range hooks {
+				w.Wait()
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+			return true
+		case <-time.After(limit):
+			return false
+		}
+	}
+	return wait, nil
 }

@@ -77,6 +77,16 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 	if err != nil {
 		return err
 	}
+	// The profile's webhook hears the outcome, as from gateway serve.
+	wait, err := wireNotify(d.cfg, core, d.log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !wait(notifyWait) {
+			fmt.Fprintf(stderr, "the approval webhook did not answer within %s; it was not told of the outcome\n", notifyWait)
+		}
+	}()
 	if verb == "reject" {
 		r, err := core.Reject(ctx, *id, actor, *reason)
 		if err != nil {
@@ -93,3 +103,7 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 		*id, issued.Serial, issued.Cert.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }
+
+// notifyWait bounds how long a decision on the command line waits for the
+// webhook to be told of its outcome.
+const notifyWait = 15 * time.Second

@@ -52,7 +52,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
-	if err := wireNotify(cfg, core, log); err != nil {
+	if _, err := wireNotify(cfg, core, log); err != nil {
 		return err
 	}
 	go core.WatchRequests(ctx, time.Hour)

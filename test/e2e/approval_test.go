@@ -36,7 +36,7 @@ const heldProfile = `  - name: held
 type hookReceiver struct {
 	secret []byte
 	mu     sync.Mutex
-	events []string // the request IDs
+	events []string // "EVENT ID" of each, e.g. "request.pending 0a1b..."
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -51,19 +51,29 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Event, Text string
 		Request     struct{ ID string }
 	}
-	if json.Unmarshal(body, &ev) != nil || ev.Event != "request.pending" || !strings.Contains(ev.Text, ev.Request.ID) {
+	if json.Unmarshal(body, &ev) != nil || !strings.HasPrefix(ev.Event, "request.") || !strings.Contains(ev.Text, ev.Request.ID) {
 		http.Error(w, "unexpected body", http.StatusBadRequest)
 		return
 	}
 	h.mu.Lock()
-	h.events = append(h.events, ev.Request.ID)
+	h.events = append(h.events, ev.Event+" "+ev.Request.ID)
 	h.mu.Unlock()
 }
 
-func (h *hookReceiver) told(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Contains(h.events, id)
+// told waits up to 10 seconds for the event about request id.
+func (h *hookReceiver) told(t *testing.T, event, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		h.mu.Lock()
+		ok := slices.Contains(h.events, event+" "+id)
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the webhook was not told %s of request %s (signed)", event, id)
+		}
+	}
 }
 
 type heldRequest struct {
@@ -158,11 +168,7 @@ func TestApprovalWithRealClients(t *testing.T) {
 	if len(pending) != 1 || pending[0].Method != "est" || pending[0].Requester != "basic:router" || strings.Join(pending[0].Names, ",") != "r1.test" {
 		t.Fatalf("pending requests %+v", pending)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !hook.told(pending[0].ID); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the webhook was not told of request %s (signed)", pending[0].ID)
-		}
-	}
+	hook.told(t, "request.pending", pending[0].ID)
 	listed := cli("", "request", "list", "-profile", "held")
 	if !strings.Contains(listed, pending[0].ID) || !strings.Contains(listed, "basic:router") {
 		t.Errorf("gateway request list:\n%s", listed)
@@ -171,6 +177,7 @@ func TestApprovalWithRealClients(t *testing.T) {
 	if !strings.Contains(approved, "approved request "+pending[0].ID) {
 		t.Errorf("gateway request approve: %s", approved)
 	}
+	hook.told(t, "request.issued", pending[0].ID) // decided on the command line
 	if out, err := enroll("r1.key", "r1.test"); err != nil {
 		t.Fatalf("estclient after approval: %v\n%s", err, out)
 	}
@@ -194,6 +201,7 @@ func TestApprovalWithRealClients(t *testing.T) {
 	if code, b := g.API(t, "POST", "/api/v1/requests/"+pending[0].ID+"/reject", map[string]string{"reason": "not in the asset list"}); code != 200 {
 		t.Fatalf("reject: %d %s", code, b)
 	}
+	hook.told(t, "request.rejected", pending[0].ID) // decided by the running gateway
 	if out, err := enroll("r2.key", "r2.test"); err == nil || !strings.Contains(out, "not in the asset list") {
 		t.Fatalf("estclient after rejection: %v\n%s", err, out)
 	}
