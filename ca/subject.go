@@ -70,6 +70,10 @@ func (p *Profile) Subject(cn string, requested pkix.Name) (pkix.Name, error) {
 	return out, nil
 }
 
+// SubjectFromRequest names the subject attributes p lets a request set
+// (config names: organization, serial_number...), sorted.
+func (p *Profile) SubjectFromRequest() []string { return slices.Clone(p.subject.fromCSR) }
+
 // SubjectOf turns attributes by their configuration names (organization,
 // serial_number...) into a subject, for a request that names them rather
 // than sending a CSR (a key the gateway generates). An unknown name is

@@ -25,6 +25,17 @@ var (
 	oidSubjectAltName   = encasn1.ObjectIdentifier{2, 5, 29, 17}
 )
 
+// subjectAttrOIDs are the X.520 attribute types of the subject attributes
+// a profile may let a request set (config.SubjectAttributes).
+var subjectAttrOIDs = map[string]encasn1.ObjectIdentifier{
+	"country":             {2, 5, 4, 6},
+	"locality":            {2, 5, 4, 7},
+	"province":            {2, 5, 4, 8},
+	"organization":        {2, 5, 4, 10},
+	"organizational_unit": {2, 5, 4, 11},
+	"serial_number":       {2, 5, 4, 5},
+}
+
 // csrattrsHandler answers GET csrattrs (RFC 7030 section 4.5): what the
 // profile wants in a CSR, or 204 when it wants nothing in particular.
 func (s *Server) csrattrsHandler(w http.ResponseWriter, r *http.Request, ps *profileState) {
@@ -43,9 +54,10 @@ func (s *Server) csrattrsHandler(w http.ResponseWriter, r *http.Request, ps *pro
 // In the forms of the RFC's own example: challengePassword when the profile
 // requires channel binding; the key types it allows, as id-ecPublicKey
 // with the allowed curves, rsaEncryption with the allowed modulus sizes as
-// INTEGER values, and id-Ed25519; and an extensionRequest
-// for subjectAltName, since every profile needs at least one SAN. It
-// returns nil when there is nothing to say.
+// INTEGER values, and id-Ed25519; an extensionRequest for subjectAltName,
+// since every profile needs at least one SAN; and the types of the subject
+// attributes the profile takes from a CSR. It returns nil when there is
+// nothing to say.
 func csrAttrs(ps *profileState) ([]byte, error) {
 	var items [][]byte
 	oid := func(o encasn1.ObjectIdentifier) []byte {
@@ -100,6 +112,16 @@ func csrAttrs(ps *profileState) ([]byte, error) {
 		items = append(items, attribute(oidRSAEncryption, rsaBits))
 	}
 	items = append(items, attribute(oidExtensionRequest, [][]byte{oid(oidSubjectAltName)}))
+	// The subject attributes the profile takes from a CSR, as bare
+	// attribute types (AttrOrOID's oid form, as the RFC's example asks
+	// for macAddress): the device may send them.
+	for _, name := range ps.profile.SubjectFromRequest() {
+		t, ok := subjectAttrOIDs[name]
+		if !ok {
+			return nil, errs.New(errs.Internal, "profile %s: subject attribute %q has no type", ps.name, name)
+		}
+		items = append(items, oid(t))
+	}
 
 	if len(items) == 0 {
 		return nil, nil

@@ -60,25 +60,32 @@ func TestCSRAttrs(t *testing.T) {
 		name     string
 		keyTypes []string
 		binding  bool
+		subject  config.ProfileSubject
 		want     decoded
 	}{
-		{"every key type", []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"}, false, decoded{
+		{"every key type", []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519"}, false, config.ProfileSubject{}, decoded{
 			oids: []string{"1.3.101.112"},
 			attrs: map[string][]string{
 				"1.2.840.10045.2.1":     {"1.3.132.0.34", "1.2.840.10045.3.1.7"}, // DER order: the shorter encoding first
 				"1.2.840.113549.1.1.1":  {"2048", "3072", "4096"},
 				"1.2.840.113549.1.9.14": {"2.5.29.17"},
 			}}},
-		{"P-384 only, channel binding", []string{"ecdsa-p384"}, true, decoded{
+		{"P-384 only, channel binding", []string{"ecdsa-p384"}, true, config.ProfileSubject{}, decoded{
 			oids: []string{"1.2.840.113549.1.9.7"},
 			attrs: map[string][]string{
 				"1.2.840.10045.2.1":     {"1.3.132.0.34"},
 				"1.2.840.113549.1.9.14": {"2.5.29.17"},
 			}}},
-		{"RSA only", []string{"rsa-3072"}, false, decoded{attrs: map[string][]string{"1.2.840.113549.1.1.1": {"3072"}, "1.2.840.113549.1.9.14": san["1.2.840.113549.1.9.14"]}}},
+		{"RSA only", []string{"rsa-3072"}, false, config.ProfileSubject{}, decoded{attrs: map[string][]string{"1.2.840.113549.1.1.1": {"3072"}, "1.2.840.113549.1.9.14": san["1.2.840.113549.1.9.14"]}}},
+		// The subject attributes a request may set, as bare types;
+		// fixed ones are not asked for.
+		{"subject from the CSR", []string{"ed25519"}, false, config.ProfileSubject{Organization: "Fixed", FromCSR: []string{"serial_number", "organizational_unit"}}, decoded{
+			oids:  []string{"1.3.101.112", "2.5.4.11", "2.5.4.5"},
+			attrs: san,
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := ca.CompileProfile(config.Profile{Name: "p", KeyTypes: tc.keyTypes})
+			p, err := ca.CompileProfile(config.Profile{Name: "p", KeyTypes: tc.keyTypes, Subject: tc.subject})
 			if err != nil {
 				t.Fatal(err)
 			}
