@@ -20,16 +20,17 @@ type listResponse struct {
 // list pages through the inventory: GET /certificates with the filters
 // profile, ca, status (active, expired, revoked, pending; expired and
 // active as seen at the API's clock), san (a substring of any SAN, case
-// folded), serial, expiring_before (RFC 3339; notAfter before it), limit
-// and cursor.
+// folded), subject (a substring of the subject as RFC 4514 text,
+// case-sensitive), serial, expiring_before (RFC 3339; notAfter before it),
+// limit and cursor.
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "profile", "ca", "status", "san", "serial", "expiring_before", "limit", "cursor")
+	q, err := parseQuery(r, "profile", "ca", "status", "san", "subject", "serial", "expiring_before", "limit", "cursor")
 	if err != nil {
 		a.problem(w, r, err)
 		return
 	}
 	f := storage.CertificateFilter{
-		Profile: q.str("profile"), CA: q.str("ca"), SAN: q.str("san"), Cursor: q.str("cursor"),
+		Profile: q.str("profile"), CA: q.str("ca"), SAN: q.str("san"), Subject: q.str("subject"), Cursor: q.str("cursor"),
 		Now: a.now(),
 	}
 	// A token limited to profiles lists one of them: the one asked for,

@@ -16,7 +16,7 @@ func TestInventory(t *testing.T) {
 		a := e.issue("web", map[string]any{"csr": csrFor(t, "a.example.com"), "validity": "1d"})
 		b := e.issueCSR("web", "b.example.com") // 90 days
 		c := e.issueCSR("web", "c.example.com")
-		d := e.issue("device", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"d.example.com"}}) // 30 days
+		d := e.issue("device", map[string]any{"key_type": "ecdsa-p256", "common_name": "d.example.com", "dns_names": []string{"d.example.com"}}) // 30 days
 		s := e.issue("web", map[string]any{"csr": csrFor(t, "www.shop.example.com"), "validity": "30d"})
 		e.do("POST", "/api/v1/certificates/"+c.Serial+"/revoke", revoker, nil).decode(t, http.StatusOK, &certificate{})
 		e.clock.Advance(2 * day) // a has expired
@@ -43,6 +43,8 @@ func TestInventory(t *testing.T) {
 			{"?san=example.com", all},
 			{"?san=b.example", []string{b.Serial}},
 			{"?san=nothing", nil},
+			{"?subject=" + url.QueryEscape("CN=d.example"), []string{d.Serial}},
+			{"?subject=" + url.QueryEscape("cn=d.example"), nil},
 			{"?serial=" + strings.ToUpper(b.Serial), []string{b.Serial}},
 			{"?expiring_before=" + at(10*day), []string{a.Serial}},
 			{"?expiring_before=" + at(31*day), []string{a.Serial, d.Serial, s.Serial}},

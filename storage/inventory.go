@@ -16,7 +16,12 @@ type CertificateFilter struct {
 	// for ASCII letters only, as DNS does (RFC 4343 section 3); SANs are
 	// IA5String (RFC 5280 section 4.2.1.6), so nothing else needs folding.
 	// LIKE wildcards (% and _) in SAN are literal characters.
-	SAN            string
+	SAN string
+	// Subject is a substring of the subject as RFC 4514 text
+	// ("SERIALNUMBER=SN-7,CN=dev1,O=Example Corp"), case-sensitive (the
+	// attribute values are any Unicode), so a search can name an
+	// attribute: "SERIALNUMBER=SN-7", "O=Example Corp".
+	Subject        string
 	Serial         string    // exact serial
 	ExpiringBefore time.Time // not_after < ExpiringBefore (zero = no bound)
 	Limit          int       // see EffectiveLimit

@@ -81,6 +81,9 @@ func listQuery(f storage.CertificateFilter) (query string, args []any, ok bool, 
 		// E'\\' is one backslash whatever standard_conforming_strings says.
 		add(`sans_lower LIKE $%d ESCAPE E'\\'`, pattern)
 	}
+	if f.Subject != "" {
+		add("strpos(subject, $%d) > 0", f.Subject) // case-sensitive, as in SQLite
+	}
 	if f.Serial != "" {
 		add("serial = $%d", f.Serial)
 	}

@@ -73,6 +73,9 @@ func listQuery(f storage.CertificateFilter) (query string, args []any, ok bool, 
 		}
 		add(`sans_lower LIKE ? ESCAPE '\'`, pattern)
 	}
+	if f.Subject != "" {
+		add("instr(subject, ?) > 0", f.Subject) // a byte substring: case-sensitive
+	}
 	if f.Serial != "" {
 		add("serial = ?", f.Serial)
 	}

@@ -96,24 +96,25 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		sans                        []string
 		notAfter                    time.Time
 		created                     time.Duration // after base
+		subject                     string
 	}
 	rows := []row{
-		{"a1", "default", "root", "active", []string{"www.Example.COM"}, now.Add(10 * day), time.Minute},
-		{"a2", "default", "issuing", "active", []string{"api.example.com", "192.0.2.1"}, now.Add(60 * day), 2 * time.Minute},
-		{"a3", "web", "root", "active", []string{"shop.example.org"}, now.Add(5 * day), 3 * time.Minute},
-		{"a4", "default", "root", "active", []string{"old.example.com"}, now.Add(-day), 4 * time.Minute},
-		{"a5", "default", "root", "revoked", []string{"www.example.com"}, now.Add(10 * day), 5 * time.Minute},
-		{"a6", "default", "root", "pending", []string{"new.example.com"}, now.Add(90 * day), 6 * time.Minute},
-		{"a7", "web", "issuing", "active", []string{"100%_sure.example.com"}, now.Add(20 * day), 7 * time.Minute},
+		{"a1", "default", "root", "active", []string{"www.Example.COM"}, now.Add(10 * day), time.Minute, "SERIALNUMBER=SN-7,CN=www.Example.COM,O=Example Corp,C=DE"},
+		{"a2", "default", "issuing", "active", []string{"api.example.com", "192.0.2.1"}, now.Add(60 * day), 2 * time.Minute, "SERIALNUMBER=SN-71,CN=api.example.com,O=Exämple GmbH,C=DE"},
+		{"a3", "web", "root", "active", []string{"shop.example.org"}, now.Add(5 * day), 3 * time.Minute, ""},
+		{"a4", "default", "root", "active", []string{"old.example.com"}, now.Add(-day), 4 * time.Minute, ""},
+		{"a5", "default", "root", "revoked", []string{"www.example.com"}, now.Add(10 * day), 5 * time.Minute, ""},
+		{"a6", "default", "root", "pending", []string{"new.example.com"}, now.Add(90 * day), 6 * time.Minute, ""},
+		{"a7", "web", "issuing", "active", []string{"100%_sure.example.com"}, now.Add(20 * day), 7 * time.Minute, ""},
 		// Expires exactly at now: expired, not active. Its SAN matches
 		// 100%_sure if % and _ were wildcards.
-		{"a8", "default", "root", "active", []string{"100ab-sure.example.net"}, now, 8 * time.Minute},
+		{"a8", "default", "root", "active", []string{"100ab-sure.example.net"}, now, 8 * time.Minute, ""},
 		// Created at the same time as a8: the greater serial comes first.
-		{"a9", "default", "root", "active", nil, now.Add(day), 8 * time.Minute},
+		{"a9", "default", "root", "active", nil, now.Add(day), 8 * time.Minute, ""},
 	}
 	for _, r := range rows {
 		c := pendingCert(r.serial)
-		c.Profile, c.CA, c.SANs = r.profile, r.ca, r.sans
+		c.Profile, c.CA, c.SANs, c.Subject = r.profile, r.ca, r.sans, r.subject
 		c.NotBefore, c.NotAfter = base, r.notAfter
 		c.CreatedAt = base.Add(r.created)
 		if r.status == "pending" {
@@ -148,6 +149,11 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SAN backslash", storage.CertificateFilter{SAN: `\`}, nil},
 		{"SAN stays within one SAN", storage.CertificateFilter{SAN: "com\n192"}, nil},
 		{"SAN no match", storage.CertificateFilter{SAN: "example.edu"}, nil},
+		{"subject substring", storage.CertificateFilter{Subject: "SERIALNUMBER=SN-7"}, []string{"a2", "a1"}},
+		{"subject attribute", storage.CertificateFilter{Subject: "SERIALNUMBER=SN-7,"}, []string{"a1"}},
+		{"subject is case-sensitive", storage.CertificateFilter{Subject: "o=example corp"}, nil},
+		{"subject beyond ASCII", storage.CertificateFilter{Subject: "O=Exämple"}, []string{"a2"}},
+		{"subject wildcards are literal", storage.CertificateFilter{Subject: "%"}, nil},
 		{"serial", storage.CertificateFilter{Serial: "a3"}, []string{"a3"}},
 		{"unknown serial", storage.CertificateFilter{Serial: "ff"}, nil},
 		{"expiring before (exclusive)", storage.CertificateFilter{ExpiringBefore: now.Add(5 * day)}, []string{"a9", "a8", "a4"}},
