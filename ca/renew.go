@@ -39,7 +39,9 @@ type RenewRequest struct {
 // its auto-renewal setting. A renewal is not held for approval, as its
 // names were approved with the certificate it renews. A certificate that
 // is not active (pending, revoked) or was renewed already is an
-// errs.Conflict.
+// errs.Conflict, and so is one being renewed at the same time (the store's
+// renewal claim: of concurrent renewals, server-driven ones included, one
+// goes ahead).
 func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	old, err := c.Store.GetCertificate(ctx, req.Serial)
 	if errs.Is(err, errs.NotFound) {
@@ -58,6 +60,9 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "certificate %s: stored DER", old.Serial)
 	}
+	if req.CSR == nil && old.KeyPEM == nil {
+		return nil, errs.New(errs.Conflict, "certificate %s: the gateway does not hold its key, so it cannot make the new one; send a CSR for the new key", old.Serial)
+	}
 	ir := IssueRequest{Profile: old.Profile, Method: "api", Requester: req.Requester, Validity: req.Validity, Replaces: old.Serial}
 	if req.CSR != nil {
 		csr, err := x509.ParseCertificateRequest(req.CSR)
@@ -72,11 +77,19 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 		}
 		ir.CheckedCSR = csr
 	} else {
-		if old.KeyPEM == nil {
-			return nil, errs.New(errs.Conflict, "certificate %s: the gateway does not hold its key, so it cannot make the new one; send a CSR for the new key", old.Serial)
-		}
 		ir.Generate = successorKey(cert)
 		ir.AutoRenew = &old.AutoRenew
+	}
+	// One renewal at a time, on every replica, server-driven ones
+	// included: the store's renewal claim (a failed renewal's claim ends
+	// with its lease).
+	lease := c.renewLease()
+	won, err := c.Store.ClaimRenewal(ctx, old.Serial, "renew:"+req.Requester, c.Now(), lease)
+	if err != nil {
+		return nil, err
+	}
+	if !won {
+		return nil, errs.New(errs.Conflict, "certificate %s is being renewed already; if that renewal failed, try again after %s", old.Serial, lease)
 	}
 	issued, err := c.Issue(ctx, ir)
 	if err != nil {
@@ -84,6 +97,12 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	}
 	c.Renewed(ctx, old.Serial, issued.Serial, req.Requester, req.Revoke)
 	return issued, nil
+}
+
+// renewLease is how long a renewal on request claims its certificate:
+// longer than an issuance takes (an external CA's, up to UpstreamTimeout).
+func (c *Core) renewLease() time.Duration {
+	return max(2*time.Minute, c.UpstreamTimeout+time.Minute)
 }
 
 // successorKey asks for a new key of cert's key type for cert's names

@@ -138,3 +138,40 @@ func TestCheckProfilesSubject(t *testing.T) {
 		}
 	}
 }
+
+// Of concurrent renewals of one certificate on request, one issues; the
+// others are refused (being renewed, or renewed already).
+func TestCoreRenewOneAtATime(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		old, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		errc := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t"})
+				errc <- err
+			}()
+		}
+		won := 0
+		for range n {
+			switch err := <-errc; {
+			case err == nil:
+				won++
+			case !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "renewed already") && !strings.Contains(err.Error(), "being renewed"):
+				t.Errorf("a concurrent renewal: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d renewals issued, want 1", won)
+		}
+		if n := countCerts(t, st); n != 2 {
+			t.Errorf("%d certificates, want the old one and one successor", n)
+		}
+	})
+}
