@@ -258,15 +258,35 @@ func (c *Core) settleProfile(ctx context.Context, p *Profile) error {
 	return nil
 }
 
+// expireProfile ends p's stale requests. With OnDecided set, it lists them
+// first (up to maxToldExpiries a round) and tells of each that this call
+// ended (another replica's sweep tells of its own).
 func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
 	now := c.Now()
-	n, err := c.Store.ExpireRequests(ctx, p.Name, now.Add(-p.ExpireAfter), now,
-		fmt.Sprintf("not decided within %s", config.Duration(p.ExpireAfter)))
+	cutoff := now.Add(-p.ExpireAfter)
+	var stale []storage.Request
+	if c.OnDecided != nil {
+		var err error
+		if stale, err = c.Store.ListRequests(ctx, storage.RequestFilter{Profile: p.Name, Status: storage.RequestPending, Before: cutoff, Limit: maxToldExpiries}); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.Store.ExpireRequests(ctx, p.Name, cutoff, now, fmt.Sprintf("not decided within %s", config.Duration(p.ExpireAfter)))
 	if n > 0 {
 		c.Log.Info("requests expired undecided", "profile", p.Name, "count", n, "expire_after", config.Duration(p.ExpireAfter))
 	}
+	for _, r := range stale {
+		// Ours if it ended at now (the stores keep microseconds).
+		if r, gerr := c.Store.GetRequest(ctx, r.ID); gerr == nil && r.Status == storage.RequestExpired && r.DecidedAt.Sub(now).Abs() < time.Microsecond {
+			c.OnDecided(ctx, r)
+		}
+	}
 	return n, err
 }
+
+// maxToldExpiries bounds the expired requests OnDecided hears of in one
+// round of one profile; the others expire all the same.
+const maxToldExpiries = 100
 
 // ExpireRequests ends the requests of every profile that nobody decided
 // within its approval.expire_after, and settles those approved longer

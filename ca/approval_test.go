@@ -386,3 +386,37 @@ func TestCoreApprovalTellsOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// OnDecided hears of requests that expired undecided, once, whether the
+// sweep or a client's repeat ended them.
+func TestCoreApprovalTellsExpiries(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		p := heldProfile()
+		p.Approval.ExpireAfter = config.Duration(24 * time.Hour)
+		f := newFixture(t, st, p)
+		ctx := context.Background()
+		var told []storage.Request
+		f.core.OnDecided = func(_ context.Context, r storage.Request) { told = append(told, r) }
+		a := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "a.example.com")})
+		f.now = f.now.Add(25 * time.Hour)
+		freshReq := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "b.example.com")}
+		fresh := pending(t, f, st, freshReq)
+		if n, err := f.core.ExpireRequests(ctx); err != nil || n != 1 {
+			t.Fatalf("ExpireRequests: %d, %v", n, err)
+		}
+		if n, err := f.core.ExpireRequests(ctx); err != nil || n != 0 {
+			t.Fatalf("second sweep: %d, %v", n, err)
+		}
+		if len(told) != 1 || told[0].ID != a.ID || told[0].Status != storage.RequestExpired || !strings.Contains(told[0].Reason, "not decided within 1d") {
+			t.Fatalf("told %+v, want request %s expired once", told, a.ID)
+		}
+		// A repeat after expire_after ends it too, and tells of it.
+		f.now = f.now.Add(25 * time.Hour)
+		if again := pending(t, f, st, freshReq); again.ID == fresh.ID {
+			t.Fatal("a repeat past expire_after was answered from the expired request")
+		}
+		if len(told) != 2 || told[1].ID != fresh.ID || told[1].Status != storage.RequestExpired {
+			t.Fatalf("told %+v, want request %s expired", told, fresh.ID)
+		}
+	})
+}

@@ -62,7 +62,7 @@ type Core struct {
 	// block.
 	OnHeld func(ctx context.Context, r storage.Request)
 	// OnDecided, if set, is called after a held request ends issued,
-	// failed or rejected (approval.go). It must not block.
+	// failed, rejected or expired (approval.go). It must not block.
 	OnDecided func(ctx context.Context, r storage.Request)
 	// UpstreamTimeout is the longest time an external CA may take to
 	// issue (upstreams[].timeout): an approved request is not settled

@@ -1,7 +1,7 @@
 // Package notify tells people outside the gateway that something waits for
 // them: an enrollment request held for approval is posted to the webhook
 // its profile names (approval.notify_url), and so is its outcome once
-// decided (issued, failed, rejected), so that the channel that saw the
+// decided (issued, failed, rejected, expired), so that the channel that saw the
 // request sees what became of it.
 //
 // The body is JSON with a one-line "text", which chat webhooks (Slack,
@@ -56,7 +56,7 @@ type Webhook struct {
 
 // Event is the body of a notification.
 type Event struct {
-	Event   string  `json:"event"` // request.pending, request.issued, request.failed, request.rejected
+	Event   string  `json:"event"` // request.pending, request.issued, request.failed, request.rejected, request.expired
 	Text    string  `json:"text"`
 	Request Request `json:"request"`
 }
@@ -102,8 +102,8 @@ func (w *Webhook) Held(r storage.Request) {
 
 // Decided tells the webhook what became of r, a request that waited for
 // approval: issued (approved, with its certificate's serial), failed
-// (approved, but the issuance failed) or rejected, in the background. A
-// request in another state is not told.
+// (approved, but the issuance failed), rejected, or expired undecided, in
+// the background. A request in another state is not told.
 func (w *Webhook) Decided(r storage.Request) {
 	ev := Event{Event: "request." + r.Status, Request: requestOf(r)}
 	about := fmt.Sprintf("Certificate request %s for %s (profile %s)", r.ID, strings.Join(ev.Request.Names, ", "), r.Profile)
@@ -114,6 +114,8 @@ func (w *Webhook) Decided(r storage.Request) {
 		ev.Text = fmt.Sprintf("%s was approved by %s, but its issuance failed: %s", about, r.DecidedBy, r.Reason)
 	case storage.RequestRejected:
 		ev.Text = fmt.Sprintf("%s was rejected by %s: %s", about, r.DecidedBy, r.Reason)
+	case storage.RequestExpired:
+		ev.Text = fmt.Sprintf("%s expired: %s; its client's next attempt makes a new request", about, r.Reason)
 	default:
 		return
 	}

@@ -131,15 +131,17 @@ func TestDecided(t *testing.T) {
 	w.Decided(decided(storage.RequestIssued, "0a0b", ""))
 	w.Decided(decided(storage.RequestFailed, "", "CA issuing cannot issue"))
 	w.Decided(decided(storage.RequestRejected, "", "unknown device"))
+	w.Decided(decided(storage.RequestExpired, "", "not decided within 7d"))
 	w.Decided(decided(storage.RequestPending, "", "")) // not an outcome: nothing posted
 	w.Wait()
-	if len(rc.bodies) != 3 {
-		t.Fatalf("%d posts, want 3", len(rc.bodies))
+	if len(rc.bodies) != 4 {
+		t.Fatalf("%d posts, want 4", len(rc.bodies))
 	}
 	want := map[string][]string{
 		"request.issued":   {"approved by operator and issued: serial 0a0b", "r1.example.com", "routers"},
 		"request.failed":   {"approved by operator, but its issuance failed: CA issuing cannot issue"},
 		"request.rejected": {"rejected by operator: unknown device"},
+		"request.expired":  {"expired: not decided within 7d", "makes a new request"},
 	}
 	for _, b := range rc.bodies {
 		var ev Event
