@@ -8,6 +8,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 	"github.com/go-chi/chi/v5"
 )
 
@@ -46,8 +47,12 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now()
+	visible := a.visibleCAs(r, recs)
 	out := make([]caJSON, 0, len(recs))
 	for _, rec := range ca.ParentsFirst(recs) {
+		if visible != nil && !visible[rec.Name] {
+			continue
+		}
 		j := caJSON{Name: rec.Name, Parent: rec.Parent}
 		if dir, ok := rec.Upstream(); ok {
 			j.External, j.Directory = true, dir
@@ -63,6 +68,35 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cas": out})
+}
+
+// visibleCAs is what a token limited to profiles sees of recs: the CA or
+// upstream each of its profiles issues from, and the CAs above them (the
+// chain its certificates carry); nil for a token that sees everything.
+func (a *API) visibleCAs(r *http.Request, recs []storage.CA) map[string]bool {
+	tok := tokenOf(r)
+	if len(tok.Profiles) == 0 {
+		return nil
+	}
+	parent := map[string]string{}
+	for _, rec := range recs {
+		parent[rec.Name] = rec.Parent
+	}
+	visible := map[string]bool{}
+	for _, name := range tok.Profiles {
+		p := a.core.Profiles[name]
+		if p == nil {
+			continue
+		}
+		if p.Upstream != "" {
+			visible[p.Upstream] = true
+			continue
+		}
+		for c := p.CA; c != "" && !visible[c]; c = parent[c] {
+			visible[c] = true
+		}
+	}
+	return visible
 }
 
 // describeCA fills j with the CA's stored certificate cert.
