@@ -210,13 +210,12 @@ func (c *Core) settle(ctx context.Context, r storage.Request) (storage.Request, 
 	}
 	switch err := c.Store.CompleteRequest(ctx, r.ID, status, serial, reason); {
 	case errs.Is(err, errs.Conflict): // settled elsewhere first
+		return c.Store.GetRequest(ctx, r.ID)
 	case err != nil:
 		return r, err
-	default:
-		c.Log.Warn("settled an approved request whose outcome was not recorded", "request", r.ID, "profile", r.Profile, "status", status, "serial", serial)
-		c.decided(ctx, r.ID)
 	}
-	return c.Store.GetRequest(ctx, r.ID)
+	c.Log.Warn("settled an approved request whose outcome was not recorded", "request", r.ID, "profile", r.Profile, "status", status, "serial", serial)
+	return c.decided(ctx, r.ID)
 }
 
 // approvedIssuance returns the serial of the certificate issued for r, an
@@ -377,8 +376,8 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	if err != nil {
 		if cerr := c.Store.CompleteRequest(ctx, id, storage.RequestFailed, "", err.Error()); cerr != nil {
 			c.Log.Error("record a failed approved request", "request", id, "err", cerr)
-		} else {
-			c.decided(ctx, id)
+		} else if _, rerr := c.decided(ctx, id); rerr != nil {
+			c.Log.Error("read a decided request to tell of it", "request", id, "err", rerr)
 		}
 		return nil, err
 	}
@@ -387,23 +386,20 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 		// the requester's repeats hear "pending" until the request is
 		// settled from that record (settle).
 		c.Log.Error("record the certificate of an approved request", "request", id, "serial", issued.Serial, "err", err)
-	} else {
-		c.decided(ctx, id)
+	} else if _, err := c.decided(ctx, id); err != nil {
+		c.Log.Error("read a decided request to tell of it", "request", id, "err", err)
 	}
 	return issued, nil
 }
 
-// decided tells OnDecided, if set, of request id as the store now has it.
-func (c *Core) decided(ctx context.Context, id string) {
-	if c.OnDecided == nil {
-		return
-	}
+// decided reads request id, which has just ended (issued, failed,
+// rejected), and tells OnDecided, if set, of it.
+func (c *Core) decided(ctx context.Context, id string) (storage.Request, error) {
 	r, err := c.Store.GetRequest(ctx, id)
-	if err != nil {
-		c.Log.Error("read a decided request to tell of it", "request", id, "err", err)
-		return
+	if err == nil && c.OnDecided != nil {
+		c.OnDecided(ctx, r)
 	}
-	c.OnDecided(ctx, r)
+	return r, err
 }
 
 // Reject rejects a pending request with the operator's reason, which the
@@ -424,11 +420,7 @@ func (c *Core) Reject(ctx context.Context, id, approver, reason string) (storage
 		return r, c.undecidable(ctx, id, err)
 	}
 	c.Log.Info("request rejected", "request", id, "profile", r.Profile, "by", approver, "reason", reason)
-	r, err = c.Store.GetRequest(ctx, id)
-	if err == nil && c.OnDecided != nil {
-		c.OnDecided(ctx, r)
-	}
-	return r, err
+	return c.decided(ctx, id)
 }
 
 // undecidable says why a decision on request id was refused: in the
