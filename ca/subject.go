@@ -2,6 +2,7 @@ package ca
 
 import (
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"maps"
 	"slices"
 
@@ -13,20 +14,22 @@ import (
 // profile fixes some and lets requests set others; the gateway takes
 // nothing else of a request's subject.
 
-// subjectAttr reads and writes one attribute of a pkix.Name.
+// subjectAttr reads and writes one attribute of a pkix.Name; typ is its
+// X.520 attribute type.
 type subjectAttr struct {
+	typ asn1.ObjectIdentifier
 	get func(pkix.Name) []string
 	set func(*pkix.Name, string)
 }
 
 // subjectAttrs are the attributes of config.SubjectAttributes.
 var subjectAttrs = map[string]subjectAttr{
-	"organization":        {func(n pkix.Name) []string { return n.Organization }, func(n *pkix.Name, v string) { n.Organization = []string{v} }},
-	"organizational_unit": {func(n pkix.Name) []string { return n.OrganizationalUnit }, func(n *pkix.Name, v string) { n.OrganizationalUnit = []string{v} }},
-	"country":             {func(n pkix.Name) []string { return n.Country }, func(n *pkix.Name, v string) { n.Country = []string{v} }},
-	"province":            {func(n pkix.Name) []string { return n.Province }, func(n *pkix.Name, v string) { n.Province = []string{v} }},
-	"locality":            {func(n pkix.Name) []string { return n.Locality }, func(n *pkix.Name, v string) { n.Locality = []string{v} }},
-	"serial_number": {func(n pkix.Name) []string {
+	"organization":        {asn1.ObjectIdentifier{2, 5, 4, 10}, func(n pkix.Name) []string { return n.Organization }, func(n *pkix.Name, v string) { n.Organization = []string{v} }},
+	"organizational_unit": {asn1.ObjectIdentifier{2, 5, 4, 11}, func(n pkix.Name) []string { return n.OrganizationalUnit }, func(n *pkix.Name, v string) { n.OrganizationalUnit = []string{v} }},
+	"country":             {asn1.ObjectIdentifier{2, 5, 4, 6}, func(n pkix.Name) []string { return n.Country }, func(n *pkix.Name, v string) { n.Country = []string{v} }},
+	"province":            {asn1.ObjectIdentifier{2, 5, 4, 8}, func(n pkix.Name) []string { return n.Province }, func(n *pkix.Name, v string) { n.Province = []string{v} }},
+	"locality":            {asn1.ObjectIdentifier{2, 5, 4, 7}, func(n pkix.Name) []string { return n.Locality }, func(n *pkix.Name, v string) { n.Locality = []string{v} }},
+	"serial_number": {asn1.ObjectIdentifier{2, 5, 4, 5}, func(n pkix.Name) []string {
 		if n.SerialNumber == "" {
 			return nil
 		}
@@ -70,9 +73,15 @@ func (p *Profile) Subject(cn string, requested pkix.Name) (pkix.Name, error) {
 	return out, nil
 }
 
-// SubjectFromRequest names the subject attributes p lets a request set
-// (config names: organization, serial_number...), sorted.
-func (p *Profile) SubjectFromRequest() []string { return slices.Clone(p.subject.fromCSR) }
+// RequestedSubjectTypes are the attribute types of the subject attributes
+// p lets a request set, in the order of their configuration names.
+func (p *Profile) RequestedSubjectTypes() []asn1.ObjectIdentifier {
+	var out []asn1.ObjectIdentifier
+	for _, name := range p.subject.fromCSR {
+		out = append(out, subjectAttrs[name].typ)
+	}
+	return out
+}
 
 // SubjectOf turns attributes by their configuration names (organization,
 // serial_number...) into a subject, for a request that names them rather
@@ -83,7 +92,7 @@ func SubjectOf(attrs map[string]string) (pkix.Name, error) {
 	for _, name := range slices.Sorted(maps.Keys(attrs)) {
 		a, ok := subjectAttrs[name]
 		if !ok {
-			return pkix.Name{}, errs.New(errs.Malformed, "subject attribute %q: must be one of country, locality, organization, organizational_unit, province, serial_number", name)
+			return pkix.Name{}, errs.New(errs.Malformed, "subject attribute %q: must be one of %s", name, config.SubjectAttributeNames())
 		}
 		a.set(&n, attrs[name])
 	}

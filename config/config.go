@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -288,6 +290,12 @@ type ProfileSubject struct {
 // bounds; a country is two letters).
 var SubjectAttributes = map[string]int{
 	"organization": 64, "organizational_unit": 64, "country": 2, "province": 128, "locality": 128, "serial_number": 64,
+}
+
+// SubjectAttributeNames lists SubjectAttributes' names, sorted, for
+// messages.
+func SubjectAttributeNames() string {
+	return strings.Join(slices.Sorted(maps.Keys(SubjectAttributes)), ", ")
 }
 
 // Fixed returns the fixed attributes that are set, by name.

@@ -62,7 +62,7 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 		at := fmt.Sprintf("%s.subject.from_csr[%d]", path, i)
 		switch _, known := SubjectAttributes[name]; {
 		case !known:
-			add(at, "must be one of country, locality, organization, organizational_unit, province, serial_number, got %q", name)
+			add(at, "must be one of %s, got %q", SubjectAttributeNames(), name)
 		case fixed[name] != "":
 			add(at, "%s is fixed (subject.%s), so a request cannot set it", name, name)
 		}

@@ -25,17 +25,6 @@ var (
 	oidSubjectAltName   = encasn1.ObjectIdentifier{2, 5, 29, 17}
 )
 
-// subjectAttrOIDs are the X.520 attribute types of the subject attributes
-// a profile may let a request set (config.SubjectAttributes).
-var subjectAttrOIDs = map[string]encasn1.ObjectIdentifier{
-	"country":             {2, 5, 4, 6},
-	"locality":            {2, 5, 4, 7},
-	"province":            {2, 5, 4, 8},
-	"organization":        {2, 5, 4, 10},
-	"organizational_unit": {2, 5, 4, 11},
-	"serial_number":       {2, 5, 4, 5},
-}
-
 // csrattrsHandler answers GET csrattrs (RFC 7030 section 4.5): what the
 // profile wants in a CSR, or 204 when it wants nothing in particular.
 func (s *Server) csrattrsHandler(w http.ResponseWriter, r *http.Request, ps *profileState) {
@@ -115,11 +104,7 @@ func csrAttrs(ps *profileState) ([]byte, error) {
 	// The subject attributes the profile takes from a CSR, as bare
 	// attribute types (AttrOrOID's oid form, as the RFC's example asks
 	// for macAddress): the device may send them.
-	for _, name := range ps.profile.SubjectFromRequest() {
-		t, ok := subjectAttrOIDs[name]
-		if !ok {
-			return nil, errs.New(errs.Internal, "profile %s: subject attribute %q has no type", ps.name, name)
-		}
+	for _, t := range ps.profile.RequestedSubjectTypes() {
 		items = append(items, oid(t))
 	}
 
