@@ -39,12 +39,14 @@ var subjectAttrs = map[string]subjectAttr{
 
 // profileSubject is a profile's compiled subject rules.
 type profileSubject struct {
-	fixed   map[string]string
+	fixed      map[string]string
+	fixedNames []string // fixed's keys, sorted once
 	fromCSR []string
 }
 
 func compileSubject(s config.ProfileSubject) profileSubject {
-	return profileSubject{fixed: s.Fixed(), fromCSR: slices.Sorted(slices.Values(s.FromCSR))}
+	fixed := s.Fixed()
+	return profileSubject{fixed: fixed, fixedNames: slices.Sorted(maps.Keys(fixed)), fromCSR: slices.Sorted(slices.Values(s.FromCSR))}
 }
 
 // Subject is the subject of a certificate under p for the common name cn
@@ -54,7 +56,7 @@ func compileSubject(s config.ProfileSubject) profileSubject {
 // value is an errs.RejectedIdentifier naming the rule.
 func (p *Profile) Subject(cn string, requested pkix.Name) (pkix.Name, error) {
 	out := pkix.Name{CommonName: cn}
-	for _, name := range slices.Sorted(maps.Keys(p.subject.fixed)) {
+	for _, name := range p.subject.fixedNames {
 		subjectAttrs[name].set(&out, p.subject.fixed[name])
 	}
 	for _, name := range p.subject.fromCSR {
