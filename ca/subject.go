@@ -41,7 +41,7 @@ var subjectAttrs = map[string]subjectAttr{
 type profileSubject struct {
 	fixed      map[string]string
 	fixedNames []string // fixed's keys, sorted once
-	fromCSR []string
+	fromCSR    []string
 }
 
 func compileSubject(s config.ProfileSubject) profileSubject {
