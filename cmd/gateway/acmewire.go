@@ -16,13 +16,10 @@ func newACME(d *deps, core *ca.Core) *acme.Server {
 		NonceLifetime: a.NonceLifetime.D(), OrderLifetime: a.OrderLifetime.D(), RetryAfter: a.RetryAfter.D(),
 		ValidationTimeout: a.Validation.Timeout.D(), MaxHTTPBody: int64(a.Validation.MaxHTTPBody),
 		TermsOfService: a.TermsOfService, Website: a.Website, RequireEAB: map[string]bool{},
-		OrdersPerAccountPerHour: a.OrdersPerAccountPerHour,
+		OrdersPerAccountPerHour: a.OrdersPerAccountPerHour, UpstreamTimeout: core.UpstreamTimeout,
 	}
 	for _, p := range d.cfg.Profiles {
 		set.RequireEAB[p.Name] = p.ACME.RequireEAB
-	}
-	for _, u := range d.cfg.Upstreams {
-		set.UpstreamTimeout = max(set.UpstreamTimeout, u.Timeout.D())
 	}
 	return acme.New(acme.Config{
 		Store: d.store, CA: core, Profiles: core.Profiles, Validation: d.cfg.ACME.Validation, Settings: set,

@@ -152,7 +152,7 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 		return nil, err
 	}
 	core := &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now}
-	for _, u := range d.cfg.Upstreams {
+	for _, u := range d.cfg.Upstreams { // the longest: ACME's settings take it from here too
 		core.UpstreamTimeout = max(core.UpstreamTimeout, u.Timeout.D())
 	}
 	return core, nil
