@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/storage"
 )
@@ -28,6 +30,7 @@ func BenchIssueWrites(b *testing.B, s storage.Store) {
 		wg   sync.WaitGroup
 		fail atomic.Pointer[error]
 	)
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for range BenchClients {
 		wg.Go(func() {
@@ -40,10 +43,21 @@ func BenchIssueWrites(b *testing.B, s storage.Store) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	cpu := processCPU() - cpu0
 	if err := fail.Load(); err != nil {
 		b.Fatal(*err)
 	}
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N)/secs, "issuances/s")
 	b.ReportMetric(float64(2*b.N)/secs, "writes/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/issuance")
+}
+
+// processCPU is the CPU time, user and system, this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
