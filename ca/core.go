@@ -35,6 +35,7 @@ type CoreStore interface {
 	AppendAudit(ctx context.Context, e storage.AuditEvent) (int64, error) // upstream requests
 	DueForRenewal(ctx context.Context, now time.Time, limit int) ([]storage.Certificate, error)
 	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
+	ReleaseRenewal(ctx context.Context, serial, claimant string) error
 	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
 	ApprovalStore
 }

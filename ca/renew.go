@@ -2,7 +2,9 @@ package ca
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -81,22 +83,42 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 		ir.AutoRenew = &old.AutoRenew
 	}
 	// One renewal at a time, on every replica, server-driven ones
-	// included: the store's renewal claim (a failed renewal's claim ends
-	// with its lease).
+	// included: the store's renewal claim, under a name of this call's
+	// own. A renewal that fails before the CA could have signed gives it
+	// back; one that fails after keeps it until the lease ends, so that a
+	// retry cannot race a certificate the reconcile step may still bring in.
 	lease := c.renewLease()
-	won, err := c.Store.ClaimRenewal(ctx, old.Serial, "renew:"+req.Requester, c.Now(), lease)
+	claimant := "renew:" + req.Requester + ":" + rand.Text()
+	won, err := c.Store.ClaimRenewal(ctx, old.Serial, claimant, c.Now(), lease)
 	if err != nil {
 		return nil, err
 	}
 	if !won {
-		return nil, errs.New(errs.Conflict, "certificate %s is being renewed already; if that renewal failed, try again after %s", old.Serial, lease)
+		return nil, errs.New(errs.Conflict, "certificate %s is being renewed already, or a renewal of it failed after the CA was asked to sign; try again after %s", old.Serial, lease)
 	}
 	issued, err := c.Issue(ctx, ir)
 	if err != nil {
+		if !c.mayHaveSigned(old.Profile, err) {
+			if rerr := c.Store.ReleaseRenewal(context.WithoutCancel(ctx), old.Serial, claimant); rerr != nil {
+				c.Log.Error("release the renewal claim of a failed renewal", "serial", old.Serial, "err", rerr)
+			}
+		}
 		return nil, err
 	}
 	c.Renewed(ctx, old.Serial, issued.Serial, req.Requester, req.Revoke)
 	return issued, nil
+}
+
+// mayHaveSigned reports whether an issuance under profile that failed with
+// err may have produced a certificate: the CA was asked to sign (the
+// pending record was stored, ErrReserved), or an external CA's order ended
+// in a fault of its or ours rather than a refusal.
+func (c *Core) mayHaveSigned(profile string, err error) bool {
+	if errors.Is(err, ErrReserved) {
+		return true
+	}
+	p := c.Profiles[profile]
+	return p != nil && p.Upstream != "" && !errs.ClientFault(err)
 }
 
 // renewLease is how long a renewal on request claims its certificate:

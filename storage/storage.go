@@ -198,6 +198,13 @@ type Store interface {
 	// if no certificate has that serial, and errs.Malformed for an empty
 	// claimant or a lease that is not positive.
 	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
+	// ReleaseRenewal ends claimant's claim on renewing serial before its
+	// lease does, for a renewal that failed without issuing: the next
+	// claimer need not wait. A claim that is no longer claimant's (its
+	// lease ended and another claimant took it) is left alone. It returns
+	// errs.NotFound if no certificate has that serial, and errs.Malformed
+	// for an empty claimant.
+	ReleaseRenewal(ctx context.Context, serial, claimant string) error
 	// MarkRenewed records that newSerial replaced oldSerial (it sets
 	// RenewedBy of the old certificate; the claim, if any, is left to
 	// expire). It returns errs.NotFound if oldSerial does not exist,

@@ -74,6 +74,23 @@ func (s *Store) ClaimRenewal(ctx context.Context, serial, claimant string, now t
 	return false, nil
 }
 
+// ReleaseRenewal implements storage.Store.
+func (s *Store) ReleaseRenewal(ctx context.Context, serial, claimant string) error {
+	if claimant == "" {
+		return errs.New(errs.Malformed, "postgres: release renewal claim on %s: need a claimant", serial)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE certificates
+		SET renewal_claimant = NULL, renewal_claim_until = NULL
+		WHERE serial = $1 AND renewal_claimant = $2`, serial, claimant)
+	if err != nil {
+		return wrap(err, "release renewal claim on %s", serial)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return s.exists(ctx, serial, "release renewal claim on %s")
+}
+
 // MarkRenewed implements storage.Store.
 func (s *Store) MarkRenewed(ctx context.Context, oldSerial, newSerial string) error {
 	if err := certquery.CheckRenewal(oldSerial, newSerial); err != nil {

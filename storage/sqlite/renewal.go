@@ -86,6 +86,29 @@ func (s *Store) ClaimRenewal(ctx context.Context, serial, claimant string, now t
 	return claimed, nil
 }
 
+// ReleaseRenewal implements storage.Store.
+func (s *Store) ReleaseRenewal(ctx context.Context, serial, claimant string) error {
+	if claimant == "" {
+		return errs.New(errs.Malformed, "sqlite: release renewal claim on %s: need a claimant", serial)
+	}
+	return s.writes.Do(ctx, "release renewal claim on "+serial, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates
+			SET renewal_claimant = NULL, renewal_claim_until = NULL
+			WHERE serial = ? AND renewal_claimant = ?`, serial, claimant)
+		if err != nil {
+			return wrap(err, "release renewal claim on %s", serial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "release renewal claim on %s", serial)
+		}
+		if n == 1 {
+			return nil
+		}
+		return exists(ctx, tx, serial, "release renewal claim on %s")
+	})
+}
+
 // MarkRenewed implements storage.Store.
 func (s *Store) MarkRenewed(ctx context.Context, oldSerial, newSerial string) error {
 	if err := certquery.CheckRenewal(oldSerial, newSerial); err != nil {

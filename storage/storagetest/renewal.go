@@ -59,6 +59,7 @@ func testRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 
 	t.Run("Due", func(t *testing.T) { testDueForRenewal(t, open) })
 	t.Run("Claim", func(t *testing.T) { testClaimRenewal(t, open) })
+	t.Run("Release", func(t *testing.T) { testReleaseRenewal(t, open) })
 	t.Run("MarkRenewed", func(t *testing.T) { testMarkRenewed(t, open) })
 	t.Run("Pending", func(t *testing.T) { testPendingCertificates(t, open) })
 }
@@ -210,6 +211,39 @@ func testClaimRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
 			}
 		})
 	}
+}
+
+func testReleaseRenewal(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	t0 := base.Add(60 * 24 * time.Hour)
+	activate(t, s, ctx, renewable("01"))
+	activate(t, s, ctx, renewable("02"))
+	release := func(serial, claimant string) {
+		t.Helper()
+		must(t, "ReleaseRenewal("+serial+", "+claimant+")", s.ReleaseRenewal(ctx, serial, claimant))
+	}
+
+	// Released: the next claimer need not wait for the lease, and the
+	// certificate is due again.
+	claim(t, s, "01", "renew:a", t0, time.Hour, true)
+	claim(t, s, "02", "renew:a", t0, time.Hour, true)
+	release("01", "renew:a")
+	if due, err := s.DueForRenewal(ctx, t0, 10); err != nil || len(due) != 1 || due[0].Serial != "01" {
+		t.Errorf("DueForRenewal() after releasing 01 = %v, %v; want 01 alone (02 is still claimed)", serialsOf(due), err)
+	}
+	claim(t, s, "01", "renew:b", t0.Add(time.Second), time.Hour, true)
+
+	// Not the claimant's (any more): left alone.
+	release("01", "renew:a")
+	claim(t, s, "01", "renew:c", t0.Add(2*time.Second), time.Hour, false)
+	// Released twice: the second changes nothing.
+	release("01", "renew:b")
+	release("01", "renew:b")
+	claim(t, s, "01", "renew:c", t0.Add(3*time.Second), time.Hour, true)
+
+	wantKind(t, "ReleaseRenewal of an unknown serial", s.ReleaseRenewal(ctx, "ff", "renew:a"), errs.NotFound)
+	wantKind(t, "ReleaseRenewal without a claimant", s.ReleaseRenewal(ctx, "02", ""), errs.Malformed)
+	claim(t, s, "02", "renew:b", t0.Add(time.Minute), time.Hour, false) // still renew:a's
 }
 
 func testMarkRenewed(t *testing.T, open func(t *testing.T) storage.Store) {

@@ -1,0 +1,87 @@
+package ca_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// Of concurrent renewals of one certificate on request, one issues; the
+// others are refused (being renewed, or renewed already).
+func TestCoreRenewOneAtATime(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		old, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 4
+		errc := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t"})
+				errc <- err
+			}()
+		}
+		won := 0
+		for range n {
+			switch err := <-errc; {
+			case err == nil:
+				won++
+			case !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "renewed already") && !strings.Contains(err.Error(), "being renewed"):
+				t.Errorf("a concurrent renewal: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d renewals issued, want 1", won)
+		}
+		if n := countCerts(t, st); n != 2 {
+			t.Errorf("%d certificates, want the old one and one successor", n)
+		}
+	})
+}
+
+// A renewal on request that fails before the CA signs (here: a lifetime
+// the profile refuses) gives its claim back, so a corrected retry goes
+// ahead at once; one that fails after the CA signed (the store lost the
+// completion) keeps it until its lease ends, as the reconcile step may
+// still bring that successor in.
+func TestCoreRenewReleasesClaim(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		old, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t", Validity: 365 * 24 * time.Hour})
+		if !errs.ClientFault(err) || errors.Is(err, ca.ErrReserved) {
+			t.Fatalf("renewal with a refused lifetime: %v, want a refusal before signing", err)
+		}
+		signed := f.key.n.Load()
+		f.store.fail.Store(true)
+		_, err = f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t"})
+		if !errors.Is(err, ca.ErrReserved) || f.key.n.Load() != signed+1 {
+			t.Fatalf("renewal whose completion fails: %v after %d signatures, want ErrReserved after one", err, f.key.n.Load()-signed)
+		}
+		f.store.fail.Store(false)
+		_, err = f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t"})
+		if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "after the CA was asked to sign") {
+			t.Fatalf("renewal while a signed one awaits the reconcile step: %v, want a conflict", err)
+		}
+		f.now = f.now.Add(3 * time.Minute) // the claim's lease ended
+		if _, err := f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t"}); err != nil {
+			t.Fatalf("renewal after the lease: %v", err)
+		}
+	})
+}
