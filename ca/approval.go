@@ -258,21 +258,33 @@ func (c *Core) settleProfile(ctx context.Context, p *Profile) error {
 }
 
 // expireProfile ends p's stale requests. With OnDecided set, it lists them
-// first (up to maxToldExpiries a round) and tells of each that this call
-// ended (another replica's sweep tells of its own).
+// first (up to maxToldExpiries a round, page by page) and tells of each that
+// this call ended (another replica's sweep tells of its own).
 func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
 	now := c.Now()
 	cutoff := now.Add(-p.ExpireAfter)
 	var stale []storage.Request
 	if c.OnDecided != nil {
-		var err error
-		if stale, err = c.Store.ListRequests(ctx, storage.RequestFilter{Profile: p.Name, Status: storage.RequestPending, Before: cutoff, Limit: maxToldExpiries}); err != nil {
-			return 0, err
+		f := storage.RequestFilter{Profile: p.Name, Status: storage.RequestPending, Before: cutoff, Limit: expiryPage}
+		for len(stale) < maxToldExpiries {
+			page, err := c.Store.ListRequests(ctx, f)
+			if err != nil {
+				return 0, err
+			}
+			stale = append(stale, page...)
+			if len(page) < f.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			f.Before, f.BeforeID = last.CreatedAt, last.ID
 		}
 	}
 	n, err := c.Store.ExpireRequests(ctx, p.Name, cutoff, now, fmt.Sprintf("not decided within %s", config.Duration(p.ExpireAfter)))
 	if n > 0 {
 		c.Log.Info("requests expired undecided", "profile", p.Name, "count", n, "expire_after", config.Duration(p.ExpireAfter))
+	}
+	if untold := n - len(stale); c.OnDecided != nil && untold > 0 {
+		c.Log.Warn("expired requests not told of", "profile", p.Name, "count", untold, "told_at_most", maxToldExpiries)
 	}
 	for _, r := range stale {
 		// Ours if it ended at now (the stores keep microseconds).
@@ -284,8 +296,12 @@ func (c *Core) expireProfile(ctx context.Context, p *Profile) (int, error) {
 }
 
 // maxToldExpiries bounds the expired requests OnDecided hears of in one
-// round of one profile; the others expire all the same.
-const maxToldExpiries = 100
+// round of one profile; the others expire all the same, and the log says
+// how many went untold.
+const maxToldExpiries = 10000
+
+// expiryPage is how many stale requests expireProfile lists at a time.
+const expiryPage = 500
 
 // ExpireRequests ends the requests of every profile that nobody decided
 // within its approval.expire_after, and settles those approved longer

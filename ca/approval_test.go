@@ -6,6 +6,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -417,6 +419,39 @@ func TestCoreApprovalTellsExpiries(t *testing.T) {
 		}
 		if len(told) != 2 || told[1].ID != fresh.ID || told[1].Status != storage.RequestExpired {
 			t.Fatalf("told %+v, want request %s expired", told, fresh.ID)
+		}
+	})
+}
+
+// A sweep tells of every request it expires, over more than one page of
+// the store's list.
+func TestCoreApprovalTellsManyExpiries(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		p := heldProfile()
+		p.Approval.ExpireAfter = config.Duration(time.Hour)
+		f := newFixture(t, st, p)
+		ctx := context.Background()
+		const n = 501 // the page is 500
+		want := map[string]bool{}
+		for i := range n {
+			_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", fmt.Sprintf("h%d.example.com", i))})
+			r, ok := ca.AsPending(err)
+			if !ok {
+				t.Fatalf("Issue: want a pending request, got %v", err)
+			}
+			want[r.Request.ID] = true
+			if i%100 == 0 {
+				f.now = f.now.Add(time.Second) // several creation times, and ties
+			}
+		}
+		told := map[string]bool{}
+		f.core.OnDecided = func(_ context.Context, r storage.Request) { told[r.ID] = true }
+		f.now = f.now.Add(2 * time.Hour)
+		if got, err := f.core.ExpireRequests(ctx); err != nil || got != n {
+			t.Fatalf("ExpireRequests: %d, %v; want %d", got, err, n)
+		}
+		if !maps.Equal(told, want) {
+			t.Errorf("told of %d expired requests, want all %d", len(told), n)
 		}
 	})
 }
