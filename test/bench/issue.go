@@ -62,6 +62,9 @@ func (s *countingStore) CompleteIssuance(ctx context.Context, e storage.AuditEve
 type issueResult struct {
 	store    string
 	raw, api float64
+	// apiBare is the REST API over a core whose store keeps nothing of
+	// an issuance (discardStore): what the API could do with a free store.
+	apiBare float64
 	// Without HTTP (the core called directly) and without HTTP or the
 	// store (a store that keeps nothing), alternated with their own raw
 	// reference: what HTTP and the store could at most give back.
@@ -117,13 +120,20 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	if err := st.InsertToken(ctx, tok, storage.AuditEvent{At: time.Now(), Actor: "gateway bench", Action: "token-create"}); err != nil {
 		log.Fatal(err)
 	}
-	r := chi.NewRouter()
-	api.New(api.Config{Core: core, Store: counting, Log: discard, Now: time.Now}).Routes(r)
-	srv := httptest.NewUnstartedServer(r)
-	srv.StartTLS()
+	bareCore, _ := g.Core(benchProfile("api"), &discardStore{Store: st})
+	serve := func(core *ca.Core, st storage.Store) (*httptest.Server, *http.Client) {
+		r := chi.NewRouter()
+		api.New(api.Config{Core: core, Store: st, Log: discard, Now: time.Now}).Routes(r)
+		srv := httptest.NewUnstartedServer(r)
+		srv.StartTLS()
+		client := srv.Client()
+		client.Transport.(*http.Transport).MaxIdleConnsPerHost = callers
+		return srv, client
+	}
+	srv, client := serve(core, counting)
 	defer srv.Close()
-	client := srv.Client()
-	client.Transport.(*http.Transport).MaxIdleConnsPerHost = callers
+	bareSrv, bareClient := serve(bareCore, st)
+	defer bareSrv.Close()
 
 	// Requests are prepared up front: client key generation is not the
 	// gateway's work.
@@ -136,16 +146,19 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 		csrs[i] = der
 		bodies[i], _ = json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
 	}
-	endpoint := srv.URL + "/api/v1/profiles/bench/certificates"
 	var next atomic.Int64
-	var lats latencies
-	issueOnce := func() error {
-		body := bodies[next.Add(1)%int64(len(bodies))]
-		req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/json")
-		return timedRequest(client, req, http.StatusCreated, "issue", &lats)
+	var lats, bareLats latencies
+	issuer := func(srv *httptest.Server, client *http.Client, lats *latencies) func() error {
+		endpoint := srv.URL + "/api/v1/profiles/bench/certificates"
+		return func() error {
+			body := bodies[next.Add(1)%int64(len(bodies))]
+			req, _ := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+secret)
+			req.Header.Set("Content-Type", "application/json")
+			return timedRequest(client, req, http.StatusCreated, "issue", lats)
+		}
 	}
+	issueOnce, issueBare := issuer(srv, client, &lats), issuer(bareSrv, bareClient, &bareLats)
 
 	// The raw reference: the same issuing key in the same token, through
 	// crypto11 directly, with as many callers.
@@ -154,15 +167,17 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 
 	rate(rawSign, callers, dur/4)
 	rate(issueOnce, callers, dur/4)
+	rate(issueBare, callers, dur/4)
 	lats.reset()
 	before := counting.calls.Load()
-	var raws, apis []float64
+	var raws, apis, bares []float64
 	var rawCPU, apiCPU cpuMeter
 	for range rounds {
 		raws = append(raws, rawCPU.rate(rawSign, callers, dur))
 		apis = append(apis, apiCPU.rate(issueOnce, callers, dur))
+		bares = append(bares, rate(issueBare, callers, dur))
 	}
-	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), fsync: fsyncLatency(g.Dir),
+	res := issueResult{store: storeKind, raw: median(raws), api: median(apis), apiBare: median(bares), fsync: fsyncLatency(g.Dir),
 		rawCPU: rawCPU.perCall(rawCPU.cpu), apiCPU: apiCPU.perCall(apiCPU.cpu), apiUse: apiCPU.use(), pgCPU: apiCPU.perCall(apiCPU.postgres)}
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
