@@ -39,6 +39,7 @@ commands:
                  list enrollment requests held for approval
   request approve -id ID | request reject -id ID [-reason R]
                  approve (issue) or reject a held request
+  backup -o FILE copy the embedded store while the gateway runs
   version        print the version
 
 Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return cmdRequestDecide(ctx, args[1], args[2:], stdout, stderr)
 			}
 		}
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)
 		return nil

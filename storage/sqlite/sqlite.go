@@ -69,6 +69,7 @@ const busyTimeoutMillis = 5000
 // Store is the SQLite implementation of storage.Store. It is safe for
 // concurrent use.
 type Store struct {
+	path   string                   // the database file, absolute
 	write  *pool                    // exactly one connection, used by writes
 	writes *groupcommit.Batcher[op] // every write goes here, see batch.go
 	read   *pool                    // query_only connections for SELECTs
@@ -125,7 +126,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	o.logger.InfoContext(ctx, "storage opened", "driver", "sqlite", "path", abs)
 	w := newPool(write, true)
-	return &Store{write: w, writes: groupcommit.New[op](&batchWriter{p: w}, maxBatch, 1), read: newPool(read, false), nonces: newNonceSet()}, nil
+	return &Store{path: abs, write: w, writes: groupcommit.New[op](&batchWriter{p: w}, maxBatch, 1), read: newPool(read, false), nonces: newNonceSet()}, nil
 }
 
 // createFile makes sure the database file exists with mode 0600, so that

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/sqlite"
 )
 
 // An operator with var/admin-token issues a certificate with a key the
@@ -123,6 +126,7 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	if code != 201 || jsonField(t, body, "replaces") != old {
 		t.Fatalf("renew: %d %s", code, body)
 	}
+	nextSerial := jsonField(t, body, "serial")
 	next := w("next.pem", jsonField(t, body, "certificate"))
 	openssl(t, "verify", "-CAfile", filepath.Join(dir, "var", "root.pem"), "-untrusted", w("next-chain.pem", jsonField(t, body, "chain")), "-purpose", "sslserver", next)
 	if out := openssl(t, "x509", "-in", next, "-noout", "-ext", "subjectAltName"); !strings.Contains(out, "DNS:renew.internal.test") {
@@ -134,6 +138,31 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	code, body = call("GET", "/api/v1/certificates/"+old, nil)
 	if code != 200 || jsonField(t, body, "status") != "revoked" || jsonField(t, body, "revocation_reason") != "superseded" {
 		t.Errorf("the renewed certificate: %d %s", code, body)
+	}
+
+	// A backup while the gateway serves: the copy, restored beside it,
+	// holds the renewal's certificate as issued.
+	backup := filepath.Join(dir, "backup.db")
+	cmd := exec.Command(gatewayBin, "backup", "-o", backup, "-config", filepath.Join("var", "gateway.yaml"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "integrity_check ok") {
+		t.Fatalf("gateway backup: %v\n%s", err, out)
+	}
+	restored := filepath.Join(t.TempDir(), "gateway.db")
+	if err := os.WriteFile(restored, []byte(readFile(t, backup)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(t.Context(), restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.GetCertificate(t.Context(), nextSerial)
+	if err != nil || rec.Status != storage.StatusActive {
+		t.Fatalf("certificate %s in the restored backup: %+v, %v", nextSerial, rec.Status, err)
+	}
+	if got := openssl(t, "x509", "-inform", "DER", "-in", w("restored.der", string(rec.DER)), "-noout", "-fingerprint"); got != openssl(t, "x509", "-in", next, "-noout", "-fingerprint") {
+		t.Error("the restored certificate differs from the one issued")
 	}
 }
 
