@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/url"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 
