@@ -94,11 +94,15 @@ type API struct {
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
+	// revoked are the IDs of the tokens revoked through this API lately:
+	// refused at once here, whatever a concurrent lookup put in tokens.
+	revoked *ttlcache.Cache[string, struct{}]
 }
 
 // tokenTTL is how long the API trusts a token it found in the store
-// without asking again: a revoked token (gateway token revoke) stops
-// working within it, on every replica.
+// without asking again: a revoked token stops working within it on every
+// replica (gateway token revoke, or the API of another replica), and at
+// once on the replica whose API revoked it.
 const tokenTTL = 10 * time.Second
 
 // New returns the API over cfg. Now defaults to time.Now.
@@ -110,7 +114,8 @@ func New(cfg Config) *API {
 		cfg.Now = time.Now
 	}
 	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
-		tokens: &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024}}
+		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
+		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024}}
 }
 
 // Scopes of the routes (see Scopes for the list a token may carry).

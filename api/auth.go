@@ -114,6 +114,9 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	hash := HashToken(secret)
 	now := a.now()
 	if tok, ok := a.tokens.Get(string(hash), now); ok {
+		if _, gone := a.revoked.Get(tok.ID, now); gone {
+			return storage.Token{}, errs.New(errs.Unauthorized, "the bearer token is not valid")
+		}
 		return tok, nil
 	}
 	tok, err := a.store.TokenByHash(r.Context(), hash)
@@ -123,7 +126,7 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	if err != nil {
 		return storage.Token{}, err
 	}
-	if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
+	if _, gone := a.revoked.Get(tok.ID, now); gone || subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
 		return storage.Token{}, errs.New(errs.Unauthorized, "the bearer token is not valid")
 	}
 	a.tokens.Put(string(hash), tok, now)

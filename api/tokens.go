@@ -74,8 +74,9 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": out})
 }
 
-// revokeToken deletes an API token: POST /tokens/{id}/revoke; 204. Every
-// gateway stops accepting it within tokenTTL. A token may revoke itself.
+// revokeToken deletes an API token: POST /tokens/{id}/revoke; 204. This
+// gateway refuses it at once, every other within tokenTTL. A token may
+// revoke itself.
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if err := a.store.DeleteToken(r.Context(), id, storage.AuditEvent{
@@ -87,6 +88,8 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
+	a.revoked.Put(id, struct{}{}, a.now())
+	a.tokens.Clear()
 	a.log.Info("API token revoked", "id", id, "by", requester(r))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -47,3 +47,10 @@ func (c *Cache[K, V]) Put(k K, v V, now time.Time) {
 	}
 	c.m[k] = entry[V]{v: v, until: now.Add(c.TTL)}
 }
+
+// Clear forgets every entry.
+func (c *Cache[K, V]) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
+}

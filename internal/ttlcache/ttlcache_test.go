@@ -26,4 +26,12 @@ func TestCache(t *testing.T) {
 	if v, ok := c.Get("c", t0); !ok || v != 3 {
 		t.Fatalf("Get(c) = %d, %v", v, ok)
 	}
+	c.Clear()
+	if _, ok := c.Get("c", t0); ok {
+		t.Fatal("a value after Clear")
+	}
+	c.Put("d", 4, t0)
+	if v, ok := c.Get("d", t0); !ok || v != 4 {
+		t.Fatalf("Get(d) after Clear and Put = %d, %v", v, ok)
+	}
 }
