@@ -15,11 +15,12 @@ import (
 )
 
 // wireNotify has each request held for approval, and its outcome once
-// decided, posted to its profile's approval.notify_url (package notify). Posts under way when the process
-// stops are dropped; the requests wait in the store all the same.
+// decided, posted to its profile's approval.notify_url (package notify).
 //
 // wait returns once the posts under way are delivered or given up, or
-// after limit, whichever comes first (a command that decides and exits).
+// after limit, whichever comes first (gateway serve when it stops, a
+// command that decides and exits); false means some were dropped. The
+// requests wait in the store all the same.
 func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(limit time.Duration) bool, err error) {
 	wait = func(time.Duration) bool { return true }
 	hooks := map[string]*notify.Webhook{}

@@ -52,7 +52,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
-	if _, err := wireNotify(cfg, core, log); err != nil {
+	waitNotify, err := wireNotify(cfg, core, log)
+	if err != nil {
 		return err
 	}
 	go core.WatchRequests(ctx, time.Hour)
@@ -183,6 +184,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.Listen.ShutdownTimeout.D())
 	defer cancel()
 	acmeServer.Drain(dctx)
+	// Webhook posts under way (an approval decided just before the stop)
+	// get what is left of the shutdown timeout.
+	if deadline, _ := dctx.Deadline(); !waitNotify(time.Until(deadline)) {
+		log.Warn("approval notifications still under way at shutdown were dropped")
+	}
 	log.Info("stopped")
 	return err
 }

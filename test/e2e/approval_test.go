@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -35,6 +36,9 @@ const heldProfile = `  - name: held
 // checks out under secret.
 type hookReceiver struct {
 	secret []byte
+	// delay holds each answer back this long; a post whose client went
+	// away meanwhile is not kept.
+	delay  atomic.Int64
 	mu     sync.Mutex
 	events []string // "EVENT ID" of each, e.g. "request.pending 0a1b..."
 }
@@ -53,6 +57,11 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if json.Unmarshal(body, &ev) != nil || !strings.HasPrefix(ev.Event, "request.") || !strings.Contains(ev.Text, ev.Request.ID) {
 		http.Error(w, "unexpected body", http.StatusBadRequest)
+		return
+	}
+	select {
+	case <-time.After(time.Duration(h.delay.Load())):
+	case <-r.Context().Done():
 		return
 	}
 	h.mu.Lock()
@@ -252,5 +261,31 @@ func TestApprovalWithRealClients(t *testing.T) {
 	cam := readPEMCert(t, filepath.Join(client, "cam", "dev.pem"))
 	if cam.Subject.CommonName != "cam.test" || serialOf(t, filepath.Join(client, "cam", "dev.pem")) != requests("profile=held&status=issued")[0].Serial {
 		t.Fatalf("scepclient's certificate %s is not the approved request's", cam.Subject)
+	}
+
+	// A decision just before the gateway stops: the stop waits for its
+	// post (the webhook takes a while to answer, and keeps only the posts
+	// whose sender was still there to read the answer).
+	if out, err := run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "r3.key"); err != nil {
+		t.Fatal(out)
+	}
+	if out, err := enroll("r3.key", "r3.test"); err == nil || !strings.Contains(out, "waits") {
+		t.Fatalf("third router: %v\n%s", err, out)
+	}
+	pending = requests("profile=held&status=pending")
+	if len(pending) != 1 {
+		t.Fatalf("pending requests %+v", pending)
+	}
+	hook.told(t, "request.pending", pending[0].ID)
+	hook.delay.Store(int64(1500 * time.Millisecond))
+	if code, b := g.API(t, "POST", "/api/v1/requests/"+pending[0].ID+"/reject", map[string]string{"reason": "decommissioned"}); code != 200 {
+		t.Fatalf("reject: %d %s", code, b)
+	}
+	g.Stop(t)
+	hook.mu.Lock()
+	told := slices.Contains(hook.events, "request.rejected "+pending[0].ID)
+	hook.mu.Unlock()
+	if !told {
+		t.Error("the rejection decided just before the stop was not told: the gateway dropped its post")
 	}
 }
