@@ -114,7 +114,7 @@ func (a *API) describeCA(j *caJSON, cert *x509.Certificate, now time.Time) {
 	}
 	if r := cur.Revoked; r != nil {
 		at := r.At.UTC()
-		j.RevokedAt, j.RevocationReason = &at, reasonName(r.Reason)
+		j.RevokedAt, j.RevocationReason = &at, ReasonName(r.Reason)
 	}
 }
 
@@ -204,6 +204,6 @@ func (a *API) revokeCA(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	a.log.Warn("CA revoked", "ca", name, "serials", rev.Serials, "reason", reasonName(reason), "by", requester(r))
-	writeJSON(w, http.StatusOK, revokeCAResponse{CA: rev.CA, Parent: rev.Parent, Serials: rev.Serials, RevokedAt: rev.At.UTC(), Reason: reasonName(rev.Reason)})
+	a.log.Warn("CA revoked", "ca", name, "serials", rev.Serials, "reason", ReasonName(reason), "by", requester(r))
+	writeJSON(w, http.StatusOK, revokeCAResponse{CA: rev.CA, Parent: rev.Parent, Serials: rev.Serials, RevokedAt: rev.At.UTC(), Reason: ReasonName(rev.Reason)})
 }

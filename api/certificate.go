@@ -61,7 +61,7 @@ func certificateJSON(c storage.Certificate, now time.Time) Certificate {
 	if c.Status == storage.StatusRevoked {
 		at := c.RevokedAt.UTC()
 		out.RevokedAt = &at
-		out.RevocationReason = optional(reasonName(c.RevocationReason))
+		out.RevocationReason = optional(ReasonName(c.RevocationReason))
 	}
 	return out
 }

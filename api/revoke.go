@@ -51,8 +51,9 @@ func ReasonCode(name string) (int, error) {
 	return 0, errs.New(errs.Malformed, "field \"reason\": %q is not an RFC 5280 CRLReason (one of: %s)", name, strings.Join(names, ", "))
 }
 
-// reasonName names a reason code, or shows an unknown one as a number.
-func reasonName(code int) string {
+// ReasonName names a reason code as RFC 5280 spells it, or shows an
+// unknown one as a number.
+func ReasonName(code int) string {
 	for _, r := range reasonCodes {
 		if r.code == code {
 			return r.name
@@ -94,7 +95,7 @@ func notRevocable(c storage.Certificate) error {
 	switch c.Status {
 	case storage.StatusRevoked:
 		return errs.New(errs.Conflict, "certificate %s is already revoked (at %s, reason %s)",
-			c.Serial, c.RevokedAt.UTC().Format(timeFormat), reasonName(c.RevocationReason))
+			c.Serial, c.RevokedAt.UTC().Format(timeFormat), ReasonName(c.RevocationReason))
 	case storage.StatusPending:
 		return errs.New(errs.Conflict, "certificate %s is pending: it was never signed, so there is nothing to revoke", c.Serial)
 	}
@@ -162,7 +163,7 @@ func notOnHold(c storage.Certificate) error {
 	case c.Status != storage.StatusRevoked:
 		return errs.New(errs.Conflict, "certificate %s is %s, not on hold", c.Serial, c.Status)
 	case c.RevocationReason != storage.ReasonCertificateHold:
-		return errs.New(errs.Conflict, "certificate %s is revoked for good (reason %s); only certificateHold can be released", c.Serial, reasonName(c.RevocationReason))
+		return errs.New(errs.Conflict, "certificate %s is revoked for good (reason %s); only certificateHold can be released", c.Serial, ReasonName(c.RevocationReason))
 	}
 	return nil
 }

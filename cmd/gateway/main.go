@@ -39,6 +39,10 @@ commands:
                  list enrollment requests held for approval
   request approve -id ID | request reject -id ID [-reason R]
                  approve (issue) or reject a held request
+  cert list [-profile P] [-status S] [-san TEXT] [-expiring-within D]
+                 list certificates of the inventory
+  cert show -serial S [-pem] | cert revoke -serial S [-reason R]
+                 show or revoke one certificate
   backup -o FILE copy the embedded store while the gateway runs
   version        print the version
 
@@ -116,6 +120,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return cmdRequestList(ctx, args[2:], stdout, stderr)
 			case "approve", "reject":
 				return cmdRequestDecide(ctx, args[1], args[2:], stdout, stderr)
+			}
+		}
+	case "cert":
+		if len(args) > 1 {
+			switch args[1] {
+			case "list":
+				return cmdCertList(ctx, args[2:], stdout, stderr)
+			case "show":
+				return cmdCertShow(ctx, args[2:], stdout, stderr)
+			case "revoke":
+				return cmdCertRevoke(ctx, args[2:], stdout, stderr)
 			}
 		}
 	case "backup":

@@ -128,7 +128,9 @@ func (g *Gateway) WaitReady(t *testing.T) {
 			t.Fatalf("gateway exited before it was ready: %v", g.exitState)
 		default:
 		}
-		if _, err := os.Stat(filepath.Join(g.Dir, "var", "root.pem")); err == nil {
+		// The quickstart may be writing var/root.pem: wait until it
+		// holds the certificate.
+		if b, err := os.ReadFile(filepath.Join(g.Dir, "var", "root.pem")); err == nil && x509.NewCertPool().AppendCertsFromPEM(b) {
 			c := g.Client(t)
 			ok := true
 			for _, u := range []string{g.HTTPSURL("localhost") + "/readyz", g.HTTPSURL("127.0.0.1") + "/readyz", "http://" + g.HTTP + "/readyz"} {

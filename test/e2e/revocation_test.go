@@ -354,6 +354,55 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	if out := e.ocspCheck("-cert", leaf2); !strings.Contains(out, leaf2+": revoked") || !strings.Contains(out, "Reason: superseded") {
 		t.Fatalf("after a restart, revoked:\n%s", out)
 	}
+
+	// An operator at the host, without an API token: `gateway cert`
+	// finds the certificate, shows it as issued, and revokes it; the
+	// running gateway publishes the revocation as a replica's.
+	gw := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gateway %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		}
+		return string(out)
+	}
+	serial3, leaf3, _ := e.issue("cli.test")
+	if out := gw("cert", "list", "-san", "cli.test", "-status", "active"); !strings.Contains(out, serial3) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Fatalf("gateway cert list -san cli.test (serial %s):\n%s", serial3, out)
+	}
+	shown := filepath.Join(dir, "shown.pem")
+	if err := os.WriteFile(shown, []byte(gw("cert", "show", "-serial", serial3, "-pem")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !readPEMCert(t, shown).Equal(readPEMCert(t, leaf3)) {
+		t.Fatal("gateway cert show -pem printed another certificate than the one issued")
+	}
+	if out := gw("cert", "revoke", "-serial", serial3, "-reason", "cessationOfOperation"); !strings.Contains(out, "revoked certificate "+serial3) {
+		t.Fatalf("gateway cert revoke: %s", out)
+	}
+	within(t, "OCSP says revoked after gateway cert revoke", func() bool {
+		out := e.ocspCheck("-cert", leaf3)
+		return strings.Contains(out, leaf3+": revoked") && strings.Contains(out, "Reason: cessationOfOperation")
+	})
+	within(t, "the CRL lists what gateway cert revoke revoked", func() bool {
+		l, _ := e.crl()
+		en, ok := listed(l, serial3)
+		return ok && en.ReasonCode == 5
+	})
+	if out := gw("cert", "show", "-serial", serial3); !strings.Contains(out, "revoked") || !strings.Contains(out, "cessationOfOperation") || !strings.Contains(out, "cli.test") {
+		t.Fatalf("gateway cert show after the revocation:\n%s", out)
+	}
+	cmd := exec.Command(gatewayBin, "cert", "revoke", "-serial", serial3, "-config", filepath.Join("var", "gateway.yaml"))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already") && !strings.Contains(string(out), "revoked") {
+		t.Fatalf("a second gateway cert revoke: %v\n%s", err, out)
+	}
 }
 
 // Garbage, truncated and huge requests are answered malformedRequest, and

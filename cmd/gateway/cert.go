@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// cmdCertList is `gateway cert list`: the inventory as the REST API's
+// GET /certificates filters it, newest first, one certificate per line:
+// serial, profile, status, notAfter, SANs, subject. It reads the store
+// only, so it works with the gateway stopped and needs no API token.
+func cmdCertList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cert list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	var f storage.CertificateFilter
+	fs.StringVar(&f.Profile, "profile", "", "only this profile's certificates")
+	fs.StringVar(&f.Status, "status", "", "only certificates in this status: pending, active, expired or revoked")
+	fs.StringVar(&f.SAN, "san", "", "only certificates with a SAN containing this (case-insensitive)")
+	fs.StringVar(&f.Subject, "subject", "", "only certificates whose RFC 4514 subject contains this")
+	expiring := fs.String("expiring-within", "", "only certificates ending within this long from now (30d, 12h)")
+	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (up to %d)", storage.MaxCertificateLimit))
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: gateway cert list [-profile P] [-status S] [-san TEXT] [-subject TEXT] [-expiring-within D] [-limit N] [-config FILE]")
+		return errUsage
+	}
+	f.Now, f.Limit = time.Now(), *limit
+	if *expiring != "" {
+		d, err := config.ParseDuration(*expiring)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("-expiring-within: %q is not a positive duration such as 30d or 12h", *expiring)
+		}
+		f.ExpiringBefore = f.Now.Add(d.D())
+	}
+	st, err := openStore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	certs, next, err := st.ListCertificates(ctx, f)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, c := range certs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Profile, shownStatus(c, f.Now),
+			c.NotAfter.UTC().Format(time.RFC3339), strings.Join(c.SANs, ","), c.Subject)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(stderr, "more than %d certificates match; narrow the filter or raise -limit\n", len(certs))
+	}
+	return nil
+}
+
+// shownStatus is a certificate's status as the inventory tells it: an
+// active certificate past its end is expired.
+func shownStatus(c storage.Certificate, now time.Time) string {
+	if c.Status == storage.StatusActive && !now.Before(c.NotAfter) {
+		return "expired"
+	}
+	return string(c.Status)
+}
+
+// cmdCertShow is `gateway cert show -serial S [-pem]`: one certificate's
+// record, or its PEM.
+func cmdCertShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cert show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	serial := fs.String("serial", "", "the certificate's serial, in hex (required)")
+	asPEM := fs.Bool("pem", false, "print the certificate as PEM instead")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *serial == "" {
+		fmt.Fprintln(stderr, "usage: gateway cert show -serial S [-pem] [-config FILE]")
+		return errUsage
+	}
+	st, err := openStore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := st.GetCertificate(ctx, strings.ToLower(*serial))
+	if errs.Is(err, errs.NotFound) {
+		return fmt.Errorf("no certificate has serial %s", *serial)
+	}
+	if err != nil {
+		return err
+	}
+	if *asPEM {
+		if len(c.DER) == 0 {
+			return fmt.Errorf("certificate %s is %s: it has no DER yet", c.Serial, c.Status)
+		}
+		_, err := stdout.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%s:\t%s\n", k, v)
+		}
+	}
+	line("serial", c.Serial)
+	line("status", shownStatus(c, time.Now()))
+	line("profile", c.Profile)
+	line("issuer", c.CA)
+	line("method", c.Method)
+	line("requester", c.Requester)
+	line("subject", c.Subject)
+	line("sans", strings.Join(c.SANs, ","))
+	line("not before", c.NotBefore.UTC().Format(time.RFC3339))
+	line("not after", c.NotAfter.UTC().Format(time.RFC3339))
+	line("created", c.CreatedAt.UTC().Format(time.RFC3339))
+	if c.Status == storage.StatusRevoked {
+		line("revoked", c.RevokedAt.UTC().Format(time.RFC3339))
+		line("revocation reason", api.ReasonName(c.RevocationReason))
+	}
+	line("replaces", c.Replaces)
+	line("renewed by", c.RenewedBy)
+	if c.KeyPEM != nil {
+		line("key", "held by the gateway (sealed)")
+	}
+	return w.Flush()
+}
+
+// cmdCertRevoke is `gateway cert revoke -serial S [-reason R]`: what the
+// REST API's POST /certificates/SERIAL/revoke does, for an operator at the
+// gateway's host (no API token; audited with the login name). A running
+// gateway publishes it as it does a replica's revocation: OCSP at once,
+// the CRL within its poll interval.
+func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cert revoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	serial := fs.String("serial", "", "the certificate's serial, in hex (required)")
+	reasonName := fs.String("reason", "", "RFC 5280 CRLReason, e.g. keyCompromise, superseded, cessationOfOperation, certificateHold (default unspecified)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *serial == "" {
+		fmt.Fprintln(stderr, "usage: gateway cert revoke -serial S [-reason R] [-config FILE]")
+		return errUsage
+	}
+	reason, err := api.ReasonCode(*reasonName)
+	if err != nil {
+		return fmt.Errorf("-reason: %w", err)
+	}
+	actor := "gateway cert revoke"
+	if u, err := user.Current(); err == nil {
+		actor = "cli:" + u.Username
+	}
+	d, err := openConfigDeps(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	core, err := d.loadCore(ctx)
+	if err != nil {
+		return err
+	}
+	s := strings.ToLower(*serial)
+	if err := core.Revoke(ctx, s, reason, actor); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked certificate %s (%s)\n", s, api.ReasonName(reason))
+	return nil
+}
