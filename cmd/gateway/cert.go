@@ -139,8 +139,8 @@ func cmdCertShow(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // cmdCertRevoke is `gateway cert revoke -serial S [-reason R]`: what the
 // REST API's POST /certificates/SERIAL/revoke does, for an operator at the
 // gateway's host (no API token; audited with the login name). A running
-// gateway publishes it as it does a replica's revocation: OCSP at once,
-// the CRL within its poll interval.
+// gateway publishes it as it does a replica's revocation: OCSP and the CRL
+// within their poll intervals.
 func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cert revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
