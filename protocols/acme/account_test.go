@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/test/teststore"
@@ -109,5 +111,26 @@ func TestExternalAccountBinding(t *testing.T) {
 	k2 := newECKey(t)
 	if r := f.post(newAcct, k2, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab(k2, key)}); r.prob.Type != probUnauthorized {
 		t.Errorf("EAB key used twice: %d %s", r.status, r.body)
+	}
+}
+
+// EAB keys go on command lines as they are: no key ID or MAC key starts
+// with "-" (certbot would take it for an option), and each MAC key is
+// still 32 random bytes.
+func TestEABKeysCommandLineSafe(t *testing.T) {
+	st := teststore.SQLite(t)
+	seen := map[string]bool{}
+	for range 500 {
+		kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", "test", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(kid, "-") || strings.HasPrefix(hmacKey, "-") {
+			t.Fatalf("EAB key %q / %q starts with a dash", kid, hmacKey)
+		}
+		if mac, err := base64.RawURLEncoding.DecodeString(hmacKey); err != nil || len(mac) != 32 || seen[hmacKey] {
+			t.Fatalf("MAC key %q: %d bytes, %v, seen before %v", hmacKey, len(mac), err, seen[hmacKey])
+		}
+		seen[hmacKey] = true
 	}
 }

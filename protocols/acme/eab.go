@@ -75,15 +75,27 @@ type EABKeyStore interface {
 // CreateEABKey makes a new single-use EAB key for a profile, audits it as
 // created by actor, and returns its ID and the MAC key, base64url (the form
 // certbot and lego take). The caller checks that the profile allows acme.
+//
+// Neither starts with "-": certbot's argument parser takes such a value of
+// --eab-kid or --eab-hmac-key for an option and refuses the command (one
+// key in 64 would), so they are drawn again, at the cost of a fiftieth
+// of a bit.
 func CreateEABKey(ctx context.Context, st EABKeyStore, profile, actor string, now time.Time) (kid, hmacKey string, err error) {
 	key := make([]byte, 32)
-	rand.Read(key)
-	k := storage.ACMEEABKey{KeyID: randomID(), Profile: profile, HMACKey: key, CreatedAt: now}
+	for {
+		rand.Read(key)
+		if hmacKey = base64.RawURLEncoding.EncodeToString(key); hmacKey[0] != '-' {
+			break
+		}
+	}
+	for kid = randomID(); kid[0] == '-'; kid = randomID() {
+	}
+	k := storage.ACMEEABKey{KeyID: kid, Profile: profile, HMACKey: key, CreatedAt: now}
 	// The audit names the key ID, never the MAC key.
 	if err := st.InsertACMEEABKey(ctx, k, storage.AuditEvent{
 		At: now, Actor: actor, Action: "acme-eab-create", Profile: profile, Detail: "EAB key " + k.KeyID,
 	}); err != nil {
 		return "", "", err
 	}
-	return k.KeyID, base64.RawURLEncoding.EncodeToString(key), nil
+	return kid, hmacKey, nil
 }
