@@ -65,6 +65,8 @@ type issueResult struct {
 	// apiBare is the REST API over a core whose store keeps nothing of
 	// an issuance (discardStore): what the API could do with a free store.
 	apiBare float64
+	// peer is the REST API against step-ca's /1.0/sign (SQLite only).
+	peer *peerResult
 	// Without HTTP (the core called directly) and without HTTP or the
 	// store (a store that keeps nothing), alternated with their own raw
 	// reference: what HTTP and the store could at most give back.
@@ -139,9 +141,11 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	// gateway's work.
 	bodies := make([][]byte, 256)
 	csrs := make([][]byte, len(bodies))
+	names := make([]string, len(bodies))
 	for i := range bodies {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		name := fmt.Sprintf("host-%d.bench.example", i)
+		names[i] = name
 		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, k)
 		csrs[i] = der
 		bodies[i], _ = json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
@@ -182,6 +186,10 @@ func issuanceBench(module, storeKind string, callers int, dur time.Duration, rou
 	res.roundTrips = float64(counting.calls.Load()-before) / float64(lats.len())
 	res.p50, res.p99 = lats.p50p99()
 	res.direct = directBench(g, st, rawSign, csrs, callers, dur, rounds)
+	if storeKind == "sqlite" {
+		p := peerBench(g.Dir, issueOnce, csrs, names, callers, dur, rounds)
+		res.peer = &p
+	}
 	profileSubject("issue-"+storeKind, issueOnce, callers, dur)
 
 	// Where the time goes, one issuance at a time, per step.

@@ -154,6 +154,11 @@ func main() {
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | **%.3f** | ≥ 0.15 | %s | %s | %s | %.1f |\n", r.store, r.raw, r.api, r.api/r.raw,
 			verdict(r.api/r.raw >= 0.15), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.roundTrips)
 	}
+	for _, r := range issues {
+		if r.peer != nil {
+			b.WriteString(peerMarkdown(*r.peer))
+		}
+	}
 	fmt.Fprintf(&b, "\nStore calls per certificate: the pending record before the HSM signs, and the completion\n")
 	fmt.Fprintf(&b, "(audit record with the DER and activation in one commit); the bearer token is read once per\n")
 	fmt.Fprintf(&b, "10 seconds (the API trusts a token it found that long). Writes of\n")

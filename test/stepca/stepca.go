@@ -27,6 +27,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Version is the step-ca that is built.
@@ -91,10 +93,18 @@ type Options struct {
 	// Resolver, if set, is the DNS server (host:port) step-ca asks for
 	// every name (its --resolver).
 	Resolver string
+	// SignKey, if set, is the public key of a JWK provisioner named
+	// SignProvisioner: POST /1.0/sign issues for a one-time token it
+	// signed.
+	SignKey *jose.JSONWebKey
 }
+
+// SignProvisioner names the JWK provisioner of Options.SignKey.
+const SignProvisioner = "sign"
 
 // CA is a running step-ca.
 type CA struct {
+	URL       string // https://127.0.0.1:PORT
 	Directory string // the ACME directory URL
 	RootPEM   string // its root certificate, which its TLS certificate chains to
 	Log       string // the path of its output
@@ -163,6 +173,10 @@ func Start(o Options) (*CA, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	provisioners := []any{map[string]any{"type": "ACME", "name": "acme", "challenges": o.Challenges}}
+	if o.SignKey != nil {
+		provisioners = append(provisioners, map[string]any{"type": "JWK", "name": SignProvisioner, "key": o.SignKey})
+	}
 	conf := map[string]any{
 		"root":     rootCrt,
 		"crt":      intCrt,
@@ -172,7 +186,7 @@ func Start(o Options) (*CA, error) {
 		"logger":   map[string]any{"format": "text"},
 		"db":       map[string]any{"type": "badgerv2", "dataSource": filepath.Join(o.Dir, "db")},
 		"authority": map[string]any{
-			"provisioners": []any{map[string]any{"type": "ACME", "name": "acme", "challenges": o.Challenges}},
+			"provisioners": provisioners,
 		},
 		"tls": map[string]any{
 			"cipherSuites":  []string{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"},
@@ -186,7 +200,7 @@ func Start(o Options) (*CA, error) {
 	if err := os.WriteFile(confFile, cj, 0o600); err != nil {
 		return nil, err
 	}
-	c := &CA{Directory: "https://" + addr + "/acme/acme/directory", RootPEM: rootCrt, Log: filepath.Join(o.Dir, "step-ca.log")}
+	c := &CA{URL: "https://" + addr, Directory: "https://" + addr + "/acme/acme/directory", RootPEM: rootCrt, Log: filepath.Join(o.Dir, "step-ca.log")}
 	if c.logFile, err = os.Create(c.Log); err != nil {
 		return nil, err
 	}
