@@ -13,17 +13,25 @@ import (
 	"github.com/certgw/gateway/test/teststore"
 )
 
+// renewable is a fixture with profile web and a certificate of it whose
+// key the gateway holds.
+func renewable(t *testing.T, st storage.Store) (*fixture, *ca.Issued) {
+	t.Helper()
+	f := newFixture(t, st, webProfile(nil))
+	old, err := f.core.Issue(context.Background(), ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
+		Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, old
+}
+
 // Of concurrent renewals of one certificate on request, one issues; the
 // others are refused (being renewed, or renewed already).
 func TestCoreRenewOneAtATime(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
-		f := newFixture(t, st, webProfile(nil))
+		f, old := renewable(t, st)
 		ctx := context.Background()
-		old, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
-			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
 		const n = 4
 		errc := make(chan error, n)
 		for range n {
@@ -57,14 +65,9 @@ func TestCoreRenewOneAtATime(t *testing.T) {
 // still bring that successor in.
 func TestCoreRenewReleasesClaim(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
-		f := newFixture(t, st, webProfile(nil))
+		f, old := renewable(t, st)
 		ctx := context.Background()
-		old, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t",
-			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"r.example.com"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t", Validity: 365 * 24 * time.Hour})
+		_, err := f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t", Validity: 365 * 24 * time.Hour})
 		if !errs.ClientFault(err) || errors.Is(err, ca.ErrReserved) {
 			t.Fatalf("renewal with a refused lifetime: %v, want a refusal before signing", err)
 		}

@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"time"
 
 	"github.com/certgw/gateway/storage"
-	"github.com/certgw/gateway/storage/open"
 	"github.com/certgw/gateway/storage/sqlite"
 )
 
@@ -32,29 +30,20 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: gateway backup -o FILE [-config FILE]")
 		return errUsage
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	log := newLogger(stderr, cfg, "")
-	st, err := open.Open(ctx, cfg.Storage.Driver, cfg.Storage.Path, cfg.Storage.DSN, log)
+	st, err := openStore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	b, ok := st.(backupStore)
-	if !ok {
-		return fmt.Errorf("the %s store is backed up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving); gateway backup copies the embedded store", cfg.Storage.Driver)
+	if !ok { // PostgreSQL
+		return fmt.Errorf("a PostgreSQL store is backed up with PostgreSQL's own tools (pg_dump, or a base backup with WAL archiving); gateway backup copies the embedded store")
 	}
 	info, err := b.Backup(ctx, *out)
 	if err != nil {
 		return err
 	}
-	actor := "gateway backup"
-	if u, err := user.Current(); err == nil {
-		actor = "cli:" + u.Username
-	}
-	if _, err := st.AppendAudit(ctx, storage.AuditEvent{At: time.Now(), Actor: actor, Action: "backup",
+	if _, err := st.AppendAudit(ctx, storage.AuditEvent{At: time.Now(), Actor: cliActor("gateway backup"), Action: "backup",
 		Detail: fmt.Sprintf("path=%s bytes=%d schema=%d certificates=%d", info.Path, info.Bytes, info.Schema, info.Certificates)}); err != nil {
 		return fmt.Errorf("backup written to %s, but not recorded in the audit trail: %w", info.Path, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -154,4 +155,29 @@ func openConfigDeps(ctx context.Context, cfgPath string, stderr io.Writer) (*dep
 		return nil, err
 	}
 	return openDeps(ctx, cfg, newLogger(stderr, cfg, ""))
+}
+
+// openConfigCore is openConfigDeps with the issuance core loaded over the
+// CAs, for a command that issues or revokes as gateway serve does. The
+// caller closes the deps.
+func openConfigCore(ctx context.Context, cfgPath string, stderr io.Writer) (*deps, *ca.Core, error) {
+	d, err := openConfigDeps(ctx, cfgPath, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	core, err := d.loadCore(ctx)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, core, nil
+}
+
+// cliActor names the operator of a command in the audit trail: cli: and
+// the login name, or fallback (the command) if that is unknown.
+func cliActor(fallback string) string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return fallback
 }

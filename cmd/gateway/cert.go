@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -155,21 +154,13 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fmt.Errorf("-reason: %w", err)
 	}
-	actor := "gateway cert revoke"
-	if u, err := user.Current(); err == nil {
-		actor = "cli:" + u.Username
-	}
-	d, err := openConfigDeps(ctx, *cfgPath, stderr)
+	d, core, err := openConfigCore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	core, err := d.loadCore(ctx)
-	if err != nil {
-		return err
-	}
 	s := strings.ToLower(*serial)
-	if err := core.Revoke(ctx, s, reason, actor); err != nil {
+	if err := core.Revoke(ctx, s, reason, cliActor("gateway cert revoke")); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "revoked certificate %s (%s)\n", s, api.ReasonName(reason))

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -64,19 +63,12 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 		fmt.Fprintln(stderr, " [-config FILE]")
 		return errUsage
 	}
-	actor := "gateway request " + verb
-	if u, err := user.Current(); err == nil {
-		actor = "cli:" + u.Username
-	}
-	d, err := openConfigDeps(ctx, *cfgPath, stderr)
+	actor := cliActor("gateway request " + verb)
+	d, core, err := openConfigCore(ctx, *cfgPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	core, err := d.loadCore(ctx)
-	if err != nil {
-		return err
-	}
 	// The profile's webhook hears the outcome, as from gateway serve.
 	wait, err := wireNotify(d.cfg, core, d.log)
 	if err != nil {
