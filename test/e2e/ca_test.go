@@ -44,14 +44,8 @@ func TestCARenewal(t *testing.T) {
 	// gateway runs a command and returns its standard output, and its
 	// error output after it.
 	gateway := func(args ...string) (string, error) {
-		t.Helper()
-		cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		return string(out) + stderr.String(), err
+		out, errOut, err := gatewayCLI(dir, args...)
+		return out + errOut, err
 	}
 
 	started := time.Now()

@@ -71,6 +71,18 @@ func StartQuickstart(t *testing.T, dir string, env ...string) *Gateway {
 	return g
 }
 
+// gatewayCLI runs a gateway command on the quickstart state in dir (its
+// configuration and token) and returns its standard and error output.
+func gatewayCLI(dir string, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
+	var errOut strings.Builder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	return string(out), errOut.String(), err
+}
+
 // Client trusts var/root.pem only.
 func (g *Gateway) Client(t *testing.T) *http.Client {
 	t.Helper()

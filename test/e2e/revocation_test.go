@@ -360,16 +360,11 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	// running gateway publishes the revocation as a replica's.
 	gw := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(gatewayBin, append(args, "-config", filepath.Join("var", "gateway.yaml"))...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		out, errOut, err := gatewayCLI(dir, args...)
 		if err != nil {
-			t.Fatalf("gateway %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+			t.Fatalf("gateway %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
 		}
-		return string(out)
+		return out
 	}
 	serial3, leaf3, _ := e.issue("cli.test")
 	if out := gw("cert", "list", "-san", "cli.test", "-status", "active"); !strings.Contains(out, serial3) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
@@ -397,11 +392,8 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	if out := gw("cert", "show", "-serial", serial3); !strings.Contains(out, "revoked") || !strings.Contains(out, "cessationOfOperation") || !strings.Contains(out, "cli.test") {
 		t.Fatalf("gateway cert show after the revocation:\n%s", out)
 	}
-	cmd := exec.Command(gatewayBin, "cert", "revoke", "-serial", serial3, "-config", filepath.Join("var", "gateway.yaml"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "already") && !strings.Contains(string(out), "revoked") {
-		t.Fatalf("a second gateway cert revoke: %v\n%s", err, out)
+	if _, errOut, err := gatewayCLI(dir, "cert", "revoke", "-serial", serial3); err == nil || !strings.Contains(errOut, "revoked") {
+		t.Fatalf("a second gateway cert revoke: %v\n%s", err, errOut)
 	}
 }
 
