@@ -93,7 +93,15 @@ func (f *fixture) certPoll(d *device, transactionID string) []byte {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	env, err := pkcs7.Encrypt(ias, []*x509.Certificate{f.ra})
+	return f.signedMessage(d, scep.CertPoll, transactionID, ias)
+}
+
+// signedMessage makes a pkiMessage of type typ that the scep library
+// does not make: messageData in an envelope to the RA, signed by d with
+// the SCEP attributes.
+func (f *fixture) signedMessage(d *device, typ scep.MessageType, transactionID string, messageData []byte) []byte {
+	f.t.Helper()
+	env, err := pkcs7.Encrypt(messageData, []*x509.Certificate{f.ra})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -106,7 +114,7 @@ func (f *fixture) certPoll(d *device, transactionID string) []byte {
 	rand.Read(nonce)
 	err = sd.AddSigner(d.cert, d.key, pkcs7.SignerInfoConfig{ExtraSignedAttributes: []pkcs7.Attribute{
 		{Type: oidTransactionID, Value: scep.TransactionID(transactionID)},
-		{Type: oidMessageType, Value: scep.CertPoll},
+		{Type: oidMessageType, Value: typ},
 		{Type: oidSenderNonce, Value: scep.SenderNonce(nonce)},
 	}})
 	if err != nil {

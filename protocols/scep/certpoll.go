@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/smallstep/pkcs7"
 	"github.com/smallstep/scep"
@@ -27,39 +28,13 @@ import (
 // verified yet.
 func (s *Server) certPoll(w http.ResponseWriter, r *http.Request, ps *profileState, cur *ra, p7 *pkcs7.PKCS7) {
 	ctx := r.Context()
-	if err := p7.Verify(); err != nil {
-		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the CertPoll's signature does not verify"))
+	sr, ok := s.signedRequest(w, r, p7, scep.CertPoll)
+	if !ok {
 		return
 	}
-	var tid scep.TransactionID
-	var nonce scep.SenderNonce
-	if err := p7.UnmarshalSignedAttribute(oidTransactionID, &tid); err != nil || tid == "" {
-		s.fail(w, r, errs.New(errs.Malformed, "the CertPoll carries no transactionID"))
-		return
-	}
-	if err := p7.UnmarshalSignedAttribute(oidSenderNonce, &nonce); err != nil || len(nonce) == 0 {
-		s.fail(w, r, errs.New(errs.Malformed, "the CertPoll carries no senderNonce"))
-		return
-	}
-	signer := p7.GetOnlySigner()
-	if signer == nil {
-		s.fail(w, r, errs.New(errs.Malformed, "the CertPoll must carry exactly one signer and its certificate"))
-		return
-	}
-	answer := func(rep reply, why error) {
-		rep.transactionID, rep.requestNonce, rep.recipient = tid, nonce, signer
-		if why != nil {
-			s.log.LogAttrs(ctx, slog.LevelInfo, "SCEP CertPoll refused", slog.String("profile", ps.name),
-				slog.String("transaction", string(tid)), slog.String("fail_info", rep.failInfo.String()), slog.String("reason", why.Error()))
-		}
-		der, err := rep.sign(cur.cert, cur.key.WithContext(ctx))
-		if err != nil {
-			s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: sign a CertRep"))
-			return
-		}
-		writeMessage(w, der)
-	}
-	if _, ok := signer.PublicKey.(*rsa.PublicKey); !ok {
+	tid, signer := sr.transactionID, sr.signer
+	answer := s.answerer(w, r, ps, cur, sr)
+	if !hasRSAKey(signer) {
 		answer(reply{status: scep.FAILURE, failInfo: scep.BadAlg}, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
 		return
 	}
@@ -89,13 +64,79 @@ func (s *Server) certPoll(w http.ResponseWriter, r *http.Request, ps *profileSta
 	switch k := errs.KindOf(err); {
 	case err == nil:
 		s.log.Info("approved request polled", "protocol", "scep", "profile", ps.name, "request", req.ID, "serial", issued.Serial)
-		// The certificate exists: the answer must not be cut short by a
-		// client that hangs up.
-		ctx = context.WithoutCancel(ctx)
 		answer(reply{status: scep.SUCCESS, issued: issued.Cert}, nil)
 	case k == errs.Unavailable || k == errs.Internal:
 		s.fail(w, r, err)
 	default: // rejected, or its issuance failed: the device must enroll anew
 		answer(reply{status: scep.FAILURE, failInfo: scep.BadRequest}, err)
 	}
+}
+
+// signedRequest is what every message the gateway reads itself (not
+// through the scep library) carries: a transactionID, a senderNonce, and
+// exactly one signer with its certificate, the signature checked.
+type signedRequest struct {
+	typ           scep.MessageType
+	transactionID scep.TransactionID
+	nonce         scep.SenderNonce
+	signer        *x509.Certificate
+}
+
+// signedRequest checks p7's signature and reads its SCEP attributes; a
+// message without them cannot be answered in kind, so it gets a 400 and
+// false.
+func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, p7 *pkcs7.PKCS7, typ scep.MessageType) (signedRequest, bool) {
+	name := messageName(typ)
+	req := signedRequest{typ: typ}
+	if err := p7.Verify(); err != nil {
+		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the %s's signature does not verify", name))
+		return req, false
+	}
+	if err := p7.UnmarshalSignedAttribute(oidTransactionID, &req.transactionID); err != nil || req.transactionID == "" {
+		s.fail(w, r, errs.New(errs.Malformed, "the %s carries no transactionID", name))
+		return req, false
+	}
+	if err := p7.UnmarshalSignedAttribute(oidSenderNonce, &req.nonce); err != nil || len(req.nonce) == 0 {
+		s.fail(w, r, errs.New(errs.Malformed, "the %s carries no senderNonce", name))
+		return req, false
+	}
+	if req.signer = p7.GetOnlySigner(); req.signer == nil {
+		s.fail(w, r, errs.New(errs.Malformed, "the %s must carry exactly one signer and its certificate", name))
+		return req, false
+	}
+	return req, true
+}
+
+// answerer writes the CertRep to req, signed by the RA; why, for a
+// refusal, is logged. The answer is signed even if the client hung up
+// meanwhile: once decided (a certificate handed out) it is written whole.
+func (s *Server) answerer(w http.ResponseWriter, r *http.Request, ps *profileState, cur *ra, req signedRequest) func(rep reply, why error) {
+	return func(rep reply, why error) {
+		ctx := context.WithoutCancel(r.Context())
+		rep.transactionID, rep.requestNonce, rep.recipient = req.transactionID, req.nonce, req.signer
+		if why != nil {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "SCEP "+messageName(req.typ)+" refused", slog.String("profile", ps.name),
+				slog.String("transaction", string(req.transactionID)), slog.String("fail_info", rep.failInfo.String()), slog.String("reason", why.Error()))
+		}
+		der, err := rep.sign(cur.cert, cur.key.WithContext(ctx))
+		if err != nil {
+			s.fail(w, r, errs.Wrap(errs.KindOf(err), err, "scep: sign a CertRep"))
+			return
+		}
+		writeMessage(w, der)
+	}
+}
+
+// hasRSAKey reports whether cert's key is RSA: SCEP answers are
+// encrypted to the requester's certificate, with RSA key transport.
+func hasRSAKey(cert *x509.Certificate) bool {
+	_, ok := cert.PublicKey.(*rsa.PublicKey)
+	return ok
+}
+
+// messageName is a message type's name alone ("CertPoll", where the scep
+// library says "CertPoll (20)").
+func messageName(typ scep.MessageType) string {
+	name, _, _ := strings.Cut(typ.String(), " ")
+	return name
 }

@@ -26,13 +26,14 @@ var (
 // FAILURE, and the certificate of a SUCCESS, enveloped to recipient (the
 // requester's signer certificate). The scep library makes CertReps only for
 // the requests it parses; the gateway makes its own for a PENDING answer
-// and for CertPoll.
+// and for CertPoll, GetCert and GetCRL (whose SUCCESS holds a CRL).
 type reply struct {
 	transactionID scep.TransactionID
 	requestNonce  []byte
 	status        scep.PKIStatus
 	failInfo      scep.FailInfo
 	issued        *x509.Certificate
+	crl           []byte // a SUCCESS's content instead of issued (GetCRL)
 	recipient     *x509.Certificate
 }
 
@@ -46,7 +47,13 @@ func (r reply) sign(raCert *x509.Certificate, raKey crypto.Signer) ([]byte, erro
 	}
 	var content []byte
 	if r.status == scep.SUCCESS {
-		deg, err := scep.DegenerateCertificates([]*x509.Certificate{r.issued})
+		var deg []byte
+		var err error
+		if r.crl != nil {
+			deg, err = degenerateCRL(r.crl)
+		} else {
+			deg, err = scep.DegenerateCertificates([]*x509.Certificate{r.issued})
+		}
 		if err != nil {
 			return nil, err
 		}

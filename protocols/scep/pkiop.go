@@ -17,7 +17,7 @@ import (
 )
 
 // pkiOperation answers a PKCSReq or a RenewalReq (RFC 8894 section 3.3.1),
-// or a CertPoll (certPoll), with a CertRep: SUCCESS with the certificate, encrypted to the device's
+// a CertPoll (certPoll), or a GetCert or GetCRL (access), with a CertRep: SUCCESS with the certificate, encrypted to the device's
 // signer certificate, or FAILURE with a failInfo. A message that does not
 // parse, or whose signature does not verify, cannot be answered in kind
 // and gets a 400.
@@ -33,12 +33,18 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		s.fail(w, r, errs.Wrap(errs.Malformed, err, "the pkiMessage does not parse"))
 		return
 	}
-	// A CertPoll is for the gateway to read: the scep library parses only
-	// the requests that carry a CSR.
+	// CertPoll, GetCert and GetCRL are for the gateway to read: the scep
+	// library parses only the requests that carry a CSR.
 	var typ scep.MessageType
-	if p7.UnmarshalSignedAttribute(oidMessageType, &typ) == nil && typ == scep.CertPoll {
-		s.certPoll(w, r, ps, ra, p7)
-		return
+	if p7.UnmarshalSignedAttribute(oidMessageType, &typ) == nil {
+		switch typ {
+		case scep.CertPoll:
+			s.certPoll(w, r, ps, ra, p7)
+			return
+		case scep.GetCert, scep.GetCRL:
+			s.access(w, r, ps, ra, p7, typ)
+			return
+		}
 	}
 	msg, err := scep.ParsePKIMessage(der)
 	if err != nil {

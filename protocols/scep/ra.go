@@ -28,6 +28,8 @@ type Store interface {
 	// ListCertificates finds the RA's earlier certificates, to which
 	// devices that fetched GetCACert before a renewal still encrypt.
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
+	// LatestCRL is the CRL a CA publishes, for GetCRL.
+	LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error)
 }
 
 // raProfile is the inventory profile of a CA's RA certificates; profile
@@ -184,7 +186,13 @@ const maxEarlierRACerts = 5
 // section 3.2.2); the key is the same, so the earlier certificates, still
 // valid, are tried in turn, newest first.
 func (s *Server) decrypt(ctx context.Context, msg *scep.PKIMessage, st *raState, cur *ra) error {
-	err := msg.DecryptPKIEnvelope(cur.cert, cur.key)
+	return s.decryptWith(ctx, st, cur, func(c *x509.Certificate) error { return msg.DecryptPKIEnvelope(c, cur.key) })
+}
+
+// decryptWith is decrypt for an envelope that open opens as addressed to
+// an RA certificate.
+func (s *Server) decryptWith(ctx context.Context, st *raState, cur *ra, open func(*x509.Certificate) error) error {
+	err := open(cur.cert)
 	if err == nil || errs.Is(err, errs.Unavailable) {
 		return err
 	}
@@ -199,7 +207,7 @@ func (s *Server) decrypt(ctx context.Context, msg *scep.PKIMessage, st *raState,
 		if perr != nil || c.Equal(cur.cert) {
 			continue
 		}
-		if derr := msg.DecryptPKIEnvelope(c, cur.key); derr == nil {
+		if derr := open(c); derr == nil {
 			s.log.Info("scep: request encrypted to an earlier RA certificate", "ca", st.a.Name, "serial", rec.Serial)
 			return nil
 		} else if errs.Is(derr, errs.Unavailable) {

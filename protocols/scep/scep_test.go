@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"io"
 	"log/slog"
@@ -519,6 +520,10 @@ func FuzzPKIOperation(f *testing.F) {
 	f.Add(valid)
 	f.Add(valid[:len(valid)-7])
 	f.Add(fx.certPoll(d, "no-such-transaction")) // CertPoll, read by the gateway itself
+	// GetCert and GetCRL, read by the gateway too (the CRL one names
+	// another issuer: the fixture publishes no CRL, which is a 503).
+	f.Add(fx.signedMessage(d, scep.GetCert, "t", must(asn1.Marshal(issuerAndSerial{Issuer: asn1.RawValue{FullBytes: fx.chain[1].RawSubject}, SerialNumber: big.NewInt(7)}))))
+	f.Add(fx.signedMessage(d, scep.GetCRL, "t", must(asn1.Marshal(issuerAndSerial{Issuer: asn1.RawValue{FullBytes: fx.chain[2].RawSubject}, SerialNumber: big.NewInt(7)}))))
 	f.Add([]byte{0x30, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02})
 	f.Add([]byte("garbage"))
 	h := chi.NewRouter()
