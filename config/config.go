@@ -508,6 +508,11 @@ type ACME struct {
 	// OrdersPerAccountPerHour caps the orders one account creates in an
 	// hour (rateLimited beyond); 0 is no limit.
 	OrdersPerAccountPerHour int `yaml:"orders_per_account_per_hour"`
+	// DuplicateCertificatesPerWeek caps the certificates issued over ACME
+	// for one exact set of names in a profile in 7 days, whatever the
+	// account (rateLimited beyond; renewals naming what they replace are
+	// exempt); 0 is no limit.
+	DuplicateCertificatesPerWeek int `yaml:"duplicate_certificates_per_week"`
 }
 
 // ACMEValidation configures challenge validation.

@@ -107,6 +107,7 @@ profiles:
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
   orders_per_account_per_hour: -1
+  duplicate_certificates_per_week: -2
 keystore: {wrap: hsm}
 `
 	_, err := Parse(strings.NewReader(doc), nil)
@@ -135,6 +136,7 @@ keystore: {wrap: hsm}
 		"profiles[0].subject.from_csr[2]: must be one of country",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",
+		"acme.duplicate_certificates_per_week: must be 0",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

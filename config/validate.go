@@ -132,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	port(add, "acme.validation.http01_port", v.HTTP01Port)
 	port(add, "acme.validation.tlsalpn01_port", v.TLSALPN01Port)
+	if c.ACME.DuplicateCertificatesPerWeek < 0 {
+		add("acme.duplicate_certificates_per_week", "must be 0 (no limit) or more, got %d", c.ACME.DuplicateCertificatesPerWeek)
+	}
 	if c.ACME.OrdersPerAccountPerHour < 0 {
 		add("acme.orders_per_account_per_hour", "must be 0 (no limit) or more, got %d", c.ACME.OrdersPerAccountPerHour)
 	}

@@ -141,6 +141,12 @@ type ACMEStore interface {
 	// CountACMEOrders counts the orders an account created at or after
 	// since (the new-order rate limit).
 	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
+	// CountIssuedACMEOrders counts the orders of profile, of any account,
+	// for exactly the set of identifiers ids (in any order) created at or
+	// after since that got their certificate (valid), and returns the
+	// creation time of the oldest of them (the duplicate-certificate
+	// limit).
+	CountIssuedACMEOrders(ctx context.Context, profile string, ids []ACMEIdentifier, since time.Time) (n int, oldest time.Time, err error)
 	// ListACMEOrders returns the IDs of an account's orders, newest first,
 	// at most limit.
 	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
@@ -204,4 +210,14 @@ type ACMEStore interface {
 // ACMEChallengeRef names a challenge with its authorization and order.
 type ACMEChallengeRef struct {
 	ChallengeID, AuthzID, OrderID string
+}
+
+// NamesOf is the "type:value" form of identifiers, as the stores key an
+// order's set of names (CountIssuedACMEOrders).
+func NamesOf(ids []ACMEIdentifier) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.Type + ":" + id.Value
+	}
+	return out
 }

@@ -16,7 +16,7 @@ func newACME(d *deps, core *ca.Core) *acme.Server {
 		NonceLifetime: a.NonceLifetime.D(), OrderLifetime: a.OrderLifetime.D(), RetryAfter: a.RetryAfter.D(),
 		ValidationTimeout: a.Validation.Timeout.D(), MaxHTTPBody: int64(a.Validation.MaxHTTPBody),
 		TermsOfService: a.TermsOfService, Website: a.Website, RequireEAB: map[string]bool{},
-		OrdersPerAccountPerHour: a.OrdersPerAccountPerHour, UpstreamTimeout: core.UpstreamTimeout,
+		OrdersPerAccountPerHour: a.OrdersPerAccountPerHour, DuplicateCertificatesPerWeek: a.DuplicateCertificatesPerWeek, UpstreamTimeout: core.UpstreamTimeout,
 	}
 	for _, p := range d.cfg.Profiles {
 		set.RequireEAB[p.Name] = p.ACME.RequireEAB

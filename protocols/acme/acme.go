@@ -49,6 +49,7 @@ type Store interface {
 	GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error)
 	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
 	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
+	CountIssuedACMEOrders(ctx context.Context, profile string, ids []storage.ACMEIdentifier, since time.Time) (int, time.Time, error)
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
 	ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error)
 	StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error)

@@ -105,6 +105,19 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 			return nil, pe
 		}
 	}
+	if limit := s.set.DuplicateCertificatesPerWeek; limit > 0 && p.Replaces == "" {
+		n, oldest, err := s.store.CountIssuedACMEOrders(ctx, req.profile, idents, now.Add(-duplicateWindow))
+		if err != nil {
+			return nil, err
+		}
+		if n >= limit {
+			pe := prob(probRateLimited, http.StatusTooManyRequests,
+				"%d certificates for exactly these identifiers were issued in the last 7 days, the most this server allows (acme.duplicate_certificates_per_week); retry after %s, or renew with ARI naming the certificate this one replaces",
+				n, oldest.Add(duplicateWindow).UTC().Format(time.RFC3339))
+			pe.retryAfter = max(time.Second, oldest.Add(duplicateWindow).Sub(now))
+			return nil, pe
+		}
+	}
 	o := storage.ACMEOrder{
 		ID: randomID(), AccountID: req.account.ID, Profile: req.profile, Status: storage.ACMEPending,
 		Identifiers: idents, Expires: now.Add(s.set.OrderLifetime), Replaces: p.Replaces, CreatedAt: now,
@@ -138,6 +151,9 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 	}
 	return s.orderResponse(ctx, req.base, o, http.StatusCreated)
 }
+
+// duplicateWindow is the window of Settings.DuplicateCertificatesPerWeek.
+const duplicateWindow = 7 * 24 * time.Hour
 
 // normalizeIdentifiers lower-cases DNS names, canonicalizes IP addresses
 // (RFC 8738 section 3), drops duplicates and keeps the client's order.

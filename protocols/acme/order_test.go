@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -309,5 +310,69 @@ func TestNewOrderRateLimit(t *testing.T) {
 		if n, err := st.CountACMEOrders(t.Context(), id, time.Time{}); err != nil || n != 3 {
 			t.Errorf("orders stored for the account: %d, %v; want 3 (the refused one is not)", n, err)
 		}
+	})
+}
+
+// With acme.duplicate_certificates_per_week, a new order for a set of
+// names that got that many certificates in 7 days is refused with
+// rateLimited, 429 and a Retry-After until the oldest leaves the window,
+// whichever account asks and in whatever order it lists them; another
+// set, and a renewal naming the certificate it replaces, go ahead.
+func TestDuplicateCertificateLimit(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, config.ACMEValidation{}, Settings{DuplicateCertificatesPerWeek: 2})
+		f.srv.val = okValidator{}
+		k1, k2 := newECKey(t), newECKey(t)
+		acct1, acct2 := f.newAccount(k1), f.newAccount(k2)
+		newOrder := func(k testKey, acct string, names []string, replaces string) (orderBody, result) {
+			t.Helper()
+			var ids []map[string]string
+			for _, n := range names {
+				ids = append(ids, map[string]string{"type": "dns", "value": n})
+			}
+			payload := map[string]any{"identifiers": ids}
+			if replaces != "" {
+				payload["replaces"] = replaces
+			}
+			r := f.post(f.base+"/new-order", k, acct, payload)
+			var o orderBody
+			json.Unmarshal(r.body, &o)
+			return o, r
+		}
+		issue := func(k testKey, acct string, names ...string) {
+			t.Helper()
+			o, r := newOrder(k, acct, names, "")
+			if r.status != http.StatusCreated {
+				t.Fatalf("order %v: %d %s", names, r.status, r.body)
+			}
+			for _, az := range o.Authorizations {
+				var a authzJSON
+				json.Unmarshal(f.post(az, k, acct, nil).body, &a)
+				if r := f.post(a.Challenges[0].URL, k, acct, map[string]any{}); r.status != http.StatusOK {
+					t.Fatalf("challenge: %d %s", r.status, r.body)
+				}
+			}
+			if r := f.post(o.Finalize, k, acct, map[string]any{"csr": csrB64(t, "", names...)}); r.status != http.StatusOK {
+				t.Fatalf("finalize %v: %d %s", names, r.status, r.body)
+			}
+		}
+		issue(k1, acct1, "a.test", "b.test")
+		f.clock.Advance(24 * time.Hour)
+		issue(k2, acct2, "b.test", "a.test") // another account, the names the other way round
+		f.clock.Advance(24 * time.Hour)
+		_, r := newOrder(k1, acct1, []string{"a.test", "b.test"}, "")
+		if r.status != http.StatusTooManyRequests || r.prob.Type != probRateLimited || !strings.Contains(r.prob.Detail, "duplicate_certificates_per_week") {
+			t.Fatalf("a third certificate for the same names: %d %s", r.status, r.body)
+		}
+		if got, want := r.header.Get("Retry-After"), fmt.Sprint(int((5 * 24 * time.Hour).Seconds())); got != want {
+			t.Errorf("Retry-After %q, want %s (when the first certificate leaves the 7 days)", got, want)
+		}
+		issue(k1, acct1, "a.test") // another set
+		old, certID := f.issueTo(acct1, "a.test")
+		if _, r := newOrder(k1, acct1, []string{"a.test", "b.test"}, certID); r.status != http.StatusCreated {
+			t.Fatalf("a renewal naming %s: %d %s", old.Serial, r.status, r.body)
+		}
+		f.clock.Advance(5*24*time.Hour + time.Second) // the first one left the window
+		issue(k1, acct1, "a.test", "b.test")
 	})
 }

@@ -39,6 +39,15 @@ type Settings struct {
 	// section 6.6), as a client stuck in a loop would otherwise keep the
 	// HSM busy. Zero: no limit.
 	OrdersPerAccountPerHour int
+	// DuplicateCertificatesPerWeek, if positive, is how many certificates
+	// a profile issues over ACME for one exact set of identifiers in any
+	// 7 days, whatever the account; a new order for that set beyond it is
+	// refused with rateLimited until the oldest leaves the window. It
+	// stops clients that start afresh with a new account each time (a
+	// container that keeps no state), which the per-account limit does
+	// not see. An order that names the certificate it replaces (ARI,
+	// replaces) is a renewal and is not limited. Zero: no limit.
+	DuplicateCertificatesPerWeek int
 }
 
 func (s Settings) withDefaults() Settings {

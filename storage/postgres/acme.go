@@ -10,6 +10,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 )
 
 var _ storage.ACMEStore = (*Store)(nil)
@@ -178,10 +179,10 @@ func (s *Store) InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO acme_orders
-			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at, names_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			o.ID, o.AccountID, o.Profile, o.Status, string(ids), o.Expires.UTC(), nullBytes(o.Error),
-			nullString(o.CertSerial), nullString(o.Replaces), o.CreatedAt.UTC())
+			nullString(o.CertSerial), nullString(o.Replaces), o.CreatedAt.UTC(), certquery.NamesKey(storage.NamesOf(o.Identifiers)))
 		for _, a := range authzs {
 			b.Queue(`INSERT INTO acme_authzs
 				(id, order_id, account_id, position, id_type, id_value, wildcard, status, expires)
@@ -236,6 +237,25 @@ func (s *Store) CountACMEOrders(ctx context.Context, accountID string, since tim
 		return 0, wrap(err, "count ACME orders of account %q", accountID)
 	}
 	return int(n), nil
+}
+
+// CountIssuedACMEOrders implements storage.ACMEStore (on
+// acme_orders_names_idx).
+func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids []storage.ACMEIdentifier, since time.Time) (int, time.Time, error) {
+	var (
+		n      int64
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM acme_orders
+		WHERE profile = $1 AND names_key = $2 AND created_at >= $3 AND status = 'valid'`,
+		profile, certquery.NamesKey(storage.NamesOf(ids)), since).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, wrap(err, "count issued ACME orders of profile %q", profile)
+	}
+	if oldest == nil {
+		return int(n), time.Time{}, nil
+	}
+	return int(n), oldest.UTC(), nil
 }
 
 // ListACMEOrders implements storage.ACMEStore.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
 )
 
 var _ storage.ACMEStore = (*Store)(nil)
@@ -168,10 +169,10 @@ func (s *Store) InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs
 	}
 	return s.writes.Do(ctx, "insert ACME order", func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO acme_orders
-			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, account_id, profile, status, identifiers, expires, error, cert_serial, replaces, created_at, names_key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			o.ID, o.AccountID, o.Profile, o.Status, string(ids), micros(o.Expires), nullBytes(o.Error),
-			nullString(o.CertSerial), nullString(o.Replaces), micros(o.CreatedAt))
+			nullString(o.CertSerial), nullString(o.Replaces), micros(o.CreatedAt), certquery.NamesKey(storage.NamesOf(o.Identifiers)))
 		if err != nil {
 			return wrap(err, "insert ACME order")
 		}
@@ -230,6 +231,25 @@ func (s *Store) CountACMEOrders(ctx context.Context, accountID string, since tim
 		return 0, wrap(err, "count ACME orders of account %q", accountID)
 	}
 	return n, nil
+}
+
+// CountIssuedACMEOrders implements storage.ACMEStore (on
+// acme_orders_names_idx).
+func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids []storage.ACMEIdentifier, since time.Time) (int, time.Time, error) {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM acme_orders
+		WHERE profile = ? AND names_key = ? AND created_at >= ? AND status = 'valid'`,
+		profile, certquery.NamesKey(storage.NamesOf(ids)), micros(since)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, wrap(err, "count issued ACME orders of profile %q", profile)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
 }
 
 // ListACMEOrders implements storage.ACMEStore.

@@ -179,6 +179,50 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 		}
 	})
 
+	t.Run("CountIssued", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct2", "t2")))
+		names := []storage.ACMEIdentifier{{Type: "dns", Value: "a.test"}, {Type: "ip", Value: "10.0.0.1"}}
+		add := func(id, acct string, at time.Time, ids []storage.ACMEIdentifier, profile, status string) {
+			t.Helper()
+			o, az := order(id, acct)
+			o.Identifiers, o.CreatedAt, o.Profile = ids, at, profile
+			must(t, "InsertACMEOrder("+id+")", s.InsertACMEOrder(ctx, o, az))
+			if status != storage.ACMEPending {
+				if ok, err := s.SetACMEOrderStatus(ctx, id, storage.ACMEPending, status, nil, "0"+id[1:]); err != nil || !ok {
+					t.Fatalf("SetACMEOrderStatus(%s, %s) = %v, %v", id, status, ok, err)
+				}
+			}
+		}
+		reversed := []storage.ACMEIdentifier{names[1], names[0]}
+		add("o1", "acct1", base, names, "default", storage.ACMEValid)
+		add("o2", "acct2", base.Add(time.Hour), reversed, "default", storage.ACMEValid)    // another account, the names in another order
+		add("o3", "acct1", base.Add(2*time.Hour), names, "default", storage.ACMEPending)   // not issued
+		add("o4", "acct1", base.Add(2*time.Hour), names, "default", storage.ACMEInvalid)   // failed
+		add("o5", "acct1", base.Add(2*time.Hour), names[:1], "default", storage.ACMEValid) // a subset
+		add("o6", "acct1", base.Add(2*time.Hour), names, "other", storage.ACMEValid)       // another profile
+		add("o7", "acct1", base.Add(-time.Hour), names, "default", storage.ACMEValid)      // before the window
+		for _, tt := range []struct {
+			name   string
+			ids    []storage.ACMEIdentifier
+			since  time.Time
+			n      int
+			oldest time.Time
+		}{
+			{"the set, in either order", reversed, base, 2, base},
+			{"a later window", names, base.Add(time.Minute), 1, base.Add(time.Hour)},
+			{"a subset is its own set", names[:1], base, 1, base.Add(2 * time.Hour)},
+			{"nothing issued", []storage.ACMEIdentifier{{Type: "dns", Value: "none.test"}}, base, 0, time.Time{}},
+		} {
+			n, oldest, err := s.CountIssuedACMEOrders(ctx, "default", tt.ids, tt.since)
+			must(t, "CountIssuedACMEOrders", err)
+			if n != tt.n || !oldest.Equal(normTime(tt.oldest)) {
+				t.Errorf("CountIssuedACMEOrders(%s) = %d, %v; want %d, %v", tt.name, n, oldest, tt.n, tt.oldest)
+			}
+		}
+	})
+
 	t.Run("CompareAndSet", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))

@@ -104,3 +104,18 @@ func TestCheckLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestNamesKey(t *testing.T) {
+	a := NamesKey([]string{"dns:b.test", "ip:10.0.0.1", "dns:a.test"})
+	if b := NamesKey([]string{"ip:10.0.0.1", "dns:a.test", "dns:b.test", "dns:a.test"}); a != b || a != "dns:a.test\ndns:b.test\nip:10.0.0.1" {
+		t.Errorf("NamesKey: %q and %q, want one sorted key for one set", a, b)
+	}
+	if NamesKey([]string{"dns:a.test"}) == a {
+		t.Error("a subset has the key of the set")
+	}
+	in := []string{"dns:z.test", "dns:a.test"}
+	NamesKey(in)
+	if in[0] != "dns:z.test" {
+		t.Error("NamesKey sorted its argument")
+	}
+}
