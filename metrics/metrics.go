@@ -27,6 +27,9 @@ type Metrics struct {
 	revoked  *prometheus.CounterVec
 	requests *prometheus.HistogramVec
 	upstream *prometheus.HistogramVec
+	signerOp *prometheus.HistogramVec
+	commits  *prometheus.HistogramVec
+	batches  prometheus.Histogram
 }
 
 // New registers the collectors in a new registry.
@@ -55,8 +58,23 @@ func New() *Metrics {
 			Help:    "Orders at external ACME CAs (upstreams), from request to certificate or failure, by upstream and result (ok, or the error kind).",
 			Buckets: []float64{.25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}, []string{"upstream", "result"}),
+		signerOp: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_signer_operation_duration_seconds",
+			Help:    "Operations of the signer pool's members, from asking for a session to the token's answer, by member, operation (sign, decrypt) and result (ok, error).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"member", "operation", "result"}),
+		commits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_store_commit_duration_seconds",
+			Help:    "Batches of the store's writes (group commit), from their first statement to their commit, by whether the commit waited for the disk (flushed) and result (ok, error).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"flushed", "result"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gateway_store_commit_writes",
+			Help:    "Writes that shared one commit of the store (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 	}
-	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream,
+	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream, m.signerOp, m.commits, m.batches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -97,6 +115,26 @@ func (m *Metrics) Request(listener, route string, status int, d time.Duration) {
 		route = "unmatched" // one series, not one per path a scanner tries
 	}
 	m.requests.WithLabelValues(listener, route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// SignerOperation observes one operation of a signer pool member
+// (signer.OperationObserver).
+func (m *Metrics) SignerOperation(member, op string, took time.Duration, err error) {
+	m.signerOp.WithLabelValues(member, op, result(err)).Observe(took.Seconds())
+}
+
+// Commit observes one batch of the store's writes (the stores'
+// ObserveCommits).
+func (m *Metrics) Commit(writes int, flushed bool, took time.Duration, err error) {
+	m.commits.WithLabelValues(strconv.FormatBool(flushed), result(err)).Observe(took.Seconds())
+	m.batches.Observe(float64(writes))
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
 }
 
 // MemberStatus is what the signer pool says of one member

@@ -37,6 +37,10 @@ func TestMetrics(t *testing.T) {
 		return []MemberStatus{{Member: "softhsm gateway", Up: true, Uses: 42}, {Member: "hsm b", Up: false}}
 	})
 	m.WatchCAs(map[string]func() time.Time{"issuing": func() time.Time { return time.Unix(1900000000, 0) }})
+	m.SignerOperation("softhsm gateway", "sign", 80*time.Microsecond, nil)
+	m.SignerOperation("hsm b", "sign", time.Millisecond, errs.New(errs.Unavailable, "device error"))
+	m.Commit(3, true, 800*time.Microsecond, nil)
+	m.Commit(1, false, 100*time.Microsecond, nil)
 	out := scrape(t, m)
 	for _, want := range []string{
 		`gateway_ca_certificate_not_after_seconds{ca="issuing"} 1.9e+09`,
@@ -52,6 +56,12 @@ func TestMetrics(t *testing.T) {
 		`gateway_signer_member_up{member="softhsm gateway"} 1`,
 		`gateway_signer_member_up{member="hsm b"} 0`,
 		`gateway_signer_operations_total{member="softhsm gateway"} 42`,
+		`gateway_signer_operation_duration_seconds_count{member="softhsm gateway",operation="sign",result="ok"} 1`,
+		`gateway_signer_operation_duration_seconds_count{member="hsm b",operation="sign",result="error"} 1`,
+		`gateway_store_commit_duration_seconds_bucket{flushed="true",result="ok",le="0.001"} 1`,
+		`gateway_store_commit_duration_seconds_count{flushed="false",result="ok"} 1`,
+		`gateway_store_commit_writes_sum 4`,
+		`gateway_store_commit_writes_count 2`,
 		"go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(out, want) {

@@ -48,9 +48,26 @@ type Pool struct {
 	stop chan struct{}
 	kick chan struct{}
 	done sync.WaitGroup
+
+	observer atomic.Pointer[OperationObserver]
 }
 
 var _ Signer = (*Pool)(nil)
+
+// OperationObserver hears of every operation a member ran or tried: the
+// member (as Status names it), the operation (sign, decrypt), how long it
+// took from asking for a session to the token's answer, and its error.
+// It runs on the caller's goroutine, so it must be quick.
+type OperationObserver func(member, op string, took time.Duration, err error)
+
+// Observe has o hear of every operation from now on (nil: none).
+func (p *Pool) Observe(o OperationObserver) {
+	if o == nil {
+		p.observer.Store(nil)
+		return
+	}
+	p.observer.Store(&o)
+}
 
 // NewPool logs in to every member. A wrong PIN fails at once with a clear
 // error and is never retried; any other failure leaves that member down
@@ -367,7 +384,11 @@ func (p *Pool) use(ctx context.Context, label, what string, op func(crypto.Signe
 		if m.getState() != stateUp {
 			continue
 		}
+		start := time.Now()
 		out, err := m.use(ctx, p.cfg.SessionWait, label, op)
+		if o := p.observer.Load(); o != nil {
+			(*o)(m.cfg.String(), what, time.Since(start), err)
+		}
 		if err == nil {
 			return out, nil
 		}

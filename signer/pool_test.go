@@ -457,3 +457,47 @@ func TestKeyURIRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An observer hears of every operation each member ran, the failed ones
+// too, named as Status names the member.
+func TestPoolObserver(t *testing.T) {
+	hsms, members := newFakes(t, "a", "b")
+	p, err := testPool(t, hsms, members, "1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := p.Key(context.Background(), p.URI("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		ok     = map[string]int{}
+		failed = map[string]int{}
+	)
+	p.Observe(func(member, op string, took time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if op != "sign" || took < 0 {
+			t.Errorf("observed %s taking %v", op, took)
+		}
+		if err != nil {
+			failed[member]++
+		} else {
+			ok[member]++
+		}
+	})
+	hsms["b"].setFault(pkcs11.Error(pkcs11.CKR_DEVICE_ERROR))
+	hsms["b"].setOpenErr(pkcs11.Error(pkcs11.CKR_TOKEN_NOT_PRESENT))
+	for range 4 {
+		if err := signOnce(t, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := p.Status()
+	mu.Lock()
+	defer mu.Unlock()
+	if ok[st[0].Member] != 4 || failed[st[1].Member] != 1 || ok[st[1].Member] != 0 {
+		t.Errorf("observed ok %v, failed %v; want 4 signatures by %s and the one fault of %s", ok, failed, st[0].Member, st[1].Member)
+	}
+}

@@ -34,7 +34,13 @@ func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 		ends[name] = func() time.Time { return a.Cert().NotAfter }
 	}
 	m.WatchCAs(ends)
+	if st, ok := d.store.(interface {
+		ObserveCommits(func(writes int, flushed bool, took time.Duration, err error))
+	}); ok {
+		st.ObserveCommits(m.Commit)
+	}
 	if pool, ok := d.signer.(*signer.Pool); ok {
+		pool.Observe(m.SignerOperation)
 		m.WatchSigner(func() []metrics.MemberStatus {
 			st := pool.Status()
 			out := make([]metrics.MemberStatus, len(st))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -180,3 +181,10 @@ const beginSQL = "BEGIN ISOLATION LEVEL READ COMMITTED"
 // unflushedSQL makes the commit of a transaction of unflushed writes return
 // before its WAL is flushed. SET LOCAL ends with the transaction.
 const unflushedSQL = "SET LOCAL synchronous_commit = off"
+
+// ObserveCommits has o hear of every batch of writes committed from now
+// on: its writes, whether it was flushed to disk, how long it took, and
+// its error (nil o: none). o runs on the writer, so it must be quick.
+func (s *Store) ObserveCommits(o func(writes int, flushed bool, took time.Duration, err error)) {
+	s.writes.Observe(o)
+}

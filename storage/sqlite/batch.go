@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/certgw/gateway/storage/internal/groupcommit"
 )
@@ -99,4 +100,11 @@ func (w *batchWriter) synchronous(ctx context.Context, flush bool) error {
 
 func (*batchWriter) Wrap(err error, format string, args ...any) error {
 	return wrap(err, format, args...)
+}
+
+// ObserveCommits has o hear of every batch of writes committed from now
+// on: its writes, whether it was flushed to disk, how long it took, and
+// its error (nil o: none). o runs on the writer, so it must be quick.
+func (s *Store) ObserveCommits(o func(writes int, flushed bool, took time.Duration, err error)) {
+	s.writes.Observe(o)
 }

@@ -109,6 +109,22 @@ type Batcher[Op any] struct {
 
 	mu     sync.RWMutex // held to send on queue, exclusively to close it
 	closed bool
+
+	observer atomic.Pointer[Observer]
+}
+
+// Observer hears of every batch written: how many writes it held, whether
+// it was flushed to disk, how long writing and committing it took, and
+// whether it failed. It runs on the writer goroutine, so it must be quick.
+type Observer func(writes int, flushed bool, took time.Duration, err error)
+
+// Observe has o hear of every batch written from now on (nil: none).
+func (b *Batcher[Op]) Observe(o Observer) {
+	if o == nil {
+		b.observer.Store(nil)
+		return
+	}
+	b.observer.Store(&o)
 }
 
 // The life of a request: queued, then either taken by the writer or
@@ -264,7 +280,11 @@ func (b *Batcher[Op]) run(batch []*request[Op]) {
 		flush = flush || r.flush
 	}
 	results := make([]error, len(batch))
+	start := time.Now()
 	err := b.writer.Write(ctx, ops, results, flush)
+	if o := b.observer.Load(); o != nil {
+		(*o)(len(batch), flush, time.Since(start), err)
+	}
 	for i, r := range batch {
 		if err != nil {
 			results[i] = b.writer.Wrap(err, "%s: in a batch of %d writes", r.what, len(batch))

@@ -381,3 +381,51 @@ func TestUnflushedBatches(t *testing.T) {
 		t.Errorf("flushes %v, want %v", w.flushes, want)
 	}
 }
+
+// An observer hears of every batch: its writes, whether it was flushed,
+// and its error; a failed batch is heard of too.
+func TestObserver(t *testing.T) {
+	w := &fakeWriter{fail: func(names []string) error {
+		if names[0] == "bad" {
+			return errors.New("disk full")
+		}
+		return nil
+	}}
+	b := New(w, 10, 1)
+	defer b.Close()
+	type seen struct {
+		writes  int
+		flushed bool
+		failed  bool
+	}
+	var (
+		mu  sync.Mutex
+		got []seen
+	)
+	b.Observe(func(writes int, flushed bool, took time.Duration, err error) {
+		mu.Lock()
+		got = append(got, seen{writes, flushed, err != nil})
+		mu.Unlock()
+		if took < 0 {
+			t.Errorf("a batch took %v", took)
+		}
+	})
+	if err := b.Do(t.Context(), "a", fakeOp{name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DoUnflushed(t.Context(), "b", fakeOp{name: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Do(t.Context(), "bad", fakeOp{name: "bad"}); err == nil {
+		t.Fatal("the failing batch succeeded")
+	}
+	b.Observe(nil)
+	if err := b.Do(t.Context(), "c", fakeOp{name: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []seen{{1, true, false}, {1, false, false}, {1, true, true}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("observed %+v, want %+v", got, want)
+	}
+}
