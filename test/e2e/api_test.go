@@ -106,7 +106,7 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 		`gateway_http_request_duration_seconds_count{code="201",listener="https",route="/api/v1/profiles/{profile}/certificates"} 1`,
 		`gateway_signer_member_up{member=`,
 		`gateway_store_commit_writes_count`, `gateway_store_commit_duration_seconds_count{flushed="true",result="ok"}`,
-		`operation="sign",result="ok"}`, // gateway_signer_operation_duration_seconds_count{member=...}
+		`operation="sign",result="ok"}`,                                   // gateway_signer_operation_duration_seconds_count{member=...}
 		`gateway_certificates_expiring{profile="default",within="30d"} 0`, // 90 days left
 	} {
 		if !strings.Contains(string(b), want) {
