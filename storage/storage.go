@@ -243,4 +243,5 @@ type Store interface {
 	SCEPStore
 	RequestStore
 	KeystoreStore
+	AuthFailureStore
 }

@@ -111,7 +111,7 @@ func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileStat
 	// (the memo above), as do the profile's other addresses.
 	addr := throttle.ClientAddr(r)
 	guesser := ps.name + " " + addr
-	if s.failed.Blocked(guesser, now) {
+	if s.failed.Blocked(ctx, guesser, now) {
 		return "", errs.New(errs.Unauthorized, "HTTP Basic: too many wrong passwords for profile %s from %s lately: try again in %s", ps.name, addr, passwordFailureWindow)
 	}
 	select {
@@ -125,7 +125,9 @@ func (s *Server) basicAuth(ctx context.Context, r *http.Request, ps *profileStat
 		return "", errs.Wrap(errs.Internal, err, "EST user %q of profile %s", user, ps.name)
 	}
 	if !known || !match {
-		s.failed.Add(guesser, now)
+		if err := s.failed.Add(ctx, guesser, now); err != nil {
+			s.log.Warn("EST: a wrong password is counted by this replica alone: the store did not record it", "profile", ps.name, "addr", addr, "err", err)
+		}
 		return "", wrong
 	}
 	s.verified.add(stored, pass)

@@ -64,6 +64,9 @@ import (
 type Store interface {
 	GetESTCredential(ctx context.Context, profile, username string) (storage.ESTCredential, error)
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	// Wrong passwords are counted in the store, so every replica sees
+	// them (throttle.Shared).
+	throttle.Shared
 }
 
 // Config holds the dependencies of the EST server.
@@ -135,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		gateway:   ca.PoolOf(cfg.Core.CAs),
 		hashSlots: make(chan struct{}, max(2, runtime.NumCPU())),
 		verified:  newVerifiedCache(10000),
-		failed:    &throttle.Failures{Max: maxPasswordFailures, Window: passwordFailureWindow},
+		failed:    &throttle.Failures{Max: maxPasswordFailures, Window: passwordFailureWindow, Shared: cfg.Store, Scope: "est"},
 		creds:     &ttlcache.Cache[credKey, string]{TTL: credTTL, Max: 10000},
 	}
 	if s.maxBody == 0 {

@@ -58,6 +58,7 @@ type fixture struct {
 	store fullStore
 	srv   *httptest.Server
 	clock *coretest.Clock
+	set   Settings
 }
 
 func estProfile(name string, edit func(*config.Profile)) config.Profile {
@@ -83,20 +84,34 @@ func newFixture(t *testing.T, st storage.Store, set Settings, profiles ...config
 	if !ok {
 		t.Fatalf("%T does not keep EST credentials", st)
 	}
-	log := slog.New(slog.DiscardHandler)
-	f := &fixture{t: t, store: fs, clock: coretest.NewClock(time.Now().Truncate(time.Second))}
-	f.core = coretest.New(t, st, coretest.Options{Profiles: profiles, Now: f.clock.Now, Log: log}).Core
-	srv, err := New(Config{Core: f.core, Store: fs, Settings: set, Log: log, Now: f.clock.Now})
+	f := &fixture{t: t, store: fs, clock: coretest.NewClock(time.Now().Truncate(time.Second)), set: set}
+	f.core = coretest.New(t, st, coretest.Options{Profiles: profiles, Now: f.clock.Now, Log: slog.New(slog.DiscardHandler)}).Core
+	f.serve()
+	return f
+}
+
+// serve starts an EST server over f's core, store and clock at f.srv.
+func (f *fixture) serve() {
+	f.t.Helper()
+	srv, err := New(Config{Core: f.core, Store: f.store, Settings: f.set, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	r := chi.NewRouter()
 	srv.Routes(r)
 	f.srv = httptest.NewUnstartedServer(r)
 	f.srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	f.srv.StartTLS()
-	t.Cleanup(f.srv.Close)
-	return f
+	f.t.Cleanup(f.srv.Close)
+}
+
+// replica is a second gateway: another EST server, with counts of its
+// own, over the same store, core and clock.
+func (f *fixture) replica() *fixture {
+	f.t.Helper()
+	r := *f
+	r.serve()
+	return &r
 }
 
 // addUser stores an HTTP Basic credential.

@@ -59,3 +59,36 @@ func TestPasswordGuessesThrottled(t *testing.T) {
 		}
 	})
 }
+
+// Wrong passwords add up across replicas sharing the store: half of them
+// at one gateway, half at another, and both refuse the address.
+func TestPasswordGuessesCountedAtEveryReplica(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		a := newFixture(t, st, Settings{Profiles: map[string]ProfileSettings{}}, estProfile("dev", nil))
+		b := a.replica()
+		a.addUser("dev", "late", "late-pass")
+		enroll := func(f *fixture, pass string) answer {
+			t.Helper()
+			return f.request(f.client(clientOpts{}), http.MethodPost, "/.well-known/est/dev/simpleenroll",
+				b64(csrDER(t, newKey(t), "t.example.com", "t.example.com")), "late", pass)
+		}
+		for i := range maxPasswordFailures {
+			f := a
+			if i%2 == 1 {
+				f = b
+			}
+			if r := enroll(f, "guess"); r.status != http.StatusUnauthorized || strings.Contains(string(r.body), "too many") {
+				t.Fatalf("guess %d: %d %s", i, r.status, r.body)
+			}
+		}
+		for name, f := range map[string]*fixture{"a": a, "b": b} {
+			if r := enroll(f, "late-pass"); r.status != http.StatusUnauthorized || !strings.Contains(string(r.body), "too many wrong passwords") {
+				t.Errorf("replica %s after %d guesses spread over both: %d %s", name, maxPasswordFailures, r.status, r.body)
+			}
+		}
+		a.clock.Advance(passwordFailureWindow)
+		if r := enroll(b, "late-pass"); r.status != http.StatusOK {
+			t.Errorf("after the window: %d %s", r.status, r.body)
+		}
+	})
+}

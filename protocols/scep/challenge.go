@@ -54,7 +54,7 @@ func (s *Server) checkChallenge(ctx context.Context, ps *profileState, addr, got
 		return "", errs.New(errs.Unauthorized, "the CSR carries no challengePassword")
 	}
 	now := s.now()
-	if s.failed.Blocked(addr, now) {
+	if s.failed.Blocked(ctx, addr, now) {
 		return "", errs.New(errs.Unauthorized, "too many wrong challengePasswords from %s lately: try again in %s", addr, challengeFailureWindow)
 	}
 	h := sha256.Sum256([]byte(got))
@@ -67,7 +67,9 @@ func (s *Server) checkChallenge(ctx context.Context, ps *profileState, addr, got
 	err = s.challenges.UseSCEPChallenge(ctx, ps.name, h[:], now)
 	switch {
 	case errs.Is(err, errs.NotFound):
-		s.failed.Add(addr, now)
+		if err := s.failed.Add(ctx, addr, now); err != nil {
+			s.log.Warn("SCEP: a wrong challenge is counted by this replica alone: the store did not record it", "profile", ps.name, "addr", addr, "err", err)
+		}
 		return "", errs.New(errs.Unauthorized, "wrong challengePassword: neither the profile's nor a one-time challenge of it that is unused and unexpired")
 	case err != nil:
 		return "", err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 )
@@ -30,6 +31,9 @@ type Store interface {
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
 	// LatestCRL is the CRL a CA publishes, for GetCRL.
 	LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error)
+	// Wrong challenges are counted in the store, so every replica sees
+	// them (throttle.Shared).
+	throttle.Shared
 }
 
 // raProfile is the inventory profile of a CA's RA certificates; profile

@@ -151,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, challenges: cfg.Challenges, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		profiles: map[string]*profileState{}, gateway: ca.PoolOf(cfg.Core.CAs),
-		failed: &throttle.Failures{Max: maxChallengeFailures, Window: challengeFailureWindow},
+		failed: &throttle.Failures{Max: maxChallengeFailures, Window: challengeFailureWindow, Shared: cfg.Store, Scope: "scep"},
 	}
 	ras := map[string]*raState{} // by CA: one RA serves every profile of its CA
 	for name, set := range cfg.Profiles {
