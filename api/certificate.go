@@ -50,7 +50,7 @@ type Certificate struct {
 func certificateJSON(c storage.Certificate, now time.Time) Certificate {
 	out := Certificate{
 		Serial: c.Serial, CA: c.CA, Profile: c.Profile, Method: c.Method, Requester: c.Requester,
-		Status: statusAt(c, now), SANs: c.SANs, Subject: c.Subject,
+		Status: StatusAt(c, now), SANs: c.SANs, Subject: c.Subject,
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC(),
 		AutoRenew: c.AutoRenew, KeyHeld: c.KeyPEM != nil,
 		Replaces: optional(c.Replaces), RenewedBy: optional(c.RenewedBy),
@@ -66,8 +66,9 @@ func certificateJSON(c storage.Certificate, now time.Time) Certificate {
 	return out
 }
 
-// statusAt is the status of c at now: active, expired, revoked or pending.
-func statusAt(c storage.Certificate, now time.Time) string {
+// StatusAt is the status of c at now as the inventory shows it: active,
+// expired, revoked or pending.
+func StatusAt(c storage.Certificate, now time.Time) string {
 	if c.Status == storage.StatusActive && !c.NotAfter.After(now) {
 		return statusExpired
 	}

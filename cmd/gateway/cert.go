@@ -54,7 +54,7 @@ func cmdCertList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, c := range certs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Profile, shownStatus(c, f.Now),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Profile, api.StatusAt(c, f.Now),
 			c.NotAfter.UTC().Format(time.RFC3339), strings.Join(c.SANs, ","), c.Subject)
 	}
 	if err := w.Flush(); err != nil {
@@ -64,15 +64,6 @@ func cmdCertList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "more than %d certificates match; narrow the filter or raise -limit\n", len(certs))
 	}
 	return nil
-}
-
-// shownStatus is a certificate's status as the inventory tells it: an
-// active certificate past its end is expired.
-func shownStatus(c storage.Certificate, now time.Time) string {
-	if c.Status == storage.StatusActive && !now.Before(c.NotAfter) {
-		return "expired"
-	}
-	return string(c.Status)
 }
 
 // cmdCertShow is `gateway cert show -serial S [-pem]`: one certificate's
@@ -113,7 +104,7 @@ func cmdCertShow(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	line("serial", c.Serial)
-	line("status", shownStatus(c, time.Now()))
+	line("status", api.StatusAt(c, time.Now()))
 	line("profile", c.Profile)
 	line("issuer", c.CA)
 	line("method", c.Method)

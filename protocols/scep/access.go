@@ -40,13 +40,8 @@ type issuerAndSerial struct {
 // speak SCEP.
 func (s *Server) access(w http.ResponseWriter, r *http.Request, ps *profileState, cur *ra, p7 *pkcs7.PKCS7, typ scep.MessageType) {
 	ctx := r.Context()
-	req, ok := s.signedRequest(w, r, p7, typ)
+	req, answer, ok := s.readSigned(w, r, ps, cur, p7, typ)
 	if !ok {
-		return
-	}
-	answer := s.answerer(w, r, ps, cur, req)
-	if !hasRSAKey(req.signer) {
-		answer(reply{status: scep.FAILURE, failInfo: scep.BadAlg}, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
 		return
 	}
 	content, err := s.openEnvelope(ctx, ps.ra, cur, p7.Content)

@@ -28,16 +28,11 @@ import (
 // verified yet.
 func (s *Server) certPoll(w http.ResponseWriter, r *http.Request, ps *profileState, cur *ra, p7 *pkcs7.PKCS7) {
 	ctx := r.Context()
-	sr, ok := s.signedRequest(w, r, p7, scep.CertPoll)
+	sr, answer, ok := s.readSigned(w, r, ps, cur, p7, scep.CertPoll)
 	if !ok {
 		return
 	}
 	tid, signer := sr.transactionID, sr.signer
-	answer := s.answerer(w, r, ps, cur, sr)
-	if !hasRSAKey(signer) {
-		answer(reply{status: scep.FAILURE, failInfo: scep.BadAlg}, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
-		return
-	}
 	req, err := s.core.SCEPRequest(ctx, ps.name, string(tid))
 	if errs.Is(err, errs.NotFound) {
 		answer(reply{status: scep.FAILURE, failInfo: scep.BadCertID}, errs.New(errs.NotFound, "no request with this transactionID"))
@@ -105,6 +100,23 @@ func (s *Server) signedRequest(w http.ResponseWriter, r *http.Request, p7 *pkcs7
 		return req, false
 	}
 	return req, true
+}
+
+// readSigned is what CertPoll, GetCert and GetCRL begin with: the message
+// read (signedRequest), the function that answers it in kind (answerer),
+// and a badAlg answer for a signer whose key cannot receive one. ok is
+// false once the message was answered.
+func (s *Server) readSigned(w http.ResponseWriter, r *http.Request, ps *profileState, cur *ra, p7 *pkcs7.PKCS7, typ scep.MessageType) (signedRequest, func(reply, error), bool) {
+	req, ok := s.signedRequest(w, r, p7, typ)
+	if !ok {
+		return req, nil, false
+	}
+	answer := s.answerer(w, r, ps, cur, req)
+	if !hasRSAKey(req.signer) {
+		answer(reply{status: scep.FAILURE, failInfo: scep.BadAlg}, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
+		return req, nil, false
+	}
+	return req, answer, true
 }
 
 // answerer writes the CertRep to req, signed by the RA; why, for a

@@ -2,7 +2,6 @@ package scep
 
 import (
 	"context"
-	"crypto/rsa"
 	"crypto/x509"
 	"log/slog"
 	"net/http"
@@ -70,7 +69,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		}
 		writeMessage(w, rep.Raw)
 	}
-	if _, ok := signerCert.PublicKey.(*rsa.PublicKey); !ok {
+	if !hasRSAKey(signerCert) {
 		refuse(scep.BadAlg, errs.New(errs.Malformed, "the signer certificate's key is not RSA: SCEP answers are encrypted to it"))
 		return
 	}
