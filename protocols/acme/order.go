@@ -111,10 +111,11 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 			return nil, err
 		}
 		if n >= limit {
+			until := oldest.Add(duplicateWindow) // the oldest leaves the window
 			pe := prob(probRateLimited, http.StatusTooManyRequests,
 				"%d certificates for exactly these identifiers were issued in the last 7 days, the most this server allows (acme.duplicate_certificates_per_week); retry after %s, or renew with ARI naming the certificate this one replaces",
-				n, oldest.Add(duplicateWindow).UTC().Format(time.RFC3339))
-			pe.retryAfter = max(time.Second, oldest.Add(duplicateWindow).Sub(now))
+				n, until.UTC().Format(time.RFC3339))
+			pe.retryAfter = max(time.Second, until.Sub(now))
 			return nil, pe
 		}
 	}
