@@ -220,13 +220,9 @@ func main() {
 	}
 	fmt.Fprintf(&b, "\nThe steps besides the store and HTTP (CSR check, template, throwaway signature, zlint, HSM\n")
 	fmt.Fprintf(&b, "signature and its check) take")
-	for i, r := range issues {
-		sep := map[bool]string{true: " and", false: ","}[i == len(issues)-1]
-		if i == 0 {
-			sep = ""
-		}
-		fmt.Fprintf(&b, "%s %.1f raw signatures (%s)", sep, float64(r.csr+r.lint+r.sgn)/float64(r.rawCPU), r.store)
-	}
+	b.WriteString(" " + perStore(issues, func(r issueResult) string {
+		return fmt.Sprintf("%.1f raw signatures", float64(r.csr+r.lint+r.sgn)/float64(r.rawCPU))
+	}))
 	fmt.Fprintf(&b, " when timed one at a time, of the\n")
 	fmt.Fprintf(&b, "6.7 that 0.15 allows; in the CPU profile under the 8-client load the same steps cost about\n")
 	fmt.Fprintf(&b, "1.7 times what they cost alone (two CPUs, caches shared with SoftHSM and the clients), which\n")
@@ -252,13 +248,7 @@ func main() {
 	fmt.Fprintf(&b, "execution trace, `-subjectprofile`, shows about half of a request's time there), so the\n")
 	fmt.Fprintf(&b, "CPUs idle meanwhile. The REST API over a store that keeps nothing is the ceiling of any work\n")
 	fmt.Fprintf(&b, "on the store, TLS, HTTP and JSON at both ends still on the same CPUs: in this run")
-	for i, r := range issues {
-		sep := map[bool]string{true: " and", false: ","}[i == len(issues)-1]
-		if i == 0 {
-			sep = ""
-		}
-		fmt.Fprintf(&b, "%s %.3f (%s)", sep, r.apiBare/r.raw, r.store)
-	}
+	b.WriteString(" " + perStore(issues, func(r issueResult) string { return fmt.Sprintf("%.3f", r.apiBare/r.raw) }))
 	fmt.Fprintf(&b, ".\n")
 	b.WriteString(estMarkdown(ests))
 	b.WriteString(revocation)
@@ -267,6 +257,23 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("wrote %s", *out)
+}
+
+// perStore lists value of each result with its store, as prose: "0.1
+// (sqlite), 0.2 (x) and 0.3 (postgres)".
+func perStore(issues []issueResult, value func(issueResult) string) string {
+	var out strings.Builder
+	for i, r := range issues {
+		switch {
+		case i == 0:
+		case i == len(issues)-1:
+			out.WriteString(" and ")
+		default:
+			out.WriteString(", ")
+		}
+		fmt.Fprintf(&out, "%s (%s)", value(r), r.store)
+	}
+	return out.String()
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Microseconds())) }
