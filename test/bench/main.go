@@ -327,14 +327,28 @@ func signerRound(module string, kt signer.KeyType, callers int, dur time.Duratio
 	poolSign := func() error { _, err := pk.SignContext(ctx, digest[:], crypto.SHA256); return err }
 
 	// Warm up both paths (sessions opened, handles cached).
-	rate(rawSign, callers, dur/4)
-	rate(poolSign, callers, dur/4)
-	var raws, pools []float64
-	for range rounds {
-		raws = append(raws, rate(rawSign, callers, dur))
-		pools = append(pools, rate(poolSign, callers, dur))
+	m := alternate(callers, dur, rounds, rawSign, poolSign)
+	return m[0], m[1]
+}
+
+// alternate warms each subject up (a quarter of dur), then runs them in
+// turn, rounds times for dur each, and returns the median rate of each, in
+// order.
+func alternate(callers int, dur time.Duration, rounds int, subjects ...func() error) []float64 {
+	for _, f := range subjects {
+		rate(f, callers, dur/4)
 	}
-	return median(raws), median(pools)
+	rates := make([][]float64, len(subjects))
+	for range rounds {
+		for i, f := range subjects {
+			rates[i] = append(rates[i], rate(f, callers, dur))
+		}
+	}
+	medians := make([]float64, len(subjects))
+	for i, r := range rates {
+		medians[i] = median(r)
+	}
+	return medians
 }
 
 // subjectProfile is the -subjectprofile flag.

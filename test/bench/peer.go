@@ -106,14 +106,8 @@ func peerBench(dir string, issueOnce func() error, csrs [][]byte, names []string
 		log.Fatalf("step-ca /1.0/sign: %v (log: %s)", err, c.Log)
 	}
 
-	rate(signOnce, callers, dur/4)
-	rate(issueOnce, callers, dur/4)
-	var apis, steps []float64
-	for range rounds {
-		apis = append(apis, rate(issueOnce, callers, dur))
-		steps = append(steps, rate(signOnce, callers, dur))
-	}
-	r := peerResult{api: median(apis), step: median(steps)}
+	m := alternate(callers, dur, rounds, issueOnce, signOnce)
+	r := peerResult{api: m[0], step: m[1]}
 	log.Printf("REST API against step-ca %s /1.0/sign: gateway %.0f/s, step-ca %.0f/s, ratio %.2f", stepca.Version, r.api, r.step, r.api/r.step)
 	return r
 }
