@@ -154,6 +154,7 @@ const (
 //	POST /tokens/{id}/revoke                  admin   revoke an API token
 //	GET  /audit                               admin   audit trail
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
+//	GET  /openapi.yaml, /openapi.json         none    this list as an OpenAPI 3.0 document
 //
 // Routes that can hand out a private key the gateway holds need the issue
 // scope, not read: a read token sees the inventory but never a key.
@@ -180,6 +181,7 @@ func (a *API) Routes(r chi.Router) {
 				Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed on " + r.URL.Path})
 		})
 
+		r.Get("/openapi.{ext:yaml|json}", a.openAPI)
 		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/certificates", a.issue)
 		r.With(a.require(scopeIssue), a.profileAllowed).Get("/profiles/{profile}/latest", a.latest)
 

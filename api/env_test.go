@@ -208,16 +208,20 @@ func (e *env) bearer(tok string) string {
 func (e *env) doAuth(method, path, authorization string, body any) response {
 	e.t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		sent = []byte(b)
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(j)
+		sent = j
+	}
+	if body != nil {
+		rd = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
 	if err != nil {
@@ -238,6 +242,7 @@ func (e *env) doAuth(method, path, authorization string, body any) response {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.checkContract(req, sent, resp.StatusCode, resp.Header, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

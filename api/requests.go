@@ -195,6 +195,11 @@ func (a *API) approveRequest(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, requestJSON(req))
 }
 
+// rejectBody is the body of POST /requests/{id}/reject.
+type rejectBody struct {
+	Reason string `json:"reason"`
+}
+
 // rejectRequest serves POST /requests/{id}/reject with {"reason": "..."}:
 // the requester's repeats are refused with the reason. A request already
 // decided is a 409.
@@ -204,9 +209,7 @@ func (a *API) rejectRequest(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	var body struct {
-		Reason string `json:"reason"`
-	}
+	var body rejectBody
 	if err := decodeJSON(w, r, &body); err != nil {
 		a.problem(w, r, err)
 		return

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -36,17 +35,15 @@ func (a *API) createSCEPChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req scepChallengeRequest
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			a.problem(w, r, errs.Wrap(errs.Malformed, err, "request body"))
-			return
-		}
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
 	}
 	validFor := time.Hour
 	if req.ValidFor != "" {
 		d, err := config.ParseDuration(req.ValidFor)
 		if err != nil {
-			a.problem(w, r, errs.Wrap(errs.Malformed, err, "valid_for"))
+			a.problem(w, r, errs.New(errs.Malformed, "field \"valid_for\": %q is not a duration such as \"7d\" or \"12h\"", req.ValidFor))
 			return
 		}
 		validFor = d.D()

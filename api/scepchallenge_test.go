@@ -53,6 +53,7 @@ func TestCreateSCEPChallenge(t *testing.T) {
 			{"read scope", path, reader, nil, 403, "forbidden"},
 			{"bad duration", path, issuer, map[string]string{"valid_for": "soon"}, 400, "malformed"},
 			{"too long", path, issuer, map[string]string{"valid_for": "90d"}, 400, "malformed"},
+			{"unknown field", path, issuer, map[string]string{"validity": "7d"}, 400, "malformed"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				e.do("POST", tc.path, tc.tok, tc.body).problem(t, tc.status, tc.kind)

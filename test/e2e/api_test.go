@@ -87,6 +87,21 @@ func TestRESTAPIWithOpenSSL(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), issued.Serial) {
 		t.Fatalf("inventory of revoked certificates: %d %s", code, body)
 	}
+	// The API's OpenAPI document, as a code generator fetches it: with
+	// curl, without a token.
+	spec := filepath.Join(dir, "openapi.json")
+	if code := runTool(t, nil, "curl", "-sS", "--cacert", filepath.Join(dir, "var", "root.pem"), "-o", spec, "-w", "%{http_code}",
+		g.HTTPSURL("localhost")+"/api/v1/openapi.json"); code != "200" {
+		t.Fatalf("GET /api/v1/openapi.json: %s %s", code, readFile(t, spec))
+	}
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, spec)), &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.0.") || doc.Paths["/certificates/{serial}/revoke"] == nil {
+		t.Fatalf("openapi.json: %v, version %q, %d paths", err, doc.OpenAPI, len(doc.Paths))
+	}
+
 	// Prometheus metrics on their own listener: what was issued, refused
 	// and revoked, the requests by route, the token.
 	code, body = call("POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"bad_name"}})
