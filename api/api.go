@@ -63,6 +63,8 @@ type Store interface {
 	ListCAs(ctx context.Context) ([]storage.CA, error)
 	GetRequest(ctx context.Context, id string) (storage.Request, error)
 	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
+	// The Idempotency-Keys of issuing requests (see idempotent).
+	storage.IdempotencyStore
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew
 	// switches.
@@ -182,7 +184,7 @@ func (a *API) Routes(r chi.Router) {
 		})
 
 		r.Get("/openapi.{ext:yaml|json}", a.openAPI)
-		r.With(a.require(scopeIssue), a.profileAllowed).Post("/profiles/{profile}/certificates", a.issue)
+		r.With(a.require(scopeIssue), a.profileAllowed, a.idempotent).Post("/profiles/{profile}/certificates", a.issue)
 		r.With(a.require(scopeIssue), a.profileAllowed).Get("/profiles/{profile}/latest", a.latest)
 
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
@@ -195,7 +197,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/release-hold", a.releaseHold)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
-		r.With(a.require(scopeIssue)).Post("/certificates/{serial}/renew", a.renewCert)
+		r.With(a.require(scopeIssue), a.idempotent).Post("/certificates/{serial}/renew", a.renewCert)
 
 		r.With(a.require(scopeRead)).Get("/requests", a.listRequests)
 		r.With(a.require(scopeRead)).Get("/requests/{id}", a.getRequest)

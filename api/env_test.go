@@ -207,6 +207,16 @@ func (e *env) bearer(tok string) string {
 // doAuth sends a request with a raw Authorization header ("" for none).
 func (e *env) doAuth(method, path, authorization string, body any) response {
 	e.t.Helper()
+	h := http.Header{}
+	if authorization != "" {
+		h.Set("Authorization", authorization)
+	}
+	return e.doHeader(method, path, h, body)
+}
+
+// doHeader sends a request with the headers h.
+func (e *env) doHeader(method, path string, h http.Header, body any) response {
+	e.t.Helper()
 	var rd io.Reader
 	var sent []byte
 	switch b := body.(type) {
@@ -230,8 +240,8 @@ func (e *env) doAuth(method, path, authorization string, body any) response {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {

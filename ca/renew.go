@@ -87,7 +87,7 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	// own. A renewal that fails before the CA could have signed gives it
 	// back; one that fails after keeps it until the lease ends, so that a
 	// retry cannot race a certificate the reconcile step may still bring in.
-	lease := c.renewLease()
+	lease := c.ClaimLease()
 	claimant := "renew:" + req.Requester + ":" + rand.Text()
 	won, err := c.Store.ClaimRenewal(ctx, old.Serial, claimant, c.Now(), lease)
 	if err != nil {
@@ -121,9 +121,11 @@ func (c *Core) mayHaveSigned(profile string, err error) bool {
 	return p != nil && p.Upstream != "" && !errs.ClientFault(err)
 }
 
-// renewLease is how long a renewal on request claims its certificate:
-// longer than an issuance takes (an external CA's, up to UpstreamTimeout).
-func (c *Core) renewLease() time.Duration {
+// ClaimLease is how long a request that may issue holds what it claims (a
+// renewal on request its certificate, a REST API request its idempotency
+// key) before it is taken for dead: longer than an issuance takes (an
+// external CA's, up to UpstreamTimeout).
+func (c *Core) ClaimLease() time.Duration {
 	return max(2*time.Minute, c.UpstreamTimeout+time.Minute)
 }
 

@@ -244,4 +244,5 @@ type Store interface {
 	RequestStore
 	KeystoreStore
 	AuthFailureStore
+	IdempotencyStore
 }
