@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,16 +55,28 @@ type KEKFile struct {
 type KEKStore interface {
 	SharedKEK(ctx context.Context) (string, error)
 	InsertSharedKEK(ctx context.Context, wrapped string, audit storage.AuditEvent) error
+	UpdateSharedKEK(ctx context.Context, old, wrapped string, audit storage.AuditEvent) error
 }
 
-// LoadOrCreate returns the 32-byte key-encryption key. A missing file is
-// created (mode 0600) with a new random key. A file that holds the key in
-// the clear while Wrap is set is rewritten with the same key wrapped
-// (write, sync, rename), so that keys sealed before still open and the
-// clear copy is gone. A wrapped file is unwrapped with the label it names,
-// whatever Wrap says; a token that does not hold that key is an error,
-// never a new key.
+// LoadOrCreate returns the current 32-byte key-encryption key (see
+// LoadKeys).
 func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return keys[0], nil
+}
+
+// LoadKeys returns the 32-byte key-encryption keys of the file, one a
+// line: the current one first (it seals), then those of earlier rotations
+// (they open what they sealed). A missing file is created (mode 0600) with
+// a new random key. A file that holds keys in the clear while Wrap is set
+// is rewritten with the same keys wrapped (write, sync, rename), so that
+// keys sealed before still open and the clear copy is gone. A wrapped line
+// is unwrapped with the label it names, whatever Wrap says; a token that
+// does not hold that key is an error, never a new key.
+func (f KEKFile) LoadKeys(ctx context.Context) ([][]byte, error) {
 	if f.Wrap && f.Token == nil {
 		return nil, errs.New(errs.Config, "keystore: wrapping the key-encryption key needs a PKCS#11 token")
 	}
@@ -73,6 +86,98 @@ func (f KEKFile) LoadOrCreate(ctx context.Context) ([]byte, error) {
 		}
 	}
 	return f.load(ctx)
+}
+
+// Rotate makes a new key-encryption key the current one, keeping the
+// others to open what they sealed: the file gets it as its first line
+// and, where the replicas share the keys, the store gets the file in one
+// compare-and-swap with audit (another rotation at the same moment is an
+// errs.Conflict, and this one changes nothing). It returns the keys,
+// the new one first. Keys sealed before stay under their keys until they
+// are sealed again (gateway keystore rotate does).
+func (f KEKFile) Rotate(ctx context.Context, audit storage.AuditEvent) ([][]byte, error) {
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	text, err := f.line()
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "read key-encryption keys")
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	line := hex.EncodeToString(k)
+	if f.Wrap {
+		if line, err = f.wrap(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	next := strings.TrimSpace(line) + "\n" + text
+	if err := f.publish(ctx, text, next, audit); err != nil {
+		return nil, err
+	}
+	return append([][]byte{k}, keys...), nil
+}
+
+// Retire drops the key-encryption keys, but the current one, for which
+// keep is false (no sealed key uses them), as Rotate writes: the file,
+// and the store in one compare-and-swap with audit where the replicas
+// share the keys. It returns the IDs (KEKID) of the keys dropped.
+func (f KEKFile) Retire(ctx context.Context, keep func(id string) bool, audit storage.AuditEvent) ([]string, error) {
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	text, err := f.line()
+	if err != nil {
+		return nil, errs.Wrap(errs.Config, err, "read key-encryption keys")
+	}
+	lines := kekLines(text)
+	if len(lines) != len(keys) {
+		return nil, errs.New(errs.Internal, "key-encryption keys %s: %d lines, %d keys", f.Path, len(lines), len(keys))
+	}
+	kept, retired := lines[:1], []string(nil)
+	for i, k := range keys[1:] {
+		if id := KEKID(k); keep(id) {
+			kept = append(kept, lines[i+1])
+		} else {
+			retired = append(retired, id)
+		}
+	}
+	if len(retired) == 0 {
+		return nil, nil
+	}
+	if err := f.publish(ctx, text, strings.Join(kept, "\n"), audit); err != nil {
+		return nil, err
+	}
+	return retired, nil
+}
+
+// publish replaces the file's keys old with next: in the store first
+// where the replicas share them (a compare-and-swap), then in the file.
+func (f KEKFile) publish(ctx context.Context, old, next string, audit storage.AuditEvent) error {
+	if f.Wrap && f.Shared != nil {
+		if err := f.Shared.UpdateSharedKEK(ctx, old, next, audit); err != nil {
+			return err
+		}
+	}
+	if err := installFile(f.Path, next+"\n", true); err != nil {
+		return errs.Wrap(errs.Config, err, "write key-encryption keys %s", f.Path)
+	}
+	return nil
+}
+
+// kekLines splits a file's text into its keys' lines.
+func kekLines(text string) []string {
+	var out []string
+	for l := range strings.Lines(text) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // syncShared makes this replica's file hold the wrapped key the replicas
@@ -127,8 +232,16 @@ func (f KEKFile) syncShared(ctx context.Context) error {
 		return nil
 	case err != nil:
 		return err
-	case strings.TrimSpace(line) != strings.TrimSpace(shared):
+	case strings.TrimSpace(line) == strings.TrimSpace(shared):
+	case !slices.ContainsFunc(kekLines(line), func(l string) bool { return slices.Contains(kekLines(shared), l) }):
 		return errs.New(errs.Config, "key-encryption key %s differs from the one the replicas share in the store: keys sealed under either would not open under the other; move %s aside to take the shared one", f.Path, f.Path)
+	default:
+		// Another replica rotated or retired keys of the same keystore:
+		// the store has its keys, and the keys it still seals under.
+		if err := installFile(f.Path, strings.TrimSpace(shared)+"\n", true); err != nil {
+			return errs.Wrap(errs.Config, err, "write the shared key-encryption keys to %s", f.Path)
+		}
+		f.logger().Info("key-encryption keys taken from the store, where another replica rotated them", "file", f.Path)
 	}
 	return nil
 }
@@ -149,8 +262,8 @@ func (f KEKFile) line() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// load reads (or creates) the file and returns the key.
-func (f KEKFile) load(ctx context.Context) ([]byte, error) {
+// load reads (or creates) the file and returns its keys, current first.
+func (f KEKFile) load(ctx context.Context) ([][]byte, error) {
 	b, err := os.ReadFile(f.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return f.create(ctx)
@@ -158,29 +271,43 @@ func (f KEKFile) load(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Config, err, "read key-encryption key")
 	}
-	text := strings.TrimSpace(string(b))
-	if rest, ok := strings.CutPrefix(text, wrappedKEKPrefix); ok {
-		return f.unwrap(ctx, rest)
+	lines := kekLines(string(b))
+	if len(lines) == 0 {
+		return nil, errs.New(errs.Config, "key-encryption key %s is empty", f.Path)
 	}
-	k, err := hex.DecodeString(text)
-	if err != nil || len(k) != 32 {
-		return nil, errs.New(errs.Config, "key-encryption key %s is neither 32 bytes in hex nor a wrapped key", f.Path)
+	var keys [][]byte
+	rewrapped := false
+	for i, line := range lines {
+		if rest, ok := strings.CutPrefix(line, wrappedKEKPrefix); ok {
+			k, err := f.unwrap(ctx, rest)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
+			continue
+		}
+		k, err := hex.DecodeString(line)
+		if err != nil || len(k) != 32 {
+			return nil, errs.New(errs.Config, "key-encryption key %s, line %d: neither 32 bytes in hex nor a wrapped key", f.Path, i+1)
+		}
+		keys = append(keys, k)
+		if f.Wrap {
+			if lines[i], err = f.wrap(ctx, k); err != nil {
+				return nil, err
+			}
+			lines[i], rewrapped = strings.TrimSpace(lines[i]), true
+		}
 	}
-	if !f.Wrap {
-		return k, nil
+	if rewrapped {
+		if err := installFile(f.Path, strings.Join(lines, "\n")+"\n", true); err != nil {
+			return nil, errs.Wrap(errs.Config, err, "rewrite key-encryption key %s wrapped", f.Path)
+		}
+		f.logger().Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
 	}
-	line, err := f.wrap(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	if err := installFile(f.Path, line, true); err != nil {
-		return nil, errs.Wrap(errs.Config, err, "rewrite key-encryption key %s wrapped", f.Path)
-	}
-	f.logger().Info("key-encryption key now wrapped by the token; the clear copy is gone", "file", f.Path, "label", f.Label)
-	return k, nil
+	return keys, nil
 }
 
-func (f KEKFile) create(ctx context.Context) ([]byte, error) {
+func (f KEKFile) create(ctx context.Context) ([][]byte, error) {
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
@@ -197,7 +324,7 @@ func (f KEKFile) create(ctx context.Context) ([]byte, error) {
 	if err := installFile(f.Path, line, false); err != nil {
 		return nil, errs.Wrap(errs.Config, err, "create key-encryption key")
 	}
-	return k, nil
+	return [][]byte{k}, nil
 }
 
 // wrap returns the file's line for k wrapped under f.Label.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -140,4 +141,81 @@ func readLine(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// A rotation on one replica reaches the others through the store: each
+// takes up the new keys at its next load, and opens what either sealed;
+// retired keys leave every file the same way. Two rotations from the same
+// keys at once: the second is refused and changes nothing.
+func TestSharedKEKRotation(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		ctx := context.Background()
+		tok := &fakeToken{keys: map[string]cipher.AEAD{}}
+		replica := func() KEKFile {
+			f := kekFile(t, tok, true)
+			f.Shared = st
+			return f
+		}
+		a, b := replica(), replica()
+		k1, err := a.LoadOrCreate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.LoadOrCreate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sealerB, _ := NewSealer(k1)
+		old, _ := sealerB.Seal("01", []byte("sealed before"))
+
+		keys, err := a.Rotate(ctx, storage.AuditEvent{At: base(), Actor: "test", Action: "keystore-rotate"})
+		if err != nil || len(keys) != 2 || !bytes.Equal(keys[1], k1) || bytes.Equal(keys[0], k1) {
+			t.Fatalf("Rotate: %d keys, %v", len(keys), err)
+		}
+		checkFile(t, a, keys[0], true)
+		if shared, _ := st.SharedKEK(ctx); shared != strings.Join(kekLines(readFile(t, a.Path)), "\n") {
+			t.Fatalf("the store holds %q, the file %q", shared, readFile(t, a.Path))
+		}
+		// b takes the rotation up at its next load.
+		kb, err := b.LoadKeys(ctx)
+		if err != nil || len(kb) != 2 || !bytes.Equal(kb[0], keys[0]) || readFile(t, b.Path) != readFile(t, a.Path) {
+			t.Fatalf("b after the rotation: %d keys, %v", len(kb), err)
+		}
+		sealerA, _ := NewSealer(keys...)
+		if pt, err := sealerA.Open("01", old); err != nil || string(pt) != "sealed before" {
+			t.Fatalf("a key sealed before the rotation: %q, %v", pt, err)
+		}
+		// A rotation from stale keys (b's file, then a's rotation again).
+		stale := readFile(t, b.Path)
+		if _, err := a.Rotate(ctx, storage.AuditEvent{At: base(), Actor: "test", Action: "keystore-rotate"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateSharedKEK(ctx, strings.TrimSpace(stale), "pkcs11-aes-gcm:x:00", storage.AuditEvent{At: base(), Actor: "test", Action: "keystore-rotate"}); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("a rotation from stale keys: %v", err)
+		}
+
+		// Retire what no sealed key uses: only the current key stays.
+		kr, _ := a.LoadKeys(ctx)
+		retired, err := a.Retire(ctx, func(id string) bool { return id == KEKID(k1) }, storage.AuditEvent{At: base(), Actor: "test", Action: "keystore-retire"})
+		if err != nil || len(retired) != 1 || retired[0] != KEKID(kr[1]) {
+			t.Fatalf("Retire: %v, %v", retired, err)
+		}
+		kb, err = b.LoadKeys(ctx)
+		if err != nil || len(kb) != 2 || !bytes.Equal(kb[0], kr[0]) || !bytes.Equal(kb[1], k1) {
+			t.Fatalf("b after the retirement: %d keys, %v", len(kb), err)
+		}
+		if retired, err := a.Retire(ctx, func(string) bool { return true }, storage.AuditEvent{}); err != nil || retired != nil {
+			t.Fatalf("Retire of nothing: %v, %v", retired, err)
+		}
+	})
+}
+
+func base() time.Time { return time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC) }
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

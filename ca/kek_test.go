@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 )
 
 // fakeToken wraps with AES-GCM in memory, one key per label, made on
@@ -198,5 +199,33 @@ func TestInstallFileCreateDoesNotReplace(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Errorf("%d files in the directory, want the one", len(entries))
+	}
+}
+
+// Without a token the keys stay in the clear, one a line: a rotation puts
+// the new one first and keeps the old; retiring drops it.
+func TestKEKFileRotateClear(t *testing.T) {
+	ctx := context.Background()
+	f := kekFile(t, nil, false)
+	k1, err := f.LoadOrCreate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := f.Rotate(ctx, storage.AuditEvent{})
+	if err != nil || len(keys) != 2 || !bytes.Equal(keys[1], k1) {
+		t.Fatalf("Rotate: %d keys, %v", len(keys), err)
+	}
+	again, err := f.LoadKeys(ctx)
+	if err != nil || len(again) != 2 || !bytes.Equal(again[0], keys[0]) || !bytes.Equal(again[1], k1) {
+		t.Fatalf("LoadKeys after the rotation: %d keys, %v", len(again), err)
+	}
+	if b, _ := os.ReadFile(f.Path); string(b) != hex.EncodeToString(keys[0])+"\n"+hex.EncodeToString(k1)+"\n" {
+		t.Fatalf("file %q", b)
+	}
+	if retired, err := f.Retire(ctx, func(string) bool { return false }, storage.AuditEvent{}); err != nil || len(retired) != 1 || retired[0] != KEKID(k1) {
+		t.Fatalf("Retire: %v, %v", retired, err)
+	}
+	if now, err := f.LoadKeys(ctx); err != nil || len(now) != 1 || !bytes.Equal(now[0], keys[0]) {
+		t.Fatalf("LoadKeys after Retire: %d keys, %v", len(now), err)
 	}
 }

@@ -46,3 +46,27 @@ func (s *Store) InsertSharedKEK(ctx context.Context, wrapped string, audit stora
 		return nil
 	})
 }
+
+// UpdateSharedKEK implements storage.KeystoreStore.
+func (s *Store) UpdateSharedKEK(ctx context.Context, old, wrapped string, audit storage.AuditEvent) error {
+	if wrapped == "" {
+		return errs.New(errs.Malformed, "postgres: shared key-encryption key: the wrapped key is required")
+	}
+	return s.audited(ctx, "update shared key-encryption key", audit, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE keystore_kek SET wrapped = $1 WHERE id = 1 AND wrapped = $2`, wrapped, old)
+		if err != nil {
+			return wrap(err, "update shared key-encryption key")
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keystore_kek WHERE id = 1)`).Scan(&exists); err != nil {
+			return wrap(err, "update shared key-encryption key")
+		}
+		if !exists {
+			return errs.New(errs.NotFound, "postgres: no shared key-encryption key")
+		}
+		return errs.New(errs.Conflict, "postgres: the shared key-encryption keys changed meanwhile (another rotation)")
+	})
+}

@@ -44,3 +44,31 @@ func (s *Store) InsertSharedKEK(ctx context.Context, wrapped string, audit stora
 		return nil
 	}))
 }
+
+// UpdateSharedKEK implements storage.KeystoreStore.
+func (s *Store) UpdateSharedKEK(ctx context.Context, old, wrapped string, audit storage.AuditEvent) error {
+	if wrapped == "" {
+		return errs.New(errs.Malformed, "sqlite: shared key-encryption key: the wrapped key is required")
+	}
+	return s.writes.Do(ctx, "update shared key-encryption key", audited(audit, func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE keystore_kek SET wrapped = ? WHERE id = 1 AND wrapped = ?`, wrapped, old)
+		if err != nil {
+			return wrap(err, "update shared key-encryption key")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "update shared key-encryption key")
+		}
+		if n == 1 {
+			return nil
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM keystore_kek WHERE id = 1`).Scan(&exists); err != nil {
+			return wrap(err, "update shared key-encryption key")
+		}
+		if exists == 0 {
+			return errs.New(errs.NotFound, "sqlite: no shared key-encryption key")
+		}
+		return errs.New(errs.Conflict, "sqlite: the shared key-encryption keys changed meanwhile (another rotation)")
+	}))
+}

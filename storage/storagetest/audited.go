@@ -72,6 +72,17 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 			return s.InsertSharedKEK(ctx, wrapped, audit)
 		}
 	}
+	updateSharedKEK := func(old, wrapped string) change {
+		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
+			if err := s.UpdateSharedKEK(ctx, old, wrapped, audit); err != nil {
+				return err
+			}
+			if got, err := s.SharedKEK(ctx); err != nil || got != wrapped {
+				return fmt.Errorf("SharedKEK after the update: %q, %v", got, err)
+			}
+			return nil
+		}
+	}
 	insertRequest := func(n int, csr byte, change func(r *storage.Request)) change {
 		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
 			r := enrollment(n, "default", csr, base)
@@ -138,6 +149,10 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"InsertSharedKEK", nil, insertSharedKEK("pkcs11-aes-gcm:kek:01"), -1},
 		{"InsertSharedKEK taken", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, insertSharedKEK("pkcs11-aes-gcm:kek:02"), errs.Conflict},
 		{"InsertSharedKEK empty", nil, insertSharedKEK(""), errs.Malformed},
+		{"UpdateSharedKEK", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, updateSharedKEK("pkcs11-aes-gcm:kek:01", "pkcs11-aes-gcm:kek:02\npkcs11-aes-gcm:kek:01"), -1},
+		{"UpdateSharedKEK changed meanwhile", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, updateSharedKEK("pkcs11-aes-gcm:kek:00", "pkcs11-aes-gcm:kek:02"), errs.Conflict},
+		{"UpdateSharedKEK none", nil, updateSharedKEK("pkcs11-aes-gcm:kek:01", "pkcs11-aes-gcm:kek:02"), errs.NotFound},
+		{"UpdateSharedKEK empty", []change{insertSharedKEK("pkcs11-aes-gcm:kek:01")}, updateSharedKEK("pkcs11-aes-gcm:kek:01", ""), errs.Malformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
