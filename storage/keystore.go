@@ -24,3 +24,28 @@ type KeystoreStore interface {
 	// read them again), errs.NotFound if none are published.
 	UpdateSharedKEK(ctx context.Context, old, wrapped string, audit AuditEvent) error
 }
+
+// SealedKey is a key the gateway holds sealed under a key-encryption key
+// (ca.Sealer): a certificate's (Serial) or an upstream account's
+// (Upstream and Directory). Sealed is opaque to the store.
+type SealedKey struct {
+	Serial    string
+	Upstream  string
+	Directory string
+	Sealed    []byte
+}
+
+// SealedKeyStore lists the keys the gateway holds and seals them anew, for
+// a rotation of the key-encryption key (gateway keystore). Both stores
+// implement it; it is meant to be embedded into Store.
+type SealedKeyStore interface {
+	// SealedUpstreamKeys returns the upstream accounts' keys.
+	SealedUpstreamKeys(ctx context.Context) ([]SealedKey, error)
+	// SealedCertificateKeys returns the held keys of certificates whose
+	// serial sorts after after, by serial, at most limit.
+	SealedCertificateKeys(ctx context.Context, after string, limit int) ([]SealedKey, error)
+	// ResealKey replaces the sealed key k names, if it is still k.Sealed,
+	// with sealed; errs.Conflict, changing nothing, if it changed
+	// meanwhile, errs.NotFound if there is no such key.
+	ResealKey(ctx context.Context, k SealedKey, sealed []byte) error
+}

@@ -243,6 +243,7 @@ type Store interface {
 	SCEPStore
 	RequestStore
 	KeystoreStore
+	SealedKeyStore
 	AuthFailureStore
 	IdempotencyStore
 }

@@ -72,3 +72,71 @@ func (s *Store) UpdateSharedKEK(ctx context.Context, old, wrapped string, audit 
 		return errs.New(errs.Conflict, "sqlite: the shared key-encryption keys changed meanwhile (another rotation)")
 	}))
 }
+
+// SealedUpstreamKeys implements storage.SealedKeyStore.
+func (s *Store) SealedUpstreamKeys(ctx context.Context) ([]storage.SealedKey, error) {
+	return s.sealedKeys(ctx, "list upstream account keys",
+		`SELECT '', upstream, directory, key_pem FROM upstream_accounts ORDER BY upstream, directory`)
+}
+
+// SealedCertificateKeys implements storage.SealedKeyStore.
+func (s *Store) SealedCertificateKeys(ctx context.Context, after string, limit int) ([]storage.SealedKey, error) {
+	return s.sealedKeys(ctx, "list held keys",
+		`SELECT serial, '', '', key_pem FROM certificates WHERE key_pem IS NOT NULL AND serial > ? ORDER BY serial LIMIT ?`, after, limit)
+}
+
+func (s *Store) sealedKeys(ctx context.Context, what, query string, args ...any) ([]storage.SealedKey, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	defer rows.Close()
+	var out []storage.SealedKey
+	for rows.Next() {
+		var k storage.SealedKey
+		if err := rows.Scan(&k.Serial, &k.Upstream, &k.Directory, &k.Sealed); err != nil {
+			return nil, wrap(err, "%s", what)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "%s", what)
+	}
+	return out, nil
+}
+
+// ResealKey implements storage.SealedKeyStore.
+func (s *Store) ResealKey(ctx context.Context, k storage.SealedKey, sealed []byte) error {
+	if len(sealed) == 0 {
+		return errs.New(errs.Malformed, "sqlite: reseal a key: the sealed key is required")
+	}
+	return s.writes.Do(ctx, "reseal a key", func(ctx context.Context, tx *txn) error {
+		update, exists := `UPDATE certificates SET key_pem = ? WHERE serial = ? AND key_pem = ?`,
+			`SELECT count(*) FROM certificates WHERE serial = ? AND key_pem IS NOT NULL`
+		args := []any{k.Serial}
+		if k.Serial == "" {
+			update, exists = `UPDATE upstream_accounts SET key_pem = ? WHERE upstream = ? AND directory = ? AND key_pem = ?`,
+				`SELECT count(*) FROM upstream_accounts WHERE upstream = ? AND directory = ?`
+			args = []any{k.Upstream, k.Directory}
+		}
+		res, err := tx.ExecContext(ctx, update, append(append([]any{sealed}, args...), k.Sealed)...)
+		if err != nil {
+			return wrap(err, "reseal a key")
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "reseal a key")
+		}
+		if n == 1 {
+			return nil
+		}
+		var found int
+		if err := tx.QueryRowContext(ctx, exists, args...).Scan(&found); err != nil {
+			return wrap(err, "reseal a key")
+		}
+		if found == 0 {
+			return errs.New(errs.NotFound, "sqlite: no held key %s%s", k.Serial, k.Upstream)
+		}
+		return errs.New(errs.Conflict, "sqlite: held key %s%s changed meanwhile", k.Serial, k.Upstream)
+	})
+}
