@@ -155,10 +155,15 @@ func (f KEKFile) Retire(ctx context.Context, keep func(id string) bool, audit st
 	return retired, nil
 }
 
+// SharesKeys reports whether the replicas share the keys through the
+// store (a wrapped key and a store): Rotate and Retire then audit in the
+// store's commit.
+func (f KEKFile) SharesKeys() bool { return f.Wrap && f.Shared != nil }
+
 // publish replaces the file's keys old with next: in the store first
 // where the replicas share them (a compare-and-swap), then in the file.
 func (f KEKFile) publish(ctx context.Context, old, next string, audit storage.AuditEvent) error {
-	if f.Wrap && f.Shared != nil {
+	if f.SharesKeys() {
 		if err := f.Shared.UpdateSharedKEK(ctx, old, next, audit); err != nil {
 			return err
 		}
@@ -387,4 +392,35 @@ func installFile(path, content string, replace bool) error {
 	}
 	defer dir.Close()
 	return dir.Sync()
+}
+
+// FollowKEKs keeps sealer's keys those of the file (and the store the
+// replicas share) until ctx ends: it reads them every interval and on each
+// receive from now, and replaces the sealer's when they changed, so that
+// a rotation made by another process seals under the new key here within
+// an interval. A failed read leaves the keys as they are.
+func FollowKEKs(ctx context.Context, f KEKFile, sealer *Sealer, interval time.Duration, now <-chan struct{}, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-now:
+		}
+		keys, err := f.LoadKeys(ctx)
+		if err != nil {
+			log.Error("key-encryption keys not reloaded; the current ones stay", "err", err)
+			continue
+		}
+		if sealer.Holds(keys) {
+			continue
+		}
+		if err := sealer.Set(keys...); err != nil {
+			log.Error("key-encryption keys not reloaded; the current ones stay", "err", err)
+			continue
+		}
+		log.Info("key-encryption keys reloaded", "current", sealer.Current(), "keys", len(keys))
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -228,4 +229,31 @@ func TestKEKFileRotateClear(t *testing.T) {
 	if now, err := f.LoadKeys(ctx); err != nil || len(now) != 1 || !bytes.Equal(now[0], keys[0]) {
 		t.Fatalf("LoadKeys after Retire: %d keys, %v", len(now), err)
 	}
+}
+
+// A running gateway takes a rotation made by another process up: at the
+// next tick, or at once when told.
+func TestFollowKEKs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := kekFile(t, nil, false)
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := NewSealer(keys...)
+	now := make(chan struct{})
+	done := make(chan struct{})
+	go func() { FollowKEKs(ctx, f, sealer, time.Hour, now, slog.New(slog.DiscardHandler)); close(done) }()
+	rotated, err := f.Rotate(ctx, storage.AuditEvent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now <- struct{}{}
+	now <- struct{}{} // the first reload is done once the loop takes the second
+	if sealer.Current() != KEKID(rotated[0]) || !sealer.Holds(rotated) {
+		t.Fatalf("current %s after the reload, want %s", sealer.Current(), KEKID(rotated[0]))
+	}
+	cancel()
+	<-done
 }

@@ -185,3 +185,17 @@ func openWith(aead cipher.AEAD, serial string, body []byte) ([]byte, error) {
 	}
 	return aead.Open(nil, body[:n], body[n:], []byte(serial))
 }
+
+// Holds reports whether keks are the Sealer's keys, in the same order.
+func (s *Sealer) Holds(keks [][]byte) bool {
+	set := s.set.Load()
+	if len(keks) != len(set.order) {
+		return false
+	}
+	for i, k := range keks {
+		if kekID(k) != set.order[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -116,7 +116,11 @@ func (a *account) GetRegistration() *registration.Resource { return a.reg }
 func (a *account) GetPrivateKey() crypto.PrivateKey        { return a.key }
 
 // sealID is what the account key's sealing is bound to.
-func (c *Client) sealID() string { return "upstream-account:" + c.cfg.Name }
+func (c *Client) sealID() string { return SealID(c.cfg.Name) }
+
+// SealID is what an upstream's account key is sealed for (the additional
+// data of ca.Sealer), as a certificate's key is for its serial.
+func SealID(upstream string) string { return "upstream-account:" + upstream }
 
 // Obtain implements ca.Upstream.
 func (c *Client) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {

@@ -44,6 +44,8 @@ commands:
   cert show -serial S [-pem] | cert revoke -serial S [-reason R]
                  show or revoke one certificate
   backup -o FILE copy the embedded store while the gateway runs
+  keystore status|rotate|retire
+                 the key-encryption keys of held keys: list, rotate, drop unused
   version        print the version
 
 Every command takes -config FILE (default: $GATEWAY_CONFIG or var/gateway.yaml).
@@ -135,6 +137,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "keystore":
+		if len(args) > 1 && (args[1] == "status" || args[1] == "rotate" || args[1] == "retire") {
+			return cmdKeystore(ctx, args[1], args[2:], stdout, stderr)
+		}
 	case "version":
 		fmt.Fprintln(stdout, "gateway", version)
 		return nil

@@ -90,21 +90,27 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reload := make(chan struct{})
+	reload, reloadKeys := make(chan struct{}), make(chan struct{})
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				log.Info("SIGHUP: reloading CA certificates")
-				select {
-				case reload <- struct{}{}:
-				case <-ctx.Done():
+				log.Info("SIGHUP: reloading CA certificates and key-encryption keys")
+				for _, c := range []chan struct{}{reload, reloadKeys} {
+					select {
+					case c <- struct{}{}:
+					case <-ctx.Done():
+					}
 				}
 			}
 		}
 	}()
+	// Key-encryption keys rotated (gateway keystore rotate, here or on
+	// another replica) are taken up the same way: from then on this
+	// gateway seals under the new key.
+	go ca.FollowKEKs(ctx, d.kekFile(), core.Issuer.Sealer, ca.ReloadInterval, reloadKeys, log)
 	hierarchy := d.hierarchy()
 	renewed := func(ctx context.Context) {
 		if err := sc.Ensure(ctx); err != nil {

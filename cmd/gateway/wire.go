@@ -128,21 +128,16 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 		}
 		profiles[p.Name] = cp
 	}
-	kf := ca.KEKFile{
-		Path: d.cfg.Keystore.KEKFile, Wrap: d.cfg.Keystore.Wrap == config.WrapToken, Label: d.cfg.Keystore.KEKLabel,
-		Shared: d.store, Log: d.log,
-	}
-	if w, ok := d.signer.(ca.KEKWrapper); ok {
-		kf.Token = w
-	}
-	kek, err := kf.LoadOrCreate(ctx)
+	kf := d.kekFile()
+	keks, err := kf.LoadKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := ca.NewSealer(kek)
+	sealer, err := ca.NewSealer(keks...)
 	if err != nil {
 		return nil, err
 	}
+	sealer.Reload = kf.LoadKeys // a key sealed under a key another process rotated in
 	issuer := &ca.Issuer{
 		Store: d.store, Linter: d.linter, Presign: d.pre, Sealer: sealer,
 		URLs: ca.URLs{Base: strings.TrimSuffix(d.cfg.Listen.PublicURL, "/")}, Log: d.log, Now: time.Now,
@@ -156,4 +151,17 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 		core.UpstreamTimeout = max(core.UpstreamTimeout, u.Timeout.D())
 	}
 	return core, nil
+}
+
+// kekFile is the keystore's key-encryption key file as the configuration
+// names it, shared with the other replicas through the store.
+func (d *deps) kekFile() ca.KEKFile {
+	kf := ca.KEKFile{
+		Path: d.cfg.Keystore.KEKFile, Wrap: d.cfg.Keystore.Wrap == config.WrapToken, Label: d.cfg.Keystore.KEKLabel,
+		Shared: d.store, Log: d.log,
+	}
+	if w, ok := d.signer.(ca.KEKWrapper); ok {
+		kf.Token = w
+	}
+	return kf
 }

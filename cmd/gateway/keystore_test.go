@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/sqlite"
+)
+
+// TestKeystoreCommands rotates the key-encryption key of a store with two
+// held keys: both are sealed again under the new key and still open, the
+// earlier key is kept until retire drops it (not sooner than retireAfter
+// after the rotation), and each step is audited.
+func TestKeystoreCommands(t *testing.T) {
+	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [api], server_keygen: true, names: {dns: [\"*\"]}}\n")
+	kek := filepath.Join(filepath.Dir(cfg), "kek")
+	yaml, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(yaml, []byte("keystore: {kek_file: "+kek+"}\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	gateway := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
+		if errOut.Len() > 0 {
+			t.Logf("%s: %s", args, errOut.String())
+		}
+		return out.String(), err
+	}
+	if _, err := gateway("init"); err != nil {
+		t.Fatal(err)
+	}
+	var serials []string
+	d, core, err := openConfigCore(ctx, cfg, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.test", "b.test"} {
+		issued, err := core.Issue(ctx, ca.IssueRequest{Profile: "default", Method: "api", Requester: "test",
+			Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{name}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, issued.Serial)
+	}
+	first := core.Issuer.Sealer.Current()
+	d.Close()
+
+	out, err := gateway("keystore", "status")
+	if err != nil || !strings.Contains(out, first+"\tcurrent\t2 held keys") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	out, err = gateway("keystore", "rotate")
+	if err != nil || !strings.Contains(out, "2 held keys sealed again") {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	out, err = gateway("keystore", "status")
+	if err != nil || !strings.Contains(out, "\tcurrent\t2 held keys") || !strings.Contains(out, first+"\tearlier\t0 held keys") {
+		t.Fatalf("status after the rotation: %v\n%s", err, out)
+	}
+	opens := func() string {
+		t.Helper()
+		d, core, err := openConfigCore(ctx, cfg, os.Stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		for _, s := range serials {
+			b, err := core.Bundle(ctx, s)
+			if err != nil || !strings.Contains(string(b.KeyPEM), "PRIVATE KEY") {
+				t.Fatalf("held key of %s: %v", s, err)
+			}
+		}
+		return core.Issuer.Sealer.Current()
+	}
+	current := opens()
+	if current == first {
+		t.Fatal("the current key did not change")
+	}
+
+	// Too soon: running gateways may not have reloaded yet.
+	if out, err := gateway("keystore", "retire"); err == nil || !strings.Contains(err.Error(), "retire in") {
+		t.Fatalf("retire at once: %v\n%s", err, out)
+	}
+	old := time.Now().Add(-retireAfter - time.Second)
+	if err := os.Chtimes(kek, old, old); err != nil {
+		t.Fatal(err)
+	}
+	out, err = gateway("keystore", "retire")
+	if err != nil || !strings.Contains(out, "1 earlier keys retired ["+first+"]") {
+		t.Fatalf("retire: %v\n%s", err, out)
+	}
+	if opens() != current {
+		t.Fatal("retire changed the current key")
+	}
+	if b, _ := os.ReadFile(kek); len(strings.Fields(string(b))) != 1 {
+		t.Fatalf("%s after retire holds %d keys", kek, len(strings.Fields(string(b))))
+	}
+
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(ctx, storage.AuditFilter{Limit: 10})
+	if err != nil || len(events) < 2 || events[0].Action != "keystore-retire" || events[1].Action != "keystore-rotate" ||
+		events[1].Detail != "key "+current || !strings.Contains(events[0].Detail, first) {
+		t.Fatalf("audit trail: %+v, %v", events, err)
+	}
+}
