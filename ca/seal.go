@@ -31,9 +31,15 @@ type Sealer struct {
 	// Reload, if set, returns the keystore's keys anew (KEKFile.LoadKeys):
 	// Open calls it once when a key was sealed under a key-encryption key
 	// this Sealer does not hold yet (another process rotated).
-	Reload   func(ctx context.Context) ([][]byte, error)
-	reloadMu sync.Mutex
+	Reload     func(ctx context.Context) ([][]byte, error)
+	reloadMu   sync.Mutex
+	lastReload time.Time
 }
+
+// minReload spaces the reloads of keys a sealed key names but no reload
+// found (a key retired for good, a damaged record): each read of such a
+// key would otherwise read the file, the store and the token again.
+const minReload = 5 * time.Second
 
 // sealMagic starts a sealed key that names its key-encryption key.
 var sealMagic = []byte{0xc5, 0x01}
@@ -143,6 +149,10 @@ func (s *Sealer) reload(seen *kekSet) bool {
 	if s.set.Load() != seen { // another caller reloaded meanwhile
 		return true
 	}
+	if time.Since(s.lastReload) < minReload {
+		return false
+	}
+	s.lastReload = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	keks, err := s.Reload(ctx)

@@ -75,6 +75,16 @@ func TestSealerRotation(t *testing.T) {
 		t.Fatalf("Open of a known key: %v, %d reloads", err, reloads)
 	}
 
+	// A key no reload finds (retired for good, damaged) is not reloaded
+	// for again and again.
+	s3, _ := NewSealer(newKEK(t))
+	b3, _ := s3.Seal("06", []byte("lost"))
+	for range 3 {
+		if _, err := s1.Open("06", b3); err == nil || reloads != 1 {
+			t.Fatalf("Open under a key no reload finds: %v, %d reloads", err, reloads)
+		}
+	}
+
 	if _, err := s2.Open("05", []byte{1, 2}); err == nil {
 		t.Error("a truncated key opened")
 	}
