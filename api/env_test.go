@@ -93,6 +93,7 @@ var tokenScopes = map[string][]string{
 //   - csr-only: no server_keygen.
 //   - acme-only: the api method is not allowed (acme and scep are).
 //   - held: API requests wait for approval.
+//   - held2: API requests wait for two approvals.
 func profiles() []config.Profile {
 	names := config.Names{DNS: []string{".example.com"}, IPRanges: []string{"10.0.0.0/8"}, URIs: []string{"spiffe://example.com/"}, CommonName: "allow", Max: 10}
 	day := 24 * time.Hour
@@ -113,6 +114,10 @@ func profiles() []config.Profile {
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30},
 			Approval:  config.ProfileApproval{Methods: []string{"api"}, RetryAfter: config.Duration(90 * time.Second)}},
+		{Name: "held2", CA: "issuing", Methods: []string{"api"}, Names: names,
+			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
+			AutoRenew: config.AutoRenew{RenewBeforeDays: 30},
+			Approval:  config.ProfileApproval{Methods: []string{"api"}, RetryAfter: config.Duration(90 * time.Second), Approvals: 2}},
 	}
 }
 

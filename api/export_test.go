@@ -49,6 +49,7 @@ func BodyFields() map[string][]string {
 		"SCEPChallenge":   fieldsOf(scepChallengeResponse{}),
 		"Token":           fieldsOf(tokenJSON{}),
 		"Request":         fieldsOf(Request{}),
+		"Approval":        fieldsOf(ApprovalJSON{}),
 		"RequestList":     fieldsOf(requestList{}),
 		"AuditEvent":      fieldsOf(AuditEvent{}),
 		"AuditList":       fieldsOf(auditResponse{}),

@@ -34,9 +34,19 @@ type Request struct {
 	Reason    string     `json:"reason,omitempty"`
 	Serial    string     `json:"serial,omitempty"`
 	CSR       string     `json:"csr"` // PEM
+	// Approvals are the operators' approvals so far, oldest first, and
+	// ApprovalsRequired how many the request's profile wants.
+	Approvals         []ApprovalJSON `json:"approvals"`
+	ApprovalsRequired int            `json:"approvals_required"`
 }
 
-func requestJSON(r storage.Request) Request {
+// ApprovalJSON is one operator's approval of a request.
+type ApprovalJSON struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+func (a *API) requestJSON(r storage.Request) Request {
 	out := Request{
 		ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: r.Names,
 		Status: r.Status, CreatedAt: r.CreatedAt.UTC(), DecidedBy: r.DecidedBy, Reason: r.Reason, Serial: r.Serial,
@@ -44,6 +54,14 @@ func requestJSON(r storage.Request) Request {
 	}
 	if out.Names == nil {
 		out.Names = []string{}
+	}
+	out.Approvals = []ApprovalJSON{}
+	for _, ap := range r.Approvals {
+		out.Approvals = append(out.Approvals, ApprovalJSON{By: ap.By, At: ap.At.UTC()})
+	}
+	out.ApprovalsRequired = 1
+	if p := a.core.Profiles[r.Profile]; p != nil {
+		out.ApprovalsRequired = max(p.Approvals, 1)
 	}
 	if !r.DecidedAt.IsZero() {
 		t := r.DecidedAt.UTC()
@@ -59,7 +77,7 @@ func requestJSON(r storage.Request) Request {
 func (a *API) pending(w http.ResponseWriter, p *ca.PendingError) {
 	w.Header().Set("Location", "/api/v1/requests/"+p.Request.ID)
 	w.Header().Set("Retry-After", p.RetryAfterHeader())
-	writeJSON(w, http.StatusAccepted, requestJSON(p.Request))
+	writeJSON(w, http.StatusAccepted, a.requestJSON(p.Request))
 }
 
 type requestList struct {
@@ -133,7 +151,7 @@ func (a *API) listRequests(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := requestList{Requests: make([]Request, 0, len(list))}
 	for _, req := range list {
-		resp.Requests = append(resp.Requests, requestJSON(req))
+		resp.Requests = append(resp.Requests, a.requestJSON(req))
 	}
 	if len(list) == f.Limit {
 		resp.NextCursor = requestCursor(list[len(list)-1])
@@ -169,7 +187,7 @@ func (a *API) getRequest(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, requestJSON(req))
+	writeJSON(w, http.StatusOK, a.requestJSON(req))
 }
 
 // approveRequest serves POST /requests/{id}/approve: the certificate is
@@ -191,8 +209,10 @@ func (a *API) approveRequest(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	a.log.Info("request approved", "request", req.ID, "by", requester(r), "serial", issued.Serial)
-	writeJSON(w, http.StatusOK, requestJSON(req))
+	if issued != nil {
+		a.log.Info("request approved", "request", req.ID, "by", requester(r), "serial", issued.Serial)
+	}
+	writeJSON(w, http.StatusOK, a.requestJSON(req))
 }
 
 // rejectBody is the body of POST /requests/{id}/reject.
@@ -222,5 +242,5 @@ func (a *API) rejectRequest(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, requestJSON(req))
+	writeJSON(w, http.StatusOK, a.requestJSON(req))
 }

@@ -167,3 +167,38 @@ func TestApprovalAPI(t *testing.T) {
 		}
 	})
 }
+
+// A profile that wants two approvals: the first answers the request still
+// pending with its approval, the same token again is a 409, a second
+// token's approval issues, and the requester's repeat gets the
+// certificate.
+func TestRequestTwoApprovals(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.addToken("approver", []string{"approve", "read"})
+		e.addToken("approver2", []string{"approve"})
+		body := map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"two.example.com"}, nil)}
+		var req api.Request
+		e.do("POST", "/api/v1/profiles/held2/certificates", issuer, body).decode(t, http.StatusAccepted, &req)
+		if req.ApprovalsRequired != 2 || len(req.Approvals) != 0 {
+			t.Fatalf("held request: %+v", req)
+		}
+		var once api.Request
+		e.do("POST", "/api/v1/requests/"+req.ID+"/approve", "approver", nil).decode(t, http.StatusOK, &once)
+		if once.Status != "pending" || len(once.Approvals) != 1 || once.Approvals[0].By != "approver" || once.Serial != "" {
+			t.Fatalf("after one approval: %+v", once)
+		}
+		e.do("POST", "/api/v1/requests/"+req.ID+"/approve", "approver", nil).problem(t, http.StatusConflict, "conflict", "approved it already")
+		e.do("POST", "/api/v1/profiles/held2/certificates", issuer, body).decode(t, http.StatusAccepted, &api.Request{})
+
+		var twice api.Request
+		e.do("POST", "/api/v1/requests/"+req.ID+"/approve", "approver2", nil).decode(t, http.StatusOK, &twice)
+		if twice.Status != "issued" || twice.Serial == "" || twice.DecidedBy != "approver2" || len(twice.Approvals) != 2 {
+			t.Fatalf("after two approvals: %+v", twice)
+		}
+		var got issued
+		e.do("POST", "/api/v1/profiles/held2/certificates", issuer, body).decode(t, http.StatusOK, &got)
+		if got.Serial != twice.Serial {
+			t.Fatalf("the repeat got %s, want %s", got.Serial, twice.Serial)
+		}
+	})
+}

@@ -36,6 +36,7 @@ type ApprovalStore interface {
 	FindRequest(ctx context.Context, profile string, csrHash []byte) (storage.Request, error)
 	FindSCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error)
 	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit storage.AuditEvent) error
+	AddApproval(ctx context.Context, id, by string, at time.Time, audit storage.AuditEvent) ([]storage.Approval, error)
 	CompleteRequest(ctx context.Context, id, status, serial, reason string) error
 	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
 	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error) // the sweep of unsettled approvals
@@ -362,6 +363,11 @@ func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr
 // request's requester. A request no longer pending is an errs.Conflict.
 // If the issuance fails (the CA expired meanwhile, a lint finding), the
 // request ends failed, and the requester's next repeat makes a new one.
+//
+// A profile that wants several approvals (Profile.Approvals) records each
+// (storage.RequestStore.AddApproval, audited request-approval), one per
+// approver, and issues with the last: until then Approve returns nil, nil
+// and the request waits, its approvals with it.
 func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error) {
 	r, err := c.Store.GetRequest(ctx, id)
 	if err != nil {
@@ -372,10 +378,32 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	}
 	// A stale request ends expired here, and the decision below finds it
 	// decided.
-	if _, err := c.current(ctx, c.Profiles[r.Profile], r); err != nil {
+	p := c.Profiles[r.Profile]
+	if _, err := c.current(ctx, p, r); err != nil {
 		return nil, err
 	}
 	now := c.Now()
+	if need := approvalsNeeded(p); need > 1 && !approvedEnough(r.Approvals, approver, need) {
+		if slices.ContainsFunc(r.Approvals, func(a storage.Approval) bool { return a.By == approver }) {
+			return nil, errs.New(errs.Conflict, "request %s: %s approved it already; it has %d of the %d approvals it needs, each by another operator",
+				id, approver, len(r.Approvals), need)
+		}
+		list, err := c.Store.AddApproval(ctx, id, approver, now, storage.AuditEvent{
+			At: now, Actor: approver, Action: "request-approval", Profile: r.Profile,
+			Detail: fmt.Sprintf("request %s: one of %d approvals", id, need),
+		})
+		if err != nil {
+			return nil, c.undecidable(ctx, id, err)
+		}
+		if len(list) < need {
+			c.Log.Info("request approval recorded", "request", id, "profile", r.Profile, "by", approver, "approvals", len(list), "needed", need)
+			if c.OnApproval != nil {
+				r.Approvals = list
+				c.OnApproval(ctx, r, need)
+			}
+			return nil, nil
+		}
+	}
 	if err := c.Store.DecideRequest(ctx, id, storage.RequestApproved, approver, "", now, storage.AuditEvent{
 		At: now, Actor: approver, Action: "approve-request", Profile: r.Profile, Detail: "request " + id,
 	}); err != nil {
@@ -446,7 +474,9 @@ func (c *Core) undecidable(ctx context.Context, id string, err error) error {
 	if !errs.Is(err, errs.Conflict) {
 		return err
 	}
-	if r, gerr := c.Store.GetRequest(ctx, id); gerr == nil {
+	if r, gerr := c.Store.GetRequest(ctx, id); gerr == nil && r.Status == storage.RequestPending {
+		return errs.New(errs.Conflict, "request %s still waits; approved by %s", id, approvers(r.Approvals))
+	} else if gerr == nil {
 		return errs.New(errs.Conflict, "request %s was decided already: it is %s", id, r.Status)
 	}
 	return errs.New(errs.Conflict, "request %s was decided already", id)
@@ -507,4 +537,32 @@ func (c *Core) Answer(ctx context.Context, r storage.Request) (*Issued, error) {
 		return nil, errs.New(errs.NotFound, "request %s is %s; ask anew", r.ID, r.Status)
 	}
 	return issued, err
+}
+
+// approvalsNeeded is how many approvals a request of p needs (1 for a
+// profile no longer configured).
+func approvalsNeeded(p *Profile) int {
+	if p == nil {
+		return 1
+	}
+	return max(p.Approvals, 1)
+}
+
+// approvedEnough reports whether approvals, by approver among them, are
+// enough: a decision that failed after the last approval was recorded
+// (the process stopped) is made by its approver's next try.
+func approvedEnough(approvals []storage.Approval, approver string, need int) bool {
+	return len(approvals) >= need && slices.ContainsFunc(approvals, func(a storage.Approval) bool { return a.By == approver })
+}
+
+// approvers lists who approved, for messages.
+func approvers(approvals []storage.Approval) string {
+	var by []string
+	for _, a := range approvals {
+		by = append(by, a.By)
+	}
+	if len(by) == 0 {
+		return "none yet"
+	}
+	return strings.Join(by, ", ")
 }

@@ -455,3 +455,77 @@ func TestCoreApprovalTellsManyExpiries(t *testing.T) {
 		}
 	})
 }
+
+// A profile that wants two approvals: the first is recorded and the
+// request waits (nothing signed); the same operator again, or the
+// requester, is refused; the second operator's issues. A rejection after
+// one approval ends it.
+func TestCoreApprovalNeedsTwo(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		prof := heldProfile()
+		prof.Approval.Approvals = 2
+		f := newFixture(t, st, prof)
+		ctx := context.Background()
+		var told []int
+		f.core.OnApproval = func(_ context.Context, r storage.Request, need int) { told = append(told, len(r.Approvals), need) }
+		req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "two.example.com")}
+		r := pending(t, f, st, req)
+
+		signed := f.key.n.Load()
+		issued, err := f.core.Approve(ctx, r.ID, "alice")
+		if err != nil || issued != nil {
+			t.Fatalf("first approval: %v, %v; want it recorded", issued, err)
+		}
+		if n := f.key.n.Load(); n != signed {
+			t.Fatal("one approval of two signed")
+		}
+		got, err := st.GetRequest(ctx, r.ID)
+		if err != nil || got.Status != storage.RequestPending || len(got.Approvals) != 1 || got.Approvals[0].By != "alice" {
+			t.Fatalf("after one approval: %+v, %v", got, err)
+		}
+		if fmt.Sprint(told) != "[1 2]" {
+			t.Errorf("OnApproval told %v, want [1 2]", told)
+		}
+		if _, err := f.core.Approve(ctx, r.ID, "alice"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "alice approved it already") {
+			t.Fatalf("alice again: %v", err)
+		}
+		if _, err := f.core.Approve(ctx, r.ID, "pipeline"); !errs.Is(err, errs.Forbidden) {
+			t.Fatalf("the requester: %v", err)
+		}
+		// The repeat of the requester still waits.
+		if again := pending(t, f, st, req); again.ID != r.ID {
+			t.Fatalf("repeat: request %s, want %s", again.ID, r.ID)
+		}
+		issued, err = f.core.Approve(ctx, r.ID, "bob")
+		if err != nil || issued == nil {
+			t.Fatalf("second approval: %v", err)
+		}
+		got, _ = st.GetRequest(ctx, r.ID)
+		if got.Status != storage.RequestIssued || got.DecidedBy != "bob" || got.Serial != issued.Serial || len(got.Approvals) != 2 {
+			t.Fatalf("after two approvals: %+v", got)
+		}
+		events, err := st.ListAudit(ctx, storage.AuditFilter{Profile: "web", Limit: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions := map[string]int{}
+		for _, e := range events {
+			actions[e.Action]++
+		}
+		if actions["request-approval"] != 2 || actions["approve-request"] != 1 {
+			t.Errorf("audit actions %v, want two request-approval and one approve-request", actions)
+		}
+
+		// Rejected after one approval: ended, and no approval more.
+		other := pending(t, f, st, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "three.example.com")})
+		if _, err := f.core.Approve(ctx, other.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.core.Reject(ctx, other.ID, "bob", "not ours"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.core.Approve(ctx, other.ID, "carol"); !errs.Is(err, errs.Conflict) {
+			t.Fatalf("approval of a rejected request: %v", err)
+		}
+	})
+}

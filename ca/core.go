@@ -65,6 +65,9 @@ type Core struct {
 	// OnDecided, if set, is called after a held request ends issued,
 	// failed, rejected or expired (approval.go). It must not block.
 	OnDecided func(ctx context.Context, r storage.Request)
+	// OnApproval, if set, is told of an approval recorded for a request
+	// that needs more (need in all); r carries its approvals so far.
+	OnApproval func(ctx context.Context, r storage.Request, need int)
 	// UpstreamTimeout is the longest time an external CA may take to
 	// issue (upstreams[].timeout): an approved request is not settled
 	// (approval.go) before its issuance could have ended.

@@ -53,7 +53,9 @@ type Profile struct {
 	RetryAfter time.Duration
 	// ExpireAfter ends the requests nobody decided within it.
 	ExpireAfter time.Duration
-	subject     profileSubject
+	// Approvals is how many operators must approve a held request.
+	Approvals int
+	subject   profileSubject
 }
 
 var keyUsageByName = map[string]x509.KeyUsage{
@@ -81,7 +83,8 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		ServerKeygen: p.ServerKeygen, AutoRenew: p.AutoRenew.Enabled,
 		RenewBefore: time.Duration(p.AutoRenew.RenewBeforeDays) * 24 * time.Hour,
 		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(), ExpireAfter: p.Approval.ExpireAfter.D(),
-		subject: compileSubject(p.Subject),
+		Approvals: max(p.Approval.Approvals, 1),
+		subject:   compileSubject(p.Subject),
 	}
 	for _, r := range p.Names.DNS {
 		cp.dnsRules = append(cp.dnsRules, strings.ToLower(r))

@@ -354,6 +354,9 @@ type ProfileApproval struct {
 	// NotifySecretFile, if set, holds the key that signs each
 	// notification (X-Gateway-Signature: sha256=HMAC-SHA256 of the body).
 	NotifySecretFile string `yaml:"notify_secret_file"`
+	// Approvals is how many operators must approve a request, each other
+	// than the requester and the others (four eyes and more). Default 1.
+	Approvals int `yaml:"approvals"`
 }
 
 // Upstream is an external ACME CA (Let's Encrypt, ZeroSSL, step-ca...)

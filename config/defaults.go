@@ -93,6 +93,9 @@ func (c *Config) setDefaults() {
 		}
 		setDur(&p.Approval.RetryAfter, 5*time.Minute)
 		setDur(&p.Approval.ExpireAfter, 7*24*time.Hour)
+		if p.Approval.Approvals == 0 {
+			p.Approval.Approvals = 1
+		}
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

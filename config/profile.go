@@ -117,6 +117,9 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	if p.Approval.RetryAfter < 0 {
 		add(path+".approval.retry_after", "must not be negative, got %s", p.Approval.RetryAfter)
 	}
+	if p.Approval.Approvals < 1 || p.Approval.Approvals > maxApprovals {
+		add(path+".approval.approvals", "must be 1 to %d, got %d", maxApprovals, p.Approval.Approvals)
+	}
 	if p.Approval.ExpireAfter < 0 {
 		add(path+".approval.expire_after", "must not be negative, got %s", p.Approval.ExpireAfter)
 	}
@@ -185,3 +188,7 @@ func ParseOID(s string) (asn1.ObjectIdentifier, bool) {
 	}
 	return oid, true
 }
+
+// maxApprovals bounds approval.approvals: each approval is an operator's
+// decision kept with the request.
+const maxApprovals = 10

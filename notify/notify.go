@@ -56,7 +56,7 @@ type Webhook struct {
 
 // Event is the body of a notification.
 type Event struct {
-	Event   string  `json:"event"` // request.pending, request.issued, request.failed, request.rejected, request.expired
+	Event   string  `json:"event"` // request.pending, request.approval, request.issued, request.failed, request.rejected, request.expired
 	Text    string  `json:"text"`
 	Request Request `json:"request"`
 }
@@ -76,6 +76,9 @@ type Request struct {
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
 	Serial    string     `json:"serial,omitempty"`
+	// Approvals names who approved it so far, where its profile wants
+	// several approvals.
+	Approvals []string `json:"approvals,omitempty"`
 }
 
 func requestOf(r storage.Request) Request {
@@ -89,7 +92,20 @@ func requestOf(r storage.Request) Request {
 		at := r.DecidedAt.UTC()
 		out.DecidedAt = &at
 	}
+	for _, a := range r.Approvals {
+		out.Approvals = append(out.Approvals, a.By)
+	}
 	return out
+}
+
+// Approval tells the webhook that r, which wants need approvals, got one
+// and waits for more, in the background.
+func (w *Webhook) Approval(r storage.Request, need int) {
+	ev := Event{Event: "request.approval", Request: requestOf(r)}
+	last := r.Approvals[len(r.Approvals)-1].By
+	ev.Text = fmt.Sprintf("Certificate request %s for %s (profile %s) was approved by %s (%d of %d); it waits for %d more, each by another operator: gateway request approve -id %s",
+		r.ID, strings.Join(ev.Request.Names, ", "), r.Profile, last, len(r.Approvals), need, need-len(r.Approvals), r.ID)
+	w.send(r.ID, ev)
 }
 
 // Held tells the webhook that r waits for approval, in the background.

@@ -38,6 +38,21 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 }
 
+// only decodes the one post rc received.
+func (rc *receiver) only(t *testing.T) Event {
+	t.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.bodies) != 1 {
+		t.Fatalf("%d posts, want 1", len(rc.bodies))
+	}
+	var ev Event
+	if err := json.Unmarshal(rc.bodies[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
 func request() storage.Request {
 	return storage.Request{ID: "0123abcd", Profile: "routers", Method: "est", Requester: "basic:router",
 		Names: []string{"r1.example.com"}, CreatedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
@@ -51,13 +66,7 @@ func TestHeld(t *testing.T) {
 	w := &Webhook{URL: srv.URL, Secret: secret}
 	w.Held(request())
 	w.Wait()
-	if len(rc.bodies) != 1 {
-		t.Fatalf("%d posts, want 1", len(rc.bodies))
-	}
-	var ev Event
-	if err := json.Unmarshal(rc.bodies[0], &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := rc.only(t)
 	if ev.Event != "request.pending" || ev.Request.ID != "0123abcd" || ev.Request.Profile != "routers" ||
 		ev.Request.Names[0] != "r1.example.com" || !ev.Request.CreatedAt.Equal(request().CreatedAt) {
 		t.Errorf("event %+v", ev)
@@ -161,6 +170,27 @@ func TestDecided(t *testing.T) {
 		}
 		if r := ev.Request; r.ID != "0123abcd" || r.DecidedBy != "operator" || r.DecidedAt == nil || !r.DecidedAt.Equal(at) || "request."+r.Status != ev.Event {
 			t.Errorf("%s: request %+v", ev.Event, r)
+		}
+	}
+}
+
+func TestApproval(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := &Webhook{URL: srv.URL}
+	r := request()
+	r.Status = storage.RequestPending
+	r.Approvals = []storage.Approval{{By: "alice", At: time.Date(2030, 1, 2, 4, 0, 0, 0, time.UTC)}}
+	w.Approval(r, 3)
+	w.Wait()
+	ev := rc.only(t)
+	if ev.Event != "request.approval" || ev.Request.Status != "pending" || len(ev.Request.Approvals) != 1 || ev.Request.Approvals[0] != "alice" {
+		t.Errorf("event %+v", ev)
+	}
+	for _, want := range []string{"approved by alice (1 of 3)", "waits for 2 more", "gateway request approve -id 0123abcd"} {
+		if !strings.Contains(ev.Text, want) {
+			t.Errorf("text %q lacks %q", ev.Text, want)
 		}
 	}
 }

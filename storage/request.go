@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"time"
+
+	"github.com/certgw/gateway/errs"
 )
 
 // The states of an enrollment request held for approval. A request is
@@ -60,6 +63,15 @@ type Request struct {
 	Reason string
 	// Serial is the certificate issued for it, once issued.
 	Serial string
+	// Approvals are the operators' approvals recorded while it waits for
+	// more than one (a profile's approval.approvals), oldest first.
+	Approvals []Approval
+}
+
+// Approval is one operator's approval of a request.
+type Approval struct {
+	By string
+	At time.Time
 }
 
 // RequestFilter selects requests for ListRequests. Empty fields match
@@ -108,6 +120,11 @@ type RequestStore interface {
 	// one not pending errs.Conflict, another status errs.Malformed; then
 	// nothing changes and nothing is appended.
 	DecideRequest(ctx context.Context, id, status, by, reason string, at time.Time, audit AuditEvent) error
+	// AddApproval records by's approval of a pending request, at at, and
+	// appends audit in the same commit; it returns the request's approvals
+	// with it. An unknown request is errs.NotFound; one not pending, or
+	// approved by by already, errs.Conflict; then nothing changes.
+	AddApproval(ctx context.Context, id, by string, at time.Time, audit AuditEvent) ([]Approval, error)
 	// CompleteRequest ends an approved request: RequestIssued with the
 	// certificate's serial, or RequestFailed with the reason. An unknown
 	// request is errs.NotFound, one not approved errs.Conflict, another
@@ -117,4 +134,58 @@ type RequestStore interface {
 	// created before cutoff: status RequestExpired, DecidedAt at,
 	// DecidedBy "gateway", Reason reason. It returns how many it ended.
 	ExpireRequests(ctx context.Context, profile string, cutoff, at time.Time, reason string) (int, error)
+}
+
+// approvalJSON is an Approval as the stores keep it, in a JSON array.
+type approvalJSON struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// EncodeApprovals is how the stores keep a request's approvals: a JSON
+// array, "[]" for none.
+func EncodeApprovals(l []Approval) (string, error) {
+	out := make([]approvalJSON, 0, len(l))
+	for _, a := range l {
+		out = append(out, approvalJSON{By: a.By, At: a.At.UTC()})
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+// DecodeApprovals reads what EncodeApprovals wrote; none is nil.
+func DecodeApprovals(s string) ([]Approval, error) {
+	var in []approvalJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	var out []Approval
+	for _, a := range in {
+		out = append(out, Approval{By: a.By, At: a.At.UTC()})
+	}
+	return out, nil
+}
+
+// WithApproval is what AddApproval stores: the approvals raw (as
+// EncodeApprovals wrote them) of a request in status, with by's at at,
+// both as a list and encoded; or why by may not approve it now.
+func WithApproval(id, status, raw, by string, at time.Time) ([]Approval, string, error) {
+	if status != RequestPending {
+		return nil, "", errs.New(errs.Conflict, "request %q is %s, not %s", id, status, RequestPending)
+	}
+	list, err := DecodeApprovals(raw)
+	if err != nil {
+		return nil, "", errs.Wrap(errs.Internal, err, "decode approvals of request %q", id)
+	}
+	for _, a := range list {
+		if a.By == by {
+			return nil, "", errs.New(errs.Conflict, "request %q: %s approved it already, at %s", id, by, a.At.Format(time.RFC3339))
+		}
+	}
+	list = append(list, Approval{By: by, At: at.UTC()})
+	enc, err := EncodeApprovals(list)
+	if err != nil {
+		return nil, "", errs.Wrap(errs.Internal, err, "encode approvals of request %q", id)
+	}
+	return list, enc, nil
 }

@@ -19,6 +19,7 @@ func testConfig(t *testing.T, profiles string) (cfg, db string) {
 	yaml := `listen: {tls: {cert_file: ` + dir + `/tls.pem, key_file: ` + dir + `/tls.key}}
 storage: {driver: sqlite, path: ` + db + `}
 signer: {type: software, software: {dir: ` + dir + `/keys}}
+keystore: {kek_file: ` + dir + `/kek}
 cas: [{name: root}, {name: issuing, parent: root}]
 profiles:
 ` + profiles

@@ -20,11 +20,7 @@ import (
 // after the rotation), and each step is audited.
 func TestKeystoreCommands(t *testing.T) {
 	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [api], server_keygen: true, names: {dns: [\"*\"]}}\n")
-	kek := filepath.Join(filepath.Dir(cfg), "kek")
-	yaml, _ := os.ReadFile(cfg)
-	if err := os.WriteFile(cfg, append(yaml, []byte("keystore: {kek_file: "+kek+"}\n")...), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kek := filepath.Join(filepath.Dir(cfg), "kek") // testConfig's keystore.kek_file
 	ctx := context.Background()
 	gateway := func(args ...string) (string, error) {
 		t.Helper()

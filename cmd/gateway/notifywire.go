@@ -49,6 +49,11 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(
 			w.Held(r)
 		}
 	}
+	core.OnApproval = func(_ context.Context, r storage.Request, need int) {
+		if w := hooks[r.Profile]; w != nil && len(r.Approvals) > 0 {
+			w.Approval(r, need)
+		}
+	}
 	core.OnDecided = func(_ context.Context, r storage.Request) {
 		if w := hooks[r.Profile]; w != nil {
 			w.Decided(r)

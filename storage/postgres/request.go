@@ -56,21 +56,25 @@ func (s *Store) InsertRequest(ctx context.Context, r storage.Request, audit stor
 // requestColumns is what every read of a request selects, in the order
 // scanRequest reads it.
 const requestColumns = `id, profile, method, requester, csr, csr_hash, transaction_id, names::text,
-	status, created_at, decided_at, decided_by, reason, serial`
+	status, created_at, decided_at, decided_by, reason, serial, approvals::text`
 
 func scanRequest(row pgx.Row) (storage.Request, error) {
 	var (
 		r       storage.Request
 		names   string
+		appr    string
 		decided *time.Time
 	)
 	if err := row.Scan(&r.ID, &r.Profile, &r.Method, &r.Requester, &r.CSR, &r.CSRHash, &r.TransactionID, &names,
-		&r.Status, &r.CreatedAt, &decided, &r.DecidedBy, &r.Reason, &r.Serial); err != nil {
+		&r.Status, &r.CreatedAt, &decided, &r.DecidedBy, &r.Reason, &r.Serial, &appr); err != nil {
 		return storage.Request{}, wrap(err, "read request")
 	}
 	var err error
 	if r.Names, err = decodeList(names); err != nil {
 		return storage.Request{}, errs.Wrap(errs.Internal, err, "postgres: decode names of request %q", r.ID)
+	}
+	if r.Approvals, err = storage.DecodeApprovals(appr); err != nil {
+		return storage.Request{}, errs.Wrap(errs.Internal, err, "postgres: decode approvals of request %q", r.ID)
 	}
 	r.CreatedAt = utc(r.CreatedAt)
 	r.DecidedAt = fromNullTime(decided)
@@ -285,4 +289,30 @@ func whyUnchanged(ctx context.Context, q querier, id, want, what string) error {
 // querier is a pgx.Tx or the pool.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// AddApproval implements storage.RequestStore: the request's row is locked
+// while its approvals are read and written.
+func (s *Store) AddApproval(ctx context.Context, id, by string, at time.Time, audit storage.AuditEvent) ([]storage.Approval, error) {
+	var out []storage.Approval
+	err := s.audited(ctx, "approve request "+id, audit, func(tx pgx.Tx) error {
+		var status, raw string
+		err := tx.QueryRow(ctx, `SELECT status, approvals::text FROM requests WHERE id = $1 FOR UPDATE`, id).Scan(&status, &raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errs.New(errs.NotFound, "postgres: request %q not found", id)
+		}
+		if err != nil {
+			return wrap(err, "approve request %q", id)
+		}
+		list, enc, err := storage.WithApproval(id, status, raw, by, at)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE requests SET approvals = $1 WHERE id = $2`, enc, id); err != nil {
+			return wrap(err, "approve request %q", id)
+		}
+		out = list
+		return nil
+	})
+	return out, err
 }

@@ -53,22 +53,26 @@ func (s *Store) InsertRequest(ctx context.Context, r storage.Request, audit stor
 // requestColumns is what every read of a request selects, in the order
 // scanRequest reads it.
 const requestColumns = `id, profile, method, requester, csr, csr_hash, transaction_id, names,
-	status, created_at, decided_at, decided_by, reason, serial`
+	status, created_at, decided_at, decided_by, reason, serial, approvals`
 
 func scanRequest(row interface{ Scan(...any) error }) (storage.Request, error) {
 	var (
 		r       storage.Request
 		names   string
+		appr    string
 		created int64
 		decided sql.NullInt64
 	)
 	if err := row.Scan(&r.ID, &r.Profile, &r.Method, &r.Requester, &r.CSR, &r.CSRHash, &r.TransactionID, &names,
-		&r.Status, &created, &decided, &r.DecidedBy, &r.Reason, &r.Serial); err != nil {
+		&r.Status, &created, &decided, &r.DecidedBy, &r.Reason, &r.Serial, &appr); err != nil {
 		return storage.Request{}, wrap(err, "read request")
 	}
 	var err error
 	if r.Names, err = decodeList(names); err != nil {
 		return storage.Request{}, errs.Wrap(errs.Internal, err, "sqlite: decode names of request %q", r.ID)
+	}
+	if r.Approvals, err = storage.DecodeApprovals(appr); err != nil {
+		return storage.Request{}, errs.Wrap(errs.Internal, err, "sqlite: decode approvals of request %q", r.ID)
 	}
 	r.CreatedAt = fromMicros(created)
 	r.DecidedAt = fromNullMicros(decided)
@@ -295,4 +299,29 @@ func requestChanged(ctx context.Context, tx *txn, res sql.Result, id, want, what
 		return wrap(err, what, id)
 	}
 	return errs.New(errs.Conflict, "sqlite: request %q is %s, not %s", id, status, want)
+}
+
+// AddApproval implements storage.RequestStore.
+func (s *Store) AddApproval(ctx context.Context, id, by string, at time.Time, audit storage.AuditEvent) ([]storage.Approval, error) {
+	var out []storage.Approval
+	err := s.writes.Do(ctx, "approve request "+id, audited(audit, func(ctx context.Context, tx *txn) error {
+		var status, raw string
+		err := tx.QueryRowContext(ctx, `SELECT status, approvals FROM requests WHERE id = ?`, id).Scan(&status, &raw)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errs.New(errs.NotFound, "sqlite: request %q not found", id)
+		}
+		if err != nil {
+			return wrap(err, "approve request %q", id)
+		}
+		list, enc, err := storage.WithApproval(id, status, raw, by, at)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE requests SET approvals = ? WHERE id = ?`, enc, id); err != nil {
+			return wrap(err, "approve request %q", id)
+		}
+		out = list
+		return nil
+	}))
+	return out, err
 }

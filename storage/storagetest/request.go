@@ -28,6 +28,7 @@ func RunRequests(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("ListDefaultLimit", func(t *testing.T) { testListRequestsLimit(t, open) })
 	t.Run("CountPending", func(t *testing.T) { testCountPendingRequests(t, open) })
 	t.Run("Decide", func(t *testing.T) { testDecideRequest(t, open) })
+	t.Run("Approvals", func(t *testing.T) { testAddApproval(t, open) })
 	t.Run("ConcurrentDecisions", func(t *testing.T) { testConcurrentDecisions(t, open) })
 	t.Run("Complete", func(t *testing.T) { testCompleteRequest(t, open) })
 	t.Run("ConcurrentCompletions", func(t *testing.T) { testConcurrentCompletions(t, open) })
@@ -71,6 +72,11 @@ func normRequest(r storage.Request) storage.Request {
 	}
 	if len(r.Names) == 0 {
 		r.Names = nil
+	}
+	// Approvals are kept as JSON, to the nanosecond.
+	r.Approvals = slices.Clone(r.Approvals)
+	for i := range r.Approvals {
+		r.Approvals[i].At = r.Approvals[i].At.UTC()
 	}
 	return r
 }
@@ -693,5 +699,54 @@ func testExpireRequests(t *testing.T, open func(t *testing.T) storage.Store) {
 	must(t, "ListRequests(expired)", err)
 	if len(list) != 1 || list[0].ID != requestID(1) {
 		t.Errorf("expired requests %+v", list)
+	}
+}
+
+// Approvals gather on a pending request, each operator's once, each with
+// its event; they stay with the request once it is decided, and none is
+// added then.
+func testAddApproval(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := open(t), t.Context()
+	r := enrollment(1, "devices", 1, base)
+	insertRequest(t, s, r)
+	at := base.Add(time.Hour) // not UTC, with nanoseconds
+	before := trail(t, s)
+	list, err := s.AddApproval(ctx, r.ID, "alice", at, Event("request-approval", ""))
+	must(t, "AddApproval(alice)", err)
+	if len(list) != 1 || list[0].By != "alice" || !list[0].At.Equal(at) {
+		t.Fatalf("approvals after alice's: %+v", list)
+	}
+	wantKind(t, "AddApproval(alice again)", func() error {
+		_, err := s.AddApproval(ctx, r.ID, "alice", at.Add(time.Minute), Event("request-approval", ""))
+		return err
+	}(), errs.Conflict)
+	list, err = s.AddApproval(ctx, r.ID, "bob", at.Add(time.Minute), Event("request-approval", ""))
+	must(t, "AddApproval(bob)", err)
+	if len(list) != 2 || list[1].By != "bob" {
+		t.Fatalf("approvals after bob's: %+v", list)
+	}
+	wantAppended(t, s, "two approvals", before, 2)
+	r.Approvals = []storage.Approval{{By: "alice", At: at}, {By: "bob", At: at.Add(time.Minute)}}
+	wantRequest(t, s, "approved twice", r)
+
+	must(t, "DecideRequest", s.DecideRequest(ctx, r.ID, storage.RequestApproved, "bob", "", at.Add(time.Minute), Event("request-approve", "")))
+	before = trail(t, s)
+	for _, tc := range []struct {
+		id   string
+		want errs.Kind
+	}{{r.ID, errs.Conflict}, {requestID(9), errs.NotFound}} {
+		_, err := s.AddApproval(ctx, tc.id, "carol", at, Event("request-approval", ""))
+		wantKind(t, "AddApproval("+tc.id+")", err, tc.want)
+	}
+	wantAppended(t, s, "refused approvals", before, 0)
+	got, err := s.GetRequest(ctx, r.ID)
+	must(t, "GetRequest", err)
+	if len(got.Approvals) != 2 {
+		t.Fatalf("approvals of the decided request: %+v", got.Approvals)
+	}
+	page, err := s.ListRequests(ctx, storage.RequestFilter{})
+	must(t, "ListRequests", err)
+	if len(page) != 1 || len(page[0].Approvals) != 2 {
+		t.Fatalf("ListRequests: %+v", page)
 	}
 }
