@@ -65,6 +65,9 @@ type Core struct {
 	// OnDecided, if set, is called after a held request ends issued,
 	// failed, rejected or expired (approval.go). It must not block.
 	OnDecided func(ctx context.Context, r storage.Request)
+	// OnEvent, if set, is told of each certificate issued (or renewed)
+	// and revoked here, after it is stored and audited. It must not block.
+	OnEvent func(ctx context.Context, ev CertificateEvent)
 	// OnApproval, if set, is told of an approval recorded for a request
 	// that needs more (need in all); r carries its approvals so far.
 	OnApproval func(ctx context.Context, r storage.Request, need int)
@@ -87,6 +90,22 @@ type Observer interface {
 	// Upstream times one order at an external CA (err nil: a
 	// certificate came back).
 	Upstream(upstream string, took time.Duration, err error)
+}
+
+// CertificateEvent is what Core.OnEvent is told.
+type CertificateEvent struct {
+	Kind      string // issued, renewed (Replaces says what), revoked (Reason says why)
+	Serial    string
+	Profile   string
+	CA        string // the CA or upstream that issued it
+	Method    string
+	Requester string // who asked: for revoked, who revoked
+	SANs      []string
+	NotBefore time.Time
+	NotAfter  time.Time
+	Replaces  string
+	Reason    int
+	At        time.Time
 }
 
 // IssueRequest asks for a certificate under a profile, either for the key
@@ -171,6 +190,15 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		} else {
 			c.Observer.Issued(req.Profile, req.Method, issued.Issuer)
 		}
+	}
+	if err == nil && c.OnEvent != nil {
+		ev := CertificateEvent{Kind: "issued", Serial: issued.Serial, Profile: req.Profile, CA: issued.Issuer, Method: req.Method,
+			Requester: req.Requester, SANs: sans(issued.Cert), NotBefore: issued.Cert.NotBefore, NotAfter: issued.Cert.NotAfter,
+			Replaces: req.Replaces, At: c.Now()}
+		if req.Replaces != "" {
+			ev.Kind = "renewed"
+		}
+		c.OnEvent(ctx, ev)
 	}
 	return issued, err
 }
@@ -376,6 +404,10 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 	}
 	if c.OnRevoke != nil && up == nil { // the external CA publishes its own CRLs and OCSP
 		c.OnRevoke(ctx, cert.CA, serial)
+	}
+	if c.OnEvent != nil {
+		c.OnEvent(ctx, CertificateEvent{Kind: "revoked", Serial: serial, Profile: cert.Profile, CA: cert.CA, Method: cert.Method,
+			Requester: requester, SANs: cert.SANs, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Reason: reason, At: now})
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package ca_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +89,39 @@ func TestCoreRenewReleasesClaim(t *testing.T) {
 			t.Fatalf("renewal after the lease: %v", err)
 		}
 	})
+}
+
+// OnEvent hears of each certificate issued, renewed and revoked, with
+// what a webhook tells; not of a refusal.
+func TestCoreEvents(t *testing.T) {
+	f, old := renewable(t, teststore.SQLite(t))
+	ctx := context.Background()
+	var events []ca.CertificateEvent
+	f.core.OnEvent = func(_ context.Context, ev ca.CertificateEvent) { events = append(events, ev) }
+	issued, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "e.example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "", "e.example.org")}); err == nil {
+		t.Fatal("a name outside the profile was issued")
+	}
+	renewed, err := f.core.Renew(ctx, ca.RenewRequest{Serial: old.Serial, Requester: "t", Revoke: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, fmt.Sprintf("%s %s %s %s %v %s %d", ev.Kind, ev.Serial, ev.Requester, ev.Replaces, ev.SANs, ev.Profile, ev.Reason))
+	}
+	want := []string{
+		fmt.Sprintf("issued %s pipeline  [e.example.com] web 0", issued.Serial),
+		fmt.Sprintf("renewed %s t %s [r.example.com] web 0", renewed.Serial, old.Serial),
+		fmt.Sprintf("revoked %s t  [r.example.com] web 4", old.Serial),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+	if ev := events[0]; ev.CA != "issuing" || ev.Method != "api" || !ev.NotAfter.Equal(issued.Cert.NotAfter) || ev.At.IsZero() {
+		t.Errorf("issued event %+v", ev)
+	}
 }

@@ -270,7 +270,26 @@ type Profile struct {
 	Approval ProfileApproval `yaml:"approval"`
 	// Subject is what the subject carries besides the common name.
 	Subject ProfileSubject `yaml:"subject"`
+	// Notify posts the profile's certificate events to a webhook.
+	Notify ProfileNotify `yaml:"notify"`
 }
+
+// ProfileNotify tells a webhook of what happens to a profile's
+// certificates (package notify), so that a deployment pipeline learns of
+// a server-driven renewal without polling, and an inventory or ticketing
+// system of each issuance and revocation.
+type ProfileNotify struct {
+	// URL is the http(s) webhook; empty: none.
+	URL string `yaml:"url"`
+	// SecretFile, if set, holds the key that signs each post
+	// (X-Gateway-Signature: sha256=HMAC-SHA256 of the body).
+	SecretFile string `yaml:"secret_file"`
+	// Events are what is told: issued, renewed, revoked. Default: all.
+	Events []string `yaml:"events"`
+}
+
+// NotifyEvents are the certificate events a profile's webhook may be told.
+var NotifyEvents = []string{"issued", "renewed", "revoked"}
 
 // ProfileSubject sets subject attributes of a profile's certificates:
 // fixed values that every certificate carries, and the attributes a

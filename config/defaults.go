@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Defaults of keys left empty. The quickstart writes most of them out in
 // var/gateway.yaml anyway, so a reader sees what runs.
@@ -95,6 +98,9 @@ func (c *Config) setDefaults() {
 		setDur(&p.Approval.ExpireAfter, 7*24*time.Hour)
 		if p.Approval.Approvals == 0 {
 			p.Approval.Approvals = 1
+		}
+		if p.Notify.URL != "" && p.Notify.Events == nil {
+			p.Notify.Events = slices.Clone(NotifyEvents)
 		}
 	}
 	for i := range c.Upstreams {

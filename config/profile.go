@@ -133,6 +133,18 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	} else if p.Approval.NotifySecretFile != "" {
 		add(path+".approval.notify_secret_file", "signs notifications, and approval.notify_url is not set")
 	}
+	if u := p.Notify.URL; u != "" {
+		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
+			add(path+".notify.url", "must be an absolute http:// or https:// URL, got %q", u)
+		}
+		for i, ev := range p.Notify.Events {
+			if !contains(NotifyEvents, ev) {
+				add(fmt.Sprintf("%s.notify.events[%d]", path, i), "must be one of %s, got %q", strings.Join(NotifyEvents, ", "), ev)
+			}
+		}
+	} else if p.Notify.SecretFile != "" || len(p.Notify.Events) > 0 {
+		add(path+".notify", "events and secret_file need notify.url")
+	}
 	if p.AutoRenew.Enabled && !p.ServerKeygen {
 		add(path+".auto_renew.enabled", "server-driven renewal needs server_keygen: the gateway renews only keys it holds")
 	}

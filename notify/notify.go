@@ -2,7 +2,9 @@
 // them: an enrollment request held for approval is posted to the webhook
 // its profile names (approval.notify_url), and so is its outcome once
 // decided (issued, failed, rejected, expired), so that the channel that saw the
-// request sees what became of it.
+// request sees what became of it. A profile's certificates issued, renewed
+// and revoked are posted to its notify.url, so that a deployment pipeline
+// learns of a server-driven renewal without polling.
 //
 // The body is JSON with a one-line "text", which chat webhooks (Slack,
 // Mattermost, Rocket.Chat and others that read the same field) show as
@@ -139,20 +141,72 @@ func (w *Webhook) Decided(r storage.Request) {
 }
 
 // send posts ev in the background.
-func (w *Webhook) send(id string, ev Event) {
-	body, err := json.Marshal(ev)
+func (w *Webhook) send(id string, ev Event) { w.sendBody("request", id, ev.Event, ev) }
+
+// sendBody posts v, the event about the request or certificate (what) id,
+// in the background.
+func (w *Webhook) sendBody(what, id, event string, v any) {
+	body, err := json.Marshal(v)
 	if err != nil {
-		w.log().Error("encode a notification", "request", id, "err", err)
+		w.log().Error("encode a notification", what, id, "err", err)
 		return
 	}
-	w.wg.Go(func() { w.deliver(id, ev.Event, body) })
+	w.wg.Go(func() { w.deliver(what, id, event, body) })
+}
+
+// CertificateEvent is the body of a certificate notification.
+type CertificateEvent struct {
+	Event       string      `json:"event"` // certificate.issued, certificate.renewed, certificate.revoked
+	Text        string      `json:"text"`
+	At          time.Time   `json:"at"`
+	Certificate Certificate `json:"certificate"`
+}
+
+// Certificate is what a notification says of a certificate; the
+// certificate itself is GET /api/v1/certificates/SERIAL/pem.
+type Certificate struct {
+	Serial    string    `json:"serial"`
+	Profile   string    `json:"profile"`
+	CA        string    `json:"ca"`
+	Method    string    `json:"method"`
+	Requester string    `json:"requester"` // for a revocation, who revoked it
+	SANs      []string  `json:"sans"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// Replaces is the certificate a renewal renews.
+	Replaces string `json:"replaces,omitempty"`
+	// RevocationReason is the RFC 5280 reason of a revocation.
+	RevocationReason string `json:"revocation_reason,omitempty"`
+}
+
+// Certificate tells the webhook of a certificate issued, renewed or
+// revoked (kind), in the background.
+func (w *Webhook) Certificate(kind string, c Certificate, at time.Time) {
+	if c.SANs == nil {
+		c.SANs = []string{}
+	}
+	c.NotBefore, c.NotAfter = c.NotBefore.UTC(), c.NotAfter.UTC()
+	ev := CertificateEvent{Event: "certificate." + kind, At: at.UTC(), Certificate: c}
+	about := fmt.Sprintf("Certificate %s for %s (profile %s)", c.Serial, strings.Join(c.SANs, ", "), c.Profile)
+	until := c.NotAfter.Format(time.RFC3339)
+	switch kind {
+	case "issued":
+		ev.Text = fmt.Sprintf("%s was issued to %s (%s), valid until %s", about, c.Requester, c.Method, until)
+	case "renewed":
+		ev.Text = fmt.Sprintf("%s renews %s, valid until %s: GET /api/v1/profiles/%s/latest has it", about, c.Replaces, until, c.Profile)
+	case "revoked":
+		ev.Text = fmt.Sprintf("%s was revoked by %s: %s", about, c.Requester, c.RevocationReason)
+	default:
+		return
+	}
+	w.sendBody("serial", c.Serial, ev.Event, ev)
 }
 
 // Wait returns once the notifications under way are delivered or given
 // up (for a clean shutdown, and for tests).
 func (w *Webhook) Wait() { w.wg.Wait() }
 
-func (w *Webhook) deliver(id, event string, body []byte) {
+func (w *Webhook) deliver(what, id, event string, body []byte) {
 	attempts, backoff := w.Attempts, w.Backoff
 	if attempts <= 0 {
 		attempts = 3
@@ -168,13 +222,13 @@ func (w *Webhook) deliver(id, event string, body []byte) {
 		}
 		var retry bool
 		if retry, err = w.post(body); err == nil {
-			w.log().Info("approval notification delivered", "request", id, "event", event, "url", w.URL)
+			w.log().Info("notification delivered", what, id, "event", event, "url", w.URL)
 			return
 		} else if !retry {
 			break
 		}
 	}
-	w.log().Error("approval notification not delivered", "request", id, "event", event, "url", w.URL, "err", err)
+	w.log().Error("notification not delivered", what, id, "event", event, "url", w.URL, "err", err)
 }
 
 // post sends body once; retry says whether another attempt may do better

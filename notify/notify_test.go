@@ -194,3 +194,35 @@ func TestApproval(t *testing.T) {
 		}
 	}
 }
+
+func TestCertificate(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := &Webhook{URL: srv.URL, Secret: []byte("k")}
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := Certificate{Serial: "0a1b", Profile: "web", CA: "issuing", Method: "api", Requester: "gateway renewal",
+		SANs: []string{"app.example.com"}, NotBefore: at, NotAfter: at.Add(90 * 24 * time.Hour), Replaces: "09ff"}
+	w.Certificate("renewed", c, at)
+	w.Certificate("unknown", c, at) // not told
+	w.Wait()
+	rc.mu.Lock()
+	n := len(rc.bodies)
+	rc.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d posts, want 1", n)
+	}
+	var ev CertificateEvent
+	if err := json.Unmarshal(rc.bodies[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Event != "certificate.renewed" || ev.Certificate.Serial != "0a1b" || ev.Certificate.Replaces != "09ff" || !ev.At.Equal(at) ||
+		rc.sigs[0] != Sign([]byte("k"), rc.bodies[0]) {
+		t.Errorf("event %+v", ev)
+	}
+	for _, want := range []string{"Certificate 0a1b for app.example.com (profile web) renews 09ff", "/api/v1/profiles/web/latest"} {
+		if !strings.Contains(ev.Text, want) {
+			t.Errorf("text %q lacks %q", ev.Text, want)
+		}
+	}
+}

@@ -150,6 +150,12 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer d.Close()
+	// The profile's webhook hears of it, as from gateway serve.
+	told, err := notifyFromCLI(d, core, stderr)
+	if err != nil {
+		return err
+	}
+	defer told()
 	s := strings.ToLower(*serial)
 	if err := core.Revoke(ctx, s, reason, cliActor("gateway cert revoke")); err != nil {
 		return err

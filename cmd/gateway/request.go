@@ -70,15 +70,11 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 	}
 	defer d.Close()
 	// The profile's webhook hears the outcome, as from gateway serve.
-	wait, err := wireNotify(d.cfg, core, d.log)
+	told, err := notifyFromCLI(d, core, stderr)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if !wait(notifyWait) {
-			fmt.Fprintf(stderr, "the approval webhook did not answer within %s; it was not told of the outcome\n", notifyWait)
-		}
-	}()
+	defer told()
 	if verb == "reject" {
 		r, err := core.Reject(ctx, *id, actor, *reason)
 		if err != nil {

@@ -193,7 +193,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Webhook posts under way (an approval decided just before the stop)
 	// get what is left of the shutdown timeout.
 	if deadline, _ := dctx.Deadline(); !waitNotify(time.Until(deadline)) {
-		log.Warn("approval notifications still under way at shutdown were dropped")
+		log.Warn("notifications still under way at shutdown were dropped")
 	}
 	log.Info("stopped")
 	return err

@@ -40,7 +40,7 @@ type hookReceiver struct {
 	// away meanwhile is not kept.
 	delay  atomic.Int64
 	mu     sync.Mutex
-	events []string // "EVENT ID" of each, e.g. "request.pending 0a1b..."
+	events []string // "EVENT ID" of each, e.g. "request.pending 0a1b...", "certificate.issued SERIAL"
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,8 +54,14 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var ev struct {
 		Event, Text string
 		Request     struct{ ID string }
+		Certificate struct{ Serial string }
 	}
-	if json.Unmarshal(body, &ev) != nil || !strings.HasPrefix(ev.Event, "request.") || !strings.Contains(ev.Text, ev.Request.ID) {
+	err := json.Unmarshal(body, &ev)
+	id := ev.Request.ID
+	if strings.HasPrefix(ev.Event, "certificate.") {
+		id = ev.Certificate.Serial
+	}
+	if err != nil || id == "" || !strings.Contains(ev.Text, id) {
 		http.Error(w, "unexpected body", http.StatusBadRequest)
 		return
 	}
@@ -65,11 +71,12 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
-	h.events = append(h.events, ev.Event+" "+ev.Request.ID)
+	h.events = append(h.events, ev.Event+" "+id)
 	h.mu.Unlock()
 }
 
-// told waits up to 10 seconds for the event about request id.
+// told waits up to 10 seconds for the event about id (a request's, or a
+// certificate's serial).
 func (h *hookReceiver) told(t *testing.T, event, id string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -80,7 +87,7 @@ func (h *hookReceiver) told(t *testing.T, event, id string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the webhook was not told %s of request %s (signed)", event, id)
+			t.Fatalf("the webhook was not told %s about %s (signed)", event, id)
 		}
 	}
 }
