@@ -37,6 +37,8 @@ type CoreStore interface {
 	ClaimRenewal(ctx context.Context, serial, claimant string, now time.Time, lease time.Duration) (bool, error)
 	ReleaseRenewal(ctx context.Context, serial, claimant string) error
 	MarkRenewed(ctx context.Context, oldSerial, newSerial string) error
+	ExpiringUntold(ctx context.Context, profile string, now, until time.Time, limit int) ([]storage.Certificate, error)
+	MarkExpiryTold(ctx context.Context, serial string, at time.Time) (bool, error)
 	ApprovalStore
 }
 
@@ -94,7 +96,7 @@ type Observer interface {
 
 // CertificateEvent is what Core.OnEvent is told.
 type CertificateEvent struct {
-	Kind      string // issued, renewed (Replaces says what), revoked (Reason says why)
+	Kind      string // issued, renewed (Replaces says what), revoked (Reason says why), expiring
 	Serial    string
 	Profile   string
 	CA        string // the CA or upstream that issued it

@@ -55,7 +55,10 @@ type Profile struct {
 	ExpireAfter time.Duration
 	// Approvals is how many operators must approve a held request.
 	Approvals int
-	subject   profileSubject
+	// ExpiryNotice is how long before its end a certificate nothing
+	// renewed is told to OnEvent as expiring; 0: never.
+	ExpiryNotice time.Duration
+	subject      profileSubject
 }
 
 var keyUsageByName = map[string]x509.KeyUsage{
@@ -83,8 +86,9 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		ServerKeygen: p.ServerKeygen, AutoRenew: p.AutoRenew.Enabled,
 		RenewBefore: time.Duration(p.AutoRenew.RenewBeforeDays) * 24 * time.Hour,
 		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(), ExpireAfter: p.Approval.ExpireAfter.D(),
-		Approvals: max(p.Approval.Approvals, 1),
-		subject:   compileSubject(p.Subject),
+		Approvals:    max(p.Approval.Approvals, 1),
+		ExpiryNotice: expiryNotice(p.Notify),
+		subject:      compileSubject(p.Subject),
 	}
 	for _, r := range p.Names.DNS {
 		cp.dnsRules = append(cp.dnsRules, strings.ToLower(r))
@@ -332,4 +336,14 @@ func (p *Profile) RenewAt(notBefore, notAfter time.Time) time.Time {
 		at = floor
 	}
 	return at
+}
+
+// expiryNotice is how long before their end a profile's certificates are
+// told as expiring: its webhook's expiring_within, if it is told of
+// expiring ones.
+func expiryNotice(n config.ProfileNotify) time.Duration {
+	if n.URL == "" || !slices.Contains(n.Events, "expiring") {
+		return 0
+	}
+	return n.ExpiringWithin.D()
 }

@@ -284,12 +284,16 @@ type ProfileNotify struct {
 	// SecretFile, if set, holds the key that signs each post
 	// (X-Gateway-Signature: sha256=HMAC-SHA256 of the body).
 	SecretFile string `yaml:"secret_file"`
-	// Events are what is told: issued, renewed, revoked. Default: all.
+	// Events are what is told: issued, renewed, revoked, expiring.
+	// Default: all.
 	Events []string `yaml:"events"`
+	// ExpiringWithin is how long before its end a certificate nothing
+	// renewed is told as expiring (once). Default 14d.
+	ExpiringWithin Duration `yaml:"expiring_within"`
 }
 
 // NotifyEvents are the certificate events a profile's webhook may be told.
-var NotifyEvents = []string{"issued", "renewed", "revoked"}
+var NotifyEvents = []string{"issued", "renewed", "revoked", "expiring"}
 
 // ProfileSubject sets subject attributes of a profile's certificates:
 // fixed values that every certificate carries, and the attributes a

@@ -103,7 +103,7 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
   orders_per_account_per_hour: -1
@@ -129,6 +129,9 @@ keystore: {wrap: hsm}
 		"profiles[0].approval.retry_after: must not be negative",
 		"profiles[0].approval.expire_after: must not be negative",
 		"profiles[0].approval.approvals: must be 1 to 10, got 11",
+		"profiles[0].notify.url: must be an absolute http:// or https:// URL",
+		"profiles[0].notify.expiring_within: must not be negative",
+		"profiles[0].notify.events[1]: must be one of issued, renewed, revoked, expiring, got \"expired\"",
 		"profiles[0].approval.notify_url: must be an absolute http:// or https:// URL",
 		"profiles[0].subject.country: country \"de\" is not two capital letters",
 		"profiles[0].subject.organization: organization \" Acme\" is empty or starts or ends with spaces",

@@ -102,6 +102,9 @@ func (c *Config) setDefaults() {
 		if p.Notify.URL != "" && p.Notify.Events == nil {
 			p.Notify.Events = slices.Clone(NotifyEvents)
 		}
+		if p.Notify.URL != "" {
+			setDur(&p.Notify.ExpiringWithin, 14*24*time.Hour)
+		}
 	}
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

@@ -137,6 +137,9 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
 			add(path+".notify.url", "must be an absolute http:// or https:// URL, got %q", u)
 		}
+		if p.Notify.ExpiringWithin < 0 {
+			add(path+".notify.expiring_within", "must not be negative, got %s", p.Notify.ExpiringWithin)
+		}
 		for i, ev := range p.Notify.Events {
 			if !contains(NotifyEvents, ev) {
 				add(fmt.Sprintf("%s.notify.events[%d]", path, i), "must be one of %s, got %q", strings.Join(NotifyEvents, ", "), ev)

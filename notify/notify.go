@@ -156,7 +156,7 @@ func (w *Webhook) sendBody(what, id, event string, v any) {
 
 // CertificateEvent is the body of a certificate notification.
 type CertificateEvent struct {
-	Event       string      `json:"event"` // certificate.issued, certificate.renewed, certificate.revoked
+	Event       string      `json:"event"` // certificate.issued, certificate.renewed, certificate.revoked, certificate.expiring
 	Text        string      `json:"text"`
 	At          time.Time   `json:"at"`
 	Certificate Certificate `json:"certificate"`
@@ -179,8 +179,8 @@ type Certificate struct {
 	RevocationReason string `json:"revocation_reason,omitempty"`
 }
 
-// Certificate tells the webhook of a certificate issued, renewed or
-// revoked (kind), in the background.
+// Certificate tells the webhook of a certificate issued, renewed, revoked
+// or expiring (kind), in the background.
 func (w *Webhook) Certificate(kind string, c Certificate, at time.Time) {
 	if c.SANs == nil {
 		c.SANs = []string{}
@@ -196,6 +196,9 @@ func (w *Webhook) Certificate(kind string, c Certificate, at time.Time) {
 		ev.Text = fmt.Sprintf("%s renews %s, valid until %s: GET /api/v1/profiles/%s/latest has it", about, c.Replaces, until, c.Profile)
 	case "revoked":
 		ev.Text = fmt.Sprintf("%s was revoked by %s: %s", about, c.Requester, c.RevocationReason)
+	case "expiring":
+		days := int(c.NotAfter.Sub(at).Hours() / 24)
+		ev.Text = fmt.Sprintf("%s expires at %s (in %d days) and nothing renewed it", about, until, days)
 	default:
 		return
 	}

@@ -226,3 +226,20 @@ func TestCertificate(t *testing.T) {
 		}
 	}
 }
+
+func TestCertificateExpiring(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := &Webhook{URL: srv.URL}
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	w.Certificate("expiring", Certificate{Serial: "0c", Profile: "devices", SANs: []string{"d.example.com"}, NotAfter: at.Add(10*24*time.Hour + time.Hour)}, at)
+	w.Wait()
+	var ev CertificateEvent
+	rc.mu.Lock()
+	err := json.Unmarshal(rc.bodies[0], &ev)
+	rc.mu.Unlock()
+	if err != nil || ev.Event != "certificate.expiring" || !strings.Contains(ev.Text, "Certificate 0c for d.example.com (profile devices) expires at 2030-01-12T04:04:05Z (in 10 days) and nothing renewed it") {
+		t.Fatalf("event %+v, %v", ev, err)
+	}
+}

@@ -141,6 +141,14 @@ type Store interface {
 	// empty): the ones about to lapse unless someone renews them. A
 	// profile with none is absent from the map.
 	CountExpiring(ctx context.Context, now, until time.Time) (map[string]int, error)
+	// ExpiringUntold lists the certificates of profile that CountExpiring
+	// counts for [now, until) and whose expiry nobody was told of yet
+	// (MarkExpiryTold), soonest first (by NotAfter, then Serial), at most
+	// limit (at least 1, capped at MaxCertificateLimit).
+	ExpiringUntold(ctx context.Context, profile string, now, until time.Time, limit int) ([]Certificate, error)
+	// MarkExpiryTold records that the expiry of a certificate was told, at
+	// at; false if it was already (another replica told it).
+	MarkExpiryTold(ctx context.Context, serial string, at time.Time) (bool, error)
 	// LatestCertificate returns the newest active certificate of the
 	// profile that is unexpired at now (NotAfter > now): the one with the
 	// latest NotBefore, then the latest CreatedAt, then the greatest

@@ -113,6 +113,10 @@ func webhook(url, secretFile, key, profile string, log *slog.Logger) (*notify.We
 	return w, nil
 }
 
+// expiryNoticeInterval is how often gateway serve looks for certificates
+// to tell as expiring.
+const expiryNoticeInterval = 10 * time.Minute
+
 // notifyFromCLI wires the profiles' webhooks into a command's core, as
 // gateway serve does; the command calls told before it exits, which waits
 // up to notifyWait for the posts and says so on stderr if they did not

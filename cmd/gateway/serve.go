@@ -57,6 +57,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go core.WatchRequests(ctx, time.Hour)
+	// Certificates about to expire unrenewed go to their profile's
+	// webhook (notify.expiring_within), once, from whichever replica.
+	go core.WatchExpiring(ctx, expiryNoticeInterval)
 	var m *metrics.Metrics
 	if cfg.Listen.Metrics != "" {
 		m = newMetrics(d, core)

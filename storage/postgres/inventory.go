@@ -162,3 +162,26 @@ func (s *Store) PendingCertificates(ctx context.Context, olderThan time.Time, li
 		ORDER BY created_at, serial COLLATE "C" LIMIT $2`,
 		olderThan, n)
 }
+
+// ExpiringUntold implements storage.Store.
+func (s *Store) ExpiringUntold(ctx context.Context, profile string, now, until time.Time, limit int) ([]storage.Certificate, error) {
+	n, err := certquery.CheckLimit(limit)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "postgres: expiring certificates")
+	}
+	return s.queryCertificates(ctx, "expiring certificates",
+		`SELECT `+certColumns+` FROM certificates
+		WHERE not_after >= $1 AND not_after < $2 AND status = 'active' AND renewed_by IS NULL
+			AND profile = $3 AND expiry_told_at IS NULL
+		ORDER BY not_after, serial COLLATE "C" LIMIT $4`,
+		now, until, profile, n)
+}
+
+// MarkExpiryTold implements storage.Store.
+func (s *Store) MarkExpiryTold(ctx context.Context, serial string, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE certificates SET expiry_told_at = $1 WHERE serial = $2 AND expiry_told_at IS NULL`, at.UTC(), serial)
+	if err != nil {
+		return false, wrap(err, "mark expiry of %s told", serial)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -154,3 +154,35 @@ func (s *Store) PendingCertificates(ctx context.Context, olderThan time.Time, li
 		ORDER BY created_at, serial LIMIT ?`,
 		micros(olderThan), n)
 }
+
+// ExpiringUntold implements storage.Store.
+func (s *Store) ExpiringUntold(ctx context.Context, profile string, now, until time.Time, limit int) ([]storage.Certificate, error) {
+	n, err := certquery.CheckLimit(limit)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "sqlite: expiring certificates")
+	}
+	return s.queryCertificates(ctx, "expiring certificates",
+		`SELECT `+certColumns+` FROM certificates
+		WHERE not_after >= ? AND not_after < ? AND status = 'active' AND renewed_by IS NULL
+			AND profile = ? AND expiry_told_at IS NULL
+		ORDER BY not_after, serial LIMIT ?`,
+		micros(now), micros(until), profile, n)
+}
+
+// MarkExpiryTold implements storage.Store.
+func (s *Store) MarkExpiryTold(ctx context.Context, serial string, at time.Time) (bool, error) {
+	var marked bool
+	err := s.writes.Do(ctx, "mark expiry told", func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE certificates SET expiry_told_at = ? WHERE serial = ? AND expiry_told_at IS NULL`, micros(at), serial)
+		if err != nil {
+			return wrap(err, "mark expiry of %s told", serial)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "mark expiry of %s told", serial)
+		}
+		marked = n == 1
+		return nil
+	})
+	return marked, err
+}

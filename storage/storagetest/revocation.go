@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,5 +211,38 @@ func testCountExpiring(t *testing.T, open func(t *testing.T) storage.Store) {
 	}
 	if got, err := s.CountExpiring(ctx, until.Add(365*24*time.Hour), until.Add(366*24*time.Hour)); err != nil || len(got) != 0 {
 		t.Errorf("CountExpiring of an empty window = %v, %v", got, err)
+	}
+
+	// The same certificates, one profile at a time and soonest first,
+	// until their expiry is told: once, whoever marks it first.
+	untold := func(profile string, limit int) (out []string) {
+		t.Helper()
+		certs, err := s.ExpiringUntold(ctx, profile, now, until, limit)
+		must(t, "ExpiringUntold", err)
+		for _, c := range certs {
+			out = append(out, c.Serial)
+		}
+		return out
+	}
+	if got := untold("default", 10); !slices.Equal(got, []string{"c1", "c2"}) {
+		t.Errorf("ExpiringUntold(default) = %v, want [c1 c2]", got)
+	}
+	if got := untold("default", 1); !slices.Equal(got, []string{"c1"}) {
+		t.Errorf("ExpiringUntold(default, 1) = %v, want [c1]", got)
+	}
+	if ok, err := s.MarkExpiryTold(ctx, "c1", now); err != nil || !ok {
+		t.Fatalf("MarkExpiryTold(c1) = %v, %v", ok, err)
+	}
+	if ok, err := s.MarkExpiryTold(ctx, "c1", now.Add(time.Minute)); err != nil || ok {
+		t.Fatalf("MarkExpiryTold(c1) again = %v, %v; want false", ok, err)
+	}
+	if got := untold("default", 10); !slices.Equal(got, []string{"c2"}) {
+		t.Errorf("ExpiringUntold(default) after c1 was told = %v, want [c2]", got)
+	}
+	if got := untold("web", 10); !slices.Equal(got, []string{"c9"}) {
+		t.Errorf("ExpiringUntold(web) = %v, want [c9]", got)
+	}
+	if _, err := s.ExpiringUntold(ctx, "web", now, until, 0); !errs.Is(err, errs.Malformed) {
+		t.Errorf("ExpiringUntold(limit 0) = %v, want Malformed", err)
 	}
 }
