@@ -132,6 +132,7 @@ const (
 
 // Routes mounts the API under /api/v1. Each route and the scope it needs:
 //
+//	GET  /profiles                            read    the certificate profiles: rules and endpoints
 //	POST /profiles/{profile}/certificates     issue   issue from a CSR or a generated key
 //	GET  /profiles/{profile}/latest           issue   newest active bundle (with a held key)
 //	GET  /certificates                        read    inventory, filtered and paged
@@ -187,6 +188,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeIssue), a.profileAllowed, a.idempotent).Post("/profiles/{profile}/certificates", a.issue)
 		r.With(a.require(scopeIssue), a.profileAllowed).Get("/profiles/{profile}/latest", a.latest)
 
+		r.With(a.require(scopeRead)).Get("/profiles", a.profiles)
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/renew", a.renewCA)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/revoke", a.revokeCA)

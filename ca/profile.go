@@ -347,3 +347,26 @@ func expiryNotice(n config.ProfileNotify) time.Duration {
 	}
 	return n.ExpiringWithin.D()
 }
+
+// NameRules is what a profile lets a certificate name, as its
+// configuration (names) says it.
+type NameRules struct {
+	DNS             []string // exact names, .suffixes, "*"
+	Wildcards       bool
+	IPRanges        []string
+	Emails          []string
+	URIs            []string
+	CommonName      string // forbid | allow | require
+	CommonNameInSAN bool
+	Max             int
+}
+
+// Names returns p's name rules.
+func (p *Profile) Names() NameRules {
+	r := NameRules{DNS: slices.Clone(p.dnsRules), Wildcards: p.wildcards, Emails: slices.Clone(p.emailRules), URIs: slices.Clone(p.uriRules),
+		CommonName: p.commonName, CommonNameInSAN: p.cnInSAN, Max: p.maxNames}
+	for _, pfx := range p.ipRanges {
+		r.IPRanges = append(r.IPRanges, pfx.String())
+	}
+	return r
+}
