@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -117,7 +118,7 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 		if _, gone := a.revoked.Get(tok.ID, now); gone {
 			return storage.Token{}, errs.New(errs.Unauthorized, "the bearer token is not valid")
 		}
-		return tok, nil
+		return tok, expired(tok, now)
 	}
 	tok, err := a.store.TokenByHash(r.Context(), hash)
 	if errs.Is(err, errs.NotFound) {
@@ -130,7 +131,16 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 		return storage.Token{}, errs.New(errs.Unauthorized, "the bearer token is not valid")
 	}
 	a.tokens.Put(string(hash), tok, now)
-	return tok, nil
+	return tok, expired(tok, now)
+}
+
+// expired refuses a token past its ExpiresAt, saying so (the token is
+// known, and its holder needs a new one, not a retry).
+func expired(tok storage.Token, now time.Time) error {
+	if !tok.ExpiresAt.IsZero() && !now.Before(tok.ExpiresAt) {
+		return errs.New(errs.Unauthorized, "the bearer token %q expired at %s", tok.Name, tok.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // tokenOf is the token of a request that require authenticated.

@@ -77,12 +77,24 @@ func LimitToken(t *storage.Token, profiles []string, known func(string) bool) er
 	return nil
 }
 
+// ExpireToken makes t stop working validFor after its creation.
+func ExpireToken(t *storage.Token, validFor time.Duration) error {
+	if validFor <= 0 {
+		return errs.New(errs.Malformed, "a token is valid for a positive duration, not %s", validFor)
+	}
+	t.ExpiresAt = t.CreatedAt.Add(validFor)
+	return nil
+}
+
 // TokenCreated is the audit event of a new token, made by actor: its ID,
-// name, scopes and profiles, never its secret or hash.
+// name, scopes, profiles and expiry, never its secret or hash.
 func TokenCreated(t storage.Token, actor string) storage.AuditEvent {
 	detail := fmt.Sprintf("token %s name=%q scopes=%s", t.ID, t.Name, strings.Join(t.Scopes, ","))
 	if len(t.Profiles) > 0 {
 		detail += " profiles=" + strings.Join(t.Profiles, ",")
+	}
+	if !t.ExpiresAt.IsZero() {
+		detail += " expires=" + t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return storage.AuditEvent{At: t.CreatedAt, Actor: actor, Action: "token-create", Detail: detail}
 }

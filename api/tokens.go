@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -18,22 +19,32 @@ type tokenJSON struct {
 	Scopes    []string  `json:"scopes"`
 	Profiles  []string  `json:"profiles,omitempty"` // none: every profile
 	CreatedAt time.Time `json:"created_at"`
-	Token     string    `json:"token,omitempty"`
+	// ExpiresAt is when the token stops working; absent: never.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	Token     string     `json:"token,omitempty"`
 }
 
 func toTokenJSON(t storage.Token) tokenJSON {
-	return tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Profiles: t.Profiles, CreatedAt: t.CreatedAt.UTC()}
+	out := tokenJSON{ID: t.ID, Name: t.Name, Scopes: t.Scopes, Profiles: t.Profiles, CreatedAt: t.CreatedAt.UTC()}
+	if !t.ExpiresAt.IsZero() {
+		at := t.ExpiresAt.UTC()
+		out.ExpiresAt = &at
+	}
+	return out
 }
 
 type createTokenRequest struct {
 	Name     string   `json:"name"`
 	Scopes   []string `json:"scopes"`
 	Profiles []string `json:"profiles"`
+	// ValidFor, a duration as the configuration writes it ("90d"), makes
+	// the token expire; empty: it never does.
+	ValidFor string `json:"valid_for"`
 }
 
 // createToken makes an API token as `gateway token create` does: POST
-// /tokens with {"name", "scopes", "profiles"}; 201 with the token, whose
-// secret ("token") is shown this once. Audited (token-create).
+// /tokens with {"name", "scopes", "profiles", "valid_for"}; 201 with the
+// token, whose secret ("token") is shown this once. Audited (token-create).
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	var req createTokenRequest
 	if err := decodeJSON(w, r, &req); err != nil {
@@ -48,6 +59,16 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 	if err := LimitToken(&rec, req.Profiles, func(p string) bool { _, ok := a.core.Profiles[p]; return ok }); err != nil {
 		a.problem(w, r, err)
 		return
+	}
+	if req.ValidFor != "" {
+		d, err := config.ParseDuration(req.ValidFor)
+		if err == nil {
+			err = ExpireToken(&rec, d.D())
+		}
+		if err != nil {
+			a.problem(w, r, errs.New(errs.Malformed, "field \"valid_for\": %q is not a positive duration such as \"90d\"", req.ValidFor))
+			return
+		}
 	}
 	if err := a.store.InsertToken(r.Context(), rec, TokenCreated(rec, requester(r))); err != nil {
 		a.problem(w, r, err)

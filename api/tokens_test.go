@@ -73,3 +73,40 @@ func TestTokensAPI(t *testing.T) {
 		}
 	})
 }
+
+// A token made with valid_for works until then, and is refused after,
+// saying it expired; the list shows when.
+func TestTokenExpiry(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		var made struct {
+			ID        string     `json:"id"`
+			Token     string     `json:"token"`
+			ExpiresAt *time.Time `json:"expires_at"`
+		}
+		e.do("POST", "/api/v1/tokens", admin, map[string]any{"name": "short", "scopes": []string{"read"}, "valid_for": "1h"}).decode(t, http.StatusCreated, &made)
+		if made.ExpiresAt == nil || !made.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+			t.Fatalf("expires_at %v, want an hour from now", made.ExpiresAt)
+		}
+		bearer := "Bearer " + made.Token
+		if resp := e.doAuth("GET", "/api/v1/cas", bearer, nil); resp.status != http.StatusOK {
+			t.Fatalf("before it expires: %d %s", resp.status, resp.body)
+		}
+		e.clock.Advance(time.Hour)
+		e.doAuth("GET", "/api/v1/cas", bearer, nil).problem(t, http.StatusUnauthorized, "unauthorized", `"short" expired at`)
+		var list struct {
+			Tokens []struct {
+				Name      string     `json:"name"`
+				ExpiresAt *time.Time `json:"expires_at"`
+			} `json:"tokens"`
+		}
+		e.do("GET", "/api/v1/tokens", admin, nil).decode(t, http.StatusOK, &list)
+		for _, tok := range list.Tokens {
+			if (tok.Name == "short") != (tok.ExpiresAt != nil) {
+				t.Errorf("token %s: expires_at %v", tok.Name, tok.ExpiresAt)
+			}
+		}
+		for _, bad := range []string{"0s", "-1h", "soon"} {
+			e.do("POST", "/api/v1/tokens", admin, map[string]any{"name": "bad", "scopes": []string{"read"}, "valid_for": bad}).problem(t, http.StatusBadRequest, "malformed", "valid_for")
+		}
+	})
+}

@@ -95,4 +95,6 @@ type Token struct {
 	// use; none means every profile.
 	Profiles  []string
 	CreatedAt time.Time
+	// ExpiresAt, if set, is when the token stops working.
+	ExpiresAt time.Time
 }

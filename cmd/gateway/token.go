@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
 )
@@ -35,12 +36,22 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	var scopes, profiles listFlag
 	fs.Var(&scopes, "scope", "scope: issue, read, revoke, approve or admin (repeat or separate with commas)")
 	fs.Var(&profiles, "profiles", "limit the token to these certificate profiles (repeat or separate with commas; default: every profile)")
+	validFor := fs.String("valid-for", "", "the token stops working after this long, e.g. 90d (default: never)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	secret, rec, err := api.NewToken(*name, scopes, time.Now())
 	if err != nil {
 		return err
+	}
+	if *validFor != "" {
+		d, err := config.ParseDuration(*validFor)
+		if err == nil {
+			err = api.ExpireToken(&rec, d.D())
+		}
+		if err != nil {
+			return fmt.Errorf("-valid-for %q: not a positive duration such as 90d", *validFor)
+		}
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -69,8 +80,8 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 // cmdTokenList prints every REST API token: ID, name, scopes, creation
-// time and the profiles it is limited to ("*" for every one), one per line
-// (never a secret: the store has none).
+// time, the profiles it is limited to ("*" for every one) and when it
+// expires ("never"), one per line (never a secret: the store has none).
 func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -92,7 +103,11 @@ func cmdTokenList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if len(t.Profiles) > 0 {
 			profiles = strings.Join(t.Profiles, ",")
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.UTC().Format(time.RFC3339), profiles)
+		expires := "never"
+		if !t.ExpiresAt.IsZero() {
+			expires = t.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.CreatedAt.UTC().Format(time.RFC3339), profiles, expires)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/errs"
@@ -47,7 +48,7 @@ func TestTokenCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fields := strings.Split(strings.TrimSpace(out), "\t"); len(fields) != 5 || fields[0] != tok.ID || fields[1] != "pipeline" || fields[2] != "issue,read" || fields[4] != "*" {
+	if fields := strings.Split(strings.TrimSpace(out), "\t"); len(fields) != 6 || fields[0] != tok.ID || fields[1] != "pipeline" || fields[2] != "issue,read" || fields[4] != "*" || fields[5] != "never" {
 		t.Fatalf("token list:\n%s", out)
 	}
 	if strings.Contains(out, secret) {
@@ -105,7 +106,36 @@ func TestTokenCommands(t *testing.T) {
 	if lt, err := lookup(strings.TrimSpace(limited)); err != nil || !slices.Equal(lt.Profiles, []string{"default"}) {
 		t.Fatalf("the limited token is stored as %+v (%v)", lt, err)
 	}
-	if out, err := gateway("token", "list"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "\tdefault") {
+	if out, err := gateway("token", "list"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "\tdefault\tnever") {
 		t.Fatalf("token list does not show the limit: %v\n%s", err, out)
+	}
+}
+
+// gateway token create -valid-for makes a token that expires; list says
+// when; a duration that is not positive is refused.
+func TestTokenValidFor(t *testing.T) {
+	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
+	ctx := context.Background()
+	gateway := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
+		return out.String(), err
+	}
+	before := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
+	if _, err := gateway("token", "create", "-name", "short", "-scope", "read", "-valid-for", "30d"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gateway("token", "list")
+	fields := strings.Split(strings.TrimSpace(out), "\t")
+	if err != nil || len(fields) != 6 {
+		t.Fatalf("token list: %v\n%s", err, out)
+	}
+	if at, err := time.Parse(time.RFC3339, fields[5]); err != nil || at.Before(before) || at.After(before.Add(time.Minute)) {
+		t.Fatalf("expiry %q, want about %s", fields[5], before)
+	}
+	for _, bad := range []string{"0d", "-1h", "soon"} {
+		if _, err := gateway("token", "create", "-name", "bad", "-scope", "read", "-valid-for", bad); err == nil || !strings.Contains(err.Error(), "-valid-for") {
+			t.Errorf("-valid-for %s: %v", bad, err)
+		}
 	}
 }

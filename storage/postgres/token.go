@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,8 +24,8 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 	// The messages name the ID, never the hash: the hash of a token is not
 	// a secret, but there is no reason to spread it.
 	return s.audited(ctx, "insert token "+t.ID, audit, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			t.ID, t.Name, t.Hash, scopes, profiles, t.CreatedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.ID, t.Name, t.Hash, scopes, profiles, t.CreatedAt, nullTime(t.ExpiresAt))
 		if err != nil {
 			return wrap(err, "insert token %q", t.ID)
 		}
@@ -34,14 +35,15 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 
 // tokenColumns is what every read of a token selects, in the order
 // scanToken reads it.
-const tokenColumns = `id, name, hash, scopes::text, profiles::text, created_at`
+const tokenColumns = `id, name, hash, scopes::text, profiles::text, created_at, expires_at`
 
 func scanToken(row pgx.Row) (storage.Token, error) {
 	var (
 		t                storage.Token
 		scopes, profiles string
+		expires          *time.Time
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &t.CreatedAt, &expires); err != nil {
 		return storage.Token{}, wrap(err, "read token")
 	}
 	var err error
@@ -52,6 +54,7 @@ func scanToken(row pgx.Row) (storage.Token, error) {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "postgres: decode profiles of token %q", t.ID)
 	}
 	t.CreatedAt = utc(t.CreatedAt)
+	t.ExpiresAt = fromNullTime(expires)
 	return t, nil
 }
 

@@ -23,8 +23,8 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 	// a secret, but there is no reason to spread it.
 	return s.writes.Do(ctx, "insert token "+t.ID, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			t.ID, t.Name, t.Hash, scopes, profiles, micros(t.CreatedAt))
+			`INSERT INTO api_tokens (id, name, hash, scopes, profiles, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Name, t.Hash, scopes, profiles, micros(t.CreatedAt), nullMicros(t.ExpiresAt))
 		if err != nil {
 			return wrap(err, "insert token %q", t.ID)
 		}
@@ -34,7 +34,7 @@ func (s *Store) InsertToken(ctx context.Context, t storage.Token, audit storage.
 
 // tokenColumns is what every read of a token selects, in the order
 // scanToken reads it.
-const tokenColumns = `id, name, hash, scopes, profiles, created_at`
+const tokenColumns = `id, name, hash, scopes, profiles, created_at, expires_at`
 
 func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 	var (
@@ -42,8 +42,9 @@ func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 		scopes   string
 		profiles string
 		created  int64
+		expires  sql.NullInt64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &scopes, &profiles, &created, &expires); err != nil {
 		return storage.Token{}, wrap(err, "read token")
 	}
 	var err error
@@ -54,6 +55,7 @@ func scanToken(row interface{ Scan(...any) error }) (storage.Token, error) {
 		return storage.Token{}, errs.Wrap(errs.Internal, err, "sqlite: decode profiles of token %q", t.ID)
 	}
 	t.CreatedAt = fromMicros(created)
+	t.ExpiresAt = fromNullMicros(expires)
 	return t, nil
 }
 

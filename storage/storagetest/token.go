@@ -23,6 +23,9 @@ func token(id, secret string) storage.Token {
 
 func normToken(tok storage.Token) storage.Token {
 	tok.CreatedAt = normTime(tok.CreatedAt)
+	if !tok.ExpiresAt.IsZero() {
+		tok.ExpiresAt = normTime(tok.ExpiresAt)
+	}
 	return tok
 }
 
@@ -33,7 +36,9 @@ func testToken(t *testing.T, open func(t *testing.T) storage.Store) {
 		noScopes.Scopes = nil
 		limited := token("t3", "secret-3") // to some profiles
 		limited.Profiles = []string{"web", "device"}
-		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes, limited} {
+		expiring := token("t4", "secret-4")
+		expiring.ExpiresAt = base.Add(90 * 24 * time.Hour) // not UTC, with nanoseconds
+		for _, tok := range []storage.Token{token("t1", "secret-1"), noScopes, limited, expiring} {
 			must(t, "InsertToken", s.InsertToken(ctx, tok, Event("token-create", "")))
 			got, err := s.TokenByHash(ctx, tok.Hash)
 			must(t, "TokenByHash", err)

@@ -1,0 +1,5 @@
+-- 0022: API tokens that expire.
+--
+-- Forward-only and additive. expires_at is when a token stops working;
+-- NULL: never, as every token made before.
+ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
