@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -25,6 +28,8 @@ type AuditEvent struct {
 
 type auditResponse struct {
 	Events []AuditEvent `json:"events"`
+	// NextCursor, when a full page was answered, asks for the next.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // audit reads the audit trail, newest first: GET /audit with the filters
@@ -33,12 +38,18 @@ type auditResponse struct {
 // seen as until; events that share that instant come again and are told
 // apart by id.
 func (a *API) audit(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "serial", "profile", "since", "until", "limit")
+	q, err := parseQuery(r, "serial", "profile", "action", "actor", "since", "until", "limit", "cursor")
 	if err != nil {
 		a.problem(w, r, err)
 		return
 	}
-	f := storage.AuditFilter{Profile: q.str("profile")}
+	f := storage.AuditFilter{Profile: q.str("profile"), Action: q.str("action"), Actor: q.str("actor")}
+	if c := q.str("cursor"); c != "" {
+		if f.AfterAt, f.AfterID, err = parseAuditCursor(c); err != nil {
+			a.problem(w, r, err)
+			return
+		}
+	}
 	if s := q.str("serial"); s != "" {
 		v, err := ca.ParseSerialHex(s)
 		if err != nil {
@@ -76,5 +87,29 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Events = append(resp.Events, ev)
 	}
+	if len(events) > 0 && len(events) == f.EffectiveLimit() {
+		last := events[len(events)-1]
+		resp.NextCursor = auditCursor(last.At, last.ID)
+	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// auditCursor is the next_cursor after the event at at with id.
+func auditCursor(at time.Time, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "/" + strconv.FormatInt(id, 10)))
+}
+
+func parseAuditCursor(s string) (time.Time, int64, error) {
+	bad := errs.New(errs.Malformed, "query parameter cursor: not a next_cursor from an earlier answer")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, 0, bad
+	}
+	at, id, ok := strings.Cut(string(b), "/")
+	t, terr := time.Parse(time.RFC3339Nano, at)
+	n, nerr := strconv.ParseInt(id, 10, 64)
+	if !ok || terr != nil || nerr != nil || n <= 0 {
+		return time.Time{}, 0, bad
+	}
+	return t, n, nil
 }

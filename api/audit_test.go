@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"cmp"
 	"net/http"
 	"net/url"
 	"slices"
@@ -19,6 +20,7 @@ type auditPage struct {
 		Detail      string    `json:"detail"`
 		Certificate string    `json:"certificate"`
 	} `json:"events"`
+	NextCursor string `json:"next_cursor"`
 }
 
 func TestAudit(t *testing.T) {
@@ -88,9 +90,53 @@ func TestAudit(t *testing.T) {
 			{"?since=" + at(time.Hour) + "&until=" + at(time.Hour), "before until"},
 			{"?limit=-1", "limit"},
 			{"?serial=zz", "serial"},
-			{"?actor=admin", `"actor"`},
+			{"?who=admin", `"who"`},
 		} {
 			e.do("GET", "/api/v1/audit"+tt.query, admin, nil).problem(t, 400, "malformed", tt.detail)
 		}
+	})
+}
+
+// The trail filtered by action and actor, and paged: each page's
+// next_cursor asks for the events after it, until a short page.
+func TestAuditFiltersAndPages(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		var serials []string
+		for range 5 {
+			serials = append(serials, e.issueCSR("web", "p.example.com").Serial)
+		}
+		e.do("POST", "/api/v1/certificates/"+serials[0]+"/revoke", revoker, nil).decode(t, http.StatusOK, &certificate{})
+
+		var revokes auditPage
+		e.do("GET", "/api/v1/audit?action=revoke", admin, nil).decode(t, http.StatusOK, &revokes)
+		if len(revokes.Events) != 1 || revokes.Events[0].Serial != serials[0] || revokes.Events[0].Actor != revoker || revokes.NextCursor != "" {
+			t.Fatalf("action=revoke: %+v", revokes)
+		}
+		var byIssuer auditPage
+		e.do("GET", "/api/v1/audit?actor="+issuer+"&action=issue", admin, nil).decode(t, http.StatusOK, &byIssuer)
+		if len(byIssuer.Events) != 5 {
+			t.Fatalf("actor=issuer&action=issue: %d events", len(byIssuer.Events))
+		}
+
+		var seen []int64
+		path := "/api/v1/audit?action=issue&limit=2"
+		for pages := 0; ; pages++ {
+			if pages > 5 {
+				t.Fatal("paging does not end")
+			}
+			var page auditPage
+			e.do("GET", path, admin, nil).decode(t, http.StatusOK, &page)
+			for _, ev := range page.Events {
+				seen = append(seen, ev.ID)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			path = "/api/v1/audit?action=issue&limit=2&cursor=" + page.NextCursor
+		}
+		if len(seen) != 5 || !slices.IsSortedFunc(seen, func(a, b int64) int { return cmp.Compare(b, a) }) {
+			t.Fatalf("paged IDs %v, want the 5 issuances newest first", seen)
+		}
+		e.do("GET", "/api/v1/audit?cursor=bm90LWEtY3Vyc29y", admin, nil).problem(t, http.StatusBadRequest, "malformed", "cursor")
 	})
 }

@@ -20,9 +20,16 @@ type AuditEvent struct {
 type AuditFilter struct {
 	Serial  string    // exact serial
 	Profile string    // exact profile name
+	Action  string    // exact action (issue, revoke, export-key...)
+	Actor   string    // exact actor (a token's name, cli:LOGIN, gateway...)
 	Since   time.Time // events at or after Since
 	Until   time.Time // events strictly before Until
 	Limit   int       // at most this many; see EffectiveLimit
+	// AfterAt and AfterID, if AfterID is set, page: the events listed
+	// after the one at AfterAt with ID AfterID (the last of the previous
+	// page), that is at before it, or at the same time with a smaller ID.
+	AfterAt time.Time
+	AfterID int64
 }
 
 const (

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -101,6 +102,17 @@ func auditQuery(f storage.AuditFilter) (string, []any) {
 	}
 	if f.Profile != "" {
 		c.add("profile = $%d", f.Profile)
+	}
+	if f.Action != "" {
+		c.add("action = $%d", f.Action)
+	}
+	if f.Actor != "" {
+		c.add("actor = $%d", f.Actor)
+	}
+	if f.AfterID != 0 {
+		c.args = append(c.args, f.AfterAt, f.AfterID)
+		n := len(c.args)
+		c.where = append(c.where, fmt.Sprintf("(at < $%d OR at = $%d AND id < $%d)", n-1, n-1, n))
 	}
 	if !f.Since.IsZero() {
 		c.add("at >= $%d", f.Since)

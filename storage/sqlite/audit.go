@@ -84,6 +84,15 @@ func auditQuery(f storage.AuditFilter) (string, []any) {
 	if f.Profile != "" {
 		c.add("profile = ?", f.Profile)
 	}
+	if f.Action != "" {
+		c.add("action = ?", f.Action)
+	}
+	if f.Actor != "" {
+		c.add("actor = ?", f.Actor)
+	}
+	if f.AfterID != 0 {
+		c.add("(at < ? OR at = ? AND id < ?)", micros(f.AfterAt), micros(f.AfterAt), f.AfterID)
+	}
 	if !f.Since.IsZero() {
 		c.add("at >= ?", micros(f.Since))
 	}

@@ -107,6 +107,12 @@ func testAuditFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"since in another zone", storage.AuditFilter{Since: base.Add(2 * time.Minute).UTC()}, []int{4, 3, 2}},
 		{"limit", storage.AuditFilter{Limit: 2}, []int{4, 3}},
 		{"limit with filter", storage.AuditFilter{Profile: "default", Limit: 1}, []int{1}},
+		{"action", storage.AuditFilter{Action: "issue"}, []int{4, 1, 0}},
+		{"actor", storage.AuditFilter{Actor: "actor-2"}, []int{2}},
+		{"action and profile", storage.AuditFilter{Action: "issue", Profile: "web"}, []int{4}},
+		{"after the newest", storage.AuditFilter{AfterAt: base.Add(3 * time.Minute), AfterID: ids[4]}, []int{3, 2, 1, 0}},
+		{"after one of two at the same time", storage.AuditFilter{AfterAt: base.Add(3 * time.Minute), AfterID: ids[3], Limit: 2}, []int{2, 1}},
+		{"after, filtered", storage.AuditFilter{Action: "issue", AfterAt: base.Add(time.Minute), AfterID: ids[1]}, []int{0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
