@@ -30,6 +30,7 @@ type Metrics struct {
 	signerOp *prometheus.HistogramVec
 	commits  *prometheus.HistogramVec
 	batches  prometheus.Histogram
+	notified *prometheus.CounterVec
 }
 
 // New registers the collectors in a new registry.
@@ -73,8 +74,12 @@ func New() *Metrics {
 			Help:    "Writes that shared one commit of the store (group commit).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}),
+		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_notifications_total",
+			Help: "Webhook notifications (approval requests and certificate events), by event and result: delivered, or failed after every attempt.",
+		}, []string{"event", "result"}),
 	}
-	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream, m.signerOp, m.commits, m.batches,
+	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream, m.signerOp, m.commits, m.batches, m.notified,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -128,6 +133,16 @@ func (m *Metrics) SignerOperation(member, op string, took time.Duration, err err
 func (m *Metrics) Commit(writes int, flushed bool, took time.Duration, err error) {
 	m.commits.WithLabelValues(strconv.FormatBool(flushed), result(err)).Observe(took.Seconds())
 	m.batches.Observe(float64(writes))
+}
+
+// Notification counts a webhook notification of event, delivered (err
+// nil) or not.
+func (m *Metrics) Notification(event string, err error) {
+	r := "delivered"
+	if err != nil {
+		r = "failed"
+	}
+	m.notified.WithLabelValues(event, r).Inc()
 }
 
 func result(err error) string {

@@ -41,6 +41,8 @@ func TestMetrics(t *testing.T) {
 	m.SignerOperation("hsm b", "sign", time.Millisecond, errs.New(errs.Unavailable, "device error"))
 	m.Commit(3, true, 800*time.Microsecond, nil)
 	m.Commit(1, false, 100*time.Microsecond, nil)
+	m.Notification("certificate.renewed", nil)
+	m.Notification("request.pending", errs.New(errs.Unavailable, "webhook answered 503"))
 	out := scrape(t, m)
 	for _, want := range []string{
 		`gateway_ca_certificate_not_after_seconds{ca="issuing"} 1.9e+09`,
@@ -62,6 +64,8 @@ func TestMetrics(t *testing.T) {
 		`gateway_store_commit_duration_seconds_count{flushed="false",result="ok"} 1`,
 		`gateway_store_commit_writes_sum 4`,
 		`gateway_store_commit_writes_count 2`,
+		`gateway_notifications_total{event="certificate.renewed",result="delivered"} 1`,
+		`gateway_notifications_total{event="request.pending",result="failed"} 1`,
 		"go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(out, want) {

@@ -52,6 +52,9 @@ type Webhook struct {
 	// attempt) pace the retries.
 	Attempts int
 	Backoff  time.Duration
+	// Observe, if set, is told of each notification once it is delivered
+	// (err nil) or given up (metrics).
+	Observe func(event string, err error)
 
 	wg sync.WaitGroup
 }
@@ -226,12 +229,14 @@ func (w *Webhook) deliver(what, id, event string, body []byte) {
 		var retry bool
 		if retry, err = w.post(body); err == nil {
 			w.log().Info("notification delivered", what, id, "event", event, "url", w.URL)
+			w.observe(event, nil)
 			return
 		} else if !retry {
 			break
 		}
 	}
 	w.log().Error("notification not delivered", what, id, "event", event, "url", w.URL, "err", err)
+	w.observe(event, err)
 }
 
 // post sends body once; retry says whether another attempt may do better
@@ -276,4 +281,10 @@ func (w *Webhook) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return w.Log
+}
+
+func (w *Webhook) observe(event string, err error) {
+	if w.Observe != nil {
+		w.Observe(event, err)
+	}
 }

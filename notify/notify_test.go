@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,9 +101,14 @@ func TestRetries(t *testing.T) {
 			srv := httptest.NewServer(rc)
 			defer srv.Close()
 			var logs bytes.Buffer
-			w := &Webhook{URL: srv.URL, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			var observed []string
+			w := &Webhook{URL: srv.URL, Backoff: time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+				Observe: func(event string, err error) { observed = append(observed, fmt.Sprint(event, " ", err == nil)) }}
 			w.Held(request())
 			w.Wait()
+			if want := fmt.Sprint("request.pending ", tt.delivered); len(observed) != 1 || observed[0] != want {
+				t.Errorf("observed %q, want [%s]", observed, want)
+			}
 			if len(rc.bodies) != tt.posts {
 				t.Errorf("%d posts, want %d", len(rc.bodies), tt.posts)
 			}

@@ -26,7 +26,7 @@ import (
 // after limit, whichever comes first (gateway serve when it stops, a
 // command that decides and exits); false means some were dropped. The
 // requests wait in the store all the same.
-func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(limit time.Duration) bool, err error) {
+func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger, observe func(event string, err error)) (wait func(limit time.Duration) bool, err error) {
 	wait = func(time.Duration) bool { return true }
 	hooks, certHooks := map[string]*notify.Webhook{}, map[string]*notify.Webhook{}
 	events := map[string][]string{}
@@ -36,6 +36,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(
 			if err != nil {
 				return wait, err
 			}
+			w.Observe = observe
 			hooks[p.Name] = w
 		}
 		if n := p.Notify; n.URL != "" {
@@ -43,6 +44,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger) (wait func(
 			if err != nil {
 				return wait, err
 			}
+			w.Observe = observe
 			certHooks[p.Name], events[p.Name] = w, n.Events
 		}
 	}
@@ -122,7 +124,7 @@ const expiryNoticeInterval = 10 * time.Minute
 // up to notifyWait for the posts and says so on stderr if they did not
 // get through.
 func notifyFromCLI(d *deps, core *ca.Core, stderr io.Writer) (told func(), err error) {
-	wait, err := wireNotify(d.cfg, core, d.log)
+	wait, err := wireNotify(d.cfg, core, d.log, nil)
 	if err != nil {
 		return nil, err
 	}

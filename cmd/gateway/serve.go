@@ -52,7 +52,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
-	waitNotify, err := wireNotify(cfg, core, log)
+	var m *metrics.Metrics
+	var notified func(event string, err error)
+	if cfg.Listen.Metrics != "" {
+		m = newMetrics(d, core)
+		core.Observer, notified = m, m.Notification
+	}
+	waitNotify, err := wireNotify(cfg, core, log, notified)
 	if err != nil {
 		return err
 	}
@@ -60,11 +66,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
 	go core.WatchExpiring(ctx, expiryNoticeInterval)
-	var m *metrics.Metrics
-	if cfg.Listen.Metrics != "" {
-		m = newMetrics(d, core)
-		core.Observer = m
-	}
 	// Certificates signed while the store failed to record them come back
 	// from the audit trail.
 	if n, err := core.Reconcile(ctx, time.Minute); err != nil {
