@@ -112,3 +112,31 @@ func TestKeystoreCommands(t *testing.T) {
 		t.Fatalf("audit trail: %+v, %v", events, err)
 	}
 }
+
+// gateway audit list shows the trail, filtered, newest first.
+func TestAuditListCommand(t *testing.T) {
+	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
+	ctx := context.Background()
+	gateway := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
+		return out.String(), err
+	}
+	for _, name := range []string{"one", "two"} {
+		if _, err := gateway("token", "create", "-name", name, "-scope", "read"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := gateway("audit", "list", "-action", "token-create", "-within", "1h")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || len(lines) != 2 || !strings.Contains(lines[0], `name="two"`) || !strings.Contains(lines[1], `name="one"`) ||
+		strings.Split(lines[0], "\t")[3] != "token-create" {
+		t.Fatalf("audit list: %v\n%s", err, out)
+	}
+	if out, err := gateway("audit", "list", "-action", "token-create", "-limit", "1"); err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("audit list -limit 1: %v\n%s", err, out)
+	}
+	if _, err := gateway("audit", "list", "-within", "soon"); err == nil {
+		t.Fatal("-within soon accepted")
+	}
+}

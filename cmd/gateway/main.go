@@ -43,6 +43,8 @@ commands:
                  list certificates of the inventory
   cert show -serial S [-pem] | cert revoke -serial S [-reason R]
                  show or revoke one certificate
+  audit list [-action A] [-actor A] [-serial S] [-within D]
+                 print the audit trail, newest first
   backup -o FILE copy the embedded store while the gateway runs
   keystore status|rotate|retire
                  the key-encryption keys of held keys: list, rotate, drop unused
@@ -137,6 +139,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "audit":
+		if len(args) > 1 && args[1] == "list" {
+			return cmdAuditList(ctx, args[2:], stdout, stderr)
+		}
 	case "keystore":
 		if len(args) > 1 && (args[1] == "status" || args[1] == "rotate" || args[1] == "retire") {
 			return cmdKeystore(ctx, args[1], args[2:], stdout, stderr)
