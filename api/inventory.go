@@ -24,13 +24,14 @@ type listResponse struct {
 // case-sensitive), serial, expiring_before (RFC 3339; notAfter before it),
 // limit and cursor.
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "profile", "ca", "status", "san", "subject", "serial", "expiring_before", "limit", "cursor")
+	q, err := parseQuery(r, "profile", "ca", "status", "san", "subject", "serial", "requester", "method", "expiring_before", "limit", "cursor")
 	if err != nil {
 		a.problem(w, r, err)
 		return
 	}
 	f := storage.CertificateFilter{
 		Profile: q.str("profile"), CA: q.str("ca"), SAN: q.str("san"), Subject: q.str("subject"), Cursor: q.str("cursor"),
+		Requester: q.str("requester"), Method: q.str("method"),
 		Now: a.now(),
 	}
 	// A token limited to profiles lists one of them: the one asked for,

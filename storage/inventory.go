@@ -23,6 +23,8 @@ type CertificateFilter struct {
 	// attribute: "SERIALNUMBER=SN-7", "O=Example Corp".
 	Subject        string
 	Serial         string    // exact serial
+	Requester      string    // exact requester (a token's name, an ACME account, basic:USER...)
+	Method         string    // exact enrollment method (acme, est, scep, api)
 	ExpiringBefore time.Time // not_after < ExpiringBefore (zero = no bound)
 	Limit          int       // see EffectiveLimit
 	Cursor         string    // opaque, from the previous page; "" = first page

@@ -29,10 +29,12 @@ func cmdCertList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&f.Status, "status", "", "only certificates in this status: pending, active, expired or revoked")
 	fs.StringVar(&f.SAN, "san", "", "only certificates with a SAN containing this (case-insensitive)")
 	fs.StringVar(&f.Subject, "subject", "", "only certificates whose RFC 4514 subject contains this")
+	fs.StringVar(&f.Requester, "requester", "", "only certificates this requester asked for (a token's name, an ACME account...)")
+	fs.StringVar(&f.Method, "method", "", "only certificates enrolled by this method: acme, est, scep or api")
 	expiring := fs.String("expiring-within", "", "only certificates ending within this long from now (30d, 12h)")
 	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (up to %d)", storage.MaxCertificateLimit))
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: gateway cert list [-profile P] [-status S] [-san TEXT] [-subject TEXT] [-expiring-within D] [-limit N] [-config FILE]")
+		fmt.Fprintln(stderr, "usage: gateway cert list [-profile P] [-status S] [-san TEXT] [-subject TEXT] [-requester R] [-method M] [-expiring-within D] [-limit N] [-config FILE]")
 		return errUsage
 	}
 	f.Now, f.Limit = time.Now(), *limit

@@ -87,6 +87,12 @@ func listQuery(f storage.CertificateFilter) (query string, args []any, ok bool, 
 	if f.Serial != "" {
 		add("serial = $%d", f.Serial)
 	}
+	if f.Requester != "" {
+		add("requester = $%d", f.Requester)
+	}
+	if f.Method != "" {
+		add("method = $%d", f.Method)
+	}
 	if !f.ExpiringBefore.IsZero() {
 		add("not_after < $%d", f.ExpiringBefore)
 	}

@@ -79,6 +79,12 @@ func listQuery(f storage.CertificateFilter) (query string, args []any, ok bool, 
 	if f.Serial != "" {
 		add("serial = ?", f.Serial)
 	}
+	if f.Requester != "" {
+		add("requester = ?", f.Requester)
+	}
+	if f.Method != "" {
+		add("method = ?", f.Method)
+	}
 	if !f.ExpiringBefore.IsZero() {
 		add("not_after < ?", micros(f.ExpiringBefore))
 	}

@@ -116,6 +116,9 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		c := pendingCert(r.serial)
 		c.Profile, c.CA, c.SANs, c.Subject = r.profile, r.ca, r.sans, r.subject
 		c.NotBefore, c.NotAfter = base, r.notAfter
+		if r.profile == "web" { // pendingCert's are acme, acct/1
+			c.Method, c.Requester = "api", "pipeline"
+		}
 		c.CreatedAt = base.Add(r.created)
 		if r.status == "pending" {
 			must(t, "InsertPendingCertificate", s.InsertPendingCertificate(ctx, c))
@@ -136,6 +139,9 @@ func testListFilter(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"profile", storage.CertificateFilter{Profile: "web"}, []string{"a7", "a3"}},
 		{"unknown profile", storage.CertificateFilter{Profile: "nope"}, nil},
 		{"CA", storage.CertificateFilter{CA: "issuing"}, []string{"a7", "a2"}},
+		{"requester", storage.CertificateFilter{Requester: "pipeline"}, []string{"a7", "a3"}},
+		{"method", storage.CertificateFilter{Method: "acme", CA: "issuing"}, []string{"a2"}},
+		{"requester is exact", storage.CertificateFilter{Requester: "pipe"}, nil},
 		{"pending", storage.CertificateFilter{Status: "pending"}, []string{"a6"}},
 		{"active", storage.CertificateFilter{Status: "active", Now: now}, []string{"a9", "a7", "a3", "a2", "a1"}},
 		{"active now in another zone", storage.CertificateFilter{Status: "active", Now: now.UTC()}, []string{"a9", "a7", "a3", "a2", "a1"}},
