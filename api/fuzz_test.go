@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/teststore"
@@ -81,4 +84,44 @@ func newest(t *testing.T, st storage.Store) [2]string {
 		n[1] = strconv.FormatInt(events[0].ID, 10)
 	}
 	return n
+}
+
+// FuzzIdempotencyKey: whatever the Idempotency-Key of an issuance, the API
+// answers the certificate (201, or again for a key it knows) or a 4xx
+// problem document, never a 5xx; a refused key adds nothing.
+func FuzzIdempotencyKey(f *testing.F) {
+	e := newEnv(f, teststore.SQLite(f))
+	for _, k := range []string{"job-1", `"job-1"`, `""`, `"a"b"`, "", " ", "k\x7f", strings.Repeat("k", 256), "ü"} {
+		f.Add(k)
+	}
+	body := []byte(`{"key_type":"ecdsa-p256","dns_names":["idem.example.com"]}`)
+	auth := e.bearer(issuer)
+	f.Fuzz(func(t *testing.T, key string) {
+		if !httpguts.ValidHeaderFieldValue(key) {
+			t.Skip("not a value an HTTP client can send")
+		}
+		before := newest(t, e.store)
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/profiles/web/certificates", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusCreated:
+		case resp.StatusCode >= 400 && resp.StatusCode < 500:
+			if after := newest(t, e.store); after != before || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("a refused key %q (%d: %s) changed the store or is no problem document", key, resp.StatusCode, b)
+			}
+		default:
+			t.Fatalf("status %d for key %q: %s", resp.StatusCode, key, b)
+		}
+	})
 }
