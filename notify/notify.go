@@ -15,7 +15,8 @@
 //
 // Delivery is best effort and never delays the request it is about: a
 // post runs in the background, is retried on a network error or a 5xx
-// (three attempts), and a failure is logged. The request waits in the
+// (three attempts), and a failure is logged; while a webhook is down, at
+// most MaxInFlight posts wait for it, and the others are dropped. The request waits in the
 // store whether or not anyone was told (GET /api/v1/requests,
 // gateway_requests_pending).
 package notify
@@ -33,6 +34,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certgw/gateway/storage"
@@ -56,7 +58,13 @@ type Webhook struct {
 	// (err nil) or given up (metrics).
 	Observe func(event string, err error)
 
-	wg sync.WaitGroup
+	// MaxInFlight bounds the posts under way at once (default 256): past
+	// it, while the webhook is slow or down, a notification is dropped and
+	// logged rather than queued without end.
+	MaxInFlight int
+
+	wg       sync.WaitGroup
+	inFlight atomic.Int64
 }
 
 // Event is the body of a notification.
@@ -154,7 +162,21 @@ func (w *Webhook) sendBody(what, id, event string, v any) {
 		w.log().Error("encode a notification", what, id, "err", err)
 		return
 	}
-	w.wg.Go(func() { w.deliver(what, id, event, body) })
+	limit := int64(w.MaxInFlight)
+	if limit <= 0 {
+		limit = 256
+	}
+	if w.inFlight.Add(1) > limit {
+		w.inFlight.Add(-1)
+		err := fmt.Errorf("%d notifications already under way", limit)
+		w.log().Error("notification dropped", what, id, "event", event, "url", w.URL, "err", err)
+		w.observe(event, err)
+		return
+	}
+	w.wg.Go(func() {
+		defer w.inFlight.Add(-1)
+		w.deliver(what, id, event, body)
+	})
 }
 
 // CertificateEvent is the body of a certificate notification.

@@ -249,3 +249,31 @@ func TestCertificateExpiring(t *testing.T) {
 		t.Fatalf("event %+v, %v", ev, err)
 	}
 }
+
+// A webhook that does not answer holds at most MaxInFlight posts; the
+// rest are dropped, logged and observed as failed.
+func TestMaxInFlight(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	var mu sync.Mutex
+	failed := 0
+	w := &Webhook{URL: srv.URL, MaxInFlight: 2, Observe: func(_ string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed++
+		}
+	}}
+	for range 5 {
+		w.Held(request())
+	}
+	mu.Lock()
+	dropped := failed
+	mu.Unlock()
+	close(release)
+	w.Wait()
+	if dropped != 3 {
+		t.Fatalf("%d dropped, want 3", dropped)
+	}
+}
