@@ -176,6 +176,7 @@ func opMethod(op string) string {
 //	POST /.well-known/est[/PROFILE]/simpleenroll    auth     enroll a CSR (4.2.1)
 //	POST /.well-known/est[/PROFILE]/simplereenroll  old cert renew a certificate (4.2.2)
 //	POST /.well-known/est[/PROFILE]/serverkeygen    auth     enroll with a key the gateway makes (4.4)
+//	POST /.well-known/est[/PROFILE]/fullcmc         -        501: Full CMC (4.3, optional) is not served
 func (s *Server) Routes(r chi.Router) {
 	r.Route("/.well-known/est", func(r chi.Router) {
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -192,6 +193,7 @@ func (s *Server) Routes(r chi.Router) {
 			r.Post("/simpleenroll", s.serve(s.simpleenroll))
 			r.Post("/simplereenroll", s.serve(s.simplereenroll))
 			r.Post("/serverkeygen", s.serve(s.serverkeygen))
+			r.Post("/fullcmc", notServed)
 		}
 		ops(r)
 		r.Route("/{label}", ops)
@@ -229,4 +231,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, profile string, er
 		w.Header().Set("WWW-Authenticate", `Basic realm="EST `+profile+`", charset="UTF-8"`)
 	}
 	textanswer.Fail(w, r, s.log, "EST", err)
+}
+
+// notServed answers the optional Full CMC operation (RFC 7030 section 4.3)
+// with 501, which tells a client that tries it first to fall back on the
+// simple operations, rather than a 404 that reads like a wrong URL.
+func notServed(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "Full CMC (RFC 7030 section 4.3) is not served here; use simpleenroll, simplereenroll or serverkeygen", http.StatusNotImplemented)
 }

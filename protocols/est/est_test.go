@@ -98,6 +98,8 @@ func testRouting(t *testing.T, f *fixture, c *http.Client) {
 		{"GET", "/.well-known/est/dev/nosuchop", 404, "no EST operation"},
 		{"GET", "/.well-known/est/simpleenroll", 405, "use POST"},
 		{"POST", "/.well-known/est/dev/cacerts", 405, "use GET"},
+		{"POST", "/.well-known/est/dev/fullcmc", 501, "use simpleenroll"},
+		{"POST", "/.well-known/est/fullcmc", 501, "Full CMC"},
 	} {
 		got := f.request(c, tc.method, tc.path, []byte{}, "", "")
 		if got.status != tc.status || !strings.Contains(string(got.body), tc.contains) {
