@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hookedProfile is a quickstart profile whose certificate events go to a
@@ -19,8 +20,9 @@ const hookedProfile = `  - name: hooked
 `
 
 // TestCertificateWebhook: a profile's webhook is told, signed, of a
-// certificate issued and renewed through the REST API, and revoked with
-// gateway cert revoke from the command line.
+// certificate issued and renewed through the REST API, revoked with
+// gateway cert revoke from the command line, and, once, of one about to
+// expire unrenewed (the sweep runs as the gateway starts).
 func TestCertificateWebhook(t *testing.T) {
 	dir := t.TempDir()
 	setupQuickstart(t, dir)
@@ -46,10 +48,25 @@ func TestCertificateWebhook(t *testing.T) {
 		t.Fatalf("gateway cert revoke: %v\n%s%s", err, out, errOut)
 	}
 	hook.told(t, "certificate.revoked", next)
+
+	// Two days left, within notify.expiring_within (14d by default): told
+	// when the gateway starts again, once.
+	code, body = g.API(t, "POST", "/api/v1/profiles/hooked/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"short.internal.test"}, "validity": "2d"})
+	if code != 201 {
+		t.Fatalf("issue: %d %s", code, body)
+	}
+	short := jsonField(t, body, "serial")
+	hook.told(t, "certificate.issued", short)
+	g.Stop(t)
+	g = StartQuickstart(t, dir)
+	hook.told(t, "certificate.expiring", short)
+	g.Stop(t)
+	StartQuickstart(t, dir)
+	time.Sleep(2 * time.Second) // a second notice, were there one, would be posted within a moment of the start
 	// The quickstart's own profile has no webhook: nothing else was told.
 	hook.mu.Lock()
 	defer hook.mu.Unlock()
-	if len(hook.events) != 3 {
-		t.Errorf("the webhook was told %q, want three events", hook.events)
+	if len(hook.events) != 5 {
+		t.Errorf("the webhook was told %q, want five events", hook.events)
 	}
 }
