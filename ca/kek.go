@@ -96,13 +96,9 @@ func (f KEKFile) LoadKeys(ctx context.Context) ([][]byte, error) {
 // the new one first. Keys sealed before stay under their keys until they
 // are sealed again (gateway keystore rotate does).
 func (f KEKFile) Rotate(ctx context.Context, audit storage.AuditEvent) ([][]byte, error) {
-	keys, err := f.LoadKeys(ctx)
+	keys, text, err := f.loadText(ctx)
 	if err != nil {
 		return nil, err
-	}
-	text, err := f.line()
-	if err != nil {
-		return nil, errs.Wrap(errs.Config, err, "read key-encryption keys")
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
@@ -126,13 +122,9 @@ func (f KEKFile) Rotate(ctx context.Context, audit storage.AuditEvent) ([][]byte
 // and the store in one compare-and-swap with audit where the replicas
 // share the keys. It returns the IDs (KEKID) of the keys dropped.
 func (f KEKFile) Retire(ctx context.Context, keep func(id string) bool, audit storage.AuditEvent) ([]string, error) {
-	keys, err := f.LoadKeys(ctx)
+	keys, text, err := f.loadText(ctx)
 	if err != nil {
 		return nil, err
-	}
-	text, err := f.line()
-	if err != nil {
-		return nil, errs.Wrap(errs.Config, err, "read key-encryption keys")
 	}
 	lines := kekLines(text)
 	if len(lines) != len(keys) {
@@ -153,6 +145,20 @@ func (f KEKFile) Retire(ctx context.Context, keep func(id string) bool, audit st
 		return nil, err
 	}
 	return retired, nil
+}
+
+// loadText is LoadKeys with the file's text, which a change publishes over
+// (compare-and-swap).
+func (f KEKFile) loadText(ctx context.Context) ([][]byte, string, error) {
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	text, err := f.line()
+	if err != nil {
+		return nil, "", errs.Wrap(errs.Config, err, "read key-encryption keys")
+	}
+	return keys, text, nil
 }
 
 // SharesKeys reports whether the replicas share the keys through the

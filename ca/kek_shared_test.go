@@ -23,11 +23,7 @@ func TestSharedKEK(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		ctx := context.Background()
 		tok := &fakeToken{keys: map[string]cipher.AEAD{}}
-		replica := func() KEKFile {
-			f := kekFile(t, tok, true)
-			f.Shared = st
-			return f
-		}
+		replica := func() KEKFile { return sharedReplica(t, tok, st) }
 		a := replica()
 		ka, err := a.LoadOrCreate(ctx)
 		if err != nil {
@@ -151,11 +147,7 @@ func TestSharedKEKRotation(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		ctx := context.Background()
 		tok := &fakeToken{keys: map[string]cipher.AEAD{}}
-		replica := func() KEKFile {
-			f := kekFile(t, tok, true)
-			f.Shared = st
-			return f
-		}
+		replica := func() KEKFile { return sharedReplica(t, tok, st) }
 		a, b := replica(), replica()
 		k1, err := a.LoadOrCreate(ctx)
 		if err != nil {
@@ -218,4 +210,11 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// sharedReplica is a replica's KEK file, wrapped by tok, shared through st.
+func sharedReplica(t *testing.T, tok KEKWrapper, st storage.Store) KEKFile {
+	f := kekFile(t, tok, true)
+	f.Shared = st
+	return f
 }
