@@ -485,18 +485,13 @@ func (c *Core) undecidable(ctx context.Context, id string, err error) error {
 // WatchRequests runs ExpireRequests every interval until ctx ends, and
 // logs a failure (the next round tries again).
 func (c *Core) WatchRequests(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	round := func() {
 		if _, err := c.ExpireRequests(ctx); err != nil && ctx.Err() == nil {
 			c.Log.Error("expire undecided requests", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	round()
+	every(ctx, interval, nil, round)
 }
 
 // SCEPRequest returns the request a SCEP client made under profile with

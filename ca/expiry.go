@@ -95,14 +95,6 @@ func DaysLeft(now, end time.Time) int {
 
 // Run checks now and then every interval until ctx ends.
 func (w *ExpiryWatch) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		w.Check()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	w.Check()
+	every(ctx, interval, nil, w.Check)
 }

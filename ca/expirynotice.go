@@ -60,9 +60,7 @@ func (c *Core) TellExpiring(ctx context.Context) (int, error) {
 // WatchExpiring runs TellExpiring every interval until ctx ends, and logs
 // what it told or why it failed (the next round tries again).
 func (c *Core) WatchExpiring(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	round := func() {
 		n, err := c.TellExpiring(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -70,10 +68,7 @@ func (c *Core) WatchExpiring(ctx context.Context, interval time.Duration) {
 		case n > 0:
 			c.Log.Info("expiring certificates told", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
+	round()
+	every(ctx, interval, nil, round)
 }

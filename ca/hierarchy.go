@@ -460,17 +460,7 @@ const ReloadInterval = time.Minute
 // ends, and calls changed after a reload that applied a renewal. A reload
 // that fails is logged; the CAs keep what they had.
 func (h *Hierarchy) Follow(ctx context.Context, cas map[string]*Authority, interval time.Duration, now <-chan struct{}, changed func(context.Context)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-now:
-		}
-		h.Refresh(ctx, cas, changed)
-	}
+	every(ctx, interval, now, func() { h.Refresh(ctx, cas, changed) })
 }
 
 // Refresh runs Reload once and calls changed if it applied a renewal. A

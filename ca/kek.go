@@ -406,27 +406,18 @@ func installFile(path, content string, replace bool) error {
 // a rotation made by another process seals under the new key here within
 // an interval. A failed read leaves the keys as they are.
 func FollowKEKs(ctx context.Context, f KEKFile, sealer *Sealer, interval time.Duration, now <-chan struct{}, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-now:
-		}
+	every(ctx, interval, now, func() {
 		keys, err := f.LoadKeys(ctx)
+		if err == nil && sealer.Holds(keys) {
+			return
+		}
+		if err == nil {
+			err = sealer.Set(keys...)
+		}
 		if err != nil {
 			log.Error("key-encryption keys not reloaded; the current ones stay", "err", err)
-			continue
-		}
-		if sealer.Holds(keys) {
-			continue
-		}
-		if err := sealer.Set(keys...); err != nil {
-			log.Error("key-encryption keys not reloaded; the current ones stay", "err", err)
-			continue
+			return
 		}
 		log.Info("key-encryption keys reloaded", "current", sealer.Current(), "keys", len(keys))
-	}
+	})
 }

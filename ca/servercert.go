@@ -145,22 +145,15 @@ func (s *ServerCert) issue(ctx context.Context) error {
 }
 
 // Run renews a managed certificate in time until ctx ends.
-func (s *ServerCert) Run(ctx context.Context, every time.Duration) {
+func (s *ServerCert) Run(ctx context.Context, interval time.Duration) {
 	if s.Issuer == nil {
 		return
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Ensure(ctx); err != nil {
-				s.Log.Error("server certificate renewal failed; the current one stays", "err", err)
-			}
+	every(ctx, interval, nil, func() {
+		if err := s.Ensure(ctx); err != nil {
+			s.Log.Error("server certificate renewal failed; the current one stays", "err", err)
 		}
-	}
+	})
 }
 
 // writeFileAtomic writes data next to path and renames it into place, so a
