@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -27,4 +29,19 @@ profiles:
 		t.Fatal(err)
 	}
 	return cfg, db
+}
+
+// gatewayCommand runs gateway commands on the configuration cfg, as the
+// binary does, and returns their standard output; what they write to
+// standard error (logs, usage) goes to the test's log.
+func gatewayCommand(t *testing.T, cfg string) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), append(args, "-config", cfg), &out, &errOut)
+		if errOut.Len() > 0 {
+			t.Logf("gateway %v: %s", args, errOut.String())
+		}
+		return out.String(), err
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -22,15 +21,7 @@ func TestKeystoreCommands(t *testing.T) {
 	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [api], server_keygen: true, names: {dns: [\"*\"]}}\n")
 	kek := filepath.Join(filepath.Dir(cfg), "kek") // testConfig's keystore.kek_file
 	ctx := context.Background()
-	gateway := func(args ...string) (string, error) {
-		t.Helper()
-		var out, errOut bytes.Buffer
-		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
-		if errOut.Len() > 0 {
-			t.Logf("%s: %s", args, errOut.String())
-		}
-		return out.String(), err
-	}
+	gateway := gatewayCommand(t, cfg)
 	if _, err := gateway("init"); err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +107,7 @@ func TestKeystoreCommands(t *testing.T) {
 // gateway audit list shows the trail, filtered, newest first.
 func TestAuditListCommand(t *testing.T) {
 	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
-	ctx := context.Background()
-	gateway := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
-		return out.String(), err
-	}
+	gateway := gatewayCommand(t, cfg)
 	for _, name := range []string{"one", "two"} {
 		if _, err := gateway("token", "create", "-name", name, "-scope", "read"); err != nil {
 			t.Fatal(err)

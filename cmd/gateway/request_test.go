@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,11 +20,7 @@ import (
 func TestRequestApproveOfTwo(t *testing.T) {
 	cfg, _ := testConfig(t, "  - {name: held, ca: issuing, methods: [api], names: {dns: [\"*\"]}, approval: {methods: [api], approvals: 2}}\n")
 	ctx := context.Background()
-	gateway := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
-		return out.String() + errOut.String(), err
-	}
+	gateway := gatewayCommand(t, cfg)
 	if _, err := gateway("init"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -20,11 +19,7 @@ import (
 func TestTokenCommands(t *testing.T) {
 	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
 	ctx := context.Background()
-	gateway := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
-		return out.String(), err
-	}
+	gateway := gatewayCommand(t, cfg)
 	lookup := func(secret string) (storage.Token, error) {
 		t.Helper()
 		st, err := sqlite.Open(ctx, db)
@@ -115,12 +110,7 @@ func TestTokenCommands(t *testing.T) {
 // when; a duration that is not positive is refused.
 func TestTokenValidFor(t *testing.T) {
 	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
-	ctx := context.Background()
-	gateway := func(args ...string) (string, error) {
-		var out, errOut bytes.Buffer
-		err := run(ctx, append(args, "-config", cfg), &out, &errOut)
-		return out.String(), err
-	}
+	gateway := gatewayCommand(t, cfg)
 	before := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	if _, err := gateway("token", "create", "-name", "short", "-scope", "read", "-valid-for", "30d"); err != nil {
 		t.Fatal(err)
