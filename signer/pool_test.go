@@ -130,6 +130,22 @@ func newFakes(t *testing.T, labels ...string) (map[string]*fakeHSM, []Member) {
 	return hsms, members
 }
 
+// twoMembers is a pool over the fakes a and b (PIN 1234), with its key
+// "ca" looked up.
+func twoMembers(t *testing.T) (map[string]*fakeHSM, *Pool, Key) {
+	t.Helper()
+	hsms, members := newFakes(t, "a", "b")
+	p, err := testPool(t, hsms, members, "1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := p.Key(context.Background(), p.URI("ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hsms, p, k
+}
+
 func testPool(t *testing.T, hsms map[string]*fakeHSM, members []Member, pin string) (*Pool, error) {
 	t.Helper()
 	p, err := newPool(PoolConfig{
@@ -176,15 +192,7 @@ func TestPoolFailsOverOnDeviceFaults(t *testing.T) {
 		pkcs11.CKR_SESSION_HANDLE_INVALID, pkcs11.CKR_SESSION_CLOSED, pkcs11.CKR_OBJECT_HANDLE_INVALID,
 	} {
 		t.Run(pkcs11.Error(code).Error(), func(t *testing.T) {
-			hsms, members := newFakes(t, "a", "b")
-			p, err := testPool(t, hsms, members, "1234")
-			if err != nil {
-				t.Fatal(err)
-			}
-			k, err := p.Key(context.Background(), p.URI("ca"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			hsms, p, k := twoMembers(t)
 			hsms["b"].setFault(pkcs11.Error(code))
 			hsms["b"].setOpenErr(pkcs11.Error(pkcs11.CKR_TOKEN_NOT_PRESENT))
 			for i := range 20 {
@@ -214,20 +222,12 @@ func TestPoolFailsOverOnDeviceFaults(t *testing.T) {
 // With every member down the error is a 5xx-class Unavailable, never a
 // client error.
 func TestPoolAllDownIsUnavailable(t *testing.T) {
-	hsms, members := newFakes(t, "a", "b")
-	p, err := testPool(t, hsms, members, "1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := p.Key(context.Background(), p.URI("ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hsms, p, k := twoMembers(t)
 	for _, h := range hsms {
 		h.setFault(pkcs11.Error(pkcs11.CKR_DEVICE_REMOVED))
 		h.setOpenErr(pkcs11.Error(pkcs11.CKR_TOKEN_NOT_PRESENT))
 	}
-	err = signOnce(t, k)
+	err := signOnce(t, k)
 	if err == nil {
 		t.Fatal("signed with every member down")
 	}
@@ -359,12 +359,7 @@ func TestPoolWrongPINFailsOnce(t *testing.T) {
 // A member whose PIN stops working while it reconnects is disabled, not
 // retried in a loop (which would lock the token).
 func TestPoolPINFailureOnReconnectDisablesMember(t *testing.T) {
-	hsms, members := newFakes(t, "a", "b")
-	p, err := testPool(t, hsms, members, "1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := p.Key(context.Background(), p.URI("ca"))
+	hsms, p, k := twoMembers(t)
 	hsms["b"].setFault(pkcs11.Error(pkcs11.CKR_DEVICE_ERROR))
 	hsms["b"].setOpenErr(fmt.Errorf("login: %w", pkcs11.Error(pkcs11.CKR_PIN_INCORRECT)))
 	for range 10 {
@@ -461,15 +456,7 @@ func TestKeyURIRoundTrip(t *testing.T) {
 // An observer hears of every operation each member ran, the failed ones
 // too, named as Status names the member.
 func TestPoolObserver(t *testing.T) {
-	hsms, members := newFakes(t, "a", "b")
-	p, err := testPool(t, hsms, members, "1234")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := p.Key(context.Background(), p.URI("ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	hsms, p, k := twoMembers(t)
 	var (
 		mu     sync.Mutex
 		ok     = map[string]int{}
