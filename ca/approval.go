@@ -384,7 +384,7 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	}
 	now := c.Now()
 	if need := approvalsNeeded(p); need > 1 && !approvedEnough(r.Approvals, approver, need) {
-		if slices.ContainsFunc(r.Approvals, func(a storage.Approval) bool { return a.By == approver }) {
+		if slices.Contains(storage.Approvers(r.Approvals), approver) {
 			return nil, errs.New(errs.Conflict, "request %s: %s approved it already; it has %d of the %d approvals it needs, each by another operator",
 				id, approver, len(r.Approvals), need)
 		}
@@ -547,17 +547,13 @@ func approvalsNeeded(p *Profile) int {
 // enough: a decision that failed after the last approval was recorded
 // (the process stopped) is made by its approver's next try.
 func approvedEnough(approvals []storage.Approval, approver string, need int) bool {
-	return len(approvals) >= need && slices.ContainsFunc(approvals, func(a storage.Approval) bool { return a.By == approver })
+	return len(approvals) >= need && slices.Contains(storage.Approvers(approvals), approver)
 }
 
 // approvers lists who approved, for messages.
 func approvers(approvals []storage.Approval) string {
-	var by []string
-	for _, a := range approvals {
-		by = append(by, a.By)
-	}
-	if len(by) == 0 {
+	if len(approvals) == 0 {
 		return "none yet"
 	}
-	return strings.Join(by, ", ")
+	return strings.Join(storage.Approvers(approvals), ", ")
 }

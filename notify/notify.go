@@ -105,9 +105,7 @@ func requestOf(r storage.Request) Request {
 		at := r.DecidedAt.UTC()
 		out.DecidedAt = &at
 	}
-	for _, a := range r.Approvals {
-		out.Approvals = append(out.Approvals, a.By)
-	}
+	out.Approvals = storage.Approvers(r.Approvals)
 	return out
 }
 

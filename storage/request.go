@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -72,6 +73,15 @@ type Request struct {
 type Approval struct {
 	By string
 	At time.Time
+}
+
+// Approvers names who gave approvals, in their order; none is nil.
+func Approvers(approvals []Approval) []string {
+	var by []string
+	for _, a := range approvals {
+		by = append(by, a.By)
+	}
+	return by
 }
 
 // RequestFilter selects requests for ListRequests. Empty fields match
@@ -177,10 +187,8 @@ func WithApproval(id, status, raw, by string, at time.Time) ([]Approval, string,
 	if err != nil {
 		return nil, "", errs.Wrap(errs.Internal, err, "decode approvals of request %q", id)
 	}
-	for _, a := range list {
-		if a.By == by {
-			return nil, "", errs.New(errs.Conflict, "request %q: %s approved it already, at %s", id, by, a.At.Format(time.RFC3339))
-		}
+	if i := slices.Index(Approvers(list), by); i >= 0 {
+		return nil, "", errs.New(errs.Conflict, "request %q: %s approved it already, at %s", id, by, list[i].At.Format(time.RFC3339))
 	}
 	list = append(list, Approval{By: by, At: at.UTC()})
 	enc, err := EncodeApprovals(list)

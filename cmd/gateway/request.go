@@ -94,7 +94,7 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 		}
 		need := core.Profiles[r.Profile].Approvals
 		fmt.Fprintf(stdout, "approval of request %s recorded: %d of the %d it needs (by %s); it waits for %d more, each by another operator\n",
-			*id, len(r.Approvals), need, approvalNames(r.Approvals), need-len(r.Approvals))
+			*id, len(r.Approvals), need, strings.Join(storage.Approvers(r.Approvals), ", "), need-len(r.Approvals))
 		return nil
 	}
 	fmt.Fprintf(stdout, "approved request %s: certificate %s issued until %s; its requester gets it on its next attempt\n",
@@ -105,12 +105,3 @@ func cmdRequestDecide(ctx context.Context, verb string, args []string, stdout, s
 // notifyWait bounds how long a decision on the command line waits for the
 // webhook to be told of its outcome.
 const notifyWait = 15 * time.Second
-
-// approvalNames lists who approved a request.
-func approvalNames(approvals []storage.Approval) string {
-	var by []string
-	for _, a := range approvals {
-		by = append(by, a.By)
-	}
-	return strings.Join(by, ", ")
-}
