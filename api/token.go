@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -77,12 +78,18 @@ func LimitToken(t *storage.Token, profiles []string, known func(string) bool) er
 	return nil
 }
 
-// ExpireToken makes t stop working validFor after its creation.
-func ExpireToken(t *storage.Token, validFor time.Duration) error {
-	if validFor <= 0 {
-		return errs.New(errs.Malformed, "a token is valid for a positive duration, not %s", validFor)
+// ExpireToken makes t stop working validFor after its creation, a
+// duration as the configuration writes it ("90d"); "" leaves t valid for
+// ever.
+func ExpireToken(t *storage.Token, validFor string) error {
+	if validFor == "" {
+		return nil
 	}
-	t.ExpiresAt = t.CreatedAt.Add(validFor)
+	d, err := config.ParseDuration(validFor)
+	if err != nil || d <= 0 {
+		return errs.New(errs.Malformed, "%q is not a positive duration such as \"90d\"", validFor)
+	}
+	t.ExpiresAt = t.CreatedAt.Add(d.D())
 	return nil
 }
 

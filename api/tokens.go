@@ -6,7 +6,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -60,15 +59,9 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	if req.ValidFor != "" {
-		d, err := config.ParseDuration(req.ValidFor)
-		if err == nil {
-			err = ExpireToken(&rec, d.D())
-		}
-		if err != nil {
-			a.problem(w, r, errs.New(errs.Malformed, "field \"valid_for\": %q is not a positive duration such as \"90d\"", req.ValidFor))
-			return
-		}
+	if err := ExpireToken(&rec, req.ValidFor); err != nil {
+		a.problem(w, r, errs.Wrap(errs.Malformed, err, "field \"valid_for\""))
+		return
 	}
 	if err := a.store.InsertToken(r.Context(), rec, TokenCreated(rec, requester(r))); err != nil {
 		a.problem(w, r, err)

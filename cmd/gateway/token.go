@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
-	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
 )
@@ -44,14 +43,8 @@ func cmdTokenCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if *validFor != "" {
-		d, err := config.ParseDuration(*validFor)
-		if err == nil {
-			err = api.ExpireToken(&rec, d.D())
-		}
-		if err != nil {
-			return fmt.Errorf("-valid-for %q: not a positive duration such as 90d", *validFor)
-		}
+	if err := api.ExpireToken(&rec, *validFor); err != nil {
+		return fmt.Errorf("-valid-for: %w", err)
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
