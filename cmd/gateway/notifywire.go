@@ -51,17 +51,19 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger, observe fun
 	if len(hooks) == 0 && len(certHooks) == 0 {
 		return wait, nil
 	}
-	core.OnEvent = func(_ context.Context, ev ca.CertificateEvent) {
-		w := certHooks[ev.Profile]
-		if w == nil || !slices.Contains(events[ev.Profile], ev.Kind) {
-			return
+	if len(certHooks) > 0 { // else issuances need not describe themselves
+		core.OnEvent = func(_ context.Context, ev ca.CertificateEvent) {
+			w := certHooks[ev.Profile]
+			if w == nil || !slices.Contains(events[ev.Profile], ev.Kind) {
+				return
+			}
+			c := notify.Certificate{Serial: ev.Serial, Profile: ev.Profile, CA: ev.CA, Method: ev.Method, Requester: ev.Requester,
+				SANs: ev.SANs, NotBefore: ev.NotBefore, NotAfter: ev.NotAfter, Replaces: ev.Replaces}
+			if ev.Kind == "revoked" {
+				c.RevocationReason = api.ReasonName(ev.Reason)
+			}
+			w.Certificate(ev.Kind, c, ev.At)
 		}
-		c := notify.Certificate{Serial: ev.Serial, Profile: ev.Profile, CA: ev.CA, Method: ev.Method, Requester: ev.Requester,
-			SANs: ev.SANs, NotBefore: ev.NotBefore, NotAfter: ev.NotAfter, Replaces: ev.Replaces}
-		if ev.Kind == "revoked" {
-			c.RevocationReason = api.ReasonName(ev.Reason)
-		}
-		w.Certificate(ev.Kind, c, ev.At)
 	}
 	core.OnHeld = func(_ context.Context, r storage.Request) {
 		if w := hooks[r.Profile]; w != nil {
