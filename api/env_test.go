@@ -91,7 +91,9 @@ var tokenScopes = map[string][]string{
 //   - device: generated keys with auto-renew on, 30 days, renewed 10 days
 //     before the end.
 //   - csr-only: no server_keygen.
-//   - acme-only: the api method is not allowed (acme and scep are).
+//   - acme-only: the api method is not allowed (acme and scep are); its
+//     ACME directory also offers acme-short.
+//   - acme-short: ACME only, 7 days.
 //   - held: API requests wait for approval.
 //   - held2: API requests wait for two approvals.
 func profiles() []config.Profile {
@@ -109,7 +111,9 @@ func profiles() []config.Profile {
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}},
 		{Name: "acme-only", CA: "issuing", Methods: []string{"acme", "scep"}, Names: names,
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
-			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}},
+			AutoRenew: config.AutoRenew{RenewBeforeDays: 30}, ACME: config.ProfileACME{Profiles: []string{"acme-short"}}},
+		{Name: "acme-short", Description: "7-day certificates", CA: "issuing", Methods: []string{"acme"}, Names: names,
+			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(7 * day), DefaultValidity: config.Duration(7 * day)},
 		{Name: "held", CA: "issuing", Methods: []string{"api"}, Names: names,
 			KeyTypes: []string{"ecdsa-p256"}, MaxValidity: config.Duration(90 * day), DefaultValidity: config.Duration(90 * day),
 			AutoRenew: config.AutoRenew{RenewBeforeDays: 30},

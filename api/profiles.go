@@ -12,7 +12,8 @@ import (
 // profileJSON is a certificate profile as GET /profiles shows it: what it
 // lets a requester ask for, and where its enrollment methods are served.
 type profileJSON struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
 	// CA issues its certificates, or Upstream (an external ACME CA).
 	CA              string              `json:"ca,omitempty"`
 	Upstream        string              `json:"upstream,omitempty"`
@@ -26,6 +27,9 @@ type profileJSON struct {
 	RenewBefore     string              `json:"renew_before"`
 	Approval        profileApprovalJSON `json:"approval"`
 	Endpoints       endpointsJSON       `json:"endpoints"`
+	// ACMEProfiles are the other profiles its ACME directory offers to
+	// orders that name them (draft-ietf-acme-profiles).
+	ACMEProfiles []string `json:"acme_profiles,omitempty"`
 }
 
 type nameRulesJSON struct {
@@ -79,7 +83,7 @@ func profileOf(p *ca.Profile) profileJSON {
 		return l
 	}
 	out := profileJSON{
-		Name: p.Name, CA: p.CA, Upstream: p.Upstream, Methods: list(slices.Clone(p.Methods)),
+		Name: p.Name, Description: p.Description, ACMEProfiles: slices.Clone(p.ACMEOffers), CA: p.CA, Upstream: p.Upstream, Methods: list(slices.Clone(p.Methods)),
 		Names: nameRulesJSON{DNS: list(n.DNS), Wildcards: n.Wildcards, IPRanges: list(n.IPRanges), Emails: list(n.Emails), URIs: list(n.URIs),
 			CommonName: n.CommonName, CommonNameInSAN: n.CommonNameInSAN, Max: n.Max},
 		KeyTypes:    list(slices.Clone(p.KeyTypes)),

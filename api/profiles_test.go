@@ -10,11 +10,13 @@ import (
 
 type profilesPage struct {
 	Profiles []struct {
-		Name     string   `json:"name"`
-		CA       string   `json:"ca"`
-		Methods  []string `json:"methods"`
-		KeyTypes []string `json:"key_types"`
-		Names    struct {
+		Name         string   `json:"name"`
+		Description  string   `json:"description"`
+		ACMEProfiles []string `json:"acme_profiles"`
+		CA           string   `json:"ca"`
+		Methods      []string `json:"methods"`
+		KeyTypes     []string `json:"key_types"`
+		Names        struct {
 			DNS      []string `json:"dns"`
 			IPRanges []string `json:"ip_ranges"`
 			Max      int      `json:"max"`
@@ -42,10 +44,10 @@ func TestProfiles(t *testing.T) {
 	for _, p := range all.Profiles {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"acme-only", "csr-only", "device", "held", "held2", "web"}) {
+	if !slices.Equal(names, []string{"acme-only", "acme-short", "csr-only", "device", "held", "held2", "web"}) {
 		t.Fatalf("profiles %v", names)
 	}
-	web := all.Profiles[5]
+	web := all.Profiles[6]
 	if web.CA != "issuing" || !slices.Equal(web.KeyTypes, []string{"ecdsa-p256", "rsa-2048"}) || web.MaxValidity != "397d" || web.DefaultValidity != "90d" ||
 		!web.ServerKeygen || web.AutoRenew || web.RenewBefore != "30d" || !slices.Equal(web.Names.DNS, []string{".example.com"}) ||
 		!slices.Equal(web.Names.IPRanges, []string{"10.0.0.0/8"}) || web.Names.Max != 10 || web.Endpoints["api"] != "/api/v1/profiles/web/certificates" ||
@@ -56,7 +58,13 @@ func TestProfiles(t *testing.T) {
 	if acme.Endpoints["acme"] != "/acme/acme-only/directory" || acme.Endpoints["scep"] != "/scep/acme-only" || acme.Endpoints["api"] != "" {
 		t.Errorf("acme-only endpoints %v", acme.Endpoints)
 	}
-	if held2 := all.Profiles[4]; held2.Approval.Approvals != 2 || !slices.Equal(held2.Approval.Methods, []string{"api"}) {
+	if !slices.Equal(acme.ACMEProfiles, []string{"acme-short"}) || acme.Description != "" {
+		t.Errorf("acme-only offers %v, description %q", acme.ACMEProfiles, acme.Description)
+	}
+	if short := all.Profiles[1]; short.Description != "7-day certificates" || short.ACMEProfiles != nil || short.Endpoints["acme"] != "/acme/acme-short/directory" {
+		t.Errorf("acme-short: %+v", short)
+	}
+	if held2 := all.Profiles[5]; held2.Approval.Approvals != 2 || !slices.Equal(held2.Approval.Methods, []string{"api"}) {
 		t.Errorf("held2 approval %+v", held2.Approval)
 	}
 

@@ -24,7 +24,12 @@ import (
 // under it passes before anything is stored or signed.
 type Profile struct {
 	Name string
-	CA   string
+	// Description says in a line what the profile is for (config).
+	Description string
+	// ACMEOffers are the other profiles this profile's ACME directory
+	// offers to orders that name them (draft-ietf-acme-profiles).
+	ACMEOffers []string
+	CA         string
 	// Upstream, instead of CA, names the external ACME CA that issues
 	// (Core.Upstreams).
 	Upstream        string
@@ -79,7 +84,7 @@ var extKeyUsageByName = map[string]x509.ExtKeyUsage{
 // CompileProfile turns a validated configuration profile into a Profile.
 func CompileProfile(p config.Profile) (*Profile, error) {
 	cp := &Profile{
-		Name: p.Name, CA: p.CA, Upstream: p.Upstream, Methods: slices.Clone(p.Methods),
+		Name: p.Name, Description: p.Description, ACMEOffers: slices.Clone(p.ACME.Profiles), CA: p.CA, Upstream: p.Upstream, Methods: slices.Clone(p.Methods),
 		wildcards: p.Names.Wildcards, commonName: p.Names.CommonName, cnInSAN: p.Names.CommonNameInSAN == nil || *p.Names.CommonNameInSAN,
 		maxNames: p.Names.Max, KeyTypes: slices.Clone(p.KeyTypes),
 		MaxValidity: p.MaxValidity.D(), DefaultValidity: p.DefaultValidity.D(),

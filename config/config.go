@@ -237,6 +237,10 @@ type Subject struct {
 // enrollment methods, from which CA.
 type Profile struct {
 	Name string `yaml:"name"`
+	// Description says what the profile is for, in a line: ACME clients
+	// see it in the directory's meta.profiles, API clients in GET
+	// /api/v1/profiles.
+	Description string `yaml:"description"`
 	// CA is the gateway CA that signs; Upstream, instead, names an
 	// external ACME CA (upstreams[].name) that issues.
 	CA       string   `yaml:"ca"`
@@ -457,6 +461,11 @@ type ProfileACME struct {
 	// RequireEAB makes new accounts present an External Account Binding
 	// key (`gateway acme eab create`).
 	RequireEAB bool `yaml:"require_eab"`
+	// Profiles are other profiles this profile's ACME directory offers
+	// (draft-ietf-acme-profiles): an order that names one in its
+	// "profile" field is issued under it, with its rules; an order that
+	// names none is issued under this profile.
+	Profiles []string `yaml:"profiles"`
 }
 
 // EST configures the EST server (RFC 7030).

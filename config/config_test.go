@@ -209,6 +209,47 @@ func TestDuration(t *testing.T) {
 	}
 }
 
+// The profiles an ACME directory offers besides its own
+// (draft-ietf-acme-profiles): each must exist, allow acme and not ask
+// for more than the directory's accounts bring.
+func TestACMEOffers(t *testing.T) {
+	good := minimal + `  - {name: short, description: "7-day certificates", ca: issuing, methods: [acme]}
+  - {name: front, ca: issuing, methods: [acme], acme: {profiles: [default, short]}}
+`
+	c, err := Parse(strings.NewReader(good), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.Profile("front"); len(p.ACME.Profiles) != 2 {
+		t.Errorf("front offers %v", p.ACME.Profiles)
+	}
+	bad := minimal + `  - {name: eab, ca: issuing, methods: [acme], acme: {require_eab: true}}
+  - {name: rest, ca: issuing, methods: [api]}
+  - {name: front, description: "two\nlines", ca: issuing, methods: [acme], acme: {profiles: [ghost, front, eab, rest, default, default]}}
+  - {name: apionly, ca: issuing, methods: [api], acme: {profiles: [default]}}
+`
+	_, err = Parse(strings.NewReader(bad), nil)
+	if err == nil {
+		t.Fatal("invalid offers accepted")
+	}
+	for _, want := range []string{
+		"profiles[3].description: must be one line",
+		`profiles[3].acme.profiles[0]: no profile named "ghost"`,
+		"profiles[3].acme.profiles[1]: a directory offers its own profile already",
+		`profiles[3].acme.profiles[2]: profile "eab" requires External Account Binding`,
+		`profiles[3].acme.profiles[3]: profile "rest" does not allow acme`,
+		`profiles[3].acme.profiles[5]: "default" is listed twice`,
+		`profiles[4].acme.profiles: profile "apionly" does not allow acme`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "profiles[3].acme.profiles[4]") {
+		t.Errorf("the first listing of default was refused:\n%v", err)
+	}
+}
+
 // Upstreams (external ACME CAs): defaults, and every problem with its
 // path.
 func TestUpstreams(t *testing.T) {

@@ -29,6 +29,9 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 			add(fmt.Sprintf("%s.key_types[%d]", path, i), "must be one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519, got %q", kt)
 		}
 	}
+	if d := p.Description; len(d) > 200 || strings.ContainsAny(d, "\r\n") {
+		add(path+".description", "must be one line of at most 200 characters")
+	}
 	positive(add, path+".max_validity", p.MaxValidity)
 	positive(add, path+".default_validity", p.DefaultValidity)
 	if p.DefaultValidity > p.MaxValidity {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -265,6 +266,34 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 			}
 		}
 		validateProfilePolicy(add, path, pr)
+		c.validateOffers(add, path, pr)
+	}
+}
+
+// validateOffers checks the profiles a profile's ACME directory offers
+// besides its own.
+func (c *Config) validateOffers(add func(path, format string, args ...any), path string, pr Profile) {
+	if len(pr.ACME.Profiles) > 0 && !slices.Contains(pr.Methods, "acme") {
+		add(path+".acme.profiles", "profile %q does not allow acme, so it has no ACME directory to offer them in", pr.Name)
+		return
+	}
+	seen := map[string]bool{}
+	for j, name := range pr.ACME.Profiles {
+		at := fmt.Sprintf("%s.acme.profiles[%d]", path, j)
+		other, ok := c.Profile(name)
+		switch {
+		case !ok:
+			add(at, "no profile named %q", name)
+		case name == pr.Name:
+			add(at, "a directory offers its own profile already")
+		case seen[name]:
+			add(at, "%q is listed twice", name)
+		case !slices.Contains(other.Methods, "acme"):
+			add(at, "profile %q does not allow acme", name)
+		case other.ACME.RequireEAB && !pr.ACME.RequireEAB:
+			add(at, "profile %q requires External Account Binding (acme.require_eab) and %q does not: its accounts would get %q without one", name, pr.Name, name)
+		}
+		seen[name] = true
 	}
 }
 

@@ -58,16 +58,23 @@ func testProfile() config.Profile {
 
 func newFixture(t testing.TB, st storage.Store, val config.ACMEValidation, set Settings) *fixture {
 	t.Helper()
+	return newFixtureWith(t, st, val, set, testProfile())
+}
+
+// newFixtureWith is newFixture with these profiles ("default" among them)
+// and "noacme".
+func newFixtureWith(t testing.TB, st storage.Store, val config.ACMEValidation, set Settings, profiles ...config.Profile) *fixture {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	f := &fixture{t: t, store: st, clock: coretest.NewClock(time.Now().Truncate(time.Second))}
 	other := testProfile()
 	other.Name, other.Methods = "noacme", []string{"api"}
-	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{testProfile(), other}, Now: f.clock.Now, Log: log})
-	cas, profiles := env.CAs, env.Profiles
+	env := coretest.New(t, st, coretest.Options{Profiles: append(profiles, other), Now: f.clock.Now, Log: log})
+	cas := env.CAs
 	f.core = env.Core
 	f.roots = x509.NewCertPool()
 	f.roots.AddCert(cas["root"].Cert())
-	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: profiles, Validation: val, Settings: set, Log: log, Now: f.clock.Now})
+	f.srv = New(Config{Store: st.(Store), CA: f.core, Profiles: env.Profiles, Validation: val, Settings: set, Log: log, Now: f.clock.Now})
 	r := chi.NewRouter()
 	f.srv.Routes(r)
 	f.ts = httptest.NewTLSServer(r)

@@ -27,6 +27,7 @@ type orderJSON struct {
 	Certificate    string                   `json:"certificate,omitempty"`
 	Error          json.RawMessage          `json:"error,omitempty"`
 	Replaces       string                   `json:"replaces,omitempty"`
+	Profile        string                   `json:"profile"` // draft-ietf-acme-profiles section 4
 }
 
 // orderStatus is the status a client sees: a pending or ready order past
@@ -46,6 +47,7 @@ func (s *Server) orderResponse(ctx context.Context, base string, o storage.ACMEO
 	body := orderJSON{
 		Status: s.orderStatus(o), Expires: o.Expires.UTC().Format(time.RFC3339), Identifiers: o.Identifiers,
 		Authorizations: []string{}, Finalize: base + "/order/" + o.ID + "/finalize", Error: o.Error, Replaces: o.Replaces,
+		Profile: o.Profile,
 	}
 	for _, a := range az {
 		body.Authorizations = append(body.Authorizations, base+"/authz/"+a.ID)
@@ -73,15 +75,22 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 	if p.NotBefore != "" || p.NotAfter != "" {
 		return nil, malformed("notBefore and notAfter are not supported: the profile sets the validity")
 	}
-	if p.Profile != "" && p.Profile != req.profile {
-		return nil, malformed("profile %q: this directory issues under profile %q only", p.Profile, req.profile)
+	// draft-ietf-acme-profiles section 4: the order names one of the
+	// profiles the directory offers, or none for the directory's own.
+	profile := req.profile
+	if p.Profile != "" {
+		if !s.offered(req.profile, p.Profile) {
+			return nil, prob(probInvalidProfile, http.StatusBadRequest, "profile %q is not offered by this directory; it offers %s",
+				p.Profile, strings.Join(s.offers(req.profile), ", "))
+		}
+		profile = p.Profile
 	}
 	idents, names, err := normalizeIdentifiers(p.Identifiers)
 	if err != nil {
 		return nil, err
 	}
 	// The profile's name policy, before anything is stored.
-	if err := s.profiles[req.profile].CheckNames(names); err != nil {
+	if err := s.profiles[profile].CheckNames(names); err != nil {
 		if errs.Is(err, errs.BadCSR) {
 			err = errs.Wrap(errs.RejectedIdentifier, err, "identifiers")
 		}
@@ -106,7 +115,7 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 		}
 	}
 	if limit := s.set.DuplicateCertificatesPerWeek; limit > 0 && p.Replaces == "" {
-		n, oldest, err := s.store.CountIssuedACMEOrders(ctx, req.profile, idents, now.Add(-duplicateWindow))
+		n, oldest, err := s.store.CountIssuedACMEOrders(ctx, profile, idents, now.Add(-duplicateWindow))
 		if err != nil {
 			return nil, err
 		}
@@ -120,7 +129,7 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 		}
 	}
 	o := storage.ACMEOrder{
-		ID: randomID(), AccountID: req.account.ID, Profile: req.profile, Status: storage.ACMEPending,
+		ID: randomID(), AccountID: req.account.ID, Profile: profile, Status: storage.ACMEPending,
 		Identifiers: idents, Expires: now.Add(s.set.OrderLifetime), Replaces: p.Replaces, CreatedAt: now,
 	}
 	var authzs []storage.ACMEAuthz
@@ -199,10 +208,11 @@ func normalizeIdentifiers(in []storage.ACMEIdentifier) ([]storage.ACMEIdentifier
 }
 
 // ownOrder loads an order of the signing account; another account's order
-// is 404, as if it did not exist.
+// is 404, as if it did not exist, and so is one of a profile the
+// directory no longer offers.
 func (s *Server) ownOrder(ctx context.Context, req *request) (storage.ACMEOrder, error) {
 	o, err := s.store.GetACMEOrder(ctx, chi.URLParam(req.r, "id"))
-	if errs.Is(err, errs.NotFound) || err == nil && (o.AccountID != req.account.ID || o.Profile != req.profile) {
+	if errs.Is(err, errs.NotFound) || err == nil && (o.AccountID != req.account.ID || !s.offered(req.profile, o.Profile)) {
 		return o, probNotFound("no such order")
 	}
 	return o, err

@@ -13,7 +13,7 @@ import (
 )
 
 // RFC 8555 section 6.7 error types (and RFC 8555 section 7.3.4, RFC 8737,
-// RFC 9773 section 7.4).
+// RFC 9773 section 7.4, draft-ietf-acme-profiles section 5).
 const (
 	errNS                   = "urn:ietf:params:acme:error:"
 	probAccountDoesNotExist = errNS + "accountDoesNotExist"
@@ -29,6 +29,7 @@ const (
 	probExternalAccountReq  = errNS + "externalAccountRequired"
 	probIncorrectResponse   = errNS + "incorrectResponse"
 	probInvalidContact      = errNS + "invalidContact"
+	probInvalidProfile      = errNS + "invalidProfile"
 	probMalformed           = errNS + "malformed"
 	probOrderNotReady       = errNS + "orderNotReady"
 	probRateLimited         = errNS + "rateLimited"

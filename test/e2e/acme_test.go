@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // ACME against the built gateway with real clients: certbot (the Debian
@@ -204,12 +205,37 @@ func TestACMEWithLego(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startACME(t)
+	// The quickstart's default directory also offers a "short" profile
+	// (draft-ietf-acme-profiles).
+	e := newACMEEnv(t)
+	gdir := t.TempDir()
+	setupQuickstart(t, gdir)
+	offerProfile(t, gdir, "default", "short")
+	addProfile(t, gdir, shortProfile)
+	e.g = e.start(t, gdir)
+	e.dir = e.directory(t, e.g, "default")
 	env := []string{"LEGO_CA_CERTIFICATES=" + e.rootPEM()}
 	lg := func(t *testing.T, d string, args ...string) string {
 		base := []string{"--server", e.dir, "--email", "ops@example.org", "--accept-tos", "--path", d}
 		return runTool(t, env, lego, append(base, args...)...)
 	}
+	t.Run("profile", func(t *testing.T) {
+		d := t.TempDir()
+		lg(t, d, "--http", "--http.port", ":"+e.http01, "-d", "p.test", "run", "--profile", "short")
+		c := leafOf(t, filepath.Join(d, "certificates", "p.test.crt"))
+		if life := c.NotAfter.Sub(c.NotBefore); life > 7*24*time.Hour+time.Hour {
+			t.Errorf("certificate of profile short valid for %v, want 7 days", life)
+		}
+		if code, body := e.g.API(t, "GET", "/api/v1/certificates/"+fmt.Sprintf("%x", c.SerialNumber), nil); code != http.StatusOK || !strings.Contains(string(body), `"profile":"short"`) {
+			t.Errorf("inventory of the short certificate: %d %s", code, body)
+		}
+		cmd := exec.Command(lego, "--server", e.dir, "--email", "ops@example.org", "--accept-tos", "--path", d,
+			"--http", "--http.port", ":"+e.http01, "-d", "q.test", "run", "--profile", "nosuch")
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "invalidProfile") {
+			t.Errorf("lego --profile nosuch: %v\n%s", err, out)
+		}
+	})
 	t.Run("http-01", func(t *testing.T) {
 		d := t.TempDir()
 		lg(t, d, "--http", "--http.port", ":"+e.http01, "-d", "h.test", "run")
@@ -250,6 +276,39 @@ esac
 			t.Errorf("names %v", c.DNSNames)
 		}
 	})
+}
+
+// shortProfile is a quickstart profile of 7-day certificates served over
+// ACME.
+const shortProfile = `  - name: short
+    description: 7-day certificates
+    ca: issuing
+    methods: [acme]
+    names:
+      dns: ["*"]
+    max_validity: 7d
+    default_validity: 7d
+`
+
+// offerProfile makes the ACME directory of profile dir in the quickstart
+// configuration in gdir offer another profile (acme.profiles).
+func offerProfile(t *testing.T, gdir, dir, other string) {
+	t.Helper()
+	path := filepath.Join(gdir, "var", "gateway.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "  - name: " + dir + "\n"
+	i := strings.Index(string(b), head)
+	if i < 0 {
+		t.Fatalf("%s has no profile %s", path, dir)
+	}
+	i += len(head)
+	y := string(b[:i]) + "    acme: {profiles: [" + other + "]}\n" + string(b[i:])
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // revoke revokes a certificate through the REST API.
