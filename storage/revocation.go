@@ -59,6 +59,27 @@ type PublishedCRL struct {
 	// PublishCRL stores them with it, replacing the CA's previous shards,
 	// in one transaction.
 	Shards [][]byte
+	// Delta, for a CA that publishes delta CRLs, is the delta CRL built
+	// with this one (nil otherwise, and from RevocationState). PublishCRL
+	// stores it with the CRL, replacing the CA's previous one, in one
+	// transaction.
+	Delta *DeltaCRL
+}
+
+// DeltaCRL is a delta CRL (RFC 5280 section 5.2.4): the revocations since
+// a complete CRL, its base, for validators that hold that CRL or a later
+// one. It shares its thisUpdate with the complete CRL built with it.
+type DeltaCRL struct {
+	// Number is its CRLNumber, from the sequence of the complete CRLs:
+	// above that of the CRL built with it.
+	Number int64
+	// Base is the BaseCRLNumber of its deltaCRLIndicator, and
+	// BaseThisUpdate that complete CRL's thisUpdate: the delta lists the
+	// revocations since.
+	Base           int64
+	BaseThisUpdate time.Time
+	NextUpdate     time.Time
+	DER            []byte
 }
 
 // CRLReason codes (RFC 5280 section 5.3.1) that the gateway treats apart

@@ -49,12 +49,24 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 	}
 	var stored bool
 	err := s.writes.Do(ctx, "publish CRL of "+c.CA, func(ctx context.Context, tx *txn) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO crls (ca, number, this_update, next_update, generation, der)
-			VALUES (?, ?, ?, ?, ?, ?)
+		var dNumber, dBase, dBaseThis, dNext sql.NullInt64
+		var dDER []byte
+		if d := c.Delta; d != nil {
+			dNumber, dBase = sql.NullInt64{Int64: d.Number, Valid: true}, sql.NullInt64{Int64: d.Base, Valid: true}
+			dBaseThis, dNext = sql.NullInt64{Int64: micros(d.BaseThisUpdate), Valid: true}, sql.NullInt64{Int64: micros(d.NextUpdate), Valid: true}
+			dDER = d.DER
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO crls (ca, number, this_update, next_update, generation, der,
+				delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ca) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
-				next_update = excluded.next_update, generation = excluded.generation, der = excluded.der
+				next_update = excluded.next_update, generation = excluded.generation, der = excluded.der,
+				delta_number = excluded.delta_number, delta_base = excluded.delta_base,
+				delta_base_this_update = excluded.delta_base_this_update, delta_next_update = excluded.delta_next_update,
+				delta_der = excluded.delta_der
 			WHERE excluded.number > crls.number`,
-			c.CA, c.Number, micros(c.ThisUpdate), micros(c.NextUpdate), c.Generation, c.DER)
+			c.CA, c.Number, micros(c.ThisUpdate), micros(c.NextUpdate), c.Generation, c.DER,
+			dNumber, dBase, dBaseThis, dNext, dDER)
 		if err != nil {
 			if kind(err) == errs.NotFound {
 				return errs.New(errs.NotFound, "sqlite: CA %q not found", c.CA)
@@ -86,9 +98,14 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 // LatestCRL implements storage.RevocationStore.
 func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error) {
 	c := storage.PublishedCRL{CA: ca}
-	var this, next int64
-	err := s.read.QueryRowContext(ctx, `SELECT number, this_update, next_update, generation, der FROM crls WHERE ca = ?`, ca).
-		Scan(&c.Number, &this, &next, &c.Generation, &c.DER)
+	var (
+		this, next                       int64
+		dNumber, dBase, dBaseThis, dNext sql.NullInt64
+		dDER                             []byte
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT number, this_update, next_update, generation, der,
+			delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der FROM crls WHERE ca = ?`, ca).
+		Scan(&c.Number, &this, &next, &c.Generation, &c.DER, &dNumber, &dBase, &dBaseThis, &dNext, &dDER)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.PublishedCRL{}, errs.New(errs.NotFound, "sqlite: CA %q has published no CRL", ca)
 	}
@@ -96,6 +113,10 @@ func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL,
 		return storage.PublishedCRL{}, wrap(err, "latest CRL of %q", ca)
 	}
 	c.ThisUpdate, c.NextUpdate = fromMicros(this), fromMicros(next)
+	if dNumber.Valid {
+		c.Delta = &storage.DeltaCRL{Number: dNumber.Int64, Base: dBase.Int64, BaseThisUpdate: fromMicros(dBaseThis.Int64),
+			NextUpdate: fromMicros(dNext.Int64), DER: dDER}
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT shard, der FROM crl_shards WHERE ca = ? ORDER BY shard`, ca)
 	if err != nil {
 		return storage.PublishedCRL{}, wrap(err, "CRL shards of %q", ca)

@@ -219,6 +219,61 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 	empty.Shards = append(empty.Shards, nil)
 	_, err = s.PublishCRL(ctx, empty)
 	wantKind(t, "PublishCRL(empty shard)", err, errs.Malformed)
+
+	// Delta CRLs go and come with their CRL; a CRL without one clears
+	// the last.
+	withDelta := func(n, delta, baseN int64, seed byte) storage.PublishedCRL {
+		c := crl(n, seed)
+		c.Delta = &storage.DeltaCRL{Number: delta, Base: baseN, BaseThisUpdate: crl(baseN, 0).ThisUpdate,
+			NextUpdate: c.ThisUpdate.Add(time.Hour), DER: testDER(seed + 1)}
+		return c
+	}
+	normDelta := func(c storage.PublishedCRL) storage.PublishedCRL {
+		c = norm(c)
+		if c.Delta != nil {
+			d := *c.Delta
+			d.BaseThisUpdate, d.NextUpdate = normTime(d.BaseThisUpdate), normTime(d.NextUpdate)
+			c.Delta = &d
+		}
+		return c
+	}
+	deltaSteps := []struct {
+		name   string
+		crl    storage.PublishedCRL
+		stored bool
+		latest storage.PublishedCRL
+	}{
+		{"a delta", withDelta(10, 11, 10, 60), true, withDelta(10, 11, 10, 60)},
+		{"older number, another delta", withDelta(9, 12, 9, 62), false, withDelta(10, 11, 10, 60)},
+		{"a delta on an older base", withDelta(12, 13, 10, 64), true, withDelta(12, 13, 10, 64)},
+		{"no delta", crl(14, 66), true, crl(14, 66)},
+	}
+	for _, st := range deltaSteps {
+		stored, err := s.PublishCRL(ctx, st.crl)
+		must(t, "PublishCRL("+st.name+")", err)
+		if stored != st.stored {
+			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
+		}
+		got, err := s.LatestCRL(ctx, "root")
+		must(t, "LatestCRL", err)
+		if !reflect.DeepEqual(got, normDelta(st.latest)) {
+			t.Errorf("after %s: LatestCRL() = number %d, delta %+v; want number %d, delta %+v", st.name, got.Number, got.Delta, st.latest.Number, st.latest.Delta)
+		}
+	}
+	for _, b := range []struct {
+		name string
+		edit func(*storage.DeltaCRL)
+	}{
+		{"delta number not above", func(d *storage.DeltaCRL) { d.Number = 20 }},
+		{"delta base above the CRL", func(d *storage.DeltaCRL) { d.Base = 21 }},
+		{"delta base 0", func(d *storage.DeltaCRL) { d.Base = 0 }},
+		{"delta without DER", func(d *storage.DeltaCRL) { d.DER = nil }},
+	} {
+		c := withDelta(20, 21, 15, 70)
+		b.edit(c.Delta)
+		_, err := s.PublishCRL(ctx, c)
+		wantKind(t, "PublishCRL("+b.name+")", err, errs.Malformed)
+	}
 }
 
 func testGeneration(t *testing.T, open RevocationOpener) {
