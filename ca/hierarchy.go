@@ -54,6 +54,10 @@ func (u URLs) CRLShard(ca string, shard int) string {
 	return u.Base + "/crl/" + ca + "/" + strconv.Itoa(shard) + ".crl"
 }
 
+// DeltaCRL is where the CA's delta CRLs are served, named by the
+// freshestCRL of its complete CRL (RFC 5280 5.2.6).
+func (u URLs) DeltaCRL(ca string) string { return u.Base + "/crl/" + ca + "/delta.crl" }
+
 // OCSP is the CA's OCSP responder (RFC 5280 4.2.2.1, id-ad-ocsp).
 func (u URLs) OCSP(ca string) string { return u.Base + "/ocsp/" + ca }
 

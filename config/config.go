@@ -183,6 +183,10 @@ type CRLSchedule struct {
 	// point. It cannot change while certificates issued under it are
 	// valid.
 	Shards int `yaml:"shards"`
+	// DeltaValidity, when set, publishes delta CRLs valid this long
+	// (RFC 5280 5.2.4) beside the full CRL, which is then rebuilt every
+	// half of it; 0: none.
+	DeltaValidity Duration `yaml:"delta_validity"`
 }
 
 // CAOCSP is the OCSP part of a CA.

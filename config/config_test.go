@@ -159,6 +159,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"GATEWAY_ACME_VALIDATION_TLSALPN01_PORT=5001",
 		"GATEWAY_ACME_VALIDATION_ALLOW_PRIVATE_TARGETS=true",
 		"GATEWAY_SIGNER_PKCS11_SESSION_WAIT=250ms",
+		"GATEWAY_CRL_DELTA_VALIDITY=1h",
 		"OTHER=ignored",
 	}
 	c, err := Parse(strings.NewReader(minimal), env)
@@ -169,7 +170,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		c.Storage.Driver != "postgres" || c.Storage.DSN != "postgres://u@h/db" ||
 		c.ACME.Validation.Resolver != "127.0.0.1:8053" || c.ACME.Validation.HTTP01Port != 5002 ||
 		c.ACME.Validation.TLSALPN01Port != 5001 || !c.ACME.Validation.AllowPrivateTargets ||
-		c.Signer.PKCS11.SessionWait.D() != 250*time.Millisecond {
+		c.Signer.PKCS11.SessionWait.D() != 250*time.Millisecond || c.CRL.DeltaValidity.D() != time.Hour {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	_, err = Parse(strings.NewReader(minimal), []string{"GATEWAY_ACME_VALIDATION_HTTP01_PORT=eighty"})

@@ -60,7 +60,12 @@ func walkScalars(v reflect.Value, prefix string, fn func(path string, v reflect.
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			// Its keys are the parent's (crl.validity, from CRLSchedule).
+			walkScalars(v.Field(i), prefix, fn)
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}

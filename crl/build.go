@@ -23,6 +23,9 @@ type Entry struct {
 	Serial    []byte // big-endian magnitude of the (positive) serial number
 	RevokedAt time.Time
 	Reason    int // RFC 5280 section 5.3.1 CRLReason, as stored
+	// Removed, in a delta CRL only, lists a certificate that left the
+	// CRL since the base (released from hold) with removeFromCRL.
+	Removed bool
 }
 
 // Source emits the entries of one CRL, each serial once, in any order. It
@@ -41,6 +44,13 @@ type Params struct {
 	// it is served at, named by its critical issuingDistributionPoint
 	// (RFC 5280 5.2.5). The Source then emits the shard's entries only.
 	IDP string
+	// DeltaBase, when set, makes the CRL a delta CRL (RFC 5280 5.2.4):
+	// its deltaCRLIndicator names this complete CRL as its base, and the
+	// Source emits the revocations since.
+	DeltaBase int64
+	// Freshest, when set, is the URL of the delta CRLs that complete this
+	// (complete, unpartitioned) CRL, named by its freshestCRL (5.2.6).
+	Freshest string
 }
 
 // DefaultLintSample is how many entries the lint draft of a CRL carries at
@@ -113,6 +123,7 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 		limit = DefaultLintSample
 	}
 	enc := newEncoder(tbsPrefix(algID, a.Cert().RawSubject, this, next), this, p.SizeHint)
+	enc.delta = p.DeltaBase > 0
 	var (
 		sample   []x509.RevocationListEntry
 		complete = true // sample holds every entry
@@ -120,6 +131,9 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 	)
 	err = src(ctx, func(e Entry) error {
 		reason := EntryReason(e.Reason)
+		if e.Removed {
+			reason = reasonRemoveFromCRL
+		}
 		if err := enc.add(e.Serial, e.RevokedAt, reason); err != nil {
 			return errs.Wrap(errs.Internal, err, "CRL entry %x", e.Serial)
 		}
@@ -140,15 +154,25 @@ func (b *Builder) Build(ctx context.Context, a *ca.Authority, p Params, src Sour
 	if err != nil {
 		return nil, err
 	}
+	// Further extensions, in the encoder's DER and as the lint draft's
+	// ExtraExtensions, in the same order.
 	var (
-		idp   []byte
+		exts  [][]byte
 		extra []pkix.Extension
 	)
 	if p.IDP != "" {
-		idp = idpExtension(p.IDP)
-		extra = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idpValue(p.IDP)}}
+		exts = append(exts, idpExtension(p.IDP))
+		extra = append(extra, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idpValue(p.IDP)})
 	}
-	tbs := enc.finish(crlExtensions(a.Cert().SubjectKeyId, p.Number, idp))
+	if p.DeltaBase > 0 {
+		exts = append(exts, deltaExtension(p.DeltaBase))
+		extra = append(extra, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: appendInt64(nil, p.DeltaBase)})
+	}
+	if p.Freshest != "" {
+		exts = append(exts, freshestExtension(p.Freshest))
+		extra = append(extra, pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 46}, Value: freshestValue(p.Freshest)})
+	}
+	tbs := enc.finish(crlExtensions(a.Cert().SubjectKeyId, p.Number, exts...))
 
 	// The lint gate, before the HSM is asked.
 	draft, err := b.Presign.PreSignRevocationList(&x509.RevocationList{

@@ -183,3 +183,51 @@ func TestBuildLargeAndSourceErrors(t *testing.T) {
 		t.Fatalf("Build() with a failing source = %v, want %v", err, boom)
 	}
 }
+
+// A complete CRL that names its delta CRLs (freshestCRL), and a delta CRL
+// (deltaCRLIndicator): both encoded as crypto/x509 would, read by openssl,
+// and passing the whole zlint registry but e_crl_extensions_validity (see
+// ExcludedLints).
+func TestBuildDelta(t *testing.T) {
+	cas := hierarchy(t, teststore.SQLite(t), "")
+	a := cas["issuing"]
+	this := time.Now().Truncate(time.Second)
+	entries := []Entry{{Serial: []byte{1, 2, 3}, RevokedAt: this.Add(-time.Minute), Reason: 1}}
+	linter, err := ca.NewLinter(nil, []string{"e_crl_extensions_validity"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Builder{Linter: linter, Presign: ca.NewPresigner()}
+	const url = "http://pki.example.net/crl/issuing/delta.crl"
+	full, err := b.Build(t.Context(), a, Params{Number: 7, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Freshest: url}, sliceSource(entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta, err := b.Build(t.Context(), a, Params{Number: 8, ThisUpdate: this, NextUpdate: this.Add(time.Hour), DeltaBase: 5}, sliceSource(entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, der := range map[string][]byte{"complete": full, "delta": delta} {
+		c, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := c.CheckSignatureFrom(a.Cert()); err != nil {
+			t.Errorf("%s: signature: %v", name, err)
+		}
+		if err := linter.LintRevocationList(der); err != nil {
+			t.Errorf("%s: lint: %v", name, err)
+		}
+		if c.Number.Int64() != map[string]int64{"complete": 7, "delta": 8}[name] {
+			t.Errorf("%s: number %v", name, c.Number)
+		}
+	}
+	out := opensslCmd(t, nil, "crl", "-inform", "DER", "-in", writeFile(t, "full.crl", full), "-noout", "-text")
+	if !strings.Contains(out, "Freshest CRL") || !strings.Contains(out, "URI:"+url) || strings.Contains(out, "Delta CRL Indicator") {
+		t.Errorf("openssl reads the complete CRL as:\n%s", out)
+	}
+	out = opensslCmd(t, nil, "crl", "-inform", "DER", "-in", writeFile(t, "delta.crl", delta), "-noout", "-text")
+	if !strings.Contains(out, "Delta CRL Indicator: critical") || !strings.Contains(out, "5") || strings.Contains(out, "Freshest CRL") {
+		t.Errorf("openssl reads the delta CRL as:\n%s", out)
+	}
+}

@@ -55,7 +55,17 @@ type CAConfig struct {
 	// RebuildEvery is how old a CRL may get before a new one is built even
 	// without a revocation; it must leave time before nextUpdate.
 	RebuildEvery time.Duration
+	// DeltaValidity, when set, turns delta CRLs on (RFC 5280 5.2.4): each
+	// rebuild also builds a delta CRL valid this long, listing the
+	// revocations since its base, and the CRL is rebuilt every half of it.
+	// The base is the complete CRL of the last RebuildEvery: validators
+	// that fetched it, or a later one, complete it with the small delta.
+	DeltaValidity time.Duration
 }
+
+// minDeltaValidity bounds how often delta CRLs make the CA rebuild: every
+// 5 minutes at most.
+const minDeltaValidity = 10 * time.Minute
 
 // maxValidity is the CA/B Forum limit for CRLs of subscriber certificates.
 const maxValidity = 10 * 24 * time.Hour
@@ -85,7 +95,19 @@ func (c CAConfig) withDefaults(d CAConfig) CAConfig {
 	if c.RebuildEvery == 0 {
 		c.RebuildEvery = d.RebuildEvery
 	}
+	if c.DeltaValidity == 0 {
+		c.DeltaValidity = d.DeltaValidity
+	}
 	return c
+}
+
+// every is how old a CRL may get before it is rebuilt: RebuildEvery, or
+// half the delta CRLs' validity if that is sooner.
+func (c CAConfig) every() time.Duration {
+	if c.DeltaValidity > 0 {
+		return min(c.RebuildEvery, c.DeltaValidity/2)
+	}
+	return c.RebuildEvery
 }
 
 // For returns the schedule of the named CA.
@@ -108,6 +130,10 @@ func (c Config) Validate() error {
 		// half-way, so that one failed rebuild still leaves time.
 		if cc.RebuildEvery <= 0 || cc.RebuildEvery > cc.Validity/2 {
 			bad = append(bad, fmt.Sprintf("%s.rebuild_every: must be positive and at most half the validity (%s)", path, cc.Validity/2))
+		}
+		if d := cc.DeltaValidity; d != 0 && (d < minDeltaValidity || d > cc.RebuildEvery) {
+			bad = append(bad, fmt.Sprintf("%s.delta_validity: 0 (no delta CRLs) or from %s to rebuild_every (%s), got %s",
+				path, minDeltaValidity, cc.RebuildEvery, d))
 		}
 	}
 	check("crl", c.CAConfig)

@@ -49,6 +49,7 @@ type encoder struct {
 	prefix  []byte
 	n       int // entries written
 	this    time.Time
+	delta   bool // a delta CRL: removeFromCRL entries allowed
 }
 
 // maxEntryLen bounds the DER of one entry: SEQUENCE header (2), INTEGER of
@@ -90,7 +91,7 @@ func (e *encoder) add(serial []byte, revokedAt time.Time, reason int) error {
 	if intLen > 20 {
 		return fmt.Errorf("serial number of %d octets, more than 20", intLen)
 	}
-	if !validReason(reason) {
+	if !validReason(reason) && !(e.delta && reason == reasonRemoveFromCRL) {
 		return fmt.Errorf("reason code %d is not an RFC 5280 CRLReason", reason)
 	}
 	// RFC 5280 5.1.2.6: revocationDate is the date of the revocation; it
@@ -130,6 +131,10 @@ func (e *encoder) add(serial []byte, revokedAt time.Time, reason int) error {
 
 // reasonExtLen is the length of the crlEntryExtensions holding a reason.
 const reasonExtLen = 14
+
+// reasonRemoveFromCRL (RFC 5280 5.3.1) marks, in a delta CRL, a
+// certificate that left the CRL: one released from hold.
+const reasonRemoveFromCRL = 8
 
 // validReason reports whether code may appear in a reasonCode extension
 // of a full CRL: RFC 5280 5.3.1 codes other than unspecified (which is
@@ -310,10 +315,11 @@ func tbsPrefix(algorithm, issuer []byte, this, next time.Time) []byte {
 // requires) and the CRL number (5.2.3), both non-critical, in the order
 // crypto/x509 writes them.
 //
-// A shard of a partitioned CRL also carries idp, the DER of its
-// issuingDistributionPoint extension (idpExtension), last, as crypto/x509
-// writes ExtraExtensions.
-func crlExtensions(authorityKeyID []byte, number int64, idp []byte) []byte {
+// The DER of further extensions follows, in the order given, as
+// crypto/x509 writes ExtraExtensions: a shard's issuingDistributionPoint
+// (idpExtension), a delta CRL's deltaCRLIndicator (deltaExtension), a
+// complete CRL's freshestCRL (freshestExtension).
+func crlExtensions(authorityKeyID []byte, number int64, extra ...[]byte) []byte {
 	aki := appendElement(nil, 0x80, authorityKeyID) // [0] IMPLICIT KeyIdentifier
 	aki = appendElement(nil, tagSequence, aki)
 	akiExt := appendElement(nil, tagOID, []byte{0x55, 0x1d, 0x23})
@@ -324,8 +330,47 @@ func crlExtensions(authorityKeyID []byte, number int64, idp []byte) []byte {
 
 	exts := appendElement(nil, tagSequence, akiExt)
 	exts = appendElement(exts, tagSequence, numExt)
-	exts = append(exts, idp...)
+	for _, e := range extra {
+		exts = append(exts, e...)
+	}
 	return appendElement(nil, tagContext0, appendElement(nil, tagSequence, exts))
+}
+
+// Extension OIDs of delta CRLs: id-ce-deltaCRLIndicator (2.5.29.27) and
+// id-ce-freshestCRL (2.5.29.46).
+var (
+	oidDeltaCRLIndicator = []byte{0x55, 0x1d, 0x1b}
+	oidFreshestCRL       = []byte{0x55, 0x1d, 0x2e}
+)
+
+// deltaExtension is the deltaCRLIndicator of a delta CRL (RFC 5280
+// 5.2.4): critical, its value the BaseCRLNumber, the number of the
+// complete CRL whose revocations it need not repeat.
+func deltaExtension(base int64) []byte {
+	ext := appendElement(nil, tagOID, oidDeltaCRLIndicator)
+	ext = append(ext, 0x01, 1, 0xff) // critical BOOLEAN TRUE
+	ext = appendElement(ext, tagOctetString, appendInt64(nil, base))
+	return appendElement(nil, tagSequence, ext)
+}
+
+// freshestValue encodes the freshestCRL of a complete CRL (RFC 5280
+// 5.2.6): CRLDistributionPoints with one distribution point whose
+// fullName is the URI of the delta CRL.
+//
+//	SEQUENCE { SEQUENCE { [0] { [0] { [6] uri } } } }
+func freshestValue(uri string) []byte {
+	gn := appendElement(nil, 0x86, []byte(uri)) // uniformResourceIdentifier [6]
+	full := appendElement(nil, 0xa0, gn)        // fullName [0]
+	dp := appendElement(nil, 0xa0, full)        // distributionPoint [0] (EXPLICIT: a CHOICE)
+	return appendElement(nil, tagSequence, appendElement(nil, tagSequence, dp))
+}
+
+// freshestExtension is the Extension holding freshestValue(uri),
+// non-critical as 5.2.6 requires.
+func freshestExtension(uri string) []byte {
+	ext := appendElement(nil, tagOID, oidFreshestCRL)
+	ext = appendElement(ext, tagOctetString, freshestValue(uri))
+	return appendElement(nil, tagSequence, ext)
 }
 
 // oidIssuingDistributionPoint is id-ce-issuingDistributionPoint, 2.5.29.28.

@@ -53,7 +53,7 @@ func encodeTBS(t *testing.T, issuer *x509.Certificate, alg x509.SignatureAlgorit
 			t.Fatal(err)
 		}
 	}
-	return enc.finish(crlExtensions(issuer.SubjectKeyId, number, nil))
+	return enc.finish(crlExtensions(issuer.SubjectKeyId, number))
 }
 
 // The TBSCertList of the streaming encoder is byte for byte crypto/x509's.

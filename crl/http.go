@@ -13,7 +13,8 @@ import (
 // Routes mounts the CRLs on the plain-HTTP listener: /crl/CA.crl (DER,
 // application/pkix-crl, RFC 2585 section 4.2; where the CRL distribution
 // point of every certificate points) and /crl/CA.pem (PEM); for a CA that
-// partitions its CRL, also /crl/CA/SHARD.crl and /crl/CA/SHARD.pem.
+// partitions its CRL, also /crl/CA/SHARD.crl and /crl/CA/SHARD.pem; for a
+// CA with delta CRLs, /crl/CA/delta.crl and /crl/CA/delta.pem.
 func (p *Publisher) Routes(r chi.Router) {
 	r.Get("/crl/{file}", p.serve)
 	r.Head("/crl/{file}", p.serve)
@@ -49,13 +50,28 @@ func (p *Publisher) serve(w http.ResponseWriter, r *http.Request) {
 	p.serveCRL(w, r, p.Current(name), ext)
 }
 
-// serveShard answers one shard of a partitioned CRL, as serve does.
+// serveShard answers one shard of a partitioned CRL, or the delta CRL,
+// as serve does.
 func (p *Publisher) serveShard(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "ca")
 	num, ext, ok := splitFile(chi.URLParam(r, "file"))
 	s, known := p.cas[name]
 	if !ok || !known {
 		http.NotFound(w, r)
+		return
+	}
+	if num == "delta" {
+		if s.cfg.DeltaValidity <= 0 {
+			http.NotFound(w, r)
+			return
+		}
+		c := p.Current(name)
+		if c != nil {
+			// nil for a CRL built before delta CRLs were turned on;
+			// Start replaces it before it serves.
+			c = c.Delta
+		}
+		p.serveCRL(w, r, c, ext)
 		return
 	}
 	k, err := strconv.Atoi(num)

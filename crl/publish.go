@@ -23,6 +23,10 @@ type Store interface {
 	PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, error)
 	LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error)
 	RevocationState(ctx context.Context, ca string) (storage.RevocationState, error)
+	// Delta CRLs list the certificates of the revocation events since
+	// their base.
+	RevocationEvents(ctx context.Context, ca string, after int64, limit int) ([]storage.RevocationEvent, error)
+	CertificateStatus(ctx context.Context, serial string) (storage.CertificateStatus, error)
 	CountRevoked(ctx context.Context, ca string, since time.Time) (int, error)
 	ListRevoked(ctx context.Context, ca string, since time.Time, after storage.RevokedEntry, limit int) ([]storage.RevokedEntry, error)
 	// Every CRL the CA key signs is audited.
@@ -40,6 +44,14 @@ type Published struct {
 	// Shards are the CRLs of a partitioned CA, shard 0 first, built with
 	// this one (same number and times); nil for a CA that does not shard.
 	Shards []*Published
+	// Delta is the delta CRL built with this one, for a CA with delta
+	// CRLs (CAConfig.DeltaValidity); nil otherwise. On a delta, Base is
+	// its BaseCRLNumber, BaseThisUpdate and BaseGeneration that CRL's
+	// thisUpdate and Generation.
+	Delta          *Published
+	Base           int64
+	BaseThisUpdate time.Time
+	BaseGeneration int64
 
 	pemOnce sync.Once
 	pem     []byte
@@ -49,6 +61,10 @@ func newPublished(c storage.PublishedCRL) *Published {
 	p := &Published{CA: c.CA, Number: c.Number, ThisUpdate: c.ThisUpdate.UTC(), NextUpdate: c.NextUpdate.UTC(), Generation: c.Generation, DER: c.DER}
 	for _, der := range c.Shards {
 		p.Shards = append(p.Shards, &Published{CA: p.CA, Number: p.Number, ThisUpdate: p.ThisUpdate, NextUpdate: p.NextUpdate, Generation: p.Generation, DER: der})
+	}
+	if d := c.Delta; d != nil {
+		p.Delta = &Published{CA: p.CA, Number: d.Number, ThisUpdate: p.ThisUpdate, NextUpdate: d.NextUpdate.UTC(), Generation: p.Generation,
+			DER: d.DER, Base: d.Base, BaseThisUpdate: d.BaseThisUpdate.UTC(), BaseGeneration: d.BaseGeneration}
 	}
 	return p
 }
@@ -73,6 +89,20 @@ func (p *Published) PEM() []byte {
 // replica never serves shards of one rebuild with the full CRL of another.
 // The full CRL stays, for validators that ignore the distribution point,
 // for the mirrors and for `gateway crl dump`.
+//
+// A CA with CAConfig.DeltaValidity also gets delta CRLs (RFC 5280 5.2.4):
+// every rebuild builds, after the full CRL, a delta CRL with the next
+// number, valid DeltaValidity, whose deltaCRLIndicator names a base: the
+// full CRL of the last RebuildEvery (this one, when the last base is that
+// old). It lists the certificates of the revocation events since the
+// base's generation (storage.RevocationEvent): those revoked, as the full
+// CRL lists them, and those released from hold, with removeFromCRL; so a
+// validator that holds the base or any later full CRL completes it with
+// the delta. The full CRL names the delta's URL in its freshestCRL
+// (5.2.6), and is rebuilt every half of DeltaValidity, so the delta never
+// expires unreplaced; a validator downloads the large full CRL once per
+// RebuildEvery and the small delta as often as it likes. Delta CRLs cover
+// the full CRL only, not the shards of a partitioned one.
 //
 // Every process of a deployment runs one. The store decides what is
 // current: CRL numbers come from NextCRLNumber, and PublishCRL keeps the CRL
@@ -181,7 +211,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 				"certificates issued before name their shard by the old count, so it cannot change while they are valid",
 				name, len(cur.Shards), s.a.CRLShards)
 		}
-		if cur != nil && p.now().Before(cur.NextUpdate) && len(cur.Shards) == s.shards() {
+		if cur != nil && p.now().Before(cur.NextUpdate) && len(cur.Shards) == s.shards() && s.deltaCurrent(cur, p.now()) {
 			continue
 		}
 		if _, err := p.Rebuild(ctx, name); err != nil {
@@ -269,7 +299,7 @@ func (p *Publisher) check(ctx context.Context, name string, s *caState) {
 	switch {
 	case cur == nil:
 		p.rebuildInLoop(ctx, name, s, "none published")
-	case now.Sub(cur.ThisUpdate) >= s.cfg.RebuildEvery+s.jitter:
+	case now.Sub(cur.ThisUpdate) >= s.cfg.every()+s.jitter:
 		p.rebuildInLoop(ctx, name, s, "schedule")
 	case st.Generation > cur.Generation:
 		// Give the replica that revoked the time to publish first.
@@ -305,7 +335,7 @@ func (p *Publisher) rebuildInLoop(ctx context.Context, name string, s *caState, 
 // jitter spreads scheduled rebuilds of replicas over up to a twentieth of
 // the schedule (at most 5 minutes).
 func (p *Publisher) jitter(s *caState) time.Duration {
-	span := min(s.cfg.RebuildEvery/20, 5*time.Minute)
+	span := min(s.cfg.every()/20, 5*time.Minute)
 	if span <= 0 {
 		return 0
 	}
@@ -332,6 +362,111 @@ func (s *caState) shards() int {
 		return 0
 	}
 	return s.a.CRLShards
+}
+
+// deltaCurrent reports whether c has the delta CRL the configuration
+// asks for, unexpired at now; without delta CRLs, whether it has none.
+func (s *caState) deltaCurrent(c *Published, now time.Time) bool {
+	if s.cfg.DeltaValidity <= 0 {
+		return c.Delta == nil
+	}
+	return c.Delta != nil && now.Before(c.Delta.NextUpdate)
+}
+
+// maxDeltaChanges caps the certificates a delta CRL lists; with more
+// changes since its base, the complete CRL being built becomes the base.
+const maxDeltaChanges = 10000
+
+// buildDelta builds the delta CRL published with the complete CRL number
+// (read at generation gen, thisUpdate this). Its base stays that of the
+// served delta until it is RebuildEvery old; then, or when the revocation
+// events since are no longer all in the store, or are too many, the
+// complete CRL being built is the base. It returns the delta and how many
+// entries it has.
+func (p *Publisher) buildDelta(ctx context.Context, name string, s *caState, number, gen int64, this time.Time) (*storage.DeltaCRL, int, error) {
+	base, baseThis, baseGen := number, this, gen
+	if cur := s.current.Load(); cur != nil && cur.Delta != nil && this.Sub(cur.Delta.BaseThisUpdate) < s.cfg.RebuildEvery && cur.Delta.Base < number {
+		base, baseThis, baseGen = cur.Delta.Base, cur.Delta.BaseThisUpdate, cur.Delta.BaseGeneration
+	}
+	entries, ok, err := p.changesSince(ctx, name, baseGen, gen, this)
+	if err == nil && !ok && base != number {
+		p.log.Info("delta CRL: a new base", "ca", name, "base", number, "why", "the changes since the last base are gone from the store or too many")
+		base, baseThis, baseGen = number, this, gen
+		entries, ok, err = p.changesSince(ctx, name, gen, gen, this)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, 0, errs.New(errs.Internal, "the revocation events after generation %d are not in the store", gen)
+	}
+	dn, err := p.store.NextCRLNumber(ctx, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	next := this.Add(s.cfg.DeltaValidity)
+	der, err := p.builder.Build(ctx, s.a, Params{Number: dn, ThisUpdate: this, NextUpdate: next, SizeHint: len(entries), DeltaBase: base},
+		func(ctx context.Context, emit func(Entry) error) error {
+			for _, e := range entries {
+				if err := emit(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, 0, err
+	}
+	return &storage.DeltaCRL{Number: dn, Base: base, BaseThisUpdate: baseThis, BaseGeneration: baseGen, NextUpdate: next, DER: der}, len(entries), nil
+}
+
+// changesSince lists the delta CRL entries of the CA's revocation events
+// after generation after (RFC 5280 5.2.4): each certificate they name
+// that is revoked and unexpired at this, as the full CRL lists it, and
+// each released from hold, with removeFromCRL. ok is false when the events
+// from after to gen are no longer all in the store (pruned, see
+// storage.RevocationStore.RevocationEvents), or name more than
+// maxDeltaChanges certificates.
+func (p *Publisher) changesSince(ctx context.Context, name string, after, gen int64, this time.Time) (entries []Entry, ok bool, err error) {
+	seen := map[string]bool{}
+	last := after
+	for {
+		page, err := p.store.RevocationEvents(ctx, name, last, p.cfg.PageSize)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(page) > 0 && page[0].Generation != last+1 {
+			return nil, false, nil
+		}
+		for _, e := range page {
+			last = e.Generation
+			if seen[e.Serial] {
+				continue
+			}
+			seen[e.Serial] = true
+			if len(seen) > maxDeltaChanges {
+				return nil, false, nil
+			}
+			cs, err := p.store.CertificateStatus(ctx, e.Serial)
+			if err != nil {
+				return nil, false, err
+			}
+			serial, err := hex.DecodeString(e.Serial)
+			if err != nil {
+				return nil, false, errs.Wrap(errs.Internal, err, "stored serial %q", e.Serial)
+			}
+			switch {
+			case cs.NotAfter.Before(this): // expired: in no CRL any more
+			case cs.Status == storage.StatusRevoked:
+				entries = append(entries, Entry{Serial: serial, RevokedAt: cs.RevokedAt, Reason: cs.Reason})
+			default: // released from hold
+				entries = append(entries, Entry{Serial: serial, RevokedAt: this, Removed: true})
+			}
+		}
+		if len(page) < p.cfg.PageSize {
+			return entries, last >= gen, nil
+		}
+	}
 }
 
 // set serves c unless a CRL with a higher or equal number is served, and
@@ -374,7 +509,11 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 	if err != nil {
 		return nil, err
 	}
-	der, err := p.builder.Build(ctx, s.a, Params{Number: number, ThisUpdate: this, NextUpdate: next, SizeHint: count},
+	var freshest string
+	if s.cfg.DeltaValidity > 0 {
+		freshest = p.cfg.URLs.DeltaCRL(name)
+	}
+	der, err := p.builder.Build(ctx, s.a, Params{Number: number, ThisUpdate: this, NextUpdate: next, SizeHint: count, Freshest: freshest},
 		p.storeSource(name, this, -1))
 	if err != nil {
 		return nil, err
@@ -391,16 +530,28 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 		}
 		shards = append(shards, der)
 	}
+	var (
+		delta   *storage.DeltaCRL
+		changes int
+	)
+	if freshest != "" {
+		if delta, changes, err = p.buildDelta(ctx, name, s, number, st.Generation, this); err != nil {
+			return nil, fmt.Errorf("delta CRL: %w", err)
+		}
+	}
 	// Key use goes to the audit trail; the DER does not (it can be tens
 	// of megabytes, and the CRL itself is public and in the store).
+	detail := fmt.Sprintf("CRL %d of CA %s, thisUpdate %s, nextUpdate %s, %d entries, %d bytes, %d shard CRLs",
+		number, name, this.Format(time.RFC3339), next.Format(time.RFC3339), count, len(der), n)
+	if delta != nil {
+		detail += fmt.Sprintf(", delta CRL %d on base %d, nextUpdate %s, %d entries", delta.Number, delta.Base, delta.NextUpdate.Format(time.RFC3339), changes)
+	}
 	if _, err := p.store.AppendAudit(ctx, storage.AuditEvent{
-		At: p.now(), Actor: "gateway crl", Action: "crl-sign",
-		Detail: fmt.Sprintf("CRL %d of CA %s, thisUpdate %s, nextUpdate %s, %d entries, %d bytes, %d shard CRLs, key %s",
-			number, name, this.Format(time.RFC3339), next.Format(time.RFC3339), count, len(der), n, s.a.Key.URI()),
+		At: p.now(), Actor: "gateway crl", Action: "crl-sign", Detail: detail + ", key " + s.a.Key.URI(),
 	}); err != nil {
 		return nil, err
 	}
-	rec := storage.PublishedCRL{CA: name, Number: number, ThisUpdate: this, NextUpdate: next, Generation: st.Generation, DER: der, Shards: shards}
+	rec := storage.PublishedCRL{CA: name, Number: number, ThisUpdate: this, NextUpdate: next, Generation: st.Generation, DER: der, Shards: shards, Delta: delta}
 	stored, err := p.store.PublishCRL(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -415,7 +566,7 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 		return s.current.Load(), nil
 	}
 	s.set(newPublished(rec))
-	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der), "shards", n,
+	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der), "shards", n, "delta_entries", changes,
 		"this_update", this, "next_update", next, "generation", st.Generation, "duration_ms", time.Since(start).Milliseconds())
 	return s.current.Load(), nil
 }

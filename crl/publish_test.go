@@ -246,11 +246,13 @@ func TestConfig(t *testing.T) {
 	}
 	bad := Config{
 		CAConfig: CAConfig{Validity: 11 * 24 * time.Hour},
-		CAs:      map[string]CAConfig{"issuing": {Validity: time.Hour, RebuildEvery: time.Hour}},
+		CAs: map[string]CAConfig{"issuing": {Validity: time.Hour, RebuildEvery: time.Hour},
+			"short": {DeltaValidity: time.Minute}, "long": {DeltaValidity: 7 * time.Hour}},
 		Coalesce: time.Minute, PollInterval: -1, MaxAge: -1, PageSize: 1e6,
 	}.WithDefaults()
 	err := bad.Validate()
-	for _, want := range []string{"crl.validity", "crl.cas[issuing].rebuild_every", "crl.coalesce", "crl.poll_interval", "crl.max_age", "crl.page_size"} {
+	for _, want := range []string{"crl.validity", "crl.cas[issuing].rebuild_every", "crl.cas[short].delta_validity: 0 (no delta CRLs) or from 10m0s to rebuild_every (6h0m0s), got 1m0s",
+		"crl.cas[long].delta_validity", "crl.coalesce", "crl.poll_interval", "crl.max_age", "crl.page_size"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to name %s", err, want)
 		}

@@ -73,11 +73,12 @@ type DeltaCRL struct {
 	// Number is its CRLNumber, from the sequence of the complete CRLs:
 	// above that of the CRL built with it.
 	Number int64
-	// Base is the BaseCRLNumber of its deltaCRLIndicator, and
-	// BaseThisUpdate that complete CRL's thisUpdate: the delta lists the
-	// revocations since.
+	// Base is the BaseCRLNumber of its deltaCRLIndicator, BaseThisUpdate
+	// that complete CRL's thisUpdate, and BaseGeneration its Generation:
+	// the delta lists the changes of the revocation events since.
 	Base           int64
 	BaseThisUpdate time.Time
+	BaseGeneration int64
 	NextUpdate     time.Time
 	DER            []byte
 }

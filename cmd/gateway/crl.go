@@ -26,11 +26,12 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	caName := fs.String("ca", "", "name of the CA (required)")
 	format := fs.String("format", "DER", "DER or PEM")
 	out := fs.String("o", "-", `file to write ("-": standard output)`)
+	delta := fs.Bool("delta", false, "the delta CRL published with the full CRL (cas[].crl.delta_validity)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if *caName == "" || fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: gateway crl dump --ca CA [--format DER|PEM] [-o FILE] [-config FILE]")
+		fmt.Fprintln(stderr, "usage: gateway crl dump --ca CA [--delta] [--format DER|PEM] [-o FILE] [-config FILE]")
 		return errUsage
 	}
 	f := strings.ToUpper(*format)
@@ -65,6 +66,14 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	what := "CRL"
+	if *delta {
+		if rec.Delta == nil {
+			return fmt.Errorf("CA %s publishes no delta CRLs (cas[].crl.delta_validity), or `gateway serve` has not published one since they were turned on", *caName)
+		}
+		what = fmt.Sprintf("delta CRL (base %d)", rec.Delta.Base)
+		rec.Number, rec.NextUpdate, rec.DER = rec.Delta.Number, rec.Delta.NextUpdate, rec.Delta.DER
+	}
 	// Check before handing it on: a mirror must not serve something that
 	// relying parties would reject.
 	caRec, err := st.GetCA(ctx, *caName)
@@ -77,10 +86,10 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	parsed, err := x509.ParseRevocationList(rec.DER)
 	if err != nil {
-		return fmt.Errorf("the stored CRL does not parse: %w", err)
+		return fmt.Errorf("the stored %s does not parse: %w", what, err)
 	}
 	if err := parsed.CheckSignatureFrom(caCert); err != nil {
-		return fmt.Errorf("the stored CRL is not signed by CA %s: %w", *caName, err)
+		return fmt.Errorf("the stored %s is not signed by CA %s: %w", what, *caName, err)
 	}
 
 	data := rec.DER
@@ -101,8 +110,8 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		os.Remove(tmp)
 		return err
 	}
-	fmt.Fprintf(stderr, "CRL %d of %s (thisUpdate %s, nextUpdate %s, %d entries) written to %s\n",
-		rec.Number, *caName, rec.ThisUpdate.Format("2006-01-02T15:04:05Z"), rec.NextUpdate.Format("2006-01-02T15:04:05Z"),
+	fmt.Fprintf(stderr, "%s %d of %s (thisUpdate %s, nextUpdate %s, %d entries) written to %s\n",
+		what, rec.Number, *caName, rec.ThisUpdate.Format("2006-01-02T15:04:05Z"), rec.NextUpdate.Format("2006-01-02T15:04:05Z"),
 		len(parsed.RevokedCertificateEntries), *out)
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 // days before they expire).
 func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 	cc := crl.Config{
-		CAConfig:     crl.CAConfig{Validity: c.CRL.Validity.D(), RebuildEvery: c.CRL.RebuildEvery.D()},
+		CAConfig:     crlSchedule(c.CRL.CRLSchedule),
 		CAs:          map[string]crl.CAConfig{},
 		Coalesce:     c.CRL.Coalesce.D(),
 		PollInterval: c.CRL.PollInterval.D(),
@@ -35,14 +35,19 @@ func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 		MaxRequestSize: c.OCSP.MaxRequestSize, KeepRevocationEvents: c.OCSP.KeepRevocationEvents,
 	}
 	for _, a := range c.CAs {
-		if a.CRL.Validity != 0 || a.CRL.RebuildEvery != 0 {
-			cc.CAs[a.Name] = crl.CAConfig{Validity: a.CRL.Validity.D(), RebuildEvery: a.CRL.RebuildEvery.D()}
+		if s := crlSchedule(a.CRL); s != (crl.CAConfig{}) {
+			cc.CAs[a.Name] = s
 		}
 		if a.OCSP.SignWithCAKey {
 			oc.SignWithCAKey = append(oc.SignWithCAKey, a.Name)
 		}
 	}
 	return cc, oc
+}
+
+// crlSchedule is the crl package's view of a CRL schedule.
+func crlSchedule(s config.CRLSchedule) crl.CAConfig {
+	return crl.CAConfig{Validity: s.Validity.D(), RebuildEvery: s.RebuildEvery.D(), DeltaValidity: s.DeltaValidity.D()}
 }
 
 // startRevocation starts the revocation service of every CA: it loads or

@@ -44,23 +44,24 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 	var stored bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var (
-			dNumber, dBase   *int64
-			dBaseThis, dNext *time.Time
-			dDER             []byte
+			dNumber, dBase, dBaseGen *int64
+			dBaseThis, dNext         *time.Time
+			dDER                     []byte
 		)
 		if d := c.Delta; d != nil {
-			dNumber, dBase, dBaseThis, dNext, dDER = &d.Number, &d.Base, &d.BaseThisUpdate, &d.NextUpdate, d.DER
+			dNumber, dBase, dBaseGen, dBaseThis, dNext, dDER = &d.Number, &d.Base, &d.BaseGeneration, &d.BaseThisUpdate, &d.NextUpdate, d.DER
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO crls AS l (ca, number, this_update, next_update, generation, der,
-				delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+				delta_number, delta_base, delta_base_this_update, delta_base_generation, delta_next_update, delta_der)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (ca) DO UPDATE SET number = EXCLUDED.number, this_update = EXCLUDED.this_update,
 				next_update = EXCLUDED.next_update, generation = EXCLUDED.generation, der = EXCLUDED.der,
 				delta_number = EXCLUDED.delta_number, delta_base = EXCLUDED.delta_base,
-				delta_base_this_update = EXCLUDED.delta_base_this_update, delta_next_update = EXCLUDED.delta_next_update,
+				delta_base_this_update = EXCLUDED.delta_base_this_update, delta_base_generation = EXCLUDED.delta_base_generation,
+				delta_next_update = EXCLUDED.delta_next_update,
 				delta_der = EXCLUDED.delta_der
 			WHERE EXCLUDED.number > l.number`,
-			c.CA, c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER, dNumber, dBase, dBaseThis, dNext, dDER)
+			c.CA, c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER, dNumber, dBase, dBaseThis, dBaseGen, dNext, dDER)
 		if err != nil {
 			if kind(err) == errs.NotFound {
 				return errs.New(errs.NotFound, "postgres: CA %q not found", c.CA)
@@ -93,13 +94,13 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error) {
 	c := storage.PublishedCRL{CA: ca}
 	var (
-		dNumber, dBase   *int64
-		dBaseThis, dNext *time.Time
-		dDER             []byte
+		dNumber, dBase, dBaseGen *int64
+		dBaseThis, dNext         *time.Time
+		dDER                     []byte
 	)
 	err := s.pool.QueryRow(ctx, `SELECT number, this_update, next_update, generation, der,
-			delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der FROM crls WHERE ca = $1`, ca).
-		Scan(&c.Number, &c.ThisUpdate, &c.NextUpdate, &c.Generation, &c.DER, &dNumber, &dBase, &dBaseThis, &dNext, &dDER)
+			delta_number, delta_base, delta_base_this_update, delta_base_generation, delta_next_update, delta_der FROM crls WHERE ca = $1`, ca).
+		Scan(&c.Number, &c.ThisUpdate, &c.NextUpdate, &c.Generation, &c.DER, &dNumber, &dBase, &dBaseThis, &dBaseGen, &dNext, &dDER)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.PublishedCRL{}, errs.New(errs.NotFound, "postgres: CA %q has published no CRL", ca)
 	}
@@ -108,7 +109,7 @@ func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL,
 	}
 	c.ThisUpdate, c.NextUpdate = utc(c.ThisUpdate), utc(c.NextUpdate)
 	if dNumber != nil {
-		c.Delta = &storage.DeltaCRL{Number: *dNumber, Base: *dBase, BaseThisUpdate: utc(*dBaseThis), NextUpdate: utc(*dNext), DER: dDER}
+		c.Delta = &storage.DeltaCRL{Number: *dNumber, Base: *dBase, BaseThisUpdate: utc(*dBaseThis), BaseGeneration: *dBaseGen, NextUpdate: utc(*dNext), DER: dDER}
 	}
 	rows, err := s.pool.Query(ctx, `SELECT shard, der FROM crl_shards WHERE ca = $1 ORDER BY shard`, ca)
 	if err != nil {

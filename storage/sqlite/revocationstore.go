@@ -49,24 +49,25 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 	}
 	var stored bool
 	err := s.writes.Do(ctx, "publish CRL of "+c.CA, func(ctx context.Context, tx *txn) error {
-		var dNumber, dBase, dBaseThis, dNext sql.NullInt64
+		var dNumber, dBase, dBaseThis, dBaseGen, dNext sql.NullInt64
 		var dDER []byte
 		if d := c.Delta; d != nil {
-			dNumber, dBase = sql.NullInt64{Int64: d.Number, Valid: true}, sql.NullInt64{Int64: d.Base, Valid: true}
-			dBaseThis, dNext = sql.NullInt64{Int64: micros(d.BaseThisUpdate), Valid: true}, sql.NullInt64{Int64: micros(d.NextUpdate), Valid: true}
-			dDER = d.DER
+			valid := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: true} }
+			dNumber, dBase, dBaseThis, dBaseGen = valid(d.Number), valid(d.Base), valid(micros(d.BaseThisUpdate)), valid(d.BaseGeneration)
+			dNext, dDER = valid(micros(d.NextUpdate)), d.DER
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO crls (ca, number, this_update, next_update, generation, der,
-				delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				delta_number, delta_base, delta_base_this_update, delta_base_generation, delta_next_update, delta_der)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (ca) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
 				next_update = excluded.next_update, generation = excluded.generation, der = excluded.der,
 				delta_number = excluded.delta_number, delta_base = excluded.delta_base,
-				delta_base_this_update = excluded.delta_base_this_update, delta_next_update = excluded.delta_next_update,
+				delta_base_this_update = excluded.delta_base_this_update, delta_base_generation = excluded.delta_base_generation,
+				delta_next_update = excluded.delta_next_update,
 				delta_der = excluded.delta_der
 			WHERE excluded.number > crls.number`,
 			c.CA, c.Number, micros(c.ThisUpdate), micros(c.NextUpdate), c.Generation, c.DER,
-			dNumber, dBase, dBaseThis, dNext, dDER)
+			dNumber, dBase, dBaseThis, dBaseGen, dNext, dDER)
 		if err != nil {
 			if kind(err) == errs.NotFound {
 				return errs.New(errs.NotFound, "sqlite: CA %q not found", c.CA)
@@ -99,13 +100,13 @@ func (s *Store) PublishCRL(ctx context.Context, c storage.PublishedCRL) (bool, e
 func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL, error) {
 	c := storage.PublishedCRL{CA: ca}
 	var (
-		this, next                       int64
-		dNumber, dBase, dBaseThis, dNext sql.NullInt64
-		dDER                             []byte
+		this, next                                 int64
+		dNumber, dBase, dBaseThis, dBaseGen, dNext sql.NullInt64
+		dDER                                       []byte
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT number, this_update, next_update, generation, der,
-			delta_number, delta_base, delta_base_this_update, delta_next_update, delta_der FROM crls WHERE ca = ?`, ca).
-		Scan(&c.Number, &this, &next, &c.Generation, &c.DER, &dNumber, &dBase, &dBaseThis, &dNext, &dDER)
+			delta_number, delta_base, delta_base_this_update, delta_base_generation, delta_next_update, delta_der FROM crls WHERE ca = ?`, ca).
+		Scan(&c.Number, &this, &next, &c.Generation, &c.DER, &dNumber, &dBase, &dBaseThis, &dBaseGen, &dNext, &dDER)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.PublishedCRL{}, errs.New(errs.NotFound, "sqlite: CA %q has published no CRL", ca)
 	}
@@ -115,7 +116,7 @@ func (s *Store) LatestCRL(ctx context.Context, ca string) (storage.PublishedCRL,
 	c.ThisUpdate, c.NextUpdate = fromMicros(this), fromMicros(next)
 	if dNumber.Valid {
 		c.Delta = &storage.DeltaCRL{Number: dNumber.Int64, Base: dBase.Int64, BaseThisUpdate: fromMicros(dBaseThis.Int64),
-			NextUpdate: fromMicros(dNext.Int64), DER: dDER}
+			BaseGeneration: dBaseGen.Int64, NextUpdate: fromMicros(dNext.Int64), DER: dDER}
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT shard, der FROM crl_shards WHERE ca = ? ORDER BY shard`, ca)
 	if err != nil {

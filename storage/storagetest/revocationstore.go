@@ -224,7 +224,7 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 	// the last.
 	withDelta := func(n, delta, baseN int64, seed byte) storage.PublishedCRL {
 		c := crl(n, seed)
-		c.Delta = &storage.DeltaCRL{Number: delta, Base: baseN, BaseThisUpdate: crl(baseN, 0).ThisUpdate,
+		c.Delta = &storage.DeltaCRL{Number: delta, Base: baseN, BaseThisUpdate: crl(baseN, 0).ThisUpdate, BaseGeneration: baseN * 10,
 			NextUpdate: c.ThisUpdate.Add(time.Hour), DER: testDER(seed + 1)}
 		return c
 	}

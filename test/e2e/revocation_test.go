@@ -36,12 +36,12 @@ type revocationEnv struct {
 	ca      *x509.Certificate
 }
 
-func startRevocationEnv(t *testing.T, dir string) *revocationEnv {
+func startRevocationEnv(t *testing.T, dir string, env ...string) *revocationEnv {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is not installed: run `make test`, which installs it, or `apt-get install openssl`")
 	}
-	e := &revocationEnv{t: t, dir: dir, g: StartQuickstart(t, dir), root: filepath.Join(dir, "var", "root.pem")}
+	e := &revocationEnv{t: t, dir: dir, g: StartQuickstart(t, dir, env...), root: filepath.Join(dir, "var", "root.pem")}
 	code, body, err := get(e.g.Client(t), "http://"+e.g.HTTP+"/ca/issuing.pem")
 	if err != nil || code != 200 {
 		t.Fatalf("/ca/issuing.pem: %d %v", code, err)
@@ -185,12 +185,14 @@ func within(t *testing.T, what string, check func() bool) time.Duration {
 }
 
 // Validators learn of a revocation through the REST API within seconds,
-// from OCSP (openssl ocsp, golang.org/x/crypto/ocsp) and from the CRL
-// (openssl verify -crl_check); the CRL number keeps growing across a
+// from OCSP (openssl ocsp, golang.org/x/crypto/ocsp), from the CRL
+// (openssl verify -crl_check) and from the delta CRL (crl.delta_validity,
+// openssl verify -use_deltas); the CRL number keeps growing across a
 // restart, with the responder and its key kept.
 func TestRevocationWithOpenSSL(t *testing.T) {
 	dir := t.TempDir()
-	e := startRevocationEnv(t, dir)
+	deltas := "GATEWAY_CRL_DELTA_VALIDITY=1h"
+	e := startRevocationEnv(t, dir, deltas)
 	serial, leafPath, leaf := e.issue("x.test")
 
 	// OCSP: good, with the response verified up to var/root.pem.
@@ -245,6 +247,11 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	if out, err := e.verifyWithCRL(crlPath, leafPath); err != nil || !strings.Contains(out, ": OK") {
 		t.Fatalf("openssl verify -crl_check before the revocation: %v\n%s", err, out)
 	}
+	beforePath := e.write("before.pem", []byte(readFile(t, crlPath)))
+	if text := openssl(t, "crl", "-in", beforePath, "-noout", "-text"); !strings.Contains(text, "Freshest CRL") ||
+		!strings.Contains(text, "/crl/issuing/delta.crl") {
+		t.Fatalf("the full CRL names no delta CRL:\n%s", text)
+	}
 
 	// Revoke through the REST API.
 	e.revoke(serial, "keyCompromise")
@@ -273,6 +280,39 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	_, otherPath, _ := e.issue("y.test")
 	if out, err := e.verifyWithCRL(crlPath, otherPath); err != nil {
 		t.Fatalf("openssl verify -crl_check of a valid certificate: %v\n%s", err, out)
+	}
+	// The delta CRL completes the full CRL fetched before the revocation:
+	// openssl, told to use deltas, refuses the certificate with both.
+	code, deltaPEM, err := get(e.g.Client(t), "http://"+e.g.HTTP+"/crl/issuing/delta.pem")
+	if err != nil || code != 200 {
+		t.Fatalf("/crl/issuing/delta.pem: %d %v", code, err)
+	}
+	deltaPath := e.write("delta.pem", []byte(deltaPEM))
+	if text := openssl(t, "crl", "-in", deltaPath, "-noout", "-text"); !strings.Contains(text, "Delta CRL Indicator: critical") || !strings.Contains(text, "Key Compromise") {
+		t.Fatalf("the delta CRL:\n%s", text)
+	}
+	useDeltas := func(cert string, crls ...string) (string, error) {
+		args := []string{"verify", "-crl_check", "-use_deltas", "-CAfile", e.root, "-untrusted", e.issuing}
+		for _, c := range crls {
+			args = append(args, "-CRLfile", c)
+		}
+		out, err := exec.Command("openssl", append(args, cert)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := useDeltas(leafPath, beforePath); err != nil {
+		t.Fatalf("openssl verify -use_deltas with the old full CRL alone: %v\n%s", err, out)
+	}
+	if out, err := useDeltas(leafPath, beforePath, deltaPath); err == nil || !strings.Contains(out, "certificate revoked") {
+		t.Fatalf("openssl verify -use_deltas with the old full CRL and the delta accepted a revoked certificate: %v\n%s", err, out)
+	}
+	dumpDelta := filepath.Join(dir, "dump-delta.crl")
+	cmd := exec.Command(gatewayBin, "crl", "dump", "-config", filepath.Join("var", "gateway.yaml"), "--ca", "issuing", "--delta", "-o", dumpDelta)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), deltas)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "delta CRL (base ") {
+		t.Fatalf("gateway crl dump --delta: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(dumpDelta); len(b) == 0 {
+		t.Fatal("gateway crl dump --delta wrote nothing")
 	}
 
 	// A hold (certificateHold) shows in OCSP and the CRL, and its release
@@ -327,7 +367,7 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	// the token) is the same.
 	keysBefore := pkcs11Objects(t, dir, softhsm.Module(t))
 	e.g.Stop(t)
-	e = startRevocationEnv(t, dir)
+	e = startRevocationEnv(t, dir, deltas)
 	restarted, _ := e.crl()
 	if restarted.Number.Cmp(after.Number) < 0 {
 		t.Fatalf("after a restart the CRL number is %v, before %v", restarted.Number, after.Number)

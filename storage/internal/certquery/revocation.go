@@ -31,7 +31,7 @@ func CheckPublished(c storage.PublishedCRL) error {
 			return fmt.Errorf("delta CRL number %d is not above the CRL's %d", d.Number, c.Number)
 		case d.Base < 1 || d.Base > c.Number:
 			return fmt.Errorf("delta CRL base %d is not a CRL number up to %d", d.Base, c.Number)
-		case d.BaseThisUpdate.After(c.ThisUpdate):
+		case d.BaseThisUpdate.After(c.ThisUpdate) || d.BaseGeneration < 0 || d.BaseGeneration > c.Generation:
 			return errors.New("delta CRL base is after the CRL")
 		case d.NextUpdate.Before(c.ThisUpdate):
 			return errors.New("delta CRL nextUpdate is before thisUpdate")

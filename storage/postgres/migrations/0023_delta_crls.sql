@@ -8,5 +8,6 @@ ALTER TABLE crls
     ADD COLUMN delta_number bigint,
     ADD COLUMN delta_base bigint,
     ADD COLUMN delta_base_this_update timestamptz,
+    ADD COLUMN delta_base_generation bigint,
     ADD COLUMN delta_next_update timestamptz,
     ADD COLUMN delta_der bytea;

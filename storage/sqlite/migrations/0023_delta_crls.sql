@@ -7,5 +7,6 @@
 ALTER TABLE crls ADD COLUMN delta_number INTEGER;
 ALTER TABLE crls ADD COLUMN delta_base INTEGER;
 ALTER TABLE crls ADD COLUMN delta_base_this_update INTEGER;
+ALTER TABLE crls ADD COLUMN delta_base_generation INTEGER;
 ALTER TABLE crls ADD COLUMN delta_next_update INTEGER;
 ALTER TABLE crls ADD COLUMN delta_der BLOB;
