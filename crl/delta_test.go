@@ -2,22 +2,15 @@ package crl
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/storage"
@@ -39,18 +32,7 @@ func TestDeltaCRL(t *testing.T) {
 		urls := ca.URLs{Base: "http://pki.example.net"}
 		issuer := &ca.Issuer{Store: st, Linter: testLinter(t), Presign: ca.NewPresigner(), URLs: urls,
 			Log: slog.New(slog.DiscardHandler), Now: time.Now}
-		issue := func() *x509.Certificate {
-			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			now := time.Now()
-			cert, err := issuer.Issue(ctx, cas["issuing"], ca.LeafParams{DNSNames: []string{"d.example.net"},
-				NotBefore: now.Add(-time.Minute), NotAfter: now.Add(30 * 24 * time.Hour)}, key.Public(),
-				ca.Request{Profile: "p", Method: "api", Requester: "test"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return cert
-		}
-		a, b, d := issue(), issue(), issue()
+		a, b, d := issueLeaf(t, issuer, cas["issuing"]), issueLeaf(t, issuer, cas["issuing"]), issueLeaf(t, issuer, cas["issuing"])
 		c := &clock{}
 		cfg := Config{URLs: urls, CAs: map[string]CAConfig{"issuing": {DeltaValidity: time.Hour}}}
 		newP := func(cfg Config) *Publisher {
@@ -171,19 +153,7 @@ func TestDeltaCRL(t *testing.T) {
 		}
 
 		// HTTP.
-		r := chi.NewRouter()
-		p.Routes(r)
-		srv := httptest.NewServer(r)
-		defer srv.Close()
-		get := func(path string) (*http.Response, []byte) {
-			resp, err := http.Get(srv.URL + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			return resp, body
-		}
+		get := serveCRLs(t, p)
 		cur := p.Current("issuing")
 		if resp, body := get("/crl/issuing/delta.crl"); resp.StatusCode != 200 || !bytes.Equal(body, cur.Delta.DER) || resp.Header.Get("Content-Type") != "application/pkix-crl" {
 			t.Errorf("GET delta.crl: %d %v", resp.StatusCode, resp.Header)

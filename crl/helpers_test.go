@@ -3,8 +3,14 @@ package crl
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
@@ -126,4 +134,41 @@ func activeCert(t *testing.T, st storage.Store, caName, serial string, notAfter 
 	if err := st.ActivateCertificate(ctx, serial, []byte{0x30, 0}, c.NotBefore, c.NotAfter); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveCRLs serves p's routes for the length of the test and returns a
+// GET of a path on them.
+func serveCRLs(t *testing.T, p *Publisher) func(path string) (*http.Response, []byte) {
+	r := chi.NewRouter()
+	p.Routes(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return func(path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+}
+
+// issueLeaf has issuer issue a certificate of a, valid for a day, for a
+// fresh P-256 key.
+func issueLeaf(t *testing.T, issuer *ca.Issuer, a *ca.Authority) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cert, err := issuer.Issue(t.Context(), a, ca.LeafParams{DNSNames: []string{"a.example.net"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour)}, key.Public(),
+		ca.Request{Profile: "p", Method: "api", Requester: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }

@@ -2,22 +2,16 @@ package crl
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/storage/storagetest"
@@ -61,17 +55,7 @@ func TestPartitionedCRL(t *testing.T) {
 	// Issue until two shards hold a certificate each.
 	byShard := map[int]*x509.Certificate{}
 	for i := 0; len(byShard) < 2 && i < 64; i++ {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		cert, err := issuer.Issue(ctx, cas["issuing"], ca.LeafParams{DNSNames: []string{"a.example.net"},
-			NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour)}, key.Public(),
-			ca.Request{Profile: "p", Method: "api", Requester: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cert := issueLeaf(t, issuer, cas["issuing"])
 		k := ca.CRLShard(cert.SerialNumber.Bytes(), shards)
 		if want := []string{urls.CRLShard("issuing", k)}; !equal(cert.CRLDistributionPoints, want) {
 			t.Fatalf("CDP of %x = %v, want %v", cert.SerialNumber, cert.CRLDistributionPoints, want)
@@ -168,20 +152,7 @@ func TestPartitionedCRL(t *testing.T) {
 	}
 
 	// HTTP.
-	r := chi.NewRouter()
-	p.Routes(r)
-	srv := httptest.NewServer(r)
-	defer srv.Close()
-	get := func(path string) (*http.Response, []byte) {
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp, b.Bytes()
-	}
+	get := serveCRLs(t, p)
 	resp, body := get("/crl/issuing/" + itoa(revokedShard) + ".crl")
 	if resp.StatusCode != 200 || !bytes.Equal(body, cur.Shards[revokedShard].DER) ||
 		resp.Header.Get("Content-Type") != "application/pkix-crl" || resp.Header.Get("ETag") == "" ||

@@ -122,38 +122,19 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 		this := base.Add(time.Duration(n) * time.Hour)
 		return storage.PublishedCRL{CA: "root", Number: n, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Generation: n * 10, DER: testDER(seed)}
 	}
-	norm := func(c storage.PublishedCRL) storage.PublishedCRL {
-		c.ThisUpdate, c.NextUpdate = normTime(c.ThisUpdate), normTime(c.NextUpdate)
-		return c
-	}
-	steps := []struct {
-		name   string
-		crl    storage.PublishedCRL
-		stored bool
-		latest storage.PublishedCRL
-	}{
+	publishSteps(t, ctx, s, []publishStep{
 		{"first", crl(2, 1), true, crl(2, 1)},
 		{"older number", crl(1, 2), false, crl(2, 1)},
 		{"same number, other bytes", crl(2, 3), false, crl(2, 1)},
 		{"newer", crl(5, 4), true, crl(5, 4)},
-	}
-	for _, st := range steps {
-		stored, err := s.PublishCRL(ctx, st.crl)
-		must(t, "PublishCRL("+st.name+")", err)
-		if stored != st.stored {
-			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
-		}
-		got, err := s.LatestCRL(ctx, "root")
-		must(t, "LatestCRL", err)
-		if !reflect.DeepEqual(got, norm(st.latest)) {
-			t.Errorf("after %s: LatestCRL() = number %d, DER seed %d, %+v; want number %d", st.name, got.Number, got.DER[1], got, st.latest.Number)
-		}
-		checkUTC(t, "ThisUpdate", got.ThisUpdate)
-		checkUTC(t, "NextUpdate", got.NextUpdate)
-	}
+	})
+	got, err := s.LatestCRL(ctx, "root")
+	must(t, "LatestCRL", err)
+	checkUTC(t, "ThisUpdate", got.ThisUpdate)
+	checkUTC(t, "NextUpdate", got.NextUpdate)
 	state, err := s.RevocationState(ctx, "root")
 	must(t, "RevocationState", err)
-	want := norm(crl(5, 4))
+	want := normCRL(crl(5, 4))
 	want.DER = nil
 	if !reflect.DeepEqual(state.Published, want) {
 		t.Errorf("RevocationState().Published = %+v, want %+v", state.Published, want)
@@ -191,30 +172,12 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 		}
 		return c
 	}
-	shardSteps := []struct {
-		name   string
-		crl    storage.PublishedCRL
-		stored bool
-		latest storage.PublishedCRL
-	}{
+	publishSteps(t, ctx, s, []publishStep{
 		{"three shards", sharded(6, 10, 11, 12, 13), true, sharded(6, 10, 11, 12, 13)},
 		{"older number, other shards", sharded(4, 20, 21), false, sharded(6, 10, 11, 12, 13)},
 		{"two shards", sharded(7, 30, 31, 32), true, sharded(7, 30, 31, 32)},
 		{"no shards", crl(8, 40), true, crl(8, 40)},
-	}
-	for _, st := range shardSteps {
-		stored, err := s.PublishCRL(ctx, st.crl)
-		must(t, "PublishCRL("+st.name+")", err)
-		if stored != st.stored {
-			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
-		}
-		got, err := s.LatestCRL(ctx, "root")
-		must(t, "LatestCRL", err)
-		if !reflect.DeepEqual(got, norm(st.latest)) {
-			t.Errorf("after %s: LatestCRL() = number %d with %d shards, want number %d with %d",
-				st.name, got.Number, len(got.Shards), st.latest.Number, len(st.latest.Shards))
-		}
-	}
+	})
 	empty := sharded(9, 50, 51)
 	empty.Shards = append(empty.Shards, nil)
 	_, err = s.PublishCRL(ctx, empty)
@@ -228,38 +191,12 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 			NextUpdate: c.ThisUpdate.Add(time.Hour), DER: testDER(seed + 1)}
 		return c
 	}
-	normDelta := func(c storage.PublishedCRL) storage.PublishedCRL {
-		c = norm(c)
-		if c.Delta != nil {
-			d := *c.Delta
-			d.BaseThisUpdate, d.NextUpdate = normTime(d.BaseThisUpdate), normTime(d.NextUpdate)
-			c.Delta = &d
-		}
-		return c
-	}
-	deltaSteps := []struct {
-		name   string
-		crl    storage.PublishedCRL
-		stored bool
-		latest storage.PublishedCRL
-	}{
+	publishSteps(t, ctx, s, []publishStep{
 		{"a delta", withDelta(10, 11, 10, 60), true, withDelta(10, 11, 10, 60)},
 		{"older number, another delta", withDelta(9, 12, 9, 62), false, withDelta(10, 11, 10, 60)},
 		{"a delta on an older base", withDelta(12, 13, 10, 64), true, withDelta(12, 13, 10, 64)},
 		{"no delta", crl(14, 66), true, crl(14, 66)},
-	}
-	for _, st := range deltaSteps {
-		stored, err := s.PublishCRL(ctx, st.crl)
-		must(t, "PublishCRL("+st.name+")", err)
-		if stored != st.stored {
-			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
-		}
-		got, err := s.LatestCRL(ctx, "root")
-		must(t, "LatestCRL", err)
-		if !reflect.DeepEqual(got, normDelta(st.latest)) {
-			t.Errorf("after %s: LatestCRL() = number %d, delta %+v; want number %d, delta %+v", st.name, got.Number, got.Delta, st.latest.Number, st.latest.Delta)
-		}
-	}
+	})
 	for _, b := range []struct {
 		name string
 		edit func(*storage.DeltaCRL)
@@ -274,6 +211,51 @@ func testPublishCRL(t *testing.T, open RevocationOpener) {
 		_, err := s.PublishCRL(ctx, c)
 		wantKind(t, "PublishCRL("+b.name+")", err, errs.Malformed)
 	}
+}
+
+// publishStep is one PublishCRL call, whether it stores, and what
+// LatestCRL returns after it.
+type publishStep struct {
+	name   string
+	crl    storage.PublishedCRL
+	stored bool
+	latest storage.PublishedCRL
+}
+
+// publishSteps publishes CRLs of "root" in order and checks each step.
+func publishSteps(t *testing.T, ctx context.Context, s RevocationStore, steps []publishStep) {
+	t.Helper()
+	for _, st := range steps {
+		stored, err := s.PublishCRL(ctx, st.crl)
+		must(t, "PublishCRL("+st.name+")", err)
+		if stored != st.stored {
+			t.Errorf("PublishCRL(%s) = %v, want %v", st.name, stored, st.stored)
+		}
+		got, err := s.LatestCRL(ctx, "root")
+		must(t, "LatestCRL", err)
+		if want := normCRL(st.latest); !reflect.DeepEqual(got, want) {
+			t.Errorf("after %s: LatestCRL() = %s; want %s", st.name, describeCRL(got), describeCRL(want))
+		}
+	}
+}
+
+// normCRL is c with its times as the store gives them back.
+func normCRL(c storage.PublishedCRL) storage.PublishedCRL {
+	c.ThisUpdate, c.NextUpdate = normTime(c.ThisUpdate), normTime(c.NextUpdate)
+	if c.Delta != nil {
+		d := *c.Delta
+		d.BaseThisUpdate, d.NextUpdate = normTime(d.BaseThisUpdate), normTime(d.NextUpdate)
+		c.Delta = &d
+	}
+	return c
+}
+
+func describeCRL(c storage.PublishedCRL) string {
+	out := fmt.Sprintf("number %d (%s - %s, generation %d), DER %x, %d shards", c.Number, c.ThisUpdate, c.NextUpdate, c.Generation, c.DER, len(c.Shards))
+	if d := c.Delta; d != nil {
+		out += fmt.Sprintf(", delta %d on base %d (%s, generation %d), nextUpdate %s, DER %x", d.Number, d.Base, d.BaseThisUpdate, d.BaseGeneration, d.NextUpdate, d.DER)
+	}
+	return out
 }
 
 func testGeneration(t *testing.T, open RevocationOpener) {
