@@ -254,4 +254,5 @@ type Store interface {
 	SealedKeyStore
 	AuthFailureStore
 	IdempotencyStore
+	NotificationStore
 }

@@ -1,0 +1,45 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Notification is a webhook post waiting in the store (notify.Outbox)
+// until its webhook takes it or it is given up, so that a post outlives a
+// restart and a webhook that is down, and any replica may deliver it.
+type Notification struct {
+	ID int64 // assigned by EnqueueNotification
+	// Target names the webhook: "approval/PROFILE" or "notify/PROFILE".
+	Target  string
+	Event   string // certificate.issued, request.held...
+	Subject string // the certificate serial or request ID it is about
+	Body    []byte // the JSON posted
+	// Attempts counts the claims so far, each one post.
+	Attempts    int
+	NextAttempt time.Time // due then
+	CreatedAt   time.Time
+	LastError   string // of the last post that failed
+}
+
+// NotificationStore keeps the webhook posts waiting (the outbox).
+type NotificationStore interface {
+	// EnqueueNotification stores n, due at n.NextAttempt, and returns its
+	// ID. Target, Event and Body must be set (errs.Malformed).
+	EnqueueNotification(ctx context.Context, n Notification) (int64, error)
+	// ClaimNotifications takes up to limit notifications due at now
+	// (NextAttempt not after it), those due first first: in one commit
+	// it moves their NextAttempt to now+lease and counts an attempt, so
+	// that no other claim takes them before the lease ends, and returns
+	// them as they are then. A claimant that dies leaves them due again
+	// when its lease ends. They come in ID order. limit < 1 is
+	// errs.Malformed.
+	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	// RetryNotification makes a claimed notification due at at, with the
+	// error of the post that failed. An ID the store no longer holds is
+	// not an error.
+	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// DeleteNotification forgets a notification delivered or given up. An
+	// ID the store no longer holds is not an error.
+	DeleteNotification(ctx context.Context, id int64) error
+}

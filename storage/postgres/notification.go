@@ -1,0 +1,77 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
+)
+
+// The outbox of webhook posts (storage.NotificationStore).
+
+// EnqueueNotification implements storage.NotificationStore.
+func (s *Store) EnqueueNotification(ctx context.Context, n storage.Notification) (int64, error) {
+	if err := certquery.CheckNotification(n); err != nil {
+		return 0, errs.Wrap(errs.Malformed, err, "postgres: enqueue notification")
+	}
+	var id int64
+	err := s.pool.QueryRow(ctx, `INSERT INTO notifications (target, event, subject, body, next_attempt_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		n.Target, n.Event, n.Subject, n.Body, n.NextAttempt.UTC(), n.CreatedAt.UTC()).Scan(&id)
+	if err != nil {
+		return 0, wrap(err, "enqueue notification %s", n.Event)
+	}
+	return id, nil
+}
+
+// ClaimNotifications implements storage.NotificationStore: one UPDATE
+// moves the due rows a lease ahead; SKIP LOCKED lets concurrent claims of
+// other replicas take other rows instead of waiting for these.
+func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.Notification, error) {
+	if limit < 1 {
+		return nil, errs.New(errs.Malformed, "postgres: claim notifications: limit must be at least 1")
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE notifications SET next_attempt_at = $1, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error`,
+		now.Add(lease).UTC(), now.UTC(), limit)
+	if err != nil {
+		return nil, wrap(err, "claim notifications")
+	}
+	defer rows.Close()
+	var out []storage.Notification
+	for rows.Next() {
+		var n storage.Notification
+		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError); err != nil {
+			return nil, wrap(err, "claim notifications")
+		}
+		n.NextAttempt, n.CreatedAt = utc(n.NextAttempt), utc(n.CreatedAt)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "claim notifications")
+	}
+	// RETURNING gives no order; the oldest due were picked.
+	slices.SortFunc(out, func(a, b storage.Notification) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// RetryNotification implements storage.NotificationStore.
+func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE notifications SET next_attempt_at = $1, last_error = $2 WHERE id = $3`, at.UTC(), lastErr, id); err != nil {
+		return wrap(err, "retry notification %d", id)
+	}
+	return nil
+}
+
+// DeleteNotification implements storage.NotificationStore.
+func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM notifications WHERE id = $1`, id); err != nil {
+		return wrap(err, "delete notification %d", id)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/storage/internal/certquery"
+)
+
+// The outbox of webhook posts (storage.NotificationStore); writes go
+// through the write queue like every other.
+
+// EnqueueNotification implements storage.NotificationStore.
+func (s *Store) EnqueueNotification(ctx context.Context, n storage.Notification) (int64, error) {
+	if err := certquery.CheckNotification(n); err != nil {
+		return 0, errs.Wrap(errs.Malformed, err, "sqlite: enqueue notification")
+	}
+	var id int64
+	err := s.writes.Do(ctx, "enqueue notification", func(ctx context.Context, tx *txn) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO notifications (target, event, subject, body, next_attempt_at, created_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			n.Target, n.Event, n.Subject, n.Body, micros(n.NextAttempt), micros(n.CreatedAt)).Scan(&id)
+		if err != nil {
+			return wrap(err, "enqueue notification %s", n.Event)
+		}
+		return nil
+	})
+	return id, err
+}
+
+// ClaimNotifications implements storage.NotificationStore: one UPDATE
+// picks the due rows and moves them a lease ahead, in the write queue, so
+// that two claims never take the same row.
+func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]storage.Notification, error) {
+	if limit < 1 {
+		return nil, errs.New(errs.Malformed, "sqlite: claim notifications: limit must be at least 1")
+	}
+	var out []storage.Notification
+	err := s.writes.Do(ctx, "claim notifications", func(ctx context.Context, tx *txn) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1
+			WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+			RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error`,
+			micros(now.Add(lease)), micros(now), limit)
+		if err != nil {
+			return wrap(err, "claim notifications")
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				n           storage.Notification
+				next, since int64
+			)
+			if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError); err != nil {
+				return wrap(err, "claim notifications")
+			}
+			n.NextAttempt, n.CreatedAt = fromMicros(next), fromMicros(since)
+			out = append(out, n)
+		}
+		if err := rows.Err(); err != nil {
+			return wrap(err, "claim notifications")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING gives no order; the oldest due were picked.
+	slices.SortFunc(out, func(a, b storage.Notification) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// RetryNotification implements storage.NotificationStore.
+func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	return s.writes.Do(ctx, "retry notification", func(ctx context.Context, tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt_at = ?, last_error = ? WHERE id = ?`, micros(at), lastErr, id); err != nil {
+			return wrap(err, "retry notification %d", id)
+		}
+		return nil
+	})
+}
+
+// DeleteNotification implements storage.NotificationStore.
+func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
+	return s.writes.Do(ctx, "delete notification", func(ctx context.Context, tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM notifications WHERE id = ?`, id); err != nil {
+			return wrap(err, "delete notification %d", id)
+		}
+		return nil
+	})
+}

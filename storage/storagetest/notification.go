@@ -1,0 +1,121 @@
+package storagetest
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+)
+
+// testNotifications: notifications are claimed when due, those due first
+// first; a claim holds them for its lease and counts an attempt; a retry
+// makes one due again with its error; a deleted one is gone; concurrent
+// claims never take the same notification; bad input is refused.
+func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := open(t), t.Context()
+	t0 := normTime(base)
+	enqueue := func(event string, due time.Time) int64 {
+		t.Helper()
+		id, err := s.EnqueueNotification(ctx, storage.Notification{Target: "notify/web", Event: event, Subject: "8a01",
+			Body: []byte(`{"event":"` + event + `"}`), NextAttempt: due, CreatedAt: t0})
+		must(t, "EnqueueNotification", err)
+		return id
+	}
+	claim := func(now time.Time, limit int) []storage.Notification {
+		t.Helper()
+		got, err := s.ClaimNotifications(ctx, now, time.Minute, limit)
+		must(t, "ClaimNotifications", err)
+		return got
+	}
+	events := func(ns []storage.Notification) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Event)
+		}
+		return out
+	}
+	late := enqueue("late", t0.Add(time.Hour))
+	second := enqueue("second", t0.Add(time.Second))
+	first := enqueue("first", t0)
+	if first <= second || second <= late {
+		t.Errorf("IDs %d, %d, %d do not grow", late, second, first)
+	}
+
+	if got := claim(t0.Add(-time.Second), 10); len(got) != 0 {
+		t.Fatalf("claimed %v before any was due", events(got))
+	}
+	got := claim(t0.Add(2*time.Second), 1)
+	if len(got) != 1 || got[0].ID != first || got[0].Attempts != 1 || got[0].Target != "notify/web" || got[0].Subject != "8a01" ||
+		string(got[0].Body) != `{"event":"first"}` || !got[0].NextAttempt.Equal(t0.Add(2*time.Second+time.Minute)) || !got[0].CreatedAt.Equal(t0) {
+		t.Fatalf("first claim (limit 1): %+v, want the one due first, with its lease", got)
+	}
+	if got := claim(t0.Add(2*time.Second), 10); !slices.Equal(events(got), []string{"second"}) {
+		t.Fatalf("second claim: %v, want the other one due (the first is leased)", events(got))
+	}
+	// The leases end: both are due again, with a second attempt.
+	got = claim(t0.Add(2*time.Second+time.Minute), 10)
+	if !slices.Equal(events(got), []string{"second", "first"}) || got[0].Attempts != 2 || got[1].Attempts != 2 {
+		t.Fatalf("after the leases: %+v", got)
+	}
+	must(t, "RetryNotification", s.RetryNotification(ctx, first, t0.Add(10*time.Minute), "webhook answered 503"))
+	must(t, "DeleteNotification", s.DeleteNotification(ctx, second))
+	got = claim(t0.Add(2*time.Hour), 10)
+	if !slices.Equal(events(got), []string{"late", "first"}) && !slices.Equal(events(got), []string{"first", "late"}) {
+		t.Fatalf("two hours later: %v, want late and first (second was deleted)", events(got))
+	}
+	for _, n := range got {
+		if n.ID == first && (n.LastError != "webhook answered 503" || n.Attempts != 3) {
+			t.Errorf("retried notification: %+v", n)
+		}
+	}
+	must(t, "DeleteNotification of a deleted one", s.DeleteNotification(ctx, second))
+	must(t, "RetryNotification of a deleted one", s.RetryNotification(ctx, second, t0, "x"))
+
+	// Concurrent claims share out the due notifications.
+	var ids []int64
+	for range 40 {
+		ids = append(ids, enqueue("many", t0.Add(3*time.Hour)))
+	}
+	var (
+		mu      sync.Mutex
+		claimed []int64
+		wg      sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for range 3 {
+				got, err := s.ClaimNotifications(ctx, t0.Add(3*time.Hour), time.Hour, 4)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, n := range got {
+					if n.Event == "many" {
+						claimed = append(claimed, n.ID)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(claimed)
+	if len(slices.Compact(slices.Clone(claimed))) != len(claimed) || len(claimed) == 0 {
+		t.Errorf("concurrent claims took %d notifications, some twice: %v", len(claimed), claimed)
+	}
+
+	for _, bad := range []storage.Notification{
+		{Event: "e", Body: []byte("{}")},
+		{Target: "t", Body: []byte("{}")},
+		{Target: "t", Event: "e"},
+	} {
+		_, err := s.EnqueueNotification(ctx, bad)
+		wantKind(t, "EnqueueNotification of "+bad.Target+"/"+bad.Event, err, errs.Malformed)
+	}
+	_, err := s.ClaimNotifications(ctx, t0, time.Minute, 0)
+	wantKind(t, "ClaimNotifications limit 0", err, errs.Malformed)
+}
