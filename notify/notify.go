@@ -13,12 +13,16 @@
 // sha256=HEX(HMAC-SHA256(secret, body)), so a receiver can tell the
 // gateway's posts from anyone's.
 //
-// Delivery is best effort and never delays the request it is about: a
+// A webhook added to an Outbox (as gateway serve and the commands do)
+// has its notifications stored as they are decided and posted from the
+// store, retried for about a day, by whichever replica (see Outbox).
+// Without one, or when the store does not take a notification, delivery
+// is best effort from memory and never delays the request it is about: a
 // post runs in the background, is retried on a network error or a 5xx
 // (three attempts), and a failure is logged; while a webhook is down, at
-// most MaxInFlight posts wait for it, and the others are dropped. The request waits in the
-// store whether or not anyone was told (GET /api/v1/requests,
-// gateway_requests_pending).
+// most MaxInFlight posts wait for it, and the others are dropped. The
+// request waits in the store whether or not anyone was told (GET
+// /api/v1/requests, gateway_requests_pending).
 package notify
 
 import (
@@ -65,6 +69,9 @@ type Webhook struct {
 
 	wg       sync.WaitGroup
 	inFlight atomic.Int64
+	// Set by Outbox.Add: the notifications go through the store.
+	outbox *Outbox
+	target string
 }
 
 // Event is the body of a notification.
@@ -160,6 +167,15 @@ func (w *Webhook) sendBody(what, id, event string, v any) {
 		w.log().Error("encode a notification", what, id, "err", err)
 		return
 	}
+	if w.outbox != nil {
+		err := w.outbox.enqueue(w, event, id, body)
+		if err == nil {
+			return
+		}
+		// Posted from memory, as without an outbox: lost if the process
+		// stops first.
+		w.log().Warn("notification not stored; posting it from memory", what, id, "event", event, "err", err)
+	}
 	limit := int64(w.MaxInFlight)
 	if limit <= 0 {
 		limit = 256
@@ -173,7 +189,7 @@ func (w *Webhook) sendBody(what, id, event string, v any) {
 	}
 	w.wg.Go(func() {
 		defer w.inFlight.Add(-1)
-		w.deliver(what, id, event, body)
+		w.deliver(what, id, event, body, newDeliveryID())
 	})
 }
 
@@ -232,7 +248,7 @@ func (w *Webhook) Certificate(kind string, c Certificate, at time.Time) {
 // up (for a clean shutdown, and for tests).
 func (w *Webhook) Wait() { w.wg.Wait() }
 
-func (w *Webhook) deliver(what, id, event string, body []byte) {
+func (w *Webhook) deliver(what, id, event string, body []byte, delivery string) {
 	attempts, backoff := w.Attempts, w.Backoff
 	if attempts <= 0 {
 		attempts = 3
@@ -247,7 +263,7 @@ func (w *Webhook) deliver(what, id, event string, body []byte) {
 			backoff *= 2
 		}
 		var retry bool
-		if retry, err = w.post(body); err == nil {
+		if retry, err = w.post(body, delivery); err == nil {
 			w.log().Info("notification delivered", what, id, "event", event, "url", w.URL)
 			w.observe(event, nil)
 			return
@@ -259,9 +275,10 @@ func (w *Webhook) deliver(what, id, event string, body []byte) {
 	w.observe(event, err)
 }
 
-// post sends body once; retry says whether another attempt may do better
-// (a network error or a 5xx, not a 4xx).
-func (w *Webhook) post(body []byte) (retry bool, err error) {
+// post sends body once, named delivery (DeliveryHeader); retry says
+// whether another attempt may do better (a network error or a 5xx, not a
+// 4xx).
+func (w *Webhook) post(body []byte, delivery string) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
@@ -270,6 +287,7 @@ func (w *Webhook) post(body []byte) (retry bool, err error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "certgw-gateway")
+	req.Header.Set(DeliveryHeader, delivery)
 	if w.Secret != nil {
 		req.Header.Set(SignatureHeader, Sign(w.Secret, body))
 	}

@@ -17,10 +17,11 @@ import (
 )
 
 type receiver struct {
-	mu     sync.Mutex
-	bodies [][]byte
-	sigs   []string
-	codes  []int // answered in turn; 200 once they run out
+	mu         sync.Mutex
+	bodies     [][]byte
+	sigs       []string
+	deliveries []string
+	codes      []int // answered in turn; 200 once they run out
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +30,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rc.mu.Unlock()
 	rc.bodies = append(rc.bodies, b)
 	rc.sigs = append(rc.sigs, r.Header.Get(SignatureHeader))
+	rc.deliveries = append(rc.deliveries, r.Header.Get(DeliveryHeader))
 	code := 200
 	if len(rc.codes) > 0 {
 		code, rc.codes = rc.codes[0], rc.codes[1:]
