@@ -51,7 +51,7 @@ type Outbox struct {
 
 // DefaultRetries try a notification for about a day.
 var DefaultRetries = []time.Duration{
-	30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	5 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
 }
 
@@ -189,18 +189,28 @@ func (o *Outbox) deliver(n storage.Notification) (waits bool) {
 	// The outcome is recorded even as the process stops: the post is made.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	retries := o.Retries
+	if retries == nil {
+		retries = DefaultRetries
+	}
 	w := o.hooks[n.Target]
 	if w == nil {
-		o.log().Warn("notification dropped: its webhook is no longer configured", "target", n.Target, "event", n.Event, "subject", n.Subject)
+		// Another replica's webhook (its configuration is newer or
+		// older): left to a replica that knows it, or given up.
+		log := o.log().With("target", n.Target, "event", n.Event, "subject", n.Subject, "attempt", n.Attempts)
+		if n.Attempts <= len(retries) {
+			log.Warn("notification left to another replica: its webhook is not configured here")
+			if err := o.Store.RetryNotification(ctx, n.ID, o.now().Add(retries[n.Attempts-1]), "webhook "+n.Target+" not configured on a replica"); err != nil {
+				log.Warn("notification: cannot record the retry", "err", err)
+			}
+			return true
+		}
+		log.Error("notification not delivered; given up: its webhook is not configured")
 		o.forget(ctx, n)
 		return false
 	}
 	log := w.log().With("event", n.Event, "subject", n.Subject, "url", w.URL, "attempt", n.Attempts)
 	retry, err := w.post(n.Body, strconv.FormatInt(n.ID, 10))
-	retries := o.Retries
-	if retries == nil {
-		retries = DefaultRetries
-	}
 	switch {
 	case err == nil:
 		log.Info("notification delivered")

@@ -114,7 +114,7 @@ func TestOutboxGivesUp(t *testing.T) {
 
 // Replicas share the outbox: whichever claims a notification posts it,
 // and each is posted once; a notification whose webhook a replica does
-// not know (the configuration changed) is dropped.
+// not know (the configurations differ) is left to another, then given up.
 func TestOutboxReplicas(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		rc := &receiver{}
@@ -153,8 +153,16 @@ func TestOutboxReplicas(t *testing.T) {
 			Subject: "8c01", Body: []byte("{}"), NextAttempt: clk.now(), CreatedAt: clk.now()}); err != nil {
 			t.Fatal(err)
 		}
-		if waiting, err := a.Flush(t.Context()); err != nil || waiting != 0 || len(rc.bodies) != 20 {
+		a.Retries = []time.Duration{time.Minute}
+		if waiting, err := a.Flush(t.Context()); err != nil || waiting != 1 || len(rc.bodies) != 20 {
 			t.Errorf("a notification of an unknown webhook: %d waiting, %v, %d posts", waiting, err, len(rc.bodies))
+		}
+		clk.advance(time.Minute)
+		if waiting, err := a.Flush(t.Context()); err != nil || waiting != 0 {
+			t.Errorf("the unknown webhook's notification once the retries ran out: %d waiting, %v", waiting, err)
+		}
+		if ns, _ := st.ClaimNotifications(t.Context(), clk.now().Add(48*time.Hour), time.Minute, 10); len(ns) != 0 {
+			t.Errorf("%d notifications left in the store", len(ns))
 		}
 	})
 }

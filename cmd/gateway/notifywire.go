@@ -17,39 +17,99 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
+// notifier delivers what wireNotify wires.
+type notifier struct {
+	outbox *notify.Outbox
+	hooks  []*notify.Webhook
+	ran    chan struct{} // closed when run returns; nil until it starts
+}
+
+// run delivers the notifications in the store (this replica's and
+// others') until ctx ends; a replica without webhooks leaves them to
+// those that have them.
+func (n *notifier) run(ctx context.Context) {
+	if len(n.hooks) == 0 {
+		return
+	}
+	n.ran = make(chan struct{})
+	go func() {
+		defer close(n.ran)
+		n.outbox.Run(ctx)
+	}()
+}
+
+// wait posts the notifications due now, and waits for the posts from
+// memory, for up to limit (gateway serve when it stops, a command that
+// decides and exits). false means a post due now failed, so that the
+// notification waits in the store for a later attempt by gateway serve,
+// or that a post from memory was not done in time. The requests wait in
+// the store all the same.
+func (n *notifier) wait(limit time.Duration) bool {
+	if len(n.hooks) == 0 {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if n.ran != nil {
+		select {
+		case <-n.ran:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	waiting, err := n.outbox.Flush(ctx)
+	if err != nil || waiting > 0 {
+		return false
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, w := range n.hooks {
+			w.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // wireNotify has each request held for approval, and its outcome once
 // decided, posted to its profile's approval.notify_url, and each
 // certificate issued, renewed or revoked to its notify.url (package
-// notify).
-//
-// wait returns once the posts under way are delivered or given up, or
-// after limit, whichever comes first (gateway serve when it stops, a
-// command that decides and exits); false means some were dropped. The
-// requests wait in the store all the same.
-func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger, observe func(event string, err error)) (wait func(limit time.Duration) bool, err error) {
-	wait = func(time.Duration) bool { return true }
+// notify), through the store's outbox: each notification is stored as it
+// is decided and posted by whichever replica runs the notifier first,
+// retried for about a day.
+func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationStore, log *slog.Logger, observe func(event string, err error)) (*notifier, error) {
+	n := &notifier{outbox: &notify.Outbox{Store: store, Log: log.With("component", "notify")}}
 	hooks, certHooks := map[string]*notify.Webhook{}, map[string]*notify.Webhook{}
 	events := map[string][]string{}
 	for _, p := range cfg.Profiles {
 		if a := p.Approval; a.NotifyURL != "" {
 			w, err := webhook(a.NotifyURL, a.NotifySecretFile, "approval.notify_secret_file", p.Name, log)
 			if err != nil {
-				return wait, err
+				return nil, err
 			}
 			w.Observe = observe
 			hooks[p.Name] = w
+			n.outbox.Add("approval/"+p.Name, w)
+			n.hooks = append(n.hooks, w)
 		}
-		if n := p.Notify; n.URL != "" {
-			w, err := webhook(n.URL, n.SecretFile, "notify.secret_file", p.Name, log)
+		if nc := p.Notify; nc.URL != "" {
+			w, err := webhook(nc.URL, nc.SecretFile, "notify.secret_file", p.Name, log)
 			if err != nil {
-				return wait, err
+				return nil, err
 			}
 			w.Observe = observe
-			certHooks[p.Name], events[p.Name] = w, n.Events
+			certHooks[p.Name], events[p.Name] = w, nc.Events
+			n.outbox.Add("notify/"+p.Name, w)
+			n.hooks = append(n.hooks, w)
 		}
 	}
-	if len(hooks) == 0 && len(certHooks) == 0 {
-		return wait, nil
+	if len(n.hooks) == 0 {
+		return n, nil
 	}
 	if len(certHooks) > 0 { // else issuances need not describe themselves
 		core.OnEvent = func(_ context.Context, ev ca.CertificateEvent) {
@@ -80,24 +140,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, log *slog.Logger, observe fun
 			w.Decided(r)
 		}
 	}
-	wait = func(limit time.Duration) bool {
-		done := make(chan struct{})
-		go func() {
-			for _, hs := range []map[string]*notify.Webhook{hooks, certHooks} {
-				for _, w := range hs {
-					w.Wait()
-				}
-			}
-			close(done)
-		}()
-		select {
-		case <-done:
-			return true
-		case <-time.After(limit):
-			return false
-		}
-	}
-	return wait, nil
+	return n, nil
 }
 
 // webhook is a profile's webhook at url, signing with the key in
@@ -122,17 +165,17 @@ func webhook(url, secretFile, key, profile string, log *slog.Logger) (*notify.We
 const expiryNoticeInterval = 10 * time.Minute
 
 // notifyFromCLI wires the profiles' webhooks into a command's core, as
-// gateway serve does; the command calls told before it exits, which waits
-// up to notifyWait for the posts and says so on stderr if they did not
+// gateway serve does; the command calls told before it exits, which posts
+// what is due for up to notifyWait and says so on stderr if some did not
 // get through.
 func notifyFromCLI(d *deps, core *ca.Core, stderr io.Writer) (told func(), err error) {
-	wait, err := wireNotify(d.cfg, core, d.log, nil)
+	n, err := wireNotify(d.cfg, core, d.store, d.log, nil)
 	if err != nil {
 		return nil, err
 	}
 	return func() {
-		if !wait(notifyWait) {
-			fmt.Fprintf(stderr, "the profile's webhooks did not answer within %s; they were not told of it\n", notifyWait)
+		if !n.wait(notifyWait) {
+			fmt.Fprintf(stderr, "the profile's webhooks did not take it within %s; it waits in the store, and gateway serve posts it (retrying for a day)\n", notifyWait)
 		}
 	}, nil
 }

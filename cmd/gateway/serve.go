@@ -58,10 +58,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		m = newMetrics(d, core)
 		core.Observer, notified = m, m.Notification
 	}
-	waitNotify, err := wireNotify(cfg, core, log, notified)
+	notifier, err := wireNotify(cfg, core, d.store, log, notified)
 	if err != nil {
 		return err
 	}
+	notifier.run(ctx)
 	go core.WatchRequests(ctx, time.Hour)
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
@@ -194,10 +195,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.Listen.ShutdownTimeout.D())
 	defer cancel()
 	acmeServer.Drain(dctx)
-	// Webhook posts under way (an approval decided just before the stop)
-	// get what is left of the shutdown timeout.
-	if deadline, _ := dctx.Deadline(); !waitNotify(time.Until(deadline)) {
-		log.Warn("notifications still under way at shutdown were dropped")
+	// Webhook posts under way, and those due (an approval decided just
+	// before the stop), get what is left of the shutdown timeout; the
+	// others wait in the store for the next replica that runs.
+	if deadline, _ := dctx.Deadline(); !notifier.wait(time.Until(deadline)) {
+		log.Warn("notifications not delivered at shutdown wait in the store")
 	}
 	log.Info("stopped")
 	return err

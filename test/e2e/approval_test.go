@@ -38,13 +38,19 @@ type hookReceiver struct {
 	secret []byte
 	// delay holds each answer back this long; a post whose client went
 	// away meanwhile is not kept.
-	delay  atomic.Int64
+	delay atomic.Int64
+	// down answers every post 503, as a webhook that is down.
+	down   atomic.Bool
 	mu     sync.Mutex
 	events []string // "EVENT ID" of each, e.g. "request.pending 0a1b...", "certificate.issued SERIAL"
 }
 
 func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if h.down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	m := hmac.New(sha256.New, h.secret)
 	m.Write(body)
 	if r.Header.Get("X-Gateway-Signature") != "sha256="+hex.EncodeToString(m.Sum(nil)) {

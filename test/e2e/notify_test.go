@@ -22,7 +22,9 @@ const hookedProfile = `  - name: hooked
 // TestCertificateWebhook: a profile's webhook is told, signed, of a
 // certificate issued and renewed through the REST API, revoked with
 // gateway cert revoke from the command line, and, once, of one about to
-// expire unrenewed (the sweep runs as the gateway starts).
+// expire unrenewed (the sweep runs as the gateway starts); a notification
+// the webhook refused while it was down is told once it is up again,
+// after a restart of the gateway (the store's outbox).
 func TestCertificateWebhook(t *testing.T) {
 	dir := t.TempDir()
 	setupQuickstart(t, dir)
@@ -57,16 +59,27 @@ func TestCertificateWebhook(t *testing.T) {
 	}
 	short := jsonField(t, body, "serial")
 	hook.told(t, "certificate.issued", short)
+
+	// The webhook goes down; the issuance is not held up, and the
+	// notification waits in the store across the restart.
+	hook.down.Store(true)
+	code, body = g.API(t, "POST", "/api/v1/profiles/hooked/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"down.internal.test"}})
+	if code != 201 {
+		t.Fatalf("issue while the webhook is down: %d %s", code, body)
+	}
+	down := jsonField(t, body, "serial")
 	g.Stop(t)
+	hook.down.Store(false)
 	g = StartQuickstart(t, dir)
 	hook.told(t, "certificate.expiring", short)
+	hook.told(t, "certificate.issued", down)
 	g.Stop(t)
 	StartQuickstart(t, dir)
 	time.Sleep(2 * time.Second) // a second notice, were there one, would be posted within a moment of the start
 	// The quickstart's own profile has no webhook: nothing else was told.
 	hook.mu.Lock()
 	defer hook.mu.Unlock()
-	if len(hook.events) != 5 {
-		t.Errorf("the webhook was told %q, want five events", hook.events)
+	if len(hook.events) != 6 {
+		t.Errorf("the webhook was told %q, want six events, each once", hook.events)
 	}
 }
