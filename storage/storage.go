@@ -255,4 +255,5 @@ type Store interface {
 	AuthFailureStore
 	IdempotencyStore
 	NotificationStore
+	TidyStore
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("AuthFailures", func(t *testing.T) { testAuthFailures(t, open) })
 	t.Run("IdempotencyKeys", func(t *testing.T) { testIdempotencyKeys(t, open) })
 	t.Run("Notifications", func(t *testing.T) { testNotifications(t, open) })
+	t.Run("Tidy", func(t *testing.T) { testTidy(t, open) })
 	t.Run("SealedKeys", func(t *testing.T) { testSealedKeys(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("AuditedChanges", func(t *testing.T) { testAuditedChanges(t, open) })
