@@ -108,6 +108,26 @@ type Storage struct {
 	Driver string `yaml:"driver"` // sqlite | postgres
 	Path   string `yaml:"path"`   // sqlite file
 	DSN    string `yaml:"dsn"`    // postgres connection string
+	// Tidy forgets what has outlived its use.
+	Tidy StorageTidy `yaml:"tidy"`
+}
+
+// StorageTidy says how long finished records are kept (ca.Tidy): each is
+// deleted that long after it expired or was decided; 0 keeps them.
+type StorageTidy struct {
+	// Every is how often gateway serve tidies (default 1h).
+	Every Duration `yaml:"every"`
+	// ACMEOrdersAfter: ACME orders, with their authorizations and
+	// challenges, after the order expired (default 30d; at least 8d, as
+	// acme.duplicate_certificates_per_week counts a week of orders).
+	ACMEOrdersAfter Duration `yaml:"acme_orders_after"`
+	// CertificatesAfter: certificates, revoked or not, with any key the
+	// gateway held, after their notAfter (default 0: kept). The audit
+	// trail keeps their DER.
+	CertificatesAfter Duration `yaml:"certificates_after"`
+	// RequestsAfter: enrollment requests after they were decided (default
+	// 0: kept).
+	RequestsAfter Duration `yaml:"requests_after"`
 }
 
 // Signer configures where CA keys live.

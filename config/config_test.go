@@ -43,6 +43,9 @@ func TestMinimalConfigGetsDefaults(t *testing.T) {
 		{"session wait", c.Signer.PKCS11.SessionWait.D(), 5 * time.Second},
 		{"keystore wrap", c.Keystore.Wrap, "token"},
 		{"keystore kek label", c.Keystore.KEKLabel, "gateway-kek"},
+		{"tidy every", c.Storage.Tidy.Every.D(), time.Hour},
+		{"tidy acme orders", c.Storage.Tidy.ACMEOrdersAfter.D(), 30 * 24 * time.Hour},
+		{"tidy certificates", c.Storage.Tidy.CertificatesAfter.D(), time.Duration(0)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -93,7 +96,7 @@ listen:
   https: "8443"
   public_url: "ftp://x"
   tls: {auto: true, cert_file: a, key_file: b, ca: nope, ip_addresses: [not-an-ip]}
-storage: {driver: mysql}
+storage: {driver: mysql, tidy: {every: 1s, acme_orders_after: 2d, certificates_after: -1h, requests_after: -1h}}
 signer:
   pkcs11:
     members: [{token_label: gateway, slot: 1}]
@@ -116,7 +119,8 @@ keystore: {wrap: hsm}
 	}
 	for _, want := range []string{
 		"log.format:", "listen.https:", "listen.public_url:", "listen.tls.ca:", "listen.tls.ip_addresses[0]:",
-		"storage.driver:", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
+		"storage.driver:", "storage.tidy.every: at least 1m", "storage.tidy.acme_orders_after: at least 8d",
+		"storage.tidy.certificates_after: must be 0", "storage.tidy.requests_after: must be 0", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",

@@ -43,6 +43,8 @@ func (c *Config) setDefaults() {
 	if c.Storage.Driver == "sqlite" {
 		setStr(&c.Storage.Path, DefaultSQLitePath)
 	}
+	setDur(&c.Storage.Tidy.Every, time.Hour)
+	setDur(&c.Storage.Tidy.ACMEOrdersAfter, 30*24*time.Hour)
 	setStr(&c.Keystore.KEKFile, "var/kek")
 	setDur(&c.Renewal.Interval, time.Hour)
 	setStr(&c.Signer.Type, "pkcs11")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Problems is every problem Validate found, each prefixed with its path.
@@ -133,6 +134,18 @@ func (c *Config) Validate() error {
 	}
 	port(add, "acme.validation.http01_port", v.HTTP01Port)
 	port(add, "acme.validation.tlsalpn01_port", v.TLSALPN01Port)
+	if td := c.Storage.Tidy; td.Every < Duration(time.Minute) {
+		add("storage.tidy.every", "at least 1m, got %s", td.Every)
+	}
+	if d := c.Storage.Tidy.ACMEOrdersAfter; d < Duration(8*24*time.Hour) {
+		add("storage.tidy.acme_orders_after", "at least 8d (acme.duplicate_certificates_per_week counts a week of orders; to keep them longer, give a longer time), got %s", d)
+	}
+	if d := c.Storage.Tidy.CertificatesAfter; d < 0 {
+		add("storage.tidy.certificates_after", "must be 0 (kept) or positive, got %s", d)
+	}
+	if d := c.Storage.Tidy.RequestsAfter; d < 0 {
+		add("storage.tidy.requests_after", "must be 0 (kept) or positive, got %s", d)
+	}
 	if c.ACME.DuplicateCertificatesPerWeek < 0 {
 		add("acme.duplicate_certificates_per_week", "must be 0 (no limit) or more, got %d", c.ACME.DuplicateCertificatesPerWeek)
 	}

@@ -88,3 +88,16 @@ func TestBackupCommand(t *testing.T) {
 		t.Error("the refused backup of a PostgreSQL store wrote a file")
 	}
 }
+
+// gateway tidy runs the store's tidy step once with the configuration's
+// policy and says what it deleted.
+func TestTidyCommand(t *testing.T) {
+	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"tidy", "-config", cfg}, &out, &errOut); err != nil || out.String() != "deleted 0 ACME orders, 0 certificates, 0 requests\n" {
+		t.Fatalf("gateway tidy: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if err := run(context.Background(), []string{"tidy", "extra"}, &out, &errOut); err != errUsage {
+		t.Errorf("gateway tidy extra = %v, want the usage", err)
+	}
+}

@@ -46,6 +46,7 @@ commands:
   audit list [-action A] [-actor A] [-serial S] [-within D]
                  print the audit trail, newest first
   backup -o FILE copy the embedded store while the gateway runs
+  tidy           delete the expired and decided records storage.tidy no longer keeps
   keystore status|rotate|retire
                  the key-encryption keys of held keys: list, rotate, drop unused
   version        print the version
@@ -139,6 +140,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "tidy":
+		return cmdTidy(ctx, args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "list" {
 			return cmdAuditList(ctx, args[2:], stdout, stderr)

@@ -64,6 +64,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	notifier.run(ctx)
 	go core.WatchRequests(ctx, time.Hour)
+	// Expired and decided records go once storage.tidy no longer keeps
+	// them.
+	go tidier(cfg, d.store, log).Watch(ctx, cfg.Storage.Tidy.Every.D())
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
 	go core.WatchExpiring(ctx, expiryNoticeInterval)

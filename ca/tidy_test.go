@@ -1,0 +1,82 @@
+package ca_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// Tidy deletes, in commits of Batch, the ACME orders and certificates its
+// policy no longer keeps, keeps what it keeps (the younger ones, and the
+// kinds whose time is 0), and records what it did in the audit trail.
+func TestTidy(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, webProfile(nil))
+		ctx := context.Background()
+		now := time.Now()
+		var short, long []string
+		for i := range 5 {
+			validity := 10 * 24 * time.Hour
+			if i == 4 {
+				validity = 60 * 24 * time.Hour
+			}
+			issued, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t", Validity: validity,
+				Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{fmt.Sprintf("t%d.example.com", i)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 4 {
+				long = append(long, issued.Serial)
+			} else {
+				short = append(short, issued.Serial)
+			}
+		}
+		if err := st.InsertACMEAccount(ctx, storage.ACMEAccount{ID: "acct", Profile: "web", Thumbprint: "th", JWK: []byte(`{"kty":"EC"}`),
+			Status: storage.ACMEValid, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			o := storage.ACMEOrder{ID: fmt.Sprintf("o%d", i), AccountID: "acct", Profile: "web", Status: storage.ACMEPending,
+				Identifiers: []storage.ACMEIdentifier{{Type: "dns", Value: "a.example.com"}}, Expires: now.Add(24 * time.Hour), CreatedAt: now}
+			if err := st.InsertACMEOrder(ctx, o, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// Twenty days on: the 10-day certificates expired ten days ago,
+		// the orders nineteen.
+		tidy := &ca.Tidy{Store: st, Log: f.core.Log, Now: func() time.Time { return now.Add(20 * 24 * time.Hour) }, Batch: 2,
+			Policy: ca.TidyPolicy{ACMEOrders: 8 * 24 * time.Hour, Certificates: 5 * 24 * time.Hour}}
+		c, err := tidy.Run(ctx)
+		if err != nil || c != (ca.TidyCounts{ACMEOrders: 3, Certificates: 4}) {
+			t.Fatalf("Run = %+v, %v; want 3 orders and 4 certificates", c, err)
+		}
+		for _, s := range short {
+			if _, err := st.GetCertificate(ctx, s); !errs.Is(err, errs.NotFound) {
+				t.Errorf("expired certificate %s: %v, want it gone", s, err)
+			}
+		}
+		if _, err := st.GetCertificate(ctx, long[0]); err != nil {
+			t.Errorf("the 60-day certificate: %v", err)
+		}
+		events, err := st.ListAudit(ctx, storage.AuditFilter{Action: "tidy", Limit: 10})
+		if err != nil || len(events) != 1 || !strings.Contains(events[0].Detail, "deleted 3 ACME orders") ||
+			!strings.Contains(events[0].Detail, "4 certificates") || !strings.Contains(events[0].Detail, "0 requests decided before never (kept)") {
+			t.Fatalf("audit: %+v, %v", events, err)
+		}
+		// Nothing left to delete: nothing is recorded.
+		if c, err := tidy.Run(ctx); err != nil || c != (ca.TidyCounts{}) {
+			t.Errorf("second Run = %+v, %v", c, err)
+		}
+		if events, _ := st.ListAudit(ctx, storage.AuditFilter{Action: "tidy", Limit: 10}); len(events) != 1 {
+			t.Errorf("%d tidy audit events, want 1", len(events))
+		}
+	})
+}
