@@ -161,6 +161,17 @@ func (f KEKFile) loadText(ctx context.Context) ([][]byte, string, error) {
 	return keys, text, nil
 }
 
+// followedText is the file's text once it follows the store's keys
+// (where the replicas share them).
+func (f KEKFile) followedText(ctx context.Context) (string, error) {
+	if f.SharesKeys() {
+		if err := f.syncShared(ctx); err != nil {
+			return "", err
+		}
+	}
+	return f.line()
+}
+
 // SharesKeys reports whether the replicas share the keys through the
 // store (a wrapped key and a store): Rotate and Retire then audit in the
 // store's commit.
@@ -404,10 +415,20 @@ func installFile(path, content string, replace bool) error {
 // replicas share) until ctx ends: it reads them every interval and on each
 // receive from now, and replaces the sealer's when they changed, so that
 // a rotation made by another process seals under the new key here within
-// an interval. A failed read leaves the keys as they are.
+// an interval. The keys are unwrapped through the token only when the
+// file's text (after following the store) differs from the last one
+// loaded. A failed read leaves the keys as they are.
 func FollowKEKs(ctx context.Context, f KEKFile, sealer *Sealer, interval time.Duration, now <-chan struct{}, log *slog.Logger) {
+	var loaded string // the file's text the sealer's keys came from
 	every(ctx, interval, now, func() {
+		if text, err := f.followedText(ctx); err == nil && text != "" && text == loaded {
+			return
+		}
 		keys, err := f.LoadKeys(ctx)
+		if err == nil {
+			// LoadKeys may have rewritten it (a key wrapped since).
+			loaded, _ = f.line()
+		}
 		if err == nil && sealer.Holds(keys) {
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,17 @@ func (f *fakeToken) Wrap(_ context.Context, label string, plaintext, ad []byte) 
 	nonce := make([]byte, a.NonceSize())
 	rand.Read(nonce)
 	return a.Seal(nonce, nonce, plaintext, ad), nil
+}
+
+// countingToken counts the keys the token unwraps.
+type countingToken struct {
+	fakeToken
+	unwraps atomic.Int32
+}
+
+func (c *countingToken) Unwrap(ctx context.Context, label string, wrapped, ad []byte) ([]byte, error) {
+	c.unwraps.Add(1)
+	return c.fakeToken.Unwrap(ctx, label, wrapped, ad)
 }
 
 func (f *fakeToken) Unwrap(_ context.Context, label string, wrapped, ad []byte) ([]byte, error) {
@@ -253,6 +265,44 @@ func TestFollowKEKs(t *testing.T) {
 	now <- struct{}{} // the first reload is done once the loop takes the second
 	if sealer.Current() != KEKID(rotated[0]) || !sealer.Holds(rotated) {
 		t.Fatalf("current %s after the reload, want %s", sealer.Current(), KEKID(rotated[0]))
+	}
+	cancel()
+	<-done
+}
+
+// With wrapped keys, the token unwraps them again only when the file
+// changed.
+func TestFollowKEKsUnwrapsOnChange(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tok := &countingToken{fakeToken: fakeToken{keys: map[string]cipher.AEAD{}}}
+	f := kekFile(t, tok, true)
+	keys, err := f.LoadKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := NewSealer(keys...)
+	now := make(chan struct{})
+	done := make(chan struct{})
+	go func() { FollowKEKs(ctx, f, sealer, time.Hour, now, slog.New(slog.DiscardHandler)); close(done) }()
+	tick := func() {
+		now <- struct{}{}
+		now <- struct{}{} // the first tick is done once the loop takes the second
+	}
+	tick() // the first look loads the file
+	before := tok.unwraps.Load()
+	tick()
+	tick()
+	if n := tok.unwraps.Load() - before; n != 0 {
+		t.Errorf("%d unwraps over ticks of an unchanged file, want none", n)
+	}
+	rotated, err := f.Rotate(ctx, storage.AuditEvent{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	if sealer.Current() != KEKID(rotated[0]) {
+		t.Fatalf("current %s after the rotation, want %s", sealer.Current(), KEKID(rotated[0]))
 	}
 	cancel()
 	<-done
