@@ -37,3 +37,16 @@ func TestPending(t *testing.T) {
 		t.Errorf("series without held profiles:\n%s", out)
 	}
 }
+
+func TestNotificationsWaiting(t *testing.T) {
+	m := New()
+	m.WatchNotifications(func(context.Context) (map[string]int, error) {
+		return map[string]int{"notify/web": 2}, nil
+	}, []string{"approval/routers", "notify/web"})
+	out := scrape(t, m)
+	for _, want := range []string{`gateway_notifications_waiting{webhook="approval/routers"} 0`, `gateway_notifications_waiting{webhook="notify/web"} 2`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+}

@@ -42,4 +42,6 @@ type NotificationStore interface {
 	// DeleteNotification forgets a notification delivered or given up. An
 	// ID the store no longer holds is not an error.
 	DeleteNotification(ctx context.Context, id int64) error
+	// CountNotifications counts the notifications waiting, by Target.
+	CountNotifications(ctx context.Context) (map[string]int, error)
 }

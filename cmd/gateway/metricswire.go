@@ -11,7 +11,8 @@ import (
 
 // newMetrics makes the collectors, reports when the CAs' certificates end
 // and the certificates of each profile about to lapse, the requests
-// waiting for approval, and, with the
+// waiting for approval, the notifications waiting for their webhook, and,
+// with the
 // PKCS#11 pool, reports its members.
 func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 	cas := core.CAs
@@ -29,6 +30,7 @@ func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 		}
 	}
 	m.WatchPending(d.store.CountPendingRequests, held)
+	m.WatchNotifications(d.store.CountNotifications, webhookNames(d.cfg))
 	ends := make(map[string]func() time.Time, len(cas))
 	for name, a := range cas {
 		ends[name] = func() time.Time { return a.Cert().NotAfter }

@@ -94,7 +94,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationSto
 			}
 			w.Observe = observe
 			hooks[p.Name] = w
-			n.outbox.Add("approval/"+p.Name, w)
+			n.outbox.Add(approvalHook(p.Name), w)
 			n.hooks = append(n.hooks, w)
 		}
 		if nc := p.Notify; nc.URL != "" {
@@ -104,7 +104,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationSto
 			}
 			w.Observe = observe
 			certHooks[p.Name], events[p.Name] = w, nc.Events
-			n.outbox.Add("notify/"+p.Name, w)
+			n.outbox.Add(certificateHook(p.Name), w)
 			n.hooks = append(n.hooks, w)
 		}
 	}
@@ -141,6 +141,26 @@ func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationSto
 		}
 	}
 	return n, nil
+}
+
+// approvalHook and certificateHook name a profile's webhooks in the
+// store's outbox (notify.Outbox.Add) and in gateway_notifications_waiting.
+func approvalHook(profile string) string    { return "approval/" + profile }
+func certificateHook(profile string) string { return "notify/" + profile }
+
+// webhookNames lists the webhooks the configuration names, as the outbox
+// names them.
+func webhookNames(cfg *config.Config) []string {
+	var out []string
+	for _, p := range cfg.Profiles {
+		if p.Approval.NotifyURL != "" {
+			out = append(out, approvalHook(p.Name))
+		}
+		if p.Notify.URL != "" {
+			out = append(out, certificateHook(p.Name))
+		}
+	}
+	return out
 }
 
 // webhook is a profile's webhook at url, signing with the key in

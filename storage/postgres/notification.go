@@ -75,3 +75,27 @@ func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// CountNotifications implements storage.NotificationStore.
+func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT target, count(*) FROM notifications GROUP BY target`)
+	if err != nil {
+		return nil, wrap(err, "count notifications")
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			target string
+			n      int
+		)
+		if err := rows.Scan(&target, &n); err != nil {
+			return nil, wrap(err, "count notifications")
+		}
+		out[target] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "count notifications")
+	}
+	return out, nil
+}

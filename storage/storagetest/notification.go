@@ -37,11 +37,21 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 		return out
 	}
+	if n, err := s.CountNotifications(ctx); err != nil || len(n) != 0 {
+		t.Errorf("CountNotifications of none = %v, %v", n, err)
+	}
 	late := enqueue("late", t0.Add(time.Hour))
 	second := enqueue("second", t0.Add(time.Second))
 	first := enqueue("first", t0)
 	if first <= second || second <= late {
 		t.Errorf("IDs %d, %d, %d do not grow", late, second, first)
+	}
+	if _, err := s.EnqueueNotification(ctx, storage.Notification{Target: "approval/web", Event: "request.pending", Body: []byte("{}"),
+		NextAttempt: t0.Add(24 * time.Hour), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountNotifications(ctx); err != nil || len(n) != 2 || n["notify/web"] != 3 || n["approval/web"] != 1 {
+		t.Errorf("CountNotifications = %v, %v; want 3 notify/web and 1 approval/web", n, err)
 	}
 
 	if got := claim(t0.Add(-time.Second), 10); len(got) != 0 {
@@ -63,6 +73,9 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 	must(t, "RetryNotification", s.RetryNotification(ctx, first, t0.Add(10*time.Minute), "webhook answered 503"))
 	must(t, "DeleteNotification", s.DeleteNotification(ctx, second))
 	got = claim(t0.Add(2*time.Hour), 10)
+	if n, err := s.CountNotifications(ctx); err != nil || n["notify/web"] != 2 {
+		t.Errorf("CountNotifications after a deletion = %v, %v", n, err)
+	}
 	if !slices.Equal(events(got), []string{"late", "first"}) && !slices.Equal(events(got), []string{"first", "late"}) {
 		t.Fatalf("two hours later: %v, want late and first (second was deleted)", events(got))
 	}
