@@ -160,6 +160,9 @@ func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issue
 		return nil, errs.New(errs.Forbidden, "%s", msg), true
 	case storage.RequestIssued:
 		b, err := c.Certificate(ctx, r.Serial)
+		if errs.Is(err, errs.NotFound) {
+			return nil, nil, false // expired and tidied away (storage.tidy)
+		}
 		if err != nil {
 			return nil, err, true
 		}

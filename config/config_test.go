@@ -120,7 +120,7 @@ keystore: {wrap: hsm}
 	for _, want := range []string{
 		"log.format:", "listen.https:", "listen.public_url:", "listen.tls.ca:", "listen.tls.ip_addresses[0]:",
 		"storage.driver:", "storage.tidy.every: at least 1m", "storage.tidy.acme_orders_after: at least 8d",
-		"storage.tidy.certificates_after: must be 0", "storage.tidy.requests_after: must be 0", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
+		"storage.tidy.certificates_after: 0 (kept) or at least 1d", "storage.tidy.requests_after: must be 0", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",

@@ -140,8 +140,8 @@ func (c *Config) Validate() error {
 	if d := c.Storage.Tidy.ACMEOrdersAfter; d < Duration(8*24*time.Hour) {
 		add("storage.tidy.acme_orders_after", "at least 8d (acme.duplicate_certificates_per_week counts a week of orders; to keep them longer, give a longer time), got %s", d)
 	}
-	if d := c.Storage.Tidy.CertificatesAfter; d < 0 {
-		add("storage.tidy.certificates_after", "must be 0 (kept) or positive, got %s", d)
+	if d := c.Storage.Tidy.CertificatesAfter; d != 0 && d < Duration(24*time.Hour) {
+		add("storage.tidy.certificates_after", "0 (kept) or at least 1d (a retried request may ask for its certificate for a day), got %s", d)
 	}
 	if d := c.Storage.Tidy.RequestsAfter; d < 0 {
 		add("storage.tidy.requests_after", "must be 0 (kept) or positive, got %s", d)
