@@ -80,3 +80,24 @@ func TestTidy(t *testing.T) {
 		}
 	})
 }
+
+// A held request whose certificate was tidied away, repeated, is held
+// again as a new request, not an error.
+func TestTidiedRequestCertificate(t *testing.T) {
+	st := teststore.SQLite(t)
+	f := newFixture(t, st, heldProfile())
+	ctx := context.Background()
+	req := ca.IssueRequest{Profile: "web", Method: "api", Requester: "pipeline", CSR: csrFor(t, "device.example.com", "device.example.com"),
+		Validity: 2 * 24 * time.Hour}
+	first := pending(t, f, st, req)
+	issued, err := f.core.Approve(ctx, first.ID, "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.TidyCertificates(ctx, issued.Cert.NotAfter.Add(time.Second), 10); err != nil || n != 1 {
+		t.Fatalf("TidyCertificates = %d, %v", n, err)
+	}
+	if again := pending(t, f, st, req); again.ID == first.ID {
+		t.Errorf("the repeat answered from request %s, whose certificate is gone", first.ID)
+	}
+}
