@@ -65,6 +65,9 @@ type Store interface {
 	ListRequests(ctx context.Context, f storage.RequestFilter) ([]storage.Request, error)
 	// The Idempotency-Keys of issuing requests (see idempotent).
 	storage.IdempotencyStore
+	// The notifications waiting for their webhook (GET /notifications).
+	ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error)
+	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error)
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew
 	// switches.
@@ -212,6 +215,8 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeAdmin)).Get("/tokens", a.listTokens)
 		r.With(a.require(scopeAdmin)).Post("/tokens/{id}/revoke", a.revokeToken)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
+		r.With(a.require(scopeAdmin)).Get("/notifications", a.notifications)
+		r.With(a.require(scopeAdmin)).Post("/notifications/{id}/retry", a.retryNotification)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)
 	})
 }

@@ -200,7 +200,7 @@ func (o *Outbox) deliver(n storage.Notification) (waits bool) {
 		log := o.log().With("target", n.Target, "event", n.Event, "subject", n.Subject, "attempt", n.Attempts)
 		if n.Attempts <= len(retries) {
 			log.Warn("notification left to another replica: its webhook is not configured here")
-			if err := o.Store.RetryNotification(ctx, n.ID, o.now().Add(retries[n.Attempts-1]), "webhook "+n.Target+" not configured on a replica"); err != nil {
+			if _, err := o.Store.RetryNotification(ctx, n.ID, o.now().Add(retries[n.Attempts-1]), "webhook "+n.Target+" not configured on a replica"); err != nil {
 				log.Warn("notification: cannot record the retry", "err", err)
 			}
 			return true
@@ -217,7 +217,7 @@ func (o *Outbox) deliver(n storage.Notification) (waits bool) {
 	case retry && n.Attempts <= len(retries):
 		at := o.now().Add(retries[n.Attempts-1])
 		log.Warn("notification not delivered; trying again", "at", at, "err", err)
-		if rerr := o.Store.RetryNotification(ctx, n.ID, at, err.Error()); rerr != nil {
+		if _, rerr := o.Store.RetryNotification(ctx, n.ID, at, err.Error()); rerr != nil {
 			// It comes back when the claim's lease ends.
 			log.Warn("notification: cannot record the retry", "err", rerr)
 		}

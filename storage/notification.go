@@ -22,6 +22,9 @@ type Notification struct {
 	LastError   string // of the last post that failed
 }
 
+// MaxNotificationsLimit caps one ListNotifications.
+const MaxNotificationsLimit = 1000
+
 // NotificationStore keeps the webhook posts waiting (the outbox).
 type NotificationStore interface {
 	// EnqueueNotification stores n, due at n.NextAttempt, and returns its
@@ -35,13 +38,18 @@ type NotificationStore interface {
 	// when its lease ends. They come in ID order. limit < 1 is
 	// errs.Malformed.
 	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
-	// RetryNotification makes a claimed notification due at at, with the
-	// error of the post that failed. An ID the store no longer holds is
-	// not an error.
-	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// RetryNotification makes a notification due at at, with the error of
+	// the post that failed (lastErr "" keeps the one recorded), and
+	// reports whether the store held it; an ID it no longer holds is not
+	// an error.
+	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error)
 	// DeleteNotification forgets a notification delivered or given up. An
 	// ID the store no longer holds is not an error.
 	DeleteNotification(ctx context.Context, id int64) error
 	// CountNotifications counts the notifications waiting, by Target.
 	CountNotifications(ctx context.Context) (map[string]int, error)
+	// ListNotifications returns up to limit notifications waiting, those
+	// due first first (limit 1 to MaxNotificationsLimit, else
+	// errs.Malformed).
+	ListNotifications(ctx context.Context, limit int) ([]Notification, error)
 }

@@ -61,11 +61,13 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 }
 
 // RetryNotification implements storage.NotificationStore.
-func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE notifications SET next_attempt_at = $1, last_error = $2 WHERE id = $3`, at.UTC(), lastErr, id); err != nil {
-		return wrap(err, "retry notification %d", id)
+func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET next_attempt_at = $1,
+		last_error = CASE WHEN $2 = '' THEN last_error ELSE $2 END WHERE id = $3`, at.UTC(), lastErr, id)
+	if err != nil {
+		return false, wrap(err, "retry notification %d", id)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // DeleteNotification implements storage.NotificationStore.
@@ -96,6 +98,32 @@ func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "count notifications")
+	}
+	return out, nil
+}
+
+// ListNotifications implements storage.NotificationStore.
+func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error) {
+	if limit < 1 || limit > storage.MaxNotificationsLimit {
+		return nil, errs.New(errs.Malformed, "postgres: list notifications: limit must be 1 to %d", storage.MaxNotificationsLimit)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error
+		FROM notifications ORDER BY next_attempt_at, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, wrap(err, "list notifications")
+	}
+	defer rows.Close()
+	var out []storage.Notification
+	for rows.Next() {
+		var n storage.Notification
+		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError); err != nil {
+			return nil, wrap(err, "list notifications")
+		}
+		n.NextAttempt, n.CreatedAt = utc(n.NextAttempt), utc(n.CreatedAt)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list notifications")
 	}
 	return out, nil
 }

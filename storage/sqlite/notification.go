@@ -75,13 +75,22 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 }
 
 // RetryNotification implements storage.NotificationStore.
-func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
-	return s.writes.Do(ctx, "retry notification", func(ctx context.Context, tx *txn) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt_at = ?, last_error = ? WHERE id = ?`, micros(at), lastErr, id); err != nil {
+func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error) {
+	var held bool
+	err := s.writes.Do(ctx, "retry notification", func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt_at = ?,
+			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END WHERE id = ?`, micros(at), lastErr, lastErr, id)
+		if err != nil {
 			return wrap(err, "retry notification %d", id)
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "retry notification %d", id)
+		}
+		held = n == 1
 		return nil
 	})
+	return held, err
 }
 
 // DeleteNotification implements storage.NotificationStore.
@@ -114,6 +123,35 @@ func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrap(err, "count notifications")
+	}
+	return out, nil
+}
+
+// ListNotifications implements storage.NotificationStore.
+func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error) {
+	if limit < 1 || limit > storage.MaxNotificationsLimit {
+		return nil, errs.New(errs.Malformed, "sqlite: list notifications: limit must be 1 to %d", storage.MaxNotificationsLimit)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error
+		FROM notifications ORDER BY next_attempt_at, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, wrap(err, "list notifications")
+	}
+	defer rows.Close()
+	var out []storage.Notification
+	for rows.Next() {
+		var (
+			n           storage.Notification
+			next, since int64
+		)
+		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError); err != nil {
+			return nil, wrap(err, "list notifications")
+		}
+		n.NextAttempt, n.CreatedAt = fromMicros(next), fromMicros(since)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "list notifications")
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -70,7 +71,17 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 	if !slices.Equal(events(got), []string{"second", "first"}) || got[0].Attempts != 2 || got[1].Attempts != 2 {
 		t.Fatalf("after the leases: %+v", got)
 	}
-	must(t, "RetryNotification", s.RetryNotification(ctx, first, t0.Add(10*time.Minute), "webhook answered 503"))
+	if held, err := s.RetryNotification(ctx, first, t0.Add(10*time.Minute), "webhook answered 503"); err != nil || !held {
+		t.Fatalf("RetryNotification = %v, %v", held, err)
+	}
+	list, err := s.ListNotifications(ctx, 10)
+	must(t, "ListNotifications", err)
+	if !slices.Equal(events(list), []string{"second", "first", "late", "request.pending"}) || list[1].LastError != "webhook answered 503" || list[1].Attempts != 2 {
+		t.Fatalf("ListNotifications = %+v, want those due first first", list)
+	}
+	if held, err := s.RetryNotification(ctx, first, t0.Add(10*time.Minute), ""); err != nil || !held {
+		t.Fatalf("RetryNotification keeping the error = %v, %v", held, err)
+	}
 	must(t, "DeleteNotification", s.DeleteNotification(ctx, second))
 	got = claim(t0.Add(2*time.Hour), 10)
 	if n, err := s.CountNotifications(ctx); err != nil || n["notify/web"] != 2 {
@@ -85,7 +96,16 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 		}
 	}
 	must(t, "DeleteNotification of a deleted one", s.DeleteNotification(ctx, second))
-	must(t, "RetryNotification of a deleted one", s.RetryNotification(ctx, second, t0, "x"))
+	if held, err := s.RetryNotification(ctx, second, t0, "x"); err != nil || held {
+		t.Errorf("RetryNotification of a deleted one = %v, %v", held, err)
+	}
+	if list, err := s.ListNotifications(ctx, 1); err != nil || len(list) != 1 {
+		t.Errorf("ListNotifications(1) = %d, %v", len(list), err)
+	}
+	for _, limit := range []int{0, storage.MaxNotificationsLimit + 1} {
+		_, err := s.ListNotifications(ctx, limit)
+		wantKind(t, fmt.Sprintf("ListNotifications(%d)", limit), err, errs.Malformed)
+	}
 
 	// Concurrent claims share out the due notifications.
 	var ids []int64
@@ -129,6 +149,6 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 		_, err := s.EnqueueNotification(ctx, bad)
 		wantKind(t, "EnqueueNotification of "+bad.Target+"/"+bad.Event, err, errs.Malformed)
 	}
-	_, err := s.ClaimNotifications(ctx, t0, time.Minute, 0)
+	_, err = s.ClaimNotifications(ctx, t0, time.Minute, 0)
 	wantKind(t, "ClaimNotifications limit 0", err, errs.Malformed)
 }
