@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -61,6 +63,32 @@ func idempotencyKey(r *http.Request) (key string, ok bool, err error) {
 	return v, true, nil
 }
 
+// idempotencyRoute names what a request asks for, for its fingerprint:
+// the route, with its parameters, a serial in its canonical spelling, so
+// that a retry that writes the serial otherwise (colons, capitals) is the
+// same request.
+func idempotencyRoute(r *http.Request) string {
+	rc := chi.RouteContext(r.Context())
+	if rc == nil || rc.RoutePattern() == "" {
+		return r.URL.Path
+	}
+	var b strings.Builder
+	b.WriteString(rc.RoutePattern())
+	for i, k := range rc.URLParams.Keys {
+		v := rc.URLParams.Values[i]
+		if k == "*" { // a sub-router's mount point, not a parameter
+			continue
+		}
+		if k == "serial" {
+			if n, err := ca.ParseSerialHex(v); err == nil {
+				v = ca.SerialHex(n)
+			}
+		}
+		b.WriteString(" " + k + "=" + v)
+	}
+	return b.String()
+}
+
 // idempotent serves a request that issues under its Idempotency-Key, if
 // it has one. The first request with a key claims it in the store, runs,
 // and records the certificate it answered (or gives the key back when it
@@ -88,7 +116,7 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		fp := sha256.New()
-		fp.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+		fp.Write([]byte(r.Method + " " + idempotencyRoute(r) + "\n"))
 		fp.Write(body)
 		tok := tokenOf(r)
 		now := a.now().UTC().Truncate(time.Microsecond)

@@ -141,6 +141,23 @@ func TestIdempotencyKeyRenewal(t *testing.T) {
 		if b != a || a.Replaces != old.Serial || again.header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("renewal replay %+v, want %+v", b, a)
 		}
+		// The serial spelled otherwise (capitals, colons) is the same request.
+		var spelled strings.Builder
+		for i, c := range strings.ToUpper(old.Serial) {
+			if i > 0 && i%2 == 0 {
+				spelled.WriteByte(':')
+			}
+			spelled.WriteRune(c)
+		}
+		other := e.keyed("/api/v1/certificates/"+spelled.String()+"/renew", issuer, "renew-1", nil)
+		var c struct {
+			issued
+			Replaces string `json:"replaces"`
+		}
+		other.decode(t, http.StatusCreated, &c)
+		if c != a || other.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("renewal replay with the serial spelled %s: %+v, want %+v", spelled.String(), c, a)
+		}
 		// Without the key, the renewed certificate refuses a second renewal.
 		e.do("POST", path, issuer, nil).problem(t, http.StatusConflict, "conflict")
 	})
@@ -153,9 +170,10 @@ func TestIdempotencyKeyUnderWay(t *testing.T) {
 		var first issued
 		e.keyed(path, issuer, "busy", body).decode(t, http.StatusCreated, &first)
 		// Another replica's request holds the key "flight", for the same
-		// request: the fingerprint is the method, path and JSON body.
+		// request: the fingerprint is the method, route with its
+		// parameters, and JSON body.
 		j, _ := json.Marshal(body)
-		fp := sha256.Sum256(append([]byte("POST "+path+"\n"), j...))
+		fp := sha256.Sum256(append([]byte("POST /api/v1/profiles/{profile}/certificates profile=web\n"), j...))
 		now := e.clock.Now().UTC().Truncate(time.Microsecond)
 		claim := storage.IdempotencyKey{TokenID: e.tokenID(issuer), Key: "flight", Fingerprint: fp[:],
 			ClaimedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
