@@ -56,6 +56,7 @@ type endpointsJSON struct {
 	ACME string `json:"acme,omitempty"`
 	EST  string `json:"est,omitempty"`
 	SCEP string `json:"scep,omitempty"`
+	CMP  string `json:"cmp,omitempty"`
 	API  string `json:"api,omitempty"`
 }
 
@@ -99,6 +100,8 @@ func profileOf(p *ca.Profile) profileJSON {
 			out.Endpoints.EST = "/.well-known/est/" + p.Name
 		case "scep":
 			out.Endpoints.SCEP = "/scep/" + p.Name
+		case "cmp":
+			out.Endpoints.CMP = "/.well-known/cmp/p/" + p.Name
 		case "api":
 			out.Endpoints.API = "/api/v1/profiles/" + p.Name + "/certificates"
 		}

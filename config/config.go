@@ -269,7 +269,7 @@ type Profile struct {
 	// external ACME CA (upstreams[].name) that issues.
 	CA       string   `yaml:"ca"`
 	Upstream string   `yaml:"upstream"`
-	Methods  []string `yaml:"methods"` // acme | est | scep | api
+	Methods  []string `yaml:"methods"` // acme | est | scep | cmp | api
 	Names    Names    `yaml:"names"`
 	// KeyTypes the subject key may have: ecdsa-p256, ecdsa-p384, rsa-2048,
 	// rsa-3072, rsa-4096 (RSA sizes in between are refused), ed25519.
@@ -293,6 +293,7 @@ type Profile struct {
 	EST          ProfileEST  `yaml:"est"`
 	ACME         ProfileACME `yaml:"acme"`
 	SCEP         ProfileSCEP `yaml:"scep"`
+	CMP          ProfileCMP  `yaml:"cmp"`
 	// Approval holds requests of some methods until an operator approves
 	// them (REST API `POST /api/v1/requests/ID/approve`).
 	Approval ProfileApproval `yaml:"approval"`
@@ -478,6 +479,16 @@ type ProfileSCEP struct {
 	// RevokeOnRenewal revokes (superseded) the certificate a RenewalReq
 	// replaces.
 	RevokeOnRenewal bool `yaml:"revoke_on_renewal"`
+}
+
+// ProfileCMP is the CMP part of a profile (package protocols/cmp).
+type ProfileCMP struct {
+	// Reference names the shared secret in the requests (senderKID, the
+	// -ref of openssl cmp).
+	Reference string `yaml:"reference"`
+	// SecretFile holds the shared secret that protects requests and
+	// answers (PasswordBasedMac).
+	SecretFile string `yaml:"secret_file"`
 }
 
 // ProfileACME is the ACME part of a profile.

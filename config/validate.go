@@ -22,7 +22,7 @@ var keyTypes = map[string]bool{
 	"rsa-2048": true, "rsa-3072": true, "rsa-4096": true,
 }
 
-var methods = map[string]bool{"acme": true, "est": true, "scep": true, "api": true}
+var methods = map[string]bool{"acme": true, "est": true, "scep": true, "cmp": true, "api": true}
 
 // Validate checks the whole configuration and reports every problem at once.
 func (c *Config) Validate() error {
@@ -255,10 +255,10 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 				add(path+".upstream", "no upstream named %q", pr.Upstream)
 			}
 			for j, m := range pr.Methods {
-				// TODO: EST and SCEP answer with the issuing CA's chain
-				// and (SCEP) an RA it certifies; neither exists for an
-				// external CA yet.
-				if m == "est" || m == "scep" {
+				// TODO: EST, SCEP and CMP answer with the issuing CA's
+				// chain and name (SCEP: an RA it certifies); neither
+				// exists for an external CA yet.
+				if m == "est" || m == "scep" || m == "cmp" {
 					add(fmt.Sprintf("%s.methods[%d]", path, j), "%s is not served for a profile backed by an upstream; use acme or api", m)
 				}
 			}
@@ -271,11 +271,19 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 			}
 		}
 		if len(pr.Methods) == 0 {
-			add(path+".methods", "at least one of acme, est, scep, api is required")
+			add(path+".methods", "at least one of acme, est, scep, cmp, api is required")
 		}
 		for j, m := range pr.Methods {
 			if !methods[m] {
-				add(fmt.Sprintf("%s.methods[%d]", path, j), "must be acme, est, scep or api, got %q", m)
+				add(fmt.Sprintf("%s.methods[%d]", path, j), "must be acme, est, scep, cmp or api, got %q", m)
+			}
+		}
+		if slices.Contains(pr.Methods, "cmp") {
+			if n := len(pr.CMP.Reference); n == 0 || n > 128 || strings.ContainsAny(pr.CMP.Reference, "\r\n") {
+				add(path+".cmp.reference", "the senderKID that names the shared secret: 1 to 128 characters, one line")
+			}
+			if pr.CMP.SecretFile == "" {
+				add(path+".cmp.secret_file", "required for cmp: the shared secret that protects the messages")
 			}
 		}
 		validateProfilePolicy(add, path, pr)

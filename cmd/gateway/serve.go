@@ -165,6 +165,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cmpServer, err := newCMP(cfg, core, log)
+	if err != nil {
+		return err
+	}
 	host, _ := os.Hostname()
 	go restAPI.RunRenewals(ctx, cfg.Renewal.Interval.D(), fmt.Sprintf("%s/%d", host, os.Getpid()))
 	acmeServer := newACME(d, core)
@@ -184,8 +188,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			{Name: "store", Check: d.store.Ping},
 		},
 		MetricsAddr: cfg.Listen.Metrics,
-		HTTPS:       func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r) },
-		HTTP:        func(r chi.Router) { caCerts.Routes(r); revocationRoutes(r); scepServer.Routes(r); http01.Routes(r) },
+		HTTPS:       func(r chi.Router) { restAPI.Routes(r); estServer.Routes(r); acmeServer.Routes(r); cmpServer.Routes(r) },
+		// CMP messages protect themselves: devices without TLS use the
+		// plain listener, as for SCEP.
+		HTTP: func(r chi.Router) {
+			caCerts.Routes(r)
+			revocationRoutes(r)
+			scepServer.Routes(r)
+			cmpServer.Routes(r)
+			http01.Routes(r)
+		},
 	}
 	if m != nil {
 		scfg.Metrics, scfg.Observe = m.Handler(), m.Request

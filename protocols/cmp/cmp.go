@@ -1,0 +1,275 @@
+// Package cmp is a Certificate Management Protocol server (CMP, RFC 9810,
+// in the Lightweight CMP profile of RFC 9483), mounted at
+// /.well-known/cmp/p/PROFILE (RFC 9811) on the HTTP and HTTPS listeners,
+// for the industrial and telecom devices that enroll with CMP rather
+// than EST or SCEP.
+//
+// # Messages
+//
+//	p10cr    a PKCS#10 request           → cp
+//	ir, cr   a CRMF request (RFC 4211)  → ip, cp
+//	certConf the client confirms         → pkiconf
+//
+// A request that asks for implicit confirmation gets it (implicitConfirm
+// in the answer's generalInfo) and needs no certConf. A CRMF request must
+// carry its public key and prove possession with a signature by it; the
+// profile decides everything else, as for every method. Other messages
+// (kur, rr, genm, polling) are answered with an error naming them.
+//
+// # Protection
+//
+// Every request is protected with the profile's shared secret
+// (PasswordBasedMac, RFC 9810 5.1.3.1), named by senderKID = the
+// profile's cmp.reference; the answer is protected the same way, with a
+// fresh salt. A request that is not, or whose MAC does not verify, gets an
+// unprotected error (badAlg, badMessageCheck): it proves nothing, and a
+// MAC under the secret would help an attacker guess it.
+//
+// # Errors
+//
+// A request that parses gets a PKIMessage error body (HTTP 200, RFC 9811
+// 3.3) with a PKIStatusInfo: rejection, a failInfo bit and a line of text.
+// Anything else is an HTTP status with a line of text: 400 for a message
+// that does not parse, 404 for a profile without CMP, 413 for one over
+// 64 KiB, 415 for another content type.
+package cmp
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/protocols/internal/textanswer"
+)
+
+// ContentType is the media type of CMP messages (RFC 9811 3.4).
+const ContentType = "application/pkixcmp"
+
+// ProfileSettings is the CMP part of a profile.
+type ProfileSettings struct {
+	// Reference is the senderKID the requests name the secret by.
+	Reference string
+	// Secret is the shared secret of PasswordBasedMac.
+	Secret []byte
+	// Issuer is the DER Name of the profile's issuing CA: the sender of
+	// the answers.
+	Issuer []byte
+}
+
+// CA is what the CMP server asks of the issuance core.
+type CA interface {
+	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+}
+
+var _ CA = (*ca.Core)(nil)
+
+// Config holds the dependencies of the server.
+type Config struct {
+	CA       CA
+	Profiles map[string]ProfileSettings // the profiles that allow "cmp"
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+// Server serves CMP for the profiles that allow it.
+type Server struct {
+	ca       CA
+	profiles map[string]ProfileSettings
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New builds a Server.
+func New(c Config) *Server {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now}
+}
+
+// Routes mounts /.well-known/cmp/p/{profile}.
+func (s *Server) Routes(r chi.Router) {
+	r.Post("/.well-known/cmp/p/{profile}", s.serve)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	profile := chi.URLParam(r, "profile")
+	set, ok := s.profiles[profile]
+	if !ok {
+		textanswer.Fail(w, r, s.log, "CMP", errs.New(errs.NotFound, "no profile %q serves CMP", profile))
+		return
+	}
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), ContentType) {
+		textanswer.Fail(w, r, s.log, "CMP", errs.New(errs.Malformed, "Content-Type %q: a CMP request is %s", r.Header.Get("Content-Type"), ContentType))
+		return
+	}
+	der, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMessage))
+	if err != nil {
+		textanswer.Fail(w, r, s.log, "CMP", errs.Wrap(errs.Malformed, err, "read the request (at most 64 KiB)"))
+		return
+	}
+	req, err := parseMessage(der)
+	if err != nil {
+		textanswer.Fail(w, r, s.log, "CMP", errs.Wrap(errs.Malformed, err, "CMP request"))
+		return
+	}
+	log := s.log.With("profile", profile, "body", bodyName(req.bodyTag), "transaction", hexString(req.transactionID))
+	mac, err := s.authenticate(req, set)
+	if err != nil {
+		log.Info("cmp request refused", "err", err)
+		fail := failBadMessageCheck
+		if errors.Is(err, errBadAlg) {
+			fail = failBadAlg
+		}
+		s.answer(w, req, set, nil, errorBody(err.Error(), fail), nil, false)
+		return
+	}
+	body, extra, implicit := s.handle(r.Context(), log, profile, set, req)
+	s.answer(w, req, set, mac, body, extra, implicit)
+}
+
+// authenticate checks the request's protection with the profile's secret
+// and returns the MAC to protect the answer with.
+func (s *Server) authenticate(req *message, set ProfileSettings) (*pbm, error) {
+	p, err := parsePBM(req.protectionAlg)
+	if err != nil {
+		return nil, err
+	}
+	if string(req.senderKID) != set.Reference {
+		return nil, errors.New("senderKID names no shared secret of this profile (cmp.reference)")
+	}
+	if !req.hasProof || !hmac.Equal(p.sum(set.Secret, protectedPart(req.header, req.bodyDER)), req.protect.RightAlign()) {
+		return nil, errors.New("the protection does not verify with the profile's shared secret")
+	}
+	if len(req.transactionID) == 0 || len(req.senderNonce) == 0 {
+		return nil, errors.New("transactionID and senderNonce are required (RFC 9483 3.1)")
+	}
+	return p, nil
+}
+
+// handle answers an authenticated request: the body of the answer, the
+// certificates to send along, and whether implicit confirmation was
+// granted.
+func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, req *message) (body []byte, extra [][]byte, implicit bool) {
+	var (
+		csr    *x509.CertificateRequest
+		reqID  int
+		answer = bodyCP
+		err    error
+	)
+	switch req.bodyTag {
+	case bodyP10CR:
+		reqID = -1 // RFC 9483 4.1.4: a p10cr's answer names no request
+		if csr, err = x509.ParseCertificateRequest(req.body); err == nil {
+			if err = csr.CheckSignature(); err != nil {
+				log.Info("cmp p10cr refused", "err", err)
+				return errorBody("the CSR's signature does not verify: "+err.Error(), failBadPOP), nil, false
+			}
+		} else {
+			log.Info("cmp p10cr refused", "err", err)
+			return errorBody("the CSR does not parse: "+err.Error(), failBadDataFormat), nil, false
+		}
+	case bodyIR, bodyCR:
+		if req.bodyTag == bodyIR {
+			answer = bodyIP
+		}
+		if reqID, csr, err = parseCertReqMessages(req.body); err != nil {
+			log.Info("cmp request refused", "err", err)
+			fail := failBadCertTemplate
+			if errors.Is(err, errBadPOP) {
+				fail = failBadPOP
+			}
+			return errorBody(err.Error(), fail), nil, false
+		}
+	case bodyCertConf:
+		// The certificate was issued and stored when it was answered; a
+		// client that rejects it says so here, and an operator revokes it.
+		log.Info("cmp certConf", "content", hexString(req.body))
+		return pkiConfBody(), nil, false
+	default:
+		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir or cr, and certConf"
+		return errorBody(msg, failBadRequest), nil, false
+	}
+	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
+	if err != nil {
+		log.Info("cmp request refused by the core", "err", err)
+		return errorBody(publicText(err), failInfoOf(err)), nil, false
+	}
+	for _, c := range issued.Chain {
+		extra = append(extra, c.Raw)
+	}
+	implicit = req.implicitConfirm()
+	log.Info("cmp certificate issued", "serial", issued.Serial, "implicit_confirm", implicit)
+	return certRepBody(answer, reqID, issued.Cert.Raw, nil), extra, implicit
+}
+
+// answer writes a PKIMessage with body, protected with mac (nil: an error
+// to a request that proved nothing, unprotected).
+func (s *Server) answer(w http.ResponseWriter, req *message, set ProfileSettings, mac *pbm, body []byte, extra [][]byte, implicit bool) {
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	var (
+		header, protection []byte
+	)
+	if mac != nil {
+		next, alg := mac.renewed()
+		header = responseHeader(req, set.Issuer, &alg, nonce, s.now(), implicit)
+		protection = next.sum(set.Secret, protectedPart(header, body))
+	} else {
+		header = responseHeader(req, set.Issuer, nil, nonce, s.now(), false)
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(pkiMessage(header, body, protection, extra))
+}
+
+// failInfoOf is the PKIFailureInfo bit of a core's refusal.
+func failInfoOf(err error) int {
+	switch errs.KindOf(err) {
+	case errs.BadCSR, errs.Malformed:
+		return failBadCertTemplate
+	case errs.Forbidden, errs.RejectedIdentifier, errs.Unauthorized, errs.Conflict:
+		return failNotAuthorized
+	case errs.Unavailable:
+		return failSystemUnavail
+	}
+	return failSystemFailure
+}
+
+// publicText is what a client may read of a core's refusal.
+func publicText(err error) string {
+	if errs.ClientFault(err) {
+		return err.Error()
+	}
+	if msg, ok := errs.PublicMessage(err); ok {
+		return msg
+	}
+	if errs.KindOf(err) == errs.Unavailable {
+		return "the gateway cannot issue now; try again later"
+	}
+	return "the gateway failed to issue"
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

@@ -1,0 +1,205 @@
+package cmp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+const (
+	testRef    = "device-enroll"
+	testSecret = "cmp-shared-secret-0123"
+)
+
+// fixture is a CMP server over a real core (software signer) and store.
+type fixture struct {
+	t     *testing.T
+	srv   *httptest.Server
+	store storage.Store
+	env   *coretest.Env
+	dir   string
+	root  string // the root CA, PEM
+}
+
+func newFixture(t *testing.T, st storage.Store) *fixture {
+	t.Helper()
+	p := config.Profile{Name: "devices", CA: "issuing", Methods: []string{"cmp"},
+		Names:       config.Names{DNS: []string{".devices.example.com"}, CommonName: "allow", Max: 5},
+		KeyTypes:    []string{"ecdsa-p256", "rsa-2048"},
+		MaxValidity: config.Duration(30 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour)}
+	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p}})
+	s := New(Config{CA: env.Core, Profiles: map[string]ProfileSettings{
+		"devices": {Reference: testRef, Secret: []byte(testSecret), Issuer: env.CAs["issuing"].Cert().RawSubject},
+	}})
+	r := chi.NewRouter()
+	s.Routes(r)
+	f := &fixture{t: t, srv: httptest.NewServer(r), store: st, env: env, dir: t.TempDir()}
+	t.Cleanup(f.srv.Close)
+	f.root = f.write("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: env.CAs["root"].Cert().Raw}))
+	return f
+}
+
+func (f *fixture) write(name string, b []byte) string {
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// openssl runs openssl cmp against the fixture's profile with args.
+func (f *fixture) openssl(args ...string) (string, error) {
+	f.t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		f.t.Fatal("openssl is not installed: run `make test`, which installs it, or `apt-get install openssl`")
+	}
+	base := []string{"cmp", "-server", strings.TrimPrefix(f.srv.URL, "http://"), "-path", "/.well-known/cmp/p/devices",
+		"-recipient", "/CN=Issuing", "-ref", testRef}
+	out, err := exec.Command("openssl", append(base, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (f *fixture) key() (string, *ecdsa.PrivateKey) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return f.write("key-"+time.Now().Format("150405.000000000")+".pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), k
+}
+
+func (f *fixture) cert(path string) *x509.Certificate {
+	f.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		f.t.Fatalf("%s holds no PEM", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// openssl cmp enrolls with p10cr, ir and cr, with and without implicit
+// confirmation; the certificates are the profile's and in the inventory.
+func TestOpenSSLEnrolls(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		keyPath, key := f.key()
+		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "p10.devices.example.com"},
+			DNSNames: []string{"p10.devices.example.com"}}, key)
+		csrPath := f.write("req.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
+		for _, tc := range []struct {
+			name string
+			args []string
+			cn   string
+		}{
+			{"p10cr", []string{"-cmd", "p10cr", "-csr", csrPath}, "p10.devices.example.com"},
+			{"ir", []string{"-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=ir.devices.example.com", "-sans", "ir.devices.example.com"}, "ir.devices.example.com"},
+			{"cr implicit", []string{"-cmd", "cr", "-newkey", keyPath, "-subject", "/CN=cr.devices.example.com", "-sans", "cr.devices.example.com", "-implicit_confirm"}, "cr.devices.example.com"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				out := filepath.Join(f.dir, strings.ReplaceAll(tc.name, " ", "-")+".pem")
+				chain := out + ".chain"
+				args := append([]string{"-secret", "pass:" + testSecret, "-certout", out, "-chainout", chain}, tc.args...)
+				if msg, err := f.openssl(args...); err != nil {
+					t.Fatalf("openssl cmp %s: %v\n%s", tc.name, err, msg)
+				}
+				c := f.cert(out)
+				if c.Subject.CommonName != tc.cn || len(c.DNSNames) != 1 || c.DNSNames[0] != tc.cn || c.NotAfter.Sub(c.NotBefore) > 31*24*time.Hour {
+					t.Errorf("certificate %s %v, valid %v", c.Subject, c.DNSNames, c.NotAfter.Sub(c.NotBefore))
+				}
+				rec, err := st.GetCertificate(t.Context(), strings.ToLower(c.SerialNumber.Text(16)))
+				if err != nil || rec.Method != "cmp" || rec.Profile != "devices" || rec.Requester != "cmp:"+testRef {
+					t.Errorf("inventory: %+v, %v", rec, err)
+				}
+			})
+		}
+	})
+}
+
+// Refusals: a wrong secret is an unprotected badMessageCheck; a name
+// outside the profile and an unsupported message are protected
+// rejections naming the problem; nothing is issued.
+func TestOpenSSLRefusals(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		keyPath, _ := f.key()
+		for _, tc := range []struct {
+			name string
+			args []string
+			want []string
+		}{
+			{"wrong secret", []string{"-secret", "pass:not-the-secret", "-unprotected_errors", "-certout", filepath.Join(f.dir, "x.pem"), "-cmd", "ir", "-newkey", keyPath,
+				"-subject", "/CN=a.devices.example.com"}, []string{"badMessageCheck", "does not verify with the profile's shared secret"}},
+			{"name outside the profile", []string{"-secret", "pass:" + testSecret, "-certout", filepath.Join(f.dir, "y.pem"), "-cmd", "cr", "-newkey", keyPath,
+				"-subject", "/CN=www.example.org", "-sans", "www.example.org"}, []string{"notAuthorized", "www.example.org"}},
+			{"genm", []string{"-secret", "pass:" + testSecret, "-cmd", "genm"}, []string{"badRequest", "genm is not supported"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				out, err := f.openssl(tc.args...)
+				if err == nil {
+					t.Fatalf("openssl cmp succeeded:\n%s", out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("openssl cmp output lacks %q:\n%s", w, out)
+					}
+				}
+			})
+		}
+		if certs, _, err := st.ListCertificates(t.Context(), storage.CertificateFilter{Limit: 10}); err != nil || len(certs) != 0 {
+			t.Errorf("refused requests stored %d certificates (%v)", len(certs), err)
+		}
+	})
+}
+
+// What is not a CMP request is an HTTP error with a line of text.
+func TestHTTPErrors(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	post := func(path, contentType string, body []byte) (int, string) {
+		t.Helper()
+		resp, err := f.srv.Client().Post(f.srv.URL+path, contentType, strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b := make([]byte, 512)
+		n, _ := resp.Body.Read(b)
+		return resp.StatusCode, string(b[:n])
+	}
+	for _, tc := range []struct {
+		name, path, ct string
+		body           []byte
+		status         int
+		want           string
+	}{
+		{"unknown profile", "/.well-known/cmp/p/nope", ContentType, []byte{0x30, 0}, 404, "no profile"},
+		{"content type", "/.well-known/cmp/p/devices", "application/json", []byte("{}"), 400, "application/pkixcmp"},
+		{"garbage", "/.well-known/cmp/p/devices", ContentType, []byte("garbage"), 400, "not a DER PKIMessage"},
+		{"oversized", "/.well-known/cmp/p/devices", ContentType, make([]byte, maxMessage+1), 413, ""},
+	} {
+		if status, body := post(tc.path, tc.ct, tc.body); status != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %q, want %d with %q", tc.name, status, body, tc.status, tc.want)
+		}
+	}
+}
