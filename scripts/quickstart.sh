@@ -93,7 +93,7 @@ profiles:
   # e-mail address and URI; the gateway may generate keys.
   - name: default
     ca: issuing
-    methods: [acme, est, scep, api]
+    methods: [acme, est, scep, cmp, api]
     names:
       dns: ["*"]
       wildcards: true
@@ -104,6 +104,10 @@ profiles:
     scep:
       # First enrollments carry this challenge password (RFC 8894).
       challenge_file: $VAR/scep-challenge
+    cmp:
+      # CMP requests name this secret (senderKID) and are protected with it.
+      reference: quickstart
+      secret_file: $VAR/cmp-secret
 keystore:
   # The keys the gateway generates are sealed under a key-encryption key
   # kept in kek_file, wrapped by the AES key kek_label in the token.
@@ -140,6 +144,12 @@ fi
 if [[ ! -f $VAR/scep-challenge ]]; then
   random_secret 32 >"$VAR/scep-challenge"
   chmod 600 "$VAR/scep-challenge"
+fi
+
+# 8. The CMP shared secret of the profile default, once.
+if [[ ! -f $VAR/cmp-secret ]]; then
+  random_secret 32 >"$VAR/cmp-secret"
+  chmod 600 "$VAR/cmp-secret"
 fi
 
 [[ ${QUICKSTART_NO_SERVE:-} == 1 ]] && exit 0
