@@ -11,7 +11,8 @@
 //	certConf the client confirms         → pkiconf
 //
 // A request that asks for implicit confirmation gets it (implicitConfirm
-// in the answer's generalInfo) and needs no certConf. A CRMF request must
+// in the answer's generalInfo) and needs no certConf; a certConf that
+// rejects a certificate this process answered revokes it. A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
 // (kur, rr, genm, polling) are answered with an error naming them.
@@ -36,10 +37,12 @@ package cmp
 
 import (
 	"context"
+	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +53,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
 )
 
@@ -70,6 +74,7 @@ type ProfileSettings struct {
 // CA is what the CMP server asks of the issuance core.
 type CA interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+	Revoke(ctx context.Context, serial string, reason int, requester string) error
 }
 
 var _ CA = (*ca.Core)(nil)
@@ -88,6 +93,9 @@ type Server struct {
 	profiles map[string]ProfileSettings
 	log      *slog.Logger
 	now      func() time.Time
+	// answered maps the hashes of the certificates this process answered
+	// (certHash, hex) to their serials, for the certConf that rejects one.
+	answered ttlcache.Cache[string, string]
 }
 
 // New builds a Server.
@@ -98,7 +106,8 @@ func New(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now}
+	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now,
+		answered: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000}}
 }
 
 // Routes mounts /.well-known/cmp/p/{profile}.
@@ -196,9 +205,10 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			return errorBody(err.Error(), fail), nil, false
 		}
 	case bodyCertConf:
-		// The certificate was issued and stored when it was answered; a
-		// client that rejects it says so here, and an operator revokes it.
-		log.Info("cmp certConf", "content", hexString(req.body))
+		if err := s.confirm(ctx, log, set, req.body); err != nil {
+			log.Info("cmp certConf refused", "err", err)
+			return errorBody(err.Error(), failBadRequest), nil, false
+		}
 		return pkiConfBody(), nil, false
 	default:
 		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir or cr, and certConf"
@@ -213,8 +223,46 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		extra = append(extra, c.Raw)
 	}
 	implicit = req.implicitConfirm()
+	if !implicit {
+		for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+			d := h.New()
+			d.Write(issued.Cert.Raw)
+			s.answered.Put(hexString(d.Sum(nil)), issued.Serial, s.now())
+		}
+	}
 	log.Info("cmp certificate issued", "serial", issued.Serial, "implicit_confirm", implicit)
 	return certRepBody(answer, reqID, issued.Cert.Raw, nil), extra, implicit
+}
+
+// confirmWait is how long a certConf may reject a certificate answered
+// here (RFC 9483 4.1.1 lets the server wait some time for it).
+const confirmWait = 15 * time.Minute
+
+// confirm reads a certConf: a certificate the client rejects (its
+// PKIStatusInfo a rejection) is revoked, if this process answered it
+// within confirmWait; otherwise the rejection is logged for an operator.
+func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSettings, body []byte) error {
+	statuses, err := parseCertConf(body)
+	if err != nil {
+		return err
+	}
+	for _, st := range statuses {
+		if st.status != statusRejection {
+			log.Info("cmp certificate confirmed", "cert_hash", hexString(st.certHash))
+			continue
+		}
+		serial, ok := s.answered.Get(hexString(st.certHash), s.now())
+		if !ok {
+			log.Warn("cmp certificate rejected by the client, but not answered here within the confirmation wait: revoke it through the REST API",
+				"cert_hash", hexString(st.certHash), "reason", st.text)
+			continue
+		}
+		if err := s.ca.Revoke(ctx, serial, 0, "cmp:"+set.Reference); err != nil && !errs.Is(err, errs.Conflict) {
+			return fmt.Errorf("the rejected certificate %s could not be revoked: %w", serial, err)
+		}
+		log.Info("cmp certificate rejected by the client, revoked", "serial", serial, "reason", st.text)
+	}
+	return nil
 }
 
 // answer writes a PKIMessage with body, protected with mac (nil: an error

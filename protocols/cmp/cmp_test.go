@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -201,5 +202,26 @@ func TestHTTPErrors(t *testing.T) {
 		if status, body := post(tc.path, tc.ct, tc.body); status != tc.status || !strings.Contains(body, tc.want) {
 			t.Errorf("%s: %d %q, want %d with %q", tc.name, status, body, tc.status, tc.want)
 		}
+	}
+}
+
+// A client that rejects the certificate it got (openssl cmp: it does not
+// chain to -out_trusted) says so in its certConf, and the certificate is
+// revoked.
+func TestOpenSSLRejectsCertificate(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	keyPath, key := f.key()
+	other := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Another CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	der, _ := x509.CreateCertificate(rand.Reader, other, other, key.Public(), key)
+	wrong := f.write("other-ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	out, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=rej.devices.example.com", "-sans", "rej.devices.example.com",
+		"-out_trusted", wrong, "-certout", filepath.Join(f.dir, "rej.pem"))
+	if err == nil {
+		t.Fatalf("openssl cmp accepted a certificate that does not chain to -out_trusted:\n%s", out)
+	}
+	certs, _, err := f.store.ListCertificates(t.Context(), storage.CertificateFilter{Limit: 10})
+	if err != nil || len(certs) != 1 || certs[0].Status != storage.StatusRevoked {
+		t.Fatalf("after the rejection: %+v, %v; want the certificate revoked\n%s", certs, err, out)
 	}
 }

@@ -297,5 +297,54 @@ func errorBody(text string, failBit int) []byte {
 	return mustMarshal(explicit(bodyError, content))
 }
 
+// certStatus is one CertStatus of a certConf (RFC 9810 5.3.18).
+type certStatus struct {
+	certHash []byte
+	status   int // PKIStatus; accepted when statusInfo is absent
+	text     string
+}
+
+// parseCertConf reads a CertConfirmContent.
+func parseCertConf(der []byte) ([]certStatus, error) {
+	var list []asn1.RawValue
+	if rest, err := asn1.Unmarshal(der, &list); err != nil || len(rest) > 0 {
+		return nil, errors.New("certConf does not parse")
+	}
+	var out []certStatus
+	for _, e := range list {
+		var st certStatus
+		rest, err := asn1.Unmarshal(e.Bytes, &st.certHash)
+		if err != nil {
+			return nil, errors.New("certConf: CertStatus without certHash")
+		}
+		var id int
+		if rest, err = asn1.Unmarshal(rest, &id); err != nil {
+			return nil, errors.New("certConf: CertStatus without certReqId")
+		}
+		for len(rest) > 0 {
+			var f asn1.RawValue
+			if rest, err = asn1.Unmarshal(rest, &f); err != nil {
+				return nil, errors.New("certConf: CertStatus does not parse")
+			}
+			if f.Class != asn1.ClassUniversal || f.Tag != asn1.TagSequence {
+				continue // hashAlg [0]
+			}
+			// statusInfo PKIStatusInfo: status, then statusString.
+			r, err := asn1.Unmarshal(f.Bytes, &st.status)
+			if err != nil {
+				return nil, errors.New("certConf: statusInfo without status")
+			}
+			var texts []string
+			if len(r) > 0 {
+				if _, err := asn1.UnmarshalWithParams(r, &texts, "utf8"); err == nil && len(texts) > 0 {
+					st.text = texts[0]
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
 // pkiConfBody is the pkiconf answer to a certConf.
 func pkiConfBody() []byte { return mustMarshal(explicit(bodyPKIConf, asn1.NullBytes)) }
