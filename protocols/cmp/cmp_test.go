@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/coretest"
@@ -129,7 +130,7 @@ func TestOpenSSLEnrolls(t *testing.T) {
 				if c.Subject.CommonName != tc.cn || len(c.DNSNames) != 1 || c.DNSNames[0] != tc.cn || c.NotAfter.Sub(c.NotBefore) > 31*24*time.Hour {
 					t.Errorf("certificate %s %v, valid %v", c.Subject, c.DNSNames, c.NotAfter.Sub(c.NotBefore))
 				}
-				rec, err := st.GetCertificate(t.Context(), strings.ToLower(c.SerialNumber.Text(16)))
+				rec, err := st.GetCertificate(t.Context(), ca.SerialHex(c.SerialNumber))
 				if err != nil || rec.Method != "cmp" || rec.Profile != "devices" || rec.Requester != "cmp:"+testRef {
 					t.Errorf("inventory: %+v, %v", rec, err)
 				}
