@@ -243,52 +243,47 @@ func TestKEKFileRotateClear(t *testing.T) {
 	}
 }
 
-// A running gateway takes a rotation made by another process up: at the
-// next tick, or at once when told.
-func TestFollowKEKs(t *testing.T) {
+// following runs FollowKEKs on f's keys until the test ends; tick has it
+// look at the file and returns once that look is done.
+func following(t *testing.T, f KEKFile) (sealer *Sealer, tick func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := kekFile(t, nil, false)
 	keys, err := f.LoadKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, _ := NewSealer(keys...)
+	sealer, _ = NewSealer(keys...)
 	now := make(chan struct{})
 	done := make(chan struct{})
 	go func() { FollowKEKs(ctx, f, sealer, time.Hour, now, slog.New(slog.DiscardHandler)); close(done) }()
-	rotated, err := f.Rotate(ctx, storage.AuditEvent{})
+	t.Cleanup(func() { cancel(); <-done })
+	return sealer, func() {
+		now <- struct{}{}
+		now <- struct{}{} // the first look is done once the loop takes the second
+	}
+}
+
+// A running gateway takes a rotation made by another process up: at the
+// next tick, or at once when told.
+func TestFollowKEKs(t *testing.T) {
+	f := kekFile(t, nil, false)
+	sealer, tick := following(t, f)
+	rotated, err := f.Rotate(context.Background(), storage.AuditEvent{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now <- struct{}{}
-	now <- struct{}{} // the first reload is done once the loop takes the second
+	tick()
 	if sealer.Current() != KEKID(rotated[0]) || !sealer.Holds(rotated) {
 		t.Fatalf("current %s after the reload, want %s", sealer.Current(), KEKID(rotated[0]))
 	}
-	cancel()
-	<-done
 }
 
 // With wrapped keys, the token unwraps them again only when the file
 // changed.
 func TestFollowKEKsUnwrapsOnChange(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	tok := &countingToken{fakeToken: fakeToken{keys: map[string]cipher.AEAD{}}}
 	f := kekFile(t, tok, true)
-	keys, err := f.LoadKeys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := NewSealer(keys...)
-	now := make(chan struct{})
-	done := make(chan struct{})
-	go func() { FollowKEKs(ctx, f, sealer, time.Hour, now, slog.New(slog.DiscardHandler)); close(done) }()
-	tick := func() {
-		now <- struct{}{}
-		now <- struct{}{} // the first tick is done once the loop takes the second
-	}
+	sealer, tick := following(t, f)
 	tick() // the first look loads the file
 	before := tok.unwraps.Load()
 	tick()
@@ -296,7 +291,7 @@ func TestFollowKEKsUnwrapsOnChange(t *testing.T) {
 	if n := tok.unwraps.Load() - before; n != 0 {
 		t.Errorf("%d unwraps over ticks of an unchanged file, want none", n)
 	}
-	rotated, err := f.Rotate(ctx, storage.AuditEvent{})
+	rotated, err := f.Rotate(context.Background(), storage.AuditEvent{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +299,4 @@ func TestFollowKEKsUnwrapsOnChange(t *testing.T) {
 	if sealer.Current() != KEKID(rotated[0]) {
 		t.Fatalf("current %s after the rotation, want %s", sealer.Current(), KEKID(rotated[0]))
 	}
-	cancel()
-	<-done
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/internal/certquery"
@@ -42,18 +44,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 	if err != nil {
 		return nil, wrap(err, "claim notifications")
 	}
-	defer rows.Close()
-	var out []storage.Notification
-	for rows.Next() {
-		var n storage.Notification
-		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError); err != nil {
-			return nil, wrap(err, "claim notifications")
-		}
-		n.NextAttempt, n.CreatedAt = utc(n.NextAttempt), utc(n.CreatedAt)
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "claim notifications")
+	out, err := scanNotifications(rows)
+	if err != nil {
+		return nil, err
 	}
 	// RETURNING gives no order; the oldest due were picked.
 	slices.SortFunc(out, func(a, b storage.Notification) int { return cmp.Compare(a.ID, b.ID) })
@@ -112,18 +105,25 @@ func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Not
 	if err != nil {
 		return nil, wrap(err, "list notifications")
 	}
+	return scanNotifications(rows)
+}
+
+// scanNotifications reads the rows of a claim or a list (id, target,
+// event, subject, body, attempts, next_attempt_at, created_at,
+// last_error) and closes them.
+func scanNotifications(rows pgx.Rows) ([]storage.Notification, error) {
 	defer rows.Close()
 	var out []storage.Notification
 	for rows.Next() {
 		var n storage.Notification
 		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError); err != nil {
-			return nil, wrap(err, "list notifications")
+			return nil, wrap(err, "read notifications")
 		}
 		n.NextAttempt, n.CreatedAt = utc(n.NextAttempt), utc(n.CreatedAt)
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "list notifications")
+		return nil, wrap(err, "read notifications")
 	}
 	return out, nil
 }

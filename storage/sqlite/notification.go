@@ -3,6 +3,7 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"slices"
 	"time"
 
@@ -49,22 +50,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 		if err != nil {
 			return wrap(err, "claim notifications")
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				n           storage.Notification
-				next, since int64
-			)
-			if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError); err != nil {
-				return wrap(err, "claim notifications")
-			}
-			n.NextAttempt, n.CreatedAt = fromMicros(next), fromMicros(since)
-			out = append(out, n)
-		}
-		if err := rows.Err(); err != nil {
-			return wrap(err, "claim notifications")
-		}
-		return nil
+		out, err = scanNotifications(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -137,6 +124,13 @@ func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Not
 	if err != nil {
 		return nil, wrap(err, "list notifications")
 	}
+	return scanNotifications(rows)
+}
+
+// scanNotifications reads the rows of a claim or a list (id, target,
+// event, subject, body, attempts, next_attempt_at, created_at,
+// last_error) and closes them.
+func scanNotifications(rows *sql.Rows) ([]storage.Notification, error) {
 	defer rows.Close()
 	var out []storage.Notification
 	for rows.Next() {
@@ -145,13 +139,13 @@ func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Not
 			next, since int64
 		)
 		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError); err != nil {
-			return nil, wrap(err, "list notifications")
+			return nil, wrap(err, "read notifications")
 		}
 		n.NextAttempt, n.CreatedAt = fromMicros(next), fromMicros(since)
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, wrap(err, "list notifications")
+		return nil, wrap(err, "read notifications")
 	}
 	return out, nil
 }

@@ -140,6 +140,11 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 	if len(slices.Compact(slices.Clone(claimed))) != len(claimed) || len(claimed) == 0 {
 		t.Errorf("concurrent claims took %d notifications, some twice: %v", len(claimed), claimed)
 	}
+	for _, id := range claimed {
+		if !slices.Contains(ids, id) {
+			t.Errorf("a concurrent claim took %d, which was not enqueued", id)
+		}
+	}
 
 	for _, bad := range []storage.Notification{
 		{Event: "e", Body: []byte("{}")},
