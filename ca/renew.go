@@ -29,13 +29,21 @@ type RenewRequest struct {
 	// profile's maximum; otherwise the profile's default, as for any
 	// issuance.
 	Validity time.Duration
+	// CheckedCSR, instead of CSR, is a request the caller parsed and
+	// whose proof of possession it checked (CMP's CRMF requests).
+	CheckedCSR *x509.CertificateRequest
+	// Method is the enrollment method that asks (default "api").
+	Method string
+	// Profile, if set, is the profile the certificate must be of (the
+	// one whose endpoint was asked); another's is errs.NotFound.
+	Profile string
 	// Revoke revokes the certificate (superseded) once its successor is
 	// issued.
 	Revoke bool
 }
 
 // Renew issues the successor of an active certificate now, under its
-// profile (by the api method) and for its names, and links the two: the
+// profile (by the api method, or req.Method) and for its names, and links the two: the
 // certificate leaves the server-driven renewal schedule, its successor
 // becomes the profile's latest bundle and, for a generated key, takes over
 // its auto-renewal setting. A renewal is not held for approval, as its
@@ -52,6 +60,9 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.Profile != "" && old.Profile != req.Profile {
+		return nil, errs.New(errs.NotFound, "no certificate of profile %s has serial %s", req.Profile, req.Serial)
+	}
 	switch {
 	case old.Status != storage.StatusActive:
 		return nil, errs.New(errs.Conflict, "certificate %s is %s: only an active certificate can be renewed", old.Serial, old.Status)
@@ -62,17 +73,23 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "certificate %s: stored DER", old.Serial)
 	}
-	if req.CSR == nil && old.KeyPEM == nil {
+	if req.CSR == nil && req.CheckedCSR == nil && old.KeyPEM == nil {
 		return nil, errs.New(errs.Conflict, "certificate %s: the gateway does not hold its key, so it cannot make the new one; send a CSR for the new key", old.Serial)
 	}
-	ir := IssueRequest{Profile: old.Profile, Method: "api", Requester: req.Requester, Validity: req.Validity, Replaces: old.Serial}
-	if req.CSR != nil {
-		csr, err := x509.ParseCertificateRequest(req.CSR)
-		if err != nil {
-			return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
-		}
-		if err := csr.CheckSignature(); err != nil {
-			return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+	method := req.Method
+	if method == "" {
+		method = "api"
+	}
+	ir := IssueRequest{Profile: old.Profile, Method: method, Requester: req.Requester, Validity: req.Validity, Replaces: old.Serial}
+	if req.CSR != nil || req.CheckedCSR != nil {
+		csr := req.CheckedCSR
+		if csr == nil {
+			if csr, err = x509.ParseCertificateRequest(req.CSR); err != nil {
+				return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
+			}
+			if err := csr.CheckSignature(); err != nil {
+				return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+			}
 		}
 		if err := KeepsNames(cert, csr); err != nil {
 			return nil, err

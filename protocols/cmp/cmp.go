@@ -8,6 +8,8 @@
 //
 //	p10cr    a PKCS#10 request           → cp
 //	ir, cr   a CRMF request (RFC 4211)  → ip, cp
+//	kur      a CRMF request naming the certificate it updates (oldCertID)
+//	         → kup: its successor, as a renewal (ca.Core.Renew)
 //	certConf the client confirms         → pkiconf
 //
 // A request that asks for implicit confirmation gets it (implicitConfirm
@@ -15,7 +17,7 @@
 // rejects a certificate this process answered revokes it. A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
-// (kur, rr, genm, polling) are answered with an error naming them.
+// (rr, genm, polling) are answered with an error naming them.
 //
 // # Protection
 //
@@ -75,6 +77,7 @@ type ProfileSettings struct {
 type CA interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
 	Revoke(ctx context.Context, serial string, reason int, requester string) error
+	Renew(ctx context.Context, req ca.RenewRequest) (*ca.Issued, error)
 }
 
 var _ CA = (*ca.Core)(nil)
@@ -93,9 +96,10 @@ type Server struct {
 	profiles map[string]ProfileSettings
 	log      *slog.Logger
 	now      func() time.Time
-	// answered maps the hashes of the certificates this process answered
-	// (certHash, hex) to their serials, for the certConf that rejects one.
-	answered ttlcache.Cache[string, string]
+	// confirming maps the hashes of the certificates this process
+	// answered (certHash, hex) to their serials, for the certConf that
+	// rejects one.
+	confirming ttlcache.Cache[string, string]
 }
 
 // New builds a Server.
@@ -107,7 +111,7 @@ func New(c Config) *Server {
 		c.Now = time.Now
 	}
 	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now,
-		answered: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000}}
+		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000}}
 }
 
 // Routes mounts /.well-known/cmp/p/{profile}.
@@ -192,17 +196,30 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			log.Info("cmp p10cr refused", "err", err)
 			return errorBody("the CSR does not parse: "+err.Error(), failBadDataFormat), nil, false
 		}
-	case bodyIR, bodyCR:
-		if req.bodyTag == bodyIR {
+	case bodyIR, bodyCR, bodyKUR:
+		switch req.bodyTag {
+		case bodyIR:
 			answer = bodyIP
+		case bodyKUR:
+			answer = bodyKUP
 		}
-		if reqID, csr, err = parseCertReqMessages(req.body); err != nil {
+		cr, err := parseCertReqMessages(req.body)
+		if err != nil {
 			log.Info("cmp request refused", "err", err)
 			fail := failBadCertTemplate
 			if errors.Is(err, errBadPOP) {
 				fail = failBadPOP
 			}
 			return errorBody(err.Error(), fail), nil, false
+		}
+		reqID, csr = cr.id, cr.csr
+		if req.bodyTag == bodyKUR {
+			if cr.oldSerial == nil {
+				return errorBody("a kur names the certificate it updates (control oldCertID)", failBadCertTemplate), nil, false
+			}
+			old := ca.SerialHex(cr.oldSerial)
+			issued, err := s.ca.Renew(ctx, ca.RenewRequest{Serial: old, Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
+			return s.answered(log, req, answer, reqID, issued, err)
 		}
 	case bodyCertConf:
 		if err := s.confirm(ctx, log, set, req.body); err != nil {
@@ -211,10 +228,16 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		}
 		return pkiConfBody(), nil, false
 	default:
-		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir or cr, and certConf"
+		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr or kur, and certConf"
 		return errorBody(msg, failBadRequest), nil, false
 	}
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
+	return s.answered(log, req, answer, reqID, issued, err)
+}
+
+// answered is the answer (body tag answer) to a request the core issued
+// or refused (err).
+func (s *Server) answered(log *slog.Logger, req *message, answer, reqID int, issued *ca.Issued, err error) (body []byte, extra [][]byte, implicit bool) {
 	if err != nil {
 		log.Info("cmp request refused by the core", "err", err)
 		return errorBody(publicText(err), failInfoOf(err)), nil, false
@@ -227,7 +250,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
 			d := h.New()
 			d.Write(issued.Cert.Raw)
-			s.answered.Put(hexString(d.Sum(nil)), issued.Serial, s.now())
+			s.confirming.Put(hexString(d.Sum(nil)), issued.Serial, s.now())
 		}
 	}
 	log.Info("cmp certificate issued", "serial", issued.Serial, "implicit_confirm", implicit)
@@ -251,7 +274,7 @@ func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSetti
 			log.Info("cmp certificate confirmed", "cert_hash", hexString(st.certHash))
 			continue
 		}
-		serial, ok := s.answered.Get(hexString(st.certHash), s.now())
+		serial, ok := s.confirming.Get(hexString(st.certHash), s.now())
 		if !ok {
 			log.Warn("cmp certificate rejected by the client, but not answered here within the confirmation wait: revoke it through the REST API",
 				"cert_hash", hexString(st.certHash), "reason", st.text)

@@ -226,3 +226,37 @@ func TestOpenSSLRejectsCertificate(t *testing.T) {
 		t.Fatalf("after the rejection: %+v, %v; want the certificate revoked\n%s", certs, err, out)
 	}
 }
+
+// kur: a device updates its certificate to a new key, naming the old one
+// (openssl cmp -oldcert); the successor replaces it in the inventory, keeps
+// its names, and a second update of the old one is refused.
+func TestOpenSSLKeyUpdate(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		keyPath, _ := f.key()
+		oldPath := filepath.Join(f.dir, "old.pem")
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=k.devices.example.com",
+			"-sans", "k.devices.example.com", "-certout", oldPath, "-implicit_confirm"); err != nil {
+			t.Fatalf("ir: %v\n%s", err, msg)
+		}
+		old := f.cert(oldPath)
+		newKey, _ := f.key()
+		newPath := filepath.Join(f.dir, "new.pem")
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "kur", "-oldcert", oldPath, "-newkey", newKey,
+			"-certout", newPath); err != nil {
+			t.Fatalf("kur: %v\n%s", err, msg)
+		}
+		renewed := f.cert(newPath)
+		if renewed.Subject.CommonName != "k.devices.example.com" || len(renewed.DNSNames) != 1 || renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
+			t.Errorf("successor %s %v", renewed.Subject, renewed.DNSNames)
+		}
+		rec, err := st.GetCertificate(t.Context(), ca.SerialHex(renewed.SerialNumber))
+		if err != nil || rec.Replaces != ca.SerialHex(old.SerialNumber) || rec.Method != "cmp" {
+			t.Errorf("successor in the inventory: %+v, %v", rec, err)
+		}
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "kur", "-oldcert", oldPath, "-newkey", newKey,
+			"-certout", filepath.Join(f.dir, "again.pem")); err == nil || !strings.Contains(msg, "renewed already") {
+			t.Errorf("a second kur of the same certificate: %v\n%s", err, msg)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/url"
 )
@@ -30,49 +31,100 @@ var errBadTemplate = errors.New("bad certificate template")
 
 var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
-// parseCertReqMessages reads the one request of an ir or cr: its
-// certReqId and the request it makes, whose proof of possession (a
-// signature over certReq with the requested key) verified.
-func parseCertReqMessages(der []byte) (int, *x509.CertificateRequest, error) {
+// crmfRequest is the one request of an ir, cr or kur.
+type crmfRequest struct {
+	id  int
+	csr *x509.CertificateRequest
+	// oldSerial is the serial of the certificate a kur updates (the
+	// oldCertID control), nil if absent.
+	oldSerial *big.Int
+}
+
+// id-regCtrl-oldCertID (RFC 4211 6.5).
+var oidOldCertID = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 5, 1, 5}
+
+// parseCertReqMessages reads the one request of an ir, cr or kur: its
+// certReqId, the request it makes, whose proof of possession (a signature
+// over certReq with the requested key) verified, and the certificate it
+// updates, if it names one.
+func parseCertReqMessages(der []byte) (crmfRequest, error) {
+	id, csr, old, err := parseCertReqMessage(der)
+	return crmfRequest{id: id, csr: csr, oldSerial: old}, err
+}
+
+func parseCertReqMessage(der []byte) (int, *x509.CertificateRequest, *big.Int, error) {
 	var msgs []asn1.RawValue
 	if rest, err := asn1.Unmarshal(der, &msgs); err != nil || len(rest) > 0 {
-		return 0, nil, fmt.Errorf("%w: CertReqMessages does not parse", errBadTemplate)
+		return 0, nil, nil, fmt.Errorf("%w: CertReqMessages does not parse", errBadTemplate)
 	}
 	if len(msgs) != 1 {
-		return 0, nil, fmt.Errorf("%w: %d certificate requests in one message; send one", errBadTemplate, len(msgs))
+		return 0, nil, nil, fmt.Errorf("%w: %d certificate requests in one message; send one", errBadTemplate, len(msgs))
 	}
 	var certReq, popo asn1.RawValue
 	rest, err := asn1.Unmarshal(msgs[0].Bytes, &certReq)
 	if err != nil || certReq.Tag != asn1.TagSequence {
-		return 0, nil, fmt.Errorf("%w: no certReq", errBadTemplate)
+		return 0, nil, nil, fmt.Errorf("%w: no certReq", errBadTemplate)
 	}
 	hasPOP := false
 	if len(rest) > 0 {
 		if _, err := asn1.Unmarshal(rest, &popo); err != nil {
-			return 0, nil, fmt.Errorf("%w: popo does not parse", errBadPOP)
+			return 0, nil, nil, fmt.Errorf("%w: popo does not parse", errBadPOP)
 		}
 		hasPOP = popo.Class == asn1.ClassContextSpecific
 	}
 	var id int
 	rest, err = asn1.Unmarshal(certReq.Bytes, &id)
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: no certReqId", errBadTemplate)
+		return 0, nil, nil, fmt.Errorf("%w: no certReqId", errBadTemplate)
 	}
 	var tmpl asn1.RawValue
-	if _, err := asn1.Unmarshal(rest, &tmpl); err != nil || tmpl.Tag != asn1.TagSequence {
-		return 0, nil, fmt.Errorf("%w: no certTemplate", errBadTemplate)
+	if rest, err = asn1.Unmarshal(rest, &tmpl); err != nil || tmpl.Tag != asn1.TagSequence {
+		return 0, nil, nil, fmt.Errorf("%w: no certTemplate", errBadTemplate)
+	}
+	old, err := parseControls(rest)
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	csr, err := parseTemplate(tmpl.Bytes)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if !hasPOP {
-		return 0, nil, fmt.Errorf("%w: no proof of possession; sign the request with the key (POPO signature)", errBadPOP)
+		return 0, nil, nil, fmt.Errorf("%w: no proof of possession; sign the request with the key (POPO signature)", errBadPOP)
 	}
 	if err := checkPOP(popo, certReq.FullBytes, csr.PublicKey); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return id, csr, nil
+	return id, csr, old, nil
+}
+
+// parseControls reads the controls of a CertRequest: the serial of the
+// oldCertID control, nil without one; other controls are ignored.
+func parseControls(b []byte) (*big.Int, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var controls []struct {
+		Type  asn1.ObjectIdentifier
+		Value asn1.RawValue
+	}
+	if _, err := asn1.Unmarshal(b, &controls); err != nil {
+		return nil, fmt.Errorf("%w: controls do not parse", errBadTemplate)
+	}
+	for _, c := range controls {
+		if !c.Type.Equal(oidOldCertID) {
+			continue
+		}
+		var id struct {
+			Issuer asn1.RawValue // GeneralName
+			Serial *big.Int
+		}
+		if rest, err := asn1.Unmarshal(c.Value.FullBytes, &id); err != nil || len(rest) > 0 || id.Serial == nil {
+			return nil, fmt.Errorf("%w: oldCertID does not parse", errBadTemplate)
+		}
+		return id.Serial, nil
+	}
+	return nil, nil
 }
 
 // parseTemplate reads the fields of a CertTemplate the gateway uses; the

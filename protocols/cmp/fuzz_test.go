@@ -82,8 +82,8 @@ func FuzzMessage(f *testing.F) {
 		}
 		m.implicitConfirm()
 		parsePBM(m.protectionAlg)
-		if m.bodyTag == bodyIR || m.bodyTag == bodyCR {
-			if _, csr, err := parseCertReqMessages(m.body); err == nil && csr.PublicKey == nil {
+		if m.bodyTag == bodyIR || m.bodyTag == bodyCR || m.bodyTag == bodyKUR {
+			if cr, err := parseCertReqMessages(m.body); err == nil && cr.csr.PublicKey == nil {
 				t.Fatal("a request without a public key was accepted")
 			}
 		}

@@ -21,13 +21,15 @@ const (
 	bodyCR       = 2  // certification request (CRMF)
 	bodyCP       = 3  // certification response
 	bodyP10CR    = 4  // PKCS#10 certification request
+	bodyKUR      = 7  // key update request (CRMF)
+	bodyKUP      = 8  // key update response
 	bodyPKIConf  = 19 // confirmation
 	bodyError    = 23 // error
 	bodyCertConf = 24 // certificate confirmation
 )
 
 var bodyNames = map[int]string{bodyIR: "ir", bodyIP: "ip", bodyCR: "cr", bodyCP: "cp", bodyP10CR: "p10cr",
-	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", 7: "kur", 11: "rr", 21: "genm", 25: "pollReq"}
+	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", 11: "rr", 21: "genm", 25: "pollReq"}
 
 func bodyName(tag int) string {
 	if n, ok := bodyNames[tag]; ok {
