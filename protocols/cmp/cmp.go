@@ -10,6 +10,7 @@
 //	ir, cr   a CRMF request (RFC 4211)  → ip, cp
 //	kur      a CRMF request naming the certificate it updates (oldCertID)
 //	         → kup: its successor, as a renewal (ca.Core.Renew)
+//	rr       revoke a certificate of the profile  → rp
 //	certConf the client confirms         → pkiconf
 //
 // A request that asks for implicit confirmation gets it (implicitConfirm
@@ -17,7 +18,7 @@
 // rejects a certificate this process answered revokes it. A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
-// (rr, genm, polling) are answered with an error naming them.
+// (genm, polling) are answered with an error naming them.
 //
 // # Protection
 //
@@ -78,6 +79,7 @@ type CA interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
 	Revoke(ctx context.Context, serial string, reason int, requester string) error
 	Renew(ctx context.Context, req ca.RenewRequest) (*ca.Issued, error)
+	Certificate(ctx context.Context, serial string) (*ca.Bundle, error)
 }
 
 var _ CA = (*ca.Core)(nil)
@@ -221,6 +223,8 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			issued, err := s.ca.Renew(ctx, ca.RenewRequest{Serial: old, Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
 			return s.answered(log, req, answer, reqID, issued, err)
 		}
+	case bodyRR:
+		return s.revoke(ctx, log, profile, set, req.body), nil, false
 	case bodyCertConf:
 		if err := s.confirm(ctx, log, set, req.body); err != nil {
 			log.Info("cmp certConf refused", "err", err)
@@ -228,7 +232,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		}
 		return pkiConfBody(), nil, false
 	default:
-		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr or kur, and certConf"
+		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr, kur or rr, and certConf"
 		return errorBody(msg, failBadRequest), nil, false
 	}
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
@@ -255,6 +259,35 @@ func (s *Server) answered(log *slog.Logger, req *message, answer, reqID int, iss
 	}
 	log.Info("cmp certificate issued", "serial", issued.Serial, "implicit_confirm", implicit)
 	return certRepBody(answer, reqID, issued.Cert.Raw, nil), extra, implicit
+}
+
+// revoke answers an rr: the certificate, of this profile, is revoked with
+// the reason asked for (an rp with status accepted), or the rp says why
+// not: badCertId for one the profile did not issue, certRevoked for one
+// revoked already.
+func (s *Server) revoke(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, body []byte) []byte {
+	rd, err := parseRevReq(body)
+	if err != nil {
+		log.Info("cmp rr refused", "err", err)
+		return revRepBody(statusInfo(statusRejection, err.Error(), failBadRequest))
+	}
+	serial := ca.SerialHex(rd.serial)
+	b, err := s.ca.Certificate(ctx, serial)
+	if errs.Is(err, errs.NotFound) || err == nil && b.Record.Profile != profile {
+		return revRepBody(statusInfo(statusRejection, "no certificate of profile "+profile+" has serial "+serial, failBadCertID))
+	}
+	if err == nil {
+		err = s.ca.Revoke(ctx, serial, rd.reason, "cmp:"+set.Reference)
+	}
+	switch {
+	case errs.Is(err, errs.Conflict):
+		return revRepBody(statusInfo(statusRejection, "certificate "+serial+" is revoked already", failCertRevoked))
+	case err != nil:
+		log.Info("cmp rr refused", "serial", serial, "err", err)
+		return revRepBody(statusInfo(statusRejection, publicText(err), failInfoOf(err)))
+	}
+	log.Info("cmp certificate revoked", "serial", serial, "reason", rd.reason)
+	return revRepBody(statusInfo(statusAccepted, "", -1))
 }
 
 // confirmWait is how long a certConf may reject a certificate answered

@@ -260,3 +260,28 @@ func TestOpenSSLKeyUpdate(t *testing.T) {
 		}
 	})
 }
+
+// rr: a device revokes its certificate with a reason; a second rr is
+// refused with certRevoked.
+func TestOpenSSLRevocation(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		keyPath, _ := f.key()
+		certPath := filepath.Join(f.dir, "r.pem")
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=r.devices.example.com",
+			"-sans", "r.devices.example.com", "-certout", certPath, "-implicit_confirm"); err != nil {
+			t.Fatalf("ir: %v\n%s", err, msg)
+		}
+		c := f.cert(certPath)
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "rr", "-oldcert", certPath, "-revreason", "1"); err != nil {
+			t.Fatalf("rr: %v\n%s", err, msg)
+		}
+		rec, err := st.GetCertificate(t.Context(), ca.SerialHex(c.SerialNumber))
+		if err != nil || rec.Status != storage.StatusRevoked || rec.RevocationReason != 1 || rec.Requester == "" {
+			t.Errorf("after rr: %+v, %v", rec, err)
+		}
+		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "rr", "-oldcert", certPath, "-revreason", "1"); err == nil || !strings.Contains(msg, "certRevoked") {
+			t.Errorf("a second rr: %v\n%s", err, msg)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math/big"
 	"time"
 )
 
@@ -23,13 +24,15 @@ const (
 	bodyP10CR    = 4  // PKCS#10 certification request
 	bodyKUR      = 7  // key update request (CRMF)
 	bodyKUP      = 8  // key update response
+	bodyRR       = 11 // revocation request
+	bodyRP       = 12 // revocation response
 	bodyPKIConf  = 19 // confirmation
 	bodyError    = 23 // error
 	bodyCertConf = 24 // certificate confirmation
 )
 
 var bodyNames = map[int]string{bodyIR: "ir", bodyIP: "ip", bodyCR: "cr", bodyCP: "cp", bodyP10CR: "p10cr",
-	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", 11: "rr", 21: "genm", 25: "pollReq"}
+	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", bodyRR: "rr", bodyRP: "rp", 21: "genm", 25: "pollReq"}
 
 func bodyName(tag int) string {
 	if n, ok := bodyNames[tag]; ok {
@@ -251,7 +254,9 @@ const (
 	failBadMessageCheck = 1
 	failBadRequest      = 2
 	failBadDataFormat   = 5
+	failBadCertID       = 4
 	failBadPOP          = 9
+	failCertRevoked     = 10
 	failBadCertTemplate = 19
 	failNotAuthorized   = 23
 	failSystemUnavail   = 24
@@ -346,6 +351,72 @@ func parseCertConf(der []byte) ([]certStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// revDetails is the one RevDetails of an rr: the serial of the
+// certificate to revoke, and the reason (crlEntryDetails' reasonCode; 0
+// without one).
+type revDetails struct {
+	serial *big.Int
+	reason int
+}
+
+var oidReasonCode = asn1.ObjectIdentifier{2, 5, 29, 21}
+
+// parseRevReq reads a RevReqContent of one RevDetails (RFC 9483 4.2).
+func parseRevReq(der []byte) (revDetails, error) {
+	var rd revDetails
+	var list []asn1.RawValue
+	if rest, err := asn1.Unmarshal(der, &list); err != nil || len(rest) > 0 {
+		return rd, errors.New("rr: RevReqContent does not parse")
+	}
+	if len(list) != 1 {
+		return rd, fmt.Errorf("rr: %d revocations in one request; send one", len(list))
+	}
+	var tmpl asn1.RawValue
+	rest, err := asn1.Unmarshal(list[0].Bytes, &tmpl)
+	if err != nil || tmpl.Tag != asn1.TagSequence {
+		return rd, errors.New("rr: no certDetails")
+	}
+	for b := tmpl.Bytes; len(b) > 0; {
+		var f asn1.RawValue
+		if b, err = asn1.Unmarshal(b, &f); err != nil || f.Class != asn1.ClassContextSpecific {
+			return rd, errors.New("rr: certDetails does not parse")
+		}
+		if f.Tag == 1 { // serialNumber [1] INTEGER (IMPLICIT)
+			if len(f.Bytes) == 0 || len(f.Bytes) > 21 || f.Bytes[0]&0x80 != 0 {
+				return rd, errors.New("rr: serialNumber is not a positive INTEGER of at most 20 octets")
+			}
+			rd.serial = new(big.Int).SetBytes(f.Bytes)
+		}
+	}
+	if rd.serial == nil {
+		return rd, errors.New("rr: certDetails names no serialNumber")
+	}
+	if len(rest) > 0 { // crlEntryDetails Extensions
+		var exts []pkix.Extension
+		if _, err := asn1.Unmarshal(rest, &exts); err != nil {
+			return rd, errors.New("rr: crlEntryDetails does not parse")
+		}
+		for _, e := range exts {
+			if !e.Id.Equal(oidReasonCode) {
+				continue
+			}
+			var reason asn1.Enumerated
+			if _, err := asn1.Unmarshal(e.Value, &reason); err != nil {
+				return rd, errors.New("rr: reasonCode is not an ENUMERATED")
+			}
+			rd.reason = int(reason)
+		}
+	}
+	return rd, nil
+}
+
+// revRepBody is an rp: one PKIStatusInfo.
+func revRepBody(status []byte) []byte {
+	content := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: status})
+	content = mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: content})
+	return mustMarshal(explicit(bodyRP, content))
 }
 
 // pkiConfBody is the pkiconf answer to a certConf.
