@@ -74,6 +74,9 @@ func FuzzMessage(f *testing.F) {
 	f.Add(request(f, bodyIR, mustMarshal([]asn1.RawValue{{Tag: asn1.TagSequence, IsCompound: true, Bytes: mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true,
 		Bytes: append(mustMarshal(0), mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true})...)})}}), testSecret, 100))
 	f.Add(request(f, bodyCertConf, mustMarshal([]asn1.RawValue{}), testSecret, 100))
+	serial := mustMarshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte{0x0a, 0x01}})
+	details := mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: serial})})
+	f.Add(request(f, bodyRR, mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: details}), testSecret, 100))
 	f.Add([]byte{0x30, 0x03, 0x30, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseMessage(b)
@@ -82,10 +85,17 @@ func FuzzMessage(f *testing.F) {
 		}
 		m.implicitConfirm()
 		parsePBM(m.protectionAlg)
-		if m.bodyTag == bodyIR || m.bodyTag == bodyCR || m.bodyTag == bodyKUR {
+		switch m.bodyTag {
+		case bodyIR, bodyCR, bodyKUR:
 			if cr, err := parseCertReqMessages(m.body); err == nil && cr.csr.PublicKey == nil {
 				t.Fatal("a request without a public key was accepted")
 			}
+		case bodyRR:
+			if rd, err := parseRevReq(m.body); err == nil && (rd.serial == nil || rd.serial.Sign() <= 0) {
+				t.Fatalf("a revocation of serial %v was accepted", rd.serial)
+			}
+		case bodyCertConf:
+			parseCertConf(m.body)
 		}
 	})
 }
