@@ -10,11 +10,13 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/protocols/cmp"
+	"github.com/certgw/gateway/storage"
 )
 
 // newCMP builds the CMP server of the profiles that allow "cmp", each with
-// its shared secret read from cmp.secret_file.
-func newCMP(cfg *config.Config, core *ca.Core, log *slog.Logger) (*cmp.Server, error) {
+// its shared secret read from cmp.secret_file; requests whose protection
+// failed are counted in the store, for every replica.
+func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logger) (*cmp.Server, error) {
 	profiles := map[string]cmp.ProfileSettings{}
 	for i, p := range cfg.Profiles {
 		if !p.Allows("cmp") {
@@ -34,5 +36,5 @@ func newCMP(cfg *config.Config, core *ca.Core, log *slog.Logger) (*cmp.Server, e
 		}
 		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), Issuer: a.Cert().RawSubject}
 	}
-	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
+	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -165,7 +165,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmpServer, err := newCMP(cfg, core, log)
+	cmpServer, err := newCMP(cfg, core, d.store, log)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ import (
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
+	"github.com/certgw/gateway/protocols/internal/throttle"
 )
 
 // ContentType is the media type of CMP messages (RFC 9811 3.4).
@@ -88,6 +89,9 @@ var _ CA = (*ca.Core)(nil)
 type Config struct {
 	CA       CA
 	Profiles map[string]ProfileSettings // the profiles that allow "cmp"
+	// Failures, if set, counts the requests whose protection failed where
+	// every replica sees them (the store).
+	Failures throttle.Shared
 	Log      *slog.Logger
 	Now      func() time.Time
 }
@@ -102,7 +106,20 @@ type Server struct {
 	// answered (certHash, hex) to their serials, for the certConf that
 	// rejects one.
 	confirming ttlcache.Cache[string, string]
+	// failed counts the requests whose protection failed, by profile and
+	// client address.
+	failed *throttle.Failures
 }
+
+// After maxFailures requests of one address whose protection failed
+// within failureWindow, the profile refuses its requests unchecked until
+// the oldest failure is failureWindow old: the shared secret cannot be
+// guessed at line speed, nor the gateway kept busy with the
+// PasswordBasedMac's iterations.
+const (
+	maxFailures   = 10
+	failureWindow = 10 * time.Minute
+)
 
 // New builds a Server.
 func New(c Config) *Server {
@@ -113,7 +130,8 @@ func New(c Config) *Server {
 		c.Now = time.Now
 	}
 	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now,
-		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000}}
+		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000},
+		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"}}
 }
 
 // Routes mounts /.well-known/cmp/p/{profile}.
@@ -143,12 +161,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With("profile", profile, "body", bodyName(req.bodyTag), "transaction", hexString(req.transactionID))
+	key, now := profile+" "+throttle.ClientAddr(r), s.now()
+	if s.failed.Blocked(r.Context(), key, now) {
+		log.Info("cmp request refused unchecked", "addr", throttle.ClientAddr(r))
+		s.answer(w, req, set, nil, errorBody(fmt.Sprintf("too many requests from %s failed their protection lately: try again in %s", throttle.ClientAddr(r), failureWindow), failBadMessageCheck), nil, false)
+		return
+	}
 	mac, err := s.authenticate(req, set)
 	if err != nil {
 		log.Info("cmp request refused", "err", err)
 		fail := failBadMessageCheck
 		if errors.Is(err, errBadAlg) {
 			fail = failBadAlg
+		} else if ferr := s.failed.Add(r.Context(), key, now); ferr != nil {
+			log.Warn("cmp: the failure is counted here only", "err", ferr)
 		}
 		s.answer(w, req, set, nil, errorBody(err.Error(), fail), nil, false)
 		return

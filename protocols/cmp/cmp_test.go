@@ -285,3 +285,36 @@ func TestOpenSSLRevocation(t *testing.T) {
 		}
 	})
 }
+
+// Ten requests from one address whose protection fails within ten
+// minutes: its next requests are refused unchecked, with the right secret
+// too.
+func TestFailedProtectionThrottle(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	post := func(b []byte) string {
+		t.Helper()
+		resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType, strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			out.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return out.String()
+	}
+	for range maxFailures {
+		if got := post(request(t, bodyP10CR, p10(t), "a guess", 100)); !strings.Contains(got, "does not verify") {
+			t.Fatalf("a wrong secret: %q", got)
+		}
+	}
+	if got := post(request(t, bodyP10CR, p10(t), testSecret, 100)); !strings.Contains(got, "too many requests from") {
+		t.Errorf("the right secret after ten failures: %q", got)
+	}
+}
