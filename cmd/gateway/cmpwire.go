@@ -34,7 +34,7 @@ func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 		if !ok {
 			return nil, fmt.Errorf("profiles[%d]: CA %s is not loaded", i, p.CA)
 		}
-		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), Issuer: a.Cert().RawSubject}
+		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a}
 	}
 	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -22,12 +22,19 @@
 //
 // # Protection
 //
-// Every request is protected with the profile's shared secret
+// A request is protected with the profile's shared secret
 // (PasswordBasedMac, RFC 9810 5.1.3.1), named by senderKID = the
-// profile's cmp.reference; the answer is protected the same way, with a
-// fresh salt. A request that is not, or whose MAC does not verify, gets an
-// unprotected error (badAlg, badMessageCheck): it proves nothing, and a
-// MAC under the secret would help an attacker guess it.
+// profile's cmp.reference, and its answer the same way, with a fresh
+// salt. A device may instead sign its kur, rr and certConf with the key
+// of its certificate (an active certificate of the profile, sent first in
+// extraCerts): it may then update or revoke that certificate only, and
+// the answer is signed by the issuing CA (its certificate first in
+// extraCerts, senderKID its key identifier). A request that is not
+// protected so, or whose protection does not verify, gets an unprotected
+// error (badAlg, badMessageCheck): it proves nothing, and a MAC under the
+// secret would help an attacker guess it; ten such failures of one
+// address within ten minutes make the profile refuse its requests
+// unchecked for a while.
 //
 // # Errors
 //
@@ -39,6 +46,7 @@
 package cmp
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/hmac"
@@ -59,6 +67,7 @@ import (
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
 	"github.com/certgw/gateway/protocols/internal/throttle"
+	"github.com/certgw/gateway/storage"
 )
 
 // ContentType is the media type of CMP messages (RFC 9811 3.4).
@@ -70,9 +79,9 @@ type ProfileSettings struct {
 	Reference string
 	// Secret is the shared secret of PasswordBasedMac.
 	Secret []byte
-	// Issuer is the DER Name of the profile's issuing CA: the sender of
-	// the answers.
-	Issuer []byte
+	// CA is the profile's issuing CA: the sender of the answers, and the
+	// key that signs those to signature-protected requests.
+	CA *ca.Authority
 }
 
 // CA is what the CMP server asks of the issuance core.
@@ -164,10 +173,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	key, now := profile+" "+throttle.ClientAddr(r), s.now()
 	if s.failed.Blocked(r.Context(), key, now) {
 		log.Info("cmp request refused unchecked", "addr", throttle.ClientAddr(r))
-		s.answer(w, req, set, nil, errorBody(fmt.Sprintf("too many requests from %s failed their protection lately: try again in %s", throttle.ClientAddr(r), failureWindow), failBadMessageCheck), nil, false)
+		s.answer(w, r, req, set, sender{}, errorBody(fmt.Sprintf("too many requests from %s failed their protection lately: try again in %s", throttle.ClientAddr(r), failureWindow), failBadMessageCheck), nil, false)
 		return
 	}
-	mac, err := s.authenticate(req, set)
+	who, err := s.authenticate(r.Context(), profile, req, set)
 	if err != nil {
 		log.Info("cmp request refused", "err", err)
 		fail := failBadMessageCheck
@@ -176,36 +185,86 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		} else if ferr := s.failed.Add(r.Context(), key, now); ferr != nil {
 			log.Warn("cmp: the failure is counted here only", "err", ferr)
 		}
-		s.answer(w, req, set, nil, errorBody(err.Error(), fail), nil, false)
+		s.answer(w, r, req, set, sender{}, errorBody(err.Error(), fail), nil, false)
 		return
 	}
-	body, extra, implicit := s.handle(r.Context(), log, profile, set, req)
-	s.answer(w, req, set, mac, body, extra, implicit)
+	body, extra, implicit := s.handle(r.Context(), log, profile, set, who, req)
+	s.answer(w, r, req, set, who, body, extra, implicit)
 }
 
-// authenticate checks the request's protection with the profile's secret
-// and returns the MAC to protect the answer with.
-func (s *Server) authenticate(req *message, set ProfileSettings) (*pbm, error) {
+// sender is who protected a request: the holder of the profile's shared
+// secret (mac), or of one of its certificates (serial), which signed it.
+// The zero value is nobody: the answer goes unprotected.
+type sender struct {
+	mac    *pbm
+	serial string
+}
+
+// authenticate checks the request's protection: a MAC with the profile's
+// shared secret, or a signature by the key of an active certificate of
+// the profile, sent first in extraCerts.
+func (s *Server) authenticate(ctx context.Context, profile string, req *message, set ProfileSettings) (sender, error) {
+	if len(req.transactionID) == 0 || len(req.senderNonce) == 0 {
+		return sender{}, errors.New("transactionID and senderNonce are required (RFC 9483 3.1)")
+	}
+	if !req.hasProof {
+		return sender{}, fmt.Errorf("%w: the request is not protected", errBadAlg)
+	}
+	if req.protectionAlg != nil {
+		if _, ok := sigAlgs[req.protectionAlg.Algorithm.String()]; ok {
+			serial, err := s.signedBy(ctx, profile, req)
+			return sender{serial: serial}, err
+		}
+	}
 	p, err := parsePBM(req.protectionAlg)
 	if err != nil {
-		return nil, err
+		return sender{}, err
 	}
 	if string(req.senderKID) != set.Reference {
-		return nil, errors.New("senderKID names no shared secret of this profile (cmp.reference)")
+		return sender{}, errors.New("senderKID names no shared secret of this profile (cmp.reference)")
 	}
-	if !req.hasProof || !hmac.Equal(p.sum(set.Secret, protectedPart(req.header, req.bodyDER)), req.protect.RightAlign()) {
-		return nil, errors.New("the protection does not verify with the profile's shared secret")
+	if !hmac.Equal(p.sum(set.Secret, protectedPart(req.header, req.bodyDER)), req.protect.RightAlign()) {
+		return sender{}, errors.New("the protection does not verify with the profile's shared secret")
 	}
-	if len(req.transactionID) == 0 || len(req.senderNonce) == 0 {
-		return nil, errors.New("transactionID and senderNonce are required (RFC 9483 3.1)")
+	return sender{mac: p}, nil
+}
+
+// signedBy checks a signature protection: the first of extraCerts is an
+// active certificate of the profile, as the inventory has it, and its key
+// signed the request. It returns that certificate's serial.
+func (s *Server) signedBy(ctx context.Context, profile string, req *message) (string, error) {
+	if len(req.extraCerts) == 0 {
+		return "", errors.New("a signed request sends its certificate first in extraCerts")
 	}
-	return p, nil
+	cert, err := x509.ParseCertificate(req.extraCerts[0])
+	if err != nil {
+		return "", fmt.Errorf("the protection's certificate does not parse: %v", err)
+	}
+	serial := ca.SerialHex(cert.SerialNumber)
+	b, err := s.ca.Certificate(ctx, serial)
+	switch {
+	case err != nil || b.Record.Profile != profile || !bytes.Equal(b.Record.DER, cert.Raw):
+		return "", fmt.Errorf("the protection's certificate %s is not one of profile %s", serial, profile)
+	case b.Record.Status != storage.StatusActive:
+		return "", fmt.Errorf("the protection's certificate %s is %s", serial, b.Record.Status)
+	case !s.now().Before(cert.NotAfter):
+		return "", fmt.Errorf("the protection's certificate %s has expired", serial)
+	}
+	if err := verifySignature(req.protectionAlg.Algorithm, cert.PublicKey, protectedPart(req.header, req.bodyDER), req.protect.RightAlign()); err != nil {
+		return "", fmt.Errorf("the protection does not verify with certificate %s: %v", serial, err)
+	}
+	return serial, nil
 }
 
 // handle answers an authenticated request: the body of the answer, the
 // certificates to send along, and whether implicit confirmation was
 // granted.
-func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, req *message) (body []byte, extra [][]byte, implicit bool) {
+func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, who sender, req *message) (body []byte, extra [][]byte, implicit bool) {
+	// A certificate's holder may update or revoke that certificate, and
+	// confirm; enrolling new ones takes the shared secret.
+	if who.serial != "" && req.bodyTag != bodyKUR && req.bodyTag != bodyRR && req.bodyTag != bodyCertConf {
+		return errorBody(bodyName(req.bodyTag)+" requests are protected with the profile's shared secret; a certificate's signature protects kur, rr and certConf", failNotAuthorized), nil, false
+	}
 	var (
 		csr    *x509.CertificateRequest
 		reqID  int
@@ -246,11 +305,14 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 				return errorBody("a kur names the certificate it updates (control oldCertID)", failBadCertTemplate), nil, false
 			}
 			old := ca.SerialHex(cr.oldSerial)
+			if who.serial != "" && who.serial != old {
+				return errorBody("a certificate's signature updates that certificate, not "+old, failNotAuthorized), nil, false
+			}
 			issued, err := s.ca.Renew(ctx, ca.RenewRequest{Serial: old, Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
 			return s.answered(log, req, answer, reqID, issued, err)
 		}
 	case bodyRR:
-		return s.revoke(ctx, log, profile, set, req.body), nil, false
+		return s.revoke(ctx, log, profile, set, who, req.body), nil, false
 	case bodyCertConf:
 		if err := s.confirm(ctx, log, set, req.body); err != nil {
 			log.Info("cmp certConf refused", "err", err)
@@ -291,13 +353,16 @@ func (s *Server) answered(log *slog.Logger, req *message, answer, reqID int, iss
 // the reason asked for (an rp with status accepted), or the rp says why
 // not: badCertId for one the profile did not issue, certRevoked for one
 // revoked already.
-func (s *Server) revoke(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, body []byte) []byte {
+func (s *Server) revoke(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, who sender, body []byte) []byte {
 	rd, err := parseRevReq(body)
 	if err != nil {
 		log.Info("cmp rr refused", "err", err)
 		return revRepBody(statusInfo(statusRejection, err.Error(), failBadRequest))
 	}
 	serial := ca.SerialHex(rd.serial)
+	if who.serial != "" && who.serial != serial {
+		return revRepBody(statusInfo(statusRejection, "a certificate's signature revokes that certificate, not "+serial, failNotAuthorized))
+	}
 	b, err := s.ca.Certificate(ctx, serial)
 	if errs.Is(err, errs.NotFound) || err == nil && b.Record.Profile != profile {
 		return revRepBody(statusInfo(statusRejection, "no certificate of profile "+profile+" has serial "+serial, failBadCertID))
@@ -347,20 +412,44 @@ func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSetti
 	return nil
 }
 
-// answer writes a PKIMessage with body, protected with mac (nil: an error
-// to a request that proved nothing, unprotected).
-func (s *Server) answer(w http.ResponseWriter, req *message, set ProfileSettings, mac *pbm, body []byte, extra [][]byte, implicit bool) {
+// answer writes a PKIMessage with body, protected as the request was:
+// with the shared secret, or signed by the CA (its certificate first in
+// extraCerts); an error to a request that proved nothing goes
+// unprotected.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req *message, set ProfileSettings, who sender, body []byte, extra [][]byte, implicit bool) {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
+	issuer := set.CA.Cert().RawSubject
 	var (
 		header, protection []byte
 	)
-	if mac != nil {
-		next, alg := mac.renewed()
-		header = responseHeader(req, set.Issuer, &alg, nonce, s.now(), implicit)
+	switch {
+	case who.mac != nil:
+		next, alg := who.mac.renewed()
+		header = responseHeader(req, issuer, &alg, req.senderKID, nonce, s.now(), implicit)
 		protection = next.sum(set.Secret, protectedPart(header, body))
-	} else {
-		header = responseHeader(req, set.Issuer, nil, nonce, s.now(), false)
+	case who.serial != "":
+		alg, hash, err := signatureAlgorithm(set.CA)
+		if err == nil {
+			header = responseHeader(req, issuer, &alg, set.CA.Cert().SubjectKeyId, nonce, s.now(), implicit)
+			protection, err = signWith(r.Context(), set.CA, hash, protectedPart(header, body))
+		}
+		if err != nil {
+			s.log.Error("cmp: sign an answer", "ca", set.CA.Name, "err", err)
+			textanswer.Fail(w, r, s.log, "CMP", errs.Wrap(errs.KindOf(err), err, "sign the answer"))
+			return
+		}
+		// The signer's certificate first, then what was to go along
+		// (the new certificate's chain begins with it).
+		full := [][]byte{set.CA.Cert().Raw}
+		for _, c := range extra {
+			if !bytes.Equal(c, full[0]) {
+				full = append(full, c)
+			}
+		}
+		extra = full
+	default:
+		header = responseHeader(req, issuer, nil, nil, nonce, s.now(), false)
 	}
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Cache-Control", "no-store")

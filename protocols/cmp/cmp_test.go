@@ -48,7 +48,7 @@ func newFixture(t *testing.T, st storage.Store) *fixture {
 		MaxValidity: config.Duration(30 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour)}
 	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p}})
 	s := New(Config{CA: env.Core, Profiles: map[string]ProfileSettings{
-		"devices": {Reference: testRef, Secret: []byte(testSecret), Issuer: env.CAs["issuing"].Cert().RawSubject},
+		"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
 	}})
 	r := chi.NewRouter()
 	s.Routes(r)
@@ -317,4 +317,64 @@ func TestFailedProtectionThrottle(t *testing.T) {
 	if got := post(request(t, bodyP10CR, p10(t), testSecret, 100)); !strings.Contains(got, "too many requests from") {
 		t.Errorf("the right secret after ten failures: %q", got)
 	}
+}
+
+// Signature protection: a device's certificate signs its own kur and rr
+// (openssl cmp -cert -key), and the answers are signed by the CA, which
+// openssl checks against the root; it may not update or revoke another
+// certificate, nor enroll new ones.
+func TestOpenSSLSignedRequests(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		enroll := func(name string) (cert, key string) {
+			t.Helper()
+			key, _ = f.key()
+			cert = filepath.Join(f.dir, name+".pem")
+			if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", key, "-subject", "/CN="+name+".devices.example.com",
+				"-sans", name+".devices.example.com", "-certout", cert, "-implicit_confirm"); err != nil {
+				t.Fatalf("ir %s: %v\n%s", name, err, msg)
+			}
+			return cert, key
+		}
+		aCert, aKey := enroll("a")
+		bCert, _ := enroll("b")
+		signed := func(args ...string) (string, error) {
+			return f.openssl(append([]string{"-cert", aCert, "-key", aKey, "-trusted", f.root}, args...)...)
+		}
+		newKey, _ := f.key()
+		next := filepath.Join(f.dir, "a2.pem")
+		if msg, err := signed("-cmd", "kur", "-newkey", newKey, "-certout", next); err != nil {
+			t.Fatalf("kur signed by the certificate: %v\n%s", err, msg)
+		}
+		if c := f.cert(next); c.Subject.CommonName != "a.devices.example.com" {
+			t.Errorf("successor %s", c.Subject)
+		}
+		if msg, err := signed("-cmd", "kur", "-oldcert", bCert, "-newkey", newKey, "-certout", filepath.Join(f.dir, "b2.pem")); err == nil ||
+			!strings.Contains(msg, "notAuthorized") {
+			t.Errorf("kur of another certificate: %v\n%s", err, msg)
+		}
+		if msg, err := signed("-cmd", "ir", "-newkey", newKey, "-subject", "/CN=c.devices.example.com", "-sans", "c.devices.example.com",
+			"-certout", filepath.Join(f.dir, "c.pem")); err == nil || !strings.Contains(msg, "shared secret") {
+			t.Errorf("ir signed by a certificate: %v\n%s", err, msg)
+		}
+		if msg, err := signed("-cmd", "rr", "-oldcert", bCert, "-revreason", "4"); err == nil || !strings.Contains(msg, "notAuthorized") {
+			t.Errorf("rr of another certificate: %v\n%s", err, msg)
+		}
+		// The successor (with its new key) revokes itself; revoked, it
+		// signs nothing more.
+		bySuccessor := func(args ...string) (string, error) {
+			return f.openssl(append([]string{"-cert", next, "-key", newKey, "-trusted", f.root}, args...)...)
+		}
+		if msg, err := bySuccessor("-cmd", "rr", "-oldcert", next, "-revreason", "4"); err != nil {
+			t.Fatalf("rr signed by the certificate: %v\n%s", err, msg)
+		}
+		rec, err := st.GetCertificate(t.Context(), ca.SerialHex(f.cert(next).SerialNumber))
+		if err != nil || rec.Status != storage.StatusRevoked || rec.RevocationReason != 4 {
+			t.Errorf("after its rr: %+v, %v", rec, err)
+		}
+		if msg, err := bySuccessor("-unprotected_errors", "-cmd", "kur", "-newkey", newKey, "-certout", filepath.Join(f.dir, "a3.pem")); err == nil ||
+			!strings.Contains(msg, "is revoked") {
+			t.Errorf("kur signed by a revoked certificate: %v\n%s", err, msg)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package cmp
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -15,6 +16,9 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
 )
 
 // The certificate request of an ir or cr (CRMF, RFC 4211), turned into
@@ -294,4 +298,45 @@ func verifySignature(alg asn1.ObjectIdentifier, pub crypto.PublicKey, data, sig 
 		}
 	}
 	return errors.New("the signature does not verify with the requested key")
+}
+
+// signatureAlgorithm is the AlgorithmIdentifier of the CA key's
+// signatures, and the hash it signs.
+func signatureAlgorithm(a *ca.Authority) (pkix.AlgorithmIdentifier, crypto.Hash, error) {
+	alg, err := ca.SignatureAlgorithmFor(a.Key.Public())
+	if err != nil {
+		return pkix.AlgorithmIdentifier{}, 0, err
+	}
+	switch alg {
+	case x509.ECDSAWithSHA256:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}}, crypto.SHA256, nil
+	case x509.ECDSAWithSHA384:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}}, crypto.SHA384, nil
+	case x509.ECDSAWithSHA512:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}}, crypto.SHA512, nil
+	case x509.SHA256WithRSA:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, Parameters: asn1.NullRawValue}, crypto.SHA256, nil
+	case x509.SHA384WithRSA:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, Parameters: asn1.NullRawValue}, crypto.SHA384, nil
+	case x509.SHA512WithRSA:
+		return pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, Parameters: asn1.NullRawValue}, crypto.SHA512, nil
+	}
+	return pkix.AlgorithmIdentifier{}, 0, fmt.Errorf("CA %s signs with %v, which CMP answers do not carry here", a.Name, alg)
+}
+
+// signWith has the CA key sign data (hashed with h) and checks the
+// signature, as every signature of a CA key is checked.
+func signWith(ctx context.Context, a *ca.Authority, h crypto.Hash, data []byte) ([]byte, error) {
+	d := h.New()
+	d.Write(data)
+	digest := d.Sum(nil)
+	sig, err := a.Key.SignContext(ctx, digest, h)
+	if err != nil {
+		return nil, err
+	}
+	alg, _, _ := signatureAlgorithm(a)
+	if err := verifySignature(alg.Algorithm, a.Key.Public(), data, sig); err != nil {
+		return nil, errs.New(errs.Internal, "the CA key returned a bad signature: %v", err)
+	}
+	return sig, nil
 }

@@ -51,16 +51,16 @@ func TestProtection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.authenticate(m, set); err != nil {
+	if _, err := s.authenticate(t.Context(), "devices", m, set); err != nil {
 		t.Errorf("a request protected with the secret: %v", err)
 	}
 	m, _ = parseMessage(request(t, bodyP10CR, p10(t), "another secret", 1000))
-	if _, err := s.authenticate(m, set); err == nil {
+	if _, err := s.authenticate(t.Context(), "devices", m, set); err == nil {
 		t.Error("a request protected with another secret verified")
 	}
 	for _, n := range []int{10, 1_000_000} {
 		m, _ = parseMessage(request(t, bodyP10CR, p10(t), testSecret, n))
-		if _, err := s.authenticate(m, set); err == nil {
+		if _, err := s.authenticate(t.Context(), "devices", m, set); err == nil {
 			t.Errorf("iterationCount %d accepted", n)
 		}
 	}

@@ -52,12 +52,13 @@ type message struct {
 	senderNonce   []byte
 	generalInfo   []infoTypeAndValue
 
-	bodyTag  int
-	body     []byte // the content of the body's explicit tag
-	header   []byte // DER of the header, as sent
-	bodyDER  []byte // DER of the body (with its tag), as sent
-	protect  asn1.BitString
-	hasProof bool
+	bodyTag    int
+	body       []byte // the content of the body's explicit tag
+	header     []byte // DER of the header, as sent
+	bodyDER    []byte // DER of the body (with its tag), as sent
+	protect    asn1.BitString
+	hasProof   bool
+	extraCerts [][]byte // DER, as sent; the first is the protection's signer
 }
 
 type infoTypeAndValue struct {
@@ -108,7 +109,14 @@ func parseMessage(der []byte) (*message, error) {
 				return nil, errors.New("PKIMessage: protection is not a BIT STRING")
 			}
 			m.hasProof = true
-		case 1: // extraCerts: not used
+		case 1: // extraCerts [1] SEQUENCE OF CMPCertificate
+			var certs []asn1.RawValue
+			if _, err := asn1.Unmarshal(f.Bytes, &certs); err != nil {
+				return nil, errors.New("PKIMessage: extraCerts do not parse")
+			}
+			for _, c := range certs {
+				m.extraCerts = append(m.extraCerts, c.FullBytes)
+			}
 		default:
 			return nil, fmt.Errorf("PKIMessage: unknown field [%d]", f.Tag)
 		}
@@ -196,8 +204,9 @@ func mustMarshal(v any) []byte {
 // responseHeader is the header of the answer to req: from the CA (sender,
 // a directoryName), to the request's sender, with its transaction, a
 // fresh nonce and the request's as recipNonce, protected with alg (nil:
-// unprotected).
-func responseHeader(req *message, sender []byte, alg *pkix.AlgorithmIdentifier, nonce []byte, now time.Time, implicitConfirm bool) []byte {
+// unprotected) under the key senderKID names (the shared secret's
+// reference, or the signer's subject key identifier).
+func responseHeader(req *message, sender []byte, alg *pkix.AlgorithmIdentifier, senderKID, nonce []byte, now time.Time, implicitConfirm bool) []byte {
 	var b []byte
 	b = append(b, mustMarshal(req.pvno)...)
 	b = append(b, mustMarshal(explicit(4, sender))...) // directoryName [4] Name
@@ -210,8 +219,8 @@ func responseHeader(req *message, sender []byte, alg *pkix.AlgorithmIdentifier, 
 	if alg != nil {
 		b = append(b, mustMarshal(explicit(1, mustMarshal(*alg)))...)
 	}
-	if len(req.senderKID) > 0 {
-		b = append(b, mustMarshal(explicit(2, mustMarshal(req.senderKID)))...)
+	if len(senderKID) > 0 {
+		b = append(b, mustMarshal(explicit(2, mustMarshal(senderKID)))...)
 	}
 	if len(req.transactionID) > 0 {
 		b = append(b, mustMarshal(explicit(4, mustMarshal(req.transactionID)))...)
