@@ -12,7 +12,8 @@ import (
 
 // openssl cmp (CMP, RFC 9810) against the quickstart's profile default,
 // with the shared secret the quickstart wrote: an ir over the HTTP
-// listener and a p10cr over HTTPS; each certificate chains to the
+// listener, a kur signed with the certificate it got, and a p10cr over
+// HTTPS; each certificate chains to the
 // quickstart root and is in the inventory, issued by the method cmp. A
 // wrong secret is refused.
 func TestCMPWithOpenSSL(t *testing.T) {
@@ -45,6 +46,14 @@ func TestCMPWithOpenSSL(t *testing.T) {
 		t.Fatalf("openssl cmp ir over HTTP: %v\n%s", err, out)
 	}
 	check("ir.pem")
+	// The device updates its certificate to a new key, signing with the
+	// old one; the answer is signed by the issuing CA's key in SoftHSM.
+	openssl(t, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", e.path("cmp2.key"))
+	if out, err := cmp(e.g.HTTP, "-cmd", "kur", "-cert", "ir.pem", "-key", "cmp.key", "-trusted", e.root, "-newkey", "cmp2.key",
+		"-certout", "kur.pem", "-chainout", "kur.pem.chain"); err != nil {
+		t.Fatalf("openssl cmp kur signed by the device: %v\n%s", err, out)
+	}
+	check("kur.pem")
 	openssl(t, "req", "-new", "-key", e.path("cmp.key"), "-subj", "/CN=p10.internal.test", "-addext", "subjectAltName=DNS:p10.internal.test", "-out", e.path("p10.csr"))
 	if out, err := cmp("https://localhost:"+httpsPort, "-tls_used", "-tls_trusted", e.root, "-cmd", "p10cr", "-secret", "file:"+secret,
 		"-csr", "p10.csr", "-certout", "p10.pem", "-chainout", "p10.pem.chain"); err != nil {
