@@ -497,9 +497,10 @@ func (c *Core) WatchRequests(ctx context.Context, interval time.Duration) {
 	every(ctx, interval, nil, round)
 }
 
-// SCEPRequest returns the request a SCEP client made under profile with
-// this transactionID (RFC 8894 section 3.3.2, CertPoll), or errs.NotFound.
-func (c *Core) SCEPRequest(ctx context.Context, profile, transactionID string) (storage.Request, error) {
+// TransactionRequest returns the request a client made under profile with
+// this transactionID (IssueRequest.TransactionID: a SCEP CertPoll, RFC
+// 8894 section 3.3.2, or a CMP pollReq), or errs.NotFound.
+func (c *Core) TransactionRequest(ctx context.Context, profile, transactionID string) (storage.Request, error) {
 	return c.Store.FindSCEPRequest(ctx, profile, transactionID)
 }
 

@@ -138,8 +138,9 @@ type IssueRequest struct {
 	// without keeping a sealed copy (no bundle with the key, no
 	// server-driven renewal).
 	DiscardKey bool
-	// TransactionID is the SCEP transactionID, kept with a request held
-	// for approval so that a CertPoll finds it.
+	// TransactionID is the SCEP transactionID (or the CMP one), kept with
+	// a request held for approval so that a CertPoll (a pollReq) finds it
+	// (Core.TransactionRequest).
 	TransactionID string
 
 	// approval is the approved request this issuance carries out

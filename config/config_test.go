@@ -129,7 +129,7 @@ keystore: {wrap: hsm}
 		"profiles[0].certificate_policies[3]: must be an OID",
 		"profiles[0].approval.methods[0]: acme orders are authorized by their challenges",
 		"profiles[0].approval.methods[1]: est is not one of the profile's methods",
-		"profiles[0].approval.methods[2]: must be est, scep or api",
+		"profiles[0].approval.methods[2]: must be est, scep, cmp or api",
 		"profiles[0].approval.retry_after: must not be negative",
 		"profiles[0].approval.expire_after: must not be negative",
 		"profiles[0].approval.approvals: must be 1 to 10, got 11",

@@ -110,9 +110,9 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 		at := fmt.Sprintf("%s.approval.methods[%d]", path, i)
 		switch {
 		case m == "acme":
-			add(at, "acme orders are authorized by their challenges and cannot wait for approval; use est, scep or api")
-		case m != "est" && m != "scep" && m != "api":
-			add(at, "must be est, scep or api, got %q", m)
+			add(at, "acme orders are authorized by their challenges and cannot wait for approval; use est, scep, cmp or api")
+		case m != "est" && m != "scep" && m != "cmp" && m != "api":
+			add(at, "must be est, scep, cmp or api, got %q", m)
 		case !contains(p.Methods, m):
 			add(at, "%s is not one of the profile's methods", m)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,8 @@ func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 		if !ok {
 			return nil, fmt.Errorf("profiles[%d]: CA %s is not loaded", i, p.CA)
 		}
-		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a}
+		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a,
+			Held: slices.Contains(p.Approval.Methods, "cmp")}
 	}
 	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -18,7 +18,9 @@
 // rejects a certificate this process answered revokes it. A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
-// (genm, polling) are answered with an error naming them.
+// (genm) are answered with an error naming them. A profile that holds
+// cmp requests for approval takes first enrollments as p10cr and answers
+// "waiting"; the client polls (pollReq → pollRep, then the cp).
 //
 // # Protection
 //
@@ -82,6 +84,10 @@ type ProfileSettings struct {
 	// CA is the profile's issuing CA: the sender of the answers, and the
 	// key that signs those to signature-protected requests.
 	CA *ca.Authority
+	// Held is set when the profile holds CMP first enrollments for an
+	// operator's approval (approval.methods has cmp): they come as p10cr,
+	// are answered "waiting", and the client polls.
+	Held bool
 }
 
 // CA is what the CMP server asks of the issuance core.
@@ -90,6 +96,9 @@ type CA interface {
 	Revoke(ctx context.Context, serial string, reason int, requester string) error
 	Renew(ctx context.Context, req ca.RenewRequest) (*ca.Issued, error)
 	Certificate(ctx context.Context, serial string) (*ca.Bundle, error)
+	// Requests held for approval, found again by transactionID.
+	TransactionRequest(ctx context.Context, profile, transactionID string) (storage.Request, error)
+	Answer(ctx context.Context, r storage.Request) (*ca.Issued, error)
 }
 
 var _ CA = (*ca.Core)(nil)
@@ -300,6 +309,11 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			return errorBody(err.Error(), fail), nil, false
 		}
 		reqID, csr = cr.id, cr.csr
+		if req.bodyTag != bodyKUR && s.holds(profile) {
+			// A held request keeps its PKCS#10 for the operator and the
+			// issuance that follows the approval.
+			return errorBody("profile "+profile+" holds first enrollments for an operator's approval: send them as p10cr", failBadRequest), nil, false
+		}
 		if req.bodyTag == bodyKUR {
 			if cr.oldSerial == nil {
 				return errorBody("a kur names the certificate it updates (control oldCertID)", failBadCertTemplate), nil, false
@@ -313,6 +327,8 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		}
 	case bodyRR:
 		return s.revoke(ctx, log, profile, set, who, req.body), nil, false
+	case bodyPollReq:
+		return s.poll(ctx, log, profile, req)
 	case bodyCertConf:
 		if err := s.confirm(ctx, log, set, req.body); err != nil {
 			log.Info("cmp certConf refused", "err", err)
@@ -323,13 +339,64 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr, kur or rr, and certConf"
 		return errorBody(msg, failBadRequest), nil, false
 	}
-	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
+	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr,
+		TransactionID: pollKey(req.bodyTag, req.transactionID)})
 	return s.answered(log, req, answer, reqID, issued, err)
+}
+
+// holds reports whether the profile holds CMP requests for approval.
+func (s *Server) holds(profile string) bool { return s.profiles[profile].Held }
+
+// pollKey is how a request held for approval is found again by a pollReq
+// (ca.IssueRequest.TransactionID): the request's type (its answer's type
+// follows) and transactionID.
+func pollKey(tag int, transactionID []byte) string {
+	return "cmp/" + bodyName(tag) + "/" + hexString(transactionID)
+}
+
+// answerTo is the body type that answers a request of type tag.
+var answerTo = map[int]int{bodyIR: bodyIP, bodyCR: bodyCP, bodyP10CR: bodyCP}
+
+// poll answers a pollReq for a request held for approval (RFC 9810
+// 5.3.22): pollRep with checkAfter while it waits, then the ip or cp it
+// would have got (or its refusal).
+func (s *Server) poll(ctx context.Context, log *slog.Logger, profile string, req *message) (body []byte, extra [][]byte, implicit bool) {
+	reqID, err := parsePollReq(req.body)
+	if err != nil {
+		return errorBody(err.Error(), failBadRequest), nil, false
+	}
+	for _, tag := range []int{bodyIR, bodyCR, bodyP10CR} {
+		r, err := s.ca.TransactionRequest(ctx, profile, pollKey(tag, req.transactionID))
+		if errs.Is(err, errs.NotFound) {
+			continue
+		}
+		if err == nil {
+			var issued *ca.Issued
+			if issued, err = s.ca.Answer(ctx, r); err == nil || !isPending(err) {
+				return s.answered(log, req, answerTo[tag], reqID, issued, err)
+			}
+			pe, _ := ca.AsPending(err)
+			after := max(int(pe.RetryAfter.Seconds()), 1)
+			return pollRepBody(reqID, after, "request "+r.ID+" waits for an operator's approval"), nil, false
+		}
+		log.Info("cmp pollReq failed", "err", err)
+		return errorBody(publicText(err), failInfoOf(err)), nil, false
+	}
+	return errorBody("no request of this profile waits under this transactionID", failBadRequest), nil, false
+}
+
+func isPending(err error) bool {
+	_, ok := ca.AsPending(err)
+	return ok
 }
 
 // answered is the answer (body tag answer) to a request the core issued
 // or refused (err).
 func (s *Server) answered(log *slog.Logger, req *message, answer, reqID int, issued *ca.Issued, err error) (body []byte, extra [][]byte, implicit bool) {
+	if pe, ok := ca.AsPending(err); ok {
+		log.Info("cmp request held for approval", "request", pe.Request.ID)
+		return waitingBody(answer, reqID, "request "+pe.Request.ID+" waits for an operator's approval: poll (pollReq) for it"), nil, false
+	}
 	if err != nil {
 		log.Info("cmp request refused by the core", "err", err)
 		return errorBody(publicText(err), failInfoOf(err)), nil, false

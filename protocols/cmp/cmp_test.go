@@ -46,9 +46,12 @@ func newFixture(t *testing.T, st storage.Store) *fixture {
 		Names:       config.Names{DNS: []string{".devices.example.com"}, CommonName: "allow", Max: 5},
 		KeyTypes:    []string{"ecdsa-p256", "rsa-2048"},
 		MaxValidity: config.Duration(30 * 24 * time.Hour), DefaultValidity: config.Duration(30 * 24 * time.Hour)}
-	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p}})
+	held := p
+	held.Name, held.Approval = "held", config.ProfileApproval{Methods: []string{"cmp"}, RetryAfter: config.Duration(time.Second), Approvals: 1}
+	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p, held}})
 	s := New(Config{CA: env.Core, Profiles: map[string]ProfileSettings{
 		"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
+		"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"], Held: true},
 	}})
 	r := chi.NewRouter()
 	s.Routes(r)
@@ -68,11 +71,16 @@ func (f *fixture) write(name string, b []byte) string {
 
 // openssl runs openssl cmp against the fixture's profile with args.
 func (f *fixture) openssl(args ...string) (string, error) {
+	return f.opensslAt("devices", args...)
+}
+
+// opensslAt runs openssl cmp against profile with args.
+func (f *fixture) opensslAt(profile string, args ...string) (string, error) {
 	f.t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		f.t.Fatal("openssl is not installed: run `make test`, which installs it, or `apt-get install openssl`")
 	}
-	base := []string{"cmp", "-server", strings.TrimPrefix(f.srv.URL, "http://"), "-path", "/.well-known/cmp/p/devices",
+	base := []string{"cmp", "-server", strings.TrimPrefix(f.srv.URL, "http://"), "-path", "/.well-known/cmp/p/" + profile,
 		"-recipient", "/CN=Issuing", "-ref", testRef}
 	out, err := exec.Command("openssl", append(base, args...)...).CombinedOutput()
 	return string(out), err
@@ -375,6 +383,61 @@ func TestOpenSSLSignedRequests(t *testing.T) {
 		if msg, err := bySuccessor("-unprotected_errors", "-cmd", "kur", "-newkey", newKey, "-certout", filepath.Join(f.dir, "a3.pem")); err == nil ||
 			!strings.Contains(msg, "is revoked") {
 			t.Errorf("kur signed by a revoked certificate: %v\n%s", err, msg)
+		}
+	})
+}
+
+// A profile that holds CMP requests for approval answers "waiting"; the
+// client polls (pollReq, pollRep with checkAfter) and gets its
+// certificate once an operator approves, or the refusal once one rejects.
+func TestOpenSSLPollsForApproval(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st)
+		pendingID := func() string {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				rs, err := st.ListRequests(t.Context(), storage.RequestFilter{Profile: "held", Status: storage.RequestPending, Limit: 10})
+				if err == nil && len(rs) == 1 {
+					return rs[0].ID
+				}
+			}
+			t.Fatal("no request held within 10s")
+			return ""
+		}
+		run := func(name string) (chan string, chan error) {
+			_, key := f.key()
+			der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+			csr := f.write(name+".csr", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+			outc, errc := make(chan string, 1), make(chan error, 1)
+			go func() {
+				out, err := f.opensslAt("held", "-secret", "pass:"+testSecret, "-cmd", "p10cr", "-csr", csr,
+					"-certout", filepath.Join(f.dir, name+".pem"), "-total_timeout", "30")
+				outc <- out
+				errc <- err
+			}()
+			return outc, errc
+		}
+		outc, errc := run("approved.devices.example.com")
+		if _, err := f.env.Core.Approve(t.Context(), pendingID(), "operator"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := <-outc, <-errc; err != nil {
+			t.Fatalf("openssl cmp polling for an approved request: %v\n%s", err, out)
+		}
+		if c := f.cert(filepath.Join(f.dir, "approved.devices.example.com.pem")); c.Subject.CommonName != "approved.devices.example.com" {
+			t.Errorf("certificate %s", c.Subject)
+		}
+		outc, errc = run("rejected.devices.example.com")
+		if _, err := f.env.Core.Reject(t.Context(), pendingID(), "operator", "not ours"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := <-outc, <-errc; err == nil || !strings.Contains(out, "not ours") {
+			t.Errorf("openssl cmp polling for a rejected request: %v\n%s", err, out)
+		}
+		keyPath, _ := f.key()
+		if out, err := f.opensslAt("held", "-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=ir.devices.example.com",
+			"-sans", "ir.devices.example.com", "-certout", filepath.Join(f.dir, "held-ir.pem")); err == nil || !strings.Contains(out, "send them as p10cr") {
+			t.Errorf("an ir to a profile that holds requests: %v\n%s", err, out)
 		}
 	})
 }

@@ -27,12 +27,14 @@ const (
 	bodyRR       = 11 // revocation request
 	bodyRP       = 12 // revocation response
 	bodyPKIConf  = 19 // confirmation
+	bodyPollReq  = 25 // polling request
+	bodyPollRep  = 26 // polling response
 	bodyError    = 23 // error
 	bodyCertConf = 24 // certificate confirmation
 )
 
 var bodyNames = map[int]string{bodyIR: "ir", bodyIP: "ip", bodyCR: "cr", bodyCP: "cp", bodyP10CR: "p10cr",
-	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", bodyRR: "rr", bodyRP: "rp", 21: "genm", 25: "pollReq"}
+	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", bodyRR: "rr", bodyRP: "rp", 21: "genm", bodyPollReq: "pollReq", bodyPollRep: "pollRep"}
 
 func bodyName(tag int) string {
 	if n, ok := bodyNames[tag]; ok {
@@ -258,6 +260,7 @@ func pkiMessage(header, body, protection []byte, extraCerts [][]byte) []byte {
 const (
 	statusAccepted  = 0
 	statusRejection = 2
+	statusWaiting   = 3
 
 	failBadAlg          = 0
 	failBadMessageCheck = 1
@@ -305,6 +308,35 @@ func certRepBody(tag int, certReqID int, cert []byte, caPubs [][]byte) []byte {
 	}
 	rep = append(rep, mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: respSeq})...)
 	return mustMarshal(explicit(tag, mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: rep})))
+}
+
+// waitingBody is an ip, cp or kup saying the request waits (RFC 9810
+// 5.3.22): a status waiting and no certificate; the client polls.
+func waitingBody(tag, certReqID int, text string) []byte {
+	resp := append(mustMarshal(certReqID), statusInfo(statusWaiting, text, -1)...)
+	respSeq := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: resp})
+	rep := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: respSeq})
+	return mustMarshal(explicit(tag, mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: rep})))
+}
+
+// pollRepBody answers a pollReq while the request waits: ask again
+// after checkAfter seconds.
+func pollRepBody(certReqID, checkAfter int, text string) []byte {
+	b := append(mustMarshal(certReqID), mustMarshal(checkAfter)...)
+	if text != "" {
+		b = append(b, mustMarshal([]asn1.RawValue{{Tag: asn1.TagUTF8String, Bytes: []byte(text)}})...)
+	}
+	one := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: b})
+	return mustMarshal(explicit(bodyPollRep, mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: one})))
+}
+
+// parsePollReq reads a PollReqContent of one request: its certReqId.
+func parsePollReq(der []byte) (int, error) {
+	var list []struct{ CertReqID int }
+	if rest, err := asn1.Unmarshal(der, &list); err != nil || len(rest) > 0 || len(list) != 1 {
+		return 0, errors.New("pollReq: PollReqContent of one certReqId does not parse")
+	}
+	return list[0].CertReqID, nil
 }
 
 // errorBody is an error message (ErrorMsgContent) with a rejection.

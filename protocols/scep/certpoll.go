@@ -33,7 +33,7 @@ func (s *Server) certPoll(w http.ResponseWriter, r *http.Request, ps *profileSta
 		return
 	}
 	tid, signer := sr.transactionID, sr.signer
-	req, err := s.core.SCEPRequest(ctx, ps.name, string(tid))
+	req, err := s.core.TransactionRequest(ctx, ps.name, string(tid))
 	if errs.Is(err, errs.NotFound) {
 		answer(reply{status: scep.FAILURE, failInfo: scep.BadCertID}, errs.New(errs.NotFound, "no request with this transactionID"))
 		return
