@@ -127,7 +127,15 @@ type Server struct {
 	// failed counts the requests whose protection failed, by profile and
 	// client address.
 	failed *throttle.Failures
+	// nonces are the senderNonces of the requests this process
+	// answered lately: a request sent again is refused, not answered
+	// twice.
+	nonces ttlcache.Cache[string, bool]
 }
+
+// maxClockSkew bounds how far a request's messageTime may be from the
+// gateway's clock, and how long its senderNonce is remembered.
+const maxClockSkew = 10 * time.Minute
 
 // After maxFailures requests of one address whose protection failed
 // within failureWindow, the profile refuses its requests unchecked until
@@ -149,7 +157,8 @@ func New(c Config) *Server {
 	}
 	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now,
 		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000},
-		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"}}
+		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"},
+		nonces:     ttlcache.Cache[string, bool]{TTL: 2 * maxClockSkew, Max: 1_000_000}}
 }
 
 // Routes mounts /.well-known/cmp/p/{profile}.
@@ -197,6 +206,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, req, set, sender{}, errorBody(err.Error(), fail), nil, false)
 		return
 	}
+	// A request sent again (a replay, or a client's retry) is refused:
+	// its nonce was seen; one whose time is far from ours too (RFC 9483
+	// 3.1, 3.5).
+	if t := req.messageTime; !t.IsZero() && (t.Before(now.Add(-maxClockSkew)) || t.After(now.Add(maxClockSkew))) {
+		s.answer(w, r, req, set, who, errorBody(fmt.Sprintf("messageTime %s is more than %s from the gateway's clock", t.UTC().Format(time.RFC3339), maxClockSkew), failBadTime), nil, false)
+		return
+	}
+	nonce := profile + " " + hexString(req.senderNonce)
+	if _, seen := s.nonces.Get(nonce, now); seen {
+		s.answer(w, r, req, set, who, errorBody("this senderNonce was used before: a request is sent once, with a fresh nonce", failBadSenderNonce), nil, false)
+		return
+	}
+	s.nonces.Put(nonce, true, now)
 	body, extra, implicit := s.handle(r.Context(), log, profile, set, who, req)
 	s.answer(w, r, req, set, who, body, extra, implicit)
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net/http/httptest"
 	"os"
@@ -292,6 +293,37 @@ func TestOpenSSLRevocation(t *testing.T) {
 			t.Errorf("a second rr: %v\n%s", err, msg)
 		}
 	})
+}
+
+// A request sent twice is answered once; one whose messageTime is far
+// from the gateway's clock is refused with badTime.
+func TestReplayAndTime(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	post := func(b []byte) string {
+		t.Helper()
+		resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType, strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return string(out)
+	}
+	csr := p10(t)
+	csrReq := func(at time.Time) []byte { return requestAt(t, bodyP10CR, csr, testSecret, 100, at) }
+	req := csrReq(time.Now())
+	if got := post(req); strings.Contains(got, "senderNonce") || strings.Contains(got, "messageTime") {
+		t.Fatalf("the first request: %q", got)
+	}
+	if got := post(req); !strings.Contains(got, "senderNonce was used before") {
+		t.Errorf("the same request again: %q", got)
+	}
+	if got := post(csrReq(time.Now().Add(-time.Hour))); !strings.Contains(got, "messageTime") {
+		t.Errorf("a request an hour old: %q", got)
+	}
+	if certs, _, _ := f.store.ListCertificates(t.Context(), storage.CertificateFilter{Limit: 10}); len(certs) != 1 {
+		t.Errorf("%d certificates, want the first request's", len(certs))
+	}
 }
 
 // Ten requests from one address whose protection fails within ten

@@ -9,11 +9,18 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"testing"
+	"time"
 )
 
 // request builds a PasswordBasedMac-protected request with body (the
 // content of the body's tag), as a client would.
 func request(t testing.TB, tag int, content []byte, secret string, iterations int) []byte {
+	return requestAt(t, tag, content, secret, iterations, time.Time{})
+}
+
+// requestAt is request with a messageTime (none if zero) and a fresh
+// senderNonce.
+func requestAt(t testing.TB, tag int, content []byte, secret string, iterations int, at time.Time) []byte {
 	t.Helper()
 	params := pbmParameter{Salt: []byte("0123456789abcdef"), OWF: pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}},
 		IterationCount: iterations, MAC: pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 2, 9}}}
@@ -22,10 +29,15 @@ func request(t testing.TB, tag int, content []byte, secret string, iterations in
 	h = append(h, mustMarshal(2)...)
 	h = append(h, mustMarshal(explicit(4, mustMarshal(pkix.RDNSequence{})))...)
 	h = append(h, mustMarshal(explicit(4, mustMarshal(pkix.RDNSequence{})))...)
+	if !at.IsZero() {
+		h = append(h, mustMarshal(explicit(0, mustMarshal(asn1.RawValue{Tag: asn1.TagGeneralizedTime, Bytes: []byte(at.UTC().Format("20060102150405Z"))})))...)
+	}
 	h = append(h, mustMarshal(explicit(1, mustMarshal(alg)))...)
 	h = append(h, mustMarshal(explicit(2, mustMarshal([]byte(testRef))))...)
 	h = append(h, mustMarshal(explicit(4, mustMarshal([]byte("transaction-0001"))))...)
-	h = append(h, mustMarshal(explicit(5, mustMarshal([]byte("nonce-0123456789"))))...)
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	h = append(h, mustMarshal(explicit(5, mustMarshal(nonce)))...)
 	header := mustMarshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: h})
 	body := mustMarshal(explicit(tag, content))
 	p := &pbm{params: params, owf: sha256.New, mac: sha256.New} // any count, for the tests of its bounds

@@ -53,6 +53,7 @@ type message struct {
 	transactionID []byte
 	senderNonce   []byte
 	generalInfo   []infoTypeAndValue
+	messageTime   time.Time // zero when absent
 
 	bodyTag    int
 	body       []byte // the content of the body's explicit tag
@@ -161,7 +162,9 @@ func (m *message) parseHeader(b []byte) error {
 			_, perr = asn1.Unmarshal(f.Bytes, &m.senderNonce)
 		case 8:
 			_, perr = asn1.Unmarshal(f.Bytes, &m.generalInfo)
-		case 0, 3, 6, 7: // messageTime, recipKID, recipNonce, freeText
+		case 0:
+			_, perr = asn1.UnmarshalWithParams(f.Bytes, &m.messageTime, "generalized")
+		case 3, 6, 7: // recipKID, recipNonce, freeText
 		default:
 			perr = fmt.Errorf("unknown field [%d]", f.Tag)
 		}
@@ -266,9 +269,11 @@ const (
 	failBadMessageCheck = 1
 	failBadRequest      = 2
 	failBadDataFormat   = 5
+	failBadTime         = 3
 	failBadCertID       = 4
 	failBadPOP          = 9
 	failCertRevoked     = 10
+	failBadSenderNonce  = 18
 	failBadCertTemplate = 19
 	failNotAuthorized   = 23
 	failSystemUnavail   = 24
