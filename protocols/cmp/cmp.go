@@ -11,6 +11,7 @@
 //	kur      a CRMF request naming the certificate it updates (oldCertID)
 //	         → kup: its successor, as a renewal (ca.Core.Renew)
 //	rr       revoke a certificate of the profile  → rp
+//	genm     caCerts: the issuing CA's certificate and those above it → genp
 //	certConf the client confirms         → pkiconf
 //
 // A request that asks for implicit confirmation gets it (implicitConfirm
@@ -18,7 +19,7 @@
 // rejects a certificate this process answered revokes it. A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
-// (genm) are answered with an error naming them. A profile that holds
+// are answered with an error naming them. A profile that holds
 // cmp requests for approval takes first enrollments as p10cr and answers
 // "waiting"; the client polls (pollReq → pollRep, then the cp).
 //
@@ -291,9 +292,10 @@ func (s *Server) signedBy(ctx context.Context, profile string, req *message) (st
 // certificates to send along, and whether implicit confirmation was
 // granted.
 func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, who sender, req *message) (body []byte, extra [][]byte, implicit bool) {
-	// A certificate's holder may update or revoke that certificate, and
-	// confirm; enrolling new ones takes the shared secret.
-	if who.serial != "" && req.bodyTag != bodyKUR && req.bodyTag != bodyRR && req.bodyTag != bodyCertConf {
+	// A certificate's holder may update or revoke that certificate, confirm,
+	// and ask for the CA certificates; enrolling new ones takes the shared
+	// secret.
+	if who.serial != "" && req.bodyTag != bodyKUR && req.bodyTag != bodyRR && req.bodyTag != bodyCertConf && req.bodyTag != bodyGenM {
 		return errorBody(bodyName(req.bodyTag)+" requests are protected with the profile's shared secret; a certificate's signature protects kur, rr and certConf", failNotAuthorized), nil, false
 	}
 	var (
@@ -351,6 +353,20 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		return s.revoke(ctx, log, profile, set, who, req.body), nil, false
 	case bodyPollReq:
 		return s.poll(ctx, log, profile, req)
+	case bodyGenM:
+		types, err := parseGenM(req.body)
+		if err != nil {
+			return errorBody(err.Error(), failBadRequest), nil, false
+		}
+		var caCerts [][]byte
+		for _, t := range types {
+			if t.Equal(oidCACerts) {
+				for _, c := range set.CA.Full() {
+					caCerts = append(caCerts, c.Raw)
+				}
+			}
+		}
+		return genPBody(caCerts), nil, false
 	case bodyCertConf:
 		if err := s.confirm(ctx, log, set, req.body); err != nil {
 			log.Info("cmp certConf refused", "err", err)
@@ -358,7 +374,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		}
 		return pkiConfBody(), nil, false
 	default:
-		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr, kur or rr, and certConf"
+		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr, kur, rr or genm, and certConf"
 		return errorBody(msg, failBadRequest), nil, false
 	}
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr,

@@ -1,11 +1,13 @@
 package cmp
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -149,8 +151,8 @@ func TestOpenSSLEnrolls(t *testing.T) {
 }
 
 // Refusals: a wrong secret is an unprotected badMessageCheck; a name
-// outside the profile and an unsupported message are protected
-// rejections naming the problem; nothing is issued.
+// outside the profile is a protected rejection naming the problem;
+// nothing is issued.
 func TestOpenSSLRefusals(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st)
@@ -164,7 +166,6 @@ func TestOpenSSLRefusals(t *testing.T) {
 				"-subject", "/CN=a.devices.example.com"}, []string{"badMessageCheck", "does not verify with the profile's shared secret"}},
 			{"name outside the profile", []string{"-secret", "pass:" + testSecret, "-certout", filepath.Join(f.dir, "y.pem"), "-cmd", "cr", "-newkey", keyPath,
 				"-subject", "/CN=www.example.org", "-sans", "www.example.org"}, []string{"notAuthorized", "www.example.org"}},
-			{"genm", []string{"-secret", "pass:" + testSecret, "-cmd", "genm"}, []string{"badRequest", "genm is not supported"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				out, err := f.openssl(tc.args...)
@@ -323,6 +324,39 @@ func TestReplayAndTime(t *testing.T) {
 	}
 	if certs, _, _ := f.store.ListCertificates(t.Context(), storage.CertificateFilter{Limit: 10}); len(certs) != 1 {
 		t.Errorf("%d certificates, want the first request's", len(certs))
+	}
+}
+
+// genm: caCerts (RFC 9483 4.3.1) answers the issuing CA's certificate and
+// the root; an infoType the server does not know gets an empty genp
+// (openssl cmp -infotype signKeyPairTypes).
+func TestGenM(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	if out, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "genm", "-infotype", "signKeyPairTypes"); err != nil {
+		t.Fatalf("openssl cmp genm: %v\n%s", err, out)
+	}
+	content := mustMarshal([]infoTypeAndValue{{Type: oidCACerts}})
+	resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType,
+		strings.NewReader(string(request(t, bodyGenM, content, testSecret, 100))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	m, err := parseMessage(der)
+	if err != nil || m.bodyTag != bodyGenP {
+		t.Fatalf("answer: %v, %s", err, bodyName(m.bodyTag))
+	}
+	var items []struct {
+		Type  asn1.ObjectIdentifier
+		Value []asn1.RawValue
+	}
+	if _, err := asn1.Unmarshal(m.body, &items); err != nil || len(items) != 1 || !items[0].Type.Equal(oidCACerts) || len(items[0].Value) != 2 {
+		t.Fatalf("genp %+v, %v; want caCerts with two certificates", items, err)
+	}
+	issuing, err := x509.ParseCertificate(items[0].Value[0].FullBytes)
+	if err != nil || !bytes.Equal(issuing.Raw, f.env.CAs["issuing"].Cert().Raw) {
+		t.Errorf("caCerts[0] is not the issuing CA: %v", err)
 	}
 }
 

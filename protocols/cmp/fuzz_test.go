@@ -108,6 +108,10 @@ func FuzzMessage(f *testing.F) {
 			}
 		case bodyCertConf:
 			parseCertConf(m.body)
+		case bodyGenM:
+			parseGenM(m.body)
+		case bodyPollReq:
+			parsePollReq(m.body)
 		}
 	})
 }

@@ -24,6 +24,8 @@ const (
 	bodyP10CR    = 4  // PKCS#10 certification request
 	bodyKUR      = 7  // key update request (CRMF)
 	bodyKUP      = 8  // key update response
+	bodyGenM     = 21 // general message
+	bodyGenP     = 22 // general response
 	bodyRR       = 11 // revocation request
 	bodyRP       = 12 // revocation response
 	bodyPKIConf  = 19 // confirmation
@@ -34,7 +36,7 @@ const (
 )
 
 var bodyNames = map[int]string{bodyIR: "ir", bodyIP: "ip", bodyCR: "cr", bodyCP: "cp", bodyP10CR: "p10cr",
-	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", bodyRR: "rr", bodyRP: "rp", 21: "genm", bodyPollReq: "pollReq", bodyPollRep: "pollRep"}
+	bodyPKIConf: "pkiconf", bodyError: "error", bodyCertConf: "certConf", bodyKUR: "kur", bodyKUP: "kup", bodyRR: "rr", bodyRP: "rp", bodyGenM: "genm", bodyGenP: "genp", bodyPollReq: "pollReq", bodyPollRep: "pollRep"}
 
 func bodyName(tag int) string {
 	if n, ok := bodyNames[tag]; ok {
@@ -463,6 +465,38 @@ func revRepBody(status []byte) []byte {
 	content := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: status})
 	content = mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: content})
 	return mustMarshal(explicit(bodyRP, content))
+}
+
+// id-it-caCerts (RFC 9483 4.3.1).
+var oidCACerts = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 4, 17}
+
+// parseGenM reads a GenMsgContent: the infoTypes asked for.
+func parseGenM(der []byte) ([]asn1.ObjectIdentifier, error) {
+	var list []infoTypeAndValue
+	if rest, err := asn1.Unmarshal(der, &list); err != nil || len(rest) > 0 {
+		return nil, errors.New("genm: GenMsgContent does not parse")
+	}
+	var out []asn1.ObjectIdentifier
+	for _, i := range list {
+		out = append(out, i.Type)
+	}
+	return out, nil
+}
+
+// genPBody is a genp with the CA certificates (caCerts) when they were
+// asked for; other infoTypes are left out, as RFC 9810 5.3.19 allows.
+func genPBody(caCerts [][]byte) []byte {
+	var items []byte
+	if caCerts != nil {
+		var certs []byte
+		for _, c := range caCerts {
+			certs = append(certs, c...)
+		}
+		value := mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: certs})
+		items = mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+			Bytes: append(mustMarshal(oidCACerts), value...)})
+	}
+	return mustMarshal(explicit(bodyGenP, mustMarshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: items})))
 }
 
 // pkiConfBody is the pkiconf answer to a certConf.
