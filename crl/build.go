@@ -32,6 +32,18 @@ type Entry struct {
 // stops at the first error emit returns and returns it.
 type Source func(ctx context.Context, emit func(Entry) error) error
 
+// SliceSource emits entries, in their order.
+func SliceSource(entries []Entry) Source {
+	return func(ctx context.Context, emit func(Entry) error) error {
+		for _, e := range entries {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // Params are what distinguishes one CRL of a CA from the next.
 type Params struct {
 	Number     int64     // CRLNumber, from the store

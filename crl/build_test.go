@@ -16,18 +16,6 @@ import (
 	"github.com/certgw/gateway/test/teststore"
 )
 
-// sliceSource emits entries from a slice.
-func sliceSource(entries []Entry) Source {
-	return func(ctx context.Context, emit func(Entry) error) error {
-		for _, e := range entries {
-			if err := emit(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -51,7 +39,7 @@ func TestBuild(t *testing.T) {
 				entries = append(entries, Entry{Serial: mustHex(fmt.Sprintf("8%031x", r)), RevokedAt: revoked, Reason: r})
 			}
 			b := &Builder{Linter: testLinter(t), Presign: ca.NewPresigner()}
-			der, err := b.Build(t.Context(), a, Params{Number: 42, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), SizeHint: len(entries)}, sliceSource(entries))
+			der, err := b.Build(t.Context(), a, Params{Number: 42, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), SizeHint: len(entries)}, SliceSource(entries))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +100,7 @@ func TestBuildPassesFullRegistry(t *testing.T) {
 	}
 	b := &Builder{Linter: fullLinter(t), Presign: ca.NewPresigner()}
 	for _, es := range [][]Entry{nil, entries} {
-		der, err := b.Build(t.Context(), cas["issuing"], Params{Number: 1, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour)}, sliceSource(es))
+		der, err := b.Build(t.Context(), cas["issuing"], Params{Number: 1, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour)}, SliceSource(es))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +119,7 @@ func TestBuildLintGateStopsBeforeSigning(t *testing.T) {
 	this := time.Now().Truncate(time.Second)
 	b := &Builder{Linter: testLinter(t), Presign: ca.NewPresigner()}
 	// BR 7.2.2: at most 10 days between thisUpdate and nextUpdate.
-	_, err := b.Build(t.Context(), a, Params{Number: 1, ThisUpdate: this, NextUpdate: this.Add(11 * 24 * time.Hour)}, sliceSource(nil))
+	_, err := b.Build(t.Context(), a, Params{Number: 1, ThisUpdate: this, NextUpdate: this.Add(11 * 24 * time.Hour)}, SliceSource(nil))
 	var lintErr *ca.LintError
 	if !errors.As(err, &lintErr) || !strings.Contains(err.Error(), "e_crl_next_update_invalid") {
 		t.Fatalf("Build() = %v, want a lint error naming e_crl_next_update_invalid", err)
@@ -199,11 +187,11 @@ func TestBuildDelta(t *testing.T) {
 	}
 	b := &Builder{Linter: linter, Presign: ca.NewPresigner()}
 	const url = "http://pki.example.net/crl/issuing/delta.crl"
-	full, err := b.Build(t.Context(), a, Params{Number: 7, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Freshest: url}, sliceSource(entries))
+	full, err := b.Build(t.Context(), a, Params{Number: 7, ThisUpdate: this, NextUpdate: this.Add(24 * time.Hour), Freshest: url}, SliceSource(entries))
 	if err != nil {
 		t.Fatal(err)
 	}
-	delta, err := b.Build(t.Context(), a, Params{Number: 8, ThisUpdate: this, NextUpdate: this.Add(time.Hour), DeltaBase: 5}, sliceSource(entries))
+	delta, err := b.Build(t.Context(), a, Params{Number: 8, ThisUpdate: this, NextUpdate: this.Add(time.Hour), DeltaBase: 5}, SliceSource(entries))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -406,14 +406,7 @@ func (p *Publisher) buildDelta(ctx context.Context, name string, s *caState, num
 	}
 	next := this.Add(s.cfg.DeltaValidity)
 	der, err := p.builder.Build(ctx, s.a, Params{Number: dn, ThisUpdate: this, NextUpdate: next, SizeHint: len(entries), DeltaBase: base},
-		func(ctx context.Context, emit func(Entry) error) error {
-			for _, e := range entries {
-				if err := emit(e); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		SliceSource(entries))
 	if err != nil {
 		return nil, 0, err
 	}
