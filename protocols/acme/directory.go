@@ -46,7 +46,7 @@ func (s *Server) offers(dir string) []string {
 // offered reports whether the directory of profile dir issues under
 // profile name.
 func (s *Server) offered(dir, name string) bool {
-	return slices.Contains(s.offers(dir), name)
+	return name == dir || slices.Contains(s.profiles[dir].ACMEOffers, name)
 }
 
 // describe is a profile's line in meta.profiles: its description, or
