@@ -55,6 +55,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -188,7 +189,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		textanswer.Fail(w, r, s.log, "CMP", errs.Wrap(errs.Malformed, err, "CMP request"))
 		return
 	}
-	log := s.log.With("profile", profile, "body", bodyName(req.bodyTag), "transaction", hexString(req.transactionID))
+	log := s.log.With("profile", profile, "body", bodyName(req.bodyTag), "transaction", hex.EncodeToString(req.transactionID))
 	key, now := profile+" "+throttle.ClientAddr(r), s.now()
 	if s.failed.Blocked(r.Context(), key, now) {
 		log.Info("cmp request refused unchecked", "addr", throttle.ClientAddr(r))
@@ -214,7 +215,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, req, set, who, errorBody(fmt.Sprintf("messageTime %s is more than %s from the gateway's clock", t.UTC().Format(time.RFC3339), maxClockSkew), failBadTime), nil, false)
 		return
 	}
-	nonce := profile + " " + hexString(req.senderNonce)
+	nonce := profile + " " + hex.EncodeToString(req.senderNonce)
 	if _, seen := s.nonces.Get(nonce, now); seen {
 		s.answer(w, r, req, set, who, errorBody("this senderNonce was used before: a request is sent once, with a fresh nonce", failBadSenderNonce), nil, false)
 		return
@@ -299,10 +300,9 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		return errorBody(bodyName(req.bodyTag)+" requests are protected with the profile's shared secret; a certificate's signature protects kur, rr and certConf", failNotAuthorized), nil, false
 	}
 	var (
-		csr    *x509.CertificateRequest
-		reqID  int
-		answer = bodyCP
-		err    error
+		csr   *x509.CertificateRequest
+		reqID int
+		err   error
 	)
 	switch req.bodyTag {
 	case bodyP10CR:
@@ -317,12 +317,6 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			return errorBody("the CSR does not parse: "+err.Error(), failBadDataFormat), nil, false
 		}
 	case bodyIR, bodyCR, bodyKUR:
-		switch req.bodyTag {
-		case bodyIR:
-			answer = bodyIP
-		case bodyKUR:
-			answer = bodyKUP
-		}
 		cr, err := parseCertReqMessages(req.body)
 		if err != nil {
 			log.Info("cmp request refused", "err", err)
@@ -347,7 +341,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 				return errorBody("a certificate's signature updates that certificate, not "+old, failNotAuthorized), nil, false
 			}
 			issued, err := s.ca.Renew(ctx, ca.RenewRequest{Serial: old, Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
-			return s.answered(log, req, answer, reqID, issued, err)
+			return s.answered(log, req, answerTo[req.bodyTag], reqID, issued, err)
 		}
 	case bodyRR:
 		return s.revoke(ctx, log, profile, set, who, req.body), nil, false
@@ -379,7 +373,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 	}
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr,
 		TransactionID: pollKey(req.bodyTag, req.transactionID)})
-	return s.answered(log, req, answer, reqID, issued, err)
+	return s.answered(log, req, answerTo[req.bodyTag], reqID, issued, err)
 }
 
 // holds reports whether the profile holds CMP requests for approval.
@@ -389,11 +383,11 @@ func (s *Server) holds(profile string) bool { return s.profiles[profile].Held }
 // (ca.IssueRequest.TransactionID): the request's type (its answer's type
 // follows) and transactionID.
 func pollKey(tag int, transactionID []byte) string {
-	return "cmp/" + bodyName(tag) + "/" + hexString(transactionID)
+	return "cmp/" + bodyName(tag) + "/" + hex.EncodeToString(transactionID)
 }
 
 // answerTo is the body type that answers a request of type tag.
-var answerTo = map[int]int{bodyIR: bodyIP, bodyCR: bodyCP, bodyP10CR: bodyCP}
+var answerTo = map[int]int{bodyIR: bodyIP, bodyCR: bodyCP, bodyP10CR: bodyCP, bodyKUR: bodyKUP}
 
 // poll answers a pollReq for a request held for approval (RFC 9810
 // 5.3.22): pollRep with checkAfter while it waits, then the ip or cp it
@@ -447,7 +441,7 @@ func (s *Server) answered(log *slog.Logger, req *message, answer, reqID int, iss
 		for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
 			d := h.New()
 			d.Write(issued.Cert.Raw)
-			s.confirming.Put(hexString(d.Sum(nil)), issued.Serial, s.now())
+			s.confirming.Put(hex.EncodeToString(d.Sum(nil)), issued.Serial, s.now())
 		}
 	}
 	log.Info("cmp certificate issued", "serial", issued.Serial, "implicit_confirm", implicit)
@@ -500,13 +494,13 @@ func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSetti
 	}
 	for _, st := range statuses {
 		if st.status != statusRejection {
-			log.Info("cmp certificate confirmed", "cert_hash", hexString(st.certHash))
+			log.Info("cmp certificate confirmed", "cert_hash", hex.EncodeToString(st.certHash))
 			continue
 		}
-		serial, ok := s.confirming.Get(hexString(st.certHash), s.now())
+		serial, ok := s.confirming.Get(hex.EncodeToString(st.certHash), s.now())
 		if !ok {
 			log.Warn("cmp certificate rejected by the client, but not answered here within the confirmation wait: revoke it through the REST API",
-				"cert_hash", hexString(st.certHash), "reason", st.text)
+				"cert_hash", hex.EncodeToString(st.certHash), "reason", st.text)
 			continue
 		}
 		if err := s.ca.Revoke(ctx, serial, 0, "cmp:"+set.Reference); err != nil && !errs.Is(err, errs.Conflict) {
@@ -587,13 +581,4 @@ func publicText(err error) string {
 		return "the gateway cannot issue now; try again later"
 	}
 	return "the gateway failed to issue"
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
 }
