@@ -95,6 +95,39 @@ func (f *fixture) key() (string, *ecdsa.PrivateKey) {
 	return f.write("key-"+time.Now().Format("150405.000000000")+".pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), k
 }
 
+// post sends body to path and returns the status and the answer.
+func (f *fixture) post(path, contentType string, body []byte) (int, []byte) {
+	f.t.Helper()
+	resp, err := f.srv.Client().Post(f.srv.URL+path, contentType, strings.NewReader(string(body)))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// postCMP sends a CMP request to the profile devices and returns the
+// answer.
+func (f *fixture) postCMP(body []byte) []byte {
+	f.t.Helper()
+	_, out := f.post("/.well-known/cmp/p/devices", ContentType, body)
+	return out
+}
+
+// enroll has openssl cmp enroll name.devices.example.com with ir and the
+// shared secret, and returns the certificate's and the key's files.
+func (f *fixture) enroll(name string) (cert, key string) {
+	f.t.Helper()
+	key, _ = f.key()
+	cert = filepath.Join(f.dir, name+".pem")
+	if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", key, "-subject", "/CN="+name+".devices.example.com",
+		"-sans", name+".devices.example.com", "-certout", cert, "-implicit_confirm"); err != nil {
+		f.t.Fatalf("ir %s: %v\n%s", name, err, msg)
+	}
+	return cert, key
+}
+
 func (f *fixture) cert(path string) *x509.Certificate {
 	f.t.Helper()
 	b, err := os.ReadFile(path)
@@ -188,17 +221,6 @@ func TestOpenSSLRefusals(t *testing.T) {
 // What is not a CMP request is an HTTP error with a line of text.
 func TestHTTPErrors(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
-	post := func(path, contentType string, body []byte) (int, string) {
-		t.Helper()
-		resp, err := f.srv.Client().Post(f.srv.URL+path, contentType, strings.NewReader(string(body)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b := make([]byte, 512)
-		n, _ := resp.Body.Read(b)
-		return resp.StatusCode, string(b[:n])
-	}
 	for _, tc := range []struct {
 		name, path, ct string
 		body           []byte
@@ -210,7 +232,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"garbage", "/.well-known/cmp/p/devices", ContentType, []byte("garbage"), 400, "not a DER PKIMessage"},
 		{"oversized", "/.well-known/cmp/p/devices", ContentType, make([]byte, maxMessage+1), 413, ""},
 	} {
-		if status, body := post(tc.path, tc.ct, tc.body); status != tc.status || !strings.Contains(body, tc.want) {
+		if status, body := f.post(tc.path, tc.ct, tc.body); status != tc.status || !strings.Contains(string(body), tc.want) {
 			t.Errorf("%s: %d %q, want %d with %q", tc.name, status, body, tc.status, tc.want)
 		}
 	}
@@ -243,12 +265,7 @@ func TestOpenSSLRejectsCertificate(t *testing.T) {
 func TestOpenSSLKeyUpdate(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st)
-		keyPath, _ := f.key()
-		oldPath := filepath.Join(f.dir, "old.pem")
-		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=k.devices.example.com",
-			"-sans", "k.devices.example.com", "-certout", oldPath, "-implicit_confirm"); err != nil {
-			t.Fatalf("ir: %v\n%s", err, msg)
-		}
+		oldPath, _ := f.enroll("k")
 		old := f.cert(oldPath)
 		newKey, _ := f.key()
 		newPath := filepath.Join(f.dir, "new.pem")
@@ -276,12 +293,7 @@ func TestOpenSSLKeyUpdate(t *testing.T) {
 func TestOpenSSLRevocation(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st)
-		keyPath, _ := f.key()
-		certPath := filepath.Join(f.dir, "r.pem")
-		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=r.devices.example.com",
-			"-sans", "r.devices.example.com", "-certout", certPath, "-implicit_confirm"); err != nil {
-			t.Fatalf("ir: %v\n%s", err, msg)
-		}
+		certPath, _ := f.enroll("r")
 		c := f.cert(certPath)
 		if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "rr", "-oldcert", certPath, "-revreason", "1"); err != nil {
 			t.Fatalf("rr: %v\n%s", err, msg)
@@ -300,16 +312,7 @@ func TestOpenSSLRevocation(t *testing.T) {
 // from the gateway's clock is refused with badTime.
 func TestReplayAndTime(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
-	post := func(b []byte) string {
-		t.Helper()
-		resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType, strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return string(out)
-	}
+	post := func(b []byte) string { return string(f.postCMP(b)) }
 	csr := p10(t)
 	csrReq := func(at time.Time) []byte { return requestAt(t, bodyP10CR, csr, testSecret, 100, at) }
 	req := csrReq(time.Now())
@@ -336,14 +339,7 @@ func TestGenM(t *testing.T) {
 		t.Fatalf("openssl cmp genm: %v\n%s", err, out)
 	}
 	content := mustMarshal([]infoTypeAndValue{{Type: oidCACerts}})
-	resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType,
-		strings.NewReader(string(request(t, bodyGenM, content, testSecret, 100))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	der, _ := io.ReadAll(resp.Body)
-	m, err := parseMessage(der)
+	m, err := parseMessage(f.postCMP(request(t, bodyGenM, content, testSecret, 100)))
 	if err != nil || m.bodyTag != bodyGenP {
 		t.Fatalf("answer: %v, %s", err, bodyName(m.bodyTag))
 	}
@@ -365,24 +361,7 @@ func TestGenM(t *testing.T) {
 // too.
 func TestFailedProtectionThrottle(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
-	post := func(b []byte) string {
-		t.Helper()
-		resp, err := f.srv.Client().Post(f.srv.URL+"/.well-known/cmp/p/devices", ContentType, strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out strings.Builder
-		buf := make([]byte, 4096)
-		for {
-			n, err := resp.Body.Read(buf)
-			out.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return out.String()
-	}
+	post := func(b []byte) string { return string(f.postCMP(b)) }
 	for range maxFailures {
 		if got := post(request(t, bodyP10CR, p10(t), "a guess", 100)); !strings.Contains(got, "does not verify") {
 			t.Fatalf("a wrong secret: %q", got)
@@ -400,18 +379,8 @@ func TestFailedProtectionThrottle(t *testing.T) {
 func TestOpenSSLSignedRequests(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st)
-		enroll := func(name string) (cert, key string) {
-			t.Helper()
-			key, _ = f.key()
-			cert = filepath.Join(f.dir, name+".pem")
-			if msg, err := f.openssl("-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", key, "-subject", "/CN="+name+".devices.example.com",
-				"-sans", name+".devices.example.com", "-certout", cert, "-implicit_confirm"); err != nil {
-				t.Fatalf("ir %s: %v\n%s", name, err, msg)
-			}
-			return cert, key
-		}
-		aCert, aKey := enroll("a")
-		bCert, _ := enroll("b")
+		aCert, aKey := f.enroll("a")
+		bCert, _ := f.enroll("b")
 		signed := func(args ...string) (string, error) {
 			return f.openssl(append([]string{"-cert", aCert, "-key", aKey, "-trusted", f.root}, args...)...)
 		}
