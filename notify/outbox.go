@@ -99,14 +99,8 @@ func (o *Outbox) Run(ctx context.Context) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		for {
-			n, err := o.deliverDue(ctx)
-			if err != nil {
-				o.log().Warn("notifications: cannot claim from the store", "err", err)
-			}
-			if err != nil || n < o.batch() {
-				break
-			}
+		if _, err := o.Flush(ctx); err != nil && ctx.Err() == nil {
+			o.log().Warn("notifications: cannot claim from the store", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -136,15 +130,6 @@ func (o *Outbox) batch() int {
 		return 32
 	}
 	return o.Batch
-}
-
-// deliverDue claims one batch and delivers it, unless ctx has ended.
-func (o *Outbox) deliverDue(ctx context.Context) (claimed int, err error) {
-	if ctx.Err() != nil {
-		return 0, nil
-	}
-	claimed, _, err = o.claimAndDeliver(ctx)
-	return claimed, err
 }
 
 // claimAndDeliver claims a batch of notifications due and posts them,
