@@ -403,11 +403,11 @@ func (s *Server) poll(ctx context.Context, log *slog.Logger, profile string, req
 			continue
 		}
 		if err == nil {
-			var issued *ca.Issued
-			if issued, err = s.ca.Answer(ctx, r); err == nil || !isPending(err) {
+			issued, err := s.ca.Answer(ctx, r)
+			pe, pending := ca.AsPending(err)
+			if !pending {
 				return s.answered(log, req, answerTo[tag], reqID, issued, err)
 			}
-			pe, _ := ca.AsPending(err)
 			after := max(int(pe.RetryAfter.Seconds()), 1)
 			return pollRepBody(reqID, after, "request "+r.ID+" waits for an operator's approval"), nil, false
 		}
@@ -415,11 +415,6 @@ func (s *Server) poll(ctx context.Context, log *slog.Logger, profile string, req
 		return errorBody(publicText(err), failInfoOf(err)), nil, false
 	}
 	return errorBody("no request of this profile waits under this transactionID", failBadRequest), nil, false
-}
-
-func isPending(err error) bool {
-	_, ok := ca.AsPending(err)
-	return ok
 }
 
 // answered is the answer (body tag answer) to a request the core issued
