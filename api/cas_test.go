@@ -54,7 +54,7 @@ func TestListCAs(t *testing.T) {
 		// Another certificate in the store (as `gateway ca renew` leaves
 		// it): this gateway still signs under the one it loaded.
 		root := e.core.CAs["root"].Cert()
-		if err := e.store.ReplaceCACertificate(context.Background(), "issuing", issuing.Raw, root.Raw, storage.AuditEvent{At: e.t0, Actor: "test", Action: "renew-ca"}); err != nil {
+		if err := e.store.ReplaceCACertificate(context.Background(), "issuing", issuing.Raw, root.Raw, nil, storage.AuditEvent{At: e.t0, Actor: "test", Action: "renew-ca"}); err != nil {
 			t.Fatal(err)
 		}
 		e.do("GET", "/api/v1/cas", reader, nil).decode(t, http.StatusOK, &p)

@@ -26,6 +26,10 @@ type Authority struct {
 	// Linter, if set, is the lint gate for the certificates this CA
 	// issues; otherwise the Issuer's.
 	Linter *Linter
+	// External is a CA certified by a CA outside the gateway
+	// (cas[].external): its chain ends at that CA's root, and a new
+	// certificate is imported (Hierarchy.Import), not renewed here.
+	External bool
 
 	cur atomic.Pointer[Certified]
 }

@@ -46,6 +46,9 @@ func (h *Hierarchy) Revoke(ctx context.Context, name string, reason int, actor s
 	if !ok {
 		return CARevocation{}, errs.New(errs.NotFound, "no CA %q in the configuration", name)
 	}
+	if c.External {
+		return CARevocation{}, errs.New(errs.Conflict, "CA %s is certified by an external CA: revoke it there (that CA's CRL and OCSP answer for it)", name)
+	}
 	if c.Parent == "" {
 		return CARevocation{}, errs.New(errs.Conflict, "CA %s is a root: a root is not revoked; relying parties remove it from their trust stores", name)
 	}

@@ -79,10 +79,10 @@ func (w *ExpiryWatch) Check() {
 			w.Log.Error("CA revoked: nothing is issued under it", "ca", name, "revoked_ca", r.CA, "revoked_at", r.At, "reason", r.Reason)
 		case left <= 0:
 			w.Log.Error("CA certificate has expired: nothing is issued under it until it is renewed",
-				"ca", name, "not_after", end, "renew", "gateway ca renew -ca "+name)
+				"ca", name, "not_after", end, "renew", RenewAdvice(w.CAs[name]))
 		case left < w.Warning(name):
 			w.Log.Warn("CA certificate ends soon", "ca", name, "not_after", end, "days_left", DaysLeft(now, end),
-				"renew", "gateway ca renew -ca "+name)
+				"renew", RenewAdvice(w.CAs[name]))
 		}
 	}
 }

@@ -29,7 +29,7 @@ const Backdate = time.Minute
 type HierarchyStore interface {
 	GetCA(ctx context.Context, name string) (storage.CA, error)
 	InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error
-	ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error
+	ReplaceCACertificate(ctx context.Context, name string, old, der, chain []byte, audit storage.AuditEvent) error
 	// A revoked CA's certificates are in the certificate inventory, under
 	// its parent (Revoke), and the audit trail holds every CA certificate.
 	CertificateStatus(ctx context.Context, serial string) (storage.CertificateStatus, error)
@@ -82,41 +82,68 @@ func (h *Hierarchy) urls() URLs {
 }
 
 // Init creates every CA of the configuration that the store does not hold
-// yet, in order (parents first), and returns the names it created. A CA the
+// yet, in order (parents first), and says which it created. A CA the
 // store holds is left as it is, so Init can run at every start: it never
 // creates a second hierarchy and never replaces a certificate or a key.
 //
 // Each key is generated inside the token. If the token already holds a key
 // with the CA's label but the store has no certificate for it (an earlier
 // Init stopped in between), that key is used rather than a second one.
-func (h *Hierarchy) Init(ctx context.Context) ([]string, error) {
-	var created []string
+//
+// An external CA (cas[].external) that has no certificate yet gets its key
+// and a certificate request to have signed (WaitingCA.CSR, made anew from
+// the same key at every run); it and the CAs under it wait until Import
+// has installed its certificate, and the next Init creates those.
+func (h *Hierarchy) Init(ctx context.Context) (InitResult, error) {
+	var res InitResult
 	done := map[string]*Authority{}
+	waiting := map[string]string{} // CA name: the external CA it waits for
 	for _, c := range h.Config.CAs {
 		rec, err := h.Store.GetCA(ctx, c.Name)
 		if err == nil {
 			a, err := h.authority(ctx, rec, done)
 			if err != nil {
-				return created, err
+				return res, err
 			}
 			done[c.Name] = a
 			h.Log.Info("CA exists, left as it is", "ca", c.Name, "subject", a.Cert().Subject.String(), "key", rec.KeyURI)
 			continue
 		}
 		if !errs.Is(err, errs.NotFound) {
-			return created, err
+			return res, err
+		}
+		if w, ok := waiting[c.Parent]; ok {
+			waiting[c.Name] = w
+			res.Waiting = append(res.Waiting, WaitingCA{Name: c.Name, Under: w})
+			continue
+		}
+		if c.External {
+			key, err := h.caKey(ctx, c)
+			if err != nil {
+				return res, fmt.Errorf("create CA %q: %w", c.Name, err)
+			}
+			csr, err := h.request(ctx, c, key, nil)
+			if err != nil {
+				return res, err
+			}
+			waiting[c.Name] = c.Name
+			res.Waiting = append(res.Waiting, WaitingCA{Name: c.Name, CSR: csr})
+			h.Log.Info("CA waits for its certificate from an external CA", "ca", c.Name, "key", key.URI())
+			continue
 		}
 		a, err := h.create(ctx, c, done)
 		if err != nil {
-			return created, fmt.Errorf("create CA %q: %w", c.Name, err)
+			return res, fmt.Errorf("create CA %q: %w", c.Name, err)
 		}
 		done[c.Name] = a
-		created = append(created, c.Name)
+		res.Created = append(res.Created, c.Name)
 	}
-	return created, nil
+	return res, nil
 }
 
-func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Authority) (*Authority, error) {
+// caKey is the key of CA c in the token: the one an interrupted Init (or
+// an external CA's request) left under its label, or a new one.
+func (h *Hierarchy) caKey(ctx context.Context, c config.CA) (signer.Key, error) {
 	kt, err := signer.ParseKeyType(c.Key.Type)
 	if err != nil {
 		return nil, errs.Wrap(errs.Config, err, "cas %s", c.Name)
@@ -127,13 +154,20 @@ func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Au
 		if got := KeyTypeOf(key.Public()); got != kt {
 			return nil, errs.New(errs.Config, "the token already holds a %s key labelled %q, but the CA wants %s; remove it or choose another label", got, c.Key.Label, kt)
 		}
-		h.Log.Warn("reusing a key left by an interrupted init", "ca", c.Name, "key", key.URI())
-	case errs.Is(err, errs.NotFound):
-		key, err = h.Signer.Generate(ctx, c.Key.Label, kt)
-		if err != nil {
-			return nil, err
+		if !c.External {
+			h.Log.Warn("reusing a key left by an interrupted init", "ca", c.Name, "key", key.URI())
 		}
+		return key, nil
+	case errs.Is(err, errs.NotFound):
+		return h.Signer.Generate(ctx, c.Key.Label, kt)
 	default:
+		return nil, err
+	}
+}
+
+func (h *Hierarchy) create(ctx context.Context, c config.CA, done map[string]*Authority) (*Authority, error) {
+	key, err := h.caKey(ctx, c)
+	if err != nil {
 		return nil, err
 	}
 
@@ -268,6 +302,9 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 	if !ok {
 		return Renewal{}, errs.New(errs.NotFound, "no CA %q in the configuration", name)
 	}
+	if c.External {
+		return Renewal{}, errs.New(errs.Conflict, "CA %s is certified by an external CA, which renews it: `gateway ca csr -ca %s` writes a request for its key, `gateway ca import -ca %s -cert FILE` installs the certificate it issues", name, name, name)
+	}
 	if validity == 0 {
 		validity = c.Validity.D()
 	}
@@ -304,7 +341,7 @@ func (h *Hierarchy) Renew(ctx context.Context, name string, validity time.Durati
 		return Renewal{}, fmt.Errorf("renew CA %q: %w", name, err)
 	}
 	oldSerial, newSerial := SerialHex(a.Cert().SerialNumber), SerialHex(cert.SerialNumber)
-	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert().Raw, cert.Raw, storage.AuditEvent{
+	if err := h.Store.ReplaceCACertificate(ctx, name, a.Cert().Raw, cert.Raw, nil, storage.AuditEvent{
 		At: now, Actor: actor, Action: "renew-ca", Profile: CAProfilePrefix + name, Serial: newSerial,
 		Detail: fmt.Sprintf("CA %s (%s, key %s) renewed by %s: certificate %s (until %s) replaces %s (until %s)", name, cert.Subject,
 			a.Key.URI(), cert.Issuer, newSerial, cert.NotAfter.UTC().Format(time.RFC3339), oldSerial, a.Cert().NotAfter.UTC().Format(time.RFC3339)),
@@ -334,6 +371,7 @@ func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
 		}
 		a.CRLMirrors = c.CRLMirrors
 		a.CRLShards = c.CRL.Shards
+		a.External = c.External
 		done[c.Name] = a
 	}
 	return done, nil
@@ -364,6 +402,10 @@ func (h *Hierarchy) authority(ctx context.Context, rec storage.CA, done map[stri
 			return nil, errs.New(errs.Internal, "CA %q: issuer does not match parent %q", rec.Name, rec.Parent)
 		}
 		chain = parent.Full()
+	} else if rec.Chain != nil {
+		if chain, err = externalChain(rec, cert); err != nil {
+			return nil, err
+		}
 	}
 	revoked, err := h.revoked(ctx, rec.Name, cert, parent)
 	if err != nil {
@@ -420,17 +462,20 @@ func (h *Hierarchy) Reload(ctx context.Context, cas map[string]*Authority) ([]Re
 		if err != nil {
 			return applied, fmt.Errorf("reload CA %q: %w", c.Name, err)
 		}
-		if !bytes.Equal(rec.CertDER, cur.Cert.Raw) {
-			cert, err := h.successor(c, a, rec.CertDER, cas)
+		if !bytes.Equal(rec.CertDER, cur.Cert.Raw) || c.External && !bytes.Equal(rec.Chain, joinDER(cur.Chain)) {
+			cert, chain, err := h.successor(c, a, rec, cas)
 			if err != nil {
 				problems = append(problems, err)
 			} else {
 				next.Cert, changed = cert, true
+				if c.External {
+					next.Chain = chain
+				}
 				applied = append(applied, Renewal{CA: c.Name, Parent: c.Parent, Old: cur.Cert, Renewed: cert})
 			}
 		}
 		parent := cas[c.Parent]
-		if parent != nil && (len(cur.Chain) == 0 || cur.Chain[0] != parent.Cert()) {
+		if parent != nil && !sameCerts(cur.Chain, parent.Full()) {
 			next.Chain, changed = parent.Full(), true
 		}
 		revoked, err := h.revoked(ctx, c.Name, next.Cert, parent)
@@ -479,31 +524,68 @@ func (h *Hierarchy) Refresh(ctx context.Context, cas map[string]*Authority, chan
 	}
 }
 
-// successor checks that der, the stored certificate of CA c, may replace
+// successor checks that rec, the stored certificate of CA c, may replace
 // the certificate a serves: it certifies a's key under the same subject
-// and its parent's key signed it.
-func (h *Hierarchy) successor(c config.CA, a *Authority, der []byte, cas map[string]*Authority) (*x509.Certificate, error) {
-	cert, err := x509.ParseCertificate(der)
+// and its parent's key (an external CA's: the first of its stored chain)
+// signed it. It returns the certificate and, for an external CA, the
+// stored chain.
+func (h *Hierarchy) successor(c config.CA, a *Authority, rec storage.CA, cas map[string]*Authority) (*x509.Certificate, []*x509.Certificate, error) {
+	cert, err := x509.ParseCertificate(rec.CertDER)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", c.Name)
+		return nil, nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", c.Name)
 	}
 	if !samePublicKey(a.Key.Public(), cert.PublicKey) {
-		return nil, errs.New(errs.Internal, "CA %q: the stored certificate %s certifies another key than %s; kept serving %s",
+		return nil, nil, errs.New(errs.Internal, "CA %q: the stored certificate %s certifies another key than %s; kept serving %s",
 			c.Name, SerialHex(cert.SerialNumber), a.Key.URI(), SerialHex(a.Cert().SerialNumber))
 	}
 	if !bytes.Equal(cert.RawSubject, a.Cert().RawSubject) {
-		return nil, errs.New(errs.Internal, "CA %q: the stored certificate %s names another subject (%s); kept serving %s",
+		return nil, nil, errs.New(errs.Internal, "CA %q: the stored certificate %s names another subject (%s); kept serving %s",
 			c.Name, SerialHex(cert.SerialNumber), cert.Subject, SerialHex(a.Cert().SerialNumber))
+	}
+	if c.External {
+		chain, err := externalChain(rec, cert)
+		return cert, chain, err
 	}
 	issuer := cert // a root signs itself
 	if parent := cas[c.Parent]; parent != nil {
 		issuer = parent.Cert()
 	}
 	if err := cert.CheckSignatureFrom(issuer); err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "CA %q: the stored certificate %s is not signed by %s; kept serving %s",
+		return nil, nil, errs.Wrap(errs.Internal, err, "CA %q: the stored certificate %s is not signed by %s; kept serving %s",
 			c.Name, SerialHex(cert.SerialNumber), issuer.Subject, SerialHex(a.Cert().SerialNumber))
 	}
-	return cert, nil
+	return cert, nil, nil
+}
+
+// externalChain is the stored chain of an external CA whose certificate
+// is cert, checked to have signed it.
+func externalChain(rec storage.CA, cert *x509.Certificate) ([]*x509.Certificate, error) {
+	chain, err := x509.ParseCertificates(rec.Chain)
+	if err == nil && len(chain) == 0 {
+		err = errors.New("empty")
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "CA %q: stored chain", rec.Name)
+	}
+	if err := cert.CheckSignatureFrom(chain[0]); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "CA %q: the stored certificate %s is not signed by %s, the first of its stored chain",
+			rec.Name, SerialHex(cert.SerialNumber), chain[0].Subject)
+	}
+	return chain, nil
+}
+
+// sameCerts reports whether a and b hold the same certificates (the same
+// pointers) in the same order.
+func sameCerts(a, b []*x509.Certificate) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func subject(s config.Subject) pkix.Name {

@@ -82,12 +82,12 @@ func TestInitOnSoftHSM(t *testing.T) {
 		t.Run(tc.root+"/"+tc.issuing, func(t *testing.T) {
 			ctx := context.Background()
 			s := newSoftHSMHierarchy(t, hierarchyConfig(tc.root, tc.issuing))
-			created, err := s.h.Init(ctx)
+			res, err := s.h.Init(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Join(created, ",") != "root,issuing" {
-				t.Fatalf("created %v", created)
+			if strings.Join(res.Created, ",") != "root,issuing" || len(res.Waiting) != 0 {
+				t.Fatalf("init did %+v", res)
 			}
 			cas, err := s.h.Load(ctx)
 			if err != nil {
@@ -109,9 +109,9 @@ func TestInitOnSoftHSM(t *testing.T) {
 
 			// Init again: nothing created, same certificates.
 			before, _ := s.store.ListCAs(ctx)
-			created, err = s.h.Init(ctx)
-			if err != nil || len(created) != 0 {
-				t.Fatalf("second init created %v, %v", created, err)
+			res, err = s.h.Init(ctx)
+			if err != nil || len(res.Created) != 0 {
+				t.Fatalf("second init did %+v, %v", res, err)
 			}
 			after, _ := s.store.ListCAs(ctx)
 			if len(after) != 2 || !bytes.Equal(before[0].CertDER, after[0].CertDER) || !bytes.Equal(before[1].CertDER, after[1].CertDER) {
@@ -363,7 +363,7 @@ func TestReloadOnSoftHSM(t *testing.T) {
 	// A certificate for another key in the store (a bad restore, a
 	// tampered database) is refused; the CA keeps signing under its own.
 	foreign := selfSigned(t, oldRoot.Subject)
-	if err := s.store.ReplaceCACertificate(ctx, "root", root.Cert().Raw, foreign.Raw, storage.AuditEvent{At: *now, Actor: "test", Action: "test"}); err != nil {
+	if err := s.store.ReplaceCACertificate(ctx, "root", root.Cert().Raw, foreign.Raw, nil, storage.AuditEvent{At: *now, Actor: "test", Action: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	applied, err = s.h.Reload(ctx, running)

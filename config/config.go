@@ -173,6 +173,13 @@ type SoftwareSigner struct {
 type CA struct {
 	Name     string   `yaml:"name"`
 	Parent   string   `yaml:"parent"` // empty for a root
+	// External is a CA certified by a CA outside the gateway (an offline
+	// root, a corporate PKI): gateway init makes its key in the token and
+	// a certificate request, and `gateway ca import` installs the
+	// certificate that CA issued, with the chain above it. It has no
+	// parent here; CAs may be listed under it. Its validity is the
+	// external CA's to decide.
+	External bool     `yaml:"external"`
 	Key      Key      `yaml:"key"`
 	Subject  Subject  `yaml:"subject"`
 	Validity Duration `yaml:"validity"`

@@ -105,6 +105,7 @@ cas:
   - {name: root, key: {type: dsa-1024}}
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
+  - {name: offline, parent: root, external: true}
 profiles:
   - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
 acme:
@@ -123,7 +124,7 @@ keystore: {wrap: hsm}
 		"storage.tidy.certificates_after: 0 (kept) or at least 1d", "storage.tidy.requests_after: must be 0", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
-		"cas[2].name: \"root\" is also", "profiles[0].ca:", "profiles[0].methods[1]:",
+		"cas[2].name: \"root\" is also", "cas[3].external: an external CA certifies this CA", "profiles[0].ca:", "profiles[0].methods[1]:",
 		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",
 		"profiles[0].certificate_policies[1]: must be an OID", "profiles[0].certificate_policies[2]: 2.23.140.1.2.1 is anyPolicy or a CA/B Forum reserved policy",
 		"profiles[0].certificate_policies[3]: must be an OID",

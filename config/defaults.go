@@ -63,7 +63,7 @@ func (c *Config) setDefaults() {
 	setDur(&p.ReconnectInterval, DefaultReconnectInterval)
 	for i := range c.CAs {
 		ca := &c.CAs[i]
-		if ca.Parent == "" {
+		if ca.Parent == "" && !ca.External {
 			setStr(&ca.Key.Type, "ecdsa-p384")
 			setDur(&ca.Validity, DefaultRootValidity)
 		} else {

@@ -202,6 +202,10 @@ func (c *Config) validateCAs(add func(path, format string, args ...any)) {
 		add("crl.shards", "partitioned CRLs are chosen per CA: set cas[].crl.shards")
 	}
 	for i, ca := range c.CAs {
+		if ca.External && ca.Parent != "" {
+			add(fmt.Sprintf("cas[%d].external", i), "an external CA certifies this CA: it has no parent among the gateway's CAs (parent %q)", ca.Parent)
+			continue
+		}
 		if ca.Parent == "" {
 			continue
 		}

@@ -12,6 +12,12 @@ type CA struct {
 	Parent    string // name of the issuing CA; "" for a root
 	KeyURI    string // RFC 7512 pkcs11: URI, or a file path for the software signer
 	CertDER   []byte
+	// Chain is set for a CA certified by a CA outside the gateway (an
+	// offline root: cas[].external): the certificates above it, nearest
+	// first, up to and including that root, DER one after the other (read
+	// them with x509.ParseCertificates). Nil for the gateway's own CAs,
+	// whose chain is their parents'.
+	Chain     []byte
 	CreatedAt time.Time
 }
 

@@ -80,12 +80,14 @@ type Store interface {
 	// ListCAs returns every CA ordered by CreatedAt, then Name.
 	ListCAs(ctx context.Context) ([]CA, error)
 	// ReplaceCACertificate puts der in place of the named CA's certificate
-	// (a renewal: `gateway ca renew`) and appends audit in the same
+	// and chain in place of its chain (CA.Chain; nil for a CA the gateway
+	// certifies) (a renewal: `gateway ca renew`, or `gateway ca import` of
+	// a certificate from an external CA) and appends audit in the same
 	// commit, provided the stored certificate is still old. It returns
 	// errs.NotFound for an unknown CA, errs.Conflict if the certificate
 	// is no longer old (another renewal came first) and errs.Malformed for
 	// an empty der, and then changes and appends nothing.
-	ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit AuditEvent) error
+	ReplaceCACertificate(ctx context.Context, name string, old, der, chain []byte, audit AuditEvent) error
 
 	// InsertPendingCertificate records a certificate before it is signed
 	// ("persist, then sign"): the row is stored with StatusPending and no

@@ -44,7 +44,10 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(w, "NAME\tPARENT\tSERIAL\tNOT AFTER\tDAYS LEFT\tSUBJECT\tKEY")
 	for _, rec := range ca.ParentsFirst(cas) {
 		parent := rec.Parent
-		if parent == "" {
+		switch {
+		case rec.Chain != nil:
+			parent = "(external)"
+		case parent == "":
 			parent = "-"
 		}
 		if dir, ok := rec.Upstream(); ok {
@@ -180,4 +183,81 @@ func cliActor(fallback string) string {
 		return "cli:" + u.Username
 	}
 	return fallback
+}
+
+// cmdCACSR writes a certificate request for the key of a CA that an
+// external CA certifies (ca.Hierarchy.Request), for a first certificate
+// or a new one before the current ends. It needs the token.
+func cmdCACSR(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ca csr", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	name := fs.String("ca", "", "name of the CA (cas[].external; required)")
+	out := fs.String("o", "", "write the request (PEM) to this file instead of standard output")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *name == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gateway ca csr -ca CA [-o FILE] [-config FILE]")
+		return errUsage
+	}
+	deps, err := openConfigDeps(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	der, err := deps.hierarchy().Request(ctx, *name)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err := stdout.Write(ca.RequestPEM(der))
+		return err
+	}
+	if err := os.WriteFile(*out, ca.RequestPEM(der), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "certificate request of CA %s written to %s\n", *name, *out)
+	return nil
+}
+
+// cmdCAImport installs the certificate an external CA issued for one of
+// the gateway's CAs, with the chain above it (ca.Hierarchy.Import).
+func cmdCAImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ca import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	name := fs.String("ca", "", "name of the CA (cas[].external; required)")
+	certFile := fs.String("cert", "", "PEM or DER file: the CA's certificate and those above it, up to and including the root (required)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *name == "" || *certFile == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: gateway ca import -ca CA -cert FILE [-config FILE]")
+		return errUsage
+	}
+	data, err := os.ReadFile(*certFile)
+	if err != nil {
+		return err
+	}
+	deps, err := openConfigDeps(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	im, err := deps.hierarchy().Import(ctx, *name, data, cliActor("gateway ca import"))
+	if err != nil {
+		return err
+	}
+	root := im.Chain[len(im.Chain)-1]
+	fmt.Fprintf(stdout, "imported the certificate of CA %s: %s, issued by %s, valid until %s, under the root %s\n", im.CA,
+		ca.SerialHex(im.Cert.SerialNumber), im.Cert.Issuer, im.Cert.NotAfter.UTC().Format(time.RFC3339), root.Subject)
+	if im.Replaces != nil {
+		fmt.Fprintf(stdout, "it replaces %s (until %s); running gateways serve it within %s (send one SIGHUP to reload at once)\n",
+			ca.SerialHex(im.Replaces.SerialNumber), im.Replaces.NotAfter.UTC().Format(time.RFC3339), ca.ReloadInterval)
+	}
+	if len(im.Uncreated) > 0 {
+		fmt.Fprintf(stdout, "run gateway init to create the CAs under it: %s\n", strings.Join(im.Uncreated, ", "))
+	}
+	return nil
 }

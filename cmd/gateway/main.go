@@ -25,6 +25,8 @@ commands:
                  certify a CA's key again (same subject and key, new lifetime)
   ca revoke -ca CA [-reason R]
                  revoke a subordinate CA (its parent's CRL and OCSP say so)
+  ca csr -ca CA [-o FILE] | ca import -ca CA -cert FILE
+                 request and install the certificate of a CA certified by an external CA
   serve          run the gateway
   token create|list|revoke
                  create a REST API token (printed once), list tokens, revoke one
@@ -91,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return cmdCARenew(ctx, args[2:], stdout, stderr)
 			case "revoke":
 				return cmdCARevoke(ctx, args[2:], stdout, stderr)
+			case "csr":
+				return cmdCACSR(ctx, args[2:], stdout, stderr)
+			case "import":
+				return cmdCAImport(ctx, args[2:], stdout, stderr)
 			}
 		}
 	case "token":

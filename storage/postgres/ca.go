@@ -10,7 +10,7 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
+const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, chain_der, created_at`
 
 // InsertCA implements storage.Store.
 func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error {
@@ -19,8 +19,8 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.Audit
 		parent = &ca.Parent
 	}
 	return s.audited(ctx, "insert CA "+ca.Name, audit, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			ca.Name, parent, ca.KeyURI, ca.CertDER, ca.CreatedAt)
+		_, err := tx.Exec(ctx, `INSERT INTO cas (name, parent, key_uri, cert_der, chain_der, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ca.Name, parent, ca.KeyURI, ca.CertDER, nullBytes(ca.Chain), ca.CreatedAt)
 		if err != nil {
 			return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
 		}
@@ -29,12 +29,12 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.Audit
 }
 
 // ReplaceCACertificate implements storage.Store.
-func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error {
+func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der, chain []byte, audit storage.AuditEvent) error {
 	if len(der) == 0 {
 		return errs.New(errs.Malformed, "postgres: CA %q: no certificate to store", name)
 	}
 	return s.audited(ctx, "replace the certificate of CA "+name, audit, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE cas SET cert_der = $1 WHERE name = $2 AND cert_der = $3`, der, name, old)
+		tag, err := tx.Exec(ctx, `UPDATE cas SET cert_der = $1, chain_der = $2 WHERE name = $3 AND cert_der = $4`, der, nullBytes(chain), name, old)
 		if err != nil {
 			return wrap(err, "replace the certificate of CA %q", name)
 		}
@@ -81,12 +81,13 @@ func (s *Store) ListCAs(ctx context.Context) ([]storage.CA, error) {
 
 func scanCA(r pgx.Row) (storage.CA, error) {
 	var ca storage.CA
-	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &ca.CreatedAt); err != nil {
+	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &ca.Chain, &ca.CreatedAt); err != nil {
 		return storage.CA{}, err
 	}
 	ca.CreatedAt = utc(ca.CreatedAt)
 	// An upstream's row has an empty certificate (stored empty: cert_der
 	// is NOT NULL); it comes back nil like every empty byte slice.
 	ca.CertDER = nullBytes(ca.CertDER)
+	ca.Chain = nullBytes(ca.Chain)
 	return ca, nil
 }

@@ -9,15 +9,15 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
-const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, created_at`
+const caColumns = `name, COALESCE(parent, ''), key_uri, cert_der, chain_der, created_at`
 
 // InsertCA implements storage.Store.
 func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.AuditEvent) error {
 	parent := sql.NullString{String: ca.Parent, Valid: ca.Parent != ""}
 	return s.writes.Do(ctx, "insert CA "+ca.Name, audited(audit, func(ctx context.Context, tx *txn) error {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO cas (name, parent, key_uri, cert_der, created_at) VALUES (?, ?, ?, ?, ?)`,
-			ca.Name, parent, ca.KeyURI, ca.CertDER, micros(ca.CreatedAt))
+			`INSERT INTO cas (name, parent, key_uri, cert_der, chain_der, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			ca.Name, parent, ca.KeyURI, ca.CertDER, nullBytes(ca.Chain), micros(ca.CreatedAt))
 		if err != nil {
 			return wrap(err, "insert CA %q (parent %q)", ca.Name, ca.Parent)
 		}
@@ -26,12 +26,12 @@ func (s *Store) InsertCA(ctx context.Context, ca storage.CA, audit storage.Audit
 }
 
 // ReplaceCACertificate implements storage.Store.
-func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der []byte, audit storage.AuditEvent) error {
+func (s *Store) ReplaceCACertificate(ctx context.Context, name string, old, der, chain []byte, audit storage.AuditEvent) error {
 	if len(der) == 0 {
 		return errs.New(errs.Malformed, "sqlite: CA %q: no certificate to store", name)
 	}
 	return s.writes.Do(ctx, "replace the certificate of CA "+name, audited(audit, func(ctx context.Context, tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE cas SET cert_der = ? WHERE name = ? AND cert_der = ?`, der, name, old)
+		res, err := tx.ExecContext(ctx, `UPDATE cas SET cert_der = ?, chain_der = ? WHERE name = ? AND cert_der = ?`, der, nullBytes(chain), name, old)
 		if err != nil {
 			return wrap(err, "replace the certificate of CA %q", name)
 		}
@@ -90,12 +90,13 @@ type scanner interface{ Scan(dest ...any) error }
 func scanCA(r scanner) (storage.CA, error) {
 	var ca storage.CA
 	var created int64
-	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &created); err != nil {
+	if err := r.Scan(&ca.Name, &ca.Parent, &ca.KeyURI, &ca.CertDER, &ca.Chain, &created); err != nil {
 		return storage.CA{}, err
 	}
 	ca.CreatedAt = fromMicros(created)
 	// An upstream's row has an empty certificate (stored empty: cert_der
 	// is NOT NULL); it comes back nil like every empty byte slice.
 	ca.CertDER = nullBytes(ca.CertDER)
+	ca.Chain = nullBytes(ca.Chain)
 	return ca, nil
 }

@@ -99,7 +99,7 @@ func testAuditedChanges(t *testing.T, open func(t *testing.T) storage.Store) {
 	}
 	replaceCert := func(old, der []byte) change {
 		return func(ctx context.Context, s storage.Store, audit storage.AuditEvent) error {
-			return s.ReplaceCACertificate(ctx, "root", old, der, audit)
+			return s.ReplaceCACertificate(ctx, "root", old, der, nil, audit)
 		}
 	}
 	orphan := rootCA("orphan", base)

@@ -88,15 +88,45 @@ func testCA(t *testing.T, open func(t *testing.T) storage.Store) {
 		s, ctx := open(t), t.Context()
 		root := rootCA("root", base)
 		must(t, "InsertCA", s.InsertCA(ctx, root, Event("init-ca", "")))
-		must(t, "ReplaceCACertificate", s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(5), Event("renew-ca", "")))
+		must(t, "ReplaceCACertificate", s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(5), nil, Event("renew-ca", "")))
 		wantKind(t, "second ReplaceCACertificate from the same certificate",
-			s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(6), Event("renew-ca", "")), errs.Conflict)
+			s.ReplaceCACertificate(ctx, "root", root.CertDER, testDER(6), nil, Event("renew-ca", "")), errs.Conflict)
 		want := normCA(root)
 		want.CertDER = testDER(5)
 		got, err := s.GetCA(ctx, "root")
 		must(t, "GetCA", err)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("GetCA() after renewal =\n%+v\nwant\n%+v", got, want)
+		}
+	})
+
+	// A CA certified by an external CA keeps the chain above it, and a
+	// certificate imported later replaces certificate and chain together;
+	// a certificate the gateway renews leaves no chain.
+	t.Run("ExternalChain", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		ext := rootCA("issuing", base)
+		ext.Chain = append(testDER(7), testDER(8)...)
+		must(t, "InsertCA", s.InsertCA(ctx, ext, Event("import-ca", "")))
+		got, err := s.GetCA(ctx, "issuing")
+		must(t, "GetCA", err)
+		if !reflect.DeepEqual(got, normCA(ext)) {
+			t.Errorf("GetCA() =\n%+v\nwant\n%+v", got, normCA(ext))
+		}
+		must(t, "ReplaceCACertificate with a chain", s.ReplaceCACertificate(ctx, "issuing", ext.CertDER, testDER(5), testDER(9), Event("import-ca", "")))
+		want := normCA(ext)
+		want.CertDER, want.Chain = testDER(5), testDER(9)
+		cas, err := s.ListCAs(ctx)
+		must(t, "ListCAs", err)
+		if !reflect.DeepEqual(cas, []storage.CA{want}) {
+			t.Errorf("ListCAs() after import =\n%+v\nwant\n%+v", cas, []storage.CA{want})
+		}
+		must(t, "ReplaceCACertificate without a chain", s.ReplaceCACertificate(ctx, "issuing", testDER(5), testDER(6), nil, Event("renew-ca", "")))
+		want.CertDER, want.Chain = testDER(6), nil
+		got, err = s.GetCA(ctx, "issuing")
+		must(t, "GetCA", err)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCA() after a renewal without a chain =\n%+v\nwant\n%+v", got, want)
 		}
 	})
 
