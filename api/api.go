@@ -86,16 +86,25 @@ type Config struct {
 	// RevokeCA, if set, serves POST /cas/{name}/revoke: it revokes the CA
 	// (ca.Hierarchy.Revoke) and has this process stop issuing under it.
 	RevokeCA func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
+	// CARequest, if set, serves GET /cas/{name}/csr: a certificate request
+	// for the key of a CA an external CA certifies (ca.Hierarchy.Request).
+	CARequest func(ctx context.Context, name string) ([]byte, error)
+	// ImportCA, if set, serves POST /cas/{name}/certificate: it installs
+	// the certificate an external CA issued (ca.Hierarchy.Import) and has
+	// this process serve it.
+	ImportCA func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
 }
 
 // API serves /api/v1.
 type API struct {
-	core       *ca.Core
-	store      Store
-	log        *slog.Logger
-	now        func() time.Time
-	renewCAFn  func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
-	revokeCAFn func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
+	core        *ca.Core
+	store       Store
+	log         *slog.Logger
+	now         func() time.Time
+	renewCAFn   func(ctx context.Context, name string, validity time.Duration, actor string) (ca.Renewal, error)
+	revokeCAFn  func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
+	caRequestFn func(ctx context.Context, name string) ([]byte, error)
+	importCAFn  func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -119,6 +128,7 @@ func New(cfg Config) *API {
 		cfg.Now = time.Now
 	}
 	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
+		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA,
 		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
 		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024}}
 }
@@ -155,6 +165,8 @@ const (
 //	GET  /cas                                 read    the CAs and their certificates
 //	POST /cas/{name}/renew                    admin   renew a CA's certificate (same key)
 //	POST /cas/{name}/revoke                   admin   revoke a subordinate CA
+//	GET  /cas/{name}/csr                      admin   a request for the key of a CA an external CA certifies
+//	POST /cas/{name}/certificate              admin   install the certificate an external CA issued
 //	POST /tokens                              admin   create an API token (its secret is answered once)
 //	GET  /tokens                              admin   list API tokens (never a secret)
 //	POST /tokens/{id}/revoke                  admin   revoke an API token
@@ -195,6 +207,8 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRead)).Get("/cas", a.cas)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/renew", a.renewCA)
 		r.With(a.require(scopeAdmin)).Post("/cas/{name}/revoke", a.revokeCA)
+		r.With(a.require(scopeAdmin)).Get("/cas/{name}/csr", a.caRequest)
+		r.With(a.require(scopeAdmin)).Post("/cas/{name}/certificate", a.importCA)
 		r.With(a.require(scopeRead)).Get("/certificates", a.list)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}", a.get)
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/x509"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -27,6 +28,9 @@ type caJSON struct {
 	NotAfter    *time.Time `json:"not_after,omitempty"`
 	DaysLeft    *int       `json:"days_left,omitempty"`
 	Certificate string     `json:"certificate,omitempty"` // PEM
+	// Chain is set for a CA an external CA certifies (cas[].external):
+	// the certificates above it, up to and including that CA's root (PEM).
+	Chain string `json:"chain,omitempty"`
 	// RevokedAt and RevocationReason are set for a revoked CA (or one
 	// under a revoked CA), as this gateway knows it.
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
@@ -65,6 +69,14 @@ func (a *API) cas(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.describeCA(&j, cert, now)
+		if rec.Chain != nil {
+			chain, err := x509.ParseCertificates(rec.Chain)
+			if err != nil {
+				a.problem(w, r, errs.Wrap(errs.Internal, err, "CA %s: stored chain", rec.Name))
+				return
+			}
+			j.Chain = string(ca.PEMChain(chain...))
+		}
 		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cas": out})
@@ -206,4 +218,65 @@ func (a *API) revokeCA(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Warn("CA revoked", "ca", name, "serials", rev.Serials, "reason", ReasonName(reason), "by", requester(r))
 	writeJSON(w, http.StatusOK, revokeCAResponse{CA: rev.CA, Parent: rev.Parent, Serials: rev.Serials, RevokedAt: rev.At.UTC(), Reason: ReasonName(rev.Reason)})
+}
+
+// caRequestResponse is a CA's certificate request.
+type caRequestResponse struct {
+	CA  string `json:"ca"`
+	CSR string `json:"csr"` // PEM
+}
+
+// caRequest answers a certificate request for the key of a CA that an
+// external CA certifies, as `gateway ca csr` writes it: GET /cas/{name}/csr.
+func (a *API) caRequest(w http.ResponseWriter, r *http.Request) {
+	if a.caRequestFn == nil {
+		a.problem(w, r, errs.New(errs.NotFound, "CA certificate requests are not served by this process"))
+		return
+	}
+	name := chi.URLParam(r, "name")
+	der, err := a.caRequestFn(r.Context(), name)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, caRequestResponse{CA: name, CSR: string(ca.RequestPEM(der))})
+}
+
+type importCARequest struct {
+	// Certificate is PEM: the CA's certificate and those above it, up to
+	// and including the root.
+	Certificate string `json:"certificate"`
+}
+
+// importCA installs the certificate an external CA issued for one of the
+// gateway's CAs, as `gateway ca import` does (ca.Hierarchy.Import), and
+// has this process serve it at once; other replicas take it up within a
+// minute. POST /cas/{name}/certificate with {"certificate": PEM}.
+func (a *API) importCA(w http.ResponseWriter, r *http.Request) {
+	if a.importCAFn == nil {
+		a.problem(w, r, errs.New(errs.NotFound, "CA certificate imports are not served by this process"))
+		return
+	}
+	var req importCARequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Certificate) == "" {
+		a.problem(w, r, errs.New(errs.Malformed, "field \"certificate\" is required: the CA's certificate and those above it, up to the root, as PEM"))
+		return
+	}
+	name := chi.URLParam(r, "name")
+	im, err := a.importCAFn(r.Context(), name, []byte(req.Certificate), requester(r))
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	a.log.Info("CA certificate imported", "ca", name, "serial", ca.SerialHex(im.Cert.SerialNumber), "issuer", im.Cert.Issuer.String(), "by", requester(r))
+	out := renewCAResponse{caJSON: caJSON{Name: name, Chain: string(ca.PEMChain(im.Chain...))}}
+	if im.Replaces != nil {
+		out.Replaces = ca.SerialHex(im.Replaces.SerialNumber)
+	}
+	a.describeCA(&out.caJSON, im.Cert, a.now())
+	writeJSON(w, http.StatusOK, out)
 }

@@ -3,12 +3,19 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -156,4 +163,119 @@ func TestRevokeCA(t *testing.T) {
 		e.do("POST", "/api/v1/profiles/web/certificates", issuer, map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"after.example.com"}, nil)}).
 			problem(t, http.StatusServiceUnavailable, "unavailable", "CA issuing was revoked")
 	})
+}
+
+// A CA an external CA certifies, through the API: GET /cas/NAME/csr
+// answers a request for its key, POST /cas/NAME/certificate installs what
+// the external CA issued (stored the first time, replacing the current
+// certificate later, audited with the token's name), and GET /cas shows
+// its chain. Refusals change nothing.
+func TestExternalCAThroughAPI(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.hierarchy.Config.CAs = append(e.hierarchy.Config.CAs, config.CA{Name: "corp", External: true,
+			Key: config.Key{Type: "ecdsa-p256", Label: "corp"}, Subject: config.Subject{CommonName: "Corp Issuing", Organization: "Corp", Country: "DE"}})
+		if res, err := e.hierarchy.Init(ctx); err != nil || len(res.Waiting) != 1 {
+			t.Fatalf("Init() = %+v, %v", res, err)
+		}
+		e.do("GET", "/api/v1/cas/corp/csr", reader, nil).problem(t, http.StatusForbidden, "forbidden", "admin")
+		e.do("GET", "/api/v1/cas/issuing/csr", admin, nil).problem(t, http.StatusConflict, "conflict", "gateway ca renew")
+		e.do("GET", "/api/v1/cas/nope/csr", admin, nil).problem(t, http.StatusNotFound, "notFound", "nope")
+		var req struct{ CA, CSR string }
+		e.do("GET", "/api/v1/cas/corp/csr", admin, nil).decode(t, http.StatusOK, &req)
+		block, _ := pem.Decode([]byte(req.CSR))
+		if req.CA != "corp" || block == nil || block.Type != "CERTIFICATE REQUEST" {
+			t.Fatalf("GET /cas/corp/csr = %+v", req)
+		}
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil || csr.CheckSignature() != nil || csr.Subject.CommonName != "Corp Issuing" {
+			t.Fatalf("request: %v, %+v", err, csr)
+		}
+
+		extRoot, extKey := externalRoot(t)
+		first := certifyRequest(t, csr, extRoot, extKey, 365*24*time.Hour)
+		post := func(pemText string) response {
+			return e.do("POST", "/api/v1/cas/corp/certificate", admin, map[string]any{"certificate": pemText})
+		}
+		post("").problem(t, http.StatusBadRequest, "malformed", "certificate")
+		post(string(ca.PEMChain(first))).problem(t, http.StatusBadRequest, "malformed", "no self-signed root")
+		post(string(ca.PEMChain(extRoot))).problem(t, http.StatusBadRequest, "malformed", "certifies its key")
+		if _, err := e.store.GetCA(ctx, "corp"); err == nil {
+			t.Fatal("a refused import stored the CA")
+		}
+
+		type imported struct {
+			Name, Serial, Certificate, Chain, Replaces string
+		}
+		var got imported
+		post(string(ca.PEMChain(first, extRoot))).decode(t, http.StatusOK, &got)
+		if chain := parseCerts(t, got.Chain); got.Name != "corp" || got.Serial != ca.SerialHex(first.SerialNumber) || got.Replaces != "" ||
+			len(chain) != 1 || !chain[0].Equal(extRoot) {
+			t.Fatalf("first import: %+v", got)
+		}
+		post(string(ca.PEMChain(first, extRoot))).problem(t, http.StatusConflict, "conflict", "already installed")
+
+		second := certifyRequest(t, csr, extRoot, extKey, 2*365*24*time.Hour)
+		post(string(ca.PEMChain(extRoot, second))).decode(t, http.StatusOK, &got)
+		if got.Serial != ca.SerialHex(second.SerialNumber) || got.Replaces != ca.SerialHex(first.SerialNumber) {
+			t.Fatalf("second import: %+v", got)
+		}
+		var p struct{ CAs []imported }
+		e.do("GET", "/api/v1/cas", reader, nil).decode(t, http.StatusOK, &p)
+		var listed imported
+		for _, c := range p.CAs {
+			if c.Name == "corp" {
+				listed = c
+			}
+		}
+		if chain := parseCerts(t, listed.Chain); listed.Serial != got.Serial || len(chain) != 1 || !chain[0].Equal(extRoot) {
+			t.Errorf("GET /cas lists corp as %+v", listed)
+		}
+		events, err := e.store.ListAudit(ctx, storage.AuditFilter{Profile: "ca:corp"})
+		if err != nil || len(events) != 2 || events[0].Action != "import-ca" || events[0].Actor != admin {
+			t.Errorf("audit: %+v, %v", events, err)
+		}
+	})
+}
+
+// externalRoot is a self-signed root outside the gateway.
+func externalRoot(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Corp Offline Root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
+		BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// certifyRequest is what the external root issues for csr: a CA
+// certificate valid for validity.
+func certifyRequest(t *testing.T, csr *x509.CertificateRequest, root *x509.Certificate, key *ecdsa.PrivateKey, validity time.Duration) *x509.Certificate {
+	t.Helper()
+	serial, err := ca.NewSerial(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, RawSubject: csr.RawSubject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
+		BasicConstraintsValid: true, IsCA: true, MaxPathLen: 0, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, csr.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }

@@ -61,16 +61,18 @@ func (l *logBuffer) String() string {
 // env is a gateway API over a real core: a software-signer root and
 // issuing CA, the lint gate, a sealer, and the profiles below.
 type env struct {
-	t      testing.TB
-	store  storage.Store
-	core   *ca.Core
-	api    *api.API
-	srv    *httptest.Server
-	clock  *coretest.Clock
-	logs   *logBuffer
-	root   *x509.Certificate
-	t0     time.Time
-	tokens map[string]string // token name -> secret
+	t     testing.TB
+	store storage.Store
+	core  *ca.Core
+	api   *api.API
+	srv   *httptest.Server
+	clock *coretest.Clock
+	logs  *logBuffer
+	root  *x509.Certificate
+	t0    time.Time
+	// hierarchy created the CAs; its Config may gain CAs in a test.
+	hierarchy *ca.Hierarchy
+	tokens    map[string]string // token name -> secret
 }
 
 // Tokens of every environment, by name: one per scope.
@@ -166,14 +168,22 @@ func newEnv(t testing.TB, st storage.Store) *env {
 		}
 		return r, err
 	}
-	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA})
+	importCA := func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error) {
+		im, err := fx.Hierarchy.Import(ctx, name, data, actor)
+		if err == nil {
+			_, err = fx.Hierarchy.Reload(ctx, core.CAs)
+		}
+		return im, err
+	}
+	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA,
+		CARequest: fx.Hierarchy.Request, ImportCA: importCA})
 	r := chi.NewRouter()
 	a.Routes(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 
 	e := &env{t: t, store: st, core: core, api: a, srv: srv, clock: clk, logs: logs,
-		root: core.CAs["root"].Cert(), t0: clk.Now(), tokens: map[string]string{}}
+		root: core.CAs["root"].Cert(), t0: clk.Now(), tokens: map[string]string{}, hierarchy: fx.Hierarchy}
 	for name, scopes := range tokenScopes {
 		secret, rec, err := api.NewToken(name, scopes, clk.Now())
 		if err != nil {

@@ -154,7 +154,7 @@ func (h *Hierarchy) Import(ctx context.Context, name string, data []byte, actor 
 		}
 	}
 	if cert == nil {
-		return Imported{}, errs.New(errs.Malformed, "CA %s: none of the %d certificates certifies its key (%s): import the certificate issued for its request", name, len(certs), key.URI())
+		return Imported{}, errs.New(errs.Malformed, "CA %s: none of the %d certificates certifies its key: import the certificate issued for its request (gateway ca csr)", name, len(certs))
 	}
 	now := h.Now()
 	chain, err := h.checkExternal(c, cert, others, now)

@@ -171,8 +171,8 @@ type SoftwareSigner struct {
 
 // CA is one certificate authority of the hierarchy.
 type CA struct {
-	Name     string   `yaml:"name"`
-	Parent   string   `yaml:"parent"` // empty for a root
+	Name   string `yaml:"name"`
+	Parent string `yaml:"parent"` // empty for a root
 	// External is a CA certified by a CA outside the gateway (an offline
 	// root, a corporate PKI): gateway init makes its key in the token and
 	// a certificate request, and `gateway ca import` installs the

@@ -8,10 +8,10 @@ import (
 // CA is a certification authority whose certificate the gateway holds. The
 // key stays in the signer; KeyURI tells the signer where to find it.
 type CA struct {
-	Name      string // "root", "issuing"
-	Parent    string // name of the issuing CA; "" for a root
-	KeyURI    string // RFC 7512 pkcs11: URI, or a file path for the software signer
-	CertDER   []byte
+	Name    string // "root", "issuing"
+	Parent  string // name of the issuing CA; "" for a root
+	KeyURI  string // RFC 7512 pkcs11: URI, or a file path for the software signer
+	CertDER []byte
 	// Chain is set for a CA certified by a CA outside the gateway (an
 	// offline root: cas[].external): the certificates above it, nearest
 	// first, up to and including that root, DER one after the other (read

@@ -150,13 +150,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return r, nil
 	}
 
+	// POST /api/v1/cas/NAME/certificate: served here at once, as a renewal.
+	importCA := func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error) {
+		im, err := hierarchy.Import(ctx, name, data, actor)
+		if err == nil {
+			hierarchy.Refresh(ctx, cas, renewed)
+		}
+		return im, err
+	}
+
 	revocationRoutes, err := startRevocation(ctx, d, cas, core)
 	if err != nil {
 		return err
 	}
 	caCerts := &ca.CertHandler{CAs: cas}
 	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
-	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA, RevokeCA: revokeCA})
+	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA, RevokeCA: revokeCA,
+		CARequest: hierarchy.Request, ImportCA: importCA})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err
