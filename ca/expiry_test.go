@@ -20,6 +20,11 @@ func TestExpiryWatch(t *testing.T) {
 	authority := func(name string, left time.Duration) *ca.Authority {
 		return ca.NewAuthority(name, nil, &x509.Certificate{NotAfter: now.Add(left), SerialNumber: big.NewInt(7)}, nil)
 	}
+	external := func(name string, left time.Duration) *ca.Authority {
+		a := authority(name, left)
+		a.External = true
+		return a
+	}
 	profiles := map[string]*ca.Profile{
 		"web":   {Name: "web", CA: "issuing", MaxValidity: 90 * day},
 		"short": {Name: "short", CA: "devices", MaxValidity: day},
@@ -36,6 +41,7 @@ func TestExpiryWatch(t *testing.T) {
 		{"root, 400 days left", authority("root", 400*day), ""},
 		{"root, 300 days left", authority("root", 300*day), `ca=root not_after=2030-10-28T00:00:00.000Z days_left=300 renew="gateway ca renew -ca root"`},
 		{"issuing, expired", authority("issuing", 0), `level=ERROR msg="CA certificate has expired`},
+		{"external issuing, 80 days left", external("issuing", 80*day), `renew="gateway ca csr -ca issuing (have it signed), then gateway ca import -ca issuing -cert FILE"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
