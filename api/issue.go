@@ -78,10 +78,15 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request) {
 	req.Profile = chi.URLParam(r, "profile")
 	req.Method = "api"
 	req.Requester = requester(r)
+	// Prefer: respond-async (RFC 7240) lets an external CA's issuance go
+	// on after the answer (ca.IssueRequest.Async).
+	if pref := parsePrefer(r.Header); pref.async {
+		req.Async, req.AsyncWait = true, pref.wait
+	}
 
 	issued, err := a.core.Issue(r.Context(), req)
 	if p, ok := ca.AsPending(err); ok {
-		a.log.Info("issuance held for approval", "profile", req.Profile, "requester", req.Requester, "request", p.Request.ID)
+		a.log.Info("issuance pending", "profile", req.Profile, "requester", req.Requester, "request", p.Request.ID, "why", p.Error())
 		a.pending(w, p)
 		return
 	}

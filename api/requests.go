@@ -74,7 +74,13 @@ func (a *API) requestJSON(r storage.Request) Request {
 // request, its Location and when to ask again (RFC 9110 section 10.2.3).
 // Repeating the same POST (the same CSR) answers 202 while the request
 // waits, the certificate once it is approved, 403 once it is rejected.
+//
+// An asynchronous issuance by an external CA (Prefer: respond-async)
+// answers the same way, with Preference-Applied (RFC 7240 section 3).
 func (a *API) pending(w http.ResponseWriter, p *ca.PendingError) {
+	if p.Request.DecidedBy == ca.AsyncActor {
+		w.Header().Set("Preference-Applied", "respond-async")
+	}
 	w.Header().Set("Location", "/api/v1/requests/"+p.Request.ID)
 	w.Header().Set("Retry-After", p.RetryAfterHeader())
 	writeJSON(w, http.StatusAccepted, a.requestJSON(p.Request))

@@ -68,6 +68,9 @@ type PendingError struct {
 }
 
 func (e *PendingError) Error() string {
+	if e.Request.DecidedBy == AsyncActor {
+		return fmt.Sprintf("request %s waits for its certificate from the external CA", e.Request.ID)
+	}
 	return fmt.Sprintf("request %s waits for an operator's approval", e.Request.ID)
 }
 
@@ -336,6 +339,20 @@ func (c *Core) ExpireRequests(ctx context.Context) (int, error) {
 }
 
 func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, hash []byte, names Names) (storage.Request, error) {
+	r, err := c.insertRequest(ctx, p, req, csr, hash, names, "")
+	if err != nil {
+		return storage.Request{}, err
+	}
+	c.Log.Info("request held for approval", "request", r.ID, "profile", p.Name, "method", r.Method, "requester", r.Requester, "names", r.Names)
+	if c.OnHeld != nil {
+		c.OnHeld(ctx, r)
+	}
+	return r, nil
+}
+
+// insertRequest stores a new pending request for csr, audited with note
+// after its names.
+func (c *Core) insertRequest(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, hash []byte, names Names, note string) (storage.Request, error) {
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return storage.Request{}, errs.Wrap(errs.Internal, err, "request ID")
@@ -348,16 +365,9 @@ func (c *Core) newRequest(ctx context.Context, p *Profile, req IssueRequest, csr
 	}
 	err := c.Store.InsertRequest(ctx, r, storage.AuditEvent{
 		At: now, Actor: req.Requester, Action: "request", Profile: p.Name,
-		Detail: fmt.Sprintf("request %s method=%s names=%s", r.ID, r.Method, strings.Join(r.Names, ",")),
+		Detail: fmt.Sprintf("request %s method=%s names=%s%s", r.ID, r.Method, strings.Join(r.Names, ","), note),
 	})
-	if err != nil {
-		return storage.Request{}, err
-	}
-	c.Log.Info("request held for approval", "request", r.ID, "profile", p.Name, "method", r.Method, "requester", r.Requester, "names", r.Names)
-	if c.OnHeld != nil {
-		c.OnHeld(ctx, r)
-	}
-	return r, nil
+	return r, err
 }
 
 // Approve approves a pending request and issues its certificate, as the
@@ -420,13 +430,21 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	issued, err := c.Issue(ctx, IssueRequest{
 		Profile: r.Profile, Method: r.Method, Requester: r.Requester, CSR: r.CSR, approval: &r,
 	})
+	c.complete(ctx, id, issued, err)
+	return issued, err
+}
+
+// complete ends request id, approved, with the outcome of its issuance:
+// issued, or failed with err, and tells OnDecided. A failure to record it
+// is logged: the request is settled later (settle).
+func (c *Core) complete(ctx context.Context, id string, issued *Issued, err error) {
 	if err != nil {
 		if cerr := c.Store.CompleteRequest(ctx, id, storage.RequestFailed, "", err.Error()); cerr != nil {
 			c.Log.Error("record a failed approved request", "request", id, "err", cerr)
 		} else if _, rerr := c.decided(ctx, id); rerr != nil {
 			c.Log.Error("read a decided request to tell of it", "request", id, "err", rerr)
 		}
-		return nil, err
+		return
 	}
 	if err := c.Store.CompleteRequest(ctx, id, storage.RequestIssued, issued.Serial, ""); err != nil {
 		// The certificate is issued and audited with the request's ID;
@@ -436,7 +454,6 @@ func (c *Core) Approve(ctx context.Context, id, approver string) (*Issued, error
 	} else if _, err := c.decided(ctx, id); err != nil {
 		c.Log.Error("read a decided request to tell of it", "request", id, "err", err)
 	}
-	return issued, nil
 }
 
 // decided reads request id, which has just ended (issued, failed,

@@ -142,6 +142,13 @@ type IssueRequest struct {
 	// a request held for approval so that a CertPoll (a pollReq) finds it
 	// (Core.TransactionRequest).
 	TransactionID string
+	// Async lets an issuance by an external CA (a profile with an
+	// upstream) go on in the background: after AsyncWait the requester is
+	// answered a PendingError for a request it can poll (by repeating
+	// its request, or reading the request), which ends issued or failed.
+	// It applies to CSRs; the gateway's own CAs answer at once anyway.
+	Async     bool
+	AsyncWait time.Duration
 
 	// approval is the approved request this issuance carries out
 	// (Core.Approve): the profile does not hold it again.
@@ -184,8 +191,15 @@ type Issued struct {
 // request changes nothing.
 func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	issued, err := c.issue(ctx, req)
+	c.tell(ctx, req, issued, err)
+	return issued, err
+}
+
+// tell has the observer and OnEvent learn what became of req: issued
+// (issued), refused (err), or neither (held, or issued before).
+func (c *Core) tell(ctx context.Context, req IssueRequest, issued *Issued, err error) {
 	if _, held := AsPending(err); held || err == nil && issued.Earlier {
-		return issued, err // neither issued now nor refused
+		return // neither issued now nor refused
 	}
 	if c.Observer != nil {
 		if err != nil {
@@ -203,7 +217,6 @@ func (c *Core) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		}
 		c.OnEvent(ctx, ev)
 	}
-	return issued, err
 }
 
 func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
@@ -314,6 +327,9 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		meta.RenewAt = p.RenewAt
 	}
 	if up != nil {
+		if req.Async && csr != nil && req.approval == nil {
+			return c.issueAsync(ctx, p, req, csr, names)
+		}
 		return c.issueUpstream(ctx, p, up, csr, key, names, meta)
 	}
 	now := c.Now()

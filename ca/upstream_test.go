@@ -36,6 +36,9 @@ type fakeUpstream struct {
 	obtainErr error
 	revokeErr error
 	serial    *big.Int // if set, every certificate gets it
+	// gate, if set, holds every Obtain until it is closed (a slow
+	// validation).
+	gate chan struct{}
 }
 
 func newFakeUpstream(t *testing.T, now func() time.Time) *fakeUpstream {
@@ -53,6 +56,9 @@ func newFakeUpstream(t *testing.T, now func() time.Time) *fakeUpstream {
 }
 
 func (u *fakeUpstream) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
+	if u.gate != nil {
+		<-u.gate
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.obtains++

@@ -103,6 +103,14 @@ func (g *Gateway) Client(t *testing.T) *http.Client {
 // validation.
 func (g *Gateway) API(t *testing.T, method, path string, body any) (int, []byte) {
 	t.Helper()
+	code, _, out := g.APIWith(t, method, path, body, nil)
+	return code, out
+}
+
+// APIWith is API with more request headers, answering the response's
+// headers too.
+func (g *Gateway) APIWith(t *testing.T, method, path string, body any, header http.Header) (int, http.Header, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -111,6 +119,9 @@ func (g *Gateway) API(t *testing.T, method, path string, body any) (int, []byte)
 	req, _ := http.NewRequest(method, g.HTTPSURL("localhost")+path, rd)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(readFile(t, filepath.Join(g.Dir, "var", "admin-token"))))
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	c := g.Client(t)
 	c.Timeout = time.Minute
 	resp, err := c.Do(req)
@@ -119,7 +130,7 @@ func (g *Gateway) API(t *testing.T, method, path string, body any) (int, []byte)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // HTTPSURL is the HTTPS base URL under the name the certificate carries.

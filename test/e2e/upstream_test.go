@@ -278,6 +278,32 @@ upstreams:
 		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", w("up-pem.pem", string(body)), cert)
 	})
 
+	// Prefer: respond-async: 202 with the request while pebble validates;
+	// the same POST repeated answers the certificate once it is issued.
+	t.Run("RESTAPIAsync", func(t *testing.T) {
+		body := map[string]string{"csr": csrFor("async.example.org")}
+		code, h, out := g.APIWith(t, "POST", "/api/v1/profiles/public/certificates", body, http.Header{"Prefer": {"respond-async"}})
+		if code != 202 || h.Get("Preference-Applied") != "respond-async" || !strings.HasPrefix(h.Get("Location"), "/api/v1/requests/") || h.Get("Retry-After") == "" {
+			t.Fatalf("issue with respond-async: %d %v %s", code, h, out)
+		}
+		location := h.Get("Location")
+		deadline := time.Now().Add(45 * time.Second)
+		for code != 200 {
+			if code != 202 || time.Now().After(deadline) {
+				t.Fatalf("repeated: %d %s", code, out)
+			}
+			time.Sleep(time.Second)
+			code, _, out = g.APIWith(t, "POST", "/api/v1/profiles/public/certificates", body, http.Header{"Prefer": {"respond-async"}})
+		}
+		var got struct{ Serial, Certificate, Chain string }
+		json.Unmarshal(out, &got)
+		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", w("async-chain.pem", got.Chain), w("async.pem", got.Certificate))
+		code, out = call("GET", location, nil)
+		if code != 200 || !strings.Contains(string(out), `"status":"issued"`) || !strings.Contains(string(out), got.Serial) {
+			t.Fatalf("GET %s: %d %s", location, code, out)
+		}
+	})
+
 	t.Run("RESTAPIGeneratedKey", func(t *testing.T) {
 		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"keygen.example.org"}})
 		if code != 201 {
