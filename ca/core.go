@@ -305,6 +305,11 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a != nil {
+		if err := checkNameConstraints(a.Certified(), names); err != nil {
+			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	}
 	// Approval (approval.go): a first enrollment waits; a renewal
 	// (Replaces) was approved with the certificate it renews.
 	if p.Held(req.Method) && req.Replaces == "" && req.approval == nil {

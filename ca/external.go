@@ -56,7 +56,8 @@ var (
 // subject of its current certificate (so that a new certificate names the
 // CA as the old one did), or the configuration's before the first import,
 // and the extensions a CA needs (basicConstraints cA with the configured
-// path_len, keyUsage keyCertSign, cRLSign and digitalSignature). The key
+// path_len, keyUsage keyCertSign, cRLSign and digitalSignature) with the
+// configured name constraints. The key
 // must be in the token: Init makes it.
 func (h *Hierarchy) Request(ctx context.Context, name string) ([]byte, error) {
 	c, err := h.externalCA(name)
@@ -100,6 +101,17 @@ func (h *Hierarchy) request(ctx context.Context, c config.CA, key signer.Key, ra
 			{Id: oidBasicConstraints, Critical: true, Value: bcDER},
 			{Id: oidKeyUsage, Critical: true, Value: kuDER},
 		},
+	}
+	nc, err := NameConstraintsOf(c.NameConstraints)
+	if err != nil {
+		return nil, err
+	}
+	if !nc.Empty() {
+		ext, err := nc.extension()
+		if err != nil {
+			return nil, err
+		}
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ext)
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key.WithContext(ctx))
 	if err != nil {

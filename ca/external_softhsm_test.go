@@ -32,7 +32,8 @@ func externalConfig() *config.Config {
 		Listen: config.Listen{PublicURL: "http://pki.example.com:8080"},
 		CAs: []config.CA{
 			{Name: "intermediate", External: true, Key: config.Key{Type: "ecdsa-p384", Label: "intermediate-key"},
-				Subject: config.Subject{CommonName: "Corp Gateway Intermediate", Organization: "Corp", Country: "DE"}},
+				Subject:         config.Subject{CommonName: "Corp Gateway Intermediate", Organization: "Corp", Country: "DE"},
+				NameConstraints: &config.NameConstraints{Permitted: config.NameSubtrees{DNS: []string{"corp.example"}}}},
 			{Name: "issuing", Parent: "intermediate", Key: config.Key{Type: "ecdsa-p256", Label: "issuing-key"}, Validity: config.Duration(365 * 24 * time.Hour),
 				Subject: config.Subject{CommonName: "Corp Gateway Issuing", Organization: "Corp", Country: "DE"}},
 		},
@@ -69,13 +70,17 @@ func (r *offlineRoot) openssl(args ...string) {
 
 // sign certifies the request csr (DER) with extensions ext (an openssl
 // extension section's lines) and returns the certificate's PEM.
-func (r *offlineRoot) sign(csr []byte, ext string) []byte {
+func (r *offlineRoot) sign(csr []byte, ext string, more ...string) []byte {
 	r.t.Helper()
 	in, out, extFile := r.path("req.csr"), r.path("signed.pem"), r.path("ext.cnf")
 	writeTestFile(r.t, in, ca.RequestPEM(csr))
-	writeTestFile(r.t, extFile, []byte("[ext]\n"+ext+"\n"))
-	r.openssl("x509", "-req", "-in", in, "-CA", r.path("root.pem"), "-CAkey", r.path("root.key"), "-set_serial", "0x"+randomHex(r.t),
-		"-days", "1825", "-sha384", "-extfile", extFile, "-extensions", "ext", "-out", out)
+	args := []string{"x509", "-req", "-in", in, "-CA", r.path("root.pem"), "-CAkey", r.path("root.key"), "-set_serial", "0x" + randomHex(r.t),
+		"-days", "1825", "-sha384", "-out", out}
+	if ext != "" {
+		writeTestFile(r.t, extFile, []byte("[ext]\n"+ext+"\n"))
+		args = append(args, "-extfile", extFile, "-extensions", "ext")
+	}
+	r.openssl(append(args, more...)...)
 	pemBytes, err := os.ReadFile(out)
 	if err != nil {
 		r.t.Fatal(err)
@@ -138,6 +143,13 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 	if csr.Subject.CommonName != "Corp Gateway Intermediate" || ca.KeyTypeOf(csr.PublicKey) != "ecdsa-p384" {
 		t.Errorf("request for %s with a %s key", csr.Subject, ca.KeyTypeOf(csr.PublicKey))
 	}
+	// The request asks for the configured name constraints, critical:
+	// openssl x509 -req -copy_extensions copies them into the certificate.
+	root := newOfflineRoot(t, "Corp Offline Root")
+	copied := root.sign(res.Waiting[0].CSR, "", "-copy_extensions", "copyall")
+	if c, err := ca.ParseCertificates(copied); err != nil || !reflect.DeepEqual(c[0].PermittedDNSDomains, []string{"corp.example"}) || !c[0].PermittedDNSDomainsCritical || !c[0].IsCA {
+		t.Errorf("the request's extensions copied by openssl: %v, %+v", err, c)
+	}
 	// Init again: the same key, no second one.
 	again, err := s.h.Init(ctx)
 	if err != nil {
@@ -148,7 +160,6 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 		t.Fatal("a second init made another key")
 	}
 
-	root := newOfflineRoot(t, "Corp Offline Root")
 	signed := root.sign(res.Waiting[0].CSR, caExt)
 
 	// What is refused stores nothing and says why.

@@ -205,6 +205,11 @@ func (h *Hierarchy) certify(ctx context.Context, c config.CA, key signer.Key, pr
 	if c.PathLen != nil {
 		p.MaxPathLen = *c.PathLen
 	}
+	nc, err := NameConstraintsOf(c.NameConstraints)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.NameConstraints = nc
 	serial, err := NewSerial(rand.Reader)
 	if err != nil {
 		return nil, nil, errs.Wrap(errs.Internal, err, "serial")

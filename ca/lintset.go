@@ -23,6 +23,8 @@ func PrivatePKIExcludedSources() []string {
 //   - e_dnsname_not_valid_tld: a DNS name outside the public TLD list.
 //   - e_ext_san_contains_reserved_ip, e_subject_contains_reserved_ip: an
 //     IP SAN, or a subject CN repeating it, in a reserved range.
+//   - e_ext_nc_intersects_reserved_ip: a CA's name constraints on reserved
+//     ranges (cas[].name_constraints: 10.0.0.0/8 for a site's devices).
 //   - w_sub_cert_aia_contains_internal_names: AIA URLs on internal names.
 //   - w_subject_common_name_included: the BRs discourage a subject CN; a
 //     profile decides (names.common_name), and many devices, EST and SCEP
@@ -61,6 +63,7 @@ func PrivatePKIExcludedLints() []string {
 		"e_sub_cert_valid_time_longer_than_39_months",
 		"e_dnsname_not_valid_tld",
 		"e_ext_san_contains_reserved_ip",
+		"e_ext_nc_intersects_reserved_ip",
 		"e_ext_san_uniform_resource_identifier_present",
 		"e_subject_contains_reserved_ip",
 		"w_sub_cert_aia_contains_internal_names",

@@ -78,6 +78,9 @@ type CAParams struct {
 	// given (BR 7.1.2.1: SHOULD NOT; zlint w_root_ca_contains_cert_policy).
 	Policies []asn1.ObjectIdentifier
 
+	// NameConstraints go into a subordinate, critical.
+	NameConstraints NameConstraints
+
 	// URLs of the issuer, put into a subordinate CA certificate (not into a
 	// root, which has no issuer to point to):
 	CRLURLs   []string // cRLDistributionPoints, in order
@@ -209,6 +212,7 @@ func SubordinateTemplate(p CAParams, serial *big.Int) (*x509.Certificate, error)
 		return nil, err
 	}
 	setURLs(t, p.CRLURLs, p.OCSPURL, p.IssuerURL)
+	p.NameConstraints.apply(t)
 	return t, nil
 }
 

@@ -190,6 +190,12 @@ type CA struct {
 	// listed in the CRL distribution point of certificates it issues after
 	// the gateway's own URL, in order.
 	CRLMirrors []string `yaml:"crl_mirrors"`
+	// NameConstraints go into the CA's certificate (RFC 5280 4.2.1.10,
+	// critical) when it is created or renewed, or into its request for an
+	// external CA: validators then refuse what it or a CA under it issues
+	// outside them, and the issuance core refuses such names before
+	// signing. Not for a root, whose own constraints validators ignore.
+	NameConstraints *NameConstraints `yaml:"name_constraints"`
 	// Lint, if set, replaces the top-level lint choice for the
 	// certificates this CA issues.
 	Lint *Lint `yaml:"lint"`
@@ -197,6 +203,33 @@ type CA struct {
 	CRL CRLSchedule `yaml:"crl"`
 	// OCSP configures this CA's responder.
 	OCSP CAOCSP `yaml:"ocsp"`
+}
+
+// NameConstraints are the subtrees a CA's certificate permits and
+// excludes.
+type NameConstraints struct {
+	Permitted NameSubtrees `yaml:"permitted"`
+	Excluded  NameSubtrees `yaml:"excluded"`
+}
+
+// NameSubtrees are name constraints of each kind (RFC 5280 4.2.1.10).
+type NameSubtrees struct {
+	// DNS: "example.com" is the domain and every name under it;
+	// ".example.com" the names under it only.
+	DNS []string `yaml:"dns"`
+	// IPRanges are CIDR ranges ("10.0.0.0/8", "2001:db8::/32").
+	IPRanges []string `yaml:"ip_ranges"`
+	// Emails: a mailbox ("pki@example.com"), every mailbox of a host
+	// ("example.com"), or of the hosts under a domain (".example.com").
+	Emails []string `yaml:"emails"`
+	// URIDomains are the hosts of URIs: "example.com" that host,
+	// ".example.com" the hosts under it.
+	URIDomains []string `yaml:"uri_domains"`
+}
+
+// Empty reports whether s constrains nothing.
+func (s NameSubtrees) Empty() bool {
+	return len(s.DNS)+len(s.IPRanges)+len(s.Emails)+len(s.URIDomains) == 0
 }
 
 // CRLSchedule is when a CA's CRL is valid and rebuilt. Zero values take

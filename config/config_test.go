@@ -106,6 +106,9 @@ cas:
   - {name: Issuing, parent: ghost, validity: -1h}
   - {name: root}
   - {name: offline, parent: root, external: true}
+  - {name: nc-root, name_constraints: {permitted: {dns: [example.com]}}}
+  - {name: nc-empty, parent: root, name_constraints: {}}
+  - {name: nc-bad, parent: root, name_constraints: {permitted: {dns: [Bad_Name], ip_ranges: [10.0.0.1/8], emails: ["@x", "ok@example.com", ".example.com"]}, excluded: {uri_domains: ["a..b"]}}}
 profiles:
   - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
 acme:
@@ -124,7 +127,10 @@ keystore: {wrap: hsm}
 		"storage.tidy.certificates_after: 0 (kept) or at least 1d", "storage.tidy.requests_after: must be 0", "signer.pkcs11.members[0].module:", "signer.pkcs11.members[0]: exactly one",
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
-		"cas[2].name: \"root\" is also", "cas[3].external: an external CA certifies this CA", "profiles[0].ca:", "profiles[0].methods[1]:",
+		"cas[2].name: \"root\" is also", "cas[3].external: an external CA certifies this CA",
+		"cas[4].name_constraints: a root's name constraints are not applied", "cas[5].name_constraints: names no permitted or excluded subtree",
+		"cas[6].name_constraints.permitted.dns[0]:", "cas[6].name_constraints.permitted.ip_ranges[0]: must be a CIDR range with no host bits",
+		"cas[6].name_constraints.permitted.emails[0]:", "cas[6].name_constraints.excluded.uri_domains[0]:", "profiles[0].ca:", "profiles[0].methods[1]:",
 		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",
 		"profiles[0].certificate_policies[1]: must be an OID", "profiles[0].certificate_policies[2]: 2.23.140.1.2.1 is anyPolicy or a CA/B Forum reserved policy",
 		"profiles[0].certificate_policies[3]: must be an OID",

@@ -197,6 +197,16 @@ func (c *Config) validateCAs(add func(path, format string, args ...any)) {
 		if ca.PathLen != nil && *ca.PathLen < 0 {
 			add(path+".path_len", "must not be negative")
 		}
+		if nc := ca.NameConstraints; nc != nil {
+			switch {
+			case ca.Parent == "" && !ca.External:
+				add(path+".name_constraints", "a root's name constraints are not applied by validators (RFC 5280 6.1): put them on a CA under it")
+			case nc.Permitted.Empty() && nc.Excluded.Empty():
+				add(path+".name_constraints", "names no permitted or excluded subtree")
+			}
+			nc.Permitted.validate(path+".name_constraints.permitted", add)
+			nc.Excluded.validate(path+".name_constraints.excluded", add)
+		}
 	}
 	if c.CRL.Shards != 0 {
 		add("crl.shards", "partitioned CRLs are chosen per CA: set cas[].crl.shards")
@@ -410,5 +420,32 @@ func port(add func(path, format string, args ...any), path string, v int) {
 func positive(add func(path, format string, args ...any), path string, d Duration) {
 	if d <= 0 {
 		add(path, "must be positive, got %s", d)
+	}
+}
+
+func (s NameSubtrees) validate(path string, add func(path, format string, args ...any)) {
+	for i, d := range s.DNS {
+		if !validDNSRule(d) {
+			add(fmt.Sprintf("%s.dns[%d]", path, i), "must be a lowercase DNS name or .suffix, got %q", d)
+		}
+	}
+	for i, r := range s.IPRanges {
+		if _, n, err := net.ParseCIDR(r); err != nil || n.String() != r {
+			add(fmt.Sprintf("%s.ip_ranges[%d]", path, i), "must be a CIDR range with no host bits, such as 10.0.0.0/8, got %q", r)
+		}
+	}
+	for i, e := range s.Emails {
+		mailbox, host, found := strings.Cut(e, "@")
+		if !found {
+			host = e
+		}
+		if found && (mailbox == "" || strings.ContainsAny(mailbox, " <>")) || !validDNSRule(host) || found && strings.HasPrefix(host, ".") {
+			add(fmt.Sprintf("%s.emails[%d]", path, i), "must be a mailbox (pki@example.com), a host (example.com) or a .domain, got %q", e)
+		}
+	}
+	for i, d := range s.URIDomains {
+		if !validDNSRule(d) {
+			add(fmt.Sprintf("%s.uri_domains[%d]", path, i), "must be a lowercase host or .domain, got %q", d)
+		}
 	}
 }
