@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"fmt"
 	"math/big"
 	"net"
 	"net/url"
@@ -100,6 +101,26 @@ func (n NameConstraints) extension() (pkix.Extension, error) {
 		}
 	}
 	return pkix.Extension{}, errs.New(errs.Internal, "name constraints: crypto/x509 wrote no extension")
+}
+
+// CheckNames applies to n what Issue applies to a request's names: the
+// identifier policy of profile and the name constraints of the CAs it
+// issues under. It serves a protocol that sees the names before a CSR
+// (an ACME new-order).
+func (c *Core) CheckNames(profile string, n Names) error {
+	p, ok := c.Profiles[profile]
+	if !ok {
+		return errs.New(errs.NotFound, "no profile %q", profile)
+	}
+	if err := p.CheckNames(n); err != nil {
+		return err
+	}
+	if a := c.CAs[p.CA]; p.Upstream == "" && a != nil {
+		if err := checkNameConstraints(a.Certified(), n); err != nil {
+			return fmt.Errorf("profile %s: %w", p.Name, err)
+		}
+	}
+	return nil
 }
 
 // checkNameConstraints refuses names that a CA of cur (its certificate,

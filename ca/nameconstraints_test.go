@@ -74,6 +74,14 @@ func TestNameConstraints(t *testing.T) {
 			}
 		}
 
+		// An ACME new-order asks before it has a CSR.
+		if err := env.Core.CheckNames("any", ca.Names{DNS: []string{"other.org"}}); !errs.Is(err, errs.RejectedIdentifier) || !strings.Contains(err.Error(), "outside its permitted subtrees") {
+			t.Errorf("CheckNames(other.org) = %v", err)
+		}
+		if err := env.Core.CheckNames("any", ca.Names{DNS: []string{"www.example.com"}}); err != nil {
+			t.Errorf("CheckNames(www.example.com) = %v", err)
+		}
+
 		// What validators do with a certificate outside the constraints.
 		dir := t.TempDir()
 		root, chain, leaf := filepath.Join(dir, "root.pem"), filepath.Join(dir, "issuing.pem"), filepath.Join(dir, "leaf.pem")

@@ -71,6 +71,7 @@ type CA interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
 	Revoke(ctx context.Context, serial string, reason int, requester string) error
 	Bundle(ctx context.Context, serial string) (*ca.Bundle, error)
+	CheckNames(profile string, n ca.Names) error
 }
 
 var _ CA = (*ca.Core)(nil)

@@ -89,8 +89,9 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 	if err != nil {
 		return nil, err
 	}
-	// The profile's name policy, before anything is stored.
-	if err := s.profiles[profile].CheckNames(names); err != nil {
+	// The profile's name policy and its CA's name constraints, before
+	// anything is stored.
+	if err := s.ca.CheckNames(profile, names); err != nil {
 		if errs.Is(err, errs.BadCSR) {
 			err = errs.Wrap(errs.RejectedIdentifier, err, "identifiers")
 		}
