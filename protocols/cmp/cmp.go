@@ -16,7 +16,8 @@
 //
 // A request that asks for implicit confirmation gets it (implicitConfirm
 // in the answer's generalInfo) and needs no certConf; a certConf that
-// rejects a certificate this process answered revokes it. A CRMF request must
+// rejects a certificate issued over CMP within 15 minutes revokes it,
+// whichever replica answered it (Config.Shared). A CRMF request must
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
 // are answered with an error naming them. A profile that holds
@@ -54,6 +55,8 @@ import (
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -112,8 +115,23 @@ type Config struct {
 	// Failures, if set, counts the requests whose protection failed where
 	// every replica sees them (the store).
 	Failures throttle.Shared
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Shared, if set, is the store the replicas share: a senderNonce seen
+	// by one is refused by all, and a certConf that rejects a certificate
+	// is honoured by whichever replica it reaches.
+	Shared Shared
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Shared is what the CMP server keeps where every replica sees it.
+type Shared interface {
+	// InsertACMENonce keeps a single-use value until expires (the
+	// store's nonces, ACME's and CMP's senderNonces); errs.Conflict if it
+	// is kept already.
+	InsertACMENonce(ctx context.Context, nonce string, expires time.Time) error
+	// ListCertificates finds a certificate issued over CMP lately, for a
+	// certConf that names it by its hash only.
+	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error)
 }
 
 // Server serves CMP for the profiles that allow it.
@@ -131,8 +149,9 @@ type Server struct {
 	failed *throttle.Failures
 	// nonces are the senderNonces of the requests this process
 	// answered lately: a request sent again is refused, not answered
-	// twice.
+	// twice. shared, if set, keeps them for every replica.
 	nonces ttlcache.Cache[string, bool]
+	shared Shared
 }
 
 // maxClockSkew bounds how far a request's messageTime may be from the
@@ -157,7 +176,7 @@ func New(c Config) *Server {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now,
+	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now, shared: c.Shared,
 		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000},
 		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"},
 		nonces:     ttlcache.Cache[string, bool]{TTL: 2 * maxClockSkew, Max: 1_000_000}}
@@ -215,14 +234,38 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, req, set, who, errorBody(fmt.Sprintf("messageTime %s is more than %s from the gateway's clock", t.UTC().Format(time.RFC3339), maxClockSkew), failBadTime), nil, false)
 		return
 	}
-	nonce := profile + " " + hex.EncodeToString(req.senderNonce)
-	if _, seen := s.nonces.Get(nonce, now); seen {
+	switch fresh, err := s.freshNonce(r.Context(), profile, req.senderNonce, now); {
+	case err != nil:
+		log.Error("cmp: the senderNonce could not be recorded", "err", err)
+		s.answer(w, r, req, set, who, errorBody("the gateway cannot record the request now; try again later", failSystemUnavail), nil, false)
+		return
+	case !fresh:
 		s.answer(w, r, req, set, who, errorBody("this senderNonce was used before: a request is sent once, with a fresh nonce", failBadSenderNonce), nil, false)
 		return
 	}
-	s.nonces.Put(nonce, true, now)
 	body, extra, implicit := s.handle(r.Context(), log, profile, set, who, req)
 	s.answer(w, r, req, set, who, body, extra, implicit)
+}
+
+// freshNonce records the senderNonce of a request to profile and reports
+// whether it is new: not seen by this process, nor by another replica
+// (the store) within twice the clock skew allowed.
+func (s *Server) freshNonce(ctx context.Context, profile string, nonce []byte, now time.Time) (bool, error) {
+	key := "cmp " + profile + " " + hex.EncodeToString(nonce)
+	if _, seen := s.nonces.Get(key, now); seen {
+		return false, nil
+	}
+	s.nonces.Put(key, true, now)
+	if s.shared == nil {
+		return true, nil
+	}
+	switch err := s.shared.InsertACMENonce(ctx, key, now.Add(2*maxClockSkew)); {
+	case errs.Is(err, errs.Conflict):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // sender is who protected a request: the holder of the profile's shared
@@ -362,7 +405,7 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		}
 		return genPBody(caCerts), nil, false
 	case bodyCertConf:
-		if err := s.confirm(ctx, log, set, req.body); err != nil {
+		if err := s.confirm(ctx, log, profile, set, req.body); err != nil {
 			log.Info("cmp certConf refused", "err", err)
 			return errorBody(err.Error(), failBadRequest), nil, false
 		}
@@ -481,8 +524,9 @@ const confirmWait = 15 * time.Minute
 
 // confirm reads a certConf: a certificate the client rejects (its
 // PKIStatusInfo a rejection) is revoked, if this process answered it
-// within confirmWait; otherwise the rejection is logged for an operator.
-func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSettings, body []byte) error {
+// within confirmWait or the shared store holds it as issued over CMP
+// since; otherwise the rejection is logged for an operator.
+func (s *Server) confirm(ctx context.Context, log *slog.Logger, profile string, set ProfileSettings, body []byte) error {
 	statuses, err := parseCertConf(body)
 	if err != nil {
 		return err
@@ -494,7 +538,12 @@ func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSetti
 		}
 		serial, ok := s.confirming.Get(hex.EncodeToString(st.certHash), s.now())
 		if !ok {
-			log.Warn("cmp certificate rejected by the client, but not answered here within the confirmation wait: revoke it through the REST API",
+			if serial, err = s.issuedLately(ctx, profile, st.certHash); err != nil {
+				return err
+			}
+		}
+		if serial == "" {
+			log.Warn("cmp certificate rejected by the client, but not issued over CMP within the confirmation wait: revoke it through the REST API",
 				"cert_hash", hex.EncodeToString(st.certHash), "reason", st.text)
 			continue
 		}
@@ -504,6 +553,49 @@ func (s *Server) confirm(ctx context.Context, log *slog.Logger, set ProfileSetti
 		log.Info("cmp certificate rejected by the client, revoked", "serial", serial, "reason", st.text)
 	}
 	return nil
+}
+
+// issuedLately finds, in the store the replicas share, the certificate
+// of profile issued over CMP within confirmWait whose hash (SHA-256, -384
+// or -512, by its length) is certHash, for a certConf that reached
+// another replica than the one that answered; "" if there is none.
+func (s *Server) issuedLately(ctx context.Context, profile string, certHash []byte) (string, error) {
+	if s.shared == nil {
+		return "", nil
+	}
+	var h crypto.Hash
+	switch len(certHash) {
+	case sha256.Size:
+		h = crypto.SHA256
+	case sha512.Size384:
+		h = crypto.SHA384
+	case sha512.Size:
+		h = crypto.SHA512
+	default:
+		return "", nil
+	}
+	since := s.now().Add(-confirmWait - 2*ca.Backdate)
+	f := storage.CertificateFilter{Profile: profile, Method: "cmp", Limit: storage.MaxCertificateLimit}
+	for {
+		page, next, err := s.shared.ListCertificates(ctx, f) // newest first
+		if err != nil {
+			return "", err
+		}
+		for _, c := range page {
+			if c.NotBefore.Before(since) {
+				return "", nil
+			}
+			d := h.New()
+			d.Write(c.DER)
+			if bytes.Equal(d.Sum(nil), certHash) {
+				return c.Serial, nil
+			}
+		}
+		if next == "" {
+			return "", nil
+		}
+		f.Cursor = next
+	}
 }
 
 // answer writes a PKIMessage with body, protected as the request was:

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -45,6 +46,15 @@ type fixture struct {
 
 func newFixture(t *testing.T, st storage.Store) *fixture {
 	t.Helper()
+	f, _ := newReplicas(t, st)
+	return f
+}
+
+// newReplicas is a fixture and a second CMP server over the same core and
+// store, as another replica would be (its own nonce and confirmation
+// caches), at the URL it returns.
+func newReplicas(t *testing.T, st storage.Store) (*fixture, string) {
+	t.Helper()
 	p := config.Profile{Name: "devices", CA: "issuing", Methods: []string{"cmp"},
 		Names:       config.Names{DNS: []string{".devices.example.com"}, CommonName: "allow", Max: 5},
 		KeyTypes:    []string{"ecdsa-p256", "rsa-2048"},
@@ -52,16 +62,20 @@ func newFixture(t *testing.T, st storage.Store) *fixture {
 	held := p
 	held.Name, held.Approval = "held", config.ProfileApproval{Methods: []string{"cmp"}, RetryAfter: config.Duration(time.Second), Approvals: 1}
 	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p, held}})
-	s := New(Config{CA: env.Core, Profiles: map[string]ProfileSettings{
-		"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
-		"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"], Held: true},
-	}})
-	r := chi.NewRouter()
-	s.Routes(r)
-	f := &fixture{t: t, srv: httptest.NewServer(r), store: st, env: env, dir: t.TempDir()}
-	t.Cleanup(f.srv.Close)
+	server := func() *httptest.Server {
+		s := New(Config{CA: env.Core, Shared: st, Profiles: map[string]ProfileSettings{
+			"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
+			"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"], Held: true},
+		}})
+		r := chi.NewRouter()
+		s.Routes(r)
+		srv := httptest.NewServer(r)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	f := &fixture{t: t, srv: server(), store: st, env: env, dir: t.TempDir()}
 	f.root = f.write("root.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: env.CAs["root"].Cert().Raw}))
-	return f
+	return f, server().URL
 }
 
 func (f *fixture) write(name string, b []byte) string {
@@ -328,6 +342,49 @@ func TestReplayAndTime(t *testing.T) {
 	if certs, _, _ := f.store.ListCertificates(t.Context(), storage.CertificateFilter{Limit: 10}); len(certs) != 1 {
 		t.Errorf("%d certificates, want the first request's", len(certs))
 	}
+}
+
+// Replicas share what CMP remembers through the store: a request replayed
+// to another replica is refused, and a certConf that rejects a
+// certificate revokes it whichever replica it reaches.
+func TestReplicasShareNoncesAndConfirmations(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f, other := newReplicas(t, st)
+		postTo := func(base string, b []byte) string {
+			t.Helper()
+			resp, err := f.srv.Client().Post(base+"/.well-known/cmp/p/devices", ContentType, bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			return string(out)
+		}
+		req := requestAt(t, bodyP10CR, p10(t), testSecret, 100, time.Now())
+		if got := postTo(f.srv.URL, req); strings.Contains(got, "senderNonce") {
+			t.Fatalf("the first request: %q", got)
+		}
+		if got := postTo(other, req); !strings.Contains(got, "senderNonce was used before") {
+			t.Errorf("the same request at another replica: %q", got)
+		}
+
+		certPath, _ := f.enroll("conf")
+		cert := f.cert(certPath)
+		hash := sha256.Sum256(cert.Raw)
+		type certStatusASN struct {
+			Hash []byte
+			ID   int
+			Info asn1.RawValue
+		}
+		conf := mustMarshal([]certStatusASN{{hash[:], 0, asn1.RawValue{FullBytes: statusInfo(statusRejection, "does not chain to my trust anchor", -1)}}})
+		if got := postTo(other, requestAt(t, bodyCertConf, conf, testSecret, 100, time.Now())); strings.Contains(got, "could not") {
+			t.Fatalf("certConf at another replica: %q", got)
+		}
+		rec, err := st.GetCertificate(t.Context(), ca.SerialHex(cert.SerialNumber))
+		if err != nil || rec.Status != storage.StatusRevoked {
+			t.Fatalf("after a rejecting certConf at another replica: %+v, %v; want it revoked", rec, err)
+		}
+	})
 }
 
 // genm: caCerts (RFC 9483 4.3.1) answers the issuing CA's certificate and
