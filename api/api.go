@@ -66,7 +66,7 @@ type Store interface {
 	// The Idempotency-Keys of issuing requests (see idempotent).
 	storage.IdempotencyStore
 	// The notifications waiting for their webhook (GET /notifications).
-	ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error)
+	ListNotifications(ctx context.Context, limit int, givenUp bool) ([]storage.Notification, error)
 	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error)
 	// AppendAudit records what the API does besides issuance and
 	// revocation (which the core audits): key exports and auto-renew

@@ -11,8 +11,9 @@ import (
 )
 
 // GET /notifications lists what waits for a webhook, those due first
-// first, with why the last post failed; POST /notifications/ID/retry
-// makes one due now.
+// first, with why the last post failed, and with status=failed what was
+// given up; POST /notifications/ID/retry makes one due now, given up or
+// not.
 func TestNotifications(t *testing.T) {
 	eachStore(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
@@ -26,6 +27,7 @@ func TestNotifications(t *testing.T) {
 				Attempts    int       `json:"attempts"`
 				NextAttempt time.Time `json:"next_attempt"`
 				LastError   string    `json:"last_error"`
+				GivenUpAt   time.Time `json:"given_up_at"`
 			} `json:"notifications"`
 		}
 		e.do("GET", "/api/v1/notifications", admin, nil).decode(t, http.StatusOK, &list)
@@ -67,8 +69,30 @@ func TestNotifications(t *testing.T) {
 		if list.Notifications[0].ID != later || list.Notifications[0].LastError == "" {
 			t.Errorf("after the retry, the notification is not due first with its error: %+v", list)
 		}
-		e.do("POST", "/api/v1/notifications/999999/retry", admin, nil).problem(t, 404, "notFound", "delivered or given up")
+		e.do("POST", "/api/v1/notifications/999999/retry", admin, nil).problem(t, 404, "notFound", "delivered, or given up and tidied away")
 		e.do("POST", "/api/v1/notifications/x1/retry", admin, nil).problem(t, 404, "notFound", "no notification")
 		e.do("GET", "/api/v1/notifications?limit=0", admin, nil).problem(t, 400, "malformed", "limit")
+		e.do("GET", "/api/v1/notifications?status=lost", admin, nil).problem(t, 400, "malformed", "status")
+
+		// Given up: listed apart with when and why, until a retry makes it
+		// wait again.
+		if err := e.store.GiveUpNotification(ctx, sooner, now.Add(2*time.Minute), "webhook answered 410 Gone"); err != nil {
+			t.Fatal(err)
+		}
+		list.Notifications = nil
+		e.do("GET", "/api/v1/notifications?status=failed", admin, nil).decode(t, http.StatusOK, &list)
+		if len(list.Notifications) != 1 || list.Notifications[0].ID != sooner || !list.Notifications[0].GivenUpAt.Equal(now.Add(2*time.Minute)) ||
+			!list.Notifications[0].NextAttempt.IsZero() || list.Notifications[0].LastError != "webhook answered 410 Gone" {
+			t.Fatalf("given up: %+v", list)
+		}
+		e.do("GET", "/api/v1/notifications?status=waiting", admin, nil).decode(t, http.StatusOK, &list)
+		if len(list.Notifications) != 1 || list.Notifications[0].ID != later {
+			t.Fatalf("waiting with one given up: %+v", list)
+		}
+		e.do("POST", "/api/v1/notifications/"+strconv.FormatInt(sooner, 10)+"/retry", admin, nil).decode(t, http.StatusOK, &due)
+		e.do("GET", "/api/v1/notifications", admin, nil).decode(t, http.StatusOK, &list)
+		if len(list.Notifications) != 2 {
+			t.Errorf("after the retry of the given-up one: %+v", list)
+		}
 	})
 }

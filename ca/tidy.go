@@ -18,15 +18,16 @@ type TidyStore interface {
 // TidyPolicy says how long finished records are kept after they expired
 // or were decided (config storage.tidy); 0 keeps them.
 type TidyPolicy struct {
-	ACMEOrders, Certificates, Requests time.Duration
+	ACMEOrders, Certificates, Requests, Notifications time.Duration
 }
 
 // TidyCounts says what one round of Tidy deleted.
 type TidyCounts struct {
-	ACMEOrders, Certificates, Requests int
+	ACMEOrders, Certificates, Requests, Notifications int
 }
 
-// Tidy forgets ACME orders, certificates and enrollment requests that have
+// Tidy forgets ACME orders, certificates, enrollment requests and webhook
+// notifications given up that have
 // outlived their use, so that a busy gateway's store does not grow
 // without end: a deployment issuing a certificate a second over ACME
 // leaves millions of orders a month. It deletes in commits of Batch
@@ -54,6 +55,7 @@ func (t *Tidy) Run(ctx context.Context) (TidyCounts, error) {
 		{t.Policy.ACMEOrders, t.Store.TidyACMEOrders, &c.ACMEOrders},
 		{t.Policy.Certificates, t.Store.TidyCertificates, &c.Certificates},
 		{t.Policy.Requests, t.Store.TidyRequests, &c.Requests},
+		{t.Policy.Notifications, t.Store.TidyNotifications, &c.Notifications},
 	}
 	batch := t.Batch
 	if batch <= 0 {
@@ -82,8 +84,9 @@ func (t *Tidy) Run(ctx context.Context) (TidyCounts, error) {
 	if c != (TidyCounts{}) {
 		// What was deleted is recorded even when a later step failed.
 		if _, aerr := t.Store.AppendAudit(ctx, storage.AuditEvent{At: now, Actor: "gateway tidy", Action: "tidy",
-			Detail: fmt.Sprintf("deleted %d ACME orders expired before %s, %d certificates expired before %s, %d requests decided before %s",
-				c.ACMEOrders, before(now, t.Policy.ACMEOrders), c.Certificates, before(now, t.Policy.Certificates), c.Requests, before(now, t.Policy.Requests)),
+			Detail: fmt.Sprintf("deleted %d ACME orders expired before %s, %d certificates expired before %s, %d requests decided before %s, %d notifications given up before %s",
+				c.ACMEOrders, before(now, t.Policy.ACMEOrders), c.Certificates, before(now, t.Policy.Certificates), c.Requests, before(now, t.Policy.Requests),
+				c.Notifications, before(now, t.Policy.Notifications)),
 		}); aerr != nil && err == nil {
 			err = aerr
 		}
@@ -106,9 +109,9 @@ func (t *Tidy) Watch(ctx context.Context, interval time.Duration) {
 		c, err := t.Run(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			t.Log.Error("tidy the store", "err", err, "acme_orders", c.ACMEOrders, "certificates", c.Certificates, "requests", c.Requests)
+			t.Log.Error("tidy the store", "err", err, "acme_orders", c.ACMEOrders, "certificates", c.Certificates, "requests", c.Requests, "notifications", c.Notifications)
 		case c != (TidyCounts{}):
-			t.Log.Info("store tidied", "acme_orders", c.ACMEOrders, "certificates", c.Certificates, "requests", c.Requests)
+			t.Log.Info("store tidied", "acme_orders", c.ACMEOrders, "certificates", c.Certificates, "requests", c.Requests, "notifications", c.Notifications)
 		}
 	}
 	round()

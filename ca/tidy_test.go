@@ -50,13 +50,30 @@ func TestTidy(t *testing.T) {
 			}
 		}
 
+		// A notification given up a day after now, one waiting.
+		for i, giveUp := range []bool{true, false} {
+			id, err := st.EnqueueNotification(ctx, storage.Notification{Target: "notify/web", Event: "certificate.issued", Subject: fmt.Sprint(i),
+				Body: []byte("{}"), NextAttempt: now, CreatedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if giveUp {
+				if err := st.GiveUpNotification(ctx, id, now.Add(24*time.Hour), "webhook answered 410"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
 		// Twenty days on: the 10-day certificates expired ten days ago,
-		// the orders nineteen.
+		// the orders nineteen; the notification was given up nineteen.
 		tidy := &ca.Tidy{Store: st, Log: f.core.Log, Now: func() time.Time { return now.Add(20 * 24 * time.Hour) }, Batch: 2,
-			Policy: ca.TidyPolicy{ACMEOrders: 8 * 24 * time.Hour, Certificates: 5 * 24 * time.Hour}}
+			Policy: ca.TidyPolicy{ACMEOrders: 8 * 24 * time.Hour, Certificates: 5 * 24 * time.Hour, Notifications: 7 * 24 * time.Hour}}
 		c, err := tidy.Run(ctx)
-		if err != nil || c != (ca.TidyCounts{ACMEOrders: 3, Certificates: 4}) {
-			t.Fatalf("Run = %+v, %v; want 3 orders and 4 certificates", c, err)
+		if err != nil || c != (ca.TidyCounts{ACMEOrders: 3, Certificates: 4, Notifications: 1}) {
+			t.Fatalf("Run = %+v, %v; want 3 orders, 4 certificates and 1 notification", c, err)
+		}
+		if waiting, err := st.CountNotifications(ctx); err != nil || waiting["notify/web"] != 1 {
+			t.Errorf("notifications waiting after the tidy: %v, %v", waiting, err)
 		}
 		for _, s := range short {
 			if _, err := st.GetCertificate(ctx, s); !errs.Is(err, errs.NotFound) {

@@ -128,6 +128,9 @@ type StorageTidy struct {
 	// RequestsAfter: enrollment requests after they were decided (default
 	// 0: kept).
 	RequestsAfter Duration `yaml:"requests_after"`
+	// NotificationsAfter: webhook notifications after they were given up
+	// (default 30d).
+	NotificationsAfter Duration `yaml:"notifications_after"`
 }
 
 // Signer configures where CA keys live.

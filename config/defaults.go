@@ -45,6 +45,7 @@ func (c *Config) setDefaults() {
 	}
 	setDur(&c.Storage.Tidy.Every, time.Hour)
 	setDur(&c.Storage.Tidy.ACMEOrdersAfter, 30*24*time.Hour)
+	setDur(&c.Storage.Tidy.NotificationsAfter, 30*24*time.Hour)
 	setStr(&c.Keystore.KEKFile, "var/kek")
 	setDur(&c.Renewal.Interval, time.Hour)
 	setStr(&c.Signer.Type, "pkcs11")

@@ -24,7 +24,8 @@ const DeliveryHeader = "X-Gateway-Delivery"
 // replica of a deployment delivers it: each claim takes a notification
 // for a lease (one replica posts it at a time) and counts an attempt. A
 // failed post (a network error, a 5xx) is tried again after each wait of
-// Retries in turn; then it is given up, logged and counted. Delivery is
+// Retries in turn; then it is given up (kept for an operator to see and
+// send again until storage.tidy forgets it), logged and counted. Delivery is
 // at least once: a replica that dies after a post but before it records
 // it leaves the notification to be posted again, with the same
 // DeliveryHeader.
@@ -191,7 +192,7 @@ func (o *Outbox) deliver(n storage.Notification) (waits bool) {
 			return true
 		}
 		log.Error("notification not delivered; given up: its webhook is not configured")
-		o.forget(ctx, n)
+		o.giveUp(ctx, n, "webhook "+n.Target+" is not configured on any replica that claimed it")
 		return false
 	}
 	log := w.log().With("event", n.Event, "subject", n.Subject, "url", w.URL, "attempt", n.Attempts)
@@ -209,16 +210,24 @@ func (o *Outbox) deliver(n storage.Notification) (waits bool) {
 		return true
 	default:
 		log.Error("notification not delivered; given up", "attempts", n.Attempts, "err", err)
+		w.observe(n.Event, err)
+		o.giveUp(ctx, n, err.Error())
+		return false
 	}
-	w.observe(n.Event, err)
-	o.forget(ctx, n)
-	return false
-}
-
-func (o *Outbox) forget(ctx context.Context, n storage.Notification) {
+	w.observe(n.Event, nil)
 	if err := o.Store.DeleteNotification(ctx, n.ID); err != nil {
 		// It is posted again when the claim's lease ends.
 		o.log().Warn("notification: cannot forget it", "id", n.ID, "err", err)
+	}
+	return false
+}
+
+// giveUp keeps n, given up, for an operator to see and send again (GET
+// /api/v1/notifications?status=failed) until storage.tidy forgets it.
+func (o *Outbox) giveUp(ctx context.Context, n storage.Notification, lastErr string) {
+	if err := o.Store.GiveUpNotification(ctx, n.ID, o.now(), lastErr); err != nil {
+		// It is posted again when the claim's lease ends.
+		o.log().Warn("notification: cannot record that it was given up", "id", n.ID, "err", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,8 @@ func TestOutboxRetriesUntilDelivered(t *testing.T) {
 }
 
 // A 4xx is given up at once; so is a 5xx once the retries have run out.
-// Both are counted as failed and leave the store.
+// Both are counted as failed and kept in the store, given up, claimed no
+// more.
 func TestOutboxGivesUp(t *testing.T) {
 	st := teststore.SQLite(t)
 	rc := &receiver{codes: []int{400, 503, 503}}
@@ -105,7 +107,11 @@ func TestOutboxGivesUp(t *testing.T) {
 	}
 	clk.advance(24 * time.Hour)
 	if ns, _ := st.ClaimNotifications(t.Context(), clk.now(), time.Minute, 10); len(ns) != 0 {
-		t.Errorf("%d notifications left in the store", len(ns))
+		t.Errorf("%d notifications claimed after they were given up", len(ns))
+	}
+	if ns, err := st.ListNotifications(t.Context(), 10, true); err != nil || len(ns) != 2 || ns[0].Event != "certificate.revoked" ||
+		!strings.Contains(ns[0].LastError, "503") || !strings.Contains(ns[1].LastError, "400") {
+		t.Errorf("given up: %+v, %v", ns, err)
 	}
 	if len(rc.bodies) != 3 {
 		t.Errorf("%d posts, want 3", len(rc.bodies))

@@ -20,7 +20,16 @@ type Notification struct {
 	NextAttempt time.Time // due then
 	CreatedAt   time.Time
 	LastError   string // of the last post that failed
+	// GivenUp is when the outbox gave it up (every attempt failed, or no
+	// replica has its webhook); zero while it waits. A given-up
+	// notification is kept for an operator, who may send it again
+	// (RetryNotification), until storage.tidy forgets it.
+	GivenUp time.Time
 }
+
+// Never is the next attempt of a notification given up: after every
+// claim.
+var Never = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // MaxNotificationsLimit caps one ListNotifications.
 const MaxNotificationsLimit = 1000
@@ -39,17 +48,23 @@ type NotificationStore interface {
 	// errs.Malformed.
 	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
 	// RetryNotification makes a notification due at at, with the error of
-	// the post that failed (lastErr "" keeps the one recorded), and
-	// reports whether the store held it; an ID it no longer holds is not
-	// an error.
+	// the post that failed (lastErr "" keeps the one recorded), waiting
+	// again if it was given up, and reports whether the store held it; an
+	// ID it no longer holds is not an error.
 	RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error)
-	// DeleteNotification forgets a notification delivered or given up. An
-	// ID the store no longer holds is not an error.
+	// GiveUpNotification marks a notification given up at at, with the
+	// error of the last post (lastErr "" keeps the one recorded): no claim
+	// takes it again, ListNotifications lists it with givenUp. An ID the
+	// store no longer holds is not an error.
+	GiveUpNotification(ctx context.Context, id int64, at time.Time, lastErr string) error
+	// DeleteNotification forgets a notification delivered. An ID the
+	// store no longer holds is not an error.
 	DeleteNotification(ctx context.Context, id int64) error
-	// CountNotifications counts the notifications waiting, by Target.
+	// CountNotifications counts the notifications waiting (not given
+	// up), by Target.
 	CountNotifications(ctx context.Context) (map[string]int, error)
 	// ListNotifications returns up to limit notifications waiting, those
-	// due first first (limit 1 to MaxNotificationsLimit, else
-	// errs.Malformed).
-	ListNotifications(ctx context.Context, limit int) ([]Notification, error)
+	// due first first, or with givenUp those given up, the last given up
+	// first (limit 1 to MaxNotificationsLimit, else errs.Malformed).
+	ListNotifications(ctx context.Context, limit int, givenUp bool) ([]Notification, error)
 }

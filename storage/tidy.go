@@ -24,4 +24,7 @@ type TidyStore interface {
 	// TidyRequests deletes the enrollment requests decided (issued,
 	// rejected, failed, expired) before before.
 	TidyRequests(ctx context.Context, before time.Time, limit int) (int, error)
+	// TidyNotifications deletes the notifications given up before before,
+	// at most limit of them, and returns how many it deleted.
+	TidyNotifications(ctx context.Context, before time.Time, limit int) (int, error)
 }

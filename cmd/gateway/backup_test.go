@@ -94,7 +94,7 @@ func TestBackupCommand(t *testing.T) {
 func TestTidyCommand(t *testing.T) {
 	cfg, _ := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"tidy", "-config", cfg}, &out, &errOut); err != nil || out.String() != "deleted 0 ACME orders, 0 certificates, 0 requests\n" {
+	if err := run(context.Background(), []string{"tidy", "-config", cfg}, &out, &errOut); err != nil || out.String() != "deleted 0 ACME orders, 0 certificates, 0 requests, 0 notifications\n" {
 		t.Fatalf("gateway tidy: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	if err := run(context.Background(), []string{"tidy", "extra"}, &out, &errOut); err != errUsage {

@@ -17,7 +17,8 @@ import (
 func tidier(cfg *config.Config, st ca.TidyStore, log *slog.Logger) *ca.Tidy {
 	t := cfg.Storage.Tidy
 	return &ca.Tidy{Store: st, Log: log.With("component", "tidy"), Now: time.Now,
-		Policy: ca.TidyPolicy{ACMEOrders: t.ACMEOrdersAfter.D(), Certificates: t.CertificatesAfter.D(), Requests: t.RequestsAfter.D()}}
+		Policy: ca.TidyPolicy{ACMEOrders: t.ACMEOrdersAfter.D(), Certificates: t.CertificatesAfter.D(), Requests: t.RequestsAfter.D(),
+			Notifications: t.NotificationsAfter.D()}}
 }
 
 // cmdTidy runs the tidy step once (gateway serve runs it every
@@ -41,6 +42,6 @@ func cmdTidy(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer st.Close()
 	c, err := tidier(cfg, st, newLogger(stderr, cfg, "")).Run(ctx)
-	fmt.Fprintf(stdout, "deleted %d ACME orders, %d certificates, %d requests\n", c.ACMEOrders, c.Certificates, c.Requests)
+	fmt.Fprintf(stdout, "deleted %d ACME orders, %d certificates, %d requests, %d notifications\n", c.ACMEOrders, c.Certificates, c.Requests, c.Notifications)
 	return err
 }

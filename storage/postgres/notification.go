@@ -38,8 +38,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 		return nil, errs.New(errs.Malformed, "postgres: claim notifications: limit must be at least 1")
 	}
 	rows, err := s.pool.Query(ctx, `UPDATE notifications SET next_attempt_at = $1, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error`,
+		WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= $2 AND given_up_at IS NULL ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+		RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error, given_up_at`,
 		now.Add(lease).UTC(), now.UTC(), limit)
 	if err != nil {
 		return nil, wrap(err, "claim notifications")
@@ -55,12 +55,22 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 
 // RetryNotification implements storage.NotificationStore.
 func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET next_attempt_at = $1,
+	tag, err := s.pool.Exec(ctx, `UPDATE notifications SET next_attempt_at = $1, given_up_at = NULL,
 		last_error = CASE WHEN $2 = '' THEN last_error ELSE $2 END WHERE id = $3`, at.UTC(), lastErr, id)
 	if err != nil {
 		return false, wrap(err, "retry notification %d", id)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// GiveUpNotification implements storage.NotificationStore: the row moves
+// past every claim (next_attempt_at at the end of time) and is marked.
+func (s *Store) GiveUpNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE notifications SET given_up_at = $1, next_attempt_at = $2,
+		last_error = CASE WHEN $3 = '' THEN last_error ELSE $3 END WHERE id = $4`, at.UTC(), storage.Never, lastErr, id); err != nil {
+		return wrap(err, "give up notification %d", id)
+	}
+	return nil
 }
 
 // DeleteNotification implements storage.NotificationStore.
@@ -73,7 +83,7 @@ func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
 
 // CountNotifications implements storage.NotificationStore.
 func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT target, count(*) FROM notifications GROUP BY target`)
+	rows, err := s.pool.Query(ctx, `SELECT target, count(*) FROM notifications WHERE given_up_at IS NULL GROUP BY target`)
 	if err != nil {
 		return nil, wrap(err, "count notifications")
 	}
@@ -96,30 +106,39 @@ func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) 
 }
 
 // ListNotifications implements storage.NotificationStore.
-func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error) {
+func (s *Store) ListNotifications(ctx context.Context, limit int, givenUp bool) ([]storage.Notification, error) {
 	if limit < 1 || limit > storage.MaxNotificationsLimit {
 		return nil, errs.New(errs.Malformed, "postgres: list notifications: limit must be 1 to %d", storage.MaxNotificationsLimit)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error
-		FROM notifications ORDER BY next_attempt_at, id LIMIT $1`, limit)
+	q := `SELECT ` + notificationColumns + ` FROM notifications WHERE given_up_at IS NULL ORDER BY next_attempt_at, id LIMIT $1`
+	if givenUp {
+		q = `SELECT ` + notificationColumns + ` FROM notifications WHERE given_up_at IS NOT NULL ORDER BY given_up_at DESC, id DESC LIMIT $1`
+	}
+	rows, err := s.pool.Query(ctx, q, limit)
 	if err != nil {
 		return nil, wrap(err, "list notifications")
 	}
 	return scanNotifications(rows)
 }
 
-// scanNotifications reads the rows of a claim or a list (id, target,
-// event, subject, body, attempts, next_attempt_at, created_at,
-// last_error) and closes them.
+// notificationColumns is what scanNotifications reads, in its order.
+const notificationColumns = `id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error, given_up_at`
+
+// scanNotifications reads the rows of a claim or a list
+// (notificationColumns) and closes them.
 func scanNotifications(rows pgx.Rows) ([]storage.Notification, error) {
 	defer rows.Close()
 	var out []storage.Notification
 	for rows.Next() {
 		var n storage.Notification
-		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError); err != nil {
+		var givenUp *time.Time
+		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &n.NextAttempt, &n.CreatedAt, &n.LastError, &givenUp); err != nil {
 			return nil, wrap(err, "read notifications")
 		}
 		n.NextAttempt, n.CreatedAt = utc(n.NextAttempt), utc(n.CreatedAt)
+		if givenUp != nil {
+			n.GivenUp = utc(*givenUp)
+		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {

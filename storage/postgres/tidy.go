@@ -38,6 +38,13 @@ func (s *Store) TidyRequests(ctx context.Context, before time.Time, limit int) (
 		before.UTC(), limit)
 }
 
+// TidyNotifications implements storage.TidyStore.
+func (s *Store) TidyNotifications(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.tidy(ctx, "notifications", limit, "", []string{`DELETE FROM notifications WHERE id IN
+		(SELECT id FROM notifications WHERE given_up_at < $1 ORDER BY given_up_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)`},
+		before.UTC(), limit)
+}
+
 // tidy runs prepare (if set, with args) and then the statements (without
 // args when prepare chose the rows, with them otherwise) in one
 // transaction, and returns how many rows the last deleted.

@@ -44,8 +44,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 	err := s.writes.Do(ctx, "claim notifications", func(ctx context.Context, tx *txn) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET next_attempt_at = ?, attempts = attempts + 1
-			WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
-			RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error`,
+			WHERE id IN (SELECT id FROM notifications WHERE next_attempt_at <= ? AND given_up_at IS NULL ORDER BY next_attempt_at, id LIMIT ?)
+			RETURNING id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error, given_up_at`,
 			micros(now.Add(lease)), micros(now), limit)
 		if err != nil {
 			return wrap(err, "claim notifications")
@@ -65,7 +65,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, now time.Time, lease tim
 func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, lastErr string) (bool, error) {
 	var held bool
 	err := s.writes.Do(ctx, "retry notification", func(ctx context.Context, tx *txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt_at = ?,
+		res, err := tx.ExecContext(ctx, `UPDATE notifications SET next_attempt_at = ?, given_up_at = NULL,
 			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END WHERE id = ?`, micros(at), lastErr, lastErr, id)
 		if err != nil {
 			return wrap(err, "retry notification %d", id)
@@ -80,6 +80,18 @@ func (s *Store) RetryNotification(ctx context.Context, id int64, at time.Time, l
 	return held, err
 }
 
+// GiveUpNotification implements storage.NotificationStore: the row moves
+// past every claim (next_attempt_at at the end of time) and is marked.
+func (s *Store) GiveUpNotification(ctx context.Context, id int64, at time.Time, lastErr string) error {
+	return s.writes.Do(ctx, "give up notification", func(ctx context.Context, tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET given_up_at = ?, next_attempt_at = ?,
+			last_error = CASE WHEN ? = '' THEN last_error ELSE ? END WHERE id = ?`, micros(at), micros(storage.Never), lastErr, lastErr, id); err != nil {
+			return wrap(err, "give up notification %d", id)
+		}
+		return nil
+	})
+}
+
 // DeleteNotification implements storage.NotificationStore.
 func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
 	return s.writes.Do(ctx, "delete notification", func(ctx context.Context, tx *txn) error {
@@ -92,7 +104,7 @@ func (s *Store) DeleteNotification(ctx context.Context, id int64) error {
 
 // CountNotifications implements storage.NotificationStore.
 func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT target, count(*) FROM notifications GROUP BY target`)
+	rows, err := s.read.QueryContext(ctx, `SELECT target, count(*) FROM notifications WHERE given_up_at IS NULL GROUP BY target`)
 	if err != nil {
 		return nil, wrap(err, "count notifications")
 	}
@@ -115,21 +127,26 @@ func (s *Store) CountNotifications(ctx context.Context) (map[string]int, error) 
 }
 
 // ListNotifications implements storage.NotificationStore.
-func (s *Store) ListNotifications(ctx context.Context, limit int) ([]storage.Notification, error) {
+func (s *Store) ListNotifications(ctx context.Context, limit int, givenUp bool) ([]storage.Notification, error) {
 	if limit < 1 || limit > storage.MaxNotificationsLimit {
 		return nil, errs.New(errs.Malformed, "sqlite: list notifications: limit must be 1 to %d", storage.MaxNotificationsLimit)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error
-		FROM notifications ORDER BY next_attempt_at, id LIMIT ?`, limit)
+	q := `SELECT ` + notificationColumns + ` FROM notifications WHERE given_up_at IS NULL ORDER BY next_attempt_at, id LIMIT ?`
+	if givenUp {
+		q = `SELECT ` + notificationColumns + ` FROM notifications WHERE given_up_at IS NOT NULL ORDER BY given_up_at DESC, id DESC LIMIT ?`
+	}
+	rows, err := s.read.QueryContext(ctx, q, limit)
 	if err != nil {
 		return nil, wrap(err, "list notifications")
 	}
 	return scanNotifications(rows)
 }
 
-// scanNotifications reads the rows of a claim or a list (id, target,
-// event, subject, body, attempts, next_attempt_at, created_at,
-// last_error) and closes them.
+// notificationColumns is what scanNotifications reads, in its order.
+const notificationColumns = `id, target, event, subject, body, attempts, next_attempt_at, created_at, last_error, given_up_at`
+
+// scanNotifications reads the rows of a claim or a list
+// (notificationColumns) and closes them.
 func scanNotifications(rows *sql.Rows) ([]storage.Notification, error) {
 	defer rows.Close()
 	var out []storage.Notification
@@ -137,11 +154,15 @@ func scanNotifications(rows *sql.Rows) ([]storage.Notification, error) {
 		var (
 			n           storage.Notification
 			next, since int64
+			givenUp     sql.NullInt64
 		)
-		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError); err != nil {
+		if err := rows.Scan(&n.ID, &n.Target, &n.Event, &n.Subject, &n.Body, &n.Attempts, &next, &since, &n.LastError, &givenUp); err != nil {
 			return nil, wrap(err, "read notifications")
 		}
 		n.NextAttempt, n.CreatedAt = fromMicros(next), fromMicros(since)
+		if givenUp.Valid {
+			n.GivenUp = fromMicros(givenUp.Int64)
+		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {

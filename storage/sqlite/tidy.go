@@ -37,6 +37,13 @@ func (s *Store) TidyRequests(ctx context.Context, before time.Time, limit int) (
 		micros(before), limit)
 }
 
+// TidyNotifications implements storage.TidyStore.
+func (s *Store) TidyNotifications(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.tidy(ctx, "notifications", limit, []string{`DELETE FROM notifications WHERE id IN
+		(SELECT id FROM notifications WHERE given_up_at < ? ORDER BY given_up_at, id LIMIT ?)`},
+		micros(before), limit)
+}
+
 // tidy runs the statements, each with args, in one transaction and returns
 // how many rows the last deleted.
 func (s *Store) tidy(ctx context.Context, what string, limit int, statements []string, args ...any) (int, error) {

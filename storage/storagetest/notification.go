@@ -74,7 +74,7 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 	if held, err := s.RetryNotification(ctx, first, t0.Add(10*time.Minute), "webhook answered 503"); err != nil || !held {
 		t.Fatalf("RetryNotification = %v, %v", held, err)
 	}
-	list, err := s.ListNotifications(ctx, 10)
+	list, err := s.ListNotifications(ctx, 10, false)
 	must(t, "ListNotifications", err)
 	if !slices.Equal(events(list), []string{"second", "first", "late", "request.pending"}) || list[1].LastError != "webhook answered 503" || list[1].Attempts != 2 {
 		t.Fatalf("ListNotifications = %+v, want those due first first", list)
@@ -99,13 +99,47 @@ func testNotifications(t *testing.T, open func(t *testing.T) storage.Store) {
 	if held, err := s.RetryNotification(ctx, second, t0, "x"); err != nil || held {
 		t.Errorf("RetryNotification of a deleted one = %v, %v", held, err)
 	}
-	if list, err := s.ListNotifications(ctx, 1); err != nil || len(list) != 1 {
+	if list, err := s.ListNotifications(ctx, 1, false); err != nil || len(list) != 1 {
 		t.Errorf("ListNotifications(1) = %d, %v", len(list), err)
 	}
 	for _, limit := range []int{0, storage.MaxNotificationsLimit + 1} {
-		_, err := s.ListNotifications(ctx, limit)
+		_, err := s.ListNotifications(ctx, limit, false)
 		wantKind(t, fmt.Sprintf("ListNotifications(%d)", limit), err, errs.Malformed)
 	}
+
+	// A notification given up is claimed no more and counted no more; it
+	// is listed apart, until a retry makes it wait again.
+	must(t, "GiveUpNotification", s.GiveUpNotification(ctx, late, t0.Add(3*time.Hour), "webhook answered 410"))
+	if got := claim(t0.Add(50*365*24*time.Hour), 10); slices.Contains(events(got), "late") {
+		t.Fatalf("a given-up notification was claimed: %v", events(got))
+	}
+	if n, err := s.CountNotifications(ctx); err != nil || n["notify/web"] != 1 {
+		t.Errorf("CountNotifications with one given up = %v, %v; want 1 notify/web", n, err)
+	}
+	if list, err := s.ListNotifications(ctx, 10, false); err != nil || slices.Contains(events(list), "late") {
+		t.Errorf("ListNotifications (waiting) = %v, %v; want no given-up one", events(list), err)
+	}
+	list, err = s.ListNotifications(ctx, 10, true)
+	if err != nil || len(list) != 1 || list[0].ID != late || !list[0].GivenUp.Equal(t0.Add(3*time.Hour)) || list[0].LastError != "webhook answered 410" {
+		t.Fatalf("ListNotifications (given up) = %+v, %v", list, err)
+	}
+	if n, err := s.TidyNotifications(ctx, t0.Add(3*time.Hour), 10); err != nil || n != 0 {
+		t.Errorf("TidyNotifications before it was given up = %d, %v", n, err)
+	}
+	if held, err := s.RetryNotification(ctx, late, t0.Add(4*time.Hour), ""); err != nil || !held {
+		t.Fatalf("RetryNotification of a given-up one = %v, %v", held, err)
+	}
+	if got := claim(t0.Add(4*time.Hour), 10); !slices.Equal(events(got), []string{"late"}) || !got[0].GivenUp.IsZero() {
+		t.Fatalf("claim after the retry of a given-up one: %+v", got)
+	}
+	must(t, "GiveUpNotification", s.GiveUpNotification(ctx, late, t0.Add(5*time.Hour), ""))
+	if n, err := s.TidyNotifications(ctx, t0.Add(5*time.Hour+time.Second), 10); err != nil || n != 1 {
+		t.Errorf("TidyNotifications = %d, %v; want the given-up one", n, err)
+	}
+	if list, err := s.ListNotifications(ctx, 10, true); err != nil || len(list) != 0 {
+		t.Errorf("given up after tidying: %+v, %v", list, err)
+	}
+	must(t, "GiveUpNotification of a deleted one", s.GiveUpNotification(ctx, second, t0, "x"))
 
 	// Concurrent claims share out the due notifications.
 	var ids []int64
