@@ -40,6 +40,17 @@ type Config struct {
 	CRL       CRL        `yaml:"crl"`
 	OCSP      OCSP       `yaml:"ocsp"`
 	Renewal   Renewal    `yaml:"renewal"`
+	Audit     Audit      `yaml:"audit"`
+}
+
+// Audit configures the sealing of the audit trail (ca.Checkpointer).
+type Audit struct {
+	// CheckpointEvery is how often gateway serve seals the events since
+	// the last checkpoint (default 10m).
+	CheckpointEvery Duration `yaml:"checkpoint_every"`
+	// KeyLabel is the label of the audit key in the token (ECDSA P-256,
+	// made on first use; default gateway-audit).
+	KeyLabel string `yaml:"key_label"`
 }
 
 // Keystore configures how the gateway keeps the private keys it generates

@@ -55,6 +55,8 @@ func (c *Config) setDefaults() {
 		setStr(&c.Keystore.Wrap, WrapNone)
 	}
 	setStr(&c.Keystore.KEKLabel, "gateway-kek")
+	setDur(&c.Audit.CheckpointEvery, 10*time.Minute)
+	setStr(&c.Audit.KeyLabel, "gateway-audit")
 	p := &c.Signer.PKCS11
 	if p.MaxSessions == 0 {
 		p.MaxSessions = DefaultMaxSessions

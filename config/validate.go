@@ -143,6 +143,9 @@ func (c *Config) Validate() error {
 	if d := c.Storage.Tidy.CertificatesAfter; d != 0 && d < Duration(24*time.Hour) {
 		add("storage.tidy.certificates_after", "0 (kept) or at least 1d (a retried request may ask for its certificate for a day), got %s", d)
 	}
+	if d := c.Audit.CheckpointEvery; d < Duration(time.Minute) {
+		add("audit.checkpoint_every", "at least 1m, got %s", d)
+	}
 	if d := c.Storage.Tidy.NotificationsAfter; d < 0 {
 		add("storage.tidy.notifications_after", "must be positive, got %s", d)
 	}

@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // AuditEvent is one entry of the audit trail: who did what to which
 // certificate or profile. Issuance events carry the certificate DER, so the
@@ -53,4 +56,41 @@ func (f AuditFilter) EffectiveLimit() int {
 	default:
 		return f.Limit
 	}
+}
+
+// AuditCheckpoint seals the audit trail up to an event: a hash chained
+// over every event since the checkpoint before (in ID order), signed by a
+// key in the token, so that an event changed, added or removed afterwards
+// is found out (ca.Checkpointer).
+type AuditCheckpoint struct {
+	Seq    int64 // 1, 2, ... with no gap
+	LastID int64 // the newest event it seals; it seals those after the previous checkpoint's LastID
+	Events int   // how many events it seals
+	// Hash chains the previous checkpoint's Hash with the digest of each
+	// event sealed (SHA-256).
+	Hash      []byte
+	Signature []byte // by KeyURI's key, over ca.CheckpointMessage
+	KeyURI    string
+	At        time.Time
+}
+
+// MaxAuditCheckpoints caps one ListAuditCheckpoints.
+const MaxAuditCheckpoints = 1000
+
+// AuditCheckpointStore keeps the audit trail's checkpoints.
+type AuditCheckpointStore interface {
+	// AuditEventsAfter returns up to limit events with an ID above
+	// afterID, in ID order (limit 1 to MaxAuditLimit, else
+	// errs.Malformed).
+	AuditEventsAfter(ctx context.Context, afterID int64, limit int) ([]AuditEvent, error)
+	// LastAuditCheckpoint returns the checkpoint with the highest Seq, or
+	// errs.NotFound when there is none.
+	LastAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
+	// InsertAuditCheckpoint stores cp; errs.Conflict if its Seq is taken
+	// (another replica sealed first).
+	InsertAuditCheckpoint(ctx context.Context, cp AuditCheckpoint) error
+	// ListAuditCheckpoints returns up to limit checkpoints with a Seq
+	// above afterSeq, in Seq order (limit 1 to MaxAuditCheckpoints, else
+	// errs.Malformed).
+	ListAuditCheckpoints(ctx context.Context, afterSeq int64, limit int) ([]AuditCheckpoint, error)
 }

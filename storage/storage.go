@@ -258,4 +258,5 @@ type Store interface {
 	IdempotencyStore
 	NotificationStore
 	TidyStore
+	AuditCheckpointStore
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -59,5 +60,51 @@ func cmdAuditList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.UTC().Format(time.RFC3339Nano), e.Actor, e.Action, e.Profile, e.Serial,
 			strings.ReplaceAll(e.Detail, "\n", " "))
 	}
+	return nil
+}
+
+// cmdAuditSeal seals the audit trail now (seal), as gateway serve does
+// every audit.checkpoint_every, or checks it against its checkpoints with
+// the audit key in the token (verify): for an auditor, or before a backup
+// leaves the site.
+func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "usage: gateway audit %s [-config FILE]\n", verb)
+		return errUsage
+	}
+	d, err := openConfigDeps(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	key, err := ca.AuditKey(ctx, d.signer, d.cfg.Audit.KeyLabel, verb == "seal")
+	if errs.Is(err, errs.NotFound) {
+		return fmt.Errorf("no audit key %q in the token: the trail was never sealed (gateway serve or gateway audit seal make it)", d.cfg.Audit.KeyLabel)
+	}
+	if err != nil {
+		return err
+	}
+	if verb == "seal" {
+		c := &ca.Checkpointer{Store: d.store, Key: key, Log: d.log, Now: time.Now}
+		n, err := c.SealAll(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%d checkpoints made (events younger than %s wait for the next)\n", n, ca.CheckpointLag)
+		return nil
+	}
+	v, err := ca.VerifyAudit(ctx, d.store, key.Public())
+	if err != nil {
+		return err
+	}
+	if v.Checkpoints == 0 {
+		fmt.Fprintf(stdout, "no checkpoint yet; %d events not sealed\n", v.Unsealed)
+		return nil
+	}
+	fmt.Fprintf(stdout, "audit trail verified: %d checkpoints seal %d events, up to event %d (sealed %s); %d events since, not sealed yet\n",
+		v.Checkpoints, v.Sealed, v.LastID, v.LastAt.UTC().Format(time.RFC3339), v.Unsealed)
 	return nil
 }

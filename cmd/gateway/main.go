@@ -47,6 +47,8 @@ commands:
                  show or revoke one certificate
   audit list [-action A] [-actor A] [-serial S] [-within D]
                  print the audit trail, newest first
+  audit seal | audit verify
+                 seal the audit trail now with the audit key; check it against its seals
   backup -o FILE copy the embedded store while the gateway runs
   tidy           delete the expired and decided records storage.tidy no longer keeps
   keystore status|rotate|retire
@@ -149,8 +151,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "tidy":
 		return cmdTidy(ctx, args[1:], stdout, stderr)
 	case "audit":
-		if len(args) > 1 && args[1] == "list" {
-			return cmdAuditList(ctx, args[2:], stdout, stderr)
+		if len(args) > 1 {
+			switch args[1] {
+			case "list":
+				return cmdAuditList(ctx, args[2:], stdout, stderr)
+			case "seal", "verify":
+				return cmdAuditSeal(ctx, args[1], args[2:], stdout, stderr)
+			}
 		}
 	case "keystore":
 		if len(args) > 1 && (args[1] == "status" || args[1] == "rotate" || args[1] == "retire") {

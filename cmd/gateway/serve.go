@@ -67,6 +67,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Expired and decided records go once storage.tidy no longer keeps
 	// them.
 	go tidier(cfg, d.store, log).Watch(ctx, cfg.Storage.Tidy.Every.D())
+	// The audit trail is sealed by a key in the token (audit.*).
+	auditKey, err := ca.AuditKey(ctx, d.signer, cfg.Audit.KeyLabel, true)
+	if err != nil {
+		return fmt.Errorf("audit key %q: %w", cfg.Audit.KeyLabel, err)
+	}
+	go (&ca.Checkpointer{Store: d.store, Key: auditKey, Log: log.With("component", "audit"), Now: time.Now}).Watch(ctx, cfg.Audit.CheckpointEvery.D())
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
 	go core.WatchExpiring(ctx, expiryNoticeInterval)

@@ -72,6 +72,12 @@ func insertAudit(ctx context.Context, tx pgx.Tx, e storage.AuditEvent) error {
 // ListAudit implements storage.Store.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	query, args := auditQuery(f)
+	return s.auditEvents(ctx, query, args...)
+}
+
+// auditEvents runs query, which selects id, at, actor, action, profile,
+// serial, detail and der, and reads the events.
+func (s *Store) auditEvents(ctx context.Context, query string, args ...any) ([]storage.AuditEvent, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(err, "list audit")

@@ -49,6 +49,12 @@ func audited(audit storage.AuditEvent, change op) op {
 // ListAudit implements storage.Store.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	query, args := auditQuery(f)
+	return s.auditEvents(ctx, query, args...)
+}
+
+// auditEvents runs query, which selects id, at, actor, action, profile,
+// serial, detail and der, and reads the events.
+func (s *Store) auditEvents(ctx context.Context, query string, args ...any) ([]storage.AuditEvent, error) {
 	rows, err := s.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(err, "list audit")
