@@ -67,6 +67,28 @@ func cmdCAList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rec.Name, parent, serial,
 			cert.NotAfter.UTC().Format(time.RFC3339), days, cert.Subject, rec.KeyURI)
 	}
+	// The configuration's CAs the store does not hold yet.
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	stored := map[string]bool{}
+	for _, rec := range cas {
+		stored[rec.Name] = true
+	}
+	for _, c := range cfg.CAs {
+		switch {
+		case stored[c.Name]:
+		case c.External:
+			fmt.Fprintf(w, "%s\t(external)\t-\t-\t-\twaits for its certificate: gateway ca import -ca %s -cert FILE\t-\n", c.Name, c.Name)
+		default:
+			parent := c.Parent
+			if parent == "" {
+				parent = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t-\t-\t-\tnot created yet: gateway init\t-\n", c.Name, parent)
+		}
+	}
 	return w.Flush()
 }
 

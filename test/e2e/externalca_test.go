@@ -51,6 +51,10 @@ profiles:
 	if err != nil || !strings.Contains(out, "CA corp waits for its certificate") || !strings.Contains(out, "CA corp-issuing waits for CA corp") {
 		t.Fatalf("gateway init: %v\n%s%s", err, out, errOut)
 	}
+	if out, _, err := gatewayCLI(dir, "ca", "list"); err != nil || !strings.Contains(out, "waits for its certificate: gateway ca import -ca corp") ||
+		!strings.Contains(out, "not created yet: gateway init") {
+		t.Errorf("gateway ca list while corp waits: %v\n%s", err, out)
+	}
 	csr := filepath.Join(dir, "var", "corp.csr")
 	if _, err := os.Stat(csr); err != nil {
 		t.Fatal("init wrote no request:", err)

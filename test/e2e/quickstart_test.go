@@ -72,19 +72,20 @@ func TestQuickstart(t *testing.T) {
 	}
 
 	// The keys are in the token: two CA keys, one delegated OCSP
-	// responder key per CA, and the SCEP registration authority of the
-	// issuing CA (the one profile default, which allows scep, issues from).
+	// responder key per CA, the SCEP registration authority of the
+	// issuing CA (the one profile default, which allows scep, issues
+	// from), and the audit key that seals the audit trail.
 	module := softhsm.Module(t)
 	objs := pkcs11Objects(t, dir, module)
-	if n := strings.Count(objs, "Private Key Object"); n != 5 {
-		t.Fatalf("token holds %d private keys, want 5:\n%s", n, objs)
+	if n := strings.Count(objs, "Private Key Object"); n != 6 {
+		t.Fatalf("token holds %d private keys, want 6:\n%s", n, objs)
 	}
-	for _, l := range []string{"gateway-root", "gateway-issuing", "ocsp-root-", "ocsp-issuing-", "scep-ra-issuing"} {
+	for _, l := range []string{"gateway-root", "gateway-issuing", "ocsp-root-", "ocsp-issuing-", "scep-ra-issuing", "gateway-audit"} {
 		if !strings.Contains(objs, "label:      "+l) {
 			t.Errorf("no key %s in the token:\n%s", l, objs)
 		}
 	}
-	if strings.Count(objs, "Access:     sensitive, always sensitive, never extractable") != 5 {
+	if strings.Count(objs, "Access:     sensitive, always sensitive, never extractable") != 6 {
 		t.Errorf("keys are not sensitive and never extractable:\n%s", objs)
 	}
 
@@ -96,8 +97,8 @@ func TestQuickstart(t *testing.T) {
 	if again := readPEMCert(t, v("root.pem")); !again.Equal(root) {
 		t.Fatal("the second run wrote a different root")
 	}
-	if n := strings.Count(pkcs11Objects(t, dir, module), "Private Key Object"); n != 5 {
-		t.Fatalf("after the second run the token holds %d private keys, want 5", n)
+	if n := strings.Count(pkcs11Objects(t, dir, module), "Private Key Object"); n != 6 {
+		t.Fatalf("after the second run the token holds %d private keys, want 6", n)
 	}
 	token2, _ := os.ReadFile(v("admin-token"))
 	if !bytes.Equal(token, token2) {
