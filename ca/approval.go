@@ -124,18 +124,8 @@ func requestNames(n Names) []string {
 func (c *Core) held(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, names Names) (*Issued, error) {
 	hash := requestHash(csr)
 	for attempt := 0; ; attempt++ {
-		prev, err := c.Store.FindRequest(ctx, p.Name, hash)
-		if err == nil {
-			prev, err = c.current(ctx, p, prev)
-		}
-		switch {
-		case err == nil:
-			issued, err, done := c.answer(ctx, p, prev)
-			if done {
-				return issued, err
-			}
-		case !errs.Is(err, errs.NotFound):
-			return nil, err
+		if issued, err, done := c.repeated(ctx, p, hash); done {
+			return issued, err
 		}
 		r, err := c.newRequest(ctx, p, req, csr, hash, names)
 		if errs.Is(err, errs.Conflict) && attempt == 0 {
@@ -146,6 +136,23 @@ func (c *Core) held(ctx context.Context, p *Profile, req IssueRequest, csr *x509
 		}
 		return nil, &PendingError{Request: r, RetryAfter: p.RetryAfter}
 	}
+}
+
+// repeated is what a request for hash under p gets from the request
+// stored before it for the same key and names, if there is one and it
+// still counts (answer); done is false when a new request is due.
+func (c *Core) repeated(ctx context.Context, p *Profile, hash []byte) (issued *Issued, err error, done bool) {
+	prev, err := c.Store.FindRequest(ctx, p.Name, hash)
+	if err == nil {
+		prev, err = c.current(ctx, p, prev)
+	}
+	switch {
+	case err == nil:
+		return c.answer(ctx, p, prev)
+	case !errs.Is(err, errs.NotFound):
+		return nil, err, true
+	}
+	return nil, nil, false
 }
 
 // answer is what a repeated request gets from the request stored before

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
 
@@ -43,21 +42,11 @@ type asyncResult struct {
 // p, backed by an external CA; csr passed p's rules.
 func (c *Core) issueAsync(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, names Names) (*Issued, error) {
 	hash := requestHash(csr)
-	prev, err := c.Store.FindRequest(ctx, p.Name, hash)
-	if err == nil {
-		prev, err = c.current(ctx, p, prev)
-	}
-	switch {
-	case err == nil:
-		issued, err, done := c.answer(ctx, p, prev)
-		if pe, ok := AsPending(err); ok && prev.DecidedBy == AsyncActor {
+	if issued, err, done := c.repeated(ctx, p, hash); done {
+		if pe, ok := AsPending(err); ok && pe.Request.DecidedBy == AsyncActor {
 			pe.RetryAfter = AsyncRetryAfter
 		}
-		if done {
-			return issued, err
-		}
-	case !errs.Is(err, errs.NotFound):
-		return nil, err
+		return issued, err
 	}
 	r, err := c.insertRequest(ctx, p, req, csr, hash, names, fmt.Sprintf(" issued asynchronously by %s", p.Upstream))
 	if err != nil {

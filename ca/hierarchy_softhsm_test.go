@@ -284,6 +284,13 @@ func TestRenewOnSoftHSM(t *testing.T) {
 // issuance core would.
 func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
 	t.Helper()
+	return signLeafFor(t, a, now, "leaf.example.com")
+}
+
+// signLeafFor is signLeaf for the DNS name name, past the core and its
+// checks.
+func signLeafFor(t *testing.T, a *ca.Authority, now time.Time, name string) *x509.Certificate {
+	t.Helper()
 	key, err := ca.GenerateKey("ecdsa-p256")
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +299,7 @@ func signLeaf(t *testing.T, a *ca.Authority, now time.Time) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := ca.LeafTemplate(ca.LeafParams{DNSNames: []string{"leaf.example.com"}, NotBefore: now.Add(-time.Minute),
+	tmpl, err := ca.LeafTemplate(ca.LeafParams{DNSNames: []string{name}, NotBefore: now.Add(-time.Minute),
 		NotAfter: now.Add(2 * 365 * 24 * time.Hour), IssuerKey: a.Key.Public()}, key.Public(), serial)
 	if err != nil {
 		t.Fatal(err)

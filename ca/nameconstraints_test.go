@@ -2,9 +2,6 @@ package ca_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -87,38 +84,10 @@ func TestNameConstraints(t *testing.T) {
 		root, chain, leaf := filepath.Join(dir, "root.pem"), filepath.Join(dir, "issuing.pem"), filepath.Join(dir, "leaf.pem")
 		writeTestFile(t, root, ca.PEMChain(env.CAs["root"].Cert()))
 		writeTestFile(t, chain, ca.PEMChain(issuing))
-		writeTestFile(t, leaf, ca.PEMChain(signOutside(t, env.CAs["issuing"], "evil.org")))
+		writeTestFile(t, leaf, ca.PEMChain(signLeafFor(t, env.CAs["issuing"], time.Now(), "evil.org")))
 		out, err := exec.Command("openssl", "verify", "-CAfile", root, "-untrusted", chain, leaf).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "permitted subtree violation") {
 			t.Errorf("openssl verify of a leaf outside the constraints: %v\n%s", err, out)
 		}
 	})
-}
-
-// signOutside has CA a sign a leaf for name directly, past the core.
-func signOutside(t *testing.T, a *ca.Authority, name string) *x509.Certificate {
-	t.Helper()
-	key, err := ca.GenerateKey("ecdsa-p256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := ca.NewSerial(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl, err := ca.LeafTemplate(ca.LeafParams{DNSNames: []string{name}, IPAddresses: []net.IP{}, NotBefore: now.Add(-time.Minute),
-		NotAfter: now.Add(24 * time.Hour), IssuerKey: a.Key.Public()}, key.Public(), serial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.Cert(), key.Public(), a.Key.WithContext(context.Background()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
