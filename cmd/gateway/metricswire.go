@@ -1,19 +1,21 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"time"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/metrics"
 	"github.com/certgw/gateway/signer"
 )
 
 // newMetrics makes the collectors, reports when the CAs' certificates end
 // and the certificates of each profile about to lapse, the requests
-// waiting for approval, the notifications waiting for their webhook, and,
-// with the
-// PKCS#11 pool, reports its members.
+// waiting for approval, the notifications waiting for their webhook, when
+// the audit trail was last sealed, and, with the PKCS#11 pool, reports its
+// members.
 func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 	cas := core.CAs
 	m := metrics.New()
@@ -31,6 +33,13 @@ func newMetrics(d *deps, core *ca.Core) *metrics.Metrics {
 	}
 	m.WatchPending(d.store.CountPendingRequests, held)
 	m.WatchNotifications(d.store.CountNotifications, webhookNames(d.cfg))
+	m.WatchAuditSeal(func(ctx context.Context) (time.Time, error) {
+		cp, err := d.store.LastAuditCheckpoint(ctx)
+		if errs.Is(err, errs.NotFound) {
+			return time.Time{}, nil
+		}
+		return cp.At, err
+	})
 	ends := make(map[string]func() time.Time, len(cas))
 	for name, a := range cas {
 		ends[name] = func() time.Time { return a.Cert().NotAfter }
