@@ -130,6 +130,9 @@ type Imported struct {
 	// Uncreated are the CAs of the configuration under this one that
 	// Init has yet to create.
 	Uncreated []string
+	// Lint is what the lint gate finds in the certificate, which the
+	// external CA made: reported, not refused ("" for nothing).
+	Lint string
 }
 
 // Import installs the certificate an external CA issued for the key of
@@ -192,6 +195,12 @@ func (h *Hierarchy) Import(ctx context.Context, name string, data []byte, actor 
 		}
 	}
 	out := Imported{CA: name, Cert: cert, Chain: chain, Replaces: cur}
+	if h.Linter != nil {
+		if err := h.Linter.LintCertificate(cert.Raw); err != nil {
+			out.Lint = err.Error()
+			h.Log.Warn("the external CA's certificate has lint findings; installed anyway", "ca", name, "findings", out.Lint)
+		}
+	}
 	root := chain[len(chain)-1]
 	audit := storage.AuditEvent{
 		At: now, Actor: actor, Action: "import-ca", Profile: CAProfilePrefix + name, Serial: SerialHex(cert.SerialNumber),

@@ -198,6 +198,11 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 	if im.Replaces != nil || !reflect.DeepEqual(im.Uncreated, []string{"issuing"}) || len(im.Chain) != 1 || im.Chain[0].Subject.CommonName != "Corp Offline Root" {
 		t.Fatalf("Import() = %+v", im)
 	}
+	// openssl's certificate has no certificatePolicies, which the BRs
+	// want in a subordinate CA: said, and installed all the same.
+	if !strings.Contains(im.Lint, "e_sub_ca_certificate_policies_missing") {
+		t.Errorf("Import().Lint = %q, want the missing policies found", im.Lint)
+	}
 	events, err := s.store.ListAudit(ctx, storage.AuditFilter{Profile: "ca:intermediate"})
 	if err != nil || len(events) != 1 || events[0].Action != "import-ca" || !bytes.Equal(events[0].DER, im.Cert.Raw) {
 		t.Fatalf("audit of the import: %+v, %v", events, err)

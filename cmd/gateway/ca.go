@@ -278,6 +278,9 @@ func cmdCAImport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stdout, "it replaces %s (until %s); running gateways serve it within %s (send one SIGHUP to reload at once)\n",
 			ca.SerialHex(im.Replaces.SerialNumber), im.Replaces.NotAfter.UTC().Format(time.RFC3339), ca.ReloadInterval)
 	}
+	if im.Lint != "" {
+		fmt.Fprintf(stdout, "the lint gate finds, in the certificate the external CA made (installed anyway): %s\n", im.Lint)
+	}
 	if len(im.Uncreated) > 0 {
 		fmt.Fprintf(stdout, "run gateway init to create the CAs under it: %s\n", strings.Join(im.Uncreated, ", "))
 	}
