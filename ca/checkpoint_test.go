@@ -180,3 +180,33 @@ func TestAuditCheckpointsRace(t *testing.T) {
 		}
 	})
 }
+
+// The audit key is made in the token (SoftHSM), sensitive, and its
+// signatures verify.
+func TestAuditCheckpointsOnSoftHSM(t *testing.T) {
+	ctx := context.Background()
+	s := newSoftHSMHierarchy(t, hierarchyConfig("ecdsa-p384", "ecdsa-p256"))
+	key, err := ca.AuditKey(ctx, s.pool, "gateway-audit", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := ca.AuditKey(ctx, s.pool, "gateway-audit", true); err != nil || again.URI() != key.URI() {
+		t.Fatalf("AuditKey() a second time = %v, %v", again, err)
+	}
+	if _, err := ca.AuditKey(ctx, s.pool, "no-such-key", false); !errs.Is(err, errs.NotFound) {
+		t.Errorf("AuditKey() of a missing key without create = %v", err)
+	}
+	now := time.Now()
+	for range 3 {
+		if _, err := s.store.AppendAudit(ctx, storage.AuditEvent{At: now.Add(-time.Hour), Actor: "test", Action: "issue"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &ca.Checkpointer{Store: s.store, Key: key, Log: slog.New(slog.DiscardHandler), Now: time.Now}
+	if n, err := c.SealAll(ctx); err != nil || n != 1 {
+		t.Fatalf("SealAll() = %d, %v", n, err)
+	}
+	if v, err := ca.VerifyAudit(ctx, s.store, key.Public()); err != nil || v.Sealed != 3 {
+		t.Fatalf("VerifyAudit() = %+v, %v", v, err)
+	}
+}
