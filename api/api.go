@@ -93,6 +93,9 @@ type Config struct {
 	// the certificate an external CA issued (ca.Hierarchy.Import) and has
 	// this process serve it.
 	ImportCA func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
+	// VerifyAudit, if set, serves GET /audit/verify: it checks the audit
+	// trail against its seals with the audit key (ca.VerifyAudit).
+	VerifyAudit func(ctx context.Context) (ca.AuditVerification, error)
 }
 
 // API serves /api/v1.
@@ -105,6 +108,7 @@ type API struct {
 	revokeCAFn  func(ctx context.Context, name string, reason int, actor string) (ca.CARevocation, error)
 	caRequestFn func(ctx context.Context, name string) ([]byte, error)
 	importCAFn  func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
+	verifyAudit func(ctx context.Context) (ca.AuditVerification, error)
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -128,7 +132,7 @@ func New(cfg Config) *API {
 		cfg.Now = time.Now
 	}
 	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
-		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA,
+		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA, verifyAudit: cfg.VerifyAudit,
 		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
 		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024}}
 }
@@ -171,6 +175,7 @@ const (
 //	GET  /tokens                              admin   list API tokens (never a secret)
 //	POST /tokens/{id}/revoke                  admin   revoke an API token
 //	GET  /audit                               admin   audit trail
+//	GET  /audit/verify                        admin   check the audit trail against its seals
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //	GET  /openapi.yaml, /openapi.json         none    this list as an OpenAPI 3.0 document
 //
@@ -229,6 +234,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeAdmin)).Get("/tokens", a.listTokens)
 		r.With(a.require(scopeAdmin)).Post("/tokens/{id}/revoke", a.revokeToken)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
+		r.With(a.require(scopeAdmin)).Get("/audit/verify", a.auditVerify)
 		r.With(a.require(scopeAdmin)).Get("/notifications", a.notifications)
 		r.With(a.require(scopeAdmin)).Post("/notifications/{id}/retry", a.retryNotification)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)

@@ -2,11 +2,16 @@ package api_test
 
 import (
 	"cmp"
+	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/storage"
 )
 
 type auditPage struct {
@@ -138,5 +143,50 @@ func TestAuditFiltersAndPages(t *testing.T) {
 			t.Fatalf("paged IDs %v, want the 5 issuances newest first", seen)
 		}
 		e.do("GET", "/api/v1/audit?cursor=bm90LWEtY3Vyc29y", admin, nil).problem(t, http.StatusBadRequest, "malformed", "cursor")
+	})
+}
+
+// GET /audit/verify checks the trail against its seals: what is sealed
+// for a trail that passes, a 409 naming the checkpoint for one signed by
+// another key.
+func TestAuditVerify(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		e.do("GET", "/api/v1/audit/verify", reader, nil).problem(t, http.StatusForbidden, "forbidden", "admin")
+		type verification struct {
+			Checkpoints int `json:"checkpoints"`
+			Sealed      int `json:"sealed_events"`
+			Unsealed    int `json:"unsealed_events"`
+		}
+		var v verification
+		e.do("GET", "/api/v1/audit/verify", admin, nil).decode(t, http.StatusOK, &v)
+		if v.Checkpoints != 0 || v.Unsealed == 0 {
+			t.Fatalf("before any seal: %+v", v)
+		}
+		key, err := ca.AuditKey(ctx, e.signer, "gateway-audit", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		later := func() time.Time { return time.Now().Add(time.Hour) } // every event is old enough
+		c := &ca.Checkpointer{Store: e.store, Key: key, Log: slog.New(slog.DiscardHandler), Now: later}
+		if _, err := c.SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.do("GET", "/api/v1/audit/verify", admin, nil).decode(t, http.StatusOK, &v)
+		if v.Checkpoints != 1 || v.Sealed == 0 || v.Unsealed != 0 {
+			t.Fatalf("after a seal: %+v", v)
+		}
+		if _, err := e.store.AppendAudit(ctx, storage.AuditEvent{At: time.Now(), Actor: "intruder", Action: "issue"}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := ca.AuditKey(ctx, e.signer, "not-the-audit-key", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger := &ca.Checkpointer{Store: e.store, Key: other, Log: slog.New(slog.DiscardHandler), Now: later}
+		if _, err := forger.SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.do("GET", "/api/v1/audit/verify", admin, nil).problem(t, http.StatusConflict, "conflict", "audit checkpoint 2")
 	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
@@ -72,6 +73,7 @@ type env struct {
 	t0    time.Time
 	// hierarchy created the CAs; its Config may gain CAs in a test.
 	hierarchy *ca.Hierarchy
+	signer    signer.Signer // the CAs' and the audit key's
 	tokens    map[string]string // token name -> secret
 }
 
@@ -175,15 +177,22 @@ func newEnv(t testing.TB, st storage.Store) *env {
 		}
 		return im, err
 	}
+	verifyAudit := func(ctx context.Context) (ca.AuditVerification, error) {
+		key, err := ca.AuditKey(ctx, fx.Signer, "gateway-audit", true)
+		if err != nil {
+			return ca.AuditVerification{}, err
+		}
+		return ca.VerifyAudit(ctx, st, key.Public())
+	}
 	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA,
-		CARequest: fx.Hierarchy.Request, ImportCA: importCA})
+		CARequest: fx.Hierarchy.Request, ImportCA: importCA, VerifyAudit: verifyAudit})
 	r := chi.NewRouter()
 	a.Routes(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 
 	e := &env{t: t, store: st, core: core, api: a, srv: srv, clock: clk, logs: logs,
-		root: core.CAs["root"].Cert(), t0: clk.Now(), tokens: map[string]string{}, hierarchy: fx.Hierarchy}
+		root: core.CAs["root"].Cert(), t0: clk.Now(), tokens: map[string]string{}, hierarchy: fx.Hierarchy, signer: fx.Signer}
 	for name, scopes := range tokenScopes {
 		secret, rec, err := api.NewToken(name, scopes, clk.Now())
 		if err != nil {

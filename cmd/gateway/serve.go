@@ -172,7 +172,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	caCerts := &ca.CertHandler{CAs: cas}
 	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA, RevokeCA: revokeCA,
-		CARequest: hierarchy.Request, ImportCA: importCA})
+		CARequest: hierarchy.Request, ImportCA: importCA,
+		VerifyAudit: func(ctx context.Context) (ca.AuditVerification, error) { return ca.VerifyAudit(ctx, d.store, auditKey.Public()) }})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err
