@@ -9,6 +9,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/certgw/gateway/config"
@@ -198,8 +199,13 @@ func (h *Hierarchy) Import(ctx context.Context, name string, data []byte, actor 
 	if h.Linter != nil {
 		if err := h.Linter.LintCertificate(cert.Raw); err != nil {
 			out.Lint = err.Error()
-			h.Log.Warn("the external CA's certificate has lint findings; installed anyway", "ca", name, "findings", out.Lint)
 		}
+	}
+	if c.NameConstraints != nil && !hasNameConstraints(cert) {
+		out.Lint = strings.TrimPrefix(out.Lint+"; the certificate carries none of the name constraints the configuration asks for (cas[].name_constraints)", "; ")
+	}
+	if out.Lint != "" {
+		h.Log.Warn("the external CA's certificate has findings; installed anyway", "ca", name, "findings", out.Lint)
 	}
 	root := chain[len(chain)-1]
 	audit := storage.AuditEvent{

@@ -139,9 +139,15 @@ func checkNameConstraints(cur *Certified, names Names) error {
 	return nil
 }
 
+// hasNameConstraints reports whether c carries name constraints that
+// crypto/x509 reads.
+func hasNameConstraints(c *x509.Certificate) bool {
+	return len(c.PermittedDNSDomains)+len(c.ExcludedDNSDomains)+len(c.PermittedIPRanges)+len(c.ExcludedIPRanges)+
+		len(c.PermittedEmailAddresses)+len(c.ExcludedEmailAddresses)+len(c.PermittedURIDomains)+len(c.ExcludedURIDomains) > 0
+}
+
 func certNameConstraints(c *x509.Certificate, names Names) error {
-	if len(c.PermittedDNSDomains)+len(c.ExcludedDNSDomains)+len(c.PermittedIPRanges)+len(c.ExcludedIPRanges)+
-		len(c.PermittedEmailAddresses)+len(c.ExcludedEmailAddresses)+len(c.PermittedURIDomains)+len(c.ExcludedURIDomains) == 0 {
+	if !hasNameConstraints(c) {
 		return nil
 	}
 	refuse := func(kind, name, how string, subtrees []string) error {
