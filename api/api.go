@@ -44,6 +44,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/storage"
@@ -96,6 +97,11 @@ type Config struct {
 	// VerifyAudit, if set, serves GET /audit/verify: it checks the audit
 	// trail against its seals with the audit key (ca.VerifyAudit).
 	VerifyAudit func(ctx context.Context) (ca.AuditVerification, error)
+	// OIDC are the OpenID Connect issuers whose ID tokens are taken as
+	// bearer tokens (api.oidc), fetched with OIDCClient (default: the
+	// system's roots, 10-second timeouts).
+	OIDC       []config.OIDCIssuer
+	OIDCClient *http.Client
 }
 
 // API serves /api/v1.
@@ -109,6 +115,8 @@ type API struct {
 	caRequestFn func(ctx context.Context, name string) ([]byte, error)
 	importCAFn  func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
 	verifyAudit func(ctx context.Context) (ca.AuditVerification, error)
+	// oidc are the trusted OpenID Connect issuers, by their "iss".
+	oidc map[string]*oidcIssuer
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -131,10 +139,18 @@ func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
+	if cfg.OIDCClient == nil {
+		cfg.OIDCClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	a := &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
 		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA, verifyAudit: cfg.VerifyAudit,
 		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
-		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024}}
+		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024},
+		oidc:    map[string]*oidcIssuer{}}
+	for _, o := range cfg.OIDC {
+		a.oidc[o.Issuer] = &oidcIssuer{cfg: o, client: cfg.OIDCClient}
+	}
+	return a
 }
 
 // Scopes of the routes (see Scopes for the list a token may carry).

@@ -112,6 +112,9 @@ func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return storage.Token{}, errs.New(errs.Unauthorized, "the Authorization header must be \"Bearer <token>\"")
 	}
+	if len(a.oidc) > 0 && looksLikeJWT(secret) {
+		return a.authenticateOIDC(r.Context(), secret)
+	}
 	hash := HashToken(secret)
 	now := a.now()
 	if tok, ok := a.tokens.Get(string(hash), now); ok {

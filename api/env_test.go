@@ -135,7 +135,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 	teststore.Each(t, func(t *testing.T, s storage.Store) { fn(t, newEnv(t, s)) })
 }
 
-func newEnv(t testing.TB, st storage.Store) *env {
+func newEnv(t testing.TB, st storage.Store, opts ...func(*api.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	// Whole seconds: X.509 times have no fraction, so a certificate's
@@ -184,8 +184,12 @@ func newEnv(t testing.TB, st storage.Store) *env {
 		}
 		return ca.VerifyAudit(ctx, st, key.Public())
 	}
-	a := api.New(api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA,
-		CARequest: fx.Hierarchy.Request, ImportCA: importCA, VerifyAudit: verifyAudit})
+	cfg := api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA,
+		CARequest: fx.Hierarchy.Request, ImportCA: importCA, VerifyAudit: verifyAudit}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	a := api.New(cfg)
 	r := chi.NewRouter()
 	a.Routes(r)
 	srv := httptest.NewServer(r)

@@ -41,6 +41,32 @@ type Config struct {
 	OCSP      OCSP       `yaml:"ocsp"`
 	Renewal   Renewal    `yaml:"renewal"`
 	Audit     Audit      `yaml:"audit"`
+	API       API        `yaml:"api"`
+}
+
+// API configures the REST API's authentication besides its own tokens.
+type API struct {
+	// OIDC lists the OpenID Connect issuers whose ID tokens (JWTs) the
+	// API takes as bearer tokens: a CI system's workload identity
+	// (GitHub Actions, GitLab CI, Kubernetes service accounts) instead
+	// of a long-lived API token.
+	OIDC []OIDCIssuer `yaml:"oidc"`
+}
+
+// OIDCIssuer is one issuer of ID tokens the API trusts, and what its
+// tokens may do.
+type OIDCIssuer struct {
+	Name     string `yaml:"name"`     // the requester is oidc:NAME:SUB
+	Issuer   string `yaml:"issuer"`   // the "iss" claim; its keys are found from its discovery document
+	Audience string `yaml:"audience"` // an "aud" the token must carry
+	// JWKSURL, if set, is where its keys are, instead of the
+	// discovery document's jwks_uri.
+	JWKSURL string `yaml:"jwks_url"`
+	// Claims are claims the token must carry with these values; a value
+	// ending in "*" is a prefix.
+	Claims   map[string]string `yaml:"claims"`
+	Scopes   []string          `yaml:"scopes"`
+	Profiles []string          `yaml:"profiles"` // none: every profile
 }
 
 // Audit configures the sealing of the audit trail (ca.Checkpointer).

@@ -116,6 +116,10 @@ acme:
   orders_per_account_per_hour: -1
   duplicate_certificates_per_week: -2
 keystore: {wrap: hsm}
+api:
+  oidc:
+    - {name: ci, issuer: "http://token.example", scopes: [issue, fly], profiles: [ghost]}
+    - {name: ci, issuer: "https://token.example", audience: gw, scopes: [admin], profiles: [default], jwks_url: "ftp://x"}
 `
 	_, err := Parse(strings.NewReader(doc), nil)
 	if err == nil {
@@ -128,7 +132,10 @@ keystore: {wrap: hsm}
 		"signer.pkcs11: exactly one of pin_file and pin_env", "signer.pkcs11.max_sessions:",
 		"cas[0].key.type:", "cas[1].name:", "cas[1].parent: no CA named \"ghost\"", "cas[1].validity:",
 		"cas[2].name: \"root\" is also", "cas[3].external: an external CA certifies this CA",
-		"cas[4].name_constraints: a root's name constraints are not applied", "cas[5].name_constraints: names no permitted or excluded subtree",
+		"cas[4].name_constraints: a root's name constraints are not applied",
+		"api.oidc[0].issuer: must be an https:// URL", "api.oidc[0].audience: is required", "api.oidc[0].scopes[1]: must be one of",
+		"api.oidc[0].profiles[0]: no profile named \"ghost\"", "api.oidc[1].name: \"ci\" is listed twice", "api.oidc[1].jwks_url:",
+		"api.oidc[1].profiles: an admin scope cannot be limited", "cas[5].name_constraints: names no permitted or excluded subtree",
 		"cas[6].name_constraints.permitted.dns[0]:", "cas[6].name_constraints.permitted.ip_ranges[0]: must be a CIDR range with no host bits",
 		"cas[6].name_constraints.permitted.emails[0]:", "cas[6].name_constraints.excluded.uri_domains[0]:", "profiles[0].ca:", "profiles[0].methods[1]:",
 		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",

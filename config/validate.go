@@ -143,6 +143,7 @@ func (c *Config) Validate() error {
 	if d := c.Storage.Tidy.CertificatesAfter; d != 0 && d < Duration(24*time.Hour) {
 		add("storage.tidy.certificates_after", "0 (kept) or at least 1d (a retried request may ask for its certificate for a day), got %s", d)
 	}
+	c.validateOIDC(add)
 	if d := c.Audit.CheckpointEvery; d < Duration(time.Minute) {
 		add("audit.checkpoint_every", "at least 1m, got %s", d)
 	}
@@ -452,6 +453,54 @@ func (s NameSubtrees) validate(path string, add func(path, format string, args .
 	for i, d := range s.URIDomains {
 		if !validDNSRule(d) {
 			add(fmt.Sprintf("%s.uri_domains[%d]", path, i), "must be a lowercase host or .domain, got %q", d)
+		}
+	}
+}
+
+// The scopes of API tokens (api package), which OIDC issuers grant.
+var apiScopes = []string{"admin", "issue", "read", "revoke", "approve"}
+
+func (c *Config) validateOIDC(add func(path, format string, args ...any)) {
+	names := map[string]bool{}
+	for i, o := range c.API.OIDC {
+		path := fmt.Sprintf("api.oidc[%d]", i)
+		if !isName(o.Name) {
+			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", o.Name)
+		} else if names[o.Name] {
+			add(path+".name", "%q is listed twice", o.Name)
+		}
+		names[o.Name] = true
+		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			add(path+".issuer", "must be an https:// URL, got %q", o.Issuer)
+		}
+		if o.Audience == "" {
+			add(path+".audience", "is required: the tokens must be meant for this gateway")
+		}
+		if o.JWKSURL != "" {
+			if u, err := url.Parse(o.JWKSURL); err != nil || u.Scheme != "https" || u.Host == "" {
+				add(path+".jwks_url", "must be an https:// URL, got %q", o.JWKSURL)
+			}
+		}
+		if len(o.Scopes) == 0 {
+			add(path+".scopes", "at least one of %s", strings.Join(apiScopes, ", "))
+		}
+		for j, s := range o.Scopes {
+			if !contains(apiScopes, s) {
+				add(fmt.Sprintf("%s.scopes[%d]", path, j), "must be one of %s, got %q", strings.Join(apiScopes, ", "), s)
+			}
+		}
+		if contains(o.Scopes, "admin") && len(o.Profiles) > 0 {
+			add(path+".profiles", "an admin scope cannot be limited to profiles")
+		}
+		for j, p := range o.Profiles {
+			if _, ok := c.Profile(p); !ok {
+				add(fmt.Sprintf("%s.profiles[%d]", path, j), "no profile named %q", p)
+			}
+		}
+		for k := range o.Claims {
+			if k == "" {
+				add(path+".claims", "a claim needs a name")
+			}
 		}
 	}
 }

@@ -173,7 +173,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	http01 := &upstream.Handler{Store: d.store, Now: time.Now}
 	restAPI := api.New(api.Config{Core: core, Store: d.store, Log: log, Now: time.Now, RenewCA: renewCA, RevokeCA: revokeCA,
 		CARequest: hierarchy.Request, ImportCA: importCA,
-		VerifyAudit: func(ctx context.Context) (ca.AuditVerification, error) { return ca.VerifyAudit(ctx, d.store, auditKey.Public()) }})
+		VerifyAudit: func(ctx context.Context) (ca.AuditVerification, error) {
+			return ca.VerifyAudit(ctx, d.store, auditKey.Public())
+		},
+		OIDC: cfg.API.OIDC})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err
