@@ -73,7 +73,7 @@ type env struct {
 	t0    time.Time
 	// hierarchy created the CAs; its Config may gain CAs in a test.
 	hierarchy *ca.Hierarchy
-	signer    signer.Signer // the CAs' and the audit key's
+	signer    signer.Signer     // the CAs' and the audit key's
 	tokens    map[string]string // token name -> secret
 }
 
