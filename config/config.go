@@ -303,6 +303,11 @@ type CRL struct {
 	Coalesce     Duration `yaml:"coalesce"`      // wait after a revocation so a burst makes one CRL
 	PollInterval Duration `yaml:"poll_interval"` // how often other replicas' revocations are looked for
 	MaxAge       Duration `yaml:"max_age"`       // Cache-Control max-age cap
+	// PublishDir, if set, receives every CRL the process serves, as
+	// files laid out like /crl/ (CA.crl, CA.pem, CA/SHARD.crl,
+	// CA/delta.crl), replaced atomically: a directory to sync to the
+	// mirrors of cas[].crl_mirrors.
+	PublishDir string `yaml:"publish_dir"`
 }
 
 // OCSP configures the OCSP responder. Zero values take the defaults in the

@@ -45,6 +45,10 @@ type Config struct {
 	// of each shard is the URL the issuer put in the CRL distribution
 	// point of its certificates, so both must use the same URLs.
 	URLs ca.URLs
+	// Dir, if set, receives every CRL this process serves as files,
+	// written atomically when it changes (PublishDir), for a tool that
+	// copies them to the mirrors of cas[].crl_mirrors.
+	Dir string
 }
 
 // CAConfig is the schedule of one CA's CRL.

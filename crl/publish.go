@@ -196,7 +196,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 		c, err := p.store.LatestCRL(ctx, name)
 		switch {
 		case err == nil:
-			s.set(newPublished(c))
+			p.install(name, s, newPublished(c))
 			s.jitter = p.jitter(s)
 		case !errs.Is(err, errs.NotFound):
 			return err
@@ -348,7 +348,7 @@ func (p *Publisher) adopt(ctx context.Context, name string, s *caState) error {
 	if err != nil {
 		return err
 	}
-	if s.set(newPublished(c)) {
+	if p.install(name, s, newPublished(c)) {
 		s.jitter = p.jitter(s)
 		s.staleSince = time.Time{}
 		p.log.Info("CRL adopted from the store", "ca", name, "number", c.Number, "this_update", c.ThisUpdate)
@@ -476,6 +476,20 @@ func (s *caState) set(c *Published) bool {
 	}
 }
 
+// install makes c the CRL served for CA name, unless a newer one is, and
+// writes it to the publish directory; it reports whether c is served.
+func (p *Publisher) install(name string, s *caState, c *Published) bool {
+	if !s.set(c) {
+		return false
+	}
+	if p.cfg.Dir != "" {
+		if err := WriteDir(p.cfg.Dir, name, c); err != nil {
+			p.log.Error("CRL: cannot write it to the publish directory; it is served all the same", "ca", name, "number", c.Number, "dir", p.cfg.Dir, "err", err)
+		}
+	}
+	return true
+}
+
 // Rebuild builds, signs and publishes a new CRL of the CA now, and returns
 // the CRL served afterwards (a newer one, if another replica published
 // one meanwhile).
@@ -558,7 +572,7 @@ func (p *Publisher) Rebuild(ctx context.Context, name string) (*Published, error
 		}
 		return s.current.Load(), nil
 	}
-	s.set(newPublished(rec))
+	p.install(name, s, newPublished(rec))
 	p.log.Info("CRL published", "ca", name, "number", number, "entries", count, "bytes", len(der), "shards", n, "delta_entries", changes,
 		"this_update", this, "next_update", next, "generation", st.Generation, "duration_ms", time.Since(start).Milliseconds())
 	return s.current.Load(), nil

@@ -7,9 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/certgw/gateway/crl"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
@@ -100,14 +100,7 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		_, err = stdout.Write(data)
 		return err
 	}
-	// A CRL is public; 0644 lets the web server of a mirror read it. Write
-	// a temporary file and rename it, so a mirror never serves half a CRL.
-	tmp := *out + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
-		os.Remove(tmp)
+	if err := crl.WriteFileAtomic(*out, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%s %d of %s (thisUpdate %s, nextUpdate %s, %d entries) written to %s\n",

@@ -24,6 +24,7 @@ func revocationConfig(c *config.Config) (crl.Config, ocsp.Config) {
 		Coalesce:     c.CRL.Coalesce.D(),
 		PollInterval: c.CRL.PollInterval.D(),
 		MaxAge:       c.CRL.MaxAge.D(),
+		Dir:          c.CRL.PublishDir,
 		// The URLs the issuer puts in CRL distribution points (wire.go),
 		// which the shards of partitioned CRLs name (cas[].crl.shards).
 		URLs: ca.URLs{Base: strings.TrimSuffix(c.Listen.PublicURL, "/")},
