@@ -192,7 +192,8 @@ func within(t *testing.T, what string, check func() bool) time.Duration {
 func TestRevocationWithOpenSSL(t *testing.T) {
 	dir := t.TempDir()
 	deltas := "GATEWAY_CRL_DELTA_VALIDITY=1h"
-	e := startRevocationEnv(t, dir, deltas)
+	mirror := filepath.Join(dir, "mirror")
+	e := startRevocationEnv(t, dir, deltas, "GATEWAY_CRL_PUBLISH_DIR="+mirror)
 	serial, leafPath, leaf := e.issue("x.test")
 
 	// OCSP: good, with the response verified up to var/root.pem.
@@ -305,6 +306,12 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	if out, err := useDeltas(leafPath, beforePath, deltaPath); err == nil || !strings.Contains(out, "certificate revoked") {
 		t.Fatalf("openssl verify -use_deltas with the old full CRL and the delta accepted a revoked certificate: %v\n%s", err, out)
 	}
+	// crl.publish_dir holds what /crl/ serves, for a mirror: the full CRL
+	// and the delta, as openssl reads them from disk.
+	within(t, "the mirror directory has the CRLs that list the revocation", func() bool {
+		out, err := useDeltas(leafPath, filepath.Join(mirror, "issuing.pem"), filepath.Join(mirror, "issuing", "delta.pem"))
+		return err != nil && strings.Contains(out, "certificate revoked")
+	})
 	dumpDelta := filepath.Join(dir, "dump-delta.crl")
 	cmd := exec.Command(gatewayBin, "crl", "dump", "-config", filepath.Join("var", "gateway.yaml"), "--ca", "issuing", "--delta", "-o", dumpDelta)
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), deltas)
