@@ -77,6 +77,13 @@ type Audit struct {
 	// KeyLabel is the label of the audit key in the token (ECDSA P-256,
 	// made on first use; default gateway-audit).
 	KeyLabel string `yaml:"key_label"`
+	// ForwardURL, if set, receives the audit trail as it grows
+	// (notify.AuditForwarder): a SIEM's HTTP input. ForwardSecretFile
+	// holds the key of the HMAC signature of each post; ForwardEvery is
+	// how often new events are sent (default 10s).
+	ForwardURL        string   `yaml:"forward_url"`
+	ForwardSecretFile string   `yaml:"forward_secret_file"`
+	ForwardEvery      Duration `yaml:"forward_every"`
 }
 
 // Keystore configures how the gateway keeps the private keys it generates

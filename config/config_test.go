@@ -116,6 +116,7 @@ acme:
   orders_per_account_per_hour: -1
   duplicate_certificates_per_week: -2
 keystore: {wrap: hsm}
+audit: {checkpoint_every: 30s, forward_url: "ftp://siem", forward_every: 10ms}
 api:
   oidc:
     - {name: ci, issuer: "http://token.example", scopes: [issue, fly], profiles: [ghost]}
@@ -135,7 +136,8 @@ api:
 		"cas[4].name_constraints: a root's name constraints are not applied",
 		"api.oidc[0].issuer: must be an https:// URL", "api.oidc[0].audience: is required", "api.oidc[0].scopes[1]: must be one of",
 		"api.oidc[0].profiles[0]: no profile named \"ghost\"", "api.oidc[1].name: \"ci\" is listed twice", "api.oidc[1].jwks_url:",
-		"api.oidc[1].profiles: an admin scope cannot be limited", "cas[5].name_constraints: names no permitted or excluded subtree",
+		"api.oidc[1].profiles: an admin scope cannot be limited",
+		"audit.checkpoint_every: at least 1m", "audit.forward_url: must be an http:// or https:// URL", "audit.forward_every: at least 1s", "cas[5].name_constraints: names no permitted or excluded subtree",
 		"cas[6].name_constraints.permitted.dns[0]:", "cas[6].name_constraints.permitted.ip_ranges[0]: must be a CIDR range with no host bits",
 		"cas[6].name_constraints.permitted.emails[0]:", "cas[6].name_constraints.excluded.uri_domains[0]:", "profiles[0].ca:", "profiles[0].methods[1]:",
 		"profiles[0].names.uris[1]:", "profiles[0].names.uris[2]:",

@@ -57,6 +57,7 @@ func (c *Config) setDefaults() {
 	setStr(&c.Keystore.KEKLabel, "gateway-kek")
 	setDur(&c.Audit.CheckpointEvery, 10*time.Minute)
 	setStr(&c.Audit.KeyLabel, "gateway-audit")
+	setDur(&c.Audit.ForwardEvery, 10*time.Second)
 	p := &c.Signer.PKCS11
 	if p.MaxSessions == 0 {
 		p.MaxSessions = DefaultMaxSessions

@@ -147,6 +147,16 @@ func (c *Config) Validate() error {
 	if d := c.Audit.CheckpointEvery; d < Duration(time.Minute) {
 		add("audit.checkpoint_every", "at least 1m, got %s", d)
 	}
+	if u := c.Audit.ForwardURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			add("audit.forward_url", "must be an http:// or https:// URL, got %q", u)
+		}
+	} else if c.Audit.ForwardSecretFile != "" {
+		add("audit.forward_secret_file", "needs audit.forward_url")
+	}
+	if d := c.Audit.ForwardEvery; d < Duration(time.Second) {
+		add("audit.forward_every", "at least 1s, got %s", d)
+	}
 	if d := c.Storage.Tidy.NotificationsAfter; d < 0 {
 		add("storage.tidy.notifications_after", "must be positive, got %s", d)
 	}

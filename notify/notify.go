@@ -279,13 +279,18 @@ func (w *Webhook) deliver(what, id, event string, body []byte, delivery string) 
 // whether another attempt may do better (a network error or a 5xx, not a
 // 4xx).
 func (w *Webhook) post(body []byte, delivery string) (retry bool, err error) {
+	return w.postAs(body, delivery, "application/json")
+}
+
+// postAs is post with the body's content type.
+func (w *Webhook) postAs(body []byte, delivery, contentType string) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", "certgw-gateway")
 	req.Header.Set(DeliveryHeader, delivery)
 	if w.Secret != nil {

@@ -94,3 +94,15 @@ type AuditCheckpointStore interface {
 	// errs.Malformed).
 	ListAuditCheckpoints(ctx context.Context, afterSeq int64, limit int) ([]AuditCheckpoint, error)
 }
+
+// AuditForwardStore keeps how far the audit trail was forwarded to each
+// target (notify.AuditForwarder), for every replica to go on from.
+type AuditForwardStore interface {
+	// AuditForwarded returns the ID of the last event forwarded to
+	// target; 0 before the first.
+	AuditForwarded(ctx context.Context, target string) (int64, error)
+	// AdvanceAuditForward moves target's position from from to to, if it
+	// is still from (0: no position yet), and reports whether it did:
+	// false when another replica moved it first.
+	AdvanceAuditForward(ctx context.Context, target string, from, to int64, at time.Time) (bool, error)
+}

@@ -259,4 +259,5 @@ type Store interface {
 	NotificationStore
 	TidyStore
 	AuditCheckpointStore
+	AuditForwardStore
 }

@@ -88,7 +88,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationSto
 	events := map[string][]string{}
 	for _, p := range cfg.Profiles {
 		if a := p.Approval; a.NotifyURL != "" {
-			w, err := webhook(a.NotifyURL, a.NotifySecretFile, "approval.notify_secret_file", p.Name, log)
+			w, err := webhook(a.NotifyURL, a.NotifySecretFile, "profile "+p.Name+": approval.notify_secret_file", log.With("component", "notify", "profile", p.Name))
 			if err != nil {
 				return nil, err
 			}
@@ -98,7 +98,7 @@ func wireNotify(cfg *config.Config, core *ca.Core, store storage.NotificationSto
 			n.hooks = append(n.hooks, w)
 		}
 		if nc := p.Notify; nc.URL != "" {
-			w, err := webhook(nc.URL, nc.SecretFile, "notify.secret_file", p.Name, log)
+			w, err := webhook(nc.URL, nc.SecretFile, "profile "+p.Name+": notify.secret_file", log.With("component", "notify", "profile", p.Name))
 			if err != nil {
 				return nil, err
 			}
@@ -163,19 +163,19 @@ func webhookNames(cfg *config.Config) []string {
 	return out
 }
 
-// webhook is a profile's webhook at url, signing with the key in
-// secretFile (named key in messages) if set.
-func webhook(url, secretFile, key, profile string, log *slog.Logger) (*notify.Webhook, error) {
-	w := &notify.Webhook{URL: url, Log: log.With("component", "notify", "profile", profile)}
+// webhook is a webhook at url, signing with the key in secretFile (named
+// key in messages) if set.
+func webhook(url, secretFile, key string, log *slog.Logger) (*notify.Webhook, error) {
+	w := &notify.Webhook{URL: url, Log: log}
 	if secretFile == "" {
 		return w, nil
 	}
 	b, err := os.ReadFile(secretFile)
 	if err != nil {
-		return nil, fmt.Errorf("profile %s: %s: %w", profile, key, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	if w.Secret = []byte(strings.TrimSpace(string(b))); len(w.Secret) == 0 {
-		return nil, fmt.Errorf("profile %s: %s %s is empty", profile, key, secretFile)
+		return nil, fmt.Errorf("%s %s is empty", key, secretFile)
 	}
 	return w, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/metrics"
+	"github.com/certgw/gateway/notify"
 	"github.com/certgw/gateway/server"
 	"github.com/certgw/gateway/upstream"
 	"github.com/go-chi/chi/v5"
@@ -73,6 +74,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("audit key %q: %w", cfg.Audit.KeyLabel, err)
 	}
 	go (&ca.Checkpointer{Store: d.store, Key: auditKey, Log: log.With("component", "audit"), Now: time.Now}).Watch(ctx, cfg.Audit.CheckpointEvery.D())
+	// ... and forwarded to a SIEM (audit.forward_url).
+	if cfg.Audit.ForwardURL != "" {
+		alog := log.With("component", "audit-forward")
+		w, err := webhook(cfg.Audit.ForwardURL, cfg.Audit.ForwardSecretFile, "audit.forward_secret_file", alog)
+		if err != nil {
+			return err
+		}
+		go (&notify.AuditForwarder{Store: d.store, Webhook: w, Log: alog, Now: time.Now}).Watch(ctx, cfg.Audit.ForwardEvery.D())
+	}
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
 	go core.WatchExpiring(ctx, expiryNoticeInterval)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -64,4 +65,24 @@ func (s *Store) checkpoints(ctx context.Context, query string, args ...any) ([]s
 		return nil, wrap(err, "audit checkpoints")
 	}
 	return out, nil
+}
+
+// AuditForwarded implements storage.AuditForwardStore.
+func (s *Store) AuditForwarded(ctx context.Context, target string) (int64, error) {
+	var id int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(last_id), 0) FROM audit_forward WHERE target = $1`, target).Scan(&id); err != nil {
+		return 0, wrap(err, "audit forward position of %s", target)
+	}
+	return id, nil
+}
+
+// AdvanceAuditForward implements storage.AuditForwardStore.
+func (s *Store) AdvanceAuditForward(ctx context.Context, target string, from, to int64, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO audit_forward (target, last_id, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (target) DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at
+		WHERE audit_forward.last_id = $4`, target, to, at.UTC(), from)
+	if err != nil {
+		return false, wrap(err, "advance audit forward of %s", target)
+	}
+	return tag.RowsAffected() == 1, nil
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -71,4 +72,35 @@ func (s *Store) checkpoints(ctx context.Context, query string, args ...any) ([]s
 		return nil, wrap(err, "audit checkpoints")
 	}
 	return out, nil
+}
+
+// AuditForwarded implements storage.AuditForwardStore.
+func (s *Store) AuditForwarded(ctx context.Context, target string) (int64, error) {
+	var id int64
+	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(last_id), 0) FROM audit_forward WHERE target = ?`, target).Scan(&id)
+	if err != nil {
+		return 0, wrap(err, "audit forward position of %s", target)
+	}
+	return id, nil
+}
+
+// AdvanceAuditForward implements storage.AuditForwardStore.
+func (s *Store) AdvanceAuditForward(ctx context.Context, target string, from, to int64, at time.Time) (bool, error) {
+	var moved bool
+	err := s.writes.Do(ctx, "advance audit forward", func(ctx context.Context, tx *txn) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_forward (target, last_id, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (target) DO UPDATE SET last_id = excluded.last_id, updated_at = excluded.updated_at
+			WHERE audit_forward.last_id = ?`, target, to, micros(at), from)
+		if err != nil {
+			return wrap(err, "advance audit forward of %s", target)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "advance audit forward of %s", target)
+		}
+		// A first position (from 0) inserts; a later one updates.
+		moved = n == 1
+		return nil
+	})
+	return moved, err
 }

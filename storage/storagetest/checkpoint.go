@@ -60,3 +60,31 @@ func testAuditCheckpoints(t *testing.T, open func(t *testing.T) storage.Store) {
 
 // time1 is i minutes.
 func time1(i int) time.Duration { return time.Duration(i) * time.Minute }
+
+// testAuditForward: a target's position starts at 0 and moves only from
+// where it is, once per move; targets are apart.
+func testAuditForward(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := open(t), t.Context()
+	at := normTime(base)
+	if id, err := s.AuditForwarded(ctx, "siem"); err != nil || id != 0 {
+		t.Fatalf("AuditForwarded before any = %d, %v", id, err)
+	}
+	if moved, err := s.AdvanceAuditForward(ctx, "siem", 0, 10, at); err != nil || !moved {
+		t.Fatalf("first AdvanceAuditForward = %v, %v", moved, err)
+	}
+	if moved, err := s.AdvanceAuditForward(ctx, "siem", 0, 12, at); err != nil || moved {
+		t.Errorf("AdvanceAuditForward from a stale 0 = %v, %v; want false", moved, err)
+	}
+	if moved, err := s.AdvanceAuditForward(ctx, "siem", 10, 20, at); err != nil || !moved {
+		t.Errorf("AdvanceAuditForward from 10 = %v, %v", moved, err)
+	}
+	if moved, err := s.AdvanceAuditForward(ctx, "siem", 10, 30, at); err != nil || moved {
+		t.Errorf("AdvanceAuditForward from a stale 10 = %v, %v; want false", moved, err)
+	}
+	if id, err := s.AuditForwarded(ctx, "siem"); err != nil || id != 20 {
+		t.Errorf("AuditForwarded = %d, %v; want 20", id, err)
+	}
+	if id, err := s.AuditForwarded(ctx, "other"); err != nil || id != 0 {
+		t.Errorf("AuditForwarded of another target = %d, %v; want 0", id, err)
+	}
+}
