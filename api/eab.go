@@ -14,8 +14,15 @@ import (
 // 7.3.4): the values certbot (--eab-kid, --eab-hmac-key) and lego (--kid,
 // --hmac) take.
 type eabResponse struct {
-	KeyID   string `json:"key_id"`
-	HMACKey string `json:"hmac_key"` // base64url without padding
+	KeyID   string   `json:"key_id"`
+	HMACKey string   `json:"hmac_key"` // base64url without padding
+	Names   []string `json:"names,omitempty"`
+}
+
+// eabRequest is the optional body of POST /profiles/{profile}/acme/eab.
+type eabRequest struct {
+	// Names, if set, are the only identifiers the account may order.
+	Names []string `json:"names"`
 }
 
 // createEAB makes a single-use EAB key for the ACME directory of a
@@ -36,11 +43,16 @@ func (a *API) createEAB(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, errs.New(errs.Internal, "the store (%T) does not keep ACME EAB keys", a.store))
 		return
 	}
-	kid, key, err := acme.CreateEABKey(r.Context(), st, profile, requester(r), a.now())
+	var req eabRequest
+	if err := decodeJSON(w, r, &req); err != nil && err != errEmptyBody {
+		a.problem(w, r, err)
+		return
+	}
+	kid, key, err := acme.CreateEABKey(r.Context(), st, profile, req.Names, requester(r), a.now())
 	if err != nil {
 		a.problem(w, r, err)
 		return
 	}
-	a.log.Info("acme eab key created", "profile", profile, "key_id", kid, "by", requester(r))
-	writeJSON(w, http.StatusCreated, eabResponse{KeyID: kid, HMACKey: key})
+	a.log.Info("acme eab key created", "profile", profile, "key_id", kid, "names", req.Names, "by", requester(r))
+	writeJSON(w, http.StatusCreated, eabResponse{KeyID: kid, HMACKey: key, Names: req.Names})
 }

@@ -51,6 +51,18 @@ func TestCreateEAB(t *testing.T) {
 			}
 		}
 
+		// A key for a team's names only.
+		var scoped struct {
+			KeyID string   `json:"key_id"`
+			Names []string `json:"names"`
+		}
+		e.do("POST", path, admin, map[string]any{"names": []string{".team-a.example.com"}}).decode(t, http.StatusCreated, &scoped)
+		if rec, err := e.store.(acme.Store).GetACMEEABKey(t.Context(), scoped.KeyID); err != nil || len(rec.Names) != 1 || len(scoped.Names) != 1 {
+			t.Errorf("scoped key: %+v, stored %+v, %v", scoped, rec, err)
+		}
+		e.do("POST", path, admin, map[string]any{"names": []string{"Team-A.example.com"}}).problem(t, http.StatusBadRequest, "malformed", "lowercase")
+		e.do("POST", path, admin, map[string]any{"domains": []string{"x"}}).problem(t, http.StatusBadRequest, "malformed", "domains")
+
 		for _, tc := range []struct {
 			name, path, tok string
 			status          int

@@ -46,6 +46,7 @@ func BodyFields() map[string][]string {
 		"CA":               fieldsOf(renewCAResponse{}),
 		"CARevocation":     fieldsOf(revokeCAResponse{}),
 		"EABKey":           fieldsOf(eabResponse{}),
+		"EABKeyRequest":    fieldsOf(eabRequest{}),
 		"SCEPChallenge":    fieldsOf(scepChallengeResponse{}),
 		"Token":            fieldsOf(tokenJSON{}),
 		"Request":          fieldsOf(Request{}),

@@ -225,15 +225,24 @@ func (p *Profile) checkDNS(name string) error {
 	if !validHostname(base) {
 		return reject(errs.BadCSR, p.Name, "names.dns", "%q is not a valid DNS name", name)
 	}
-	for _, r := range p.dnsRules {
+	if dnsAllowed(p.dnsRules, base) {
+		return nil
+	}
+	return reject(errs.RejectedIdentifier, p.Name, "names.dns", "DNS name %q is not allowed", name)
+}
+
+// dnsAllowed reports whether a DNS name (of a wildcard, the name after
+// "*.") matches a rule: "*", the name itself, or a ".suffix" of it.
+func dnsAllowed(rules []string, base string) bool {
+	for _, r := range rules {
 		switch {
 		case r == "*",
 			r == base,
 			strings.HasPrefix(r, ".") && strings.HasSuffix(base, r):
-			return nil
+			return true
 		}
 	}
-	return reject(errs.RejectedIdentifier, p.Name, "names.dns", "DNS name %q is not allowed", name)
+	return false
 }
 
 // validHostname checks RFC 1034 preferred syntax (with digits first

@@ -54,6 +54,10 @@ type ACMEEABKey struct {
 	HMACKey   []byte
 	CreatedAt time.Time
 	AccountID string // the account it created, "" while unused
+	// Names, if set, are the only identifiers the account it creates may
+	// order, in the rules of a profile's names: a DNS name, a .suffix, or
+	// an IP range (CIDR); nil is whatever the profile allows.
+	Names []string
 }
 
 // ACMEIdentifier is an RFC 8555 identifier (type dns or ip).

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/teststore"
 )
 
@@ -87,7 +89,7 @@ func TestExternalAccountBinding(t *testing.T) {
 	if r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true}); r.prob.Type != probExternalAccountReq {
 		t.Errorf("without EAB: %d %s", r.status, r.body)
 	}
-	kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", "test", f.clock.Now())
+	kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", nil, "test", f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestEABKeysCommandLineSafe(t *testing.T) {
 	st := teststore.SQLite(t)
 	seen := map[string]bool{}
 	for range 500 {
-		kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", "test", time.Now())
+		kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", nil, "test", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,4 +135,50 @@ func TestEABKeysCommandLineSafe(t *testing.T) {
 		}
 		seen[hmacKey] = true
 	}
+}
+
+// An account made with an EAB key that names its names orders those
+// only (a team's own domain): anything else is rejectedIdentifier before
+// an order is stored; a key with a malformed name is not made.
+func TestEABNameScope(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f := newFixture(t, st, config.ACMEValidation{}, Settings{RequireEAB: map[string]bool{"default": true}})
+		if _, _, err := CreateEABKey(t.Context(), st, "default", []string{"Team.Example.com"}, "test", f.clock.Now()); !errs.Is(err, errs.Malformed) {
+			t.Errorf("CreateEABKey with a capitalised name = %v, want Malformed", err)
+		}
+		if _, _, err := CreateEABKey(t.Context(), st, "default", []string{"192.0.2.1/24"}, "test", f.clock.Now()); !errs.Is(err, errs.Malformed) {
+			t.Errorf("CreateEABKey with host bits = %v, want Malformed", err)
+		}
+		kid, hmacKey, err := CreateEABKey(t.Context(), st, "default", []string{".team-a.example.com", "192.0.2.0/28"}, "test", f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac, _ := base64.RawURLEncoding.DecodeString(hmacKey)
+		k := newECKey(t)
+		newAcct := f.base + "/new-account"
+		prot := b64(mustJSON(map[string]any{"alg": "HS256", "kid": kid, "url": newAcct}))
+		pl := b64(k.jwk())
+		m := hmac.New(sha256.New, mac)
+		m.Write([]byte(prot + "." + pl))
+		eab := json.RawMessage(mustJSON(map[string]string{"protected": prot, "payload": pl, "signature": b64(m.Sum(nil))}))
+		r := f.post(newAcct, k, "", map[string]any{"termsOfServiceAgreed": true, "externalAccountBinding": eab})
+		if r.status != http.StatusCreated {
+			t.Fatalf("new-account with the EAB key: %d %s", r.status, r.body)
+		}
+		acct := r.header.Get("Location")
+		order := func(typ, value string) result {
+			return f.post(f.base+"/new-order", k, acct, map[string]any{"identifiers": []map[string]string{{"type": typ, "value": value}}})
+		}
+		for _, ok := range [][2]string{{"dns", "www.team-a.example.com"}, {"dns", "*.team-a.example.com"}, {"ip", "192.0.2.5"}} {
+			if r := order(ok[0], ok[1]); r.status != http.StatusCreated {
+				t.Errorf("order for %s: %d %s", ok[1], r.status, r.body)
+			}
+		}
+		for _, no := range [][2]string{{"dns", "www.team-b.example.com"}, {"dns", "team-a.example.com"}, {"ip", "192.0.2.99"}} {
+			r := order(no[0], no[1])
+			if r.prob.Type != probRejectedIdentifier || !strings.Contains(r.prob.Detail, "outside the names this account may order") {
+				t.Errorf("order for %s: %d %s", no[1], r.status, r.body)
+			}
+		}
+	})
 }

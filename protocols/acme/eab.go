@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -74,13 +76,18 @@ type EABKeyStore interface {
 
 // CreateEABKey makes a new single-use EAB key for a profile, audits it as
 // created by actor, and returns its ID and the MAC key, base64url (the form
-// certbot and lego take). The caller checks that the profile allows acme.
+// certbot and lego take). names, if set, are the only identifiers the
+// account it creates may order (ca.ParseNameScope: DNS names, .suffixes,
+// IP ranges). The caller checks that the profile allows acme.
 //
 // Neither starts with "-": certbot's argument parser takes such a value of
 // --eab-kid or --eab-hmac-key for an option and refuses the command (one
 // key in 64 would), so they are drawn again, at the cost of a fiftieth
 // of a bit.
-func CreateEABKey(ctx context.Context, st EABKeyStore, profile, actor string, now time.Time) (kid, hmacKey string, err error) {
+func CreateEABKey(ctx context.Context, st EABKeyStore, profile string, names []string, actor string, now time.Time) (kid, hmacKey string, err error) {
+	if _, err := ca.ParseNameScope(names); err != nil {
+		return "", "", err
+	}
 	key := make([]byte, 32)
 	for {
 		rand.Read(key)
@@ -90,10 +97,14 @@ func CreateEABKey(ctx context.Context, st EABKeyStore, profile, actor string, no
 	}
 	for kid = randomID(); kid[0] == '-'; kid = randomID() {
 	}
-	k := storage.ACMEEABKey{KeyID: kid, Profile: profile, HMACKey: key, CreatedAt: now}
+	k := storage.ACMEEABKey{KeyID: kid, Profile: profile, HMACKey: key, CreatedAt: now, Names: names}
+	detail := "EAB key " + k.KeyID
+	if len(names) > 0 {
+		detail += ", names " + strings.Join(names, ",")
+	}
 	// The audit names the key ID, never the MAC key.
 	if err := st.InsertACMEEABKey(ctx, k, storage.AuditEvent{
-		At: now, Actor: actor, Action: "acme-eab-create", Profile: profile, Detail: "EAB key " + k.KeyID,
+		At: now, Actor: actor, Action: "acme-eab-create", Profile: profile, Detail: detail,
 	}); err != nil {
 		return "", "", err
 	}

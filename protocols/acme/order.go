@@ -97,6 +97,21 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 		}
 		return nil, err
 	}
+	// An account made with an EAB key that names its names orders those
+	// only.
+	if kid := req.account.EABKeyID; kid != "" {
+		k, err := s.store.GetACMEEABKey(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		scope, err := ca.ParseNameScope(k.Names)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "the names of EAB key %s", kid)
+		}
+		if err := scope.Check(names); err != nil {
+			return nil, err
+		}
+	}
 	if p.Replaces != "" {
 		if _, err := s.replacedSerial(ctx, req, p.Replaces); err != nil {
 			return nil, err

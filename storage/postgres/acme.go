@@ -142,8 +142,12 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a storage.ACMEAccount) er
 // InsertACMEEABKey implements storage.ACMEStore.
 func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audit storage.AuditEvent) error {
 	return s.audited(ctx, "insert EAB key "+k.KeyID, audit, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES ($1, $2, $3, $4)`,
-			k.KeyID, k.Profile, k.HMACKey, k.CreatedAt.UTC())
+		names, err := encodeList(k.Names)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "postgres: encode the names of EAB key %s", k.KeyID)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at, names) VALUES ($1, $2, $3, $4, $5)`,
+			k.KeyID, k.Profile, k.HMACKey, k.CreatedAt.UTC(), names)
 		if err != nil {
 			return wrap(err, "insert EAB key %s", k.KeyID)
 		}
@@ -155,8 +159,9 @@ func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audi
 func (s *Store) GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEABKey, error) {
 	k := storage.ACMEEABKey{KeyID: keyID}
 	var acct *string
-	err := s.pool.QueryRow(ctx, `SELECT profile, hmac_key, created_at, account_id FROM acme_eab_keys WHERE kid = $1`, keyID).
-		Scan(&k.Profile, &k.HMACKey, &k.CreatedAt, &acct)
+	var names string
+	err := s.pool.QueryRow(ctx, `SELECT profile, hmac_key, created_at, account_id, names::text FROM acme_eab_keys WHERE kid = $1`, keyID).
+		Scan(&k.Profile, &k.HMACKey, &k.CreatedAt, &acct, &names)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, errs.New(errs.NotFound, "postgres: no EAB key %q", keyID)
 	}
@@ -166,6 +171,9 @@ func (s *Store) GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEA
 	k.CreatedAt = k.CreatedAt.UTC()
 	if acct != nil {
 		k.AccountID = *acct
+	}
+	if k.Names, err = decodeList(names); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "postgres: the names of EAB key %s", keyID)
 	}
 	return k, nil
 }

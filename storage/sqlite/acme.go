@@ -135,8 +135,12 @@ func acmeOneRow(res sql.Result, err error, what string) error {
 // InsertACMEEABKey implements storage.ACMEStore.
 func (s *Store) InsertACMEEABKey(ctx context.Context, k storage.ACMEEABKey, audit storage.AuditEvent) error {
 	return s.writes.Do(ctx, "insert EAB key", audited(audit, func(ctx context.Context, tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at) VALUES (?, ?, ?, ?)`,
-			k.KeyID, k.Profile, k.HMACKey, micros(k.CreatedAt))
+		names, err := encodeList(k.Names)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "sqlite: encode the names of EAB key %s", k.KeyID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO acme_eab_keys (kid, profile, hmac_key, created_at, names) VALUES (?, ?, ?, ?, ?)`,
+			k.KeyID, k.Profile, k.HMACKey, micros(k.CreatedAt), names)
 		if err != nil {
 			return wrap(err, "insert EAB key %s", k.KeyID)
 		}
@@ -149,8 +153,9 @@ func (s *Store) GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEA
 	k := storage.ACMEEABKey{KeyID: keyID}
 	var created int64
 	var acct sql.NullString
-	err := s.read.QueryRowContext(ctx, `SELECT profile, hmac_key, created_at, account_id FROM acme_eab_keys WHERE kid = ?`, keyID).
-		Scan(&k.Profile, &k.HMACKey, &created, &acct)
+	var names string
+	err := s.read.QueryRowContext(ctx, `SELECT profile, hmac_key, created_at, account_id, names FROM acme_eab_keys WHERE kid = ?`, keyID).
+		Scan(&k.Profile, &k.HMACKey, &created, &acct, &names)
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, errs.New(errs.NotFound, "sqlite: no EAB key %q", keyID)
 	}
@@ -158,6 +163,9 @@ func (s *Store) GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEA
 		return k, wrap(err, "get EAB key")
 	}
 	k.CreatedAt, k.AccountID = fromMicros(created), acct.String
+	if k.Names, err = decodeList(names); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "sqlite: the names of EAB key %s", keyID)
+	}
 	return k, nil
 }
 

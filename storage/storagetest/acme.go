@@ -129,6 +129,15 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 		c := account("acct3", "t3")
 		c.EABKeyID = "nokey"
 		wantKind(t, "InsertACMEAccount(unknown EAB key)", s.InsertACMEAccount(ctx, c), errs.NotFound)
+		if k.Names != nil {
+			t.Errorf("names of a key made without any: %v", k.Names)
+		}
+		// A key that restricts its account's names keeps them.
+		names := []string{".team-a.example.com", "10.1.0.0/16"}
+		must(t, "InsertACMEEABKey(names)", s.InsertACMEEABKey(ctx, storage.ACMEEABKey{KeyID: "kid2", Profile: "default", HMACKey: []byte("s"), CreatedAt: base, Names: names}, Event("acme-eab-create", "")))
+		if k, err := s.GetACMEEABKey(ctx, "kid2"); err != nil || !reflect.DeepEqual(k.Names, names) {
+			t.Errorf("GetACMEEABKey(kid2) = %+v, %v; want names %v", k, err, names)
+		}
 	})
 
 	t.Run("OrderRoundTrip", func(t *testing.T) {
