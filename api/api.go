@@ -36,6 +36,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -102,6 +103,9 @@ type Config struct {
 	// system's roots, 10-second timeouts).
 	OIDC       []config.OIDCIssuer
 	OIDCClient *http.Client
+	// ClientCerts are the profiles whose client certificates stand for a
+	// token (api.client_certs).
+	ClientCerts []config.ClientCertAuth
 }
 
 // API serves /api/v1.
@@ -117,6 +121,12 @@ type API struct {
 	verifyAudit func(ctx context.Context) (ca.AuditVerification, error)
 	// oidc are the trusted OpenID Connect issuers, by their "iss".
 	oidc map[string]*oidcIssuer
+	// clientCerts, caPool and certs serve client certificate
+	// authentication: the entries, the gateway's CAs as trust anchors,
+	// and the inventory records of certificates seen lately.
+	clientCerts []config.ClientCertAuth
+	caPool      *ca.Derived[*x509.CertPool]
+	certs       *ttlcache.Cache[string, storage.Certificate]
 	// tokens are the tokens found in the store lately, by the SHA-256
 	// of their secret (see authenticate).
 	tokens *ttlcache.Cache[string, storage.Token]
@@ -146,7 +156,11 @@ func New(cfg Config) *API {
 		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA, verifyAudit: cfg.VerifyAudit,
 		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
 		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024},
-		oidc:    map[string]*oidcIssuer{}}
+		oidc:    map[string]*oidcIssuer{}, clientCerts: cfg.ClientCerts,
+		certs: &ttlcache.Cache[string, storage.Certificate]{TTL: tokenTTL, Max: 4096}}
+	if cfg.Core != nil {
+		a.caPool = ca.PoolOf(cfg.Core.CAs)
+	}
 	for _, o := range cfg.OIDC {
 		a.oidc[o.Issuer] = &oidcIssuer{cfg: o, client: cfg.OIDCClient}
 	}

@@ -103,6 +103,9 @@ func (a *API) seesSerial(r *http.Request, serial string) error {
 // case-folding collation).
 func (a *API) authenticate(r *http.Request) (storage.Token, error) {
 	h := r.Header.Get("Authorization")
+	if h == "" && len(a.clientCerts) > 0 && a.caPool != nil {
+		return a.authenticateCert(r)
+	}
 	if h == "" {
 		return storage.Token{}, errs.New(errs.Unauthorized, "an Authorization: Bearer token is required")
 	}

@@ -51,6 +51,19 @@ type API struct {
 	// (GitHub Actions, GitLab CI, Kubernetes service accounts) instead
 	// of a long-lived API token.
 	OIDC []OIDCIssuer `yaml:"oidc"`
+	// ClientCerts let TLS client certificates the gateway issued stand
+	// for a token: a service that holds a certificate of the profile
+	// uses the API without a bearer token.
+	ClientCerts []ClientCertAuth `yaml:"client_certs"`
+}
+
+// ClientCertAuth is a profile whose certificates authenticate to the REST
+// API, and what they may do there.
+type ClientCertAuth struct {
+	Name     string   `yaml:"name"`    // the requester is cert:NAME:SUBJECT
+	Profile  string   `yaml:"profile"` // active certificates of this profile, issued by a CA of the gateway
+	Scopes   []string `yaml:"scopes"`
+	Profiles []string `yaml:"profiles"` // none: every profile
 }
 
 // OIDCIssuer is one issuer of ID tokens the API trusts, and what its

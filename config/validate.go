@@ -144,6 +144,7 @@ func (c *Config) Validate() error {
 		add("storage.tidy.certificates_after", "0 (kept) or at least 1d (a retried request may ask for its certificate for a day), got %s", d)
 	}
 	c.validateOIDC(add)
+	c.validateClientCerts(add)
 	if d := c.Audit.CheckpointEvery; d < Duration(time.Minute) {
 		add("audit.checkpoint_every", "at least 1m, got %s", d)
 	}
@@ -491,26 +492,52 @@ func (c *Config) validateOIDC(add func(path, format string, args ...any)) {
 				add(path+".jwks_url", "must be an https:// URL, got %q", o.JWKSURL)
 			}
 		}
-		if len(o.Scopes) == 0 {
-			add(path+".scopes", "at least one of %s", strings.Join(apiScopes, ", "))
-		}
-		for j, s := range o.Scopes {
-			if !contains(apiScopes, s) {
-				add(fmt.Sprintf("%s.scopes[%d]", path, j), "must be one of %s, got %q", strings.Join(apiScopes, ", "), s)
-			}
-		}
-		if contains(o.Scopes, "admin") && len(o.Profiles) > 0 {
-			add(path+".profiles", "an admin scope cannot be limited to profiles")
-		}
-		for j, p := range o.Profiles {
-			if _, ok := c.Profile(p); !ok {
-				add(fmt.Sprintf("%s.profiles[%d]", path, j), "no profile named %q", p)
-			}
-		}
+		c.validateGrant(path, o.Scopes, o.Profiles, add)
 		for k := range o.Claims {
 			if k == "" {
 				add(path+".claims", "a claim needs a name")
 			}
+		}
+	}
+}
+
+func (c *Config) validateClientCerts(add func(path, format string, args ...any)) {
+	names := map[string]bool{}
+	for i, cc := range c.API.ClientCerts {
+		path := fmt.Sprintf("api.client_certs[%d]", i)
+		if !isName(cc.Name) {
+			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", cc.Name)
+		} else if names[cc.Name] {
+			add(path+".name", "%q is listed twice", cc.Name)
+		}
+		names[cc.Name] = true
+		if p, ok := c.Profile(cc.Profile); !ok {
+			add(path+".profile", "no profile named %q", cc.Profile)
+		} else if p.CA == "" {
+			add(path+".profile", "profile %s is issued by an external CA: client certificates must come from a CA of the gateway", cc.Profile)
+		}
+		c.validateGrant(path, cc.Scopes, cc.Profiles, add)
+	}
+}
+
+// validateGrant checks what an API identity other than a token is granted
+// (api.oidc[], api.client_certs[]): scopes, and the profiles it is
+// limited to.
+func (c *Config) validateGrant(path string, scopes, profiles []string, add func(path, format string, args ...any)) {
+	if len(scopes) == 0 {
+		add(path+".scopes", "at least one of %s", strings.Join(apiScopes, ", "))
+	}
+	for j, s := range scopes {
+		if !contains(apiScopes, s) {
+			add(fmt.Sprintf("%s.scopes[%d]", path, j), "must be one of %s, got %q", strings.Join(apiScopes, ", "), s)
+		}
+	}
+	if contains(scopes, "admin") && len(profiles) > 0 {
+		add(path+".profiles", "an admin scope cannot be limited to profiles")
+	}
+	for j, p := range profiles {
+		if _, ok := c.Profile(p); !ok {
+			add(fmt.Sprintf("%s.profiles[%d]", path, j), "no profile named %q", p)
 		}
 	}
 }

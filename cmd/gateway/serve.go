@@ -186,7 +186,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		VerifyAudit: func(ctx context.Context) (ca.AuditVerification, error) {
 			return ca.VerifyAudit(ctx, d.store, auditKey.Public())
 		},
-		OIDC: cfg.API.OIDC})
+		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err
