@@ -475,12 +475,6 @@ func (c *Config) validateOIDC(add func(path, format string, args ...any)) {
 	names := map[string]bool{}
 	for i, o := range c.API.OIDC {
 		path := fmt.Sprintf("api.oidc[%d]", i)
-		if !isName(o.Name) {
-			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", o.Name)
-		} else if names[o.Name] {
-			add(path+".name", "%q is listed twice", o.Name)
-		}
-		names[o.Name] = true
 		if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
 			add(path+".issuer", "must be an https:// URL, got %q", o.Issuer)
 		}
@@ -492,7 +486,7 @@ func (c *Config) validateOIDC(add func(path, format string, args ...any)) {
 				add(path+".jwks_url", "must be an https:// URL, got %q", o.JWKSURL)
 			}
 		}
-		c.validateGrant(path, o.Scopes, o.Profiles, add)
+		c.validateGrant(path, o.Name, names, o.Scopes, o.Profiles, add)
 		for k := range o.Claims {
 			if k == "" {
 				add(path+".claims", "a claim needs a name")
@@ -505,25 +499,25 @@ func (c *Config) validateClientCerts(add func(path, format string, args ...any))
 	names := map[string]bool{}
 	for i, cc := range c.API.ClientCerts {
 		path := fmt.Sprintf("api.client_certs[%d]", i)
-		if !isName(cc.Name) {
-			add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", cc.Name)
-		} else if names[cc.Name] {
-			add(path+".name", "%q is listed twice", cc.Name)
-		}
-		names[cc.Name] = true
 		if p, ok := c.Profile(cc.Profile); !ok {
 			add(path+".profile", "no profile named %q", cc.Profile)
 		} else if p.CA == "" {
 			add(path+".profile", "profile %s is issued by an external CA: client certificates must come from a CA of the gateway", cc.Profile)
 		}
-		c.validateGrant(path, cc.Scopes, cc.Profiles, add)
+		c.validateGrant(path, cc.Name, names, cc.Scopes, cc.Profiles, add)
 	}
 }
 
-// validateGrant checks what an API identity other than a token is granted
-// (api.oidc[], api.client_certs[]): scopes, and the profiles it is
-// limited to.
-func (c *Config) validateGrant(path string, scopes, profiles []string, add func(path, format string, args ...any)) {
+// validateGrant checks an API identity other than a token (api.oidc[],
+// api.client_certs[]): its name, unique among those in seen, its scopes,
+// and the profiles it is limited to.
+func (c *Config) validateGrant(path, name string, seen map[string]bool, scopes, profiles []string, add func(path, format string, args ...any)) {
+	if !isName(name) {
+		add(path+".name", "must be 1-64 characters of a-z, 0-9, '-' and '_', got %q", name)
+	} else if seen[name] {
+		add(path+".name", "%q is listed twice", name)
+	}
+	seen[name] = true
 	if len(scopes) == 0 {
 		add(path+".scopes", "at least one of %s", strings.Join(apiScopes, ", "))
 	}
