@@ -132,6 +132,13 @@ func (c *Checkpointer) Watch(ctx context.Context, interval time.Duration) {
 	})
 }
 
+// AuditReader is what VerifyAudit reads: the store, or an export of it
+// (ReadAuditExport).
+type AuditReader interface {
+	AuditEventsAfter(ctx context.Context, afterID int64, limit int) ([]storage.AuditEvent, error)
+	ListAuditCheckpoints(ctx context.Context, afterSeq int64, limit int) ([]storage.AuditCheckpoint, error)
+}
+
 // AuditVerification is what VerifyAudit found.
 type AuditVerification struct {
 	Checkpoints int
@@ -147,7 +154,7 @@ type AuditVerification struct {
 // them now. The first discrepancy is an error saying which checkpoint and
 // which events; a trail that passes is reported with what is sealed and
 // what is not yet.
-func VerifyAudit(ctx context.Context, st storage.AuditCheckpointStore, pub crypto.PublicKey) (AuditVerification, error) {
+func VerifyAudit(ctx context.Context, st AuditReader, pub crypto.PublicKey) (AuditVerification, error) {
 	key, ok := pub.(*ecdsa.PublicKey)
 	if !ok {
 		return AuditVerification{}, errs.New(errs.Config, "the audit key is not an ECDSA key")
@@ -225,7 +232,7 @@ func chainEvent(chain hash.Hash, e storage.AuditEvent) {
 
 // eachEventAfter calls fn with the events after afterID in ID order until
 // it returns false or none is left.
-func eachEventAfter(ctx context.Context, st storage.AuditCheckpointStore, afterID int64, fn func(storage.AuditEvent) bool) error {
+func eachEventAfter(ctx context.Context, st AuditReader, afterID int64, fn func(storage.AuditEvent) bool) error {
 	for {
 		events, err := st.AuditEventsAfter(ctx, afterID, storage.MaxAuditLimit)
 		if err != nil {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -64,16 +67,29 @@ func cmdAuditList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // cmdAuditSeal seals the audit trail now (seal), as gateway serve does
-// every audit.checkpoint_every, or checks it against its checkpoints with
-// the audit key in the token (verify): for an auditor, or before a backup
-// leaves the site.
+// every audit.checkpoint_every; checks it against its checkpoints with the
+// audit key in the token, or an export of it with a public key (verify);
+// or writes an export for an auditor (export).
 func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "usage: gateway audit %s [-config FILE]\n", verb)
+	var out, file, pubFile *string
+	switch verb {
+	case "export":
+		out = fs.String("o", "", "write the export here (required)")
+	case "verify":
+		file = fs.String("file", "", "verify this export (gateway audit export) instead of the store, with -pubkey")
+		pubFile = fs.String("pubkey", "", "with -file: the audit key's public key (PEM) to check the seals with (default: the one in the export)")
+	}
+	usage := map[string]string{"seal": "gateway audit seal [-config FILE]", "export": "gateway audit export -o FILE [-config FILE]",
+		"verify": "gateway audit verify [-config FILE] | gateway audit verify -file EXPORT [-pubkey PEM]"}[verb]
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || verb == "export" && *out == "" {
+		fmt.Fprintln(stderr, "usage:", usage)
 		return errUsage
+	}
+	if verb == "verify" && *file != "" {
+		return verifyExport(ctx, *file, *pubFile, stdout)
 	}
 	d, err := openConfigDeps(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -87,7 +103,8 @@ func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	if verb == "seal" {
+	switch verb {
+	case "seal":
 		c := &ca.Checkpointer{Store: d.store, Key: key, Log: d.log, Now: time.Now}
 		n, err := c.SealAll(ctx)
 		if err != nil {
@@ -95,16 +112,74 @@ func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stder
 		}
 		fmt.Fprintf(stdout, "%d checkpoints made (events younger than %s wait for the next)\n", n, ca.CheckpointLag)
 		return nil
+	case "export":
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		events, cps, err := ca.ExportAudit(ctx, d.store, key.Public(), f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(*out)
+			return err
+		}
+		fmt.Fprintf(stdout, "exported %d events and %d checkpoints to %s\n", events, cps, *out)
+		return nil
 	}
 	v, err := ca.VerifyAudit(ctx, d.store, key.Public())
 	if err != nil {
 		return err
 	}
+	printVerification(stdout, v)
+	return nil
+}
+
+// verifyExport checks an export of the audit trail with the public key
+// in pubFile, or the one the export names.
+func verifyExport(ctx context.Context, file, pubFile string, stdout io.Writer) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	x, err := ca.ReadAuditExport(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	pub := x.PublicKey
+	if pubFile != "" {
+		b, err := os.ReadFile(pubFile)
+		if err != nil {
+			return err
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return fmt.Errorf("-pubkey %s: no PEM", pubFile)
+		}
+		if pub, err = x509.ParsePKIXPublicKey(block.Bytes); err != nil {
+			return fmt.Errorf("-pubkey %s: %w", pubFile, err)
+		}
+	} else {
+		fmt.Fprintln(stdout, "checked with the public key in the export; give -pubkey to check against the key you trust")
+	}
+	if pub == nil {
+		return fmt.Errorf("%s names no public key: give -pubkey", file)
+	}
+	v, err := ca.VerifyAudit(ctx, x, pub)
+	if err != nil {
+		return err
+	}
+	printVerification(stdout, v)
+	return nil
+}
+
+func printVerification(stdout io.Writer, v ca.AuditVerification) {
 	if v.Checkpoints == 0 {
 		fmt.Fprintf(stdout, "no checkpoint yet; %d events not sealed\n", v.Unsealed)
-		return nil
+		return
 	}
 	fmt.Fprintf(stdout, "audit trail verified: %d checkpoints seal %d events, up to event %d (sealed %s); %d events since, not sealed yet\n",
 		v.Checkpoints, v.Sealed, v.LastID, v.LastAt.UTC().Format(time.RFC3339), v.Unsealed)
-	return nil
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +45,35 @@ func TestAuditSealAndVerify(t *testing.T) {
 	out, err = gateway("audit", "verify")
 	if err != nil || !strings.Contains(out, "audit trail verified: 1 checkpoints seal") {
 		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+
+	// An export, checked away from the store and the token, with the
+	// public key the auditor pins; changed, it fails.
+	export := filepath.Join(t.TempDir(), "audit.ndjson")
+	if out, err := gateway("audit", "export", "-o", export); err != nil || !strings.Contains(out, "and 1 checkpoints to") {
+		t.Fatalf("audit export: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first struct {
+		PublicKey string `json:"public_key"`
+	}
+	json.Unmarshal(bytes.SplitN(b, []byte("\n"), 2)[0], &first)
+	pub := filepath.Join(t.TempDir(), "audit-key.pem")
+	if err := os.WriteFile(pub, []byte(first.PublicKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := gateway("audit", "verify", "-file", export, "-pubkey", pub); err != nil || !strings.Contains(out, "audit trail verified: 1 checkpoints") {
+		t.Fatalf("audit verify -file: %v\n%s", err, out)
+	}
+	changed := filepath.Join(t.TempDir(), "changed.ndjson")
+	if err := os.WriteFile(changed, bytes.Replace(b, []byte(`"as it was"`), []byte(`"as it was not"`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway("audit", "verify", "-file", changed, "-pubkey", pub); err == nil || !strings.Contains(err.Error(), "do not match what was sealed") {
+		t.Errorf("audit verify -file of a changed export: %v", err)
 	}
 
 	raw, err := sql.Open("sqlite", db)

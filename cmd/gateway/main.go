@@ -47,8 +47,8 @@ commands:
                  show or revoke one certificate
   audit list [-action A] [-actor A] [-serial S] [-within D]
                  print the audit trail, newest first
-  audit seal | audit verify
-                 seal the audit trail now with the audit key; check it against its seals
+  audit seal | audit verify [-file EXPORT -pubkey PEM] | audit export -o FILE
+                 seal the audit trail now with the audit key; check it (or an export) against its seals
   backup -o FILE copy the embedded store while the gateway runs
   tidy           delete the expired and decided records storage.tidy no longer keeps
   keystore status|rotate|retire
@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			switch args[1] {
 			case "list":
 				return cmdAuditList(ctx, args[2:], stdout, stderr)
-			case "seal", "verify":
+			case "seal", "verify", "export":
 				return cmdAuditSeal(ctx, args[1], args[2:], stdout, stderr)
 			}
 		}
