@@ -37,7 +37,7 @@ type AuditForwarder struct {
 	Batch int
 	// Lag is how old an event must be to go (default 5s), so that a
 	// replica's transaction still committing, with a lower ID, is not
-	// passed over.
+	// passed over: one still open after Lag would be.
 	Lag time.Duration
 	Log *slog.Logger
 	Now func() time.Time

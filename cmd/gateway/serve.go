@@ -81,7 +81,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		go (&notify.AuditForwarder{Store: d.store, Webhook: w, Log: alog, Now: time.Now}).Watch(ctx, cfg.Audit.ForwardEvery.D())
+		// The embedded store commits in ID order; on PostgreSQL a
+		// replica's event may commit after one with a higher ID, so the
+		// forwarder waits for stragglers.
+		lag := time.Second
+		if cfg.Storage.Driver == "postgres" {
+			lag = 30 * time.Second
+		}
+		go (&notify.AuditForwarder{Store: d.store, Webhook: w, Lag: lag, Log: alog, Now: time.Now}).Watch(ctx, cfg.Audit.ForwardEvery.D())
 	}
 	// Certificates about to expire unrenewed go to their profile's
 	// webhook (notify.expiring_within), once, from whichever replica.
