@@ -37,6 +37,7 @@ package api
 import (
 	"context"
 	"crypto/x509"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -98,6 +99,9 @@ type Config struct {
 	// VerifyAudit, if set, serves GET /audit/verify: it checks the audit
 	// trail against its seals with the audit key (ca.VerifyAudit).
 	VerifyAudit func(ctx context.Context) (ca.AuditVerification, error)
+	// ExportAudit, if set, serves GET /audit/export: it writes the audit
+	// trail with its seals and the audit key's public key (ca.ExportAudit).
+	ExportAudit func(ctx context.Context, w io.Writer) (events, checkpoints int, err error)
 	// OIDC are the OpenID Connect issuers whose ID tokens are taken as
 	// bearer tokens (api.oidc), fetched with OIDCClient (default: the
 	// system's roots, 10-second timeouts).
@@ -119,6 +123,7 @@ type API struct {
 	caRequestFn func(ctx context.Context, name string) ([]byte, error)
 	importCAFn  func(ctx context.Context, name string, data []byte, actor string) (ca.Imported, error)
 	verifyAudit func(ctx context.Context) (ca.AuditVerification, error)
+	exportAudit func(ctx context.Context, w io.Writer) (events, checkpoints int, err error)
 	// oidc are the trusted OpenID Connect issuers, by their "iss".
 	oidc map[string]*oidcIssuer
 	// clientCerts, caPool and certs serve client certificate
@@ -153,7 +158,7 @@ func New(cfg Config) *API {
 		cfg.OIDCClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	a := &API{core: cfg.Core, store: cfg.Store, log: cfg.Log, now: cfg.Now, renewCAFn: cfg.RenewCA, revokeCAFn: cfg.RevokeCA,
-		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA, verifyAudit: cfg.VerifyAudit,
+		caRequestFn: cfg.CARequest, importCAFn: cfg.ImportCA, verifyAudit: cfg.VerifyAudit, exportAudit: cfg.ExportAudit,
 		tokens:  &ttlcache.Cache[string, storage.Token]{TTL: tokenTTL, Max: 1024},
 		revoked: &ttlcache.Cache[string, struct{}]{TTL: tokenTTL, Max: 1024},
 		oidc:    map[string]*oidcIssuer{}, clientCerts: cfg.ClientCerts,
@@ -206,6 +211,7 @@ const (
 //	POST /tokens/{id}/revoke                  admin   revoke an API token
 //	GET  /audit                               admin   audit trail
 //	GET  /audit/verify                        admin   check the audit trail against its seals
+//	GET  /audit/export                        admin   the audit trail, its seals and the audit key, for an auditor
 //	POST /admin/reconcile                     admin   restore signed but unstored certificates
 //	GET  /openapi.yaml, /openapi.json         none    this list as an OpenAPI 3.0 document
 //
@@ -265,6 +271,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeAdmin)).Post("/tokens/{id}/revoke", a.revokeToken)
 		r.With(a.require(scopeAdmin)).Get("/audit", a.audit)
 		r.With(a.require(scopeAdmin)).Get("/audit/verify", a.auditVerify)
+		r.With(a.require(scopeAdmin)).Get("/audit/export", a.auditExport)
 		r.With(a.require(scopeAdmin)).Get("/notifications", a.notifications)
 		r.With(a.require(scopeAdmin)).Post("/notifications/{id}/retry", a.retryNotification)
 		r.With(a.require(scopeAdmin)).Post("/admin/reconcile", a.reconcile)

@@ -144,3 +144,23 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// auditExport writes the audit trail for an auditor, as gateway audit
+// export does: newline-delimited JSON, the audit key's public key, every
+// checkpoint, every event (gateway audit verify -file checks it). It
+// streams: a failure half-way is logged and cuts the answer short, which
+// the reader finds (the last line does not parse, or seals do not match).
+func (a *API) auditExport(w http.ResponseWriter, r *http.Request) {
+	if a.exportAudit == nil {
+		a.problem(w, r, errs.New(errs.NotFound, "audit export is not served by this process"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="audit.ndjson"`)
+	events, cps, err := a.exportAudit(r.Context(), w)
+	if err != nil {
+		a.log.Error("audit export cut short", "events", events, "checkpoints", cps, "err", err)
+		return
+	}
+	a.log.Info("audit trail exported", "events", events, "checkpoints", cps, "by", requester(r))
+}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"log/slog"
@@ -176,6 +177,19 @@ func TestAuditVerify(t *testing.T) {
 		if v.Checkpoints != 1 || v.Sealed == 0 || v.Unsealed != 0 {
 			t.Fatalf("after a seal: %+v", v)
 		}
+		// The export an auditor takes away verifies with the audit key.
+		r := e.do("GET", "/api/v1/audit/export", admin, nil)
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-ndjson" {
+			t.Fatalf("GET /audit/export: %d %s", r.status, r.header.Get("Content-Type"))
+		}
+		x, err := ca.ReadAuditExport(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if xv, err := ca.VerifyAudit(ctx, x, key.Public()); err != nil || xv.Checkpoints != 1 || xv.Sealed != v.Sealed {
+			t.Fatalf("the export verifies as %+v, %v; the store as %+v", xv, err, v)
+		}
+		e.do("GET", "/api/v1/audit/export", reader, nil).problem(t, http.StatusForbidden, "forbidden", "admin")
 		if _, err := e.store.AppendAudit(ctx, storage.AuditEvent{At: time.Now(), Actor: "intruder", Action: "issue"}); err != nil {
 			t.Fatal(err)
 		}

@@ -185,7 +185,14 @@ func newEnv(t testing.TB, st storage.Store, opts ...func(*api.Config)) *env {
 		return ca.VerifyAudit(ctx, st, key.Public())
 	}
 	cfg := api.Config{Core: core, Store: st, Log: log, Now: clk.Now, RenewCA: renewCA, RevokeCA: revokeCA,
-		CARequest: fx.Hierarchy.Request, ImportCA: importCA, VerifyAudit: verifyAudit}
+		CARequest: fx.Hierarchy.Request, ImportCA: importCA, VerifyAudit: verifyAudit,
+		ExportAudit: func(ctx context.Context, w io.Writer) (int, int, error) {
+			key, err := ca.AuditKey(ctx, fx.Signer, "gateway-audit", true)
+			if err != nil {
+				return 0, 0, err
+			}
+			return ca.ExportAudit(ctx, st, key.Public(), w)
+		}}
 	for _, opt := range opts {
 		opt(&cfg)
 	}

@@ -28,6 +28,7 @@ import (
 func init() {
 	openapi3filter.RegisterBodyDecoder("application/pem-certificate-chain", openapi3filter.FileBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("application/x-pkcs12", openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.FileBodyDecoder)
 }
 
 // openAPIDoc loads the API's OpenAPI document once and checks it is a

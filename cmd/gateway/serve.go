@@ -193,6 +193,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		VerifyAudit: func(ctx context.Context) (ca.AuditVerification, error) {
 			return ca.VerifyAudit(ctx, d.store, auditKey.Public())
 		},
+		ExportAudit: func(ctx context.Context, w io.Writer) (int, int, error) {
+			return ca.ExportAudit(ctx, d.store, auditKey.Public(), w)
+		},
 		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
