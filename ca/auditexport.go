@@ -121,4 +121,3 @@ func (x *AuditExport) ListAuditCheckpoints(_ context.Context, afterSeq int64, li
 	i := sort.Search(len(x.checkpoints), func(i int) bool { return x.checkpoints[i].Seq > afterSeq })
 	return x.checkpoints[i:min(len(x.checkpoints), i+limit)], nil
 }
-
