@@ -104,6 +104,14 @@ func (a *API) authenticateOIDC(ctx context.Context, raw string) (storage.Token, 
 	if claims.Subject == "" {
 		return storage.Token{}, invalid("it has no subject (sub)")
 	}
+	from := now
+	if claims.IssuedAt != nil {
+		from = claims.IssuedAt.Time()
+	}
+	if max := iss.cfg.MaxLifetime.D(); max > 0 && claims.Expiry.Time().Sub(from) > max {
+		return storage.Token{}, invalid("it is valid for %s, longer than the %s issuer %s may give (max_lifetime)",
+			claims.Expiry.Time().Sub(from).Round(time.Second), config.Duration(max), iss.cfg.Name)
+	}
 	name := "oidc:" + iss.cfg.Name + ":" + claims.Subject
 	for claim, want := range iss.cfg.Claims {
 		got, _ := extra[claim].(string)

@@ -76,7 +76,7 @@ func TestOIDCTokens(t *testing.T) {
 		p := newOIDCProvider(t)
 		e := newEnv(t, st, func(c *api.Config) {
 			c.OIDC = []config.OIDCIssuer{{Name: "ci", Issuer: p.srv.URL, Audience: "https://pki.example.com", Scopes: []string{"issue", "read"},
-				Profiles: []string{"web"}, Claims: map[string]string{"repository": "example/*", "ref": "refs/heads/main"}}}
+				Profiles: []string{"web"}, Claims: map[string]string{"repository": "example/*", "ref": "refs/heads/main"}, MaxLifetime: config.Duration(time.Hour)}}
 			c.OIDCClient = p.srv.Client()
 		})
 		now := e.clock.Now()
@@ -115,6 +115,7 @@ func TestOIDCTokens(t *testing.T) {
 		}{
 			{"expired", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-2 * time.Minute)) }), job), 401, "expired at"},
 			{"no expiry", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Expiry = nil }), job), 401, "no expiry"},
+			{"a year long", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(365 * 24 * time.Hour)) }), job), 401, "max_lifetime"},
 			{"another audience", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://other.example"} }), job), 401, "not meant for this gateway"},
 			{"another issuer", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Issuer = "https://evil.example" }), job), 401, "not one the gateway trusts"},
 			{"another key", p.token(t, other, p.kid, claims(nil), job), 401, "signature does not verify"},

@@ -80,6 +80,10 @@ type OIDCIssuer struct {
 	Claims   map[string]string `yaml:"claims"`
 	Scopes   []string          `yaml:"scopes"`
 	Profiles []string          `yaml:"profiles"` // none: every profile
+	// MaxLifetime refuses tokens valid longer than this (exp - iat, or
+	// exp - now without iat): a leaked long-lived token is worth little
+	// (default 24h).
+	MaxLifetime Duration `yaml:"max_lifetime"`
 }
 
 // Audit configures the sealing of the audit trail (ca.Checkpointer).

@@ -58,6 +58,9 @@ func (c *Config) setDefaults() {
 	setDur(&c.Audit.CheckpointEvery, 10*time.Minute)
 	setStr(&c.Audit.KeyLabel, "gateway-audit")
 	setDur(&c.Audit.ForwardEvery, 10*time.Second)
+	for i := range c.API.OIDC {
+		setDur(&c.API.OIDC[i].MaxLifetime, 24*time.Hour)
+	}
 	p := &c.Signer.PKCS11
 	if p.MaxSessions == 0 {
 		p.MaxSessions = DefaultMaxSessions

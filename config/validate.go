@@ -487,6 +487,9 @@ func (c *Config) validateOIDC(add func(path, format string, args ...any)) {
 			}
 		}
 		c.validateGrant(path, o.Name, names, o.Scopes, o.Profiles, add)
+		if o.MaxLifetime < 0 {
+			add(path+".max_lifetime", "must be positive, got %s", o.MaxLifetime)
+		}
 		for k := range o.Claims {
 			if k == "" {
 				add(path+".claims", "a claim needs a name")
