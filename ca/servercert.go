@@ -129,10 +129,10 @@ func (s *ServerCert) issue(ctx context.Context) error {
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "server key")
 	}
-	if err := writeFileAtomic(s.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := WriteFileAtomic(s.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.CertFile, chain.Bytes(), 0o644); err != nil {
+	if err := WriteFileAtomic(s.CertFile, chain.Bytes(), 0o644); err != nil {
 		return err
 	}
 	c, err := tls.X509KeyPair(chain.Bytes(), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
@@ -156,9 +156,10 @@ func (s *ServerCert) Run(ctx context.Context, interval time.Duration) {
 	})
 }
 
-// writeFileAtomic writes data next to path and renames it into place, so a
-// reader never sees half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+// WriteFileAtomic writes data, with mode, to a temporary file beside
+// path, synced, and renames it into place, so that a reader (a web server
+// of a CRL mirror, the TLS listener) never sees half a file.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return errs.Wrap(errs.Internal, err, "write %s", path)
 	}
@@ -166,20 +167,22 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "write %s", path)
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err == nil {
+	defer os.Remove(f.Name()) // after the rename, finds nothing
+	err = f.Chmod(mode)
+	if err == nil {
 		_, err = f.Write(data)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), path)
-		}
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "write %s", path)
-		}
-		return nil
 	}
-	f.Close()
-	return errs.Wrap(errs.Internal, err, "write %s", path)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "write %s", path)
+	}
+	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/certgw/gateway/crl"
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
@@ -100,7 +100,8 @@ func cmdCRLDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		_, err = stdout.Write(data)
 		return err
 	}
-	if err := crl.WriteFileAtomic(*out, data); err != nil {
+	// A CRL is public: 0644 lets the web server of a mirror read it.
+	if err := ca.WriteFileAtomic(*out, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "%s %d of %s (thisUpdate %s, nextUpdate %s, %d entries) written to %s\n",
