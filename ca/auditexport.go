@@ -39,21 +39,15 @@ func ExportAudit(ctx context.Context, st AuditReader, pub crypto.PublicKey, w io
 	if err := enc.Encode(exportLine{PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}); err != nil {
 		return 0, 0, err
 	}
-	for after := int64(0); ; {
-		cps, err := st.ListAuditCheckpoints(ctx, after, storage.MaxAuditCheckpoints)
-		if err != nil {
-			return events, checkpoints, err
+	err = eachCheckpoint(ctx, st, func(cp storage.AuditCheckpoint) error {
+		if err := enc.Encode(exportLine{Checkpoint: &cp}); err != nil {
+			return err
 		}
-		for i := range cps {
-			if err := enc.Encode(exportLine{Checkpoint: &cps[i]}); err != nil {
-				return events, checkpoints, err
-			}
-			checkpoints++
-		}
-		if len(cps) < storage.MaxAuditCheckpoints {
-			break
-		}
-		after = cps[len(cps)-1].Seq
+		checkpoints++
+		return nil
+	})
+	if err != nil {
+		return events, checkpoints, err
 	}
 	err = eachEventAfter(ctx, st, 0, func(e storage.AuditEvent) bool {
 		if err = enc.Encode(exportLine{Event: &e}); err != nil {

@@ -161,46 +161,41 @@ func VerifyAudit(ctx context.Context, st AuditReader, pub crypto.PublicKey) (Aud
 	}
 	var v AuditVerification
 	var prev storage.AuditCheckpoint
-	for {
-		cps, err := st.ListAuditCheckpoints(ctx, prev.Seq, storage.MaxAuditCheckpoints)
+	err := eachCheckpoint(ctx, st, func(cp storage.AuditCheckpoint) error {
+		if cp.Seq != prev.Seq+1 {
+			return errs.New(errs.Conflict, "audit checkpoint %d is missing: checkpoint %d follows %d", prev.Seq+1, cp.Seq, prev.Seq)
+		}
+		digest := sha256.Sum256(CheckpointMessage(cp))
+		if !ecdsa.VerifyASN1(key, digest[:], cp.Signature) {
+			return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): its signature does not verify with the audit key: it was changed, or made with another key",
+				cp.Seq, prev.LastID+1, cp.LastID)
+		}
+		chain := sha256.New()
+		chain.Write(prev.Hash)
+		n := 0
+		err := eachEventAfter(ctx, st, prev.LastID, func(e storage.AuditEvent) bool {
+			if e.ID > cp.LastID {
+				return false
+			}
+			chainEvent(chain, e)
+			n++
+			return true
+		})
 		if err != nil {
-			return v, err
+			return err
 		}
-		for _, cp := range cps {
-			if cp.Seq != prev.Seq+1 {
-				return v, errs.New(errs.Conflict, "audit checkpoint %d is missing: checkpoint %d follows %d", prev.Seq+1, cp.Seq, prev.Seq)
-			}
-			digest := sha256.Sum256(CheckpointMessage(cp))
-			if !ecdsa.VerifyASN1(key, digest[:], cp.Signature) {
-				return v, errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): its signature does not verify with the audit key: it was changed, or made with another key",
-					cp.Seq, prev.LastID+1, cp.LastID)
-			}
-			chain := sha256.New()
-			chain.Write(prev.Hash)
-			n := 0
-			err := eachEventAfter(ctx, st, prev.LastID, func(e storage.AuditEvent) bool {
-				if e.ID > cp.LastID {
-					return false
-				}
-				chainEvent(chain, e)
-				n++
-				return true
-			})
-			if err != nil {
-				return v, err
-			}
-			if n != cp.Events || !bytes.Equal(chain.Sum(nil), cp.Hash) {
-				return v, errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): the events do not match what was sealed: an event was changed, added or removed (%d events now, %d sealed)",
-					cp.Seq, prev.LastID+1, cp.LastID, n, cp.Events)
-			}
-			v.Checkpoints, v.Sealed, v.LastID, v.LastAt = v.Checkpoints+1, v.Sealed+n, cp.LastID, cp.At
-			prev = cp
+		if n != cp.Events || !bytes.Equal(chain.Sum(nil), cp.Hash) {
+			return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): the events do not match what was sealed: an event was changed, added or removed (%d events now, %d sealed)",
+				cp.Seq, prev.LastID+1, cp.LastID, n, cp.Events)
 		}
-		if len(cps) < storage.MaxAuditCheckpoints {
-			break
-		}
+		v.Checkpoints, v.Sealed, v.LastID, v.LastAt = v.Checkpoints+1, v.Sealed+n, cp.LastID, cp.At
+		prev = cp
+		return nil
+	})
+	if err != nil {
+		return v, err
 	}
-	err := eachEventAfter(ctx, st, prev.LastID, func(storage.AuditEvent) bool { v.Unsealed++; return true })
+	err = eachEventAfter(ctx, st, prev.LastID, func(storage.AuditEvent) bool { v.Unsealed++; return true })
 	return v, err
 }
 
@@ -247,5 +242,25 @@ func eachEventAfter(ctx context.Context, st AuditReader, afterID int64, fn func(
 			return nil
 		}
 		afterID = events[len(events)-1].ID
+	}
+}
+
+// eachCheckpoint calls fn with every checkpoint in Seq order until it
+// returns an error, which eachCheckpoint returns.
+func eachCheckpoint(ctx context.Context, st AuditReader, fn func(storage.AuditCheckpoint) error) error {
+	for after := int64(0); ; {
+		cps, err := st.ListAuditCheckpoints(ctx, after, storage.MaxAuditCheckpoints)
+		if err != nil {
+			return err
+		}
+		for _, cp := range cps {
+			if err := fn(cp); err != nil {
+				return err
+			}
+		}
+		if len(cps) < storage.MaxAuditCheckpoints {
+			return nil
+		}
+		after = cps[len(cps)-1].Seq
 	}
 }
