@@ -65,7 +65,7 @@ func (h *Hierarchy) Request(ctx context.Context, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, cur, err := h.externalKey(ctx, c)
+	key, cur, _, err := h.externalKey(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func (h *Hierarchy) Import(ctx context.Context, name string, data []byte, actor 
 	if err != nil {
 		return Imported{}, errs.Wrap(errs.Malformed, err, "CA %s", name)
 	}
-	key, cur, err := h.externalKey(ctx, c)
+	key, cur, curChain, err := h.externalKey(ctx, c)
 	if err != nil {
 		return Imported{}, err
 	}
@@ -185,14 +185,8 @@ func (h *Hierarchy) Import(ctx context.Context, name string, data []byte, actor 
 		case cert.NotAfter.Before(cur.NotAfter):
 			return Imported{}, errs.New(errs.Conflict, "CA %s: certificate %s ends %s, before the current one (%s)",
 				name, SerialHex(cert.SerialNumber), cert.NotAfter.UTC().Format(time.RFC3339), cur.NotAfter.UTC().Format(time.RFC3339))
-		case cert.Equal(cur):
-			rec, err := h.Store.GetCA(ctx, name)
-			if err != nil {
-				return Imported{}, err
-			}
-			if bytes.Equal(rec.Chain, joinDER(chain)) {
-				return Imported{}, errs.New(errs.Conflict, "CA %s: certificate %s is already installed, with the same chain", name, SerialHex(cert.SerialNumber))
-			}
+		case cert.Equal(cur) && bytes.Equal(curChain, joinDER(chain)):
+			return Imported{}, errs.New(errs.Conflict, "CA %s: certificate %s is already installed, with the same chain", name, SerialHex(cert.SerialNumber))
 		}
 	}
 	out := Imported{CA: name, Cert: cert, Chain: chain, Replaces: cur}
@@ -297,29 +291,29 @@ func certifiedBy(c config.CA) string {
 	return "by its parent " + c.Parent
 }
 
-// externalKey is the key of the external CA c and its current
-// certificate (nil before the first import).
-func (h *Hierarchy) externalKey(ctx context.Context, c config.CA) (signer.Key, *x509.Certificate, error) {
+// externalKey is the key of the external CA c, its current certificate
+// and the stored chain above it (nil before the first import).
+func (h *Hierarchy) externalKey(ctx context.Context, c config.CA) (signer.Key, *x509.Certificate, []byte, error) {
 	rec, err := h.Store.GetCA(ctx, c.Name)
 	switch {
 	case errs.Is(err, errs.NotFound):
 		key, err := h.Signer.Key(ctx, h.Signer.URI(c.Key.Label))
 		if errs.Is(err, errs.NotFound) {
-			return nil, nil, errs.New(errs.Conflict, "CA %s has no key in the token yet (label %q): run `gateway init`", c.Name, c.Key.Label)
+			return nil, nil, nil, errs.New(errs.Conflict, "CA %s has no key in the token yet (label %q): run `gateway init`", c.Name, c.Key.Label)
 		}
-		return key, nil, err
+		return key, nil, nil, err
 	case err != nil:
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(rec.CertDER)
 	if err != nil {
-		return nil, nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", c.Name)
+		return nil, nil, nil, errs.Wrap(errs.Internal, err, "CA %q: stored certificate", c.Name)
 	}
 	key, err := h.Signer.Key(ctx, rec.KeyURI)
 	if err != nil {
-		return nil, nil, fmt.Errorf("CA %q: key %s: %w", c.Name, rec.KeyURI, err)
+		return nil, nil, nil, fmt.Errorf("CA %q: key %s: %w", c.Name, rec.KeyURI, err)
 	}
-	return key, cert, nil
+	return key, cert, rec.Chain, nil
 }
 
 // under reports whether CA ancestor is above CA c in the configuration.
