@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
@@ -53,7 +52,7 @@ func (a *API) authenticateCert(r *http.Request) (storage.Token, error) {
 		a.certs.Put(serial, rec, now)
 	}
 	if rec.Status != storage.StatusActive || !now.Before(rec.NotAfter) {
-		return storage.Token{}, errs.New(errs.Unauthorized, "the client certificate %s is %s", serial, certState(rec, now))
+		return storage.Token{}, errs.New(errs.Unauthorized, "the client certificate %s is %s", serial, certState(rec))
 	}
 	i := slices.IndexFunc(a.clientCerts, func(c config.ClientCertAuth) bool { return c.Profile == rec.Profile })
 	if i < 0 {
@@ -72,7 +71,7 @@ func (a *API) authenticateCert(r *http.Request) (storage.Token, error) {
 }
 
 // certState says why a certificate record does not authenticate.
-func certState(rec storage.Certificate, now time.Time) string {
+func certState(rec storage.Certificate) string {
 	switch {
 	case rec.Status == storage.StatusRevoked:
 		return "revoked"
