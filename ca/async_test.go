@@ -42,7 +42,7 @@ func TestUpstreamAsyncPending(t *testing.T) {
 		f, u := upstreamFixture(t, st, nil)
 		var told atomic.Int32
 		f.core.OnEvent = func(context.Context, ca.CertificateEvent) { told.Add(1) }
-		u.gate = make(chan struct{})
+		u.Gate = make(chan struct{})
 		ctx := context.Background()
 		req := ca.IssueRequest{Profile: "ext", Method: "api", Requester: "pipeline", CSR: csrFor(t, "slow.example.com", "slow.example.com"), Async: true}
 
@@ -56,16 +56,16 @@ func TestUpstreamAsyncPending(t *testing.T) {
 		if again, ok := ca.AsPending(err); !ok || again.Request.ID != pe.Request.ID || again.RetryAfter != ca.AsyncRetryAfter {
 			t.Fatalf("repeat while the CA works: %v, want pending for request %s", err, pe.Request.ID)
 		}
-		close(u.gate)
+		close(u.Gate)
 		r := waitRequest(t, st, pe.Request.ID)
 		if r.Status != storage.RequestIssued || r.Serial == "" {
 			t.Fatalf("request ended %+v", r)
 		}
 		issued, err := f.core.Issue(ctx, req)
-		if err != nil || !issued.Earlier || issued.Serial != r.Serial || issued.Cert.CheckSignatureFrom(u.cert) != nil {
+		if err != nil || !issued.Earlier || issued.Serial != r.Serial || issued.Cert.CheckSignatureFrom(u.Cert) != nil {
 			t.Fatalf("repeat after the issuance: %+v, %v", issued, err)
 		}
-		if obtains, _ := u.counts(); obtains != 1 {
+		if obtains, _ := u.Counts(); obtains != 1 {
 			t.Errorf("the external CA was asked %d times, want once", obtains)
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -93,7 +93,7 @@ func TestUpstreamAsyncInTime(t *testing.T) {
 		req := ca.IssueRequest{Profile: "ext", Method: "api", Requester: "pipeline", CSR: csrFor(t, "quick.example.com", "quick.example.com"),
 			Async: true, AsyncWait: time.Minute}
 
-		u.obtainErr = errs.New(errs.RejectedIdentifier, "the CA says no")
+		u.ObtainErr = errs.New(errs.RejectedIdentifier, "the CA says no")
 		if _, err := f.core.Issue(ctx, req); !errs.Is(err, errs.RejectedIdentifier) {
 			t.Fatalf("Issue() with the CA refusing = %v, want its refusal", err)
 		}
@@ -102,7 +102,7 @@ func TestUpstreamAsyncInTime(t *testing.T) {
 			t.Fatalf("failed requests: %+v, %v", failed, err)
 		}
 
-		u.obtainErr = nil
+		u.ObtainErr = nil
 		issued, err := f.core.Issue(ctx, req)
 		if err != nil || issued.Earlier {
 			t.Fatalf("Issue() = %+v, %v; want a new certificate", issued, err)
@@ -111,7 +111,7 @@ func TestUpstreamAsyncInTime(t *testing.T) {
 		if err != nil || len(done) != 1 || done[0].Serial != issued.Serial {
 			t.Fatalf("issued requests: %+v, %v", done, err)
 		}
-		if obtains, _ := u.counts(); obtains != 2 {
+		if obtains, _ := u.Counts(); obtains != 2 {
 			t.Errorf("the external CA was asked %d times, want twice", obtains)
 		}
 		if n := told.Load(); n != 1 {

@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"math/big"
 	"slices"
 	"sync"
@@ -17,101 +16,13 @@ import (
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
-// fakeUpstream is an external CA in memory: it signs what it is asked
-// with its own key, or does what its hooks say.
-type fakeUpstream struct {
-	mu      sync.Mutex
-	key     *ecdsa.PrivateKey
-	cert    *x509.Certificate
-	now     func() time.Time
-	obtains int
-	revoked map[string]int // serial → reason
-	// replaced lists what each Obtain said it replaces ("" for nothing).
-	replaced []string
-	// edit, if set, changes the template before signing (a misbehaving CA).
-	edit      func(*x509.Certificate)
-	obtainErr error
-	revokeErr error
-	serial    *big.Int // if set, every certificate gets it
-	// gate, if set, holds every Obtain until it is closed (a slow
-	// validation).
-	gate chan struct{}
-}
-
-func newFakeUpstream(t *testing.T, now func() time.Time) *fakeUpstream {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "External Issuing CA"},
-		NotBefore: now().Add(-time.Hour), NotAfter: now().Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &fakeUpstream{key: k, cert: c, now: now, revoked: map[string]int{}}
-}
-
-func (u *fakeUpstream) Obtain(ctx context.Context, csr *x509.CertificateRequest, replaces *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
-	if u.gate != nil {
-		<-u.gate
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.obtains++
-	if replaces != nil {
-		u.replaced = append(u.replaced, ca.SerialHex(replaces.SerialNumber))
-	} else {
-		u.replaced = append(u.replaced, "")
-	}
-	if u.obtainErr != nil {
-		return nil, nil, u.obtainErr
-	}
-	serial := u.serial
-	if serial == nil {
-		serial, _ = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	}
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: csr.Subject.CommonName},
-		DNSNames: csr.DNSNames, IPAddresses: csr.IPAddresses,
-		NotBefore: u.now(), NotAfter: u.now().Add(90 * 24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	pub := csr.PublicKey
-	if u.edit != nil {
-		u.edit(tmpl)
-		if tmpl.PublicKey != nil {
-			pub = tmpl.PublicKey
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, u.cert, pub, u.key)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, []*x509.Certificate{u.cert}, nil
-}
-
-func (u *fakeUpstream) Revoke(ctx context.Context, cert *x509.Certificate, reason int) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.revokeErr != nil {
-		return u.revokeErr
-	}
-	u.revoked[ca.SerialHex(cert.SerialNumber)] = reason
-	return nil
-}
-
-func (u *fakeUpstream) counts() (obtains, revoked int) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.obtains, len(u.revoked)
-}
-
 // upstreamFixture is a core whose profile "ext" is backed by a fake
 // external CA named "acme-ca".
-func upstreamFixture(t *testing.T, st storage.Store, edit func(*config.Profile)) (*fixture, *fakeUpstream) {
+func upstreamFixture(t *testing.T, st storage.Store, edit func(*config.Profile)) (*fixture, *coretest.ExternalCA) {
 	t.Helper()
 	f := newFixture(t, st, webProfile(func(p *config.Profile) {
 		p.Name, p.CA, p.Upstream = "ext", "", "acme-ca"
@@ -119,12 +30,9 @@ func upstreamFixture(t *testing.T, st storage.Store, edit func(*config.Profile))
 			edit(p)
 		}
 	}))
-	u := newFakeUpstream(t, func() time.Time { return f.now })
+	u := coretest.NewExternalCA(t, func() time.Time { return f.now })
 	f.core.Upstreams = map[string]ca.Upstream{"acme-ca": u}
-	if err := st.InsertCA(context.Background(), storage.CA{Name: "acme-ca", KeyURI: "acme:https://ca.example/dir", CertDER: []byte{}, CreatedAt: f.now},
-		storage.AuditEvent{At: f.now, Actor: "test", Action: "upstream-add"}); err != nil {
-		t.Fatal(err)
-	}
+	u.Register(t, st, "acme-ca")
 	return f, u
 }
 
@@ -149,7 +57,7 @@ func TestUpstreamIssue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Cert.CheckSignatureFrom(u.cert) != nil || len(got.Chain) != 1 || !got.Chain[0].Equal(u.cert) {
+		if got.Cert.CheckSignatureFrom(u.Cert) != nil || len(got.Chain) != 1 || !got.Chain[0].Equal(u.Cert) {
 			t.Fatal("the certificate or its chain is not the external CA's")
 		}
 		if f.key.n.Load() != 0 {
@@ -161,7 +69,7 @@ func TestUpstreamIssue(t *testing.T) {
 		}
 		// The chain comes back from the inventory, not from a gateway CA.
 		b, err := f.core.Bundle(ctx, got.Serial)
-		if err != nil || len(b.Chain) != 1 || !b.Chain[0].Equal(u.cert) {
+		if err != nil || len(b.Chain) != 1 || !b.Chain[0].Equal(u.Cert) {
 			t.Fatalf("bundle chain %v, %v", b, err)
 		}
 		if a := auditActions(t, st); a["upstream-request"] != 1 || a["issue"] != 1 {
@@ -193,8 +101,8 @@ func TestUpstreamGeneratedKeyAndRenewal(t *testing.T) {
 		if err != nil || b.Record.Serial != renewed[0] || b.Record.Replaces != first.Serial || b.KeyPEM == nil || b.Record.CA != "acme-ca" {
 			t.Fatalf("latest bundle %+v, %v", b, err)
 		}
-		if n, _ := u.counts(); n != 2 || u.replaced[0] != "" || u.replaced[1] != first.Serial {
-			t.Errorf("the external CA was asked %d times, replacing %q, want 2, the second replacing %s", n, u.replaced, first.Serial)
+		if n, _ := u.Counts(); n != 2 || u.Replaced()[0] != "" || u.Replaced()[1] != first.Serial {
+			t.Errorf("the external CA was asked %d times, replacing %q, want 2, the second replacing %s", n, u.Replaced(), first.Serial)
 		}
 	})
 }
@@ -213,7 +121,7 @@ func TestUpstreamProfileFirst(t *testing.T) {
 			t.Errorf("%s: issued", name)
 		}
 	}
-	if n, _ := u.counts(); n != 0 || countCerts(t, f.store) != 0 {
+	if n, _ := u.Counts(); n != 0 || countCerts(t, f.store) != 0 {
 		t.Errorf("the external CA was asked %d times; %d certificates stored", n, countCerts(t, f.store))
 	}
 }
@@ -225,7 +133,7 @@ func TestUpstreamRefusals(t *testing.T) {
 	ctx := context.Background()
 	t.Run("RefusedByTheCA", func(t *testing.T) {
 		f, u := upstreamFixture(t, teststore.SQLite(t), nil)
-		u.obtainErr = errs.New(errs.RejectedIdentifier, "upstream acme-ca: no")
+		u.ObtainErr = errs.New(errs.RejectedIdentifier, "upstream acme-ca: no")
 		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")})
 		if !errs.Is(err, errs.RejectedIdentifier) || countCerts(t, f.store) != 0 {
 			t.Fatalf("err %v, %d stored", err, countCerts(t, f.store))
@@ -239,12 +147,12 @@ func TestUpstreamRefusals(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, u := upstreamFixture(t, teststore.SQLite(t), nil)
-			u.edit = edit
+			u.Edit = edit
 			_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")})
 			if !errs.Is(err, errs.Internal) {
 				t.Fatalf("err %v", err)
 			}
-			if _, revoked := u.counts(); revoked != 1 || countCerts(t, f.store) != 0 {
+			if _, revoked := u.Counts(); revoked != 1 || countCerts(t, f.store) != 0 {
 				t.Errorf("%d revoked at the CA, %d stored", revoked, countCerts(t, f.store))
 			}
 		})
@@ -253,7 +161,7 @@ func TestUpstreamRefusals(t *testing.T) {
 		// The CA gives a serial the inventory already holds: the second
 		// certificate cannot be recorded, so it is revoked at the CA.
 		f, u := upstreamFixture(t, teststore.SQLite(t), nil)
-		u.serial = big.NewInt(0x5eed)
+		u.Serial = big.NewInt(0x5eed)
 		if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "a.example.com")}); err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +169,7 @@ func TestUpstreamRefusals(t *testing.T) {
 		if !errs.Is(err, errs.Conflict) {
 			t.Fatalf("err %v", err)
 		}
-		if _, revoked := u.counts(); revoked != 1 || countCerts(t, f.store) != 1 {
+		if _, revoked := u.Counts(); revoked != 1 || countCerts(t, f.store) != 1 {
 			t.Errorf("%d revoked at the CA, %d stored", revoked, countCerts(t, f.store))
 		}
 	})
@@ -287,19 +195,20 @@ func TestUpstreamRevoke(t *testing.T) {
 		if err := f.core.Revoke(ctx, held, storage.ReasonCertificateHold, "op"); !errs.Is(err, errs.Malformed) {
 			t.Fatalf("hold: %v", err)
 		}
-		u.revokeErr = errs.New(errs.Unavailable, "upstream acme-ca: down")
+		u.RevokeErr = errs.New(errs.Unavailable, "upstream acme-ca: down")
 		if err := f.core.Revoke(ctx, held, 1, "op"); !errs.Is(err, errs.Unavailable) {
 			t.Fatalf("revoke while the CA is down: %v", err)
 		}
 		if rec, _ := st.GetCertificate(ctx, held); rec.Status != storage.StatusActive {
 			t.Fatalf("a revocation the CA refused was recorded: %s", rec.Status)
 		}
-		u.revokeErr = nil
+		u.RevokeErr = nil
 		if err := f.core.Revoke(ctx, held, 1, "op"); err != nil {
 			t.Fatal(err)
 		}
-		if rec, _ := st.GetCertificate(ctx, held); rec.Status != storage.StatusRevoked || u.revoked[held] != 1 {
-			t.Fatalf("status %s, revoked at the CA with %v", rec.Status, u.revoked)
+		reason, _ := u.Revoked(held)
+		if rec, _ := st.GetCertificate(ctx, held); rec.Status != storage.StatusRevoked || reason != 1 {
+			t.Fatalf("status %s, revoked at the CA with reason %d", rec.Status, reason)
 		}
 		if err := f.core.Revoke(ctx, held, 1, "op"); !errs.Is(err, errs.Conflict) {
 			t.Fatalf("second revoke: %v", err)
@@ -339,7 +248,7 @@ func TestUpstreamObserved(t *testing.T) {
 	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")}); err != nil {
 		t.Fatal(err)
 	}
-	u.obtainErr = errs.New(errs.Unavailable, "upstream acme-ca: rate limited")
+	u.ObtainErr = errs.New(errs.Unavailable, "upstream acme-ca: rate limited")
 	if _, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", CSR: csrFor(t, "", "www.example.com")}); !errs.Is(err, errs.Unavailable) {
 		t.Fatalf("err %v", err)
 	}

@@ -619,6 +619,10 @@ type EST struct {
 	DefaultProfile string `yaml:"default_profile"`
 	// MaxBodyBytes caps request bodies (0: 64 KiB).
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// UpstreamWait is how long an enrollment under a profile backed by an
+	// external ACME CA waits for the certificate before it is answered
+	// 202 with Retry-After (0: 10s).
+	UpstreamWait Duration `yaml:"upstream_wait"`
 }
 
 // ProfileEST is the EST part of a profile.

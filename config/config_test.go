@@ -308,7 +308,7 @@ upstreams:
 	}
 	for _, want := range []string{
 		"profiles[1]: ca and upstream exclude each other", "profiles[2].upstream: no upstream named \"nope\"",
-		"profiles[3].methods[0]: est is not served", "profiles[3].methods[1]: scep is not served",
+		"profiles[3].methods[1]: scep is not served",
 		"profiles[3].names.uris: an external ACME CA issues DNS names and IP addresses, not URIs",
 		"profiles[3].subject: an external ACME CA decides the subject",
 		"upstreams[1].name: \"issuing\" is also the name of cas[1]", "upstreams[1].directory_url:",
@@ -320,5 +320,8 @@ upstreams:
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)
 		}
+	}
+	if strings.Contains(err.Error(), "profiles[3].methods[0]") {
+		t.Errorf("est refused for a profile backed by an upstream:\n%v", err)
 	}
 }

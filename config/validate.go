@@ -287,11 +287,11 @@ func (c *Config) validateProfiles(add func(path, format string, args ...any)) {
 				add(path+".upstream", "no upstream named %q", pr.Upstream)
 			}
 			for j, m := range pr.Methods {
-				// TODO: EST, SCEP and CMP answer with the issuing CA's
-				// chain and name (SCEP: an RA it certifies); neither
-				// exists for an external CA yet.
-				if m == "est" || m == "scep" || m == "cmp" {
-					add(fmt.Sprintf("%s.methods[%d]", path, j), "%s is not served for a profile backed by an upstream; use acme or api", m)
+				// TODO: SCEP and CMP answer in the name of the issuing CA
+				// (SCEP: an RA it certifies; CMP: protection and caPubs),
+				// which does not exist for an external CA.
+				if m == "scep" || m == "cmp" {
+					add(fmt.Sprintf("%s.methods[%d]", path, j), "%s is not served for a profile backed by an upstream; use acme, est or api", m)
 				}
 			}
 			if len(pr.Names.URIs) > 0 {

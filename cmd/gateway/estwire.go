@@ -23,6 +23,9 @@ func newEST(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 	if cfg.EST.MaxBodyBytes != 0 {
 		set.MaxBodyBytes = int64(cfg.EST.MaxBodyBytes)
 	}
+	if cfg.EST.UpstreamWait != 0 {
+		set.UpstreamWait = cfg.EST.UpstreamWait.D()
+	}
 	for _, p := range cfg.Profiles {
 		pe := p.EST
 		ps := est.DefaultProfileSettings()

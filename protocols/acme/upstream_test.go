@@ -7,8 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net/http"
 	"path"
 	"strings"
@@ -21,46 +19,9 @@ import (
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
-
-// slowCA is an external CA that answers when released: it signs the CSR
-// with its own key, or fails with fail.
-type slowCA struct {
-	release chan struct{}
-	fail    error
-	key     *ecdsa.PrivateKey
-	cert    *x509.Certificate
-}
-
-func newSlowCA(t *testing.T) *slowCA {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "External CA"}, IsCA: true, BasicConstraintsValid: true,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour * 24 * 365), KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &slowCA{release: make(chan struct{}), key: k, cert: c}
-}
-
-func (u *slowCA) Obtain(ctx context.Context, csr *x509.CertificateRequest, _ *x509.Certificate) (*x509.Certificate, []*x509.Certificate, error) {
-	<-u.release
-	if u.fail != nil {
-		return nil, nil, u.fail
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, DNSNames: csr.DNSNames,
-		NotBefore: time.Now(), NotAfter: time.Now().Add(24 * time.Hour)}, u.cert, csr.PublicKey, u.key)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, []*x509.Certificate{u.cert}, nil
-}
-
-func (u *slowCA) Revoke(context.Context, *x509.Certificate, int) error { return nil }
 
 // An order of a profile backed by an external CA is answered processing
 // while that CA works, and polled to valid (or invalid, with the CA's
@@ -75,19 +36,17 @@ func TestFinalizeByExternalCA(t *testing.T) {
 			h01 := startHTTP01(t)
 			f := newFixture(t, st, config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true},
 				Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
-			up := newSlowCA(t)
+			up := coretest.NewExternalCA(t, time.Now)
+			up.Gate = make(chan struct{})
 			if fail {
-				up.fail = errs.New(errs.Forbidden, "upstream ext-ca: the name does not reach the gateway")
+				up.ObtainErr = errs.New(errs.Forbidden, "upstream ext-ca: the name does not reach the gateway")
 			}
 			p, err := ca.CompileProfile(func() config.Profile { p := testProfile(); p.Name, p.CA, p.Upstream = "ext", "", "ext-ca"; return p }())
 			if err != nil {
 				t.Fatal(err)
 			}
 			f.core.Profiles["ext"], f.core.Upstreams = p, map[string]ca.Upstream{"ext-ca": up}
-			if err := st.InsertCA(t.Context(), storage.CA{Name: "ext-ca", KeyURI: "acme:https://ext.example/dir", CertDER: []byte{}, CreatedAt: time.Now()},
-				storage.AuditEvent{At: time.Now(), Actor: "test", Action: "upstream-add"}); err != nil {
-				t.Fatal(err)
-			}
+			up.Register(t, st, "ext-ca")
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -119,7 +78,7 @@ func TestFinalizeByExternalCA(t *testing.T) {
 			if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, false); err == nil || !strings.Contains(err.Error(), "orderNotReady") {
 				t.Errorf("second finalize: %v", err)
 			}
-			close(up.release)
+			close(up.Gate)
 			r := <-res
 			if fail {
 				if r.err == nil || !strings.Contains(r.err.Error(), "does not reach the gateway") {
@@ -132,7 +91,7 @@ func TestFinalizeByExternalCA(t *testing.T) {
 			}
 			// The external CA's issuer is its root, which the chain leaves out.
 			leaf, _ := x509.ParseCertificate(r.ders[0])
-			if len(r.ders) != 1 || leaf.CheckSignatureFrom(up.cert) != nil {
+			if len(r.ders) != 1 || leaf.CheckSignatureFrom(up.Cert) != nil {
 				t.Fatalf("%d certificates, the first not signed by the external CA", len(r.ders))
 			}
 			rec, err := st.GetCertificate(ctx, ca.SerialHex(leaf.SerialNumber))

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
@@ -144,25 +145,20 @@ func (s *Server) clientCertificate(ctx context.Context, r *http.Request, ps *pro
 	if err != nil {
 		return nil, "", err
 	}
-	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	if opts.Roots, err = s.gateway.Get(); err != nil {
-		return nil, "", err
-	}
-	_, gwErr := leaf.Verify(opts)
-	if gwErr == nil {
-		rec, err := s.inventoryRecord(ctx, leaf, ps)
-		if err != nil {
-			return nil, "", err
+	rec, ours, ownErr := s.ownCertificate(ctx, leaf, opts, ps, x509.ExtKeyUsageClientAuth)
+	if ours {
+		if ownErr != nil {
+			return nil, "", ownErr
 		}
 		return leaf, "cert:" + rec.Serial, nil
 	}
 	if ps.bootstrap != nil {
-		opts.Roots = ps.bootstrap
+		opts.Roots, opts.KeyUsages = ps.bootstrap, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		if _, err := leaf.Verify(opts); err == nil {
 			return leaf, "bootstrap:" + leaf.Subject.String(), nil
 		}
 	}
-	return nil, "", errs.Wrap(errs.Unauthorized, gwErr, "TLS client certificate %q (issuer %q) is not valid from the gateway's CAs or a bootstrap CA of profile %s",
+	return nil, "", errs.Wrap(errs.Unauthorized, ownErr, "TLS client certificate %q (issuer %q) is not valid from the gateway's CAs or a bootstrap CA of profile %s",
 		leaf.Subject.String(), leaf.Issuer.String(), ps.name)
 }
 
@@ -177,18 +173,54 @@ func (s *Server) renewedCertificate(ctx context.Context, r *http.Request, ps *pr
 		return nil, storage.Certificate{}, errs.New(errs.Unauthorized,
 			"simplereenroll needs TLS client authentication with the certificate being renewed (RFC 7030 section 4.2.2)")
 	}
-	opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+	rec, ours, err := s.ownCertificate(ctx, leaf, opts, ps, x509.ExtKeyUsageAny)
+	if err != nil && !ours {
+		err = errs.Wrap(errs.Unauthorized, err, "the TLS client certificate %q is not a valid certificate of this gateway", leaf.Subject.String())
+	}
+	return leaf, rec, err
+}
+
+// ownCertificate checks that leaf, whose key the handshake proved, is a
+// certificate the gateway handed out under ps and is valid now for usage.
+// ours is false when the gateway does not know it, so that the caller may
+// try other trust anchors; err then says why.
+//
+// A certificate of a gateway CA must chain to that CA and be active in the
+// inventory. A profile backed by an external ACME CA has no trust anchor
+// the gateway could hold (the CA's intermediates come and go with its
+// certificates), but the gateway recorded every certificate the CA issued
+// for it: the inventory is the anchor. Such a certificate must be, byte
+// for byte, an active certificate of the profile in the inventory, within
+// its validity and, for usage ExtKeyUsageClientAuth, allow it.
+func (s *Server) ownCertificate(ctx context.Context, leaf *x509.Certificate, opts x509.VerifyOptions, ps *profileState, usage x509.ExtKeyUsage) (rec storage.Certificate, ours bool, err error) {
+	if ps.authority == nil {
+		rec, err = s.inventoryRecord(ctx, leaf, ps)
+		switch kind := errs.KindOf(err); {
+		case err != nil && kind != errs.Unavailable && kind != errs.Internal:
+			return rec, false, err
+		case err != nil:
+			return rec, true, err
+		}
+		now := opts.CurrentTime
+		if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+			return rec, true, errs.New(errs.Unauthorized, "certificate %s is valid from %s to %s, not now", rec.Serial,
+				leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if usage == x509.ExtKeyUsageClientAuth && len(leaf.ExtKeyUsage) > 0 &&
+			!slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+			return rec, true, errs.New(errs.Forbidden, "certificate %s does not allow TLS client authentication (extended key usage)", rec.Serial)
+		}
+		return rec, true, nil
+	}
+	opts.KeyUsages = []x509.ExtKeyUsage{usage}
 	if opts.Roots, err = s.gateway.Get(); err != nil {
-		return nil, storage.Certificate{}, err
+		return rec, true, err
 	}
 	if _, err := leaf.Verify(opts); err != nil {
-		return nil, storage.Certificate{}, errs.Wrap(errs.Unauthorized, err, "the TLS client certificate %q is not a valid certificate of this gateway", leaf.Subject.String())
+		return rec, false, err
 	}
-	rec, err := s.inventoryRecord(ctx, leaf, ps)
-	if err != nil {
-		return nil, storage.Certificate{}, err
-	}
-	return leaf, rec, nil
+	rec, err = s.inventoryRecord(ctx, leaf, ps)
+	return rec, true, err
 }
 
 // peer returns the client's leaf certificate and verify options with the

@@ -1,6 +1,12 @@
 package est
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/errs"
+)
 
 // cacerts answers GET cacerts (RFC 7030 section 4.1): the profile's issuing
 // CA and the CAs above it up to the root, as a certs-only PKCS#7. No
@@ -8,10 +14,48 @@ import "net/http"
 // then check them out of band, RFC 7030 section 4.1.1). After a CA is
 // renewed, its new certificate.
 func (s *Server) cacerts(w http.ResponseWriter, r *http.Request, ps *profileState) {
-	der, err := ps.cacerts.Get()
+	var der []byte
+	var err error
+	if ps.cacerts != nil {
+		der, err = ps.cacerts.Get()
+	} else {
+		der, err = s.upstreamCACerts(r.Context(), ps)
+	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
 	}
 	writeBase64(w, mediaCACerts, der)
+}
+
+// upstreamCACerts is the cacerts answer of a profile backed by an external
+// ACME CA, which has no endpoint for its CA certificates: they come with
+// every certificate it issues, so the answer is the chain of the profile's
+// newest certificate in the inventory, as the CA sent it. An external CA
+// that moves to another intermediate is followed with its next
+// certificate. Before the first, there is nothing to answer. The answer is
+// kept for chainTTL.
+func (s *Server) upstreamCACerts(ctx context.Context, ps *profileState) ([]byte, error) {
+	now := s.now()
+	if der, ok := s.chains.Get(ps.name, now); ok {
+		return der, nil
+	}
+	rec, err := s.store.LatestCertificate(ctx, ps.name, now)
+	if errs.Is(err, errs.NotFound) || err == nil && len(rec.Chain) == 0 {
+		return nil, errs.Publicf(errs.Unavailable, "profile %s is issued by the external CA %s, whose CA certificates the gateway learns with the first certificate it issues here; none is issued yet",
+			ps.name, ps.profile.Upstream)
+	}
+	if err != nil {
+		return nil, err
+	}
+	chain, err := ca.ParsePEMCertificates(rec.Chain)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "chain of certificate %s", rec.Serial)
+	}
+	der, err := certsOnly(chain...)
+	if err != nil {
+		return nil, err
+	}
+	s.chains.Put(ps.name, der, now)
+	return der, nil
 }

@@ -29,18 +29,24 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profil
 	s.writeCert(w, r, ps, issued.Cert)
 }
 
-// pending answers an enrollment the profile holds for an operator's
-// approval (RFC 7030 section 4.2.3): 202 with Retry-After, and the client
-// repeats the same request until it gets the certificate (or a refusal,
-// if the request is rejected). The gateway recognizes the repeat by the
-// CSR's key and names, so the client keeps no state but its key.
+// pending answers an enrollment that waits (RFC 7030 section 4.2.3): for
+// an operator's approval, or for the external ACME CA that backs the
+// profile, which took longer than Settings.UpstreamWait. The answer is 202 with
+// Retry-After, and the client repeats the same request until it gets the
+// certificate (or a refusal: a rejected request, the external CA's
+// error). The gateway recognizes the repeat by the CSR's key and names,
+// so the client keeps no state but its key.
 func (s *Server) pending(w http.ResponseWriter, p *ca.PendingError) {
-	s.log.Info("enrollment held for approval", "protocol", "est", "profile", p.Request.Profile,
-		"requester", p.Request.Requester, "request", p.Request.ID)
+	waitsFor := "an operator's approval"
+	if p.Request.DecidedBy == ca.AsyncActor {
+		waitsFor = "its certificate from the external CA"
+	}
+	s.log.Info("enrollment waits", "protocol", "est", "profile", p.Request.Profile,
+		"requester", p.Request.Requester, "request", p.Request.ID, "for", waitsFor)
 	w.Header().Set("Retry-After", p.RetryAfterHeader())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
-	fmt.Fprintf(w, "request %s waits for an operator's approval; repeat this request later\n", p.Request.ID)
+	fmt.Fprintf(w, "request %s waits for %s; repeat this request later\n", p.Request.ID, waitsFor)
 }
 
 // enrollment is what simpleenroll and serverkeygen share: authenticate
@@ -91,12 +97,17 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 	issued, err := s.issue(r.Context(), ca.IssueRequest{
 		Profile: ps.name, Method: "est", Requester: requester, CheckedCSR: csr, Replaces: rec.Serial,
 	})
+	if p, ok := ca.AsPending(err); ok {
+		s.pending(w, p)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
 	}
-	// The certificate is issued: the bookkeeping must not be cut short by
-	// a client that hangs up.
+	// The certificate is issued (or was, when the external CA took
+	// longer and this is the repeat): the bookkeeping must not be cut
+	// short by a client that hangs up.
 	s.core.Renewed(context.WithoutCancel(r.Context()), rec.Serial, issued.Serial, requester, ps.set.RevokeOnRenewal)
 	s.writeCert(w, r, ps, issued.Cert)
 }
@@ -110,8 +121,13 @@ func (s *Server) readCSR(w http.ResponseWriter, r *http.Request) (*x509.Certific
 	return ParseCSRBody(body)
 }
 
-// issue asks the core and logs a grant; fail logs refusals.
+// issue asks the core and logs a grant; fail logs refusals. An external
+// CA's issuance goes on in the background after Settings.UpstreamWait (the core
+// does so only for a CSR; a key the gateway generates waits for it).
 func (s *Server) issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error) {
+	if p := s.core.Profiles[req.Profile]; p != nil && p.Upstream != "" {
+		req.Async, req.AsyncWait = true, s.upstreamWait
+	}
 	issued, err := s.core.Issue(ctx, req)
 	if err != nil {
 		return nil, err

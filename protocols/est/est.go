@@ -26,6 +26,13 @@
 // (manufacturer certificates). simplereenroll always needs the certificate
 // being renewed as the TLS client certificate (RFC 7030 section 4.2.2).
 //
+// # Profiles backed by an external ACME CA
+//
+// They are served too (see upstreamCACerts, ownCertificate and
+// Settings.UpstreamWait): the device's CSR becomes an order at that CA,
+// answered 202 while the CA validates; the inventory stands in for the
+// CA's chain when a client certificate of that CA is checked.
+//
 // The TLS listener only requests client certificates (tls.RequestClientCert,
 // no ClientCAs), so that ACME and REST clients, which have none, are not
 // affected, and so that a certificate from an unknown CA is answered with a
@@ -64,6 +71,9 @@ import (
 type Store interface {
 	GetESTCredential(ctx context.Context, profile, username string) (storage.ESTCredential, error)
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	// The chain of the newest certificate of a profile backed by an
+	// external CA is its cacerts answer (upstreamCACerts).
+	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
 	// Wrong passwords are counted in the store, so every replica sees
 	// them (throttle.Shared).
 	throttle.Shared
@@ -87,6 +97,8 @@ type Server struct {
 	profiles map[string]*profileState
 	deflt    string
 	maxBody  int64
+	// upstreamWait is Settings.UpstreamWait.
+	upstreamWait time.Duration
 	// gateway holds every CA certificate of the gateway, as trust anchors
 	// for client certificates the gateway issued.
 	gateway *ca.Derived[*x509.CertPool]
@@ -100,6 +112,9 @@ type Server struct {
 	// profile and user (see basicAuth).
 	creds     *ttlcache.Cache[credKey, string]
 	dummyHash string
+	// chains are the cacerts answers of profiles backed by an external
+	// CA, by profile (upstreamCACerts).
+	chains *ttlcache.Cache[string, []byte]
 }
 
 // credKey names an EST user of a profile.
@@ -118,6 +133,10 @@ const (
 // store without asking again: a deleted user (gateway est user delete)
 // stops working within it, on every replica.
 const credTTL = 10 * time.Second
+
+// chainTTL is how long the cacerts answer of a profile backed by an
+// external CA is kept before the inventory is read again.
+const chainTTL = time.Minute
 
 // New checks the settings against the core's profiles, loads bootstrap CAs
 // and prepares the cacerts and csrattrs answers of each profile.
@@ -140,15 +159,20 @@ func New(cfg Config) (*Server, error) {
 		verified:  newVerifiedCache(10000),
 		failed:    &throttle.Failures{Max: maxPasswordFailures, Window: passwordFailureWindow, Shared: cfg.Store, Scope: "est"},
 		creds:     &ttlcache.Cache[credKey, string]{TTL: credTTL, Max: 10000},
+		chains:    &ttlcache.Cache[string, []byte]{TTL: chainTTL, Max: len(profiles)},
 	}
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	if s.upstreamWait = cfg.Settings.UpstreamWait; s.upstreamWait == 0 {
+		s.upstreamWait = DefaultUpstreamWait
+	}
 	for _, ps := range profiles {
-		a := ps.authority
-		ps.cacerts = ca.NewDerived(func() ([]byte, error) { return certsOnly(a.Full()...) }, a)
-		if _, err := ps.cacerts.Get(); err != nil {
-			return nil, err
+		if a := ps.authority; a != nil {
+			ps.cacerts = ca.NewDerived(func() ([]byte, error) { return certsOnly(a.Full()...) }, a)
+			if _, err := ps.cacerts.Get(); err != nil {
+				return nil, err
+			}
 		}
 		if ps.csrattrs, err = csrAttrs(ps); err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
@@ -22,6 +23,13 @@ const (
 	// issued by the gateway under the same profile, or by one of the
 	// profile's bootstrap CAs.
 	AuthClientCert = "client_cert"
+)
+
+// DefaultUpstreamWait is Settings.UpstreamWait unless configured;
+// maxUpstreamWait bounds it.
+const (
+	DefaultUpstreamWait = 10 * time.Second
+	maxUpstreamWait     = 5 * time.Minute
 )
 
 // DefaultMaxBodyBytes caps a request body. A PKCS#10 request with an RSA
@@ -40,6 +48,13 @@ type Settings struct {
 	// MaxBodyBytes caps request bodies; a longer one is answered 413.
 	// Key: est.max_body_bytes (0 = DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// UpstreamWait is how long an enrollment under a profile backed by an
+	// external ACME CA waits for its certificate before it is answered
+	// 202 with Retry-After: an http-01 validation usually ends within the
+	// default, a dns-01 record that propagates slowly does not, and a
+	// device cannot hold its connection for minutes. Key:
+	// est.upstream_wait (0 = DefaultUpstreamWait).
+	UpstreamWait time.Duration
 	// Profiles holds the EST settings of profiles; a profile that allows
 	// "est" and is not listed gets DefaultProfileSettings.
 	Profiles map[string]ProfileSettings
@@ -83,7 +98,7 @@ func DefaultProfileSettings() ProfileSettings {
 // DefaultProfileSettings, and a profile named "default", if it allows
 // "est", without a label.
 func DefaultSettings(profiles map[string]*ca.Profile) Settings {
-	s := Settings{MaxBodyBytes: DefaultMaxBodyBytes, Profiles: map[string]ProfileSettings{}}
+	s := Settings{MaxBodyBytes: DefaultMaxBodyBytes, UpstreamWait: DefaultUpstreamWait, Profiles: map[string]ProfileSettings{}}
 	if p, ok := profiles["default"]; ok && p.Allows("est") {
 		s.DefaultProfile = "default"
 	}
@@ -94,12 +109,12 @@ func DefaultSettings(profiles map[string]*ca.Profile) Settings {
 type profileState struct {
 	name       string
 	profile    *ca.Profile
-	authority  *ca.Authority
+	authority  *ca.Authority // nil for a profile backed by an external CA
 	set        ProfileSettings
 	basic      bool
 	clientCert bool
 	bootstrap  *x509.CertPool      // nil without bootstrap CAs
-	cacerts    *ca.Derived[[]byte] // the cacerts answer, DER
+	cacerts    *ca.Derived[[]byte] // the cacerts answer, DER; nil for an external CA (upstreamCACerts)
 	csrattrs   []byte              // the csrattrs answer, DER; nil for none
 }
 
@@ -112,6 +127,9 @@ func compile(set Settings, profiles map[string]*ca.Profile, cas map[string]*ca.A
 	}
 	if set.MaxBodyBytes < 0 {
 		add("est.max_body_bytes", "must not be negative, got %d", set.MaxBodyBytes)
+	}
+	if set.UpstreamWait < 0 || set.UpstreamWait > maxUpstreamWait {
+		add("est.upstream_wait", "must be 0 (the default, %s) to %s, got %s", DefaultUpstreamWait, maxUpstreamWait, set.UpstreamWait)
 	}
 	if d := set.DefaultProfile; d != "" {
 		if p, ok := profiles[d]; !ok || !p.Allows("est") {
@@ -140,7 +158,7 @@ func compile(set Settings, profiles map[string]*ca.Profile, cas map[string]*ca.A
 		}
 		path := "profiles." + name + ".est"
 		st := &profileState{name: name, profile: p, authority: cas[p.CA], set: ps}
-		if st.authority == nil {
+		if st.authority == nil && p.Upstream == "" {
 			add(path, "CA %q is not loaded", p.CA)
 		}
 		if len(ps.Auth) == 0 {

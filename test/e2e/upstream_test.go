@@ -168,7 +168,7 @@ esac
 `), 0o755)
 	addProfile(t, dir, `  - name: public
     upstream: pebble
-    methods: [api, acme]
+    methods: [api, acme, est]
     names: {dns: ["*"]}
     server_keygen: true
   - name: public-dns
@@ -221,6 +221,13 @@ upstreams:
     dns: *challtestsrv
 `, pebbleAddr, certPath, script, e.dnsAddr, step.Directory, step.RootPEM, eabAddr, macFile)
 	os.WriteFile(cfgPath, []byte(y), 0o600)
+	const estPass = "device-password-0123456789"
+	cmd := exec.Command(gatewayBin, "est", "user", "add", "-profile", "public", "-user", "device", "-password-stdin", "-config", cfgPath)
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(estPass+"\n")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+filepath.Join(dir, "var", "softhsm2.conf"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gateway est user add: %v\n%s", err, out)
+	}
 
 	e.g = e.start(t, dir)
 	g := e.g
@@ -380,6 +387,53 @@ upstreams:
 			"--email", "ops@example.org", "--accept-tos", "--path", d, "--http", "--http.port", ":"+e.http01, "-d", "acme.example.org", "run")
 		crt := filepath.Join(d, "certificates", "acme.example.org.crt") // lego writes the chain after the leaf
 		openssl(t, "verify", "-CAfile", rootPath, "-untrusted", crt, crt)
+	})
+
+	// EST in front of pebble, with the globalsign estclient: cacerts is
+	// pebble's chain, as the gateway last received it; an enrollment and
+	// a re-enrollment (TLS client authentication with pebble's
+	// certificate, which the gateway finds in its inventory) get pebble's
+	// certificates. An enrollment answered 202 (pebble slower than
+	// est.upstream_wait) is repeated, as a device would.
+	t.Run("ESTWithEstclient", func(t *testing.T) {
+		bin, err := estclientBin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(g.HTTPS)
+		ee := &estEnv{g: g, dir: t.TempDir(), root: filepath.Join(dir, "var", "root.pem"), server: "localhost:" + port, user: "device", pass: estPass}
+		common := []string{"-server", ee.server, "-aps", "public", "-explicit", ee.root}
+		est := func(cmd string, args ...string) (string, error) {
+			return ee.try(bin, append(append([]string{cmd}, common...), args...)...)
+		}
+		if out, err := est("cacerts", "-out", "cacerts.pem"); err != nil {
+			t.Fatalf("estclient cacerts: %v\n%s", err, out)
+		}
+		ee.run(t, "openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "dev.key")
+		repeat := func(cmd string, args ...string) {
+			t.Helper()
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Second) {
+				out, err := est(cmd, args...)
+				if err == nil {
+					return
+				}
+				if !strings.Contains(out, "repeat this request later") || time.Now().After(deadline) {
+					t.Fatalf("estclient %s: %v\n%s", cmd, err, out)
+				}
+			}
+		}
+		repeat("enroll", "-user", ee.user, "-pass", ee.pass, "-key", "dev.key", "-cn", "est.example.org", "-dnsnames", "est.example.org", "-out", "dev.pem")
+		ee.run(t, "openssl", "verify", "-CAfile", rootPath, "-untrusted", "cacerts.pem", "dev.pem")
+		first := serialOf(t, ee.path("dev.pem"))
+		if c := ee.certificate(t, first); c.Method != "est" || c.Requester != "basic:device" {
+			t.Errorf("enrolled certificate: method %q requester %q", c.Method, c.Requester)
+		}
+		repeat("reenroll", "-key", "dev.key", "-certs", "dev.pem", "-out", "dev2.pem")
+		ee.run(t, "openssl", "verify", "-CAfile", rootPath, "-untrusted", "cacerts.pem", "dev2.pem")
+		second := serialOf(t, ee.path("dev2.pem"))
+		if c := ee.certificate(t, second); second == first || c.Replaces == nil || *c.Replaces != first || c.Requester != "cert:"+first {
+			t.Errorf("re-enrolled certificate %s does not replace %s: %+v", second, first, c)
+		}
 	})
 
 	t.Run("Revoke", func(t *testing.T) {
