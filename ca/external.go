@@ -143,7 +143,8 @@ type Imported struct {
 // certifies the CA's key in the token as a CA (basicConstraints cA;
 // keyUsage keyCertSign and cRLSign; a path length that leaves room for
 // the CAs configured under it) and chains through the others to a
-// self-signed root now. A certificate for a CA that has one must name the
+// self-signed root now, with path lengths above it that leave room for it
+// and the CAs under it. A certificate for a CA that has one must name the
 // same subject (what the CA issued chains to it too) and end no earlier.
 // The certificate is audited (import-ca) with its DER; running gateways
 // take a new one up as they take up a renewal (Reload).
@@ -269,7 +270,31 @@ func (h *Hierarchy) checkExternal(c config.CA, cert *x509.Certificate, others []
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "CA %s: certificate %s does not chain to the root in the file at %s", name, serial, now.UTC().Format(time.RFC3339))
 	}
-	return chains[0][1:], nil
+	// Verify checked the path lengths down to cert; the CAs configured
+	// under it lengthen every path by depth, and a CA above that allows
+	// fewer would make what they issue fail validation (OpenSSL checks
+	// the root's pathLenConstraint too).
+	depth := h.depthUnder(name)
+	var short error
+	for _, chain := range chains {
+		if short = roomBelow(chain, depth); short == nil {
+			return chain[1:], nil
+		}
+	}
+	return nil, errs.Wrap(errs.Malformed, short, "CA %s: certificate %s", name, serial)
+}
+
+// roomBelow checks that every CA above chain[0] (nearest first, the root
+// last) lets chain[0] and depth levels of CAs under it follow: the CA at
+// chain[i] has i-1 CAs of the chain between it and chain[0], so its
+// pathLenConstraint must be at least i+depth.
+func roomBelow(chain []*x509.Certificate, depth int) error {
+	for i, c := range chain[1:] {
+		if need := i + 1 + depth; c.MaxPathLen >= 0 && c.MaxPathLen < need {
+			return fmt.Errorf("%s above it allows %d CAs below it (pathLenConstraint), but the chain and the configuration put %d there", c.Subject, c.MaxPathLen, need)
+		}
+	}
+	return nil
 }
 
 // externalCA is the configuration of CA name, which must be external.

@@ -49,13 +49,19 @@ type offlineRoot struct {
 
 func newOfflineRoot(t *testing.T, cn string) *offlineRoot {
 	t.Helper()
+	return newOfflineRootWith(t, cn, "basicConstraints=critical,CA:TRUE")
+}
+
+// newOfflineRootWith makes a root whose basicConstraints are bc.
+func newOfflineRootWith(t *testing.T, cn, bc string) *offlineRoot {
+	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatal("openssl is needed to act as the external root CA (make test installs it):", err)
 	}
 	r := &offlineRoot{t: t, dir: t.TempDir()}
 	r.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes",
 		"-keyout", r.path("root.key"), "-out", r.path("root.pem"), "-subj", "/CN="+cn+"/O=Corp/C=DE", "-days", "3650",
-		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+		"-addext", bc, "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 	return r
 }
 
@@ -164,6 +170,9 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 
 	// What is refused stores nothing and says why.
 	other := newOfflineRoot(t, "Other Root")
+	// A root that allows one CA below it: the intermediate, but not the
+	// issuing CA configured under it.
+	short := newOfflineRootWith(t, "Short Root", "basicConstraints=critical,CA:TRUE,pathlen:1")
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -176,6 +185,7 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 		{"not a CA", append(root.sign(res.Waiting[0].CSR, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature"), root.cert()...), "not a CA certificate"},
 		{"no cRLSign", append(root.sign(res.Waiting[0].CSR, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign"), root.cert()...), "cRLSign"},
 		{"no room for issuing", append(root.sign(res.Waiting[0].CSR, "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign"), root.cert()...), "allows 0 CAs below it"},
+		{"no room for issuing under the root", append(short.sign(res.Waiting[0].CSR, caExt), short.cert()...), "CN=Short Root,O=Corp,C=DE above it allows 1 CAs below it (pathLenConstraint), but the chain and the configuration put 2 there"},
 		{"a private key", append(append([]byte{}, signed...), []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")...), `"PRIVATE KEY", not a CERTIFICATE`},
 	} {
 		_, err := s.h.Import(ctx, "intermediate", tc.data, "test")
