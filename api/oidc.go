@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,15 +116,44 @@ func (a *API) authenticateOIDC(ctx context.Context, raw string) (storage.Token, 
 	}
 	name := "oidc:" + iss.cfg.Name + ":" + claims.Subject
 	for claim, want := range iss.cfg.Claims {
-		got, _ := extra[claim].(string)
+		got := claimValues(extra[claim])
 		if claim == "sub" {
-			got = claims.Subject
+			got = []string{claims.Subject}
 		}
-		if !claimMatches(got, want) {
-			return storage.Token{}, errs.New(errs.Forbidden, "%s: claim %q is %q, and issuer %s lets only %q use the API", name, claim, got, iss.cfg.Name, want)
+		if !slices.ContainsFunc(got, func(v string) bool { return claimMatches(v, want) }) {
+			shown := fmt.Sprintf("%q", got)
+			if len(got) == 1 {
+				shown = fmt.Sprintf("%q", got[0])
+			}
+			return storage.Token{}, errs.New(errs.Forbidden, "%s: claim %q is %s, and issuer %s lets only %q use the API", name, claim, shown, iss.cfg.Name, want)
 		}
 	}
 	return storage.Token{ID: name, Name: name, Scopes: iss.cfg.Scopes, Profiles: iss.cfg.Profiles, ExpiresAt: claims.Expiry.Time()}, nil
+}
+
+// claimValues is a claim as the strings a configured value is compared
+// with: a string; a boolean or a number as JSON writes it (GitLab's
+// ref_protected, a numeric ID); each of these in an array (the groups or
+// roles of an identity provider), any of which may match. An object, or
+// a claim that is absent, has none.
+func claimValues(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case bool:
+		return []string{strconv.FormatBool(v)}
+	case float64:
+		return []string{strconv.FormatFloat(v, 'f', -1, 64)}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if _, nested := e.([]any); !nested {
+				out = append(out, claimValues(e)...)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // claimMatches compares a claim with a configured value: exactly, or as a

@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -76,7 +77,7 @@ func TestOIDCTokens(t *testing.T) {
 		p := newOIDCProvider(t)
 		e := newEnv(t, st, func(c *api.Config) {
 			c.OIDC = []config.OIDCIssuer{{Name: "ci", Issuer: p.srv.URL, Audience: "https://pki.example.com", Scopes: []string{"issue", "read"},
-				Profiles: []string{"web"}, Claims: map[string]string{"repository": "example/*", "ref": "refs/heads/main"}, MaxLifetime: config.Duration(time.Hour)}}
+				Profiles: []string{"web"}, Claims: map[string]string{"repository": "example/*", "ref": "refs/heads/main", "groups": "pki-*", "ref_protected": "true", "project_id": "42"}, MaxLifetime: config.Duration(time.Hour)}}
 			c.OIDCClient = p.srv.Client()
 		})
 		now := e.clock.Now()
@@ -88,7 +89,14 @@ func TestOIDCTokens(t *testing.T) {
 			}
 			return c
 		}
-		job := map[string]any{"repository": "example/app", "ref": "refs/heads/main"}
+		// Arrays (groups) match when one of their values does; booleans
+		// and numbers as JSON writes them.
+		job := map[string]any{"repository": "example/app", "ref": "refs/heads/main", "groups": []string{"devs", "pki-operators"}, "ref_protected": true, "project_id": 42}
+		with := func(claim string, v any) map[string]any {
+			m := maps.Clone(job)
+			m[claim] = v
+			return m
+		}
 		call := func(tok, method, path string, body any) response {
 			t.Helper()
 			return e.doAuth(method, path, "Bearer "+tok, body)
@@ -120,8 +128,13 @@ func TestOIDCTokens(t *testing.T) {
 			{"another issuer", p.token(t, p.key, p.kid, claims(func(c *jwt.Claims) { c.Issuer = "https://evil.example" }), job), 401, "not one the gateway trusts"},
 			{"another key", p.token(t, other, p.kid, claims(nil), job), 401, "signature does not verify"},
 			{"an unknown key", p.token(t, other, "k2", claims(nil), job), 401, `no key "k2"`},
-			{"another repository", p.token(t, p.key, p.kid, claims(nil), map[string]any{"repository": "mallory/app", "ref": "refs/heads/main"}), 403, `claim "repository" is "mallory/app"`},
-			{"another branch", p.token(t, p.key, p.kid, claims(nil), map[string]any{"repository": "example/app", "ref": "refs/heads/dev"}), 403, `claim "ref"`},
+			{"another repository", p.token(t, p.key, p.kid, claims(nil), with("repository", "mallory/app")), 403, `claim "repository" is "mallory/app"`},
+			{"another branch", p.token(t, p.key, p.kid, claims(nil), with("ref", "refs/heads/dev")), 403, `claim "ref"`},
+			{"no group", p.token(t, p.key, p.kid, claims(nil), with("groups", []string{"devs", "ops"})), 403, `claim "groups" is ["devs" "ops"]`},
+			{"an unprotected branch", p.token(t, p.key, p.kid, claims(nil), with("ref_protected", false)), 403, `claim "ref_protected" is "false"`},
+			{"the flag as an object", p.token(t, p.key, p.kid, claims(nil), with("ref_protected", map[string]any{"v": true})), 403, `claim "ref_protected" is []`},
+			{"another project", p.token(t, p.key, p.kid, claims(nil), with("project_id", 42.5)), 403, `claim "project_id" is "42.5"`},
+			{"no flag", p.token(t, p.key, p.kid, claims(nil), with("ref_protected", nil)), 403, `claim "ref_protected" is []`},
 			{"garbage", "eyJhbGciOiJFUzI1NiJ9.e30.AAAA", 401, "not valid"},
 		} {
 			r := call(tc.tok, "GET", "/api/v1/certificates", nil)
