@@ -101,6 +101,9 @@ func (h *Hierarchy) Init(ctx context.Context) (InitResult, error) {
 	for _, c := range h.Config.CAs {
 		rec, err := h.Store.GetCA(ctx, c.Name)
 		if err == nil {
+			if err := sameOrigin(c, rec); err != nil {
+				return res, err
+			}
 			a, err := h.authority(ctx, rec, done)
 			if err != nil {
 				return res, err
@@ -370,6 +373,9 @@ func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := sameOrigin(c, rec); err != nil {
+			return nil, err
+		}
 		a, err := h.authority(ctx, rec, done)
 		if err != nil {
 			return nil, err
@@ -380,6 +386,30 @@ func (h *Hierarchy) Load(ctx context.Context) (map[string]*Authority, error) {
 		done[c.Name] = a
 	}
 	return done, nil
+}
+
+// sameOrigin checks that the configuration still says where the stored
+// CA rec comes from: certified by the same parent of the gateway, by
+// itself (a root), or by an external CA. A CA keeps its origin for life:
+// what it issued chains through it, so changing `parent` or `external` of
+// an existing CA would have the gateway renew, chain and hand it out as
+// something it is not. A CA that is to move gets a new name (and key).
+func sameOrigin(c config.CA, rec storage.CA) error {
+	origin := func(parent string, external bool) string {
+		switch {
+		case external:
+			return "an external CA (external: true)"
+		case parent == "":
+			return "itself, a root (no parent)"
+		}
+		return "the gateway's CA " + parent
+	}
+	stored, configured := origin(rec.Parent, len(rec.Chain) > 0), origin(c.Parent, c.External)
+	if stored != configured {
+		return errs.New(errs.Config, "CA %q is configured as certified by %s, but the store holds it certified by %s: a CA keeps where it comes from; restore its configuration, or configure a CA of another name and key label",
+			c.Name, configured, stored)
+	}
+	return nil
 }
 
 // authority joins a stored CA with its key and checks that they belong

@@ -182,6 +182,47 @@ func TestInitRefusesForeignKey(t *testing.T) {
 	}
 }
 
+// A CA keeps its origin: once created, a configuration that moves it
+// under another parent, makes it a root or says an external CA certifies
+// it is refused by init and at start-up (Load), naming both, and the CA
+// is left as it is.
+func TestCAKeepsItsOrigin(t *testing.T) {
+	ctx := context.Background()
+	cfg := hierarchyConfig("ecdsa-p384", "ecdsa-p256")
+	s := newSoftHSMHierarchy(t, cfg)
+	if _, err := s.h.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	root2 := cfg.CAs[0]
+	root2.Name, root2.Key.Label, root2.Subject.CommonName = "root2", "root2-key", "Second Root"
+	for _, tc := range []struct {
+		name string
+		edit func(*config.CA)
+		want string
+	}{
+		{"made a root", func(c *config.CA) { c.Parent = "" }, `CA "issuing" is configured as certified by itself, a root (no parent), but the store holds it certified by the gateway's CA root`},
+		{"made external", func(c *config.CA) { c.Parent, c.External = "", true }, "configured as certified by an external CA (external: true), but the store holds it certified by the gateway's CA root"},
+		{"moved", func(c *config.CA) { c.Parent = "root2" }, "configured as certified by the gateway's CA root2, but the store holds it certified by the gateway's CA root"},
+	} {
+		moved := *cfg
+		issuing := cfg.CAs[1]
+		tc.edit(&issuing)
+		moved.CAs = []config.CA{cfg.CAs[0], root2, issuing}
+		h := *s.h
+		h.Config = &moved
+		// Init creates root2 (the first time), then refuses.
+		if _, err := h.Init(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Init() = %v, want Config saying %q", tc.name, err, tc.want)
+		}
+		if _, err := h.Load(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Load() = %v, want Config saying %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := s.h.Load(ctx); err != nil {
+		t.Fatalf("Load() with the configuration restored: %v", err)
+	}
+}
+
 // Renewing a CA certifies the same key again under the same name: what was
 // issued under the old certificate chains to the new one, the new one
 // passes the whole zlint registry, and the store holds it with an audit
