@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"net/http"
@@ -33,7 +34,7 @@ type Request struct {
 	DecidedBy string     `json:"decided_by,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
 	Serial    string     `json:"serial,omitempty"`
-	CSR       string     `json:"csr"` // PEM
+	CSR       string     `json:"csr"` // PEM (heldRequestPEM)
 	// Approvals are the operators' approvals so far, oldest first, and
 	// ApprovalsRequired how many the request's profile wants.
 	Approvals         []ApprovalJSON `json:"approvals"`
@@ -46,11 +47,22 @@ type ApprovalJSON struct {
 	At time.Time `json:"at"`
 }
 
+// heldRequestPEM is what a held request keeps, as PEM: a PKCS#10
+// CERTIFICATE REQUEST, or the CERTIFICATE REQUEST MESSAGES (CRMF, RFC
+// 4211) of a CMP ir or cr, which openssl asn1parse reads.
+func heldRequestPEM(der []byte) string {
+	typ := "CERTIFICATE REQUEST"
+	if _, err := x509.ParseCertificateRequest(der); err != nil {
+		typ = "CERTIFICATE REQUEST MESSAGES"
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+}
+
 func (a *API) requestJSON(r storage.Request) Request {
 	out := Request{
 		ID: r.ID, Profile: r.Profile, Method: r.Method, Requester: r.Requester, Names: r.Names,
 		Status: r.Status, CreatedAt: r.CreatedAt.UTC(), DecidedBy: r.DecidedBy, Reason: r.Reason, Serial: r.Serial,
-		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: r.CSR})),
+		CSR: heldRequestPEM(r.CSR),
 	}
 	if out.Names == nil {
 		out.Names = []string{}

@@ -81,6 +81,36 @@ type Core struct {
 	// its OCSP response can be signed before anyone asks. It must not
 	// block.
 	OnIssue func(ctx context.Context, caName, serial string)
+	// RequestParsers read, by enrollment method, requests that are not
+	// PKCS#10: a request held for approval keeps what its client sent
+	// (storage.Request.CSR), and the issuance after the approval reads
+	// and checks it again. CMP's ir and cr carry CRMF certificate requests
+	// (RFC 4211), whose proof of possession the parser verifies. A method
+	// without one keeps PKCS#10 only.
+	RequestParsers map[string]RequestParser
+}
+
+// RequestParser reads a certificate request that is not PKCS#10, with its
+// proof of possession verified, as the PKCS#10 request it amounts to; the
+// result's Raw is der, so that the request can be kept and read again.
+// Its errors are errs.BadCSR.
+type RequestParser func(der []byte) (*x509.CertificateRequest, error)
+
+// parseRequest reads and checks the request of a held request, or of a
+// client that sent DER: PKCS#10 with a valid signature, or what the
+// method's RequestParser reads.
+func (c *Core) parseRequest(method string, der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		if parse := c.RequestParsers[method]; parse != nil {
+			return parse(der)
+		}
+		return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+	}
+	return csr, nil
 }
 
 // Observer counts what the core does (package metrics). issuer is a
@@ -254,11 +284,8 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	case req.CSR != nil || req.CheckedCSR != nil:
 		csr = req.CheckedCSR
 		if csr == nil {
-			if csr, err = x509.ParseCertificateRequest(req.CSR); err != nil {
-				return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
-			}
-			if err := csr.CheckSignature(); err != nil {
-				return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+			if csr, err = c.parseRequest(req.Method, req.CSR); err != nil {
+				return nil, err
 			}
 		}
 		pub = csr.PublicKey

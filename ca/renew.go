@@ -84,11 +84,8 @@ func (c *Core) Renew(ctx context.Context, req RenewRequest) (*Issued, error) {
 	if req.CSR != nil || req.CheckedCSR != nil {
 		csr := req.CheckedCSR
 		if csr == nil {
-			if csr, err = x509.ParseCertificateRequest(req.CSR); err != nil {
-				return nil, errs.Wrap(errs.BadCSR, err, "parse CSR")
-			}
-			if err := csr.CheckSignature(); err != nil {
-				return nil, errs.Wrap(errs.BadCSR, err, "CSR signature")
+			if csr, err = c.parseRequest(method, req.CSR); err != nil {
+				return nil, err
 			}
 		}
 		if err := KeepsNames(cert, csr); err != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +34,7 @@ func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 		if !ok {
 			return nil, fmt.Errorf("profiles[%d]: CA %s is not loaded", i, p.CA)
 		}
-		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a,
-			Held: slices.Contains(p.Approval.Methods, "cmp")}
+		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a}
 	}
 	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Shared: st, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/protocols/cmp"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/open"
@@ -146,7 +147,8 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 	if err != nil {
 		return nil, err
 	}
-	core := &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now}
+	core := &ca.Core{Store: d.store, Issuer: issuer, CAs: cas, Upstreams: upstreams, Profiles: profiles, Log: d.log, Now: time.Now,
+		RequestParsers: map[string]ca.RequestParser{"cmp": cmp.ParseRequest}}
 	for _, u := range d.cfg.Upstreams { // the longest: ACME's settings take it from here too
 		core.UpstreamTimeout = max(core.UpstreamTimeout, u.Timeout.D())
 	}

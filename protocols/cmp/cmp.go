@@ -21,8 +21,11 @@
 // carry its public key and prove possession with a signature by it; the
 // profile decides everything else, as for every method. Other messages
 // are answered with an error naming them. A profile that holds
-// cmp requests for approval takes first enrollments as p10cr and answers
-// "waiting"; the client polls (pollReq → pollRep, then the cp).
+// cmp requests for approval answers first enrollments (ir, cr, p10cr)
+// "waiting"; the client polls (pollReq → pollRep, then the ip or cp). A
+// held ir or cr keeps its CertReqMessages, whose proof of possession the
+// issuance after the approval checks again (ParseRequest, registered
+// with the core as its RequestParser for cmp).
 //
 // # Protection
 //
@@ -89,10 +92,6 @@ type ProfileSettings struct {
 	// CA is the profile's issuing CA: the sender of the answers, and the
 	// key that signs those to signature-protected requests.
 	CA *ca.Authority
-	// Held is set when the profile holds CMP first enrollments for an
-	// operator's approval (approval.methods has cmp): they come as p10cr,
-	// are answered "waiting", and the client polls.
-	Held bool
 }
 
 // CA is what the CMP server asks of the issuance core.
@@ -370,11 +369,6 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			return errorBody(err.Error(), fail), nil, false
 		}
 		reqID, csr = cr.id, cr.csr
-		if req.bodyTag != bodyKUR && s.holds(profile) {
-			// A held request keeps its PKCS#10 for the operator and the
-			// issuance that follows the approval.
-			return errorBody("profile "+profile+" holds first enrollments for an operator's approval: send them as p10cr", failBadRequest), nil, false
-		}
 		if req.bodyTag == bodyKUR {
 			if cr.oldSerial == nil {
 				return errorBody("a kur names the certificate it updates (control oldCertID)", failBadCertTemplate), nil, false
@@ -418,9 +412,6 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 		TransactionID: pollKey(req.bodyTag, req.transactionID)})
 	return s.answered(log, req, answerTo[req.bodyTag], reqID, issued, err)
 }
-
-// holds reports whether the profile holds CMP requests for approval.
-func (s *Server) holds(profile string) bool { return s.profiles[profile].Held }
 
 // pollKey is how a request held for approval is found again by a pollReq
 // (ca.IssueRequest.TransactionID): the request's type (its answer's type

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
@@ -62,10 +64,11 @@ func newReplicas(t *testing.T, st storage.Store) (*fixture, string) {
 	held := p
 	held.Name, held.Approval = "held", config.ProfileApproval{Methods: []string{"cmp"}, RetryAfter: config.Duration(time.Second), Approvals: 1}
 	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p, held}})
+	env.Core.RequestParsers = map[string]ca.RequestParser{"cmp": ParseRequest} // as cmd/gateway wires it
 	server := func() *httptest.Server {
 		s := New(Config{CA: env.Core, Shared: st, Profiles: map[string]ProfileSettings{
 			"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
-			"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"], Held: true},
+			"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
 		}})
 		r := chi.NewRouter()
 		s.Routes(r)
@@ -479,9 +482,11 @@ func TestOpenSSLSignedRequests(t *testing.T) {
 	})
 }
 
-// A profile that holds CMP requests for approval answers "waiting"; the
-// client polls (pollReq, pollRep with checkAfter) and gets its
-// certificate once an operator approves, or the refusal once one rejects.
+// A profile that holds CMP requests for approval answers "waiting" to
+// p10cr, ir and cr; the client polls (pollReq, pollRep with checkAfter)
+// and gets its certificate once an operator approves, or the refusal once
+// one rejects. A held ir or cr keeps its CRMF request, whose proof of
+// possession the issuance after the approval checks again.
 func TestOpenSSLPollsForApproval(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
 		f := newFixture(t, st)
@@ -496,40 +501,59 @@ func TestOpenSSLPollsForApproval(t *testing.T) {
 			t.Fatal("no request held within 10s")
 			return ""
 		}
-		run := func(name string) (chan string, chan error) {
-			_, key := f.key()
-			der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
-			csr := f.write(name+".csr", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+		run := func(cmd, name string) (chan string, chan error) {
+			keyPath, key := f.key()
+			args := []string{"-secret", "pass:" + testSecret, "-cmd", cmd, "-certout", filepath.Join(f.dir, name+".pem"), "-total_timeout", "30"}
+			if cmd == "p10cr" {
+				der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}, key)
+				args = append(args, "-csr", f.write(name+".csr", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})))
+			} else {
+				args = append(args, "-newkey", keyPath, "-subject", "/CN="+name, "-sans", name)
+			}
 			outc, errc := make(chan string, 1), make(chan error, 1)
 			go func() {
-				out, err := f.opensslAt("held", "-secret", "pass:"+testSecret, "-cmd", "p10cr", "-csr", csr,
-					"-certout", filepath.Join(f.dir, name+".pem"), "-total_timeout", "30")
+				out, err := f.opensslAt("held", args...)
 				outc <- out
 				errc <- err
 			}()
 			return outc, errc
 		}
-		outc, errc := run("approved.devices.example.com")
-		if _, err := f.env.Core.Approve(t.Context(), pendingID(), "operator"); err != nil {
-			t.Fatal(err)
+		for _, cmd := range []string{"p10cr", "ir"} {
+			name := "approved-" + cmd + ".devices.example.com"
+			outc, errc := run(cmd, name)
+			id := pendingID()
+			r, err := st.GetRequest(t.Context(), id)
+			if err != nil || !slices.Equal(r.Names, []string{name}) {
+				t.Errorf("%s held for %v, %v", cmd, r.Names, err)
+			}
+			if cmd == "ir" {
+				// What the issuance reads again: the CRMF request as sent,
+				// its proof of possession checked once more.
+				if csr, err := ParseRequest(r.CSR); err != nil || csr.Subject.CommonName != name {
+					t.Errorf("the held ir reads as %v, %v", csr, err)
+				}
+				bad := slices.Clone(r.CSR)
+				bad[len(bad)-1] ^= 1 // in the signature of the proof of possession
+				if _, err := ParseRequest(bad); !errs.Is(err, errs.BadCSR) || !strings.Contains(err.Error(), "proof of possession") {
+					t.Errorf("a held ir with a broken proof of possession: %v", err)
+				}
+			}
+			if _, err := f.env.Core.Approve(t.Context(), id, "operator"); err != nil {
+				t.Fatalf("approve the %s: %v", cmd, err)
+			}
+			if out, err := <-outc, <-errc; err != nil {
+				t.Fatalf("openssl cmp %s polling for an approved request: %v\n%s", cmd, err, out)
+			}
+			if c := f.cert(filepath.Join(f.dir, name+".pem")); c.Subject.CommonName != name {
+				t.Errorf("%s: certificate %s", cmd, c.Subject)
+			}
 		}
-		if out, err := <-outc, <-errc; err != nil {
-			t.Fatalf("openssl cmp polling for an approved request: %v\n%s", err, out)
-		}
-		if c := f.cert(filepath.Join(f.dir, "approved.devices.example.com.pem")); c.Subject.CommonName != "approved.devices.example.com" {
-			t.Errorf("certificate %s", c.Subject)
-		}
-		outc, errc = run("rejected.devices.example.com")
+		outc, errc := run("cr", "rejected.devices.example.com")
 		if _, err := f.env.Core.Reject(t.Context(), pendingID(), "operator", "not ours"); err != nil {
 			t.Fatal(err)
 		}
 		if out, err := <-outc, <-errc; err == nil || !strings.Contains(out, "not ours") {
 			t.Errorf("openssl cmp polling for a rejected request: %v\n%s", err, out)
-		}
-		keyPath, _ := f.key()
-		if out, err := f.opensslAt("held", "-secret", "pass:"+testSecret, "-cmd", "ir", "-newkey", keyPath, "-subject", "/CN=ir.devices.example.com",
-			"-sans", "ir.devices.example.com", "-certout", filepath.Join(f.dir, "held-ir.pem")); err == nil || !strings.Contains(out, "send them as p10cr") {
-			t.Errorf("an ir to a profile that holds requests: %v\n%s", err, out)
 		}
 	})
 }

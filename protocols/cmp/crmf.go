@@ -51,9 +51,25 @@ var oidOldCertID = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 5, 1, 5}
 // certReqId, the request it makes, whose proof of possession (a signature
 // over certReq with the requested key) verified, and the certificate it
 // updates, if it names one.
+// The request's Raw is der: a request held for approval keeps it, and
+// ParseRequest reads it again for the issuance after the approval.
 func parseCertReqMessages(der []byte) (crmfRequest, error) {
 	id, csr, old, err := parseCertReqMessage(der)
+	if err == nil {
+		csr.Raw = der
+	}
 	return crmfRequest{id: id, csr: csr, oldSerial: old}, err
+}
+
+// ParseRequest is the core's ca.RequestParser for CMP: it reads the
+// CertReqMessages of an ir or cr held for approval, as the device sent it,
+// and verifies its proof of possession again.
+func ParseRequest(der []byte) (*x509.CertificateRequest, error) {
+	cr, err := parseCertReqMessages(der)
+	if err != nil {
+		return nil, errs.Wrap(errs.BadCSR, err, "CMP certificate request")
+	}
+	return cr.csr, nil
 }
 
 func parseCertReqMessage(der []byte) (int, *x509.CertificateRequest, *big.Int, error) {

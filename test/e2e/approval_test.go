@@ -22,14 +22,16 @@ import (
 	"time"
 )
 
-// heldProfile is a quickstart profile whose EST and SCEP first enrollments
-// wait for an operator's approval, who is told through a webhook.
+// heldProfile is a quickstart profile whose EST, SCEP and CMP first
+// enrollments wait for an operator's approval, who is told through a
+// webhook. CMP shares the quickstart's secret (var/cmp-secret).
 const heldProfile = `  - name: held
     ca: issuing
-    methods: [est, scep, api]
+    methods: [est, scep, cmp, api]
     names:
       dns: ["*"]
-    approval: {methods: [est, scep], retry_after: 5s, notify_url: %q, notify_secret_file: %q}
+    cmp: {reference: held-devices, secret_file: var/cmp-secret}
+    approval: {methods: [est, scep, cmp], retry_after: 5s, notify_url: %q, notify_secret_file: %q}
 `
 
 // hookReceiver keeps the notifications posted to it whose signature
@@ -108,7 +110,8 @@ type heldRequest struct {
 // certificate when it asks again after an operator approved
 // with `gateway request approve`; the micromdm scepclient is told PENDING
 // and, in its own retry loop, gets its certificate after an approval
-// through the REST API; a rejected EST request is refused with the
+// through the REST API; openssl cmp polls for its ir until `gateway
+// request approve` issues it; a rejected EST request is refused with the
 // operator's reason.
 func TestApprovalWithRealClients(t *testing.T) {
 	estBin, err := estclientBin()
@@ -274,6 +277,54 @@ func TestApprovalWithRealClients(t *testing.T) {
 	cam := readPEMCert(t, filepath.Join(client, "cam", "dev.pem"))
 	if cam.Subject.CommonName != "cam.test" || serialOf(t, filepath.Join(client, "cam", "dev.pem")) != requests("profile=held&status=issued")[0].Serial {
 		t.Fatalf("scepclient's certificate %s is not the approved request's", cam.Subject)
+	}
+
+	// CMP: openssl cmp sends an ir (a CRMF request) and polls while it
+	// waits; the request shows the CRMF it keeps, and `gateway request
+	// approve`, another process, checks its proof of possession again and
+	// issues the certificate the client's next poll gets.
+	if out, err := run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "plc.key"); err != nil {
+		t.Fatal(out)
+	}
+	cmpDone := make(chan error, 1)
+	var cmpOut []byte
+	go func() {
+		cmd := exec.Command("openssl", "cmp", "-server", g.HTTP, "-path", "/.well-known/cmp/p/held", "-ref", "held-devices",
+			"-secret", "file:"+filepath.Join(gdir, "var", "cmp-secret"), "-recipient", "/CN=Gateway quickstart issuing CA",
+			"-cmd", "ir", "-newkey", "plc.key", "-subject", "/CN=plc.test", "-sans", "plc.test", "-certout", "plc.pem", "-total_timeout", "60")
+		cmd.Dir = client
+		var err error
+		cmpOut, err = cmd.CombinedOutput()
+		cmpDone <- err
+	}()
+	req = heldRequest{}
+	for deadline := time.Now().Add(20 * time.Second); req.ID == ""; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pending CMP request")
+		}
+		for _, r := range requests("profile=held&status=pending") {
+			if r.Method == "cmp" {
+				req = r
+			}
+		}
+	}
+	if code, b := g.API(t, "GET", "/api/v1/requests/"+req.ID, nil); code != 200 || !strings.Contains(string(b), "BEGIN CERTIFICATE REQUEST MESSAGES") ||
+		strings.Join(req.Names, ",") != "plc.test" {
+		t.Errorf("the held ir: %d %s", code, b)
+	}
+	if out := cli("", "request", "approve", "-id", req.ID); !strings.Contains(out, "approved request "+req.ID) {
+		t.Errorf("gateway request approve: %s", out)
+	}
+	select {
+	case err := <-cmpDone:
+		if err != nil {
+			t.Fatalf("openssl cmp ir polling for an approved request: %v\n%s", err, cmpOut)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("openssl cmp did not finish")
+	}
+	if plc := readPEMCert(t, filepath.Join(client, "plc.pem")); plc.Subject.CommonName != "plc.test" {
+		t.Fatalf("openssl cmp's certificate %s", plc.Subject)
 	}
 
 	// A decision just before the gateway stops: the stop waits for its
