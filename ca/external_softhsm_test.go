@@ -228,12 +228,14 @@ func TestExternalCAOnSoftHSM(t *testing.T) {
 	}
 	// It stays external: configured as a root of the gateway's, it is
 	// refused (TestCAKeepsItsOrigin has the other ways round).
-	asRoot := *s.h
-	asRoot.Config = externalConfig()
-	asRoot.Config.CAs[0].External, asRoot.Config.CAs[0].Validity = false, config.Duration(365*24*time.Hour)
-	if _, err := asRoot.Load(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "configured as certified by itself, a root (no parent), but the store holds it certified by an external CA") {
+	asRoot := externalConfig()
+	asRoot.CAs[0].External, asRoot.CAs[0].Validity = false, config.Duration(365*24*time.Hour)
+	cfg := s.h.Config
+	s.h.Config = asRoot
+	if _, err := s.h.Load(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), "configured as certified by itself, a root (no parent), but the store holds it certified by an external CA") {
 		t.Errorf("Load() with the external CA configured as a root: %v", err)
 	}
+	s.h.Config = cfg
 	inter, issuing := cas["intermediate"], cas["issuing"]
 	if !inter.External || issuing.External {
 		t.Error("External is not set on the external CA alone")

@@ -208,16 +208,16 @@ func TestCAKeepsItsOrigin(t *testing.T) {
 		issuing := cfg.CAs[1]
 		tc.edit(&issuing)
 		moved.CAs = []config.CA{cfg.CAs[0], root2, issuing}
-		h := *s.h
-		h.Config = &moved
+		s.h.Config = &moved
 		// Init creates root2 (the first time), then refuses.
-		if _, err := h.Init(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := s.h.Init(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Init() = %v, want Config saying %q", tc.name, err, tc.want)
 		}
-		if _, err := h.Load(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := s.h.Load(ctx); !errs.Is(err, errs.Config) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Load() = %v, want Config saying %q", tc.name, err, tc.want)
 		}
 	}
+	s.h.Config = cfg
 	if _, err := s.h.Load(ctx); err != nil {
 		t.Fatalf("Load() with the configuration restored: %v", err)
 	}
