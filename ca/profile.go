@@ -93,7 +93,10 @@ func CompileProfile(p config.Profile) (*Profile, error) {
 		Approval:    slices.Clone(p.Approval.Methods), RetryAfter: p.Approval.RetryAfter.D(), ExpireAfter: p.Approval.ExpireAfter.D(),
 		Approvals:    max(p.Approval.Approvals, 1),
 		ExpiryNotice: expiryNotice(p.Notify),
-		subject:      compileSubject(p.Subject),
+	}
+	var err error
+	if cp.subject, err = compileSubject(p.Subject); err != nil {
+		return nil, errs.Wrap(errs.Config, err, "profile %s", p.Name)
 	}
 	for _, r := range p.Names.DNS {
 		cp.dnsRules = append(cp.dnsRules, strings.ToLower(r))

@@ -34,7 +34,9 @@ func (c *Core) CheckProfiles() error {
 		if p.commonName == "require" {
 			cn = names.strings()[0]
 		}
-		subj, err := p.Subject(cn, sampleSubject) // fixed, and every one a request may set
+		// The fixed attributes, and every one a request may set, whatever
+		// its pattern allows.
+		subj, err := p.composeSubject(cn, sampleSubject, nil)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,9 @@ package ca
 import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 
 	"github.com/certgw/gateway/config"
@@ -42,19 +44,54 @@ type profileSubject struct {
 	fixed      map[string]string
 	fixedNames []string // fixed's keys, sorted once
 	fromCSR    []string
+	// patterns are subject.patterns, whole-value matches, by attribute
+	// name (common_name, or one of fromCSR).
+	patterns map[string]*regexp.Regexp
 }
 
-func compileSubject(s config.ProfileSubject) profileSubject {
+func compileSubject(s config.ProfileSubject) (profileSubject, error) {
 	fixed := s.Fixed()
-	return profileSubject{fixed: fixed, fixedNames: slices.Sorted(maps.Keys(fixed)), fromCSR: slices.Sorted(slices.Values(s.FromCSR))}
+	out := profileSubject{fixed: fixed, fixedNames: slices.Sorted(maps.Keys(fixed)), fromCSR: slices.Sorted(slices.Values(s.FromCSR))}
+	for _, name := range slices.Sorted(maps.Keys(s.Patterns)) {
+		re, err := config.CompileSubjectPattern(s.Patterns[name])
+		if err != nil {
+			return out, fmt.Errorf("subject.patterns.%s: %w", name, err)
+		}
+		if out.patterns == nil {
+			out.patterns = map[string]*regexp.Regexp{}
+		}
+		out.patterns[name] = re
+	}
+	return out, nil
+}
+
+// matches checks a requested value against the pattern of attribute
+// name in patterns, if there is one.
+func (p *Profile) matches(patterns map[string]*regexp.Regexp, name, v string) error {
+	if re := patterns[name]; re != nil && !re.MatchString(v) {
+		return errs.New(errs.RejectedIdentifier, "profile %s: rule subject.patterns.%s: %q does not match %s", p.Name, name, v, re)
+	}
+	return nil
 }
 
 // Subject is the subject of a certificate under p for the common name cn
 // and the subject a request asked for: p's fixed attributes, the requested
 // values of those p lets a request set (each checked: one value, within
-// its length, printable), and nothing else of the request's. A refused
-// value is an errs.RejectedIdentifier naming the rule.
+// its length, printable, matching its pattern), and nothing else of the
+// request's. A refused value is an errs.RejectedIdentifier naming the
+// rule; so is a common name that does not match its pattern.
 func (p *Profile) Subject(cn string, requested pkix.Name) (pkix.Name, error) {
+	return p.composeSubject(cn, requested, p.subject.patterns)
+}
+
+// composeSubject is Subject, with the values checked against patterns
+// (nil: against none, for the sample subject of CheckProfiles).
+func (p *Profile) composeSubject(cn string, requested pkix.Name, patterns map[string]*regexp.Regexp) (pkix.Name, error) {
+	if cn != "" {
+		if err := p.matches(patterns, "common_name", cn); err != nil {
+			return pkix.Name{}, err
+		}
+	}
 	out := pkix.Name{CommonName: cn}
 	for _, name := range p.subject.fixedNames {
 		subjectAttrs[name].set(&out, p.subject.fixed[name])
@@ -69,6 +106,9 @@ func (p *Profile) Subject(cn string, requested pkix.Name) (pkix.Name, error) {
 		}
 		if err := config.CheckSubjectValue(name, vals[0]); err != nil {
 			return pkix.Name{}, errs.New(errs.RejectedIdentifier, "profile %s: rule subject.from_csr: %v", p.Name, err)
+		}
+		if err := p.matches(patterns, name, vals[0]); err != nil {
+			return pkix.Name{}, err
 		}
 		subjectAttrs[name].set(&out, vals[0])
 	}

@@ -29,7 +29,8 @@ func TestCoreSubject(t *testing.T) {
 		f := newFixture(t, st, webProfile(func(p *config.Profile) {
 			p.ExtKeyUsage = []string{"client_auth"}
 			p.Subject = config.ProfileSubject{Organization: "Example Corp", Country: "DE", Locality: "Berlin",
-				FromCSR: []string{"organizational_unit", "serial_number"}}
+				FromCSR:  []string{"organizational_unit", "serial_number"},
+				Patterns: map[string]string{"serial_number": "(SN|P)-[0-9]+", "common_name": `[a-z]+\.example\.com`}}
 		}))
 		if err := f.core.CheckProfiles(); err != nil {
 			t.Fatal(err)
@@ -79,6 +80,22 @@ func TestCoreSubject(t *testing.T) {
 			_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "web", Method: "api", Requester: "t", CSR: csr(tt.subj)})
 			if !errs.Is(err, errs.RejectedIdentifier) || !strings.Contains(err.Error(), "rule subject.from_csr") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%+v: %v, want a refusal saying %q", tt.subj, err, tt.want)
+			}
+		}
+		// Patterns match whole values.
+		for _, tt := range []struct {
+			req  ca.IssueRequest
+			want string
+		}{
+			{ca.IssueRequest{CSR: csr(pkix.Name{SerialNumber: "X-1"})}, `rule subject.patterns.serial_number: "X-1" does not match ^(?:(SN|P)-[0-9]+)$`},
+			{ca.IssueRequest{CSR: csr(pkix.Name{SerialNumber: "SN-1 "})}, "rule subject.from_csr"},
+			{ca.IssueRequest{CSR: csr(pkix.Name{SerialNumber: "SN-1x"})}, "rule subject.patterns.serial_number"},
+			{ca.IssueRequest{Generate: &ca.GenerateRequest{KeyType: "ecdsa-p256", CommonName: "dev1.example.com", DNSNames: []string{"dev1.example.com"}}},
+				`rule subject.patterns.common_name: "dev1.example.com" does not match`},
+		} {
+			tt.req.Profile, tt.req.Method, tt.req.Requester = "web", "api", "t"
+			if _, err := f.core.Issue(ctx, tt.req); !errs.Is(err, errs.RejectedIdentifier) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s: %v, want a refusal saying %q", tt.want, err, tt.want)
 			}
 		}
 		if countCerts(t, st) != before || f.key.n.Load() != signed {

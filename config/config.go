@@ -15,6 +15,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -444,6 +445,10 @@ type ProfileSubject struct {
 	Province           string   `yaml:"province"`
 	Locality           string   `yaml:"locality"`
 	FromCSR            []string `yaml:"from_csr"`
+	// Patterns are regular expressions (RE2 syntax) that the whole value
+	// of an attribute a request sets must match, by attribute name: any of
+	// FromCSR, and common_name.
+	Patterns map[string]string `yaml:"patterns"`
 }
 
 // SubjectAttributes names the subject attributes a profile may fix or take
@@ -469,6 +474,19 @@ func (s ProfileSubject) Fixed() map[string]string {
 		}
 	}
 	return out
+}
+
+// CompileSubjectPattern compiles a subject.patterns expression so that it
+// matches whole values only.
+func CompileSubjectPattern(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, errors.New("empty; leave the attribute out to allow any value")
+	}
+	re, err := regexp.Compile(`^(?:` + expr + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("not a regular expression (RE2 syntax): %v", err)
+	}
+	return re, nil
 }
 
 // CheckSubjectValue checks the value of a subject attribute, fixed or

@@ -110,7 +110,7 @@ cas:
   - {name: nc-empty, parent: root, name_constraints: {}}
   - {name: nc-bad, parent: root, name_constraints: {permitted: {dns: [Bad_Name], ip_ranges: [10.0.0.1/8], emails: ["@x", "ok@example.com", ".example.com"]}, excluded: {uri_domains: ["a..b"]}}}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title]}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title], patterns: {serial_number: "SN-(", common_name: "", organization: "Acme.*"}}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000}
   orders_per_account_per_hour: -1
@@ -161,6 +161,9 @@ api:
 		"profiles[0].subject.province: province", "not printable",
 		"profiles[0].subject.from_csr[0]: locality is fixed (subject.locality)",
 		"profiles[0].subject.from_csr[2]: must be one of country",
+		"profiles[0].subject.patterns.serial_number: not a regular expression (RE2 syntax): error parsing regexp: missing closing )",
+		"profiles[0].subject.patterns.common_name: empty; leave the attribute out to allow any value",
+		"profiles[0].subject.patterns.organization: only common_name and the attributes of subject.from_csr come from a request",
 		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",
 		"acme.duplicate_certificates_per_week: must be 0",

@@ -70,7 +70,16 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 			add(at, "%s is fixed (subject.%s), so a request cannot set it", name, name)
 		}
 	}
-	if p.Upstream != "" && (len(fixed) > 0 || len(p.Subject.FromCSR) > 0) {
+	for _, name := range slices.Sorted(maps.Keys(p.Subject.Patterns)) {
+		at := path + ".subject.patterns." + name
+		if name != "common_name" && !slices.Contains(p.Subject.FromCSR, name) {
+			add(at, "only common_name and the attributes of subject.from_csr come from a request")
+		}
+		if _, err := CompileSubjectPattern(p.Subject.Patterns[name]); err != nil {
+			add(at, "%v", err)
+		}
+	}
+	if p.Upstream != "" && (len(fixed) > 0 || len(p.Subject.FromCSR) > 0 || len(p.Subject.Patterns) > 0) {
 		add(path+".subject", "an external ACME CA decides the subject of its certificates")
 	}
 	n := p.Names
