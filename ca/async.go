@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"sync/atomic"
@@ -39,8 +40,9 @@ type asyncResult struct {
 }
 
 // issueAsync is Issue for req, asynchronous (IssueRequest.Async), under
-// p, backed by an external CA; csr passed p's rules.
-func (c *Core) issueAsync(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, names Names) (*Issued, error) {
+// p, backed by an external CA; csr passed p's rules. key is the key the
+// gateway generated for it, nil for a requester's CSR.
+func (c *Core) issueAsync(ctx context.Context, p *Profile, req IssueRequest, csr *x509.CertificateRequest, key crypto.Signer, names Names) (*Issued, error) {
 	hash := requestHash(csr)
 	if issued, err, done := c.repeated(ctx, p, hash); done {
 		if pe, ok := AsPending(err); ok && pe.Request.DecidedBy == AsyncActor {
@@ -67,7 +69,7 @@ func (c *Core) issueAsync(ctx context.Context, p *Profile, req IssueRequest, csr
 	var claimed atomic.Bool
 	done := make(chan asyncResult, 1)
 	next := req
-	next.Async, next.CSR, next.CheckedCSR, next.approval = false, nil, csr, &r
+	next.Async, next.CSR, next.CheckedCSR, next.Generate, next.generated, next.approval = false, nil, csr, nil, key, &r
 	go func() {
 		bg := context.WithoutCancel(ctx)
 		issued, err := c.issue(bg, next)

@@ -2,6 +2,10 @@ package ca_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,6 +120,56 @@ func TestUpstreamAsyncInTime(t *testing.T) {
 		}
 		if n := told.Load(); n != 1 {
 			t.Errorf("the issuance was told %d times, want once", n)
+		}
+	})
+}
+
+// A key the gateway generates is issued asynchronously too when it keeps
+// the key: the request carries the generated key's CSR, the certificate
+// is recorded with the key sealed, and the requester, who cannot repeat
+// its request (a repeat makes another key), reads the request and takes
+// the key with the certificate (Bundle). A key the requester takes alone
+// (DiscardKey) waits for the CA.
+func TestUpstreamAsyncGeneratedKey(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f, u := upstreamFixture(t, st, nil)
+		u.Gate = make(chan struct{})
+		ctx := context.Background()
+		gen := &ca.GenerateRequest{KeyType: "ecdsa-p256", DNSNames: []string{"gen.example.com"}}
+		_, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", Requester: "pipeline", Generate: gen, Async: true})
+		pe, ok := ca.AsPending(err)
+		if !ok || pe.Request.DecidedBy != ca.AsyncActor {
+			t.Fatalf("Issue() with a generated key = %v, want pending", err)
+		}
+		csr, err := x509.ParseCertificateRequest(pe.Request.CSR)
+		if err != nil || csr.CheckSignature() != nil || !slices.Equal(csr.DNSNames, gen.DNSNames) {
+			t.Fatalf("the request's CSR: %v", err)
+		}
+		close(u.Gate)
+		r := waitRequest(t, st, pe.Request.ID)
+		if r.Status != storage.RequestIssued {
+			t.Fatalf("request ended %+v", r)
+		}
+		b, err := f.core.Bundle(ctx, r.Serial)
+		if err != nil || b.KeyPEM == nil {
+			t.Fatalf("bundle of %s: %+v, %v", r.Serial, b, err)
+		}
+		block, _ := pem.Decode(b.KeyPEM)
+		key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil || !key.(*ecdsa.PrivateKey).PublicKey.Equal(b.Cert.PublicKey) || !b.Cert.PublicKey.(*ecdsa.PublicKey).Equal(csr.PublicKey) {
+			t.Fatalf("the held key does not belong to the certificate and the request: %v", err)
+		}
+
+		before, err := st.ListRequests(ctx, storage.RequestFilter{Profile: "ext"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued, err := f.core.Issue(ctx, ca.IssueRequest{Profile: "ext", Method: "api", Requester: "device", Generate: gen, Async: true, DiscardKey: true})
+		if err != nil || issued.Key == nil {
+			t.Fatalf("Issue() of a key the requester takes alone = %+v, %v; want the certificate at once", issued, err)
+		}
+		if after, _ := st.ListRequests(ctx, storage.RequestFilter{Profile: "ext"}); len(after) != len(before) {
+			t.Errorf("%d requests after a synchronous issuance, want %d", len(after), len(before))
 		}
 	})
 }

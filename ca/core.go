@@ -176,13 +176,20 @@ type IssueRequest struct {
 	// upstream) go on in the background: after AsyncWait the requester is
 	// answered a PendingError for a request it can poll (by repeating
 	// its request, or reading the request), which ends issued or failed.
-	// It applies to CSRs; the gateway's own CAs answer at once anyway.
+	// It applies to CSRs, and to keys the gateway generates and keeps
+	// (not DiscardKey): a repeat makes another key, so their requester
+	// reads the request, and fetches the key with the certificate once it
+	// is issued. The gateway's own CAs answer at once anyway.
 	Async     bool
 	AsyncWait time.Duration
 
 	// approval is the approved request this issuance carries out
 	// (Core.Approve): the profile does not hold it again.
 	approval *storage.Request
+	// generated is the key the gateway generated for an asynchronous
+	// issuance, which goes on in the background with that key's request
+	// (CheckedCSR).
+	generated crypto.Signer
 }
 
 // GenerateRequest names the key and identifiers of a certificate whose key
@@ -291,6 +298,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		pub = csr.PublicKey
 		names = Names{CommonName: csr.Subject.CommonName, DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}
 		requested = csr.Subject
+		key = req.generated
 	case req.Generate != nil:
 		if !p.ServerKeygen {
 			return nil, errs.New(errs.Forbidden, "profile %s: rule server_keygen: the profile does not let the gateway generate keys", p.Name)
@@ -359,8 +367,13 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 		meta.RenewAt = p.RenewAt
 	}
 	if up != nil {
-		if req.Async && csr != nil && req.approval == nil {
-			return c.issueAsync(ctx, p, req, csr, names)
+		if req.Async && req.approval == nil && (csr != nil || meta.Key != nil) {
+			if csr == nil {
+				if csr, err = requestFor(key, names); err != nil {
+					return nil, err
+				}
+			}
+			return c.issueAsync(ctx, p, req, csr, key, names)
 		}
 		return c.issueUpstream(ctx, p, up, csr, key, names, meta)
 	}

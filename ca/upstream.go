@@ -106,7 +106,7 @@ func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x
 	if err := complete(ctx, c.Store, c.Log, c.Now(), meta, slog.String("upstream", p.Upstream), serial, cert.Raw, sans(cert), cert.NotBefore, cert.NotAfter); err != nil {
 		return nil, err
 	}
-	return &Issued{Serial: serial, Issuer: p.Upstream, Cert: cert, Chain: chain, Key: meta.Key}, nil
+	return &Issued{Serial: serial, Issuer: p.Upstream, Cert: cert, Chain: chain, Key: key}, nil
 }
 
 // replaced is the certificate a renewal replaces, when the same external

@@ -122,10 +122,11 @@ func (s *Server) readCSR(w http.ResponseWriter, r *http.Request) (*x509.Certific
 }
 
 // issue asks the core and logs a grant; fail logs refusals. An external
-// CA's issuance goes on in the background after Settings.UpstreamWait (the core
-// does so only for a CSR; a key the gateway generates waits for it).
+// CA's issuance of a CSR goes on in the background after
+// Settings.UpstreamWait; serverkeygen waits for it, as a device cannot
+// poll for a key it does not have.
 func (s *Server) issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error) {
-	if p := s.core.Profiles[req.Profile]; p != nil && p.Upstream != "" {
+	if p := s.core.Profiles[req.Profile]; p != nil && p.Upstream != "" && req.CheckedCSR != nil {
 		req.Async, req.AsyncWait = true, s.upstreamWait
 	}
 	issued, err := s.core.Issue(ctx, req)

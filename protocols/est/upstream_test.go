@@ -2,6 +2,7 @@ package est
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"net/http"
 	"slices"
@@ -119,6 +120,16 @@ func TestEnrollmentByExternalCA(t *testing.T) {
 			t.Fatalf("simpleenroll with a client certificate of the external CA: %d %s", got.status, got.body)
 		}
 
+		// serverkeygen waits for the CA: a device cannot poll for a key it
+		// does not have.
+		got = f.request(plain, "POST", "/.well-known/est/ext/serverkeygen", b64(csrDER(t, newKey(t), "dev4.example.com", "dev4.example.com")), "device", "secret")
+		if got.status != http.StatusOK {
+			t.Fatalf("serverkeygen: %d %s", got.status, got.body)
+		}
+		if k, c := readKeygen(t, got); c.CheckSignatureFrom(up.Cert) != nil || !k.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(c.PublicKey) {
+			t.Fatal("serverkeygen's key and certificate are not a pair from the external CA")
+		}
+
 		// Refused: the revoked certificate; a certificate of the same CA
 		// that the gateway never handed out; one past its notAfter.
 		strayCSR, err := x509.ParseCertificateRequest(csrDER(t, rekey, "dev9.example.com", "dev9.example.com"))
@@ -151,11 +162,11 @@ func TestEnrollmentByExternalCA(t *testing.T) {
 		if got := f.request(withSecond, "POST", "/.well-known/est/ext/simplereenroll", csr, "", ""); got.status != http.StatusUnauthorized || !strings.Contains(string(got.body), "not now") {
 			t.Errorf("expired certificate: %d %s", got.status, got.body)
 		}
-		if obtains, _ := up.Counts(); obtains != 5 {
-			t.Errorf("the external CA was asked %d times, want 5 (no order for a refused request)", obtains)
+		if obtains, _ := up.Counts(); obtains != 6 {
+			t.Errorf("the external CA was asked %d times, want 6 (no order for a refused request)", obtains)
 		}
 		certs, _, err := st.ListCertificates(ctx, storage.CertificateFilter{Profile: "ext", Limit: 100})
-		if err != nil || len(certs) != 4 || slices.ContainsFunc(certs, func(c storage.Certificate) bool { return c.Method != "est" }) {
+		if err != nil || len(certs) != 5 || slices.ContainsFunc(certs, func(c storage.Certificate) bool { return c.Method != "est" }) {
 			t.Errorf("inventory: %d certificates, %v", len(certs), err)
 		}
 	})

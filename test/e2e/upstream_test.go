@@ -311,6 +311,39 @@ upstreams:
 		}
 	})
 
+	// A key the gateway generates, asynchronously: 202 with the request,
+	// read until it is issued, then the key and the certificate as
+	// PKCS#12.
+	t.Run("RESTAPIAsyncGeneratedKey", func(t *testing.T) {
+		code, h, out := g.APIWith(t, "POST", "/api/v1/profiles/public/certificates",
+			map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"async-kg.example.org"}}, http.Header{"Prefer": {"respond-async"}})
+		if code != 202 || h.Get("Preference-Applied") != "respond-async" {
+			t.Fatalf("issue with a generated key and respond-async: %d %v %s", code, h, out)
+		}
+		var req struct{ Status, Serial, CSR string }
+		for deadline := time.Now().Add(45 * time.Second); req.Status != "issued"; time.Sleep(time.Second) {
+			code, out = call("GET", h.Get("Location"), nil)
+			json.Unmarshal(out, &req)
+			if code != 200 || req.Status != "approved" && req.Status != "issued" || time.Now().After(deadline) {
+				t.Fatalf("GET %s: %d %s", h.Get("Location"), code, out)
+			}
+		}
+		code, out = call("POST", "/api/v1/certificates/"+req.Serial+"/pkcs12", map[string]string{"password": "pipeline-secret"})
+		if code != 200 {
+			t.Fatalf("PKCS#12 of %s: %d %s", req.Serial, code, out)
+		}
+		p12 := filepath.Join(dir, "async-kg.p12")
+		os.WriteFile(p12, out, 0o600)
+		bundle := w("async-kg-bundle.pem", openssl(t, "pkcs12", "-in", p12, "-passin", "pass:pipeline-secret", "-nodes"))
+		keyPub := openssl(t, "pkey", "-in", bundle, "-pubout")
+		if certPub := openssl(t, "x509", "-in", bundle, "-noout", "-pubkey"); keyPub != certPub {
+			t.Fatal("the PKCS#12's key does not match its certificate")
+		}
+		if csrPub := openssl(t, "req", "-in", w("async-kg.csr", req.CSR), "-noout", "-pubkey"); csrPub != keyPub {
+			t.Error("the request's CSR is not for the generated key")
+		}
+	})
+
 	t.Run("RESTAPIGeneratedKey", func(t *testing.T) {
 		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"keygen.example.org"}})
 		if code != 201 {
