@@ -34,21 +34,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		Requester: q.str("requester"), Method: q.str("method"),
 		Now: a.now(),
 	}
-	// A token limited to profiles lists one of them: the one asked for,
-	// or its only one.
-	if tok := tokenOf(r); len(tok.Profiles) > 0 {
-		switch {
-		case f.Profile != "":
-			err = mayUse(r, f.Profile)
-		case len(tok.Profiles) == 1:
-			f.Profile = tok.Profiles[0]
-		default:
-			err = errs.New(errs.Forbidden, "token %q is limited to profiles %s: name one with the profile query parameter", tok.Name, strings.Join(tok.Profiles, ", "))
-		}
-		if err != nil {
-			a.problem(w, r, err)
-			return
-		}
+	if f.Profile, err = limitedProfile(r, f.Profile, "the profile query parameter"); err != nil {
+		a.problem(w, r, err)
+		return
 	}
 	switch s := q.str("status"); s {
 	case "", statusActive, statusExpired, statusRevoked, statusPending:
@@ -88,6 +76,23 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		resp.Certificates = append(resp.Certificates, certificateJSON(c, f.Now))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// limitedProfile is the profile a request that selects certificates
+// reaches: the one it names (where its token may use it), or, for a
+// token limited to a single profile, that one. A token limited to several
+// must name one, with field.
+func limitedProfile(r *http.Request, profile, field string) (string, error) {
+	tok := tokenOf(r)
+	switch {
+	case len(tok.Profiles) == 0:
+		return profile, nil
+	case profile != "":
+		return profile, mayUse(r, profile)
+	case len(tok.Profiles) == 1:
+		return tok.Profiles[0], nil
+	}
+	return "", errs.New(errs.Forbidden, "token %q is limited to profiles %s: name one with %s", tok.Name, strings.Join(tok.Profiles, ", "), field)
 }
 
 // get answers one certificate of the inventory: GET /certificates/{serial}.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
 )
@@ -166,4 +168,89 @@ func notOnHold(c storage.Certificate) error {
 		return errs.New(errs.Conflict, "certificate %s is revoked for good (reason %s); only certificateHold can be released", c.Serial, ReasonName(c.RevocationReason))
 	}
 	return nil
+}
+
+// defaultBulkLimit is the most certificates a bulk revocation revokes
+// unless it says otherwise.
+const defaultBulkLimit = 1000
+
+// bulkRevokeRequest is the body of POST /certificates/revoke: the
+// inventory's filters, the reason, and the guards.
+type bulkRevokeRequest struct {
+	Profile        string     `json:"profile"`
+	CA             string     `json:"ca"`
+	Requester      string     `json:"requester"`
+	Method         string     `json:"method"`
+	SAN            string     `json:"san"`
+	Subject        string     `json:"subject"`
+	ExpiringBefore *time.Time `json:"expiring_before"`
+	Reason         string     `json:"reason"`
+	Limit          int        `json:"limit"`
+	DryRun         bool       `json:"dry_run"`
+}
+
+type bulkRevokeResponse struct {
+	Reason  string        `json:"reason"`
+	DryRun  bool          `json:"dry_run"`
+	Matched []string      `json:"matched"`
+	Revoked []string      `json:"revoked"`
+	Failed  []revokeError `json:"failed"`
+}
+
+type revokeError struct {
+	Serial string `json:"serial"`
+	Error  string `json:"error"`
+}
+
+// bulkRevoke revokes every active certificate a filter selects: POST
+// /certificates/revoke (ca.Core.RevokeMatching). The filter must name
+// something; more matches than limit (default 1000) is a 409 that revokes
+// nothing; dry_run lists what would be revoked. The answer lists the
+// serials matched, revoked, and those that could not be, with why.
+func (a *API) bulkRevoke(w http.ResponseWriter, r *http.Request) {
+	var body bulkRevokeRequest
+	if err := decodeJSON(w, r, &body); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	code, err := ReasonCode(body.Reason)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	req := ca.BulkRevokeRequest{
+		Filter: storage.CertificateFilter{CA: body.CA, Requester: body.Requester, Method: body.Method, SAN: body.SAN, Subject: body.Subject},
+		Reason: code, Limit: body.Limit, DryRun: body.DryRun, Requester: requester(r),
+	}
+	if req.Limit == 0 {
+		req.Limit = defaultBulkLimit
+	}
+	if body.ExpiringBefore != nil {
+		req.Filter.ExpiringBefore = *body.ExpiringBefore
+	}
+	if req.Filter.Profile, err = limitedProfile(r, body.Profile, "the profile field"); err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	// A client that hangs up does not stop a revocation half-way.
+	res, err := a.core.RevokeMatching(context.WithoutCancel(r.Context()), req)
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	out := bulkRevokeResponse{Reason: ReasonName(code), DryRun: body.DryRun, Matched: res.Matched, Revoked: res.Revoked, Failed: []revokeError{}}
+	if out.Matched == nil {
+		out.Matched = []string{}
+	}
+	if out.Revoked == nil {
+		out.Revoked = []string{}
+	}
+	for _, f := range res.Failed {
+		msg := f.Err.Error()
+		if !errs.ClientFault(f.Err) {
+			msg = "the gateway failed to revoke it; the operator can find the cause in its log"
+		}
+		out.Failed = append(out.Failed, revokeError{Serial: f.Serial, Error: msg})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -27,6 +27,7 @@ type CoreStore interface {
 	IssueStore
 	ActivateCertificate(ctx context.Context, serial string, der []byte, notBefore, notAfter time.Time) error // Reconcile
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
+	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error) // RevokeMatching
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error
 	ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)

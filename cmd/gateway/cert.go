@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -137,10 +138,22 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("cert revoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
-	serial := fs.String("serial", "", "the certificate's serial, in hex (required)")
+	serial := fs.String("serial", "", "the certificate's serial, in hex")
 	reasonName := fs.String("reason", "", "RFC 5280 CRLReason, e.g. keyCompromise, superseded, cessationOfOperation, certificateHold (default unspecified)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *serial == "" {
+	// Without -serial: every active certificate these select (ca.Core.RevokeMatching).
+	var f storage.CertificateFilter
+	fs.StringVar(&f.Profile, "profile", "", "bulk: certificates of this profile")
+	fs.StringVar(&f.CA, "ca", "", "bulk: certificates this CA (or upstream) issued")
+	fs.StringVar(&f.Requester, "requester", "", "bulk: certificates this requester got (a token's name, basic:USER, ...)")
+	fs.StringVar(&f.Method, "method", "", "bulk: certificates enrolled by this method (acme, est, scep, cmp, api)")
+	fs.StringVar(&f.SAN, "san", "", "bulk: certificates with a SAN containing this")
+	fs.StringVar(&f.Subject, "subject", "", "bulk: certificates whose subject (RFC 4514) contains this")
+	limit := fs.Int("limit", 1000, "bulk: the most certificates to revoke; more matching revokes nothing")
+	dryRun := fs.Bool("dry-run", false, "bulk: list what would be revoked, revoke nothing")
+	bulk := func() bool { return f != (storage.CertificateFilter{}) }
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (*serial == "") == !bulk() {
 		fmt.Fprintln(stderr, "usage: gateway cert revoke -serial S [-reason R] [-config FILE]")
+		fmt.Fprintln(stderr, "       gateway cert revoke [-profile P] [-ca C] [-requester R] [-method M] [-san S] [-subject S] [-reason R] [-limit N] [-dry-run] [-config FILE]")
 		return errUsage
 	}
 	reason, err := api.ReasonCode(*reasonName)
@@ -158,6 +171,30 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer told()
+	if bulk() {
+		res, err := core.RevokeMatching(ctx, ca.BulkRevokeRequest{Filter: f, Reason: reason, Limit: *limit, DryRun: *dryRun, Requester: cliActor("gateway cert revoke")})
+		if err != nil {
+			return err
+		}
+		if *dryRun {
+			for _, s := range res.Matched {
+				fmt.Fprintln(stdout, s)
+			}
+			fmt.Fprintf(stdout, "%d active certificates would be revoked (%s); nothing was revoked (-dry-run)\n", len(res.Matched), api.ReasonName(reason))
+			return nil
+		}
+		for _, s := range res.Revoked {
+			fmt.Fprintf(stdout, "revoked certificate %s (%s)\n", s, api.ReasonName(reason))
+		}
+		for _, fail := range res.Failed {
+			fmt.Fprintf(stdout, "not revoked: %s: %v\n", fail.Serial, fail.Err)
+		}
+		fmt.Fprintf(stdout, "%d of %d matching certificates revoked\n", len(res.Revoked), len(res.Matched))
+		if len(res.Failed) > 0 {
+			return fmt.Errorf("%d certificates could not be revoked", len(res.Failed))
+		}
+		return nil
+	}
 	s := strings.ToLower(*serial)
 	if err := core.Revoke(ctx, s, reason, cliActor("gateway cert revoke")); err != nil {
 		return err

@@ -442,6 +442,33 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 	if _, errOut, err := gatewayCLI(dir, "cert", "revoke", "-serial", serial3); err == nil || !strings.Contains(errOut, "revoked") {
 		t.Fatalf("a second gateway cert revoke: %v\n%s", err, errOut)
 	}
+
+	// An incident: everything under a name, revoked at once, after a dry
+	// run that revokes nothing; OCSP and the CRL follow.
+	serial4, leaf4, _ := e.issue("a.leak.test")
+	serial5, leaf5, _ := e.issue("b.leak.test")
+	if out := gw("cert", "revoke", "-san", "leak.test", "-dry-run"); !strings.Contains(out, serial4) || !strings.Contains(out, serial5) ||
+		!strings.Contains(out, "2 active certificates would be revoked") {
+		t.Fatalf("gateway cert revoke -san leak.test -dry-run:\n%s", out)
+	}
+	if out := e.ocspCheck("-cert", leaf4); !strings.Contains(out, leaf4+": good") {
+		t.Fatalf("a dry run revoked %s:\n%s", serial4, out)
+	}
+	if out := gw("cert", "revoke", "-san", "leak.test", "-reason", "keyCompromise"); !strings.Contains(out, "2 of 2 matching certificates revoked") {
+		t.Fatalf("gateway cert revoke -san leak.test:\n%s", out)
+	}
+	for _, leaf := range []string{leaf4, leaf5} {
+		within(t, "OCSP says revoked after a bulk revocation", func() bool {
+			out := e.ocspCheck("-cert", leaf)
+			return strings.Contains(out, leaf+": revoked") && strings.Contains(out, "Reason: keyCompromise")
+		})
+	}
+	within(t, "the CRL lists what the bulk revocation revoked", func() bool {
+		l, _ := e.crl()
+		_, ok4 := listed(l, serial4)
+		_, ok5 := listed(l, serial5)
+		return ok4 && ok5
+	})
 }
 
 // Garbage, truncated and huge requests are answered malformedRequest, and
