@@ -17,6 +17,17 @@ import (
 	"github.com/certgw/gateway/storage"
 )
 
+// filterFlags registers the inventory's filters, which gateway cert list
+// and gateway cert revoke (without -serial) share.
+func filterFlags(fs *flag.FlagSet, f *storage.CertificateFilter) {
+	fs.StringVar(&f.Profile, "profile", "", "only this profile's certificates")
+	fs.StringVar(&f.CA, "ca", "", "only certificates this CA (or upstream) issued")
+	fs.StringVar(&f.SAN, "san", "", "only certificates with a SAN containing this (case-insensitive)")
+	fs.StringVar(&f.Subject, "subject", "", "only certificates whose RFC 4514 subject contains this")
+	fs.StringVar(&f.Requester, "requester", "", "only certificates this requester asked for (a token's name, an ACME account...)")
+	fs.StringVar(&f.Method, "method", "", "only certificates enrolled by this method: acme, est, scep, cmp or api")
+}
+
 // cmdCertList is `gateway cert list`: the inventory as the REST API's
 // GET /certificates filters it, newest first, one certificate per line:
 // serial, profile, status, notAfter, SANs, subject. It reads the store
@@ -26,16 +37,12 @@ func cmdCertList(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
 	var f storage.CertificateFilter
-	fs.StringVar(&f.Profile, "profile", "", "only this profile's certificates")
+	filterFlags(fs, &f)
 	fs.StringVar(&f.Status, "status", "", "only certificates in this status: pending, active, expired or revoked")
-	fs.StringVar(&f.SAN, "san", "", "only certificates with a SAN containing this (case-insensitive)")
-	fs.StringVar(&f.Subject, "subject", "", "only certificates whose RFC 4514 subject contains this")
-	fs.StringVar(&f.Requester, "requester", "", "only certificates this requester asked for (a token's name, an ACME account...)")
-	fs.StringVar(&f.Method, "method", "", "only certificates enrolled by this method: acme, est, scep or api")
 	expiring := fs.String("expiring-within", "", "only certificates ending within this long from now (30d, 12h)")
 	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (up to %d)", storage.MaxCertificateLimit))
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: gateway cert list [-profile P] [-status S] [-san TEXT] [-subject TEXT] [-requester R] [-method M] [-expiring-within D] [-limit N] [-config FILE]")
+		fmt.Fprintln(stderr, "usage: gateway cert list [-profile P] [-ca C] [-status S] [-san TEXT] [-subject TEXT] [-requester R] [-method M] [-expiring-within D] [-limit N] [-config FILE]")
 		return errUsage
 	}
 	f.Now, f.Limit = time.Now(), *limit
@@ -142,12 +149,7 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 	reasonName := fs.String("reason", "", "RFC 5280 CRLReason, e.g. keyCompromise, superseded, cessationOfOperation, certificateHold (default unspecified)")
 	// Without -serial: every active certificate these select (ca.Core.RevokeMatching).
 	var f storage.CertificateFilter
-	fs.StringVar(&f.Profile, "profile", "", "bulk: certificates of this profile")
-	fs.StringVar(&f.CA, "ca", "", "bulk: certificates this CA (or upstream) issued")
-	fs.StringVar(&f.Requester, "requester", "", "bulk: certificates this requester got (a token's name, basic:USER, ...)")
-	fs.StringVar(&f.Method, "method", "", "bulk: certificates enrolled by this method (acme, est, scep, cmp, api)")
-	fs.StringVar(&f.SAN, "san", "", "bulk: certificates with a SAN containing this")
-	fs.StringVar(&f.Subject, "subject", "", "bulk: certificates whose subject (RFC 4514) contains this")
+	filterFlags(fs, &f)
 	limit := fs.Int("limit", 1000, "bulk: the most certificates to revoke; more matching revokes nothing")
 	dryRun := fs.Bool("dry-run", false, "bulk: list what would be revoked, revoke nothing")
 	bulk := func() bool { return f != (storage.CertificateFilter{}) }
