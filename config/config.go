@@ -726,6 +726,11 @@ type ACMEValidation struct {
 	Timeout Duration `yaml:"timeout"`
 	// MaxHTTPBody caps how much of an http-01 answer is read.
 	MaxHTTPBody int `yaml:"max_http_body"`
+	// CAAIdentities are the issuer domain names by which CAA records
+	// (RFC 8659) may let this gateway issue; with any, a DNS name is
+	// issued only if its CAA records allow one of them. Empty: CAA is not
+	// checked.
+	CAAIdentities []string `yaml:"caa_identities"`
 }
 
 // Load reads the file at path, applies environment overrides from environ

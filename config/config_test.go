@@ -112,7 +112,7 @@ cas:
 profiles:
   - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title], patterns: {serial_number: "SN-(", common_name: "", organization: "Acme.*"}}}
 acme:
-  validation: {resolver: "nohost", http01_port: 70000}
+  validation: {resolver: "nohost", http01_port: 70000, caa_identities: [Bad_CA, pki.example.net, .example.org]}
   orders_per_account_per_hour: -1
   duplicate_certificates_per_week: -2
 keystore: {wrap: hsm}
@@ -164,7 +164,8 @@ api:
 		"profiles[0].subject.patterns.serial_number: not a regular expression (RE2 syntax): error parsing regexp: missing closing )",
 		"profiles[0].subject.patterns.common_name: empty; leave the attribute out to allow any value",
 		"profiles[0].subject.patterns.organization: only common_name and the attributes of subject.from_csr come from a request",
-		"acme.validation.resolver:", "acme.validation.http01_port:", "keystore.wrap: must be token or none",
+		"acme.validation.resolver:", "acme.validation.http01_port:", "acme.validation.caa_identities[0]: must be a domain name",
+		"acme.validation.caa_identities[2]: must be a domain name", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",
 		"acme.duplicate_certificates_per_week: must be 0",
 	} {

@@ -132,6 +132,11 @@ func (c *Config) Validate() error {
 	if v.Resolver != "" {
 		hostPort(add, "acme.validation.resolver", v.Resolver)
 	}
+	for i, id := range v.CAAIdentities {
+		if strings.HasPrefix(id, ".") || !validDNSRule(id) {
+			add(fmt.Sprintf("acme.validation.caa_identities[%d]", i), "must be a domain name in lower case, as CAA issue records name a CA (e.g. pki.example.com), got %q", id)
+		}
+	}
 	port(add, "acme.validation.http01_port", v.HTTP01Port)
 	port(add, "acme.validation.tlsalpn01_port", v.TLSALPN01Port)
 	if td := c.Storage.Tidy; td.Every < Duration(time.Minute) {

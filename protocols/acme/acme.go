@@ -94,6 +94,7 @@ type Server struct {
 	profiles map[string]*ca.Profile
 	set      Settings
 	val      validator
+	caa      *caaChecker // nil: CAA is not checked
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -112,7 +113,7 @@ func New(c Config) *Server {
 	set := c.Settings.withDefaults()
 	return &Server{
 		store: c.Store, ca: c.CA, profiles: c.Profiles, set: set, log: c.Log, now: c.Now,
-		val: newValidator(c.Validation, set),
+		val: newValidator(c.Validation, set), caa: newCAAChecker(c.Validation.CAAIdentities, c.Validation.Resolver),
 	}
 }
 

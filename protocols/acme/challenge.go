@@ -150,6 +150,9 @@ func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c stora
 	ctx, cancel := context.WithTimeout(ctx, s.set.ValidationTimeout)
 	defer cancel()
 	verr := s.val.validate(ctx, c.Type, a.Identifier, c.Token, keyAuth)
+	if verr == nil && s.caa != nil && a.Identifier.Type == "dns" {
+		verr = s.caa.check(ctx, a.Identifier.Value, a.Wildcard)
+	}
 	if verr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		verr = prob(probConnection, http.StatusBadRequest, "validation of %s timed out after %s", a.Identifier.Value, s.set.ValidationTimeout)
 	}

@@ -25,11 +25,18 @@ import (
 )
 
 // dnsServer is a tiny UDP DNS server: every A query is 127.0.0.1, TXT
-// answers come from txt.
+// answers come from txt, CAA answers from caa.
 type dnsServer struct {
 	addr string
 	mu   sync.Mutex
 	txt  map[string][]string
+	caa  map[string][]caaRecord
+}
+
+// caaRecord is one CAA resource record (RFC 8659 section 4.1).
+type caaRecord struct {
+	flag       byte
+	tag, value string
 }
 
 func startDNS(t *testing.T) *dnsServer {
@@ -38,7 +45,7 @@ func startDNS(t *testing.T) *dnsServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	d := &dnsServer{addr: pc.LocalAddr().String(), txt: map[string][]string{}}
+	d := &dnsServer{addr: pc.LocalAddr().String(), txt: map[string][]string{}, caa: map[string][]caaRecord{}}
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -65,6 +72,15 @@ func startDNS(t *testing.T) *dnsServer {
 				for _, v := range vals {
 					resp.Answers = append(resp.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.TXTResource{TXT: []string{v}}})
 				}
+			case typeCAA:
+				d.mu.Lock()
+				recs := d.caa[strings.TrimSuffix(q.Name.String(), ".")]
+				d.mu.Unlock()
+				rh.Type = typeCAA
+				for _, r := range recs {
+					data := append([]byte{r.flag, byte(len(r.tag))}, r.tag+r.value...)
+					resp.Answers = append(resp.Answers, dnsmessage.Resource{Header: rh, Body: &dnsmessage.UnknownResource{Type: typeCAA, Data: data}})
+				}
 			}
 			out, err := resp.Pack()
 			if err == nil {
@@ -73,6 +89,16 @@ func startDNS(t *testing.T) *dnsServer {
 		}
 	}()
 	return d
+}
+
+// typeCAA is the CAA resource record type (RFC 8659), which dnsmessage
+// does not name.
+const typeCAA = dnsmessage.Type(257)
+
+func (d *dnsServer) setCAA(name string, recs ...caaRecord) {
+	d.mu.Lock()
+	d.caa[name] = recs
+	d.mu.Unlock()
 }
 
 func (d *dnsServer) setTXT(name, value string) {

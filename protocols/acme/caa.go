@@ -1,0 +1,163 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// CAA (RFC 8659): with acme.validation.caa_identities set, a DNS name is
+// issued only if its domain's CAA records let one of those identities
+// issue, as a public CA must do (CA/Browser Forum Baseline Requirements
+// 3.2.2.8). The check runs after a challenge validated, so a refusal
+// turns the authorization invalid with a caa problem naming the record.
+// Without identities (the default) nothing is looked up: a private CA
+// that no CAA record names would otherwise be refused wherever a domain
+// allows only public CAs.
+
+// caaChecker looks up CAA records with the validator's resolver.
+type caaChecker struct {
+	identities []string // lower case, without a trailing dot
+	// resolver is host:port of the resolver asked (acme.validation.resolver);
+	// empty: the system's, read from /etc/resolv.conf at each lookup.
+	resolver string
+	client   *dns.Client
+}
+
+// newCAAChecker makes a checker for identities that asks resolver; nil
+// without identities.
+func newCAAChecker(identities []string, resolver string) *caaChecker {
+	if len(identities) == 0 {
+		return nil
+	}
+	c := &caaChecker{resolver: resolver, client: &dns.Client{Timeout: 5 * time.Second}}
+	for _, id := range identities {
+		c.identities = append(c.identities, strings.TrimSuffix(strings.ToLower(id), "."))
+	}
+	return c
+}
+
+// servers are the resolvers to ask, in turn.
+func (c *caaChecker) servers() ([]string, error) {
+	if c.resolver != "" {
+		return []string{c.resolver}, nil
+	}
+	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range cc.Servers {
+		out = append(out, net.JoinHostPort(s, cc.Port))
+	}
+	return out, nil
+}
+
+// check reports whether CAA lets the gateway issue for name (wildcard: a
+// certificate for *.name), or the caa or dns problem that says why not.
+func (c *caaChecker) check(ctx context.Context, name string, wildcard bool) error {
+	set, at, err := c.relevant(ctx, strings.TrimSuffix(strings.ToLower(name), "."))
+	if err != nil {
+		return err
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	var issue, issuewild []*dns.CAA
+	for _, r := range set {
+		switch strings.ToLower(r.Tag) {
+		case "issue":
+			issue = append(issue, r)
+		case "issuewild":
+			issuewild = append(issuewild, r)
+		case "iodef", "issuemail", "issuevmc", "contactemail", "contactphone":
+		default:
+			if r.Flag&128 != 0 {
+				return prob(probCAA, http.StatusForbidden, "CAA record at %s has a critical property %q the gateway does not know: it may not issue for %s", at, r.Tag, name)
+			}
+		}
+	}
+	rules, kind := issue, "issue"
+	if wildcard && len(issuewild) > 0 {
+		rules, kind = issuewild, "issuewild"
+	}
+	if len(rules) == 0 {
+		return nil // CAA records, but none about issuing
+	}
+	var named []string
+	for _, r := range rules {
+		domain, _, _ := strings.Cut(r.Value, ";")
+		domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+		if slices.Contains(c.identities, domain) {
+			return nil
+		}
+		if domain == "" {
+			domain = `"" (no CA)`
+		}
+		named = append(named, domain)
+	}
+	return prob(probCAA, http.StatusForbidden, "CAA %s records at %s let %s issue for %s, not this gateway (%s)",
+		kind, at, strings.Join(named, ", "), name, strings.Join(c.identities, ", "))
+}
+
+// relevant finds the relevant CAA record set of name (RFC 8659 section
+// 3): the first non-empty one from name up its parents, short of the
+// root; at is where it was found.
+func (c *caaChecker) relevant(ctx context.Context, name string) (set []*dns.CAA, at string, err error) {
+	for x := name; x != ""; {
+		set, err := c.lookup(ctx, x)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(set) > 0 {
+			return set, x, nil
+		}
+		_, parent, ok := strings.Cut(x, ".")
+		if !ok {
+			break
+		}
+		x = parent
+	}
+	return nil, "", nil
+}
+
+// lookup asks for the CAA records of name. A name that does not exist has
+// none; any other failure to answer is a dns problem, since a CA must not
+// issue when it cannot tell (RFC 8659 section 3).
+func (c *caaChecker) lookup(ctx context.Context, name string) ([]*dns.CAA, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), dns.TypeCAA)
+	q.RecursionDesired = true
+	servers, last := c.servers()
+	if last == nil && len(servers) == 0 {
+		last = errors.New("no resolver in /etc/resolv.conf")
+	}
+	for _, server := range servers {
+		r, _, err := c.client.ExchangeContext(ctx, q, server)
+		if err != nil {
+			last = err
+			continue
+		}
+		switch r.Rcode {
+		case dns.RcodeSuccess, dns.RcodeNameError:
+		default:
+			last = fmt.Errorf("%s answered %s", server, dns.RcodeToString[r.Rcode])
+			continue
+		}
+		var out []*dns.CAA
+		for _, rr := range r.Answer {
+			if caa, ok := rr.(*dns.CAA); ok {
+				out = append(out, caa)
+			}
+		}
+		return out, nil
+	}
+	return nil, prob(probDNS, http.StatusBadRequest, "CAA lookup of %s failed: %v", name, last)
+}

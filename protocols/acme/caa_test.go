@@ -1,0 +1,114 @@
+package acme
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/test/teststore"
+)
+
+// With acme.validation.caa_identities, an authorization is valid only
+// where CAA (RFC 8659) lets one of them issue: the relevant record set is
+// the nearest up the name's parents; issuewild rules a wildcard where
+// present; an unknown critical property forbids; no record, or records
+// about other things than issuing, allow. A refusal is a caa problem
+// naming the record, and the order turns invalid.
+func TestCAA(t *testing.T) {
+	st := teststore.SQLite(t)
+	dns := startDNS(t)
+	h01 := startHTTP01(t)
+	f := newFixture(t, st, config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true,
+		CAAIdentities: []string{"pki.example.net"}}, Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
+	dns.setCAA("ours.test", caaRecord{0, "issue", "pki.example.net; account=1"}, caaRecord{0, "iodef", "mailto:sec@ours.test"})
+	dns.setCAA("theirs.test", caaRecord{0, "issue", "letsencrypt.org"})
+	dns.setCAA("nobody.test", caaRecord{0, "issue", ";"})
+	dns.setCAA("report.test", caaRecord{0, "iodef", "mailto:sec@report.test"})
+	dns.setCAA("critical.test", caaRecord{128, "tbs", "x"}, caaRecord{0, "issue", "pki.example.net"})
+	dns.setCAA("wild.test", caaRecord{0, "issue", "pki.example.net"}, caaRecord{0, "issuewild", "letsencrypt.org"})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	authorize := func(name string) error {
+		t.Helper()
+		o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+		if err != nil {
+			t.Fatalf("AuthorizeOrder(%s): %v", name, err)
+		}
+		z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range z.Challenges {
+			switch {
+			case ch.Type == "dns-01" && z.Wildcard:
+				rec, _ := c.DNS01ChallengeRecord(ch.Token)
+				dns.setTXT("_acme-challenge."+z.Identifier.Value, rec)
+			case ch.Type == "http-01" && !z.Wildcard:
+				body, _ := c.HTTP01ChallengeResponse(ch.Token)
+				h01.set(c.HTTP01ChallengePath(ch.Token), body)
+			default:
+				continue
+			}
+			if _, err := c.Accept(ctx, ch); err != nil {
+				t.Fatalf("Accept: %v", err)
+			}
+		}
+		_, err = c.WaitAuthorization(ctx, o.AuthzURLs[0])
+		return err
+	}
+	for _, tc := range []struct {
+		name string
+		want string // "" for allowed
+	}{
+		{"www.ours.test", ""},
+		{"a.b.ours.test", ""},
+		{"plain.test", ""}, // no CAA anywhere
+		{"www.report.test", ""},
+		{"www.theirs.test", "CAA issue records at theirs.test let letsencrypt.org issue for www.theirs.test, not this gateway (pki.example.net)"},
+		{"x.y.theirs.test", "at theirs.test"},
+		{"nobody.test", `"" (no CA)`},
+		{"critical.test", `critical property "tbs"`},
+		{"www.wild.test", ""},
+		{"*.wild.test", "CAA issuewild records at wild.test let letsencrypt.org issue"},
+	} {
+		err := authorize(tc.name)
+		var ae *xacme.AuthorizationError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want valid", tc.name, err)
+		case tc.want != "" && (!errors.As(err, &ae) || !strings.Contains(err.Error(), "caa") || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want a caa problem saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// A resolver that does not answer is a dns problem: a CA must not issue
+// when it cannot tell what CAA says.
+func TestCAALookupFailure(t *testing.T) {
+	c := newCAAChecker([]string{"pki.example.net"}, "127.0.0.1:1")
+	c.client.Timeout = 200 * time.Millisecond
+	err := c.check(t.Context(), "www.example.com", false)
+	p, ok := toProblem(err)
+	if !ok || p.Type != probDNS || !strings.Contains(p.Detail, "CAA lookup of www.example.com failed") {
+		t.Fatalf("check() = %v, want a dns problem", err)
+	}
+	if newCAAChecker(nil, "") != nil {
+		t.Error("a checker without identities")
+	}
+}
