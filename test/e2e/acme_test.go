@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -212,6 +213,12 @@ func TestACMEWithLego(t *testing.T) {
 	setupQuickstart(t, gdir)
 	offerProfile(t, gdir, "default", "short")
 	addProfile(t, gdir, shortProfile)
+	// CAA is checked, the gateway answering to "pki.gateway.test".
+	cfgPath := filepath.Join(gdir, "var", "gateway.yaml")
+	y := strings.Replace(readFile(t, cfgPath), "  validation:\n", "  validation:\n    caa_identities: [pki.gateway.test]\n", 1)
+	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	e.g = e.start(t, gdir)
 	e.dir = e.directory(t, e.g, "default")
 	env := []string{"LEGO_CA_CERTIFICATES=" + e.rootPEM()}
@@ -251,6 +258,30 @@ func TestACMEWithLego(t *testing.T) {
 		renewed := leafOf(t, filepath.Join(d, "certificates", "h.test.crt"))
 		if renewed.SerialNumber.Cmp(old.SerialNumber) == 0 {
 			t.Errorf("lego renew did not renew a revoked certificate")
+		}
+	})
+	// CAA records (served by challtestsrv) that name another CA refuse the
+	// name with a caa problem; one that names the gateway lets it issue.
+	t.Run("CAA", func(t *testing.T) {
+		addCAA := func(host, tag, value string) {
+			t.Helper()
+			b, _ := json.Marshal(map[string]any{"host": host, "policies": []map[string]string{{"tag": tag, "value": value}}})
+			resp, err := http.Post("http://"+e.management+"/add-caa", "application/json", bytes.NewReader(b))
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("challtestsrv add-caa %s: %v %v", host, err, resp)
+			}
+			resp.Body.Close()
+		}
+		addCAA("caa-other.test", "issue", "letsencrypt.org")
+		addCAA("caa-ours.test", "issue", "pki.gateway.test")
+		d := t.TempDir()
+		lg(t, d, "--http", "--http.port", ":"+e.http01, "-d", "www.caa-ours.test", "run")
+		leafOf(t, filepath.Join(d, "certificates", "www.caa-ours.test.crt"))
+		cmd := exec.Command(lego, "--server", e.dir, "--email", "ops@example.org", "--accept-tos", "--path", d,
+			"--http", "--http.port", ":"+e.http01, "-d", "www.caa-other.test", "run")
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "caa") || !strings.Contains(string(out), "letsencrypt.org") {
+			t.Errorf("lego for a name whose CAA names another CA: %v\n%s", err, out)
 		}
 	})
 	t.Run("tls-alpn-01", func(t *testing.T) {
