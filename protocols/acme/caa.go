@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgw/gateway/storage"
 	"github.com/miekg/dns"
 )
 
@@ -21,6 +22,19 @@ import (
 // Without identities (the default) nothing is looked up: a private CA
 // that no CAA record names would otherwise be refused wherever a domain
 // allows only public CAs.
+
+// signsItself reports whether the gateway's own CA would issue for the
+// order of a: the CAA records that matter to an external CA's
+// certificates are that CA's to check, under its own identities. An
+// order that cannot be read is taken as the gateway's (the safe side).
+func (s *Server) signsItself(ctx context.Context, a storage.ACMEAuthz) bool {
+	o, err := s.store.GetACMEOrder(ctx, a.OrderID)
+	if err != nil {
+		return true
+	}
+	p := s.profiles[o.Profile]
+	return p == nil || p.Upstream == ""
+}
 
 // caaChecker looks up CAA records with the validator's resolver.
 type caaChecker struct {

@@ -14,6 +14,7 @@ import (
 
 	xacme "golang.org/x/crypto/acme"
 
+	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/test/teststore"
 )
@@ -95,6 +96,22 @@ func TestCAA(t *testing.T) {
 		case tc.want != "" && (!errors.As(err, &ae) || !strings.Contains(err.Error(), "caa") || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want a caa problem saying %q", tc.name, err, tc.want)
 		}
+	}
+
+	// An order of a profile backed by an external CA leaves CAA to that
+	// CA, which checks it under its own identities.
+	p, err := ca.CompileProfile(func() config.Profile { p := testProfile(); p.Name, p.CA, p.Upstream = "ext", "", "ext-ca"; return p }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.core.Profiles["ext"] = p
+	ext := &xacme.Client{Key: key, DirectoryURL: f.ts.URL + "/acme/ext/directory", HTTPClient: c.HTTPClient}
+	if _, err := ext.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	c = ext
+	if err := authorize("www.theirs.test"); err != nil {
+		t.Errorf("an order for an external CA: %v, want valid whatever CAA names", err)
 	}
 }
 

@@ -150,7 +150,7 @@ func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c stora
 	ctx, cancel := context.WithTimeout(ctx, s.set.ValidationTimeout)
 	defer cancel()
 	verr := s.val.validate(ctx, c.Type, a.Identifier, c.Token, keyAuth)
-	if verr == nil && s.caa != nil && a.Identifier.Type == "dns" {
+	if verr == nil && s.caa != nil && a.Identifier.Type == "dns" && s.signsItself(ctx, a) {
 		verr = s.caa.check(ctx, a.Identifier.Value, a.Wildcard)
 	}
 	if verr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
