@@ -17,7 +17,7 @@ import (
 // An export of the audit trail is what an auditor takes away and checks
 // where neither the database nor the token is: newline-delimited JSON,
 // the audit key's public key first, then every checkpoint, then every
-// event, in order. VerifyAudit runs on it (ReadAuditExport) as on the
+// event, in order. VerifyAuditExport checks it as VerifyAudit checks the
 // store; pinning the public key the auditor got from the operator (not
 // the one in the file) is what makes the check mean something.
 
@@ -59,59 +59,79 @@ func ExportAudit(ctx context.Context, st AuditReader, pub crypto.PublicKey, w io
 	return events, checkpoints, err
 }
 
-// AuditExport is an export read back: an AuditReader for VerifyAudit,
-// and the public key it names.
-type AuditExport struct {
-	PublicKey   crypto.PublicKey
-	events      []storage.AuditEvent
-	checkpoints []storage.AuditCheckpoint
-}
-
-// ReadAuditExport reads an export (ExportAudit), whole, into memory.
-func ReadAuditExport(r io.Reader) (*AuditExport, error) {
-	x := &AuditExport{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	for n := 1; sc.Scan(); n++ {
+// VerifyAuditExport checks an export (ExportAudit) as VerifyAudit checks
+// the store, reading it once, line by line: it keeps the checkpoints and
+// the hash of the stretch at hand, not the events, so an export of any
+// size verifies in little memory. The events must come in ID order, as
+// ExportAudit writes them. pinned is the audit key's public key as the
+// auditor got it from the operator; nil takes the one the export names
+// (used says which was taken), which proves only that the export is
+// consistent with itself.
+func VerifyAuditExport(r io.Reader, pinned crypto.PublicKey) (v AuditVerification, used crypto.PublicKey, err error) {
+	used = pinned
+	var cps []storage.AuditCheckpoint
+	var sc *sealChecker
+	lastID := int64(-1)
+	lines := bufio.NewScanner(r)
+	lines.Buffer(make([]byte, 64<<10), 64<<20)
+	for n := 1; lines.Scan(); n++ {
 		var l exportLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, errs.Wrap(errs.Malformed, err, "audit export line %d", n)
+		if err := json.Unmarshal(lines.Bytes(), &l); err != nil {
+			return v, used, errs.Wrap(errs.Malformed, err, "audit export line %d", n)
 		}
 		switch {
 		case l.PublicKey != "":
 			b, _ := pem.Decode([]byte(l.PublicKey))
 			if b == nil {
-				return nil, errs.New(errs.Malformed, "audit export line %d: the public key is not PEM", n)
+				return v, used, errs.New(errs.Malformed, "audit export line %d: the public key is not PEM", n)
 			}
 			pub, err := x509.ParsePKIXPublicKey(b.Bytes)
 			if err != nil {
-				return nil, errs.Wrap(errs.Malformed, err, "audit export line %d: public key", n)
+				return v, used, errs.Wrap(errs.Malformed, err, "audit export line %d: public key", n)
 			}
-			x.PublicKey = pub
+			if used == nil {
+				used = pub
+			}
 		case l.Checkpoint != nil:
-			x.checkpoints = append(x.checkpoints, *l.Checkpoint)
+			if sc != nil {
+				return v, used, errs.New(errs.Malformed, "audit export line %d: a checkpoint after the events; checkpoints come first", n)
+			}
+			cps = append(cps, *l.Checkpoint)
 		case l.Event != nil:
-			x.events = append(x.events, *l.Event)
+			if l.Event.ID < lastID {
+				return v, used, errs.New(errs.Malformed, "audit export line %d: event %d after event %d; events come in ID order", n, l.Event.ID, lastID)
+			}
+			lastID = l.Event.ID
+			if sc == nil {
+				if sc, err = startExportCheck(used, cps); err != nil {
+					return v, used, err
+				}
+			}
+			if err := sc.event(*l.Event); err != nil {
+				return sc.v, used, err
+			}
 		default:
-			return nil, errs.New(errs.Malformed, "audit export line %d holds no key, checkpoint or event", n)
+			return v, used, errs.New(errs.Malformed, "audit export line %d holds no key, checkpoint or event", n)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, errs.Wrap(errs.Malformed, err, "audit export")
+	if err := lines.Err(); err != nil {
+		return v, used, errs.Wrap(errs.Malformed, err, "audit export")
 	}
-	sort.SliceStable(x.events, func(i, j int) bool { return x.events[i].ID < x.events[j].ID })
-	sort.SliceStable(x.checkpoints, func(i, j int) bool { return x.checkpoints[i].Seq < x.checkpoints[j].Seq })
-	return x, nil
+	if sc == nil {
+		if sc, err = startExportCheck(used, cps); err != nil {
+			return v, used, err
+		}
+	}
+	v, err = sc.end()
+	return v, used, err
 }
 
-// AuditEventsAfter implements AuditReader.
-func (x *AuditExport) AuditEventsAfter(_ context.Context, afterID int64, limit int) ([]storage.AuditEvent, error) {
-	i := sort.Search(len(x.events), func(i int) bool { return x.events[i].ID > afterID })
-	return x.events[i:min(len(x.events), i+limit)], nil
-}
-
-// ListAuditCheckpoints implements AuditReader.
-func (x *AuditExport) ListAuditCheckpoints(_ context.Context, afterSeq int64, limit int) ([]storage.AuditCheckpoint, error) {
-	i := sort.Search(len(x.checkpoints), func(i int) bool { return x.checkpoints[i].Seq > afterSeq })
-	return x.checkpoints[i:min(len(x.checkpoints), i+limit)], nil
+// startExportCheck begins checking an export's events under cps, sorted
+// by Seq, with pub.
+func startExportCheck(pub crypto.PublicKey, cps []storage.AuditCheckpoint) (*sealChecker, error) {
+	if pub == nil {
+		return nil, errs.New(errs.Malformed, "the audit export names no public key: give the audit key's")
+	}
+	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Seq < cps[j].Seq })
+	return newSealChecker(pub, cps)
 }

@@ -132,8 +132,7 @@ func (c *Checkpointer) Watch(ctx context.Context, interval time.Duration) {
 	})
 }
 
-// AuditReader is what VerifyAudit reads: the store, or an export of it
-// (ReadAuditExport).
+// AuditReader is what VerifyAudit reads: the store.
 type AuditReader interface {
 	AuditEventsAfter(ctx context.Context, afterID int64, limit int) ([]storage.AuditEvent, error)
 	ListAuditCheckpoints(ctx context.Context, afterSeq int64, limit int) ([]storage.AuditCheckpoint, error)
@@ -153,50 +152,113 @@ type AuditVerification struct {
 // and its hash is the chain over the events it seals as the store has
 // them now. The first discrepancy is an error saying which checkpoint and
 // which events; a trail that passes is reported with what is sealed and
-// what is not yet.
+// what is not yet. The checkpoints are read first (one per
+// checkpoint_every), then the events in one pass.
 func VerifyAudit(ctx context.Context, st AuditReader, pub crypto.PublicKey) (AuditVerification, error) {
+	var cps []storage.AuditCheckpoint
+	if err := eachCheckpoint(ctx, st, func(cp storage.AuditCheckpoint) error { cps = append(cps, cp); return nil }); err != nil {
+		return AuditVerification{}, err
+	}
+	sc, err := newSealChecker(pub, cps)
+	if err != nil {
+		return AuditVerification{}, err
+	}
+	var verr error
+	err = eachEventAfter(ctx, st, 0, func(e storage.AuditEvent) bool {
+		verr = sc.event(e)
+		return verr == nil
+	})
+	if err == nil {
+		err = verr
+	}
+	if err != nil {
+		return sc.v, err
+	}
+	return sc.end()
+}
+
+// sealChecker follows the audit events in ID order through the
+// checkpoints that seal them, checking each checkpoint as it comes to it
+// (its sequence and signature) and as it leaves it (the chain over its
+// events).
+type sealChecker struct {
+	key   *ecdsa.PublicKey
+	cps   []storage.AuditCheckpoint // those still to come, Seq order
+	cur   *storage.AuditCheckpoint  // the one sealing the events now read; nil past the last
+	prev  storage.AuditCheckpoint   // the one before cur
+	chain hash.Hash
+	n     int // events chained for cur
+	v     AuditVerification
+}
+
+func newSealChecker(pub crypto.PublicKey, cps []storage.AuditCheckpoint) (*sealChecker, error) {
 	key, ok := pub.(*ecdsa.PublicKey)
 	if !ok {
-		return AuditVerification{}, errs.New(errs.Config, "the audit key is not an ECDSA key")
+		return nil, errs.New(errs.Config, "the audit key is not an ECDSA key")
 	}
-	var v AuditVerification
-	var prev storage.AuditCheckpoint
-	err := eachCheckpoint(ctx, st, func(cp storage.AuditCheckpoint) error {
-		if cp.Seq != prev.Seq+1 {
-			return errs.New(errs.Conflict, "audit checkpoint %d is missing: checkpoint %d follows %d", prev.Seq+1, cp.Seq, prev.Seq)
-		}
-		digest := sha256.Sum256(CheckpointMessage(cp))
-		if !ecdsa.VerifyASN1(key, digest[:], cp.Signature) {
-			return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): its signature does not verify with the audit key: it was changed, or made with another key",
-				cp.Seq, prev.LastID+1, cp.LastID)
-		}
-		chain := sha256.New()
-		chain.Write(prev.Hash)
-		n := 0
-		err := eachEventAfter(ctx, st, prev.LastID, func(e storage.AuditEvent) bool {
-			if e.ID > cp.LastID {
-				return false
-			}
-			chainEvent(chain, e)
-			n++
-			return true
-		})
-		if err != nil {
+	sc := &sealChecker{key: key, cps: cps}
+	return sc, sc.open()
+}
+
+// open takes up the next checkpoint, if any.
+func (sc *sealChecker) open() error {
+	if len(sc.cps) == 0 {
+		sc.cur = nil
+		return nil
+	}
+	cp := sc.cps[0]
+	sc.cps = sc.cps[1:]
+	if cp.Seq != sc.prev.Seq+1 {
+		return errs.New(errs.Conflict, "audit checkpoint %d is missing: checkpoint %d follows %d", sc.prev.Seq+1, cp.Seq, sc.prev.Seq)
+	}
+	digest := sha256.Sum256(CheckpointMessage(cp))
+	if !ecdsa.VerifyASN1(sc.key, digest[:], cp.Signature) {
+		return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): its signature does not verify with the audit key: it was changed, or made with another key",
+			cp.Seq, sc.prev.LastID+1, cp.LastID)
+	}
+	sc.cur, sc.n = &cp, 0
+	sc.chain = sha256.New()
+	sc.chain.Write(sc.prev.Hash)
+	return nil
+}
+
+// close compares what cur sealed with the events read for it, and opens
+// the next checkpoint.
+func (sc *sealChecker) close() error {
+	cp := *sc.cur
+	if sc.n != cp.Events || !bytes.Equal(sc.chain.Sum(nil), cp.Hash) {
+		return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): the events do not match what was sealed: an event was changed, added or removed (%d events now, %d sealed)",
+			cp.Seq, sc.prev.LastID+1, cp.LastID, sc.n, cp.Events)
+	}
+	sc.v.Checkpoints, sc.v.Sealed, sc.v.LastID, sc.v.LastAt = sc.v.Checkpoints+1, sc.v.Sealed+sc.n, cp.LastID, cp.At
+	sc.prev = cp
+	return sc.open()
+}
+
+// event takes the next event, in ID order.
+func (sc *sealChecker) event(e storage.AuditEvent) error {
+	for sc.cur != nil && e.ID > sc.cur.LastID {
+		if err := sc.close(); err != nil {
 			return err
 		}
-		if n != cp.Events || !bytes.Equal(chain.Sum(nil), cp.Hash) {
-			return errs.New(errs.Conflict, "audit checkpoint %d (events %d to %d): the events do not match what was sealed: an event was changed, added or removed (%d events now, %d sealed)",
-				cp.Seq, prev.LastID+1, cp.LastID, n, cp.Events)
-		}
-		v.Checkpoints, v.Sealed, v.LastID, v.LastAt = v.Checkpoints+1, v.Sealed+n, cp.LastID, cp.At
-		prev = cp
-		return nil
-	})
-	if err != nil {
-		return v, err
 	}
-	err = eachEventAfter(ctx, st, prev.LastID, func(storage.AuditEvent) bool { v.Unsealed++; return true })
-	return v, err
+	if sc.cur == nil {
+		sc.v.Unsealed++
+		return nil
+	}
+	chainEvent(sc.chain, e)
+	sc.n++
+	return nil
+}
+
+// end closes the checkpoints after the last event and reports.
+func (sc *sealChecker) end() (AuditVerification, error) {
+	for sc.cur != nil {
+		if err := sc.close(); err != nil {
+			return sc.v, err
+		}
+	}
+	return sc.v, nil
 }
 
 // CheckpointMessage is what the audit key signs for cp (its SHA-256).

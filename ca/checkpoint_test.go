@@ -1,7 +1,10 @@
 package ca_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -208,5 +211,71 @@ func TestAuditCheckpointsOnSoftHSM(t *testing.T) {
 	}
 	if v, err := ca.VerifyAudit(ctx, s.store, key.Public()); err != nil || v.Sealed != 3 {
 		t.Fatalf("VerifyAudit() = %+v, %v", v, err)
+	}
+}
+
+// An export verifies in one pass, as the store does: with the pinned key
+// or the one it names; an event changed in it, events out of order, a
+// checkpoint after the events, a key that did not seal it, or no key at
+// all are refused, naming the line or the checkpoint.
+func TestVerifyAuditExport(t *testing.T) {
+	ctx := context.Background()
+	st := teststore.SQLite(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	key := auditKey(t, "gateway-audit")
+	for i := range 7 {
+		if _, err := st.AppendAudit(ctx, storage.AuditEvent{At: now.Add(-time.Hour), Actor: "test", Action: "issue", Serial: fmt.Sprintf("%x", i+1), DER: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &ca.Checkpointer{Store: st, Key: key, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }}
+	if _, err := c.SealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AppendAudit(ctx, storage.AuditEvent{At: now, Actor: "test", Action: "revoke"}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, _, err := ca.ExportAudit(ctx, st, key.Public(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	lines = lines[:len(lines)-1] // the empty string after the last newline
+	join := func(ls ...string) *strings.Reader { return strings.NewReader(strings.Join(ls, "")) }
+
+	want, err := ca.VerifyAudit(ctx, st, key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pinned := range []crypto.PublicKey{key.Public(), nil} {
+		v, used, err := ca.VerifyAuditExport(join(lines...), pinned)
+		if err != nil || v != want || used == nil {
+			t.Fatalf("VerifyAuditExport(pinned %v) = %+v, %v; the store: %+v", pinned != nil, v, err, want)
+		}
+	}
+
+	// lines: the key, one checkpoint, 8 events.
+	changed := slices.Clone(lines)
+	changed[4] = strings.Replace(changed[4], `"Actor":"test"`, `"Actor":"someone"`, 1)
+	swapped := slices.Clone(lines)
+	swapped[3], swapped[4] = swapped[4], swapped[3]
+	late := append(append([]string{lines[0]}, lines[2:]...), lines[1])
+	for _, tc := range []struct {
+		name   string
+		in     *strings.Reader
+		pinned crypto.PublicKey
+		kind   errs.Kind
+		want   string
+	}{
+		{"an event changed", join(changed...), key.Public(), errs.Conflict, "audit checkpoint 1 (events 1 to 7): the events do not match"},
+		{"events swapped", join(swapped...), key.Public(), errs.Malformed, "line 5: event 2 after event 3"},
+		{"a checkpoint after the events", join(late...), key.Public(), errs.Malformed, "a checkpoint after the events"},
+		{"another key", join(lines...), auditKey(t, "other").Public(), errs.Conflict, "its signature does not verify"},
+		{"no key", join(lines[1:]...), nil, errs.Malformed, "names no public key"},
+		{"not JSON", join(lines[0], "{\n"), key.Public(), errs.Malformed, "line 2"},
+	} {
+		if _, _, err := ca.VerifyAuditExport(tc.in, tc.pinned); !errs.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: VerifyAuditExport() = %v, want %v saying %q", tc.name, err, tc.kind, tc.want)
+		}
 	}
 }

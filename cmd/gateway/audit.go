@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
@@ -89,7 +90,7 @@ func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stder
 		return errUsage
 	}
 	if verb == "verify" && *file != "" {
-		return verifyExport(ctx, *file, *pubFile, stdout)
+		return verifyExport(*file, *pubFile, stdout)
 	}
 	d, err := openConfigDeps(ctx, *cfgPath, stderr)
 	if err != nil {
@@ -138,17 +139,8 @@ func cmdAuditSeal(ctx context.Context, verb string, args []string, stdout, stder
 
 // verifyExport checks an export of the audit trail with the public key
 // in pubFile, or the one the export names.
-func verifyExport(ctx context.Context, file, pubFile string, stdout io.Writer) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	x, err := ca.ReadAuditExport(f)
-	f.Close()
-	if err != nil {
-		return err
-	}
-	pub := x.PublicKey
+func verifyExport(file, pubFile string, stdout io.Writer) error {
+	var pub crypto.PublicKey
 	if pubFile != "" {
 		b, err := os.ReadFile(pubFile)
 		if err != nil {
@@ -164,12 +156,14 @@ func verifyExport(ctx context.Context, file, pubFile string, stdout io.Writer) e
 	} else {
 		fmt.Fprintln(stdout, "checked with the public key in the export; give -pubkey to check against the key you trust")
 	}
-	if pub == nil {
-		return fmt.Errorf("%s names no public key: give -pubkey", file)
-	}
-	v, err := ca.VerifyAudit(ctx, x, pub)
+	f, err := os.Open(file)
 	if err != nil {
 		return err
+	}
+	defer f.Close()
+	v, _, err := ca.VerifyAuditExport(f, pub)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	printVerification(stdout, v)
 	return nil
