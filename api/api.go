@@ -193,6 +193,8 @@ const (
 //	POST /certificates/{serial}/pkcs12        issue   PKCS#12 (with a held key)
 //	POST /certificates/revoke                 revoke  revoke every active certificate a filter selects
 //	POST /certificates/{serial}/revoke        revoke  revoke with an RFC 5280 reason
+//	POST /blocked-keys                        revoke  block a key: nothing is issued for it any more
+//	GET  /blocked-keys                        read    the blocked keys
 //	POST /certificates/{serial}/release-hold  revoke  make a certificate on hold active again
 //	POST /certificates/{serial}/auto-renew    admin   switch server-driven renewal
 //	POST /certificates/{serial}/renew         issue   issue its successor now (same profile and names)
@@ -256,6 +258,8 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRead)).Get("/certificates/{serial}/pem", a.pem)
 		r.With(a.require(scopeIssue)).Post("/certificates/{serial}/pkcs12", a.pkcs12)
 		r.With(a.require(scopeRevoke)).Post("/certificates/revoke", a.bulkRevoke)
+		r.With(a.require(scopeRevoke)).Post("/blocked-keys", a.blockKey)
+		r.With(a.require(scopeRead)).Get("/blocked-keys", a.blockedKeys)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/release-hold", a.releaseHold)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)

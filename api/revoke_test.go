@@ -68,11 +68,12 @@ func TestRevoke(t *testing.T) {
 		e.do("POST", "/api/v1/certificates/not-hex/revoke", revoker, nil).problem(t, 400, "malformed", "not-hex")
 		e.do("POST", path, revoker, map[string]string{"reason": "keyCompromise", "comment": "x"}).problem(t, 400, "malformed", `"comment"`)
 
-		// The audit trail names who revoked, and why.
+		// The audit trail names who revoked, and why; keyCompromise
+		// blocked the key.
 		var ev auditPage
 		e.do("GET", "/api/v1/audit?serial="+a.Serial, admin, nil).decode(t, http.StatusOK, &ev)
-		if len(ev.Events) != 2 || ev.Events[0].Action != "revoke" || ev.Events[0].Actor != revoker || ev.Events[0].Detail != "reason=1" ||
-			ev.Events[1].Action != "issue" {
+		if len(ev.Events) != 3 || ev.Events[0].Action != "block-key" || ev.Events[1].Action != "revoke" || ev.Events[1].Actor != revoker ||
+			ev.Events[1].Detail != "reason=1" || ev.Events[2].Action != "issue" {
 			t.Errorf("audit: %+v", ev.Events)
 		}
 	})

@@ -41,6 +41,7 @@ type CoreStore interface {
 	ExpiringUntold(ctx context.Context, profile string, now, until time.Time, limit int) ([]storage.Certificate, error)
 	MarkExpiryTold(ctx context.Context, serial string, at time.Time) (bool, error)
 	ApprovalStore
+	storage.BlockedKeyStore
 }
 
 // Core is the one issuance path every protocol calls: a protocol turns its
@@ -89,6 +90,8 @@ type Core struct {
 	// (RFC 4211), whose proof of possession the parser verifies. A method
 	// without one keeps PKCS#10 only.
 	RequestParsers map[string]RequestParser
+
+	blocked blockedKeys
 }
 
 // RequestParser reads a certificate request that is not PKCS#10, with its
@@ -334,6 +337,9 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err := p.CheckKey(pub); err != nil {
 		return nil, err
 	}
+	if err := c.checkKeyBlocked(ctx, pub); err != nil {
+		return nil, err
+	}
 	if err := p.CheckNames(names); err != nil {
 		return nil, err
 	}
@@ -464,6 +470,9 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	if reason == reasonKeyCompromise {
+		c.blockRevokedKey(ctx, cert, requester)
+	}
 	if c.Observer != nil {
 		c.Observer.Revoked(cert.CA, reason)
 	}

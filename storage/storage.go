@@ -260,4 +260,5 @@ type Store interface {
 	TidyStore
 	AuditCheckpointStore
 	AuditForwardStore
+	BlockedKeyStore
 }
