@@ -39,7 +39,7 @@ func (a *API) blockKey(w http.ResponseWriter, r *http.Request) {
 		a.problem(w, r, err)
 		return
 	}
-	pub, err := publicKeyOf(body.PublicKey)
+	pub, err := PublicKeyOf(body.PublicKey)
 	if err != nil {
 		a.problem(w, r, err)
 		return
@@ -61,9 +61,9 @@ func (a *API) blockKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, blockedKeyJSON(k))
 }
 
-// publicKeyOf reads the public key of a PEM PUBLIC KEY, CERTIFICATE or
-// CERTIFICATE REQUEST.
-func publicKeyOf(p string) (crypto.PublicKey, error) {
+// PublicKeyOf reads the public key of a PEM PUBLIC KEY, CERTIFICATE or
+// CERTIFICATE REQUEST (the REST API's and gateway cert block-key's).
+func PublicKeyOf(p string) (crypto.PublicKey, error) {
 	b, _ := pem.Decode([]byte(p))
 	if b == nil {
 		return nil, errs.New(errs.Malformed, "field \"public_key\": not PEM")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -202,5 +203,73 @@ func cmdCertRevoke(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	fmt.Fprintf(stdout, "revoked certificate %s (%s)\n", s, api.ReasonName(reason))
+	return nil
+}
+
+// cmdCertBlockKey is `gateway cert block-key -file PEM -reason R`: nothing
+// is issued for the key any more (ca.Core.BlockKey), as POST
+// /api/v1/blocked-keys does.
+func cmdCertBlockKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cert block-key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	file := fs.String("file", "", "PEM file with the key: a PUBLIC KEY, or a CERTIFICATE or CERTIFICATE REQUEST carrying it")
+	reason := fs.String("reason", "", "why the key is blocked (required)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *file == "" || strings.TrimSpace(*reason) == "" {
+		fmt.Fprintln(stderr, "usage: gateway cert block-key -file PEM -reason R [-config FILE]")
+		return errUsage
+	}
+	b, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	pub, err := api.PublicKeyOf(string(b))
+	if err != nil {
+		return fmt.Errorf("-file %s: %w", *file, err)
+	}
+	d, core, err := openConfigCore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	k, blocked, err := core.BlockKey(ctx, pub, cliActor("gateway cert block-key"), strings.TrimSpace(*reason))
+	if err != nil {
+		return err
+	}
+	if !blocked {
+		fmt.Fprintf(stdout, "key %x was blocked already\n", k.Hash)
+		return nil
+	}
+	fmt.Fprintf(stdout, "blocked key %x: nothing is issued for it any more (running gateways refuse it within 10 seconds)\n", k.Hash)
+	return nil
+}
+
+// cmdCertBlockedKeys is `gateway cert blocked-keys`: the blocked keys,
+// oldest first, one per line: hash, when, by whom, the certificate whose
+// revocation blocked it (or -), why.
+func cmdCertBlockedKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cert blocked-keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: gateway cert blocked-keys [-config FILE]")
+		return errUsage
+	}
+	d, core, err := openConfigCore(ctx, *cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	keys, err := core.BlockedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		serial := k.Serial
+		if serial == "" {
+			serial = "-"
+		}
+		fmt.Fprintf(stdout, "%x  %s  %s  %s  %s\n", k.Hash, k.At.UTC().Format(time.RFC3339), k.By, serial, k.Reason)
+	}
 	return nil
 }

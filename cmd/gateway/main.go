@@ -45,6 +45,10 @@ commands:
                  list certificates of the inventory
   cert show -serial S [-pem] | cert revoke -serial S [-reason R]
                  show or revoke one certificate
+  cert revoke [-profile P] [-san S] ... [-dry-run]
+                 revoke every active certificate the filters select
+  cert block-key -file PEM -reason R | cert blocked-keys
+                 block a key (nothing is issued for it any more), list blocked keys
   audit list [-action A] [-actor A] [-serial S] [-within D]
                  print the audit trail, newest first
   audit seal | audit verify [-file EXPORT -pubkey PEM] | audit export -o FILE
@@ -144,6 +148,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return cmdCertShow(ctx, args[2:], stdout, stderr)
 			case "revoke":
 				return cmdCertRevoke(ctx, args[2:], stdout, stderr)
+			case "block-key":
+				return cmdCertBlockKey(ctx, args[2:], stdout, stderr)
+			case "blocked-keys":
+				return cmdCertBlockedKeys(ctx, args[2:], stdout, stderr)
 			}
 		}
 	case "backup":

@@ -469,6 +469,32 @@ func TestRevocationWithOpenSSL(t *testing.T) {
 		_, ok5 := listed(l, serial5)
 		return ok4 && ok5
 	})
+
+	// keyCompromise blocked both keys; an operator blocks one more, given
+	// as a CSR made with openssl, and the running gateway refuses a CSR
+	// for it within seconds.
+	if out := gw("cert", "blocked-keys"); !strings.Contains(out, serial4) || !strings.Contains(out, serial5) || !strings.Contains(out, "revoked for keyCompromise") {
+		t.Fatalf("gateway cert blocked-keys:\n%s", out)
+	}
+	key := filepath.Join(dir, "leaked.key")
+	openssl(t, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+	csr := openssl(t, "req", "-new", "-key", key, "-subj", "/CN=leaked.test", "-addext", "subjectAltName=DNS:leaked.test")
+	csrPath := filepath.Join(dir, "leaked.csr")
+	if err := os.WriteFile(csrPath, []byte(csr), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := gw("cert", "block-key", "-file", csrPath, "-reason", "found in a public repository"); !strings.Contains(out, "blocked key") {
+		t.Fatalf("gateway cert block-key:\n%s", out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(500 * time.Millisecond) { // its copy is up to 10 s old
+		code, body := e.api("POST", "/api/v1/profiles/default/certificates", map[string]any{"csr": csr})
+		if code == 400 && strings.Contains(string(body), "found in a public repository") {
+			break
+		}
+		if code != 201 || time.Now().After(deadline) {
+			t.Fatalf("a CSR for the blocked key: %d %s", code, body)
+		}
+	}
 }
 
 // Garbage, truncated and huge requests are answered malformedRequest, and
