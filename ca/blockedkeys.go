@@ -50,8 +50,9 @@ func KeyHash(pub crypto.PublicKey) ([]byte, error) {
 	return h[:], nil
 }
 
-// checkKeyBlocked refuses pub if it is blocked.
-func (c *Core) checkKeyBlocked(ctx context.Context, pub crypto.PublicKey) error {
+// CheckKeyBlocked refuses pub (errs.BadCSR) if it is blocked: issuance
+// asks it of every request, and the ACME server of account keys.
+func (c *Core) CheckKeyBlocked(ctx context.Context, pub crypto.PublicKey) error {
 	h, err := KeyHash(pub)
 	if err != nil {
 		return err

@@ -337,7 +337,7 @@ func (c *Core) issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	if err := p.CheckKey(pub); err != nil {
 		return nil, err
 	}
-	if err := c.checkKeyBlocked(ctx, pub); err != nil {
+	if err := c.CheckKeyBlocked(ctx, pub); err != nil {
 		return nil, err
 	}
 	if err := p.CheckNames(names); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -32,6 +33,17 @@ func accountBody(base string, a storage.ACMEAccount) accountJSON {
 
 // newAccount creates an account, or returns the existing one of the key
 // with 200 (section 7.3.1).
+// accountKeyAllowed refuses, as badPublicKey, an account key the gateway
+// blocked (a key whose certificate was revoked for keyCompromise is no
+// account key either, as at Let's Encrypt).
+func (s *Server) accountKeyAllowed(ctx context.Context, k *jose.JSONWebKey) error {
+	err := s.ca.CheckKeyBlocked(ctx, k.Key)
+	if errs.Is(err, errs.BadCSR) {
+		return prob(probBadPublicKey, http.StatusBadRequest, "account key: %s", strings.TrimPrefix(err.Error(), "the public key "))
+	}
+	return err
+}
+
 func (s *Server) newAccount(ctx context.Context, req *request) (*response, error) {
 	var p struct {
 		Contact              []string        `json:"contact"`
@@ -58,6 +70,9 @@ func (s *Server) newAccount(ctx context.Context, req *request) (*response, error
 	}
 	if p.OnlyReturnExisting {
 		return nil, prob(probAccountDoesNotExist, http.StatusBadRequest, "no account exists with this key")
+	}
+	if err := s.accountKeyAllowed(ctx, req.jwk); err != nil {
+		return nil, err
 	}
 	if s.set.TermsOfService != "" && !p.TermsOfServiceAgreed {
 		return nil, malformed("the terms of service must be agreed to (termsOfServiceAgreed)")

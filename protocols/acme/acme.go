@@ -23,6 +23,7 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
@@ -72,6 +73,7 @@ type CA interface {
 	Revoke(ctx context.Context, serial string, reason int, requester string) error
 	Bundle(ctx context.Context, serial string) (*ca.Bundle, error)
 	CheckNames(profile string, n ca.Names) error
+	CheckKeyBlocked(ctx context.Context, pub crypto.PublicKey) error
 }
 
 var _ CA = (*ca.Core)(nil)

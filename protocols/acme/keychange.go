@@ -56,6 +56,9 @@ func (s *Server) keyChange(ctx context.Context, req *request) (*response, error)
 	if err != nil {
 		return nil, malformed("inner JWS signature does not verify")
 	}
+	if err := s.accountKeyAllowed(ctx, newKey); err != nil {
+		return nil, err
+	}
 	var p struct {
 		Account string          `json:"account"`
 		OldKey  json.RawMessage `json:"oldKey"`
