@@ -17,7 +17,9 @@ import (
 // CAA (RFC 8659): with acme.validation.caa_identities set, a DNS name is
 // issued only if its domain's CAA records let one of those identities
 // issue, as a public CA must do (CA/Browser Forum Baseline Requirements
-// 3.2.2.8). The check runs after a challenge validated, so a refusal
+// 3.2.2.8). A record may narrow its permission with RFC 8657's
+// parameters: accounturi (only that ACME account) and validationmethods
+// (only those challenge types). The check runs after a challenge validated, so a refusal
 // turns the authorization invalid with a caa problem naming the record.
 // Without identities (the default) nothing is looked up: a private CA
 // that no CAA record names would otherwise be refused wherever a domain
@@ -75,8 +77,9 @@ func (c *caaChecker) servers() ([]string, error) {
 }
 
 // check reports whether CAA lets the gateway issue for name (wildcard: a
-// certificate for *.name), or the caa or dns problem that says why not.
-func (c *caaChecker) check(ctx context.Context, name string, wildcard bool) error {
+// certificate for *.name) to the ACME account at accountURI, validated by
+// method, or the caa or dns problem that says why not.
+func (c *caaChecker) check(ctx context.Context, name string, wildcard bool, accountURI, method string) error {
 	set, at, err := c.relevant(ctx, strings.TrimSuffix(strings.ToLower(name), "."))
 	if err != nil {
 		return err
@@ -105,20 +108,57 @@ func (c *caaChecker) check(ctx context.Context, name string, wildcard bool) erro
 	if len(rules) == 0 {
 		return nil // CAA records, but none about issuing
 	}
-	var named []string
+	var named, narrowed []string
 	for _, r := range rules {
-		domain, _, _ := strings.Cut(r.Value, ";")
+		domain, params, _ := strings.Cut(r.Value, ";")
 		domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
-		if slices.Contains(c.identities, domain) {
+		if !slices.Contains(c.identities, domain) {
+			if domain == "" {
+				domain = `"" (no CA)`
+			}
+			named = append(named, domain)
+			continue
+		}
+		why := caaParamsRefuse(params, accountURI, method)
+		if why == "" {
 			return nil
 		}
-		if domain == "" {
-			domain = `"" (no CA)`
-		}
-		named = append(named, domain)
+		narrowed = append(narrowed, why)
+	}
+	if len(narrowed) > 0 {
+		return prob(probCAA, http.StatusForbidden, "CAA %s records at %s name this gateway for %s, but %s",
+			kind, at, name, strings.Join(narrowed, "; or "))
 	}
 	return prob(probCAA, http.StatusForbidden, "CAA %s records at %s let %s issue for %s, not this gateway (%s)",
 		kind, at, strings.Join(named, ", "), name, strings.Join(c.identities, ", "))
+}
+
+// caaParamsRefuse says why the parameters of a CAA record naming the
+// gateway (RFC 8657) do not let accountURI issue after validating with
+// method, or "" when they do. Unknown parameters are ignored.
+func caaParamsRefuse(params, accountURI, method string) string {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok {
+			continue
+		}
+		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
+		switch k {
+		case "accounturi":
+			if v != accountURI {
+				return "only for the account " + v
+			}
+		case "validationmethods":
+			methods := strings.Split(strings.ToLower(v), ",")
+			for i := range methods {
+				methods[i] = strings.TrimSpace(methods[i])
+			}
+			if !slices.Contains(methods, method) {
+				return "only after validation by " + v + ", not " + method
+			}
+		}
+	}
+	return ""
 }
 
 // relevant finds the relevant CAA record set of name (RFC 8659 section

@@ -42,9 +42,16 @@ func TestCAA(t *testing.T) {
 	defer cancel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
-	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+	acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// RFC 8657: a record naming the gateway for one account, or for some
+	// validation methods only.
+	dns.setCAA("mine.test", caaRecord{0, "issue", "pki.example.net; accounturi=" + acct.URI})
+	dns.setCAA("notmine.test", caaRecord{0, "issue", "pki.example.net; accounturi=https://elsewhere.example/acct/1"})
+	dns.setCAA("dnsonly.test", caaRecord{0, "issue", "pki.example.net; validationmethods=dns-01"})
+	dns.setCAA("httpok.test", caaRecord{0, "issue", "pki.example.net; validationmethods=dns-01,http-01"})
 	authorize := func(name string) error {
 		t.Helper()
 		o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
@@ -87,6 +94,10 @@ func TestCAA(t *testing.T) {
 		{"critical.test", `critical property "tbs"`},
 		{"www.wild.test", ""},
 		{"*.wild.test", "CAA issuewild records at wild.test let letsencrypt.org issue"},
+		{"www.mine.test", ""},
+		{"www.notmine.test", "CAA issue records at notmine.test name this gateway for www.notmine.test, but only for the account https://elsewhere.example/acct/1"},
+		{"www.dnsonly.test", "only after validation by dns-01, not http-01"},
+		{"www.httpok.test", ""},
 	} {
 		err := authorize(tc.name)
 		var ae *xacme.AuthorizationError
@@ -120,7 +131,7 @@ func TestCAA(t *testing.T) {
 func TestCAALookupFailure(t *testing.T) {
 	c := newCAAChecker([]string{"pki.example.net"}, "127.0.0.1:1")
 	c.client.Timeout = 200 * time.Millisecond
-	err := c.check(t.Context(), "www.example.com", false)
+	err := c.check(t.Context(), "www.example.com", false, "https://gw.example/acme/default/acct/1", "http-01")
 	p, ok := toProblem(err)
 	if !ok || p.Type != probDNS || !strings.Contains(p.Detail, "CAA lookup of www.example.com failed") {
 		t.Fatalf("check() = %v, want a dns problem", err)

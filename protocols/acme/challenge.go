@@ -56,7 +56,8 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 		// the head start, until a replica's sweeper fails it
 		// (RunSweeper).
 		vctx, ch := context.WithoutCancel(ctx), c // c is re-read below
-		done := s.validating.start(c.ID, func() { s.runValidation(vctx, a, ch, keyAuth) })
+		account := s.accountURL(req.base, a.AccountID) // as CAA's accounturi names it (RFC 8657)
+		done := s.validating.start(c.ID, func() { s.runValidation(vctx, a, ch, keyAuth, account) })
 		// Give the validation a head start: a client that sees the
 		// outcome in this answer does not poll (x/crypto/acme would wait
 		// a second before its first look).
@@ -146,12 +147,12 @@ func (s *Server) Drain(ctx context.Context) {
 
 // runValidation validates and records the outcome on the challenge, the
 // authorization and, when every authorization is valid, the order.
-func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c storage.ACMEChallenge, keyAuth string) {
+func (s *Server) runValidation(ctx context.Context, a storage.ACMEAuthz, c storage.ACMEChallenge, keyAuth, account string) {
 	ctx, cancel := context.WithTimeout(ctx, s.set.ValidationTimeout)
 	defer cancel()
 	verr := s.val.validate(ctx, c.Type, a.Identifier, c.Token, keyAuth)
 	if verr == nil && s.caa != nil && a.Identifier.Type == "dns" && s.signsItself(ctx, a) {
-		verr = s.caa.check(ctx, a.Identifier.Value, a.Wildcard)
+		verr = s.caa.check(ctx, a.Identifier.Value, a.Wildcard, account, c.Type)
 	}
 	if verr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		verr = prob(probConnection, http.StatusBadRequest, "validation of %s timed out after %s", a.Identifier.Value, s.set.ValidationTimeout)
