@@ -195,6 +195,11 @@ func (c *caaChecker) lookup(ctx context.Context, name string) ([]*dns.CAA, error
 	}
 	for _, server := range servers {
 		r, _, err := c.client.ExchangeContext(ctx, q, server)
+		if err == nil && r.Truncated { // too long for UDP: ask again over TCP
+			tcp := *c.client
+			tcp.Net = "tcp"
+			r, _, err = tcp.ExchangeContext(ctx, q, server)
+		}
 		if err != nil {
 			last = err
 			continue
