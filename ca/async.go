@@ -74,6 +74,12 @@ func (c *Core) issueAsync(ctx context.Context, p *Profile, req IssueRequest, csr
 		bg := context.WithoutCancel(ctx)
 		issued, err := c.issue(bg, next)
 		c.complete(bg, r.ID, issued, err)
+		if err == nil && req.Replaces != "" {
+			// A renewal is linked to what it renews now, whether or not
+			// its requester comes back for it; what else the renewal
+			// does (EST's revoke_on_renewal) is the repeat's.
+			c.Renewed(bg, req.Replaces, issued.Serial, req.Requester, false)
+		}
 		if claimed.CompareAndSwap(false, true) {
 			done <- asyncResult{issued, err}
 			return

@@ -24,16 +24,25 @@ import (
 // CA issued authenticate re-enrollment and enrollment by TLS client
 // certificate, found in the inventory since the gateway holds no anchor of
 // that CA.
+// upstreamFixture is an EST server whose profile "ext" is backed by an
+// in-memory external CA, waiting 200ms for it, revoking what
+// re-enrollments replace; the user "device" has the password "secret".
+func upstreamFixture(t *testing.T, st storage.Store) (*fixture, *coretest.ExternalCA) {
+	t.Helper()
+	set := Settings{UpstreamWait: 200 * time.Millisecond, Profiles: map[string]ProfileSettings{
+		"ext": {Auth: []string{AuthBasic, AuthClientCert}, RevokeOnRenewal: true},
+	}}
+	f := newFixture(t, st, set, estProfile("ext", func(p *config.Profile) { p.CA, p.Upstream = "", "acme-ca" }))
+	up := coretest.NewExternalCA(t, f.clock.Now)
+	up.Register(t, st, "acme-ca")
+	f.core.Upstreams = map[string]ca.Upstream{"acme-ca": up}
+	f.addUser("ext", "device", "secret")
+	return f, up
+}
+
 func TestEnrollmentByExternalCA(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
-		set := Settings{UpstreamWait: 200 * time.Millisecond, Profiles: map[string]ProfileSettings{
-			"ext": {Auth: []string{AuthBasic, AuthClientCert}, RevokeOnRenewal: true},
-		}}
-		f := newFixture(t, st, set, estProfile("ext", func(p *config.Profile) { p.CA, p.Upstream = "", "acme-ca" }))
-		up := coretest.NewExternalCA(t, f.clock.Now)
-		up.Register(t, st, "acme-ca")
-		f.core.Upstreams = map[string]ca.Upstream{"acme-ca": up}
-		f.addUser("ext", "device", "secret")
+		f, up := upstreamFixture(t, st)
 		ctx := context.Background()
 		plain := f.client(clientOpts{})
 		enroll := func(c *http.Client, csr []byte, user, pass string) answer {
@@ -168,6 +177,51 @@ func TestEnrollmentByExternalCA(t *testing.T) {
 		certs, _, err := st.ListCertificates(ctx, storage.CertificateFilter{Profile: "ext", Limit: 100})
 		if err != nil || len(certs) != 5 || slices.ContainsFunc(certs, func(c storage.Certificate) bool { return c.Method != "est" }) {
 			t.Errorf("inventory: %d certificates, %v", len(certs), err)
+		}
+	})
+}
+
+// A re-enrollment the external CA takes longer for is answered 202; once
+// issued, the new certificate is linked to the one it renews whether or
+// not the device comes back, and the device's repeat gets it and revokes
+// the old one (revoke_on_renewal).
+func TestReenrollmentByExternalCAWaits(t *testing.T) {
+	teststore.Each(t, func(t *testing.T, st storage.Store) {
+		f, up := upstreamFixture(t, st)
+		ctx := context.Background()
+		key := newKey(t)
+		got := f.request(f.client(clientOpts{}), "POST", "/.well-known/est/ext/simpleenroll", b64(csrDER(t, key, "r.example.com", "r.example.com")), "device", "secret")
+		if got.status != http.StatusOK {
+			t.Fatalf("simpleenroll: %d %s", got.status, got.body)
+		}
+		old := certsFrom(t, got.body)[0]
+		oldSerial := ca.SerialHex(old.SerialNumber)
+		withOld := f.client(clientOpts{cert: tlsCert(old, key, up.Cert)})
+		up.Gate = make(chan struct{})
+		csr := b64(csrDER(t, newKey(t), "r.example.com", "r.example.com"))
+		reenroll := func() answer { return f.request(withOld, "POST", "/.well-known/est/ext/simplereenroll", csr, "", "") }
+		if got = reenroll(); got.status != http.StatusAccepted {
+			t.Fatalf("simplereenroll while the CA works: %d %s", got.status, got.body)
+		}
+		close(up.Gate)
+		var rec storage.Certificate
+		for deadline := time.Now().Add(10 * time.Second); rec.RenewedBy == ""; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the renewal was not linked to the certificate it renews within 10s")
+			}
+			rec, _ = st.GetCertificate(ctx, oldSerial)
+		}
+		if rec.Status != storage.StatusActive {
+			t.Fatalf("the renewed certificate is %s before the device came back", rec.Status)
+		}
+		if got = reenroll(); got.status != http.StatusOK {
+			t.Fatalf("repeat: %d %s", got.status, got.body)
+		}
+		if next := certsFrom(t, got.body)[0]; ca.SerialHex(next.SerialNumber) != rec.RenewedBy {
+			t.Errorf("the repeat got %s, the link says %s", ca.SerialHex(next.SerialNumber), rec.RenewedBy)
+		}
+		if rec, _ = st.GetCertificate(ctx, oldSerial); rec.Status != storage.StatusRevoked {
+			t.Errorf("after the repeat the renewed certificate is %s, want revoked", rec.Status)
 		}
 	})
 }
