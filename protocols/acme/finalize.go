@@ -97,11 +97,8 @@ func (s *Server) finalized(ctx context.Context, o storage.ACMEOrder, replaces, s
 // retries does not start a second issuance; the issuance gets the same
 // head start as a validation, and what outlasts it goes on in the
 // background while the client polls the processing order (RFC 8555
-// section 7.4). Its outcome turns the order valid or invalid.
-//
-// TODO: a replica that stops mid-issuance leaves the order processing
-// until it expires; there is no sweeper for orders as there is for
-// validations.
+// section 7.4). Its outcome turns the order valid or invalid; an order a
+// stopped replica left processing is failed by the sweeper (RunSweeper).
 func (s *Server) finalizeUpstream(ctx context.Context, req *request, o storage.ACMEOrder, csr *x509.CertificateRequest, replaces string) (*response, error) {
 	won, err := s.store.SetACMEOrderStatus(ctx, o.ID, storage.ACMEReady, storage.ACMEProcessing, nil, "")
 	if err != nil {

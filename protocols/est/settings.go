@@ -36,10 +36,8 @@ const (
 // 4096 key and a hundred SANs is well under 16 KiB, base64 and all.
 const DefaultMaxBodyBytes = 64 << 10
 
-// Settings is the EST server's configuration.
-//
-// TODO: these belong in config.Config; until the keys named below exist
-// there, cmd/gateway builds Settings with DefaultSettings.
+// Settings is the EST server's configuration, which cmd/gateway builds
+// from the keys named below (DefaultSettings, then the configuration).
 type Settings struct {
 	// DefaultProfile answers at /.well-known/est/{operation} without a
 	// label (RFC 7030 section 3.2.2). "" serves labelled URLs only.
