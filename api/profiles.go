@@ -25,6 +25,7 @@ type profileJSON struct {
 	ServerKeygen    bool                `json:"server_keygen"`
 	AutoRenew       bool                `json:"auto_renew"`
 	RenewBefore     string              `json:"renew_before"`
+	Subject         subjectRulesJSON    `json:"subject"`
 	Approval        profileApprovalJSON `json:"approval"`
 	Endpoints       endpointsJSON       `json:"endpoints"`
 	// ACMEProfiles are the other profiles its ACME directory offers to
@@ -75,6 +76,15 @@ func (a *API) profiles(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"profiles": out})
 }
 
+// subjectRulesJSON is a profile's subject rules besides the common name:
+// attributes fixed in every certificate, those a request may set, and the
+// whole-value patterns (RE2) a request's values must match.
+type subjectRulesJSON struct {
+	Fixed    map[string]string `json:"fixed"`
+	FromCSR  []string          `json:"from_csr"`
+	Patterns map[string]string `json:"patterns"`
+}
+
 func profileOf(p *ca.Profile) profileJSON {
 	n := p.Names()
 	list := func(l []string) []string {
@@ -91,6 +101,14 @@ func profileOf(p *ca.Profile) profileJSON {
 		MaxValidity: config.Duration(p.MaxValidity).String(), DefaultValidity: config.Duration(p.DefaultValidity).String(),
 		ServerKeygen: p.ServerKeygen, AutoRenew: p.AutoRenew, RenewBefore: config.Duration(p.RenewBefore).String(),
 		Approval: profileApprovalJSON{Methods: list(slices.Clone(p.Approval)), Approvals: max(p.Approvals, 1)},
+	}
+	sr := p.SubjectRules()
+	out.Subject = subjectRulesJSON{Fixed: sr.Fixed, FromCSR: list(sr.FromCSR), Patterns: sr.Patterns}
+	if out.Subject.Fixed == nil {
+		out.Subject.Fixed = map[string]string{}
+	}
+	if out.Subject.Patterns == nil {
+		out.Subject.Patterns = map[string]string{}
 	}
 	for _, m := range p.Methods {
 		switch m {

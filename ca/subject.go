@@ -45,13 +45,28 @@ type profileSubject struct {
 	fixedNames []string // fixed's keys, sorted once
 	fromCSR    []string
 	// patterns are subject.patterns, whole-value matches, by attribute
-	// name (common_name, or one of fromCSR).
+	// name (common_name, or one of fromCSR); exprs as configured.
 	patterns map[string]*regexp.Regexp
+	exprs    map[string]string
+}
+
+// SubjectRules are what a profile does with a subject, for those who
+// ask before they request (GET /api/v1/profiles): the attributes it fixes,
+// those a request may set, and the patterns they must match.
+type SubjectRules struct {
+	Fixed    map[string]string
+	FromCSR  []string
+	Patterns map[string]string
+}
+
+// SubjectRules returns p's subject rules.
+func (p *Profile) SubjectRules() SubjectRules {
+	return SubjectRules{Fixed: maps.Clone(p.subject.fixed), FromCSR: slices.Clone(p.subject.fromCSR), Patterns: maps.Clone(p.subject.exprs)}
 }
 
 func compileSubject(s config.ProfileSubject) (profileSubject, error) {
 	fixed := s.Fixed()
-	out := profileSubject{fixed: fixed, fixedNames: slices.Sorted(maps.Keys(fixed)), fromCSR: slices.Sorted(slices.Values(s.FromCSR))}
+	out := profileSubject{fixed: fixed, fixedNames: slices.Sorted(maps.Keys(fixed)), fromCSR: slices.Sorted(slices.Values(s.FromCSR)), exprs: maps.Clone(s.Patterns)}
 	for _, name := range slices.Sorted(maps.Keys(s.Patterns)) {
 		re, err := config.CompileSubjectPattern(s.Patterns[name])
 		if err != nil {
