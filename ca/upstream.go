@@ -40,6 +40,14 @@ type Upstream interface {
 	Revoke(ctx context.Context, cert *x509.Certificate, reason int) error
 }
 
+// UpstreamRoots is an Upstream that knows the roots its certificates
+// chain to (a private ACME CA's roots_file): its chains end below them,
+// and EST's cacerts, which must carry the root (RFC 7030 section 4.1.3),
+// adds the one that certified the top.
+type UpstreamRoots interface {
+	Roots() []*x509.Certificate
+}
+
 // issueUpstream is Issue for a profile backed by an external CA: csr is
 // the requester's (checked), or nil when the gateway generated key.
 func (c *Core) issueUpstream(ctx context.Context, p *Profile, u Upstream, csr *x509.CertificateRequest, key crypto.Signer, names Names, meta Request) (*Issued, error) {

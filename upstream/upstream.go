@@ -16,6 +16,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -64,7 +65,10 @@ type Config struct {
 	DirectoryURL string
 	Email        string
 	// Roots verify the directory's TLS certificate; nil: the system's.
-	Roots *x509.CertPool
+	// RootCerts are the same certificates (roots_file): for a private ACME
+	// CA, also the root its certificates chain to (Client.Roots).
+	Roots     *x509.CertPool
+	RootCerts []*x509.Certificate
 	// EABKID and EABHMAC (base64url) bind a new account (RFC 8555
 	// section 7.3.4).
 	EABKID, EABHMAC string
@@ -92,7 +96,23 @@ type Client struct {
 	account *account // nil until the first issuance
 }
 
-var _ ca.Upstream = (*Client)(nil)
+var (
+	_ ca.Upstream      = (*Client)(nil)
+	_ ca.UpstreamRoots = (*Client)(nil)
+)
+
+// Roots are the self-signed CA certificates of roots_file: for a private
+// ACME CA (step-ca, Vault, EJBCA), the root its certificates chain to,
+// which its ACME chains leave out.
+func (c *Client) Roots() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, r := range c.cfg.RootCerts {
+		if r.IsCA && bytes.Equal(r.RawIssuer, r.RawSubject) && r.CheckSignatureFrom(r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // New returns a Client. It does not talk to the CA: the account is found
 // or registered at the first issuance, so the gateway starts when the CA

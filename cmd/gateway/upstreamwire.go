@@ -52,9 +52,12 @@ func newUpstreams(ctx context.Context, cfg *config.Config, st upstreamStore, sea
 			if err != nil {
 				return nil, fmt.Errorf("upstreams %s: roots_file: %w", u.Name, err)
 			}
+			if uc.RootCerts, err = ca.ParsePEMCertificates(p); err != nil {
+				return nil, fmt.Errorf("upstreams %s: roots_file %s: %w", u.Name, u.RootsFile, err)
+			}
 			uc.Roots = x509.NewCertPool()
-			if !uc.Roots.AppendCertsFromPEM(p) {
-				return nil, fmt.Errorf("upstreams %s: roots_file %s holds no PEM certificate", u.Name, u.RootsFile)
+			for _, c := range uc.RootCerts {
+				uc.Roots.AddCert(c)
 			}
 		}
 		if u.EAB.HMACFile != "" {

@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -89,9 +90,9 @@ func TestFinalizeByExternalCA(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("CreateOrderCert: %v", r.err)
 			}
-			// The external CA's issuer is its root, which the chain leaves out.
+			// The leaf and the external CA's issuing CA, as it sent them.
 			leaf, _ := x509.ParseCertificate(r.ders[0])
-			if len(r.ders) != 1 || leaf.CheckSignatureFrom(up.Cert) != nil {
+			if len(r.ders) != 2 || leaf.CheckSignatureFrom(up.Cert) != nil || !bytes.Equal(r.ders[1], up.Cert.Raw) {
 				t.Fatalf("%d certificates, the first not signed by the external CA", len(r.ders))
 			}
 			rec, err := st.GetCertificate(ctx, ca.SerialHex(leaf.SerialNumber))

@@ -1,7 +1,9 @@
 package est
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"net/http"
 
 	"github.com/certgw/gateway/ca"
@@ -31,10 +33,12 @@ func (s *Server) cacerts(w http.ResponseWriter, r *http.Request, ps *profileStat
 // upstreamCACerts is the cacerts answer of a profile backed by an external
 // ACME CA, which has no endpoint for its CA certificates: they come with
 // every certificate it issues, so the answer is the chain of the profile's
-// newest certificate in the inventory, as the CA sent it. An external CA
-// that moves to another intermediate is followed with its next
-// certificate. Before the first, there is nothing to answer. The answer is
-// kept for chainTTL.
+// newest certificate in the inventory, as the CA sent it, and the root
+// that certified its top where the upstream's roots_file holds it (RFC
+// 7030 section 4.1.3 wants the root; ACME chains leave it out). An
+// external CA that moves to another intermediate is followed with its
+// next certificate. Before the first, there is nothing to answer. The
+// answer is kept for chainTTL.
 func (s *Server) upstreamCACerts(ctx context.Context, ps *profileState) ([]byte, error) {
 	now := s.now()
 	if der, ok := s.chains.Get(ps.name, now); ok {
@@ -52,10 +56,27 @@ func (s *Server) upstreamCACerts(ctx context.Context, ps *profileState) ([]byte,
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "chain of certificate %s", rec.Serial)
 	}
+	if r, ok := s.core.Upstreams[ps.profile.Upstream].(ca.UpstreamRoots); ok {
+		chain = append(chain, rootOf(chain[len(chain)-1], r.Roots())...)
+	}
 	der, err := certsOnly(chain...)
 	if err != nil {
 		return nil, err
 	}
 	s.chains.Put(ps.name, der, now)
 	return der, nil
+}
+
+// rootOf is the root among roots that certified top, none if top is a
+// root itself or none did.
+func rootOf(top *x509.Certificate, roots []*x509.Certificate) []*x509.Certificate {
+	if bytes.Equal(top.RawIssuer, top.RawSubject) {
+		return nil
+	}
+	for _, r := range roots {
+		if bytes.Equal(top.RawIssuer, r.RawSubject) && top.CheckSignatureFrom(r) == nil {
+			return []*x509.Certificate{r}
+		}
+	}
+	return nil
 }

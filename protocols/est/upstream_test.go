@@ -72,8 +72,9 @@ func TestEnrollmentByExternalCA(t *testing.T) {
 		if got.status != http.StatusOK {
 			t.Fatalf("cacerts: %d %s", got.status, got.body)
 		}
-		if chain := certsFrom(t, got.body); len(chain) != 1 || !chain[0].Equal(up.Cert) {
-			t.Fatalf("cacerts answers %d certificates, want the external CA's", len(chain))
+		// The chain as the CA sent it, and the root from its roots_file.
+		if chain := certsFrom(t, got.body); len(chain) != 2 || !chain[0].Equal(up.Cert) || !chain[1].Equal(up.Root) {
+			t.Fatalf("cacerts answers %d certificates, want the external CA's issuing CA and root", len(chain))
 		}
 
 		// The CA takes longer than upstream_wait: 202, and the repeat of

@@ -21,9 +21,10 @@ import (
 // of its own, or does what its fields say. Set the fields before the
 // first Obtain; Gate may be closed at any time.
 type ExternalCA struct {
-	// Cert is its CA certificate, self-signed: the chain of every
-	// certificate it issues.
-	Cert *x509.Certificate
+	// Cert is its issuing CA's certificate, the chain of every
+	// certificate it issues, as ACME CAs send it; Root certified it, and
+	// is what Roots answers (upstreams[].roots_file).
+	Cert, Root *x509.Certificate
 	// Gate, if set, holds every Obtain until it is closed (a slow
 	// validation).
 	Gate chan struct{}
@@ -48,20 +49,32 @@ type ExternalCA struct {
 // NewExternalCA makes an external CA whose certificates begin at now().
 func NewExternalCA(t testing.TB, now func() time.Time) *ExternalCA {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	ca := func(cn string, serial int64, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: now().Add(-time.Hour), NotAfter: now().Add(10 * 365 * 24 * time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, k
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "External Issuing CA"},
-		NotBefore: now().Add(-time.Hour), NotAfter: now().Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &ExternalCA{Cert: c, key: k, now: now, revoked: map[string]int{}}
+	root, rootKey := ca("External Root CA", 1, nil, nil)
+	issuing, key := ca("External Issuing CA", 7, root, rootKey)
+	return &ExternalCA{Cert: issuing, Root: root, key: key, now: now, revoked: map[string]int{}}
 }
+
+// Roots answers the root its issuing CA chains to, as an upstream with a
+// roots_file does (ca.UpstreamRoots).
+func (u *ExternalCA) Roots() []*x509.Certificate { return []*x509.Certificate{u.Root} }
 
 // Register records the external CA in st under name, as the gateway does
 // when it starts with an upstream (certificates name it as their CA).

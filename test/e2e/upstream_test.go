@@ -181,7 +181,7 @@ esac
     names: {dns: [".example.org"]}
   - name: internal
     upstream: stepca
-    methods: [api]
+    methods: [api, est]
     names: {dns: [".corp.example"]}
     server_keygen: true
 `)
@@ -404,6 +404,24 @@ upstreams:
 		var out struct{ Serial, Certificate, Chain string }
 		json.Unmarshal(body, &out)
 		openssl(t, "verify", "-CAfile", step.RootPEM, "-untrusted", w("step-chain.pem", out.Chain), w("step.pem", out.Certificate))
+		// EST's cacerts: step-ca's intermediate as its ACME chain sent it,
+		// and its root from roots_file (RFC 7030 4.1.3 wants the root).
+		resp, err := g.Client(t).Get(g.HTTPSURL("localhost") + "/.well-known/est/internal/cacerts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b64, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("cacerts: %d %s", resp.StatusCode, b64)
+		}
+		p7 := w("step-cacerts.b64", string(b64))
+		openssl(t, "base64", "-d", "-in", p7, "-out", p7+".der")
+		certs := openssl(t, "pkcs7", "-inform", "DER", "-in", p7+".der", "-print_certs")
+		rootSubject := strings.TrimSpace(openssl(t, "x509", "-in", step.RootPEM, "-noout", "-subject"))
+		if strings.Count(certs, "BEGIN CERTIFICATE") != 2 || !strings.Contains(certs, strings.TrimPrefix(rootSubject, "subject=")) {
+			t.Errorf("cacerts of a profile backed by step-ca, want its intermediate and root (%s):\n%s", rootSubject, certs)
+		}
 		code, body = call("POST", "/api/v1/certificates/"+out.Serial+"/revoke", map[string]string{"reason": "superseded"})
 		if code != 200 {
 			t.Fatalf("revoke at step-ca: %d %s", code, body)
