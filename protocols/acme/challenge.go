@@ -55,7 +55,7 @@ func (s *Server) challenge(ctx context.Context, req *request) (*response, error)
 		// client may try again), or processing if the validation outlived
 		// the head start, until a replica's sweeper fails it
 		// (RunSweeper).
-		vctx, ch := context.WithoutCancel(ctx), c // c is re-read below
+		vctx, ch := context.WithoutCancel(ctx), c      // c is re-read below
 		account := s.accountURL(req.base, a.AccountID) // as CAA's accounturi names it (RFC 8657)
 		done := s.validating.start(c.ID, func() { s.runValidation(vctx, a, ch, keyAuth, account) })
 		// Give the validation a head start: a client that sees the
