@@ -64,7 +64,9 @@ func TestCARenewal(t *testing.T) {
 	if out, err := gateway("ca", "renew", "-ca", "root", "-validity", "7400d", "-o", "new-root.pem"); err != nil || !strings.Contains(out, "renewed CA root") {
 		t.Fatalf("gateway ca renew -ca root: %v\n%s", err, out)
 	}
-	if out, err := gateway("ca", "renew", "-ca", "issuing", "-o", "new-issuing.pem"); err != nil || !strings.Contains(out, "renewed CA issuing") {
+	// A day longer than the quickstart's 3650d: a renewal must end later
+	// than the current certificate, which may be younger than a second.
+	if out, err := gateway("ca", "renew", "-ca", "issuing", "-validity", "3651d", "-o", "new-issuing.pem"); err != nil || !strings.Contains(out, "renewed CA issuing") {
 		t.Fatalf("gateway ca renew -ca issuing: %v\n%s", err, out)
 	}
 	newRoot, newIssuing := filepath.Join(dir, "new-root.pem"), filepath.Join(dir, "new-issuing.pem")
@@ -238,7 +240,7 @@ func TestCARenewalTwoReplicas(t *testing.T) {
 		return cert
 	}
 	renew("root", map[string]string{"validity": "7400d"})
-	issuing := renew("issuing", nil)
+	issuing := renew("issuing", map[string]string{"validity": "3651d"}) // later than the current certificate, however young
 	if served(g1) != string(issuing.Raw) {
 		t.Fatal("the replica that renewed does not serve the renewed issuing CA at once")
 	}
