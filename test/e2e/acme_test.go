@@ -199,6 +199,18 @@ func TestACMEWithCertbot(t *testing.T) {
 	if !strings.Contains(buf.String(), "revoked") {
 		t.Errorf("certificate %s after certbot revoke: %s", serial, buf.String())
 	}
+	// keyCompromise blocked the key: a renewal that reuses it is refused
+	// (badCSR). Debian's certbot 2.1 may crash printing the ACME error, so
+	// the gateway's answer is read from its log.
+	cmd := exec.Command(certbot, "--config-dir", d, "--work-dir", d, "--logs-dir", d, "--non-interactive", "--agree-tos",
+		"-m", "ops@example.org", "--server", e.dir, "renew", "--cert-name", "one.test", "--force-renewal", "--reuse-key",
+		"--no-random-sleep-on-renew", "--standalone", "--http-01-port", e.http01)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	logText, _ := os.ReadFile(filepath.Join(d, "letsencrypt.log"))
+	if err == nil || !strings.Contains(string(out)+string(logText), "is blocked since") {
+		t.Errorf("certbot renew --reuse-key after a keyCompromise revocation: %v\n%s", err, out)
+	}
 }
 
 func TestACMEWithLego(t *testing.T) {
