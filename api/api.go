@@ -110,6 +110,10 @@ type Config struct {
 	// ClientCerts are the profiles whose client certificates stand for a
 	// token (api.client_certs).
 	ClientCerts []config.ClientCertAuth
+	// IssuancesPerMinute, if positive, is how many certificates each
+	// token may issue a minute on this replica (api.issuances_per_minute,
+	// see limitIssuance).
+	IssuancesPerMinute int
 }
 
 // API serves /api/v1.
@@ -138,6 +142,8 @@ type API struct {
 	// revoked are the IDs of the tokens revoked through this API lately:
 	// refused at once here, whatever a concurrent lookup put in tokens.
 	revoked *ttlcache.Cache[string, struct{}]
+	// limiter is nil without api.issuances_per_minute.
+	limiter *issueLimiter
 }
 
 // tokenTTL is how long the API trusts a token it found in the store
@@ -168,6 +174,9 @@ func New(cfg Config) *API {
 	}
 	for _, o := range cfg.OIDC {
 		a.oidc[o.Issuer] = &oidcIssuer{cfg: o, client: cfg.OIDCClient}
+	}
+	if cfg.IssuancesPerMinute > 0 {
+		a.limiter = &issueLimiter{perMinute: float64(cfg.IssuancesPerMinute), buckets: map[string]*bucket{}}
 	}
 	return a
 }
@@ -244,7 +253,7 @@ func (a *API) Routes(r chi.Router) {
 		})
 
 		r.Get("/openapi.{ext:yaml|json}", a.openAPI)
-		r.With(a.require(scopeIssue), a.profileAllowed, a.idempotent).Post("/profiles/{profile}/certificates", a.issue)
+		r.With(a.require(scopeIssue), a.profileAllowed, a.idempotent, a.limitIssuance).Post("/profiles/{profile}/certificates", a.issue)
 		r.With(a.require(scopeIssue), a.profileAllowed).Get("/profiles/{profile}/latest", a.latest)
 
 		r.With(a.require(scopeRead)).Get("/profiles", a.profiles)
@@ -263,7 +272,7 @@ func (a *API) Routes(r chi.Router) {
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/revoke", a.revoke)
 		r.With(a.require(scopeRevoke)).Post("/certificates/{serial}/release-hold", a.releaseHold)
 		r.With(a.require(scopeAdmin)).Post("/certificates/{serial}/auto-renew", a.autoRenew)
-		r.With(a.require(scopeIssue), a.idempotent).Post("/certificates/{serial}/renew", a.renewCert)
+		r.With(a.require(scopeIssue), a.idempotent, a.limitIssuance).Post("/certificates/{serial}/renew", a.renewCert)
 
 		r.With(a.require(scopeRead)).Get("/requests", a.listRequests)
 		r.With(a.require(scopeRead)).Get("/requests/{id}", a.getRequest)

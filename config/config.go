@@ -56,6 +56,10 @@ type API struct {
 	// for a token: a service that holds a certificate of the profile
 	// uses the API without a bearer token.
 	ClientCerts []ClientCertAuth `yaml:"client_certs"`
+	// IssuancesPerMinute, if positive, is how many certificates each
+	// token may issue a minute through the REST API on one replica; more
+	// is answered 429. 0: no limit.
+	IssuancesPerMinute int `yaml:"issuances_per_minute"`
 }
 
 // ClientCertAuth is a profile whose certificates authenticate to the REST

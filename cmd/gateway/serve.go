@@ -196,7 +196,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ExportAudit: func(ctx context.Context, w io.Writer) (int, int, error) {
 			return ca.ExportAudit(ctx, d.store, auditKey.Public(), w)
 		},
-		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts})
+		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts, IssuancesPerMinute: cfg.API.IssuancesPerMinute})
 	estServer, err := newEST(cfg, core, d.store, log)
 	if err != nil {
 		return err

@@ -19,10 +19,18 @@ func TestRESTAPIWithClientCertificate(t *testing.T) {
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := StartQuickstart(t, dir)
+	// Also: two issuances a minute per token, set from the environment.
+	g := StartQuickstart(t, dir, "GATEWAY_API_ISSUANCES_PER_MINUTE=2")
 	code, body := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"svc.internal.test"}, "common_name": "svc.internal.test"})
 	if code != 201 {
 		t.Fatalf("issue: %d %s", code, body)
+	}
+	if code, _ := g.API(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"two.internal.test"}}); code != 201 {
+		t.Fatalf("second issuance: %d", code)
+	}
+	if code, h, b := g.APIWith(t, "POST", "/api/v1/profiles/default/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"three.internal.test"}}, nil); code != 429 ||
+		h.Get("Retry-After") == "" || !strings.Contains(string(b), "rateLimited") {
+		t.Fatalf("third issuance within the minute: %d %v %s", code, h, b)
 	}
 	var issued struct{ Certificate, Chain string }
 	json.Unmarshal(body, &issued)
