@@ -49,7 +49,7 @@ type ExternalCA struct {
 // NewExternalCA makes an external CA whose certificates begin at now().
 func NewExternalCA(t testing.TB, now func() time.Time) *ExternalCA {
 	t.Helper()
-	ca := func(cn string, serial int64, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+	newCA := func(cn string, serial int64, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -67,8 +67,8 @@ func NewExternalCA(t testing.TB, now func() time.Time) *ExternalCA {
 		c, _ := x509.ParseCertificate(der)
 		return c, k
 	}
-	root, rootKey := ca("External Root CA", 1, nil, nil)
-	issuing, key := ca("External Issuing CA", 7, root, rootKey)
+	root, rootKey := newCA("External Root CA", 1, nil, nil)
+	issuing, key := newCA("External Issuing CA", 7, root, rootKey)
 	return &ExternalCA{Cert: issuing, Root: root, key: key, now: now, revoked: map[string]int{}}
 }
 
