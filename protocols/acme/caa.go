@@ -20,10 +20,47 @@ import (
 // 3.2.2.8). A record may narrow its permission with RFC 8657's
 // parameters: accounturi (only that ACME account) and validationmethods
 // (only those challenge types). The check runs after a challenge validated, so a refusal
-// turns the authorization invalid with a caa problem naming the record.
+// turns the authorization invalid with a caa problem naming the record,
+// and again at finalization when that was more than caaRecheckAfter ago.
 // Without identities (the default) nothing is looked up: a private CA
 // that no CAA record names would otherwise be refused wherever a domain
 // allows only public CAs.
+
+// caaRecheckAfter is how old a validation may be at finalization before
+// CAA is looked up again: the Baseline Requirements (3.2.2.8) want CAA
+// checked within 8 hours before issuance, and an order lives up to
+// acme.order_lifetime (24h by default) after its challenges validated.
+const caaRecheckAfter = 8 * time.Hour
+
+// recheckCAA checks CAA again, at finalization, for each DNS identifier
+// of o whose challenge validated more than caaRecheckAfter ago, with the
+// account and method of that validation; a refusal is the caa problem
+// that fails the order. Orders of external CAs do not come here.
+func (s *Server) recheckCAA(ctx context.Context, req *request, o storage.ACMEOrder) error {
+	if s.caa == nil {
+		return nil
+	}
+	authzs, err := s.store.ACMEOrderAuthzs(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, a := range authzs {
+		if a.Identifier.Type != "dns" {
+			continue
+		}
+		for _, c := range a.Challenges {
+			if c.Status != storage.ACMEValid || now.Sub(c.Validated) <= caaRecheckAfter {
+				continue
+			}
+			if err := s.caa.check(ctx, a.Identifier.Value, a.Wildcard, s.accountURL(req.base, o.AccountID), c.Type); err != nil {
+				s.log.Info("acme: CAA refused at finalization", "order", o.ID, "identifier", a.Identifier.Value, "validated", c.Validated, "err", err)
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // signsItself reports whether the gateway's own CA would issue for the
 // order of a: the CAA records that matter to an external CA's

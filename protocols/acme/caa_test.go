@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strings"
@@ -54,30 +55,7 @@ func TestCAA(t *testing.T) {
 	dns.setCAA("httpok.test", caaRecord{0, "issue", "pki.example.net; validationmethods=dns-01,http-01"})
 	authorize := func(name string) error {
 		t.Helper()
-		o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
-		if err != nil {
-			t.Fatalf("AuthorizeOrder(%s): %v", name, err)
-		}
-		z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range z.Challenges {
-			switch {
-			case ch.Type == "dns-01" && z.Wildcard:
-				rec, _ := c.DNS01ChallengeRecord(ch.Token)
-				dns.setTXT("_acme-challenge."+z.Identifier.Value, rec)
-			case ch.Type == "http-01" && !z.Wildcard:
-				body, _ := c.HTTP01ChallengeResponse(ch.Token)
-				h01.set(c.HTTP01ChallengePath(ch.Token), body)
-			default:
-				continue
-			}
-			if _, err := c.Accept(ctx, ch); err != nil {
-				t.Fatalf("Accept: %v", err)
-			}
-		}
-		_, err = c.WaitAuthorization(ctx, o.AuthzURLs[0])
+		_, err := authorizeHTTP01(ctx, t, c, dns, h01, name)
 		return err
 	}
 	for _, tc := range []struct {
@@ -138,5 +116,98 @@ func TestCAALookupFailure(t *testing.T) {
 	}
 	if newCAAChecker(nil, "") != nil {
 		t.Error("a checker without identities")
+	}
+}
+
+// authorizeHTTP01 orders name and answers its challenge: dns-01 for a
+// wildcard, http-01 otherwise. It returns the order and the outcome of
+// the authorization.
+func authorizeHTTP01(ctx context.Context, t *testing.T, c *xacme.Client, dns *dnsServer, h01 *http01Server, name string) (*xacme.Order, error) {
+	t.Helper()
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatalf("AuthorizeOrder(%s): %v", name, err)
+	}
+	z, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range z.Challenges {
+		switch {
+		case ch.Type == "dns-01" && z.Wildcard:
+			rec, _ := c.DNS01ChallengeRecord(ch.Token)
+			dns.setTXT("_acme-challenge."+z.Identifier.Value, rec)
+		case ch.Type == "http-01" && !z.Wildcard:
+			body, _ := c.HTTP01ChallengeResponse(ch.Token)
+			h01.set(c.HTTP01ChallengePath(ch.Token), body)
+		default:
+			continue
+		}
+		if _, err := c.Accept(ctx, ch); err != nil {
+			t.Fatalf("Accept: %v", err)
+		}
+	}
+	_, err = c.WaitAuthorization(ctx, o.AuthzURLs[0])
+	return o, err
+}
+
+// CAA is looked up again at finalization when the challenge validated
+// more than 8 hours before (Baseline Requirements 3.2.2.8): a record
+// changed since then refuses the order with a caa problem, and the order
+// turns invalid; a fresher validation is not looked up again.
+func TestCAARecheckAtFinalize(t *testing.T) {
+	st := teststore.SQLite(t)
+	dns := startDNS(t)
+	h01 := startHTTP01(t)
+	f := newFixture(t, st, config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true,
+		CAAIdentities: []string{"pki.example.net"}}, Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	finalize := func(o *xacme.Order, name string) error {
+		t.Helper()
+		if _, err := c.WaitOrder(ctx, o.URI); err != nil {
+			t.Fatalf("WaitOrder(%s): %v", name, err)
+		}
+		ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, ck)
+		_, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr, false)
+		return err
+	}
+
+	dns.setCAA("fresh.test", caaRecord{0, "issue", "pki.example.net"})
+	dns.setCAA("stale.test", caaRecord{0, "issue", "pki.example.net"})
+	fresh, err := authorizeHTTP01(ctx, t, c, dns, h01, "www.fresh.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := authorizeHTTP01(ctx, t, c, dns, h01, "www.stale.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both domains now name another CA only.
+	dns.setCAA("fresh.test", caaRecord{0, "issue", "letsencrypt.org"})
+	dns.setCAA("stale.test", caaRecord{0, "issue", "letsencrypt.org"})
+
+	f.clock.Advance(7 * time.Hour)
+	if err := finalize(fresh, "www.fresh.test"); err != nil {
+		t.Errorf("finalize 7 hours after the validation: %v, want the certificate", err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	err = finalize(stale, "www.stale.test")
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != errNS+"caa" || !strings.Contains(ae.Detail, "let letsencrypt.org issue for www.stale.test") {
+		t.Fatalf("finalize 9 hours after the validation: %v, want a caa problem", err)
+	}
+	o, err := c.GetOrder(ctx, stale.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != xacme.StatusInvalid {
+		t.Errorf("order %s after the refusal, want invalid", o.Status)
 	}
 }

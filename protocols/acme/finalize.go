@@ -62,6 +62,9 @@ func (s *Server) finalize(ctx context.Context, req *request) (*response, error) 
 	if pr := s.profiles[o.Profile]; pr != nil && pr.Upstream != "" {
 		return s.finalizeUpstream(ctx, req, o, csr, replaces)
 	}
+	if err := s.recheckCAA(ctx, req, o); err != nil {
+		return nil, s.finalizeFailed(ctx, o, err)
+	}
 	// The store claims the order (ready→processing) in the commit of the
 	// pending record, and turns it valid in the commit that stores the
 	// certificate (IssueRequest.ACMEOrder): of concurrent calls, the one
