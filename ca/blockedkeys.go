@@ -50,9 +50,13 @@ func KeyHash(pub crypto.PublicKey) ([]byte, error) {
 	return h[:], nil
 }
 
-// CheckKeyBlocked refuses pub (errs.BadCSR) if it is blocked: issuance
-// asks it of every request, and the ACME server of account keys.
+// CheckKeyBlocked refuses pub (errs.BadCSR) if it is blocked, or weak by
+// how it was made (CheckWeakKey): issuance asks it of every request, and
+// the ACME server of account keys.
 func (c *Core) CheckKeyBlocked(ctx context.Context, pub crypto.PublicKey) error {
+	if err := CheckWeakKey(pub); err != nil {
+		return err
+	}
 	h, err := KeyHash(pub)
 	if err != nil {
 		return err

@@ -35,11 +35,11 @@ func accountBody(base string, a storage.ACMEAccount) accountJSON {
 // with 200 (section 7.3.1).
 // accountKeyAllowed refuses, as badPublicKey, an account key the gateway
 // blocked (a key whose certificate was revoked for keyCompromise is no
-// account key either, as at Let's Encrypt).
+// account key either, as at Let's Encrypt) or one weak by how it was made.
 func (s *Server) accountKeyAllowed(ctx context.Context, k *jose.JSONWebKey) error {
 	err := s.ca.CheckKeyBlocked(ctx, k.Key)
 	if errs.Is(err, errs.BadCSR) {
-		return prob(probBadPublicKey, http.StatusBadRequest, "account key: %s", strings.TrimPrefix(err.Error(), "the public key "))
+		return prob(probBadPublicKey, http.StatusBadRequest, "%s", strings.Replace(err.Error(), "the public key", "the account key", 1))
 	}
 	return err
 }

@@ -14,11 +14,12 @@ import (
 	xacme "golang.org/x/crypto/acme"
 
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
 )
 
 // A blocked key is no account key: new-account and a key rollover to it
-// are refused with badPublicKey (x/crypto/acme).
+// are refused with badPublicKey (x/crypto/acme), and so is a ROCA key.
 func TestBlockedAccountKeys(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t), config.ACMEValidation{}, Settings{})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -42,5 +43,10 @@ func TestBlockedAccountKeys(t *testing.T) {
 	}
 	if _, err := c.GetReg(ctx, ""); err != nil {
 		t.Errorf("the account after a refused rollover: %v", err)
+	}
+	// A key weak by how it was made (ROCA) is refused as a blocked one is.
+	c = &xacme.Client{Key: coretest.ROCAKey(t), DirectoryURL: f.dir, HTTPClient: hc}
+	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err == nil || !strings.Contains(err.Error(), "badPublicKey") || !strings.Contains(err.Error(), "ROCA") {
+		t.Errorf("Register with a ROCA key: %v, want badPublicKey", err)
 	}
 }
