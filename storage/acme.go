@@ -151,9 +151,12 @@ type ACMEStore interface {
 	// creation time of the oldest of them (the duplicate-certificate
 	// limit).
 	CountIssuedACMEOrders(ctx context.Context, profile string, ids []ACMEIdentifier, since time.Time) (n int, oldest time.Time, err error)
-	// ListACMEOrders returns the IDs of an account's orders, newest first,
-	// at most limit.
-	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
+	// ListACMEOrders returns the IDs of an account's orders that are not
+	// invalid (stored so, or pending or ready with expires at or before
+	// now), newest first, at most limit: from the newest if after is
+	// empty, else from the one after the account's order after (none if
+	// the account has no such order).
+	ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error)
 	// SetACMEOrderStatus moves an order from status from to to, setting
 	// Error and CertSerial from o when they are non-empty. It returns false
 	// (and changes nothing) if the order is not in status from; of

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -178,19 +179,32 @@ func (s *Server) account(ctx context.Context, req *request) (*response, error) {
 	return &response{status: http.StatusOK, body: accountBody(req.base, a)}, nil
 }
 
-// accountOrders lists the account's orders (section 7.1.2.1), newest first;
-// TODO: paging with Link rel="next" beyond the first 1000.
+// accountOrders lists the account's orders that are not invalid (section
+// 7.1.2.1), newest first, a page at a time.
 func (s *Server) accountOrders(ctx context.Context, req *request) (*response, error) {
 	if err := ownAccount(req); err != nil {
 		return nil, err
 	}
-	ids, err := s.store.ListACMEOrders(ctx, req.account.ID, 1000)
+	ids, err := s.store.ListACMEOrders(ctx, req.account.ID, req.r.URL.Query().Get("cursor"), s.now(), ordersPerPage+1)
 	if err != nil {
 		return nil, err
+	}
+	resp := &response{status: http.StatusOK}
+	if len(ids) > ordersPerPage {
+		ids = ids[:ordersPerPage]
+		next := req.base + "/acct/" + req.account.ID + "/orders?cursor=" + url.QueryEscape(ids[len(ids)-1])
+		resp.links = []string{`<` + next + `>;rel="next"`}
 	}
 	urls := []string{}
 	for _, id := range ids {
 		urls = append(urls, req.base+"/order/"+id)
 	}
-	return &response{status: http.StatusOK, body: map[string]any{"orders": urls}}, nil
+	resp.body = map[string]any{"orders": urls}
+	return resp, nil
 }
+
+// ordersPerPage is how many order URLs one answer of an account's orders
+// list holds; a Link rel="next" leads to the rest (RFC 8555 section
+// 7.1.2.1), from the order after the page's last (?cursor=ID), so orders
+// made meanwhile neither repeat nor push others out of the pages.
+const ordersPerPage = 100

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +183,61 @@ func TestEABNameScope(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An account's orders list (section 7.1.2.1) comes a page of 100 at a
+// time, newest first, each page linking the next with rel="next" (whose
+// query the JWS signs), and leaves invalid orders out; an order made
+// while the pages are read does not shift them.
+func TestAccountOrdersPages(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), config.ACMEValidation{}, Settings{})
+	k := newECKey(t)
+	acct := f.newAccount(k)
+	var made []string
+	for i := range ordersPerPage + 5 {
+		r := f.post(f.base+"/new-order", k, acct, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": fmt.Sprintf("n%d.test", i)}}})
+		if r.status != http.StatusCreated {
+			t.Fatalf("new-order: %d %s", r.status, r.body)
+		}
+		made = append(made, r.header.Get("Location"))
+		f.clock.Advance(time.Millisecond)
+	}
+	gone := made[3]
+	id := gone[strings.LastIndex(gone, "/")+1:]
+	if _, err := f.store.SetACMEOrderStatus(t.Context(), id, storage.ACMEPending, storage.ACMEInvalid, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	pages := 0
+	for next := acct + "/orders"; next != ""; pages++ {
+		r := f.post(next, k, acct, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("orders %s: %d %s", next, r.status, r.body)
+		}
+		var body struct{ Orders []string }
+		json.Unmarshal(r.body, &body)
+		got = append(got, body.Orders...)
+		next = ""
+		for _, l := range r.header.Values("Link") {
+			if u, ok := strings.CutSuffix(l, `>;rel="next"`); ok {
+				next = strings.TrimPrefix(u, "<")
+			}
+		}
+		if pages == 0 {
+			f.post(f.base+"/new-order", k, acct, map[string]any{"identifiers": []map[string]string{{"type": "dns", "value": "late.test"}}})
+		}
+	}
+	var want []string
+	for i := len(made) - 1; i >= 0; i-- {
+		if made[i] != gone {
+			want = append(want, made[i])
+		}
+	}
+	if pages != 2 || !slices.Equal(got, want) {
+		t.Errorf("%d pages of %d orders, want 2 pages of the %d valid ones, newest first", pages, len(got), len(want))
+	}
+	// The cursor is the JWS's: a request signed for another URL is refused.
+	if r := f.postRaw(acct+"/orders?cursor=x", "application/jose+json", f.jws(k, map[string]any{"alg": k.alg, "nonce": f.nonce(), "url": acct + "/orders", "kid": acct}, nil)); r.status != http.StatusForbidden || r.prob.Type != probUnauthorized {
+		t.Errorf("a cursor the JWS does not sign: %d %s, want 403 unauthorized", r.status, r.body)
+	}
 }

@@ -48,7 +48,7 @@ type Store interface {
 	GetACMEEABKey(ctx context.Context, keyID string) (storage.ACMEEABKey, error)
 	InsertACMEOrder(ctx context.Context, o storage.ACMEOrder, authzs []storage.ACMEAuthz) error
 	GetACMEOrder(ctx context.Context, id string) (storage.ACMEOrder, error)
-	ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error)
+	ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error)
 	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
 	CountIssuedACMEOrders(ctx context.Context, profile string, ids []storage.ACMEIdentifier, since time.Time) (int, time.Time, error)
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
@@ -168,6 +168,9 @@ func requestURL(r *http.Request) string {
 	scheme := "https"
 	if r.TLS == nil {
 		scheme = "http"
+	}
+	if r.URL.RawQuery != "" {
+		return scheme + "://" + r.Host + r.URL.Path + "?" + r.URL.RawQuery
 	}
 	return scheme + "://" + r.Host + r.URL.Path
 }

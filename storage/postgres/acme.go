@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -267,8 +268,14 @@ func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids [
 }
 
 // ListACMEOrders implements storage.ACMEStore.
-func (s *Store) ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, accountID, limit)
+func (s *Store) ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error) {
+	q, args := `SELECT id FROM acme_orders WHERE account_id = $1 AND status <> 'invalid'
+		AND NOT (status IN ('pending', 'ready') AND expires <= $2)`, []any{accountID, now.UTC()}
+	if after != "" {
+		q += ` AND (created_at, id) < (SELECT created_at, id FROM acme_orders WHERE id = $3 AND account_id = $1)`
+		args = append(args, after)
+	}
+	rows, err := s.pool.Query(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT $`+strconv.Itoa(len(args)+1), append(args, limit)...)
 	if err != nil {
 		return nil, wrap(err, "list ACME orders")
 	}

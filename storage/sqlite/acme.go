@@ -261,8 +261,14 @@ func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids [
 }
 
 // ListACMEOrders implements storage.ACMEStore.
-func (s *Store) ListACMEOrders(ctx context.Context, accountID string, limit int) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, accountID, limit)
+func (s *Store) ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error) {
+	q, args := `SELECT id FROM acme_orders WHERE account_id = ? AND status <> 'invalid'
+		AND NOT (status IN ('pending', 'ready') AND expires <= ?)`, []any{accountID, micros(now)}
+	if after != "" {
+		q += ` AND (created_at, id) < (SELECT created_at, id FROM acme_orders WHERE id = ? AND account_id = ?)`
+		args = append(args, after, accountID)
+	}
+	rows, err := s.read.QueryContext(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, wrap(err, "list ACME orders")
 	}

@@ -173,10 +173,38 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 		o2, az2 := order("o2", "acct1")
 		o2.CreatedAt = base.Add(time.Second)
 		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o2, az2))
-		ids, err := s.ListACMEOrders(ctx, "acct1", 10)
+		ids, err := s.ListACMEOrders(ctx, "acct1", "", base, 10)
 		must(t, "ListACMEOrders", err)
 		if !reflect.DeepEqual(ids, []string{"o2", "o1"}) {
 			t.Errorf("ListACMEOrders() = %v, want [o2 o1]", ids)
+		}
+		// Pages go on after the last order of the previous one; invalid
+		// orders, stored so or pending past their expiry, are left out.
+		for i, id := range []string{"o3", "o4", "o5", "o6"} {
+			o, az := order(id, "acct1")
+			o.CreatedAt = base.Add(time.Duration(2+i) * time.Second)
+			if id == "o5" {
+				o.Expires = base.Add(-time.Second)
+			}
+			must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		}
+		if _, err := s.SetACMEOrderStatus(ctx, "o3", storage.ACMEPending, storage.ACMEInvalid, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+		var pages [][]string
+		for after := ""; ; {
+			ids, err := s.ListACMEOrders(ctx, "acct1", after, base, 2)
+			must(t, "ListACMEOrders(page)", err)
+			if len(ids) == 0 {
+				break
+			}
+			pages, after = append(pages, ids), ids[len(ids)-1]
+		}
+		if want := [][]string{{"o6", "o4"}, {"o2", "o1"}}; !reflect.DeepEqual(pages, want) {
+			t.Errorf("ListACMEOrders() pages %v, want %v", pages, want)
+		}
+		if ids, err := s.ListACMEOrders(ctx, "acct2", "o2", base, 2); err != nil || len(ids) != 0 {
+			t.Errorf("ListACMEOrders(another account's order) = %v, %v; want none", ids, err)
 		}
 		for _, f := range []func() error{
 			func() error { _, err := s.GetACMEOrder(ctx, "x"); return err },
