@@ -28,6 +28,7 @@ commands:
   ca csr -ca CA [-o FILE] | ca import -ca CA -cert FILE
                  request and install the certificate of a CA certified by an external CA
   serve          run the gateway
+  check          say whether serve would start with the configuration, changing nothing
   token create|list|revoke
                  create a REST API token (printed once), list tokens, revoke one
   crl dump       write a CA's current CRL (DER or PEM) for a mirror
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdInit(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, args[1:], stderr)
+	case "check":
+		return cmdCheck(ctx, args[1:], stdout, stderr)
 	case "ca":
 		if len(args) > 1 {
 			switch args[1] {

@@ -112,22 +112,9 @@ func (d *deps) loadCore(ctx context.Context) (*ca.Core, error) {
 
 // core builds the issuance core over the loaded CAs and the profiles.
 func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core, error) {
-	for _, c := range d.cfg.CAs {
-		if c.Lint != nil {
-			l, err := newLinter(*c.Lint)
-			if err != nil {
-				return nil, fmt.Errorf("cas %s lint: %w", c.Name, err)
-			}
-			cas[c.Name].Linter = l
-		}
-	}
-	profiles := map[string]*ca.Profile{}
-	for _, p := range d.cfg.Profiles {
-		cp, err := ca.CompileProfile(p)
-		if err != nil {
-			return nil, err
-		}
-		profiles[p.Name] = cp
+	profiles, err := d.profiles(cas)
+	if err != nil {
+		return nil, err
 	}
 	kf := d.kekFile()
 	keks, err := kf.LoadKeys(ctx)
@@ -153,6 +140,29 @@ func (d *deps) core(ctx context.Context, cas map[string]*ca.Authority) (*ca.Core
 		core.UpstreamTimeout = max(core.UpstreamTimeout, u.Timeout.D())
 	}
 	return core, nil
+}
+
+// profiles gives the loaded CAs their own lint gates (cas[].lint) and
+// compiles the profiles.
+func (d *deps) profiles(cas map[string]*ca.Authority) (map[string]*ca.Profile, error) {
+	for _, c := range d.cfg.CAs {
+		if c.Lint != nil {
+			l, err := newLinter(*c.Lint)
+			if err != nil {
+				return nil, fmt.Errorf("cas %s lint: %w", c.Name, err)
+			}
+			cas[c.Name].Linter = l
+		}
+	}
+	profiles := map[string]*ca.Profile{}
+	for _, p := range d.cfg.Profiles {
+		cp, err := ca.CompileProfile(p)
+		if err != nil {
+			return nil, err
+		}
+		profiles[p.Name] = cp
+	}
+	return profiles, nil
 }
 
 // kekFile is the keystore's key-encryption key file as the configuration

@@ -58,3 +58,23 @@ func Open(ctx context.Context, driver, path, dsn string, logger *slog.Logger) (s
 		return nil, errs.New(errs.Config, "storage.driver: unknown driver %q (want %q or %q)", driver, SQLite, Postgres)
 	}
 }
+
+// Schema reports, without creating or changing anything, the newest
+// migration the configured store holds and the newest this binary knows
+// (gateway check): Open would apply those between. A SQLite file that
+// does not exist is errs.NotFound.
+func Schema(ctx context.Context, driver, path, dsn string) (applied, known int, err error) {
+	switch driver {
+	case SQLite:
+		if path == "" {
+			return 0, 0, errs.New(errs.Config, "storage.path: required for driver sqlite")
+		}
+		return sqlite.Schema(ctx, path)
+	case Postgres:
+		if dsn == "" {
+			return 0, 0, errs.New(errs.Config, "storage.dsn: required for driver postgres")
+		}
+		return postgres.Schema(ctx, dsn)
+	}
+	return 0, 0, errs.New(errs.Config, "storage.driver: unknown driver %q (want %q or %q)", driver, SQLite, Postgres)
+}

@@ -1,10 +1,13 @@
 package open
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/test/teststore"
 )
 
 func TestOpen(t *testing.T) {
@@ -44,5 +47,37 @@ func TestOpen(t *testing.T) {
 				t.Errorf("Ping() = %v", err)
 			}
 		})
+	}
+}
+
+// Schema reads the migrations a store holds without creating or
+// migrating it: nothing before Open, all of them after.
+func TestSchema(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "gateway.db")
+	if _, _, err := Schema(ctx, "sqlite", path, ""); !errs.Is(err, errs.NotFound) || !strings.Contains(err.Error(), "gateway init creates it") {
+		t.Errorf("Schema(missing file) = %v, want NotFound", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("Schema created the file")
+	}
+	dsn := teststore.NewDatabase(t)
+	for _, c := range []struct{ driver, path, dsn string }{{"sqlite", path, ""}, {"postgres", "", dsn}} {
+		if c.driver == "postgres" {
+			if applied, known, err := Schema(ctx, c.driver, c.path, c.dsn); err != nil || applied != 0 || known == 0 {
+				t.Errorf("Schema(new postgres database) = %d, %d, %v; want 0 of all", applied, known, err)
+			}
+		}
+		s, err := Open(ctx, c.driver, c.path, c.dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if applied, known, err := Schema(ctx, c.driver, c.path, c.dsn); err != nil || applied != known || known < 31 {
+			t.Errorf("%s: Schema() after Open = %d, %d, %v; want all applied", c.driver, applied, known, err)
+		}
+	}
+	if _, _, err := Schema(ctx, "mysql", "", ""); !errs.Is(err, errs.Config) {
+		t.Errorf("Schema(mysql) = %v", err)
 	}
 }

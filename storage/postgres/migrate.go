@@ -94,3 +94,32 @@ func applyMigration(ctx context.Context, pool *pgxpool.Pool, m migrate.Migration
 	}
 	return true, nil
 }
+
+// Schema reports, without changing anything, the newest migration the
+// database named by dsn holds and the newest this binary knows: Open
+// would apply those between.
+func Schema(ctx context.Context, dsn string) (applied, known int, err error) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		return 0, 0, errs.Wrap(errs.Internal, err, "postgres")
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return 0, 0, errs.New(errs.Config, "postgres: the DSN cannot be parsed (details withheld because it may contain a password)")
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, 0, errs.Wrap(errs.Unavailable, err, "postgres: connect to %s", describe(&pgxpool.Config{ConnConfig: cfg}))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, 0, wrap(err, "read schema version")
+	}
+	if exists {
+		if err := conn.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+			return 0, 0, wrap(err, "read schema version")
+		}
+	}
+	return applied, len(ms), nil
+}

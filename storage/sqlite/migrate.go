@@ -4,7 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage/internal/migrate"
@@ -79,4 +83,36 @@ func applyMigration(ctx context.Context, db *sql.DB, m migrate.Migration) (bool,
 		return false, wrap(err, "migration %d: commit", m.Version)
 	}
 	return true, nil
+}
+
+// Schema reports, without creating or changing anything, the newest
+// migration the database file at path holds and the newest this binary
+// knows: Open would apply those between. A missing file is errs.NotFound.
+func Schema(ctx context.Context, path string) (applied, known int, err error) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
+	if err != nil {
+		return 0, 0, errs.Wrap(errs.Internal, err, "sqlite")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, 0, errs.Wrap(errs.Config, err, "sqlite: database path")
+	}
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		return 0, len(ms), errs.New(errs.NotFound, "sqlite: %s does not exist (gateway init creates it)", abs)
+	}
+	db, err := openPool(ctx, abs, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables); err != nil {
+		return 0, 0, wrap(err, "read schema version")
+	}
+	if tables == 1 {
+		if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&applied); err != nil {
+			return 0, 0, wrap(err, "read schema version")
+		}
+	}
+	return applied, len(ms), nil
 }

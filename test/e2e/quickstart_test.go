@@ -89,6 +89,19 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("keys are not sensitive and never extractable:\n%s", objs)
 	}
 
+	// gateway check, beside the running gateway: the token's keys match
+	// the CAs, the profile passes the lint gate, and the audit key and the
+	// HTTPS certificate serve made are there.
+	out, errOut, err := gatewayCLI(dir, "check")
+	if err != nil {
+		t.Fatalf("gateway check: %v\n%s%s", err, out, errOut)
+	}
+	for _, want := range []string{"ok    token        pkcs11 signer open", "ok    audit key", "ok    ca issuing", "ok    ca root", "ok    profiles", "ok    tls", "serve can start"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gateway check says\n%s\nwant a line with %q", out, want)
+		}
+	}
+
 	// SIGTERM stops it cleanly (Stop checks the exit status).
 	g.Stop(t)
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/storage/open"
+)
+
+// gateway check is a preflight for a configuration, before a deployment
+// or an upgrade: it answers whether `serve` would start with it, and what
+// start-up would change, without changing anything itself. It reads the
+// configuration, the store's schema (without migrating), the token (the
+// CAs' keys and the audit key, without making any), the CAs in the store
+// against their keys and the configuration, the profiles against the
+// lint gate, and the HTTPS certificate files. Each line says ok, note
+// (what serve will do), warn (works, but needs attention) or FAIL (serve
+// would not start, or would fail at once); any FAIL fails the command.
+
+// checkReport collects the lines of gateway check.
+type checkReport struct {
+	w     io.Writer
+	fails int
+}
+
+func (r *checkReport) line(status, what, format string, args ...any) {
+	if status == "FAIL" {
+		r.fails++
+	}
+	fmt.Fprintf(r.w, "%-5s %-12s %s\n", status, what, fmt.Sprintf(format, args...))
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	r := &checkReport{w: stdout}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		r.line("FAIL", "config", "%v", err)
+		return fmt.Errorf("check: the configuration does not load")
+	}
+	r.line("ok", "config", "%s: %d CAs, %d profiles", *cfgPath, len(cfg.CAs), len(cfg.Profiles))
+	// Warnings of the packages opened below go to stderr, at warn level
+	// at least: the report is stdout's.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d := &deps{cfg: cfg, log: log, pre: ca.NewPresigner()}
+	defer d.Close()
+
+	storeOK := checkStore(ctx, r, d)
+	if d.linter, err = newLinter(cfg.Lint); err != nil {
+		r.line("FAIL", "lint", "%v", err)
+	}
+	if d.signer, err = openSigner(cfg, log); err != nil {
+		r.line("FAIL", "token", "%v", err)
+	} else {
+		r.line("ok", "token", "%s signer open", cfg.Signer.Type)
+		checkAuditKey(ctx, r, d)
+	}
+	if storeOK && d.signer != nil && d.linter != nil {
+		checkCAs(ctx, r, d)
+	}
+	checkTLS(r, cfg)
+	if r.fails > 0 {
+		return fmt.Errorf("check: %d problem(s); serve would not start as configured", r.fails)
+	}
+	fmt.Fprintln(stdout, "serve can start with this configuration")
+	return nil
+}
+
+// checkStore reads the schema and opens the store if it is current, so
+// that opening migrates nothing. It reports whether the store is open.
+func checkStore(ctx context.Context, r *checkReport, d *deps) bool {
+	s := d.cfg.Storage
+	where := s.Path
+	if s.Driver == open.Postgres {
+		where = "PostgreSQL"
+	}
+	applied, known, err := open.Schema(ctx, s.Driver, s.Path, s.DSN)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		r.line("FAIL", "store", "%v", err)
+		return false
+	case err != nil:
+		r.line("FAIL", "store", "%s: %v", s.Driver, err)
+		return false
+	case applied < known:
+		r.line("note", "store", "%s %s: schema %d; serve (or init) applies migrations %d to %d, which older binaries still read; the checks that need the store are left out", s.Driver, where, applied, applied+1, known)
+		return false
+	case applied > known:
+		r.line("warn", "store", "%s %s: schema %d is newer than this binary's %d (a newer gateway migrated it; migrations only add, so this one still works)", s.Driver, where, applied, known)
+	default:
+		r.line("ok", "store", "%s %s: schema %d, current", s.Driver, where, applied)
+	}
+	if d.store, err = open.Open(ctx, s.Driver, s.Path, s.DSN, d.log); err != nil {
+		r.line("FAIL", "store", "%v", err)
+		return false
+	}
+	return true
+}
+
+// checkAuditKey looks for the audit key without making it.
+func checkAuditKey(ctx context.Context, r *checkReport, d *deps) {
+	label := d.cfg.Audit.KeyLabel
+	_, err := ca.AuditKey(ctx, d.signer, label, false)
+	switch {
+	case errs.Is(err, errs.NotFound):
+		r.line("note", "audit key", "%q is not in the token; serve makes it (ECDSA P-256)", label)
+	case err != nil:
+		r.line("FAIL", "audit key", "%q: %v", label, err)
+	default:
+		r.line("ok", "audit key", "%q", label)
+	}
+}
+
+// checkCAs loads the CAs as serve does (each stored, of the configured
+// origin, its key in the token matching its certificate), says when each
+// ends, and runs the profiles' sample certificates through the lint gate.
+func checkCAs(ctx context.Context, r *checkReport, d *deps) {
+	cas, err := d.hierarchy().Load(ctx)
+	if err != nil {
+		r.line("FAIL", "cas", "%v", err)
+		return
+	}
+	profiles, err := d.profiles(cas)
+	if err != nil {
+		r.line("FAIL", "profiles", "%v", err)
+		return
+	}
+	watch := &ca.ExpiryWatch{CAs: cas, Profiles: profiles}
+	names := make([]string, 0, len(cas))
+	for name := range cas {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	now := time.Now()
+	for _, name := range names {
+		cur := cas[name].Certified()
+		end := cur.Cert.NotAfter
+		left := ca.DaysLeft(now, end)
+		switch {
+		case cur.Revoked != nil:
+			r.line("FAIL", "ca "+name, "revoked (CA %s, %s, reason %d): nothing is issued under it", cur.Revoked.CA, cur.Revoked.At.UTC().Format(time.RFC3339), cur.Revoked.Reason)
+		case !now.Before(end):
+			r.line("FAIL", "ca "+name, "certificate ended %s; renew: %s", end.UTC().Format(time.RFC3339), ca.RenewAdvice(cas[name]))
+		case end.Sub(now) < watch.Warning(name):
+			r.line("warn", "ca "+name, "certificate ends %s, in %d days; renew: %s", end.UTC().Format(time.RFC3339), left, ca.RenewAdvice(cas[name]))
+		default:
+			r.line("ok", "ca "+name, "%s, key %s, ends %s (%d days)", cur.Cert.Subject, cas[name].Key.URI(), end.UTC().Format(time.RFC3339), left)
+		}
+	}
+	core := &ca.Core{CAs: cas, Profiles: profiles, Now: time.Now,
+		Issuer: &ca.Issuer{Linter: d.linter, Presign: d.pre, URLs: ca.URLs{Base: strings.TrimSuffix(d.cfg.Listen.PublicURL, "/")}, Now: time.Now}}
+	if err := core.CheckProfiles(); err != nil {
+		r.line("FAIL", "profiles", "%v", err)
+		return
+	}
+	r.line("ok", "profiles", "%d profiles: a sample certificate of each passes the lint gate", len(profiles))
+}
+
+// checkTLS reads the HTTPS certificate files: those the operator provides
+// must hold a pair that is valid now; those the gateway manages
+// (listen.tls.auto) are made by serve when missing or due.
+func checkTLS(r *checkReport, cfg *config.Config) {
+	t := cfg.Listen.TLS
+	c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	switch {
+	case err != nil && t.Auto && errors.Is(err, fs.ErrNotExist):
+		r.line("note", "tls", "%s is not there yet; serve issues it from CA %s", t.CertFile, t.CA)
+	case err != nil:
+		r.line("FAIL", "tls", "%s, %s: %v", t.CertFile, t.KeyFile, err)
+	case time.Now().After(c.Leaf.NotAfter):
+		if t.Auto {
+			r.line("note", "tls", "%s ended %s; serve issues it again from CA %s", t.CertFile, c.Leaf.NotAfter.UTC().Format(time.RFC3339), t.CA)
+			return
+		}
+		r.line("FAIL", "tls", "%s ended %s", t.CertFile, c.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	default:
+		managed := ""
+		if t.Auto {
+			managed = "; serve renews it from CA " + t.CA
+		}
+		r.line("ok", "tls", "%s for %s, ends %s%s", t.CertFile, leafNames(c.Leaf), c.Leaf.NotAfter.UTC().Format(time.RFC3339), managed)
+	}
+}
+
+// leafNames lists a certificate's DNS names and IP addresses.
+func leafNames(c *x509.Certificate) string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return strings.Join(names, ", ")
+}
