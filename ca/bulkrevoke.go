@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -24,6 +25,9 @@ import (
 // it issuing. Nothing is revoked when more certificates match than the
 // caller allows (limit): a filter broader than meant is refused whole,
 // not carried out in part.
+
+// bulkRevokers is how many revocations of a bulk revocation run at once.
+const bulkRevokers = 8
 
 // MaxBulkRevocation bounds BulkRevokeRequest.Limit.
 const MaxBulkRevocation = 10000
@@ -95,15 +99,44 @@ func (c *Core) RevokeMatching(ctx context.Context, req BulkRevokeRequest) (BulkR
 	if req.DryRun {
 		return out, nil
 	}
-	for _, serial := range out.Matched {
-		if err := c.Revoke(ctx, serial, req.Reason, req.Requester); err != nil {
-			if ctx.Err() != nil {
-				return out, err // what was revoked stays revoked, and audited
+	// Revocations run bulkRevokers at a time: each is Revoke's own
+	// commit, and concurrent commits share the store's flushes (group
+	// commit), as concurrent API calls would.
+	type outcome struct {
+		tried bool
+		err   error
+	}
+	results := make([]outcome, len(out.Matched))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(bulkRevokers, len(out.Matched)) {
+		wg.Go(func() {
+			for i := range next {
+				results[i] = outcome{true, c.Revoke(ctx, out.Matched[i], req.Reason, req.Requester)}
 			}
-			out.Failed = append(out.Failed, RevokeFailure{Serial: serial, Err: err})
-			continue
+		})
+	}
+feed:
+	for i := range out.Matched {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
-		out.Revoked = append(out.Revoked, serial)
+	}
+	close(next)
+	wg.Wait()
+	for i, serial := range out.Matched {
+		switch r := results[i]; {
+		case !r.tried: // not reached before ctx ended
+		case r.err == nil:
+			out.Revoked = append(out.Revoked, serial)
+		case ctx.Err() == nil:
+			out.Failed = append(out.Failed, RevokeFailure{Serial: serial, Err: r.err})
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return out, err // what was revoked stays revoked, and audited
 	}
 	now := c.Now()
 	if _, err := c.Store.AppendAudit(ctx, storage.AuditEvent{
