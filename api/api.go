@@ -48,6 +48,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/storage"
 )
@@ -143,7 +144,7 @@ type API struct {
 	// refused at once here, whatever a concurrent lookup put in tokens.
 	revoked *ttlcache.Cache[string, struct{}]
 	// limiter is nil without api.issuances_per_minute.
-	limiter *issueLimiter
+	limiter *ratelimit.Limiter
 }
 
 // tokenTTL is how long the API trusts a token it found in the store
@@ -175,9 +176,7 @@ func New(cfg Config) *API {
 	for _, o := range cfg.OIDC {
 		a.oidc[o.Issuer] = &oidcIssuer{cfg: o, client: cfg.OIDCClient}
 	}
-	if cfg.IssuancesPerMinute > 0 {
-		a.limiter = &issueLimiter{perMinute: float64(cfg.IssuancesPerMinute), buckets: map[string]*bucket{}}
-	}
+	a.limiter = ratelimit.New(cfg.IssuancesPerMinute, "api.issuances_per_minute")
 	return a
 }
 

@@ -645,6 +645,10 @@ type EST struct {
 	// external ACME CA waits for the certificate before it is answered
 	// 202 with Retry-After (0: 10s).
 	UpstreamWait Duration `yaml:"upstream_wait"`
+	// IssuancesPerMinute, if positive, is how many certificates each EST
+	// user (or client certificate, or renewed subject) may get a minute
+	// from one replica; more is answered 429. 0: no limit.
+	IssuancesPerMinute int `yaml:"issuances_per_minute"`
 }
 
 // ProfileEST is the EST part of a profile.

@@ -135,6 +135,9 @@ func (c *Config) Validate() error {
 	if c.API.IssuancesPerMinute < 0 {
 		add("api.issuances_per_minute", "must not be negative (0: no limit), got %d", c.API.IssuancesPerMinute)
 	}
+	if c.EST.IssuancesPerMinute < 0 {
+		add("est.issuances_per_minute", "must not be negative (0: no limit), got %d", c.EST.IssuancesPerMinute)
+	}
 	for i, id := range v.CAAIdentities {
 		if strings.HasPrefix(id, ".") || !validDNSRule(id) {
 			add(fmt.Sprintf("acme.validation.caa_identities[%d]", i), "must be a domain name in lower case, as CAA issue records name a CA (e.g. pki.example.com), got %q", id)

@@ -26,6 +26,7 @@ func newEST(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 	if cfg.EST.UpstreamWait != 0 {
 		set.UpstreamWait = cfg.EST.UpstreamWait.D()
 	}
+	set.IssuancesPerMinute = cfg.EST.IssuancesPerMinute
 	for _, p := range cfg.Profiles {
 		pe := p.EST
 		ps := est.DefaultProfileSettings()

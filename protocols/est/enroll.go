@@ -13,6 +13,9 @@ import (
 // authenticated client sends a CSR and gets the certificate.
 func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profileState) {
 	id, csr, err := s.enrollment(w, r, ps)
+	if err == nil {
+		err = s.limiter.Take(id.requester+" (profile "+ps.name+")", s.now())
+	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
@@ -88,6 +91,9 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 	}
 	if err == nil {
 		err = checkChannelBinding(r, ps, csr)
+	}
+	if err == nil {
+		err = s.limiter.Take("subject "+old.Subject.String()+" (profile "+ps.name+")", s.now())
 	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)

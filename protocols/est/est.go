@@ -60,6 +60,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
 	"github.com/certgw/gateway/protocols/internal/throttle"
@@ -99,6 +100,8 @@ type Server struct {
 	maxBody  int64
 	// upstreamWait is Settings.UpstreamWait.
 	upstreamWait time.Duration
+	// limiter holds Settings.IssuancesPerMinute; nil: no limit.
+	limiter *ratelimit.Limiter
 	// gateway holds every CA certificate of the gateway, as trust anchors
 	// for client certificates the gateway issued.
 	gateway *ca.Derived[*x509.CertPool]
@@ -164,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	s.limiter = ratelimit.New(cfg.Settings.IssuancesPerMinute, "est.issuances_per_minute")
 	if s.upstreamWait = cfg.Settings.UpstreamWait; s.upstreamWait == 0 {
 		s.upstreamWait = DefaultUpstreamWait
 	}

@@ -33,11 +33,13 @@ import (
 // answer with a key the client did not want unencrypted.
 func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profileState) {
 	id, csr, err := s.enrollment(w, r, ps)
-	if err != nil {
-		s.fail(w, r, ps.name, err)
-		return
+	if err == nil {
+		err = refuseEncryptedDelivery(csr)
 	}
-	if err := refuseEncryptedDelivery(csr); err != nil {
+	if err == nil {
+		err = s.limiter.Take(id.requester+" (profile "+ps.name+")", s.now())
+	}
+	if err != nil {
 		s.fail(w, r, ps.name, err)
 		return
 	}

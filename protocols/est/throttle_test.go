@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/teststore"
@@ -91,4 +92,59 @@ func TestPasswordGuessesCountedAtEveryReplica(t *testing.T) {
 			t.Errorf("after the window: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// With est.issuances_per_minute, each EST user gets that many
+// certificates a minute, by simpleenroll and serverkeygen together, and a
+// renewed subject as many by simplereenroll; more is a 429 with
+// Retry-After naming the setting, and nothing is issued. Other users are
+// counted apart, and a minute later the user enrolls again.
+func TestIssuanceRateLimit(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), Settings{IssuancesPerMinute: 2, Profiles: map[string]ProfileSettings{}}, estProfile("dev", nil))
+	f.addUser("dev", "a", "a-pass")
+	f.addUser("dev", "b", "b-pass")
+	c := f.client(clientOpts{})
+	key := newKey(t)
+	enroll := func(user, op string) answer {
+		t.Helper()
+		return f.request(c, http.MethodPost, "/.well-known/est/dev/"+op, b64(csrDER(t, key, "rl.example.com", "rl.example.com")), user, user+"-pass")
+	}
+	if a := enroll("a", "simpleenroll"); a.status != http.StatusOK {
+		t.Fatalf("first: %d %s", a.status, a.body)
+	}
+	if a := enroll("a", "serverkeygen"); a.status != http.StatusOK {
+		t.Fatalf("second, by serverkeygen: %d %s", a.status, a.body)
+	}
+	before := f.countCerts()
+	for _, op := range []string{"simpleenroll", "serverkeygen"} {
+		a := enroll("a", op)
+		if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "30" || !strings.Contains(string(a.body), "est.issuances_per_minute") {
+			t.Errorf("%s past the limit: %d %q %s, want 429 with Retry-After 30", op, a.status, a.header.Get("Retry-After"), a.body)
+		}
+	}
+	if f.countCerts() != before {
+		t.Error("a refused enrollment issued")
+	}
+	if a := enroll("b", "simpleenroll"); a.status != http.StatusOK {
+		t.Errorf("another user: %d %s", a.status, a.body)
+	}
+	f.clock.Advance(30 * time.Second)
+	if a := enroll("a", "simpleenroll"); a.status != http.StatusOK {
+		t.Errorf("30 s later: %d %s", a.status, a.body)
+	}
+
+	// A device that renews in a loop renews a new certificate each time:
+	// it is counted by subject.
+	cert := f.issueDirect("dev", key, "loop.example.com", "loop.example.com")
+	for i := range 3 {
+		a := f.request(f.client(clientOpts{cert: cert}), http.MethodPost, "/.well-known/est/dev/simplereenroll", b64(csrDER(t, key, "loop.example.com", "loop.example.com")), "", "")
+		switch {
+		case i < 2 && a.status != http.StatusOK:
+			t.Fatalf("renewal %d: %d %s", i+1, a.status, a.body)
+		case i == 2 && (a.status != http.StatusTooManyRequests || !strings.Contains(string(a.body), "subject CN=loop.example.com (profile dev)")):
+			t.Errorf("third renewal in a minute: %d %s, want 429 naming the subject", a.status, a.body)
+		case i < 2:
+			cert = tlsCert(certsFrom(t, a.body)[0], key)
+		}
+	}
 }

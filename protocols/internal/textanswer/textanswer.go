@@ -7,24 +7,31 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 )
 
 // Fail writes err and logs it under protocol ("EST", "SCEP"). It maps an
 // errs.Kind to the status: a client's mistake names the problem; a fault
 // of ours is a 500, or a 503 with Retry-After, whose cause goes only to
-// the log; a public error (errs.Publicf) shows its message, and its 503
-// carries no Retry-After. A 401 carries no challenge here: a protocol that has one sets
+// the log; a requester past its issuance rate limit (ratelimit.Exceeded)
+// is a 429 with Retry-After; a public error (errs.Publicf) shows its
+// message, and its 503 carries no Retry-After. A 401 carries no challenge here: a protocol that has one sets
 // WWW-Authenticate before it calls Fail.
 func Fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, protocol string, err error) {
 	kind := errs.KindOf(err)
 	var status int
 	msg := err.Error()
 	var tooLarge *http.MaxBytesError
+	var limited *ratelimit.Exceeded
 	switch {
 	case errors.As(err, &tooLarge):
 		status = http.StatusRequestEntityTooLarge
+	case errors.As(err, &limited):
+		status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", strconv.Itoa(limited.RetryAfter))
 	case kind == errs.Malformed, kind == errs.BadCSR, kind == errs.RejectedIdentifier:
 		status = http.StatusBadRequest
 	case kind == errs.Unauthorized:

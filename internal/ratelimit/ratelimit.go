@@ -1,0 +1,94 @@
+// Package ratelimit holds the issuance rate limits of the REST API
+// (api.issuances_per_minute) and EST (est.issuances_per_minute): a
+// requester stuck in a loop (a pipeline, a device that re-enrolls at every
+// boot) would otherwise keep the HSM and the store busy for everyone. Each
+// requester may issue N certificates a minute, in a burst of as many, then
+// one every 60/N seconds: a token bucket per requester. The buckets are
+// this replica's: N replicas allow N times the rate, since a shared count
+// would cost a store call per issuance.
+package ratelimit
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Limiter holds one token bucket per requester. A nil Limiter limits
+// nothing.
+type Limiter struct {
+	perMinute float64
+	setting   string // the configuration key, for messages
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// maxBuckets bounds the requesters remembered; past it, full buckets
+// (requesters idle for a minute at least) are forgotten.
+const maxBuckets = 10000
+
+// New is a limiter of perMinute issuances a minute per requester, set by
+// the configuration key setting; nil (no limit) when perMinute is not
+// positive.
+func New(perMinute int, setting string) *Limiter {
+	if perMinute <= 0 {
+		return nil
+	}
+	return &Limiter{perMinute: float64(perMinute), setting: setting, buckets: map[string]*bucket{}}
+}
+
+// Take spends one issuance of requester at now, or returns the
+// *Exceeded error that says how long until one is free.
+func (l *Limiter) Take(requester string, now time.Time) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[requester]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.forgetFull(now)
+		}
+		b = &bucket{tokens: l.perMinute, at: now}
+		l.buckets[requester] = b
+	}
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = math.Min(l.perMinute, b.tokens+d.Minutes()*l.perMinute)
+		b.at = now
+	}
+	if b.tokens >= 1-1e-9 { // refills in steps add up to 1 only nearly
+		b.tokens = max(0, b.tokens-1)
+		return nil
+	}
+	wait := time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
+	return &Exceeded{Requester: requester, PerMinute: l.perMinute, Setting: l.setting, RetryAfter: int(math.Ceil(wait.Seconds()))}
+}
+
+// forgetFull drops the buckets that have refilled.
+func (l *Limiter) forgetFull(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.at).Minutes()*l.perMinute >= l.perMinute {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// Exceeded is a requester past its limit: each protocol answers it in
+// its own format (a 429 with Retry-After over HTTP).
+type Exceeded struct {
+	Requester  string
+	PerMinute  float64
+	Setting    string
+	RetryAfter int // seconds until one issuance is free
+}
+
+func (e *Exceeded) Error() string {
+	return fmt.Sprintf("%s may issue %g certificates a minute on this gateway (%s); retry after %d s", e.Requester, e.PerMinute, e.Setting, e.RetryAfter)
+}
