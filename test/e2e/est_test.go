@@ -46,10 +46,10 @@ type estEnv struct {
 	user, pass string // from var/est-credentials
 }
 
-func startEST(t *testing.T) *estEnv {
+func startEST(t *testing.T, env ...string) *estEnv {
 	t.Helper()
 	dir := t.TempDir()
-	g := StartQuickstart(t, dir)
+	g := StartQuickstart(t, dir, env...)
 	credFile := filepath.Join(dir, "var", "est-credentials")
 	if _, err := os.Stat(credFile); err != nil {
 		t.Fatalf("the quickstart wrote no var/est-credentials (user:password for EST HTTP Basic on profile default): %v", err)
@@ -352,5 +352,30 @@ func TestESTWithCurlAndOpenSSL(t *testing.T) {
 	}
 	if after := e.inventorySize(t); after != before {
 		t.Errorf("refused requests changed the inventory: %d certificates, %d before", after, before)
+	}
+}
+
+// With est.issuances_per_minute set (here from the environment), a
+// device past its limit is refused: estclient fails with the server's
+// line naming the setting, and nothing is issued.
+func TestESTRateLimitWithEstclient(t *testing.T) {
+	bin, err := estclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEST(t, "GATEWAY_EST_ISSUANCES_PER_MINUTE=1")
+	args := func(n string) []string {
+		return []string{"enroll", "-server", e.server, "-aps", "default", "-explicit", e.root,
+			"-user", e.user, "-pass", e.pass, "-key", "dev.key", "-cn", n, "-dnsnames", n, "-out", n + ".pem"}
+	}
+	e.run(t, "openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "dev.key")
+	e.run(t, bin, args("rl1.test")...)
+	before := e.inventorySize(t)
+	out, err := e.try(bin, args("rl2.test")...)
+	if err == nil || !strings.Contains(out, "est.issuances_per_minute") {
+		t.Errorf("a second enrollment within the minute: %v\n%s", err, out)
+	}
+	if after := e.inventorySize(t); after != before {
+		t.Errorf("a refused enrollment changed the inventory: %d certificates, %d before", after, before)
 	}
 }
