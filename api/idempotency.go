@@ -95,8 +95,9 @@ func idempotencyRoute(r *http.Request) string {
 // issued nothing, so a corrected retry may use it). A later request with
 // the key and the same method, path and body gets that certificate again
 // (replayedHeader; a generated key the gateway holds comes with it, its
-// export audited); with another request, a 422; while the first is under
-// way, a 409. A first request that died is taken for dead after the
+// export audited), or, if the first was answered 202, the request as it
+// stands now (replayRequest); with another request, a 422; while the
+// first is under way, a 409. A first request that died is taken for dead after the
 // core's ClaimLease.
 func (a *API) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,9 +138,13 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 		// finds the certificate, not a request under way.
 		ctx := context.WithoutCancel(r.Context())
 		serial, issued := strings.CutPrefix(out.header.Get("Location"), "/api/v1/certificates/")
-		if issued && (out.status == http.StatusCreated || out.status == http.StatusOK) {
-			err = a.store.CompleteIdempotencyKey(ctx, tok.ID, key, now, serial, out.status)
-		} else {
+		request, waits := strings.CutPrefix(out.header.Get("Location"), "/api/v1/requests/")
+		switch {
+		case issued && (out.status == http.StatusCreated || out.status == http.StatusOK):
+			err = a.store.CompleteIdempotencyKey(ctx, tok.ID, key, now, serial, "", out.status)
+		case waits && out.status == http.StatusAccepted:
+			err = a.store.CompleteIdempotencyKey(ctx, tok.ID, key, now, "", request, out.status)
+		default:
 			err = a.store.ReleaseIdempotencyKey(ctx, tok.ID, key, now)
 		}
 		if err != nil {
@@ -161,6 +166,8 @@ func (a *API) answerHeld(w http.ResponseWriter, r *http.Request, key string, hel
 			Status: http.StatusUnprocessableEntity,
 			Detail: "header " + idempotencyHeader + ": key \"" + key + "\" was sent at " + held.ClaimedAt.Format(timeFormat) +
 				" with another request (method, path or body); a key names one request"})
+	case held.RequestID != "":
+		a.replayRequest(w, r, held, body)
 	case held.Serial == "":
 		w.Header().Set("Retry-After", "1")
 		a.problem(w, r, errs.New(errs.Conflict, "header %s: the request sent with key %q at %s is under way; retry once it has answered",
@@ -237,4 +244,25 @@ func (h *heldAnswer) sendTo(w http.ResponseWriter) {
 	}
 	w.WriteHeader(h.status)
 	w.Write(h.body.Bytes())
+}
+
+// replayRequest answers again a request whose idempotency key was
+// answered 202 with a request (held for approval, or issued by an
+// external CA in the background): as that request stands now, its
+// certificate once issued (with the key the gateway generated for it), a
+// 202 while it waits, its refusal otherwise. A generated-key request
+// retried after a 202 thus gets the one key, not a second.
+func (a *API) replayRequest(w http.ResponseWriter, r *http.Request, held storage.IdempotencyKey, body []byte) {
+	issued, err := a.core.AnswerRequest(r.Context(), held.RequestID)
+	if p, ok := ca.AsPending(err); ok {
+		w.Header().Set(replayedHeader, "true")
+		a.pending(w, p)
+		return
+	}
+	if err != nil {
+		a.problem(w, r, err)
+		return
+	}
+	held.Serial, held.Status = issued.Serial, http.StatusOK
+	a.replay(w, r, held, body)
 }

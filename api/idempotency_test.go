@@ -12,6 +12,7 @@ import (
 
 	"software.sslmate.com/src/go-pkcs12"
 
+	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/teststore"
@@ -256,5 +257,47 @@ func TestIdempotencyKeyRace(t *testing.T) {
 		if len(serials) != 1 || e.inventorySize("web") != 1 {
 			t.Fatalf("racing retries issued %d certificates (%d answered)", e.inventorySize("web"), len(serials))
 		}
+	})
+}
+
+// An Idempotency-Key answered 202 (a request held for approval) keeps
+// its request: a retry gets the request as it stands, 202 while it
+// waits and its certificate once approved, both marked replayed, and
+// never a second request; a rejected request's key answers the
+// rejection.
+func TestIdempotencyKeyHeldRequest(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		e.addToken("approver", []string{"approve", "read"})
+		path := "/api/v1/profiles/held/certificates"
+		body := map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"held.example.com"}, nil)}
+		var req, again api.Request
+		e.keyed(path, issuer, "held-1", body).decode(t, http.StatusAccepted, &req)
+		r := e.keyed(path, issuer, "held-1", body)
+		r.decode(t, http.StatusAccepted, &again)
+		if again.ID != req.ID || r.header.Get("Idempotent-Replayed") != "true" || r.header.Get("Location") != "/api/v1/requests/"+req.ID || r.header.Get("Retry-After") != "90" {
+			t.Fatalf("retry while held: %+v %v, want request %s replayed", again, r.header, req.ID)
+		}
+		var decided api.Request
+		e.do("POST", "/api/v1/requests/"+req.ID+"/approve", "approver", nil).decode(t, http.StatusOK, &decided)
+		var got issued
+		r = e.keyed(path, issuer, "held-1", body)
+		r.decode(t, http.StatusOK, &got)
+		if got.Serial != decided.Serial || r.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry after the approval: %+v %v, want certificate %s replayed", got, r.header, decided.Serial)
+		}
+		var list struct {
+			Requests []api.Request `json:"requests"`
+		}
+		e.do("GET", "/api/v1/requests", reader, nil).decode(t, http.StatusOK, &list)
+		if len(list.Requests) != 1 {
+			t.Fatalf("%d requests, want 1", len(list.Requests))
+		}
+		// Another request with the key: 422 as ever.
+		other := map[string]any{"csr": csrPEM(t, newP256(t), "", []string{"other.example.com"}, nil)}
+		e.keyed(path, issuer, "held-1", other).problem(t, http.StatusUnprocessableEntity, "idempotencyKeyReused")
+
+		e.keyed(path, issuer, "held-2", other).decode(t, http.StatusAccepted, &req)
+		e.do("POST", "/api/v1/requests/"+req.ID+"/reject", "approver", map[string]string{"reason": "not ours"}).decode(t, http.StatusOK, &decided)
+		e.keyed(path, issuer, "held-2", other).problem(t, http.StatusForbidden, "forbidden", "not ours")
 	})
 }

@@ -184,6 +184,38 @@ func (c *Core) answer(ctx context.Context, p *Profile, r storage.Request) (issue
 	return nil, nil, false // failed or expired
 }
 
+// AnswerRequest is what a repeat of the request id gets when the repeat
+// names the request rather than its key and names (an Idempotency-Key
+// replayed after a 202, where the gateway generated the key): the
+// certificate once issued, a *PendingError while it waits, the refusal
+// once rejected. A request that failed or expired, or whose certificate
+// is no longer active, is errs.Conflict: the requester asks anew.
+func (c *Core) AnswerRequest(ctx context.Context, id string) (*Issued, error) {
+	r, err := c.Store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p := c.Profiles[r.Profile]
+	if p == nil {
+		return nil, errs.New(errs.NotFound, "request %s: profile %s is not configured any more", id, r.Profile)
+	}
+	if r, err = c.current(ctx, p, r); err != nil {
+		return nil, err
+	}
+	issued, err, done := c.answer(ctx, p, r)
+	if !done {
+		why := r.Status
+		if r.Reason != "" {
+			why += ": " + r.Reason
+		}
+		if r.Status == storage.RequestIssued {
+			why = "issued, but certificate " + r.Serial + " is no longer active"
+		}
+		return nil, errs.New(errs.Conflict, "request %s %s; send a new request (with a new Idempotency-Key)", id, why)
+	}
+	return issued, err
+}
+
 // current returns r, a request of profile p, as it stands now: if it is
 // pending past p's expire_after (created before now - expire_after, as
 // ExpireRequests counts), the profile's stale requests are ended first

@@ -22,9 +22,12 @@ type IdempotencyKey struct {
 	ClaimedAt time.Time
 	ExpiresAt time.Time
 	// Serial and Status are the certificate issued and the HTTP status
-	// answered; Serial is "" while the request is under way.
-	Serial string
-	Status int
+	// answered; RequestID is the request answered instead (202: held for
+	// approval, or issued asynchronously). Serial and RequestID are both
+	// "" while the request is under way.
+	Serial    string
+	RequestID string
+	Status    int
 }
 
 // IdempotencyStore keeps the idempotency keys of the REST API, so that
@@ -37,10 +40,11 @@ type IdempotencyStore interface {
 	// and false. Keys of any token that expired at k.ClaimedAt are
 	// forgotten in the same commit.
 	ClaimIdempotencyKey(ctx context.Context, k IdempotencyKey, staleBefore time.Time) (IdempotencyKey, bool, error)
-	// CompleteIdempotencyKey records the certificate and status answered
-	// for the key claimed at claimedAt; a key claimed since by another
-	// request (this one was taken for dead) is left to it.
-	CompleteIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time, serial string, status int) error
+	// CompleteIdempotencyKey records the certificate (serial) or the
+	// request (requestID) and the status answered for the key claimed at
+	// claimedAt; a key claimed since by another request (this one was
+	// taken for dead) is left to it.
+	CompleteIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time, serial, requestID string, status int) error
 	// ReleaseIdempotencyKey forgets the key claimed at claimedAt, for a
 	// request that issued nothing: the key may be used again.
 	ReleaseIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time) error

@@ -21,8 +21,8 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 		INSERT INTO idempotency_keys (token_id, key, fingerprint, claimed_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (token_id, key) DO UPDATE SET fingerprint = excluded.fingerprint,
-			claimed_at = excluded.claimed_at, expires_at = excluded.expires_at, serial = '', status = 0
-		WHERE (idempotency_keys.serial = '' AND idempotency_keys.claimed_at < $6) OR idempotency_keys.expires_at <= $4`,
+			claimed_at = excluded.claimed_at, expires_at = excluded.expires_at, serial = '', request_id = '', status = 0
+		WHERE (idempotency_keys.serial = '' AND idempotency_keys.request_id = '' AND idempotency_keys.claimed_at < $6) OR idempotency_keys.expires_at <= $4`,
 		k.TokenID, k.Key, k.Fingerprint, k.ClaimedAt.UTC(), k.ExpiresAt.UTC(), staleBefore.UTC())
 	if err != nil {
 		return storage.IdempotencyKey{}, false, wrap(err, "claim idempotency key")
@@ -31,9 +31,9 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 		return k, true, nil
 	}
 	held := k
-	err = s.pool.QueryRow(ctx, `SELECT fingerprint, claimed_at, expires_at, serial, status
+	err = s.pool.QueryRow(ctx, `SELECT fingerprint, claimed_at, expires_at, serial, request_id, status
 		FROM idempotency_keys WHERE token_id = $1 AND key = $2`, k.TokenID, k.Key).
-		Scan(&held.Fingerprint, &held.ClaimedAt, &held.ExpiresAt, &held.Serial, &held.Status)
+		Scan(&held.Fingerprint, &held.ClaimedAt, &held.ExpiresAt, &held.Serial, &held.RequestID, &held.Status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The holder completed nothing and was released between the two
 		// statements: the key is free again, as for a retry.
@@ -47,9 +47,9 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, k storage.IdempotencyKe
 }
 
 // CompleteIdempotencyKey implements storage.IdempotencyStore.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time, serial string, status int) error {
-	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET serial = $1, status = $2
-		WHERE token_id = $3 AND key = $4 AND claimed_at = $5 AND serial = ''`, serial, status, tokenID, key, claimedAt.UTC())
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time, serial, requestID string, status int) error {
+	_, err := s.pool.Exec(ctx, `UPDATE idempotency_keys SET serial = $1, request_id = $2, status = $3
+		WHERE token_id = $4 AND key = $5 AND claimed_at = $6 AND serial = '' AND request_id = ''`, serial, requestID, status, tokenID, key, claimedAt.UTC())
 	if err != nil {
 		return wrap(err, "complete idempotency key")
 	}
@@ -59,7 +59,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tokenID, key string,
 // ReleaseIdempotencyKey implements storage.IdempotencyStore.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string, claimedAt time.Time) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys
-		WHERE token_id = $1 AND key = $2 AND claimed_at = $3 AND serial = ''`, tokenID, key, claimedAt.UTC())
+		WHERE token_id = $1 AND key = $2 AND claimed_at = $3 AND serial = '' AND request_id = ''`, tokenID, key, claimedAt.UTC())
 	if err != nil {
 		return wrap(err, "release idempotency key")
 	}

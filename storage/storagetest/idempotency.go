@@ -12,7 +12,7 @@ import (
 // holder (under way, then completed with its certificate) until the
 // holder is taken for dead or the key expires; a released key is free;
 // keys of different tokens never meet; completion and release touch only
-// the claim they name.
+// the claim they name; a key answered with a request keeps it.
 func testIdempotencyKeys(t *testing.T, open func(t *testing.T) storage.Store) {
 	s, ctx := open(t), t.Context()
 	key := func(token, k string, fp byte, at time.Time) storage.IdempotencyKey {
@@ -41,9 +41,9 @@ func testIdempotencyKeys(t *testing.T, open func(t *testing.T) storage.Store) {
 
 	// Completed: a retry gets the serial and status; a completion or
 	// release naming another claim changes nothing.
-	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok1", "k1", t0.Add(time.Second), "bad", 500))
+	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok1", "k1", t0.Add(time.Second), "bad", "", 500))
 	must(t, "ReleaseIdempotencyKey", s.ReleaseIdempotencyKey(ctx, "tok1", "k1", t0.Add(time.Second)))
-	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok1", "k1", t0, "0a", 201))
+	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok1", "k1", t0, "0a", "", 201))
 	must(t, "ReleaseIdempotencyKey", s.ReleaseIdempotencyKey(ctx, "tok1", "k1", t0)) // completed: stays
 	held = claim(key("tok1", "k1", 0xaa, t0.Add(time.Hour)), t0.Add(time.Hour-2*time.Minute), false)
 	if held.Serial != "0a" || held.Status != 201 {
@@ -72,4 +72,15 @@ func testIdempotencyKeys(t *testing.T, open func(t *testing.T) storage.Store) {
 	claim(key("tok3", "dies", 3, t1.Add(5*time.Minute)), t1.Add(3*time.Minute), true)
 	// Expired keys of every token went with the claims after them.
 	claim(key("tok2", "k1", 0xcc, t1), t1.Add(-2*time.Minute), true)
+
+	// A key answered with a request (202) keeps it, however old its
+	// claim, and is neither completed again nor released.
+	claim(key("tok4", "held", 7, t1), t1.Add(-2*time.Minute), true)
+	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok4", "held", t1, "", "req-1", 202))
+	must(t, "CompleteIdempotencyKey", s.CompleteIdempotencyKey(ctx, "tok4", "held", t1, "0b", "", 201))
+	must(t, "ReleaseIdempotencyKey", s.ReleaseIdempotencyKey(ctx, "tok4", "held", t1))
+	held = claim(key("tok4", "held", 7, t1.Add(time.Hour)), t1.Add(time.Hour), false)
+	if held.RequestID != "req-1" || held.Serial != "" || held.Status != 202 {
+		t.Fatalf("holder answered with a request: %+v, want request req-1, status 202", held)
+	}
 }

@@ -344,6 +344,44 @@ upstreams:
 		}
 	})
 
+	// The same with an Idempotency-Key: the pipeline repeats its POST
+	// until it gets the certificate, and gets the one key the gateway
+	// made, not a key of a second request.
+	t.Run("RESTAPIAsyncGeneratedKeyIdempotent", func(t *testing.T) {
+		body := map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"async-kg2.example.org"}}
+		hdr := http.Header{"Prefer": {"respond-async"}, "Idempotency-Key": {"deploy-42"}}
+		code, h, out := g.APIWith(t, "POST", "/api/v1/profiles/public/certificates", body, hdr)
+		if code != 202 {
+			t.Fatalf("first POST: %d %s", code, out)
+		}
+		request := h.Get("Location")
+		var got struct {
+			Serial      string `json:"serial"`
+			Certificate string `json:"certificate"`
+			PrivateKey  string `json:"private_key"`
+		}
+		for deadline := time.Now().Add(45 * time.Second); code != 200; time.Sleep(time.Second) {
+			code, h, out = g.APIWith(t, "POST", "/api/v1/profiles/public/certificates", body, hdr)
+			if code == 202 && h.Get("Location") != request || code != 202 && code != 200 || time.Now().After(deadline) {
+				t.Fatalf("repeated POST: %d %v %s, want 202 for %s, then 200", code, h, out, request)
+			}
+		}
+		json.Unmarshal(out, &got)
+		if h.Get("Idempotent-Replayed") != "true" || got.PrivateKey == "" {
+			t.Fatalf("the certificate's answer: %v %s", h, out)
+		}
+		keyPub := openssl(t, "pkey", "-in", w("async-kg2.key", got.PrivateKey), "-pubout")
+		if certPub := openssl(t, "x509", "-in", w("async-kg2.pem", got.Certificate), "-noout", "-pubkey"); keyPub != certPub {
+			t.Fatal("the replayed key does not match the certificate")
+		}
+		var list struct{ Certificates []struct{ Serial string } }
+		_, out = call("GET", "/api/v1/certificates?san=async-kg2.example.org", nil)
+		json.Unmarshal(out, &list)
+		if len(list.Certificates) != 1 || list.Certificates[0].Serial != got.Serial {
+			t.Errorf("inventory for async-kg2.example.org: %s, want the one certificate %s", out, got.Serial)
+		}
+	})
+
 	t.Run("RESTAPIGeneratedKey", func(t *testing.T) {
 		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{"keygen.example.org"}})
 		if code != 201 {
