@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -78,6 +79,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		checkCAs(ctx, r, d)
 	}
 	checkTLS(r, cfg)
+	checkFiles(r, cfg)
 	if r.fails > 0 {
 		return fmt.Errorf("check: %d problem(s); serve would not start as configured", r.fails)
 	}
@@ -208,4 +210,73 @@ func leafNames(c *x509.Certificate) string {
 		names = append(names, ip.String())
 	}
 	return strings.Join(names, ", ")
+}
+
+// configFile is a file the configuration names that serve reads.
+type configFile struct {
+	key, path string
+	secret    bool // must not be readable by group or others
+}
+
+// configFiles lists the files serve reads at start-up or on first use:
+// secrets, and the certificates it trusts. The PIN file is read by the
+// token's check, the HTTPS certificate by checkTLS.
+func configFiles(cfg *config.Config) []configFile {
+	var out []configFile
+	add := func(key, path string, secret bool) {
+		if path != "" {
+			out = append(out, configFile{key, path, secret})
+		}
+	}
+	add("audit.forward_secret_file", cfg.Audit.ForwardSecretFile, true)
+	for i, u := range cfg.Upstreams {
+		at := fmt.Sprintf("upstreams[%d]", i)
+		add(at+".roots_file", u.RootsFile, false)
+		add(at+".eab.hmac_file", u.EAB.HMACFile, true)
+		add(at+".dns.tsig_secret_file", u.DNS.TSIGSecretFile, true)
+	}
+	for i, p := range cfg.Profiles {
+		at := fmt.Sprintf("profiles[%d]", i)
+		add(at+".notify.secret_file", p.Notify.SecretFile, true)
+		add(at+".approval.notify_secret_file", p.Approval.NotifySecretFile, true)
+		add(at+".est.bootstrap_cas", p.EST.BootstrapCAs, false)
+		add(at+".scep.challenge_file", p.SCEP.ChallengeFile, true)
+		add(at+".cmp.secret_file", p.CMP.SecretFile, true)
+	}
+	return out
+}
+
+// checkFiles reads each file the configuration names: one that cannot be
+// read fails; a secret that others may read is a warning.
+func checkFiles(r *checkReport, cfg *config.Config) {
+	files := configFiles(cfg)
+	problems := 0
+	for _, f := range files {
+		fi, err := os.Stat(f.path)
+		if err == nil && fi.IsDir() {
+			err = fmt.Errorf("%s is a directory", f.path)
+		}
+		if err == nil {
+			var fh *os.File
+			if fh, err = os.Open(f.path); err == nil {
+				fh.Close()
+			}
+		}
+		switch {
+		case err != nil:
+			r.line("FAIL", "file", "%s: %v", f.key, err)
+			problems++
+		case f.secret && fi.Mode().Perm()&0o077 != 0:
+			r.line("warn", "file", "%s: %s has mode %o; a secret should be readable by the gateway's user only (chmod 600)", f.key, f.path, fi.Mode().Perm())
+			problems++
+		}
+	}
+	if problems == 0 && len(files) > 0 {
+		r.line("ok", "files", "%d files the configuration names are readable", len(files))
+	}
+	if k := cfg.Keystore.KEKFile; k != "" {
+		if _, err := os.Stat(k); errors.Is(err, fs.ErrNotExist) {
+			r.line("note", "keystore", "%s is not there yet; serve makes it (or takes the replicas' shared keys from the store)", k)
+		}
+	}
 }

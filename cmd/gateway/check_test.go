@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,4 +87,32 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatalf("check of a CA moved to be a root passed:\n%s", out)
 	}
 	wantLines(out, "FAIL  cas", `CA "issuing" is configured as certified by itself, a root`)
+}
+
+// The files the configuration names are read: a missing one fails, a
+// secret others may read is a warning.
+func TestCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "hook-secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := testConfig(t, `  - {name: default, ca: issuing, methods: [api, est], names: {dns: ["*"]}, notify: {url: "https://hooks.example/x", secret_file: `+secret+`}, est: {bootstrap_cas: `+dir+`/vendor.pem}}
+`)
+	gateway := gatewayCommand(t, cfg)
+	if _, err := gateway("init"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gateway("check")
+	if err == nil {
+		t.Fatalf("check with a missing file passed:\n%s", out)
+	}
+	for _, want := range []string{
+		"FAIL  file         profiles[0].est.bootstrap_cas: stat " + dir + "/vendor.pem: no such file or directory",
+		"warn  file         profiles[0].notify.secret_file: " + secret + " has mode 644",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check says\n%s\nwant a line with %q", out, want)
+		}
+	}
 }
