@@ -38,6 +38,8 @@ type Config struct {
 	Lint      Lint       `yaml:"lint"`
 	Keystore  Keystore   `yaml:"keystore"`
 	EST       EST        `yaml:"est"`
+	SCEP      RateLimit  `yaml:"scep"`
+	CMP       RateLimit  `yaml:"cmp"`
 	CRL       CRL        `yaml:"crl"`
 	OCSP      OCSP       `yaml:"ocsp"`
 	Renewal   Renewal    `yaml:"renewal"`
@@ -648,6 +650,14 @@ type EST struct {
 	// IssuancesPerMinute, if positive, is how many certificates each EST
 	// user (or client certificate, or renewed subject) may get a minute
 	// from one replica; more is answered 429. 0: no limit.
+	IssuancesPerMinute int `yaml:"issuances_per_minute"`
+}
+
+// RateLimit is the issuance rate limit of a protocol whose requests name
+// no user (scep, cmp): each subject may be issued IssuancesPerMinute
+// certificates a minute under a profile on one replica; more is refused.
+// 0: no limit.
+type RateLimit struct {
 	IssuancesPerMinute int `yaml:"issuances_per_minute"`
 }
 

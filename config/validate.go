@@ -138,6 +138,12 @@ func (c *Config) Validate() error {
 	if c.EST.IssuancesPerMinute < 0 {
 		add("est.issuances_per_minute", "must not be negative (0: no limit), got %d", c.EST.IssuancesPerMinute)
 	}
+	if c.SCEP.IssuancesPerMinute < 0 {
+		add("scep.issuances_per_minute", "must not be negative (0: no limit), got %d", c.SCEP.IssuancesPerMinute)
+	}
+	if c.CMP.IssuancesPerMinute < 0 {
+		add("cmp.issuances_per_minute", "must not be negative (0: no limit), got %d", c.CMP.IssuancesPerMinute)
+	}
 	for i, id := range v.CAAIdentities {
 		if strings.HasPrefix(id, ".") || !validDNSRule(id) {
 			add(fmt.Sprintf("acme.validation.caa_identities[%d]", i), "must be a domain name in lower case, as CAA issue records name a CA (e.g. pki.example.com), got %q", id)

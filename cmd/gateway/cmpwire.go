@@ -36,5 +36,6 @@ func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 		}
 		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a}
 	}
-	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Shared: st, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
+	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Shared: st,
+		IssuancesPerMinute: cfg.CMP.IssuancesPerMinute, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -36,5 +36,6 @@ func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.
 		}
 		profiles[p.Name] = set
 	}
-	return scep.New(ctx, scep.Config{Core: core, Store: st, Challenges: st, Signer: sg, Profiles: profiles, Log: log, Now: time.Now})
+	return scep.New(ctx, scep.Config{Core: core, Store: st, Challenges: st, Signer: sg, Profiles: profiles,
+		IssuancesPerMinute: cfg.SCEP.IssuancesPerMinute, Log: log, Now: time.Now})
 }

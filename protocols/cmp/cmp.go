@@ -74,6 +74,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/internal/ttlcache"
 	"github.com/certgw/gateway/protocols/internal/textanswer"
 	"github.com/certgw/gateway/protocols/internal/throttle"
@@ -118,8 +119,13 @@ type Config struct {
 	// by one is refused by all, and a certConf that rejects a certificate
 	// is honoured by whichever replica it reaches.
 	Shared Shared
-	Log    *slog.Logger
-	Now    func() time.Time
+	// IssuancesPerMinute, if positive, is how many certificates one
+	// subject may be issued a minute under a profile on this replica
+	// (package ratelimit); more is a rejection with systemUnavail naming
+	// the wait. Key: cmp.issuances_per_minute.
+	IssuancesPerMinute int
+	Log                *slog.Logger
+	Now                func() time.Time
 }
 
 // Shared is what the CMP server keeps where every replica sees it.
@@ -151,6 +157,8 @@ type Server struct {
 	// twice. shared, if set, keeps them for every replica.
 	nonces ttlcache.Cache[string, bool]
 	shared Shared
+	// limiter holds Config.IssuancesPerMinute; nil: no limit.
+	limiter *ratelimit.Limiter
 }
 
 // maxClockSkew bounds how far a request's messageTime may be from the
@@ -176,6 +184,7 @@ func New(c Config) *Server {
 		c.Now = time.Now
 	}
 	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now, shared: c.Shared,
+		limiter:    ratelimit.New(c.IssuancesPerMinute, "cmp.issuances_per_minute"),
 		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000},
 		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"},
 		nonces:     ttlcache.Cache[string, bool]{TTL: 2 * maxClockSkew, Max: 1_000_000}}
@@ -377,6 +386,9 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 			if who.serial != "" && who.serial != old {
 				return errorBody("a certificate's signature updates that certificate, not "+old, failNotAuthorized), nil, false
 			}
+			if body, limited := s.limit(log, profile, csr); limited {
+				return body, nil, false
+			}
 			issued, err := s.ca.Renew(ctx, ca.RenewRequest{Serial: old, Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr})
 			return s.answered(log, req, answerTo[req.bodyTag], reqID, issued, err)
 		}
@@ -407,6 +419,9 @@ func (s *Server) handle(ctx context.Context, log *slog.Logger, profile string, s
 	default:
 		msg := bodyName(req.bodyTag) + " is not supported: send p10cr, ir, cr, kur, rr or genm, and certConf"
 		return errorBody(msg, failBadRequest), nil, false
+	}
+	if body, limited := s.limit(log, profile, csr); limited {
+		return body, nil, false
 	}
 	issued, err := s.ca.Issue(ctx, ca.IssueRequest{Profile: profile, Method: "cmp", Requester: "cmp:" + set.Reference, CheckedCSR: csr,
 		TransactionID: pollKey(req.bodyTag, req.transactionID)})
@@ -659,4 +674,17 @@ func publicText(err error) string {
 		return "the gateway cannot issue now; try again later"
 	}
 	return "the gateway failed to issue"
+}
+
+// limit spends one issuance of the CSR's subject under profile; past the
+// rate limit it returns the rejection to answer (systemUnavail, with the
+// wait in its text) and true. A client repeating a request held for
+// approval polls (pollReq), which does not count.
+func (s *Server) limit(log *slog.Logger, profile string, csr *x509.CertificateRequest) ([]byte, bool) {
+	err := s.limiter.Take("subject "+csr.Subject.String()+" (profile "+profile+")", s.now())
+	if err == nil {
+		return nil, false
+	}
+	log.Info("cmp request refused", "err", err)
+	return errorBody(err.Error(), failSystemUnavail), true
 }

@@ -46,16 +46,16 @@ type fixture struct {
 	root  string // the root CA, PEM
 }
 
-func newFixture(t *testing.T, st storage.Store) *fixture {
+func newFixture(t *testing.T, st storage.Store, tune ...func(*Config)) *fixture {
 	t.Helper()
-	f, _ := newReplicas(t, st)
+	f, _ := newReplicas(t, st, tune...)
 	return f
 }
 
 // newReplicas is a fixture and a second CMP server over the same core and
 // store, as another replica would be (its own nonce and confirmation
 // caches), at the URL it returns.
-func newReplicas(t *testing.T, st storage.Store) (*fixture, string) {
+func newReplicas(t *testing.T, st storage.Store, tune ...func(*Config)) (*fixture, string) {
 	t.Helper()
 	p := config.Profile{Name: "devices", CA: "issuing", Methods: []string{"cmp"},
 		Names:       config.Names{DNS: []string{".devices.example.com"}, CommonName: "allow", Max: 5},
@@ -66,10 +66,14 @@ func newReplicas(t *testing.T, st storage.Store) (*fixture, string) {
 	env := coretest.New(t, st, coretest.Options{Profiles: []config.Profile{p, held}})
 	env.Core.RequestParsers = map[string]ca.RequestParser{"cmp": ParseRequest} // as cmd/gateway wires it
 	server := func() *httptest.Server {
-		s := New(Config{CA: env.Core, Shared: st, Profiles: map[string]ProfileSettings{
+		c := Config{CA: env.Core, Shared: st, Profiles: map[string]ProfileSettings{
 			"devices": {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
 			"held":    {Reference: testRef, Secret: []byte(testSecret), CA: env.CAs["issuing"]},
-		}})
+		}}
+		for _, fn := range tune {
+			fn(&c)
+		}
+		s := New(c)
 		r := chi.NewRouter()
 		s.Routes(r)
 		srv := httptest.NewServer(r)
@@ -556,4 +560,26 @@ func TestOpenSSLPollsForApproval(t *testing.T) {
 			t.Errorf("openssl cmp polling for a rejected request: %v\n%s", err, out)
 		}
 	})
+}
+
+// With cmp.issuances_per_minute, a subject gets that many certificates a
+// minute under a profile; more is a rejection with systemUnavail saying
+// when to retry, and nothing is issued.
+func TestOpenSSLRateLimited(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t), func(c *Config) { c.IssuancesPerMinute = 1 })
+	keyPath, _ := f.key()
+	ir := func(n string) (string, error) {
+		return f.openssl("-secret", "pass:"+testSecret, "-certout", filepath.Join(f.dir, n+".pem"), "-cmd", "ir", "-newkey", keyPath,
+			"-subject", "/CN=rl.devices.example.com", "-sans", "rl.devices.example.com")
+	}
+	if out, err := ir("first"); err != nil {
+		t.Fatalf("first ir: %v\n%s", err, out)
+	}
+	out, err := ir("second")
+	if err == nil || !strings.Contains(out, "systemUnavail") || !strings.Contains(out, "cmp.issuances_per_minute") {
+		t.Errorf("second ir within the minute: %v\n%s", err, out)
+	}
+	if certs, _, err := f.store.ListCertificates(t.Context(), storage.CertificateFilter{Profile: "devices", Limit: 10}); err != nil || len(certs) != 1 {
+		t.Errorf("%d certificates (%v), want the first only", len(certs), err)
+	}
 }

@@ -101,6 +101,12 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			s.fail(w, r, err)
 			return
 		}
+		// A new request counts against the rate limit before its
+		// challenge is spent (a repeat while held, above, does not).
+		if err := s.limit(ps, csr); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		requester, err := s.checkChallenge(ctx, ps, throttle.ClientAddr(r), msg.CSRReqMessage.ChallengePassword)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
@@ -112,6 +118,10 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 		}
 		req.Requester = requester
 	case scep.RenewalReq, scep.UpdateReq:
+		if err := s.limit(ps, csr); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		rec, err := s.renewed(ctx, ps, signerCert, csr)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
@@ -191,4 +201,11 @@ func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certi
 		return rec, err
 	}
 	return rec, ca.KeepsNames(cert, csr)
+}
+
+// limit spends one issuance of the CSR's subject under ps, or returns the
+// ratelimit.Exceeded that fail answers 429: SCEP requests name no user,
+// and a device enrolling or renewing in a loop keeps its subject.
+func (s *Server) limit(ps *profileState, csr *x509.CertificateRequest) error {
+	return s.limiter.Take("subject "+csr.Subject.String()+" (profile "+ps.name+")", s.now())
 }

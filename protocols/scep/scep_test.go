@@ -618,3 +618,55 @@ func TestWrongChallengesThrottled(t *testing.T) {
 		t.Fatalf("the right challenge once the window passed: %s %s", rep.PKIStatus, rep.FailInfo)
 	}
 }
+
+// With scep.issuances_per_minute, a subject gets that many certificates
+// a minute under a profile: more is a 429 with Retry-After, before the
+// request's one-time challenge is spent, which works once the wait is
+// over; renewals count too.
+func TestIssuanceRateLimit(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	ctx := context.Background()
+	f.cfg.IssuancesPerMinute = 1
+	srv, err := New(ctx, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	srv.Routes(r)
+	f.srv = httptest.NewServer(r)
+	t.Cleanup(f.srv.Close)
+	f.getCACert("renewals")
+	mk := func() string {
+		c, _, err := CreateChallenge(ctx, f.store, "renewals", "tester", f.clock.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	d := newDevice(t, rsaKey(t))
+	rep := f.pkiOperation("renewals", d, f.message(d, scep.PKCSReq, d.csr(t, "rl.example.com", mk(), "rl.example.com"), nil))
+	if rep.PKIStatus != scep.SUCCESS {
+		t.Fatalf("first enrollment: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+	cert := rep.CertRepMessage.Certificate
+	d2 := newDevice(t, rsaKey(t))
+	second := mk()
+	raw := f.message(d2, scep.PKCSReq, d2.csr(t, "rl.example.com", second, "rl.example.com"), nil)
+	before := f.countCerts()
+	a := f.do("POST", "/scep/renewals?operation=PKIOperation", raw)
+	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "60" || !strings.Contains(string(a.body), "scep.issuances_per_minute") {
+		t.Fatalf("second enrollment of the subject in a minute: %d %v %s, want 429", a.status, a.header, a.body)
+	}
+	renewer := &device{key: d.key, cert: cert}
+	a = f.do("POST", "/scep/renewals?operation=PKIOperation", f.message(renewer, scep.RenewalReq, d.csr(t, "rl.example.com", "", "rl.example.com"), nil))
+	if a.status != http.StatusTooManyRequests {
+		t.Errorf("a renewal within the minute: %d %s, want 429", a.status, a.body)
+	}
+	if f.countCerts() != before {
+		t.Error("a refused request issued")
+	}
+	f.clock.Advance(time.Minute)
+	if rep := f.pkiOperation("renewals", d2, f.message(d2, scep.PKCSReq, d2.csr(t, "rl.example.com", second, "rl.example.com"), nil)); rep.PKIStatus != scep.SUCCESS {
+		t.Errorf("the challenge refused by the limit, a minute later: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+}
