@@ -118,3 +118,37 @@ func TestSCEPWithScepclient(t *testing.T) {
 		t.Errorf("a one-time challenge used twice: %v\n%s", err, out)
 	}
 }
+
+// With scep.issuances_per_minute set (here from the environment), a
+// second enrollment of one subject within the minute is refused with an
+// HTTP 429 before anything is issued.
+func TestSCEPRateLimitWithScepclient(t *testing.T) {
+	bin, err := scepclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEST(t, "GATEWAY_SCEP_ISSUANCES_PER_MINUTE=1")
+	challenge := strings.TrimSpace(readFile(t, filepath.Join(e.g.Dir, "var", "scep-challenge")))
+	enroll := func(dir string) (string, error) {
+		if err := os.MkdirAll(filepath.Join(e.dir, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return e.try(bin, "-server-url", "http://"+e.g.HTTP+"/scep/default", "-key-encipherment-selector",
+			"-private-key", filepath.Join(dir, "dev.key"), "-certificate", filepath.Join(dir, "dev.pem"),
+			"-challenge", challenge, "-cn", "rl.test", "-dnsname", "rl.test")
+	}
+	if out, err := enroll("first"); err != nil {
+		t.Fatalf("scepclient enroll: %v\n%s", err, out)
+	}
+	before := e.inventorySize(t)
+	out, err := enroll("second")
+	if err == nil || !strings.Contains(out, "429") {
+		t.Errorf("a second enrollment of the subject within the minute: %v\n%s", err, out)
+	}
+	if after := e.inventorySize(t); after != before {
+		t.Errorf("a refused enrollment changed the inventory: %d certificates, %d before", after, before)
+	}
+	if !strings.Contains(e.g.log.String(), "scep.issuances_per_minute") {
+		t.Error("the gateway's log does not say which limit refused the enrollment")
+	}
+}
