@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -80,6 +82,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	checkTLS(r, cfg)
 	checkFiles(r, cfg)
+	checkUpstreams(ctx, r, cfg)
 	if r.fails > 0 {
 		return fmt.Errorf("check: %d problem(s); serve would not start as configured", r.fails)
 	}
@@ -277,6 +280,57 @@ func checkFiles(r *checkReport, cfg *config.Config) {
 	if k := cfg.Keystore.KEKFile; k != "" {
 		if _, err := os.Stat(k); errors.Is(err, fs.ErrNotExist) {
 			r.line("note", "keystore", "%s is not there yet; serve makes it (or takes the replicas' shared keys from the store)", k)
+		}
+	}
+}
+
+// checkUpstreams asks each external ACME CA for its directory, trusting
+// its roots_file if it has one, as the issuances will. An unreachable CA
+// is a warning: serve starts, and its orders fail until the CA answers.
+func checkUpstreams(ctx context.Context, r *checkReport, cfg *config.Config) {
+	for _, u := range cfg.Upstreams {
+		what := "upstream " + u.Name
+		tlsCfg := &tls.Config{}
+		if u.RootsFile != "" {
+			p, err := os.ReadFile(u.RootsFile)
+			if err != nil {
+				continue // checkFiles said so
+			}
+			certs, err := ca.ParsePEMCertificates(p)
+			if err != nil {
+				r.line("FAIL", what, "roots_file %s: %v", u.RootsFile, err)
+				continue
+			}
+			tlsCfg.RootCAs = x509.NewCertPool()
+			for _, c := range certs {
+				tlsCfg.RootCAs.AddCert(c)
+			}
+		}
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.DirectoryURL, nil)
+		if err != nil {
+			r.line("FAIL", what, "directory_url %q: %v", u.DirectoryURL, err)
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			r.line("warn", what, "%s does not answer: %v (serve starts; orders of its profiles fail until it does)", u.DirectoryURL, err)
+			continue
+		}
+		var dir struct {
+			NewNonce   string `json:"newNonce"`
+			NewAccount string `json:"newAccount"`
+			NewOrder   string `json:"newOrder"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&dir)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode != http.StatusOK:
+			r.line("warn", what, "%s answers %s, not an ACME directory", u.DirectoryURL, resp.Status)
+		case err != nil || dir.NewNonce == "" || dir.NewAccount == "" || dir.NewOrder == "":
+			r.line("warn", what, "%s is not an ACME directory (RFC 8555 7.1.1: newNonce, newAccount, newOrder)", u.DirectoryURL)
+		default:
+			r.line("ok", what, "%s answers its directory", u.DirectoryURL)
 		}
 	}
 }

@@ -262,6 +262,19 @@ upstreams:
 	}
 	var issued struct{ Serial, Certificate, Chain string }
 
+	// gateway check asks each external CA for its directory, through
+	// its roots_file.
+	t.Run("GatewayCheck", func(t *testing.T) {
+		out, errOut, err := gatewayCLI(dir, "check")
+		if err != nil {
+			t.Fatalf("gateway check: %v\n%s%s", err, out, errOut)
+		}
+		for _, name := range []string{"pebble", "pebble-dns", "pebble-eab", "stepca"} {
+			if !strings.Contains(out, "ok    upstream "+name+" ") {
+				t.Errorf("gateway check says\n%s\nwant upstream %s ok", out, name)
+			}
+		}
+	})
 	t.Run("RESTAPIWithCSR", func(t *testing.T) {
 		code, body := call("POST", "/api/v1/profiles/public/certificates", map[string]string{"csr": csrFor("www.example.org")})
 		if code != 201 {
