@@ -29,9 +29,6 @@ import (
 // trusted before they are read again.
 const blockedKeysTTL = 10 * time.Second
 
-// reasonKeyCompromise is the RFC 5280 CRLReason that blocks a key.
-const reasonKeyCompromise = 1
-
 // blockedKeys is a replica's copy of the store's blocked keys.
 type blockedKeys struct {
 	mu     sync.Mutex
@@ -119,10 +116,7 @@ func (c *Core) BlockKey(ctx context.Context, pub crypto.PublicKey, by, reason st
 }
 
 func (c *Core) blockKey(ctx context.Context, k storage.BlockedKey) (storage.BlockedKey, bool, error) {
-	blocked, err := c.Store.BlockKey(ctx, k, storage.AuditEvent{
-		At: k.At, Actor: k.By, Action: "block-key", Serial: k.Serial,
-		Detail: fmt.Sprintf("key %s: %s", hex.EncodeToString(k.Hash), k.Reason),
-	})
+	blocked, err := c.Store.BlockKey(ctx, k, blockAudit(k))
 	if err != nil {
 		return k, false, err
 	}
@@ -133,26 +127,37 @@ func (c *Core) blockKey(ctx context.Context, k storage.BlockedKey) (storage.Bloc
 	return k, blocked, nil
 }
 
+// blockAudit is the audit event of blocking k.
+func blockAudit(k storage.BlockedKey) storage.AuditEvent {
+	return storage.AuditEvent{At: k.At, Actor: k.By, Action: "block-key", Serial: k.Serial,
+		Detail: fmt.Sprintf("key %s: %s", hex.EncodeToString(k.Hash), k.Reason)}
+}
+
 // BlockedKeys lists the blocked keys, oldest first.
 func (c *Core) BlockedKeys(ctx context.Context) ([]storage.BlockedKey, error) {
 	return c.Store.BlockedKeys(ctx)
 }
 
-// blockRevokedKey blocks the key of a certificate just revoked for
-// keyCompromise. The revocation stands whatever happens here; a failure
-// is logged.
-func (c *Core) blockRevokedKey(ctx context.Context, rec storage.Certificate, by string) {
+// revokeAndBlock revokes rec for keyCompromise and blocks its key in the
+// same commit (storage.BlockedKeyStore.RevokeAndBlockKey): a revocation
+// that stands always blocks the key.
+func (c *Core) revokeAndBlock(ctx context.Context, rec storage.Certificate, at time.Time, audit storage.AuditEvent, by string) error {
 	cert, err := x509.ParseCertificate(rec.DER)
 	if err != nil {
-		c.Log.Error("block the key of a certificate revoked for keyCompromise: its DER", "serial", rec.Serial, "err", err)
-		return
+		return errs.Wrap(errs.Internal, err, "certificate %s: stored DER", rec.Serial)
 	}
 	h, err := KeyHash(cert.PublicKey)
-	if err == nil {
-		_, _, err = c.blockKey(ctx, storage.BlockedKey{Hash: h, At: c.Now(), Serial: rec.Serial, By: by,
-			Reason: "certificate " + rec.Serial + " was revoked for keyCompromise"})
-	}
 	if err != nil {
-		c.Log.Error("block the key of a certificate revoked for keyCompromise", "serial", rec.Serial, "err", err)
+		return errs.Wrap(errs.Internal, err, "certificate %s: its key", rec.Serial)
 	}
+	k := storage.BlockedKey{Hash: h, At: at, Serial: rec.Serial, By: by, Reason: "certificate " + rec.Serial + " was revoked for keyCompromise"}
+	blocked, err := c.Store.RevokeAndBlockKey(ctx, rec.Serial, at, audit, k, blockAudit(k))
+	if err != nil {
+		return err
+	}
+	if blocked {
+		c.blocked.add(k)
+		c.Log.Warn("key blocked", "key", hex.EncodeToString(k.Hash), "by", k.By, "serial", k.Serial, "reason", k.Reason)
+	}
+	return nil
 }

@@ -463,16 +463,18 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		}
 	}
 	now := c.Now()
-	if err := c.Store.RevokeCertificate(ctx, serial, reason, now, storage.AuditEvent{
+	audit := storage.AuditEvent{
 		At: now, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: serial,
 		Detail: fmt.Sprintf("reason=%d", reason),
-	}); err != nil {
+	}
+	if reason == storage.ReasonKeyCompromise {
+		if err := c.revokeAndBlock(ctx, cert, now, audit, requester); err != nil {
+			return err
+		}
+	} else if err := c.Store.RevokeCertificate(ctx, serial, reason, now, audit); err != nil {
 		return err
 	}
 	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
-	if reason == reasonKeyCompromise {
-		c.blockRevokedKey(ctx, cert, requester)
-	}
 	if c.Observer != nil {
 		c.Observer.Revoked(cert.CA, reason)
 	}

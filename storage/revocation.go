@@ -86,6 +86,9 @@ type DeltaCRL struct {
 // CRLReason codes (RFC 5280 section 5.3.1) that the gateway treats apart
 // from the others.
 const (
+	// ReasonKeyCompromise blocks the certificate's key as well
+	// (BlockedKeyStore.RevokeAndBlockKey).
+	ReasonKeyCompromise = 1
 	// ReasonCertificateHold suspends a certificate: the one revocation
 	// that ReleaseHold undoes.
 	ReasonCertificateHold = 6

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -13,23 +14,48 @@ func (s *Store) BlockKey(ctx context.Context, k storage.BlockedKey, audit storag
 		return false, errs.New(errs.Malformed, "sqlite: block key: a 32-byte hash and a time are required")
 	}
 	var blocked bool
-	err := s.writes.Do(ctx, "block key", func(ctx context.Context, tx *txn) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO blocked_keys (hash, blocked_at, serial, blocked_by, reason) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (hash) DO NOTHING`, k.Hash, micros(k.At), k.Serial, k.By, k.Reason)
-		if err != nil {
-			return wrap(err, "block key")
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return wrap(err, "block key")
-		}
-		if blocked = n == 1; !blocked {
-			return nil
-		}
-		_, err = appendAudit(ctx, tx, audit)
+	err := s.writes.Do(ctx, "block key", func(ctx context.Context, tx *txn) (err error) {
+		blocked, err = blockKey(ctx, tx, k, audit)
 		return err
 	})
 	return blocked, err
+}
+
+// RevokeAndBlockKey implements storage.BlockedKeyStore in one write.
+func (s *Store) RevokeAndBlockKey(ctx context.Context, serial string, at time.Time, audit storage.AuditEvent, k storage.BlockedKey, blockAudit storage.AuditEvent) (bool, error) {
+	if len(k.Hash) != 32 || k.At.IsZero() || at.IsZero() {
+		return false, errs.New(errs.Malformed, "sqlite: revoke and block key: a 32-byte hash and times are required")
+	}
+	var blocked bool
+	err := s.writes.Do(ctx, "revoke certificate "+serial+" and block its key", func(ctx context.Context, tx *txn) (err error) {
+		if err := revoke(ctx, tx, serial, storage.ReasonKeyCompromise, at); err != nil {
+			return err
+		}
+		if _, err := appendAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		blocked, err = blockKey(ctx, tx, k, blockAudit)
+		return err
+	})
+	return blocked, err
+}
+
+// blockKey records k and, if it was not blocked yet, its audit event.
+func blockKey(ctx context.Context, tx *txn, k storage.BlockedKey, audit storage.AuditEvent) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO blocked_keys (hash, blocked_at, serial, blocked_by, reason) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hash) DO NOTHING`, k.Hash, micros(k.At), k.Serial, k.By, k.Reason)
+	if err != nil {
+		return false, wrap(err, "block key")
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, wrap(err, "block key")
+	}
+	if n != 1 {
+		return false, nil
+	}
+	_, err = appendAudit(ctx, tx, audit)
+	return err == nil, err
 }
 
 // BlockedKeys implements storage.BlockedKeyStore.

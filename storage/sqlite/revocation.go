@@ -24,33 +24,39 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, reason int
 		return errs.New(errs.Malformed, "sqlite: revoke certificate %s: no revocation time", serial)
 	}
 	return s.writes.Do(ctx, "revoke certificate "+serial, audited(audit, func(ctx context.Context, tx *txn) error {
-		var (
-			status                   string
-			revokedAt, revokedReason sql.NullInt64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?`,
-			serial).Scan(&status, &revokedAt, &revokedReason)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
-		}
-		if err != nil {
-			return wrap(err, "revoke certificate %s", serial)
-		}
-		switch storage.CertStatus(status) {
-		case storage.StatusActive:
-		case storage.StatusRevoked:
-			return errs.New(errs.Conflict, "sqlite: certificate %s is already revoked (at %s, reason %d)",
-				serial, fromNullMicros(revokedAt).Format(time.RFC3339Nano), revokedReason.Int64)
-		default:
-			return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not active", serial, status)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE certificates
-			SET status = 'revoked', revoked_at = ?, revocation_reason = ?
-			WHERE serial = ?`, micros(at), reason, serial); err != nil {
-			return wrap(err, "revoke certificate %s", serial)
-		}
-		return nil
+		return revoke(ctx, tx, serial, reason, at)
 	}))
+}
+
+// revoke is RevokeCertificate's change: it reads the row, decides, and
+// revokes.
+func revoke(ctx context.Context, tx *txn, serial string, reason int, at time.Time) error {
+	var (
+		status                   string
+		revokedAt, revokedReason sql.NullInt64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT status, revoked_at, revocation_reason FROM certificates WHERE serial = ?`,
+		serial).Scan(&status, &revokedAt, &revokedReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.New(errs.NotFound, "sqlite: certificate %s not found", serial)
+	}
+	if err != nil {
+		return wrap(err, "revoke certificate %s", serial)
+	}
+	switch storage.CertStatus(status) {
+	case storage.StatusActive:
+	case storage.StatusRevoked:
+		return errs.New(errs.Conflict, "sqlite: certificate %s is already revoked (at %s, reason %d)",
+			serial, fromNullMicros(revokedAt).Format(time.RFC3339Nano), revokedReason.Int64)
+	default:
+		return errs.New(errs.Conflict, "sqlite: certificate %s is %s, not active", serial, status)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates
+		SET status = 'revoked', revoked_at = ?, revocation_reason = ?
+		WHERE serial = ?`, micros(at), reason, serial); err != nil {
+		return wrap(err, "revoke certificate %s", serial)
+	}
+	return nil
 }
 
 // ReleaseHold implements storage.Store in one write, with its audit event.

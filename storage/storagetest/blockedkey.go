@@ -53,3 +53,53 @@ func testBlockedKeys(t *testing.T, open func(t *testing.T) storage.Store) {
 		t.Errorf("%d block-key events, want 2 (none for a key blocked again)", len(events))
 	}
 }
+
+// testRevokeAndBlockKey: a revocation for keyCompromise blocks the key in
+// its commit, with both audit events; a second certificate of the key is
+// revoked without a second block; a refused revocation (already revoked,
+// unknown) blocks nothing and audits nothing.
+func testRevokeAndBlockKey(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	for _, serial := range []string{"c1", "c2", "c3"} {
+		activate(t, s, ctx, pendingCert(serial))
+	}
+	h, other := sha256.Sum256([]byte("leaked")), sha256.Sum256([]byte("other"))
+	k := storage.BlockedKey{Hash: h[:], At: base, Serial: "c1", By: "ops", Reason: "certificate c1 was revoked for keyCompromise"}
+	blocked, err := s.RevokeAndBlockKey(ctx, "c1", base, Event("revoke", "c1"), k, Event("block-key", "c1"))
+	if err != nil || !blocked {
+		t.Fatalf("RevokeAndBlockKey(c1) = %v, %v; want true", blocked, err)
+	}
+	st, err := s.CertificateStatus(ctx, "c1")
+	must(t, "CertificateStatus", err)
+	if st.Status != storage.StatusRevoked || st.Reason != storage.ReasonKeyCompromise {
+		t.Errorf("c1 after RevokeAndBlockKey: %+v, want revoked for keyCompromise", st)
+	}
+	k2 := k
+	k2.Serial, k2.At = "c2", base.Add(time.Minute)
+	if blocked, err := s.RevokeAndBlockKey(ctx, "c2", base.Add(time.Minute), Event("revoke", "c2"), k2, Event("block-key", "c2")); err != nil || blocked {
+		t.Errorf("RevokeAndBlockKey(c2, the same key) = %v, %v; want false, nil", blocked, err)
+	}
+	ko := storage.BlockedKey{Hash: other[:], At: base, Serial: "c1", By: "ops", Reason: "again"}
+	if _, err := s.RevokeAndBlockKey(ctx, "c1", base, Event("revoke", "c1"), ko, Event("block-key", "c1")); !errs.Is(err, errs.Conflict) {
+		t.Errorf("RevokeAndBlockKey(revoked already) = %v, want Conflict", err)
+	}
+	if _, err := s.RevokeAndBlockKey(ctx, "nope", base, Event("revoke", "nope"), ko, Event("block-key", "nope")); !errs.Is(err, errs.NotFound) {
+		t.Errorf("RevokeAndBlockKey(unknown) = %v, want NotFound", err)
+	}
+	keys, err := s.BlockedKeys(ctx)
+	must(t, "BlockedKeys", err)
+	if len(keys) != 1 || !bytes.Equal(keys[0].Hash, h[:]) || keys[0].Serial != "c1" {
+		t.Errorf("BlockedKeys() = %+v, want the key of c1 alone", keys)
+	}
+	events, err := s.ListAudit(ctx, storage.AuditFilter{Serial: "c1", Limit: 10}) // newest first
+	must(t, "ListAudit", err)
+	if len(events) != 2 || events[0].Action != "block-key" || events[1].Action != "revoke" {
+		t.Errorf("events of c1: %+v, want the revocation, then the block", events)
+	}
+	if events, _ := s.ListAudit(ctx, storage.AuditFilter{Action: "block-key", Limit: 10}); len(events) != 1 {
+		t.Errorf("%d block-key events, want 1", len(events))
+	}
+	if st, _ := s.CertificateStatus(ctx, "c3"); st.Status != storage.StatusActive {
+		t.Errorf("c3 is %s, want active", st.Status)
+	}
+}
