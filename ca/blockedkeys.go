@@ -121,8 +121,7 @@ func (c *Core) blockKey(ctx context.Context, k storage.BlockedKey) (storage.Bloc
 		return k, false, err
 	}
 	if blocked {
-		c.blocked.add(k)
-		c.Log.Warn("key blocked", "key", hex.EncodeToString(k.Hash), "by", k.By, "serial", k.Serial, "reason", k.Reason)
+		c.keyBlocked(k)
 	}
 	return k, blocked, nil
 }
@@ -138,26 +137,24 @@ func (c *Core) BlockedKeys(ctx context.Context) ([]storage.BlockedKey, error) {
 	return c.Store.BlockedKeys(ctx)
 }
 
-// revokeAndBlock revokes rec for keyCompromise and blocks its key in the
-// same commit (storage.BlockedKeyStore.RevokeAndBlockKey): a revocation
-// that stands always blocks the key.
-func (c *Core) revokeAndBlock(ctx context.Context, rec storage.Certificate, at time.Time, audit storage.AuditEvent, by string) error {
+// compromisedKey is the block of the key of rec, revoked for
+// keyCompromise at at by by: the store makes it in the revocation's
+// commit (storage.BlockedKeyStore.RevokeAndBlockKey, RevokeCertificates),
+// so a revocation that stands always blocks the key.
+func compromisedKey(rec storage.Certificate, at time.Time, by string) (storage.BlockedKey, error) {
 	cert, err := x509.ParseCertificate(rec.DER)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "certificate %s: stored DER", rec.Serial)
+		return storage.BlockedKey{}, errs.Wrap(errs.Internal, err, "certificate %s: stored DER", rec.Serial)
 	}
 	h, err := KeyHash(cert.PublicKey)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "certificate %s: its key", rec.Serial)
+		return storage.BlockedKey{}, errs.Wrap(errs.Internal, err, "certificate %s: its key", rec.Serial)
 	}
-	k := storage.BlockedKey{Hash: h, At: at, Serial: rec.Serial, By: by, Reason: "certificate " + rec.Serial + " was revoked for keyCompromise"}
-	blocked, err := c.Store.RevokeAndBlockKey(ctx, rec.Serial, at, audit, k, blockAudit(k))
-	if err != nil {
-		return err
-	}
-	if blocked {
-		c.blocked.add(k)
-		c.Log.Warn("key blocked", "key", hex.EncodeToString(k.Hash), "by", k.By, "serial", k.Serial, "reason", k.Reason)
-	}
-	return nil
+	return storage.BlockedKey{Hash: h, At: at, Serial: rec.Serial, By: by, Reason: "certificate " + rec.Serial + " was revoked for keyCompromise"}, nil
+}
+
+// keyBlocked takes up a key the store just blocked.
+func (c *Core) keyBlocked(k storage.BlockedKey) {
+	c.blocked.add(k)
+	c.Log.Warn("key blocked", "key", hex.EncodeToString(k.Hash), "by", k.By, "serial", k.Serial, "reason", k.Reason)
 }

@@ -15,8 +15,9 @@ import (
 // token (everything its requester got), a decommissioned site (everything
 // under a name), a profile retired in a hurry. The certificates are
 // chosen as the inventory lists them, active ones only, and each is
-// revoked, audited and told as Revoke does it; the run itself is audited
-// too (bulk-revoke), with its filter and outcome.
+// revoked, audited and told as Revoke does it, the gateway's own a batch
+// to a commit; the run itself is audited too (bulk-revoke), with its
+// filter and outcome.
 //
 // The filter must name something (a profile, CA, requester, method, SAN
 // or subject): an empty one would revoke the whole inventory. CA
@@ -26,8 +27,13 @@ import (
 // caller allows (limit): a filter broader than meant is refused whole,
 // not carried out in part.
 
-// bulkRevokers is how many revocations of a bulk revocation run at once.
-const bulkRevokers = 8
+// bulkBatch is how many of the gateway's own certificates a bulk
+// revocation revokes in one commit; bulkRevokers how many revocations at
+// external CAs run at once.
+const (
+	bulkBatch    = 200
+	bulkRevokers = 8
+)
 
 // MaxBulkRevocation bounds BulkRevokeRequest.Limit.
 const MaxBulkRevocation = 10000
@@ -77,6 +83,7 @@ func (c *Core) RevokeMatching(ctx context.Context, req BulkRevokeRequest) (BulkR
 		return out, errs.Wrap(errs.Malformed, err, "bulk revocation")
 	}
 	f.Status, f.Now, f.Limit, f.Cursor = "active", c.Now(), storage.MaxCertificateLimit, ""
+	var recs []storage.Certificate // of out.Matched
 	for {
 		page, next, err := c.Store.ListCertificates(ctx, f)
 		if err != nil {
@@ -90,6 +97,7 @@ func (c *Core) RevokeMatching(ctx context.Context, req BulkRevokeRequest) (BulkR
 				return BulkRevocation{}, errs.New(errs.Conflict, "more than %d active certificates match; nothing was revoked: narrow the filter or raise the limit (at most %d)", req.Limit, MaxBulkRevocation)
 			}
 			out.Matched = append(out.Matched, rec.Serial)
+			recs = append(recs, rec)
 		}
 		if next == "" {
 			break
@@ -99,25 +107,33 @@ func (c *Core) RevokeMatching(ctx context.Context, req BulkRevokeRequest) (BulkR
 	if req.DryRun {
 		return out, nil
 	}
-	// Revocations run bulkRevokers at a time: each is Revoke's own
-	// commit, and concurrent commits share the store's flushes (group
-	// commit), as concurrent API calls would.
-	type outcome struct {
-		tried bool
-		err   error
+	// The gateway's own certificates are revoked bulkBatch to a commit
+	// (storage.Store.RevokeCertificates); those of external CAs one by
+	// one, bulkRevokers at a time, as each waits for its CA.
+	results := make([]error, len(out.Matched))
+	tried := make([]bool, len(out.Matched))
+	var own, upstream []int
+	for i, rec := range recs {
+		if c.Upstreams[rec.CA] != nil {
+			upstream = append(upstream, i)
+		} else {
+			own = append(own, i)
+		}
 	}
-	results := make([]outcome, len(out.Matched))
+	for start := 0; start < len(own) && ctx.Err() == nil; start += bulkBatch {
+		c.revokeBatch(ctx, recs, own[start:min(start+bulkBatch, len(own))], req.Reason, req.Requester, results, tried)
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(bulkRevokers, len(out.Matched)) {
+	for range min(bulkRevokers, len(upstream)) {
 		wg.Go(func() {
 			for i := range next {
-				results[i] = outcome{true, c.Revoke(ctx, out.Matched[i], req.Reason, req.Requester)}
+				results[i], tried[i] = c.Revoke(ctx, out.Matched[i], req.Reason, req.Requester), true
 			}
 		})
 	}
 feed:
-	for i := range out.Matched {
+	for _, i := range upstream {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -127,12 +143,12 @@ feed:
 	close(next)
 	wg.Wait()
 	for i, serial := range out.Matched {
-		switch r := results[i]; {
-		case !r.tried: // not reached before ctx ended
-		case r.err == nil:
+		switch err := results[i]; {
+		case !tried[i]: // not reached before ctx ended
+		case err == nil:
 			out.Revoked = append(out.Revoked, serial)
 		case ctx.Err() == nil:
-			out.Failed = append(out.Failed, RevokeFailure{Serial: serial, Err: r.err})
+			out.Failed = append(out.Failed, RevokeFailure{Serial: serial, Err: err})
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -162,4 +178,37 @@ func describeFilter(f storage.CertificateFilter) string {
 		parts = append(parts, "expiring_before="+f.ExpiringBefore.UTC().Format(time.RFC3339))
 	}
 	return strings.Join(parts, ",")
+}
+
+// revokeBatch revokes recs[i] for each i of batch, certificates of the
+// gateway's own CAs, in one commit, then tells of each revocation as
+// Revoke does; results[i] is the outcome, tried[i] set. A failed commit
+// fails the whole batch.
+func (c *Core) revokeBatch(ctx context.Context, recs []storage.Certificate, batch []int, reason int, requester string, results []error, tried []bool) {
+	now := c.Now()
+	revs := make([]storage.Revocation, 0, len(batch))
+	idx := make([]int, 0, len(batch)) // revs[j] is recs[idx[j]]
+	for _, i := range batch {
+		tried[i] = true
+		r, err := c.revocation(recs[i], reason, now, requester)
+		if err != nil {
+			results[i] = err
+			continue
+		}
+		revs, idx = append(revs, r), append(idx, i)
+	}
+	outcomes, blocked, err := c.Store.RevokeCertificates(ctx, revs)
+	for j, i := range idx {
+		switch {
+		case err != nil:
+			results[i] = err
+		case outcomes[j] != nil:
+			results[i] = outcomes[j]
+		default:
+			if blocked[j] {
+				c.keyBlocked(*revs[j].Block)
+			}
+			c.revoked(ctx, recs[i], reason, now, requester, false)
+		}
+	}
 }

@@ -29,6 +29,7 @@ type CoreStore interface {
 	GetCertificate(ctx context.Context, serial string) (storage.Certificate, error)
 	ListCertificates(ctx context.Context, f storage.CertificateFilter) ([]storage.Certificate, string, error) // RevokeMatching
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit storage.AuditEvent) error
+	RevokeCertificates(ctx context.Context, revs []storage.Revocation) (outcomes []error, blocked []bool, err error)
 	ReleaseHold(ctx context.Context, serial string, audit storage.AuditEvent) error
 	LatestCertificate(ctx context.Context, profile string, now time.Time) (storage.Certificate, error)
 	PendingCertificates(ctx context.Context, olderThan time.Time, limit int) ([]storage.Certificate, error)
@@ -463,29 +464,58 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		}
 	}
 	now := c.Now()
-	audit := storage.AuditEvent{
-		At: now, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: serial,
-		Detail: fmt.Sprintf("reason=%d", reason),
-	}
-	if reason == storage.ReasonKeyCompromise {
-		if err := c.revokeAndBlock(ctx, cert, now, audit, requester); err != nil {
-			return err
-		}
-	} else if err := c.Store.RevokeCertificate(ctx, serial, reason, now, audit); err != nil {
+	r, err := c.revocation(cert, reason, now, requester)
+	if err != nil {
 		return err
 	}
-	c.Log.Info("revoked", "serial", serial, "reason", reason, "by", requester)
+	if r.Block != nil {
+		blocked, err := c.Store.RevokeAndBlockKey(ctx, serial, now, r.Audit, *r.Block, r.BlockAudit)
+		if err != nil {
+			return err
+		}
+		if blocked {
+			c.keyBlocked(*r.Block)
+		}
+	} else if err := c.Store.RevokeCertificate(ctx, serial, reason, now, r.Audit); err != nil {
+		return err
+	}
+	c.revoked(ctx, cert, reason, now, requester, up != nil)
+	return nil
+}
+
+// revocation is what the store records when cert is revoked for reason:
+// the revocation with its audit event and, for keyCompromise, the block
+// of its key.
+func (c *Core) revocation(cert storage.Certificate, reason int, at time.Time, requester string) (storage.Revocation, error) {
+	r := storage.Revocation{Serial: cert.Serial, Reason: reason, At: at, Audit: storage.AuditEvent{
+		At: at, Actor: requester, Action: "revoke", Profile: cert.Profile, Serial: cert.Serial,
+		Detail: fmt.Sprintf("reason=%d", reason),
+	}}
+	if reason == storage.ReasonKeyCompromise {
+		k, err := compromisedKey(cert, at, requester)
+		if err != nil {
+			return r, err
+		}
+		r.Block, r.BlockAudit = &k, blockAudit(k)
+	}
+	return r, nil
+}
+
+// revoked tells of a revocation the store made: the log, the metrics,
+// the CRLs and OCSP responses of the gateway's own CA (an external CA,
+// upstream, publishes its own), and the webhooks.
+func (c *Core) revoked(ctx context.Context, cert storage.Certificate, reason int, at time.Time, requester string, upstream bool) {
+	c.Log.Info("revoked", "serial", cert.Serial, "reason", reason, "by", requester)
 	if c.Observer != nil {
 		c.Observer.Revoked(cert.CA, reason)
 	}
-	if c.OnRevoke != nil && up == nil { // the external CA publishes its own CRLs and OCSP
-		c.OnRevoke(ctx, cert.CA, serial)
+	if c.OnRevoke != nil && !upstream {
+		c.OnRevoke(ctx, cert.CA, cert.Serial)
 	}
 	if c.OnEvent != nil {
-		c.OnEvent(ctx, CertificateEvent{Kind: "revoked", Serial: serial, Profile: cert.Profile, CA: cert.CA, Method: cert.Method,
-			Requester: requester, SANs: cert.SANs, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Reason: reason, At: now})
+		c.OnEvent(ctx, CertificateEvent{Kind: "revoked", Serial: cert.Serial, Profile: cert.Profile, CA: cert.CA, Method: cert.Method,
+			Requester: requester, SANs: cert.SANs, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Reason: reason, At: at})
 	}
-	return nil
 }
 
 // ReleaseHold makes a certificate on hold (revoked with certificateHold)

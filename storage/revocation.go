@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/certgw/gateway/errs"
 )
 
 // This file holds what the revocation service (packages crl and ocsp)
@@ -81,6 +83,34 @@ type DeltaCRL struct {
 	BaseGeneration int64
 	NextUpdate     time.Time
 	DER            []byte
+}
+
+// Revocation is one revocation of Store.RevokeCertificates.
+type Revocation struct {
+	Serial string
+	Reason int
+	At     time.Time
+	Audit  AuditEvent
+	// Block, if set (a keyCompromise revocation), blocks the certificate's
+	// key in the same commit, with BlockAudit, if it is not blocked yet.
+	Block      *BlockedKey
+	BlockAudit AuditEvent
+}
+
+// CheckRevocation refuses (errs.Malformed) a revocation a store would not
+// make: an unknown reason, no time, or a block without a 32-byte hash
+// and a time.
+func CheckRevocation(r Revocation) error {
+	if err := CheckReason(r.Reason); err != nil {
+		return errs.Wrap(errs.Malformed, err, "revoke certificate %s", r.Serial)
+	}
+	if r.At.IsZero() {
+		return errs.New(errs.Malformed, "revoke certificate %s: no revocation time", r.Serial)
+	}
+	if r.Block != nil && (len(r.Block.Hash) != 32 || r.Block.At.IsZero()) {
+		return errs.New(errs.Malformed, "revoke certificate %s: a blocked key needs a 32-byte hash and a time", r.Serial)
+	}
+	return nil
 }
 
 // CRLReason codes (RFC 5280 section 5.3.1) that the gateway treats apart

@@ -174,6 +174,16 @@ type Store interface {
 	// event are committed together: a refused revocation appends nothing,
 	// and no revocation goes unaudited.
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit AuditEvent) error
+	// RevokeCertificates makes each of revs as RevokeCertificate (or, with
+	// Block set, BlockedKeyStore.RevokeAndBlockKey) would, all in one
+	// commit: a bulk revocation waits for the disk, and on PostgreSQL for
+	// its CA's revocation counter, once per batch rather than once per
+	// certificate. outcomes[i] is the refusal of revs[i] (errs.NotFound,
+	// errs.Conflict, errs.Malformed), which leaves that certificate as it
+	// was and the others revoked; blocked[i] tells whether revs[i]
+	// blocked a key not blocked before. err is a failure of the commit,
+	// which then revokes nothing.
+	RevokeCertificates(ctx context.Context, revs []Revocation) (outcomes []error, blocked []bool, err error)
 	// ReleaseHold makes a certificate revoked with certificateHold (RFC
 	// 5280 section 5.3.1, code 6) active again: its revocation time and
 	// reason are cleared, and, as a revocation does, it takes its CA's next

@@ -105,3 +105,41 @@ func release(ctx context.Context, tx pgx.Tx, serial string) error {
 	}
 	return nil
 }
+
+// RevokeCertificates implements storage.Store in one transaction: each
+// revocation locks and decides on its row before it changes anything, so
+// a refused one leaves nothing behind and the others go on; the CA's
+// revocation counter (migration 0003's trigger) is taken once for all.
+func (s *Store) RevokeCertificates(ctx context.Context, revs []storage.Revocation) ([]error, []bool, error) {
+	outcomes, blocked := make([]error, len(revs)), make([]bool, len(revs))
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return nil, nil, wrap(err, "revoke %d certificates: begin", len(revs))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for i, r := range revs {
+		if err := storage.CheckRevocation(r); err != nil {
+			outcomes[i] = err
+			continue
+		}
+		if err := revoke(ctx, tx, r.Serial, r.Reason, r.At); err != nil {
+			if k := errs.KindOf(err); k != errs.NotFound && k != errs.Conflict {
+				return nil, nil, err
+			}
+			outcomes[i] = err
+			continue
+		}
+		if err := insertAudit(ctx, tx, r.Audit); err != nil {
+			return nil, nil, err
+		}
+		if r.Block != nil {
+			if blocked[i], err = blockKey(ctx, tx, *r.Block, r.BlockAudit); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, nil, wrap(err, "revoke %d certificates: commit", len(revs))
+	}
+	return outcomes, blocked, nil
+}

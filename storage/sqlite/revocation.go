@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/certgw/gateway/errs"
@@ -84,4 +85,43 @@ func (s *Store) ReleaseHold(ctx context.Context, serial string, audit storage.Au
 		}
 		return nil
 	}))
+}
+
+// RevokeCertificates implements storage.Store in one write: each
+// revocation decides on its row before it changes anything, so a refused
+// one leaves nothing behind and the others go on.
+func (s *Store) RevokeCertificates(ctx context.Context, revs []storage.Revocation) ([]error, []bool, error) {
+	outcomes, blocked := make([]error, len(revs)), make([]bool, len(revs))
+	err := s.writes.Do(ctx, fmt.Sprintf("revoke %d certificates", len(revs)), func(ctx context.Context, tx *txn) error {
+		clear(outcomes)
+		clear(blocked)
+		for i, r := range revs {
+			if err := storage.CheckRevocation(r); err != nil {
+				outcomes[i] = err
+				continue
+			}
+			if err := revoke(ctx, tx, r.Serial, r.Reason, r.At); err != nil {
+				if k := errs.KindOf(err); k != errs.NotFound && k != errs.Conflict {
+					return err
+				}
+				outcomes[i] = err
+				continue
+			}
+			if _, err := appendAudit(ctx, tx, r.Audit); err != nil {
+				return err
+			}
+			if r.Block != nil {
+				b, err := blockKey(ctx, tx, *r.Block, r.BlockAudit)
+				if err != nil {
+					return err
+				}
+				blocked[i] = b
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return outcomes, blocked, nil
 }

@@ -103,3 +103,61 @@ func testRevokeAndBlockKey(t *testing.T, open func(t *testing.T) storage.Store) 
 		t.Errorf("c3 is %s, want active", st.Status)
 	}
 }
+
+// testRevokeCertificates: a batch revokes its active certificates in one
+// commit, each with its audit event and, for keyCompromise, its key
+// blocked once; an unknown, revoked or malformed entry is refused alone
+// and changes nothing.
+func testRevokeCertificates(t *testing.T, open func(t *testing.T) storage.Store) {
+	s, ctx := withCA(t, open)
+	for _, serial := range []string{"d1", "d2", "d3", "d4"} {
+		activate(t, s, ctx, pendingCert(serial))
+	}
+	must(t, "RevokeCertificate(d3)", s.RevokeCertificate(ctx, "d3", 4, base, Event("revoke", "d3")))
+	h := sha256.Sum256([]byte("batch key"))
+	k := storage.BlockedKey{Hash: h[:], At: base, Serial: "d2", By: "ops", Reason: "certificate d2 was revoked for keyCompromise"}
+	k4 := k
+	k4.Serial = "d4"
+	rev := func(serial string, reason int, block *storage.BlockedKey) storage.Revocation {
+		r := storage.Revocation{Serial: serial, Reason: reason, At: base.Add(time.Minute), Audit: Event("revoke", serial)}
+		if block != nil {
+			r.Block, r.BlockAudit = block, Event("block-key", serial)
+		}
+		return r
+	}
+	revs := []storage.Revocation{
+		rev("d1", 4, nil), rev("d2", 1, &k), rev("d3", 4, nil), rev("nope", 4, nil), rev("d4", 1, &k4), rev("d1", 7, nil),
+	}
+	outcomes, blocked, err := s.RevokeCertificates(ctx, revs)
+	must(t, "RevokeCertificates", err)
+	wantKinds := []errs.Kind{-1, -1, errs.Conflict, errs.NotFound, -1, errs.Malformed}
+	for i, want := range wantKinds {
+		switch {
+		case want < 0 && outcomes[i] != nil:
+			t.Errorf("RevokeCertificates: %s: %v, want revoked", revs[i].Serial, outcomes[i])
+		case want >= 0 && !errs.Is(outcomes[i], want):
+			t.Errorf("RevokeCertificates: %s (reason %d): %v, want %v", revs[i].Serial, revs[i].Reason, outcomes[i], want)
+		}
+	}
+	if !reflect.DeepEqual(blocked, []bool{false, true, false, false, false, false}) {
+		t.Errorf("blocked %v, want the key blocked by d2 only", blocked)
+	}
+	for serial, reason := range map[string]int{"d1": 4, "d2": 1, "d3": 4, "d4": 1} {
+		st, err := s.CertificateStatus(ctx, serial)
+		must(t, "CertificateStatus", err)
+		if st.Status != storage.StatusRevoked || st.Reason != reason {
+			t.Errorf("%s: %+v, want revoked with reason %d", serial, st, reason)
+		}
+	}
+	if st, _ := s.CertificateStatus(ctx, "d3"); !st.RevokedAt.Equal(normTime(base)) {
+		t.Errorf("d3 revoked at %v, want its first revocation kept", st.RevokedAt)
+	}
+	if keys, _ := s.BlockedKeys(ctx); len(keys) != 1 || keys[0].Serial != "d2" {
+		t.Errorf("blocked keys %+v, want the one of d2", keys)
+	}
+	for action, want := range map[string]int{"revoke": 4, "block-key": 1} {
+		if events, _ := s.ListAudit(ctx, storage.AuditFilter{Action: action, Limit: 20}); len(events) != want {
+			t.Errorf("%d %s events, want %d", len(events), action, want)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "file to write")
 	dur := flag.Duration("duration", time.Second, "length of one measurement")
 	rounds := flag.Int("rounds", 5, "alternating rounds of reference and subject; the median counts")
-	only := flag.String("only", "", "run only this benchmark: signer, issue, est, revocation or acme (for profiling)")
+	only := flag.String("only", "", "run only this benchmark: signer, issue, est, bulk, revocation or acme (for profiling)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	blockprofile := flag.String("blockprofile", "", "write a blocking profile to this file")
 	flag.StringVar(&subjectProfile, "subjectprofile", "", "write a CPU profile, an allocation profile and an execution trace of extra runs of each issuance subject (not its reference) to this file, suffixed with the benchmark's name")
@@ -118,6 +118,16 @@ func main() {
 		r := estBench(module, kind, 8, *dur, *rounds)
 		log.Printf("EST simpleenroll %s: raw %.0f/s est %.0f/s ratio %.3f", kind, r.raw, r.est, r.est/r.raw)
 		ests = append(ests, r)
+	}
+
+	var bulks []bulkResult
+	for _, kind := range []string{"sqlite", "postgres"} {
+		if *only != "" && *only != "bulk" {
+			break
+		}
+		r := bulkRevokeBench(module, kind, 500, 3)
+		log.Printf("bulk revocation %s: one at a time %.0f/s, bulk %.0f/s, ratio %.2f", kind, r.one, r.bulk, r.bulk/r.one)
+		bulks = append(bulks, r)
 	}
 
 	var revocation string
@@ -251,6 +261,9 @@ func main() {
 	b.WriteString(" " + perStore(issues, func(r issueResult) string { return fmt.Sprintf("%.3f", r.apiBare/r.raw) }))
 	fmt.Fprintf(&b, ".\n")
 	b.WriteString(estMarkdown(ests))
+	if len(bulks) > 0 {
+		b.WriteString(bulkSection(bulks, 3))
+	}
 	b.WriteString(revocation)
 	b.WriteString(acmeSection)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
