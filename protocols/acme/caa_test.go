@@ -27,26 +27,19 @@ import (
 // about other things than issuing, allow. A refusal is a caa problem
 // naming the record, and the order turns invalid.
 func TestCAA(t *testing.T) {
-	st := teststore.SQLite(t)
-	dns := startDNS(t)
-	h01 := startHTTP01(t)
-	f := newFixture(t, st, config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true,
-		CAAIdentities: []string{"pki.example.net"}}, Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
+	f, dns, h01, c := caaFixture(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dns.setCAA("ours.test", caaRecord{0, "issue", "pki.example.net; account=1"}, caaRecord{0, "iodef", "mailto:sec@ours.test"})
 	dns.setCAA("theirs.test", caaRecord{0, "issue", "letsencrypt.org"})
 	dns.setCAA("nobody.test", caaRecord{0, "issue", ";"})
 	dns.setCAA("report.test", caaRecord{0, "iodef", "mailto:sec@report.test"})
 	dns.setCAA("critical.test", caaRecord{128, "tbs", "x"}, caaRecord{0, "issue", "pki.example.net"})
 	dns.setCAA("wild.test", caaRecord{0, "issue", "pki.example.net"}, caaRecord{0, "issuewild", "letsencrypt.org"})
-
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
-	acct, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// RFC 8657: a record naming the gateway for one account, or for some
 	// validation methods only.
 	dns.setCAA("mine.test", caaRecord{0, "issue", "pki.example.net; accounturi=" + acct.URI})
@@ -94,7 +87,7 @@ func TestCAA(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.core.Profiles["ext"] = p
-	ext := &xacme.Client{Key: key, DirectoryURL: f.ts.URL + "/acme/ext/directory", HTTPClient: c.HTTPClient}
+	ext := &xacme.Client{Key: c.Key, DirectoryURL: f.ts.URL + "/acme/ext/directory", HTTPClient: c.HTTPClient}
 	if _, err := ext.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
 		t.Fatal(err)
 	}
@@ -156,15 +149,9 @@ func authorizeHTTP01(ctx context.Context, t *testing.T, c *xacme.Client, dns *dn
 // changed since then refuses the order with a caa problem, and the order
 // turns invalid; a fresher validation is not looked up again.
 func TestCAARecheckAtFinalize(t *testing.T) {
-	st := teststore.SQLite(t)
-	dns := startDNS(t)
-	h01 := startHTTP01(t)
-	f := newFixture(t, st, config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true,
-		CAAIdentities: []string{"pki.example.net"}}, Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
+	f, dns, h01, c := caaFixture(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
 	if _, err := c.Register(ctx, &xacme.Account{}, xacme.AcceptTOS); err != nil {
 		t.Fatal(err)
 	}
@@ -210,4 +197,17 @@ func TestCAARecheckAtFinalize(t *testing.T) {
 	if o.Status != xacme.StatusInvalid {
 		t.Errorf("order %s after the refusal, want invalid", o.Status)
 	}
+}
+
+// caaFixture is an ACME server that checks CAA for pki.example.net
+// through an in-process DNS server, an http-01 responder, and a client
+// of it with a new key.
+func caaFixture(t *testing.T) (*fixture, *dnsServer, *http01Server, *xacme.Client) {
+	dns := startDNS(t)
+	h01 := startHTTP01(t)
+	f := newFixture(t, teststore.SQLite(t), config.ACMEValidation{Resolver: dns.addr, HTTP01Port: h01.port, AllowPrivateTargets: true,
+		CAAIdentities: []string{"pki.example.net"}}, Settings{RetryAfter: 100 * time.Millisecond, ValidationHeadStart: 50 * time.Millisecond})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c := &xacme.Client{Key: key, DirectoryURL: f.dir, HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.tsRoots()}}}}
+	return f, dns, h01, c
 }
