@@ -732,6 +732,10 @@ type ACME struct {
 	// account (rateLimited beyond; renewals naming what they replace are
 	// exempt); 0 is no limit.
 	DuplicateCertificatesPerWeek int `yaml:"duplicate_certificates_per_week"`
+	// FailedValidationsPerHour caps the validations of one identifier by
+	// one account that may fail in an hour (rateLimited beyond); 0 is no
+	// limit.
+	FailedValidationsPerHour int `yaml:"failed_validations_per_hour"`
 }
 
 // ACMEValidation configures challenge validation.

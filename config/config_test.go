@@ -115,6 +115,7 @@ acme:
   validation: {resolver: "nohost", http01_port: 70000, caa_identities: [Bad_CA, pki.example.net, .example.org]}
   orders_per_account_per_hour: -1
   duplicate_certificates_per_week: -2
+  failed_validations_per_hour: -1
 keystore: {wrap: hsm}
 est: {issuances_per_minute: -3}
 scep: {issuances_per_minute: -1}
@@ -171,7 +172,7 @@ api:
 		"acme.validation.resolver:", "acme.validation.http01_port:", "acme.validation.caa_identities[0]: must be a domain name",
 		"acme.validation.caa_identities[2]: must be a domain name", "keystore.wrap: must be token or none",
 		"acme.orders_per_account_per_hour: must be 0",
-		"acme.duplicate_certificates_per_week: must be 0",
+		"acme.duplicate_certificates_per_week: must be 0", "acme.failed_validations_per_hour: must be 0",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing problem %q in:\n%v", want, err)

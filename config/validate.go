@@ -184,6 +184,9 @@ func (c *Config) Validate() error {
 	if c.ACME.DuplicateCertificatesPerWeek < 0 {
 		add("acme.duplicate_certificates_per_week", "must be 0 (no limit) or more, got %d", c.ACME.DuplicateCertificatesPerWeek)
 	}
+	if c.ACME.FailedValidationsPerHour < 0 {
+		add("acme.failed_validations_per_hour", "must be 0 (no limit) or more, got %d", c.ACME.FailedValidationsPerHour)
+	}
 	if c.ACME.OrdersPerAccountPerHour < 0 {
 		add("acme.orders_per_account_per_hour", "must be 0 (no limit) or more, got %d", c.ACME.OrdersPerAccountPerHour)
 	}

@@ -151,6 +151,11 @@ type ACMEStore interface {
 	// creation time of the oldest of them (the duplicate-certificate
 	// limit).
 	CountIssuedACMEOrders(ctx context.Context, profile string, ids []ACMEIdentifier, since time.Time) (n int, oldest time.Time, err error)
+	// CountFailedACMEValidations counts the challenges of the account's
+	// authorizations for id (a wildcard's by its base name) that failed
+	// validation at or after since, and returns when the oldest of them
+	// failed (the failed-validation limit).
+	CountFailedACMEValidations(ctx context.Context, accountID string, id ACMEIdentifier, since time.Time) (n int, oldest time.Time, err error)
 	// ListACMEOrders returns the IDs of an account's orders that are not
 	// invalid (stored so, or pending or ready with expires at or before
 	// now), newest first, at most limit: from the newest if after is

@@ -17,6 +17,7 @@ func newACME(d *deps, core *ca.Core) *acme.Server {
 		ValidationTimeout: a.Validation.Timeout.D(), MaxHTTPBody: int64(a.Validation.MaxHTTPBody),
 		TermsOfService: a.TermsOfService, Website: a.Website, RequireEAB: map[string]bool{},
 		OrdersPerAccountPerHour: a.OrdersPerAccountPerHour, DuplicateCertificatesPerWeek: a.DuplicateCertificatesPerWeek, UpstreamTimeout: core.UpstreamTimeout,
+		FailedValidationsPerHour: a.FailedValidationsPerHour,
 	}
 	for _, p := range d.cfg.Profiles {
 		set.RequireEAB[p.Name] = p.ACME.RequireEAB

@@ -51,6 +51,7 @@ type Store interface {
 	ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error)
 	CountACMEOrders(ctx context.Context, accountID string, since time.Time) (int, error)
 	CountIssuedACMEOrders(ctx context.Context, profile string, ids []storage.ACMEIdentifier, since time.Time) (int, time.Time, error)
+	CountFailedACMEValidations(ctx context.Context, accountID string, id storage.ACMEIdentifier, since time.Time) (int, time.Time, error)
 	SetACMEOrderStatus(ctx context.Context, id, from, to string, errDoc []byte, certSerial string) (bool, error)
 	ClaimACMEOrder(ctx context.Context, id string, now time.Time) (bool, error)
 	StaleACMEOrders(ctx context.Context, before time.Time, limit int) ([]string, error)

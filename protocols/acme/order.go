@@ -130,6 +130,23 @@ func (s *Server) newOrder(ctx context.Context, req *request) (*response, error) 
 			return nil, pe
 		}
 	}
+	if limit := s.set.FailedValidationsPerHour; limit > 0 {
+		for _, id := range idents {
+			id.Value = strings.TrimPrefix(id.Value, "*.")
+			n, oldest, err := s.store.CountFailedACMEValidations(ctx, req.account.ID, id, now.Add(-time.Hour))
+			if err != nil {
+				return nil, err
+			}
+			if n >= limit {
+				until := oldest.Add(time.Hour)
+				pe := prob(probRateLimited, http.StatusTooManyRequests,
+					"%d validations of %s by this account failed in the last hour, the most this server allows (acme.failed_validations_per_hour); fix what makes them fail (the http-01 file, the dns-01 record), then retry after %s",
+					n, id.Value, until.UTC().Format(time.RFC3339))
+				pe.retryAfter = max(time.Second, until.Sub(now))
+				return nil, pe
+			}
+		}
+	}
 	if limit := s.set.DuplicateCertificatesPerWeek; limit > 0 && p.Replaces == "" {
 		n, oldest, err := s.store.CountIssuedACMEOrders(ctx, profile, idents, now.Add(-duplicateWindow))
 		if err != nil {

@@ -48,6 +48,13 @@ type Settings struct {
 	// not see. An order that names the certificate it replaces (ARI,
 	// replaces) is a renewal and is not limited. Zero: no limit.
 	DuplicateCertificatesPerWeek int
+	// FailedValidationsPerHour, if positive, is how many validations of
+	// one identifier (a wildcard's by its base name) by one account may
+	// fail in any hour; a new order for it beyond that is refused with
+	// rateLimited until the oldest failure leaves the hour, as at Let's
+	// Encrypt: a client that keeps failing would otherwise have the
+	// validator knock on the same host without end. Zero: no limit.
+	FailedValidationsPerHour int
 }
 
 func (s Settings) withDefaults() Settings {

@@ -267,6 +267,25 @@ func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids [
 	return int(n), oldest.UTC(), nil
 }
 
+// CountFailedACMEValidations implements storage.ACMEStore (on
+// acme_authzs_account_identifier_idx).
+func (s *Store) CountFailedACMEValidations(ctx context.Context, accountID string, id storage.ACMEIdentifier, since time.Time) (int, time.Time, error) {
+	var (
+		n      int64
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), min(c.validated) FROM acme_authzs a JOIN acme_challenges c ON c.authz_id = a.id
+		WHERE a.account_id = $1 AND a.id_type = $2 AND a.id_value = $3 AND c.status = 'invalid' AND c.validated >= $4`,
+		accountID, id.Type, id.Value, since).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, wrap(err, "count failed ACME validations of account %q", accountID)
+	}
+	if oldest == nil {
+		return int(n), time.Time{}, nil
+	}
+	return int(n), oldest.UTC(), nil
+}
+
 // ListACMEOrders implements storage.ACMEStore.
 func (s *Store) ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error) {
 	q, args := `SELECT id FROM acme_orders WHERE account_id = $1 AND status <> 'invalid'

@@ -260,6 +260,25 @@ func (s *Store) CountIssuedACMEOrders(ctx context.Context, profile string, ids [
 	return n, fromMicros(oldest.Int64), nil
 }
 
+// CountFailedACMEValidations implements storage.ACMEStore (on
+// acme_authzs_account_identifier_idx).
+func (s *Store) CountFailedACMEValidations(ctx context.Context, accountID string, id storage.ACMEIdentifier, since time.Time) (int, time.Time, error) {
+	var (
+		n      int
+		oldest sql.NullInt64
+	)
+	err := s.read.QueryRowContext(ctx, `SELECT count(*), min(c.validated) FROM acme_authzs a JOIN acme_challenges c ON c.authz_id = a.id
+		WHERE a.account_id = ? AND a.id_type = ? AND a.id_value = ? AND c.status = 'invalid' AND c.validated >= ?`,
+		accountID, id.Type, id.Value, micros(since)).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, wrap(err, "count failed ACME validations of account %q", accountID)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMicros(oldest.Int64), nil
+}
+
 // ListACMEOrders implements storage.ACMEStore.
 func (s *Store) ListACMEOrders(ctx context.Context, accountID, after string, now time.Time, limit int) ([]string, error) {
 	q, args := `SELECT id FROM acme_orders WHERE account_id = ? AND status <> 'invalid'

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -256,6 +257,50 @@ func RunACME(t *testing.T, open func(t *testing.T) storage.ACMEStore) {
 			must(t, "CountIssuedACMEOrders", err)
 			if n != tt.n || !oldest.Equal(normTime(tt.oldest)) {
 				t.Errorf("CountIssuedACMEOrders(%s) = %d, %v; want %d, %v", tt.name, n, oldest, tt.n, tt.oldest)
+			}
+		}
+	})
+
+	t.Run("CountFailedValidations", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct1", "t1")))
+		must(t, "InsertACMEAccount", s.InsertACMEAccount(ctx, account("acct2", "t2")))
+		// fail fails the first challenge of each authorization of a new
+		// order of acct at at (its authorizations: a.test and *.b.test).
+		n := 0
+		fail := func(acct string, at time.Time) {
+			t.Helper()
+			n++
+			o, az := order(fmt.Sprintf("f%d", n), acct)
+			must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+			for _, a := range az {
+				if _, err := s.RecordACMEValidation(ctx, a.Challenges[0].ID, a.ID, o.ID, false, at, []byte(`{}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		fail("acct1", base)
+		fail("acct1", base.Add(30*time.Minute))
+		fail("acct1", base.Add(-2*time.Hour)) // before the window
+		fail("acct2", base)                   // another account
+		o, az := order("ok", "acct1")         // a validation that succeeded
+		must(t, "InsertACMEOrder", s.InsertACMEOrder(ctx, o, az))
+		if _, err := s.RecordACMEValidation(ctx, az[0].Challenges[0].ID, az[0].ID, o.ID, true, base, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			id     storage.ACMEIdentifier
+			n      int
+			oldest time.Time
+		}{
+			{storage.ACMEIdentifier{Type: "dns", Value: "a.test"}, 2, base},
+			{storage.ACMEIdentifier{Type: "dns", Value: "b.test"}, 2, base}, // the wildcard's base name
+			{storage.ACMEIdentifier{Type: "dns", Value: "c.test"}, 0, time.Time{}},
+		} {
+			n, oldest, err := s.CountFailedACMEValidations(ctx, "acct1", tt.id, base.Add(-time.Hour))
+			must(t, "CountFailedACMEValidations", err)
+			if n != tt.n || !oldest.Equal(normTime(tt.oldest)) {
+				t.Errorf("CountFailedACMEValidations(%s) = %d, %v; want %d, %v", tt.id.Value, n, oldest, tt.n, tt.oldest)
 			}
 		}
 	})
