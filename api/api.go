@@ -111,10 +111,9 @@ type Config struct {
 	// ClientCerts are the profiles whose client certificates stand for a
 	// token (api.client_certs).
 	ClientCerts []config.ClientCertAuth
-	// IssuancesPerMinute, if positive, is how many certificates each
-	// token may issue a minute on this replica (api.issuances_per_minute,
-	// see limitIssuance).
-	IssuancesPerMinute int
+	// Limiter, if set, is the issuance rate limit of each requester
+	// (api.issuances_per_minute, see limitIssuance); nil: no limit.
+	Limiter *ratelimit.Limiter
 }
 
 // API serves /api/v1.
@@ -176,7 +175,7 @@ func New(cfg Config) *API {
 	for _, o := range cfg.OIDC {
 		a.oidc[o.Issuer] = &oidcIssuer{cfg: o, client: cfg.OIDCClient}
 	}
-	a.limiter = ratelimit.New(cfg.IssuancesPerMinute, "api.issuances_per_minute")
+	a.limiter = cfg.Limiter
 	return a
 }
 

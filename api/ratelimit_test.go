@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certgw/gateway/api"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/test/teststore"
 
 	"github.com/certgw/gateway/storage"
@@ -17,7 +18,7 @@ import (
 // idempotent replay costs nothing.
 func TestIssuanceRateLimit(t *testing.T) {
 	teststore.Each(t, func(t *testing.T, st storage.Store) {
-		e := newEnv(t, st, func(c *api.Config) { c.IssuancesPerMinute = 2 })
+		e := newEnv(t, st, func(c *api.Config) { c.Limiter = ratelimit.New(2, "api.issuances_per_minute") })
 		issue := func(tok, name string, h http.Header) response {
 			return e.doHeader("POST", "/api/v1/profiles/web/certificates", withBearer(h, e.tokens[tok]), map[string]any{"key_type": "ecdsa-p256", "dns_names": []string{name}})
 		}

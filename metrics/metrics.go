@@ -31,6 +31,7 @@ type Metrics struct {
 	commits  *prometheus.HistogramVec
 	batches  prometheus.Histogram
 	notified *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // New registers the collectors in a new registry.
@@ -78,8 +79,12 @@ func New() *Metrics {
 			Name: "gateway_notifications_total",
 			Help: "Webhook notifications (approval requests and certificate events), by event and result: delivered, or failed after every attempt.",
 		}, []string{"event", "result"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_rate_limited_total",
+			Help: "Issuance requests refused by an issuance rate limit, by its setting (api.issuances_per_minute, est..., scep..., cmp...).",
+		}, []string{"setting"}),
 	}
-	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream, m.signerOp, m.commits, m.batches, m.notified,
+	m.reg.MustRegister(m.issued, m.refused, m.revoked, m.requests, m.upstream, m.signerOp, m.commits, m.batches, m.notified, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -106,6 +111,12 @@ func (m *Metrics) Upstream(upstream string, took time.Duration, err error) {
 		result = errs.KindOf(err).String()
 	}
 	m.upstream.WithLabelValues(upstream, result).Observe(took.Seconds())
+}
+
+// RateLimited counts a request an issuance rate limit refused
+// (ratelimit.Limiter.Observe).
+func (m *Metrics) RateLimited(setting string) {
+	m.limited.WithLabelValues(setting).Inc()
 }
 
 // Revoked counts a revocation (ca.Observer).

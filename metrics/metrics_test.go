@@ -43,6 +43,7 @@ func TestMetrics(t *testing.T) {
 	m.Commit(1, false, 100*time.Microsecond, nil)
 	m.Notification("certificate.renewed", nil)
 	m.Notification("request.pending", errs.New(errs.Unavailable, "webhook answered 503"))
+	m.RateLimited("est.issuances_per_minute")
 	out := scrape(t, m)
 	for _, want := range []string{
 		`gateway_ca_certificate_not_after_seconds{ca="issuing"} 1.9e+09`,
@@ -66,6 +67,7 @@ func TestMetrics(t *testing.T) {
 		`gateway_store_commit_writes_count 2`,
 		`gateway_notifications_total{event="certificate.renewed",result="delivered"} 1`,
 		`gateway_notifications_total{event="request.pending",result="failed"} 1`,
+		`gateway_rate_limited_total{setting="est.issuances_per_minute"} 1`,
 		"go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(out, want) {

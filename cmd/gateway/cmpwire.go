@@ -9,6 +9,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/protocols/cmp"
 	"github.com/certgw/gateway/storage"
 )
@@ -16,7 +17,7 @@ import (
 // newCMP builds the CMP server of the profiles that allow "cmp", each with
 // its shared secret read from cmp.secret_file; requests whose protection
 // failed are counted in the store, for every replica.
-func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logger) (*cmp.Server, error) {
+func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, limited func(string), log *slog.Logger) (*cmp.Server, error) {
 	profiles := map[string]cmp.ProfileSettings{}
 	for i, p := range cfg.Profiles {
 		if !p.Allows("cmp") {
@@ -37,5 +38,6 @@ func newCMP(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 		profiles[p.Name] = cmp.ProfileSettings{Reference: p.CMP.Reference, Secret: []byte(secret), CA: a}
 	}
 	return cmp.New(cmp.Config{CA: core, Profiles: profiles, Failures: st, Shared: st,
-		IssuancesPerMinute: cfg.CMP.IssuancesPerMinute, Log: log.With("protocol", "cmp"), Now: time.Now}), nil
+		Limiter: ratelimit.New(cfg.CMP.IssuancesPerMinute, "cmp.issuances_per_minute").Observe(limited),
+		Log:     log.With("protocol", "cmp"), Now: time.Now}), nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/protocols/est"
 	"github.com/certgw/gateway/storage"
 )
@@ -15,7 +16,7 @@ import (
 // certificates without verifying them (ClientAuth: tls.RequestClientCert,
 // no ClientCAs): the EST handlers verify chains themselves, against the
 // gateway's CAs and each profile's bootstrap CAs.
-func newEST(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logger) (*est.Server, error) {
+func newEST(cfg *config.Config, core *ca.Core, st storage.Store, limited func(string), log *slog.Logger) (*est.Server, error) {
 	set := est.DefaultSettings(core.Profiles)
 	if cfg.EST.DefaultProfile != "" {
 		set.DefaultProfile = cfg.EST.DefaultProfile
@@ -26,7 +27,6 @@ func newEST(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 	if cfg.EST.UpstreamWait != 0 {
 		set.UpstreamWait = cfg.EST.UpstreamWait.D()
 	}
-	set.IssuancesPerMinute = cfg.EST.IssuancesPerMinute
 	for _, p := range cfg.Profiles {
 		pe := p.EST
 		ps := est.DefaultProfileSettings()
@@ -42,5 +42,6 @@ func newEST(cfg *config.Config, core *ca.Core, st storage.Store, log *slog.Logge
 			set.Profiles[p.Name] = ps
 		}
 	}
-	return est.New(est.Config{Core: core, Store: st, Settings: set, Log: log, Now: time.Now})
+	return est.New(est.Config{Core: core, Store: st, Settings: set, Log: log, Now: time.Now,
+		Limiter: ratelimit.New(cfg.EST.IssuancesPerMinute, "est.issuances_per_minute").Observe(limited)})
 }

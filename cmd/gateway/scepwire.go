@@ -10,6 +10,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/protocols/scep"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
@@ -18,7 +19,7 @@ import (
 // newSCEP builds the SCEP server for `gateway serve`, which mounts its
 // Routes on the HTTP listener: SCEP protects its messages itself (CMS
 // signatures and envelopes), and devices speak it over plain HTTP.
-func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.Store, sg signer.Signer, log *slog.Logger) (*scep.Server, error) {
+func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.Store, sg signer.Signer, limited func(string), log *slog.Logger) (*scep.Server, error) {
 	profiles := map[string]scep.ProfileSettings{}
 	for i, p := range cfg.Profiles {
 		if !p.Allows("scep") {
@@ -37,5 +38,5 @@ func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.
 		profiles[p.Name] = set
 	}
 	return scep.New(ctx, scep.Config{Core: core, Store: st, Challenges: st, Signer: sg, Profiles: profiles,
-		IssuancesPerMinute: cfg.SCEP.IssuancesPerMinute, Log: log, Now: time.Now})
+		Limiter: ratelimit.New(cfg.SCEP.IssuancesPerMinute, "scep.issuances_per_minute").Observe(limited), Log: log, Now: time.Now})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/metrics"
 	"github.com/certgw/gateway/notify"
 	"github.com/certgw/gateway/server"
@@ -55,9 +56,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	go (&ca.ExpiryWatch{CAs: cas, Profiles: core.Profiles, Log: log, Now: time.Now}).Run(ctx, time.Hour)
 	var m *metrics.Metrics
 	var notified func(event string, err error)
+	var rateLimited func(setting string)
 	if cfg.Listen.Metrics != "" {
 		m = newMetrics(d, core)
-		core.Observer, notified = m, m.Notification
+		core.Observer, notified, rateLimited = m, m.Notification, m.RateLimited
 	}
 	notifier, err := wireNotify(cfg, core, d.store, log, notified)
 	if err != nil {
@@ -196,16 +198,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ExportAudit: func(ctx context.Context, w io.Writer) (int, int, error) {
 			return ca.ExportAudit(ctx, d.store, auditKey.Public(), w)
 		},
-		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts, IssuancesPerMinute: cfg.API.IssuancesPerMinute})
-	estServer, err := newEST(cfg, core, d.store, log)
+		OIDC: cfg.API.OIDC, ClientCerts: cfg.API.ClientCerts, Limiter: ratelimit.New(cfg.API.IssuancesPerMinute, "api.issuances_per_minute").Observe(rateLimited)})
+	estServer, err := newEST(cfg, core, d.store, rateLimited, log)
 	if err != nil {
 		return err
 	}
-	scepServer, err := newSCEP(ctx, cfg, core, d.store, d.signer, log)
+	scepServer, err := newSCEP(ctx, cfg, core, d.store, d.signer, rateLimited, log)
 	if err != nil {
 		return err
 	}
-	cmpServer, err := newCMP(cfg, core, d.store, log)
+	cmpServer, err := newCMP(cfg, core, d.store, rateLimited, log)
 	if err != nil {
 		return err
 	}

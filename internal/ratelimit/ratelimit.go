@@ -19,7 +19,8 @@ import (
 // nothing.
 type Limiter struct {
 	perMinute float64
-	setting   string // the configuration key, for messages
+	setting   string               // the configuration key, for messages
+	refused   func(setting string) // Observe's
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 }
@@ -41,6 +42,15 @@ func New(perMinute int, setting string) *Limiter {
 		return nil
 	}
 	return &Limiter{perMinute: float64(perMinute), setting: setting, buckets: map[string]*bucket{}}
+}
+
+// Observe has f told of each refusal, with the limit's setting (a
+// metric); it returns l. A nil Limiter stays nil.
+func (l *Limiter) Observe(f func(setting string)) *Limiter {
+	if l != nil {
+		l.refused = f
+	}
+	return l
 }
 
 // Take spends one issuance of requester at now, or returns the
@@ -68,6 +78,9 @@ func (l *Limiter) Take(requester string, now time.Time) error {
 		return nil
 	}
 	wait := time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))
+	if l.refused != nil {
+		l.refused(l.setting)
+	}
 	return &Exceeded{Requester: requester, PerMinute: l.perMinute, Setting: l.setting, RetryAfter: int(math.Ceil(wait.Seconds()))}
 }
 

@@ -12,7 +12,8 @@ import (
 // forgotten once the limiter holds maxBuckets.
 func TestLimiter(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
-	l := New(6, "x.issuances_per_minute")
+	var told []string
+	l := New(6, "x.issuances_per_minute").Observe(func(s string) { told = append(told, s) })
 	for i := range 6 {
 		if err := l.Take("a", now); err != nil {
 			t.Fatalf("issuance %d of the burst: %v", i+1, err)
@@ -27,13 +28,16 @@ func TestLimiter(t *testing.T) {
 	if err := l.Take("b", now); err != nil {
 		t.Errorf("another requester: %v", err)
 	}
+	if len(told) != 1 || told[0] != "x.issuances_per_minute" {
+		t.Errorf("observed refusals %v, want the one", told)
+	}
 	if err := l.Take("a", now.Add(9*time.Second)); err == nil {
 		t.Error("after 9 s: issued, want refused")
 	}
 	if err := l.Take("a", now.Add(10*time.Second)); err != nil {
 		t.Errorf("after 10 s: %v", err)
 	}
-	if err := New(0, "off").Take("a", now); err != nil {
+	if err := New(0, "off").Observe(nil).Take("a", now); err != nil {
 		t.Errorf("a nil limiter refused: %v", err)
 	}
 	for i := range maxBuckets {

@@ -119,13 +119,13 @@ type Config struct {
 	// by one is refused by all, and a certConf that rejects a certificate
 	// is honoured by whichever replica it reaches.
 	Shared Shared
-	// IssuancesPerMinute, if positive, is how many certificates one
-	// subject may be issued a minute under a profile on this replica
-	// (package ratelimit); more is a rejection with systemUnavail naming
-	// the wait. Key: cmp.issuances_per_minute.
-	IssuancesPerMinute int
-	Log                *slog.Logger
-	Now                func() time.Time
+	// Limiter, if set, is the issuance rate limit
+	// (cmp.issuances_per_minute, package ratelimit), by the CSR's
+	// subject; more is a rejection with systemUnavail naming the wait.
+	// nil: no limit.
+	Limiter *ratelimit.Limiter
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Shared is what the CMP server keeps where every replica sees it.
@@ -157,7 +157,7 @@ type Server struct {
 	// twice. shared, if set, keeps them for every replica.
 	nonces ttlcache.Cache[string, bool]
 	shared Shared
-	// limiter holds Config.IssuancesPerMinute; nil: no limit.
+	// limiter is Config.Limiter.
 	limiter *ratelimit.Limiter
 }
 
@@ -184,7 +184,7 @@ func New(c Config) *Server {
 		c.Now = time.Now
 	}
 	return &Server{ca: c.CA, profiles: c.Profiles, log: c.Log, now: c.Now, shared: c.Shared,
-		limiter:    ratelimit.New(c.IssuancesPerMinute, "cmp.issuances_per_minute"),
+		limiter:    c.Limiter,
 		confirming: ttlcache.Cache[string, string]{TTL: confirmWait, Max: 100000},
 		failed:     &throttle.Failures{Max: maxFailures, Window: failureWindow, Shared: c.Failures, Scope: "cmp"},
 		nonces:     ttlcache.Cache[string, bool]{TTL: 2 * maxClockSkew, Max: 1_000_000}}

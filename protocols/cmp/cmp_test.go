@@ -26,6 +26,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/coretest"
 	"github.com/certgw/gateway/test/teststore"
@@ -566,7 +567,7 @@ func TestOpenSSLPollsForApproval(t *testing.T) {
 // minute under a profile; more is a rejection with systemUnavail saying
 // when to retry, and nothing is issued.
 func TestOpenSSLRateLimited(t *testing.T) {
-	f := newFixture(t, teststore.SQLite(t), func(c *Config) { c.IssuancesPerMinute = 1 })
+	f := newFixture(t, teststore.SQLite(t), func(c *Config) { c.Limiter = ratelimit.New(1, "cmp.issuances_per_minute") })
 	keyPath, _ := f.key()
 	ir := func(n string) (string, error) {
 		return f.openssl("-secret", "pass:"+testSecret, "-certout", filepath.Join(f.dir, n+".pem"), "-cmd", "ir", "-newkey", keyPath,

@@ -85,8 +85,15 @@ type Config struct {
 	Core     *ca.Core
 	Store    Store
 	Settings Settings
-	Log      *slog.Logger     // nil discards
-	Now      func() time.Time // nil is time.Now
+	// Limiter, if set, is the issuance rate limit
+	// (est.issuances_per_minute, package ratelimit): an EST user or
+	// client certificate is counted by simpleenroll and serverkeygen, a
+	// certificate's subject by simplereenroll (a device that renews in a
+	// loop renews a new certificate each time); more is a 429 with
+	// Retry-After. nil: no limit.
+	Limiter *ratelimit.Limiter
+	Log     *slog.Logger     // nil discards
+	Now     func() time.Time // nil is time.Now
 }
 
 // Server serves /.well-known/est.
@@ -100,7 +107,7 @@ type Server struct {
 	maxBody  int64
 	// upstreamWait is Settings.UpstreamWait.
 	upstreamWait time.Duration
-	// limiter holds Settings.IssuancesPerMinute; nil: no limit.
+	// limiter is Config.Limiter.
 	limiter *ratelimit.Limiter
 	// gateway holds every CA certificate of the gateway, as trust anchors
 	// for client certificates the gateway issued.
@@ -167,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBody == 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
-	s.limiter = ratelimit.New(cfg.Settings.IssuancesPerMinute, "est.issuances_per_minute")
+	s.limiter = cfg.Limiter
 	if s.upstreamWait = cfg.Settings.UpstreamWait; s.upstreamWait == 0 {
 		s.upstreamWait = DefaultUpstreamWait
 	}

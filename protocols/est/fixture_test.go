@@ -31,6 +31,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/storage/postgres"
 	"github.com/certgw/gateway/storage/sqlite"
@@ -53,12 +54,13 @@ type fullStore interface {
 // served over TLS by httptest with client certificates requested, as the
 // gateway's listener does.
 type fixture struct {
-	t     *testing.T
-	core  *ca.Core
-	store fullStore
-	srv   *httptest.Server
-	clock *coretest.Clock
-	set   Settings
+	t       *testing.T
+	core    *ca.Core
+	store   fullStore
+	srv     *httptest.Server
+	clock   *coretest.Clock
+	set     Settings
+	limiter *ratelimit.Limiter // serve's; nil: no limit
 }
 
 func estProfile(name string, edit func(*config.Profile)) config.Profile {
@@ -93,7 +95,7 @@ func newFixture(t *testing.T, st storage.Store, set Settings, profiles ...config
 // serve starts an EST server over f's core, store and clock at f.srv.
 func (f *fixture) serve() {
 	f.t.Helper()
-	srv, err := New(Config{Core: f.core, Store: f.store, Settings: f.set, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now})
+	srv, err := New(Config{Core: f.core, Store: f.store, Settings: f.set, Limiter: f.limiter, Log: slog.New(slog.DiscardHandler), Now: f.clock.Now})
 	if err != nil {
 		f.t.Fatal(err)
 	}

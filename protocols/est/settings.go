@@ -53,13 +53,6 @@ type Settings struct {
 	// device cannot hold its connection for minutes. Key:
 	// est.upstream_wait (0 = DefaultUpstreamWait).
 	UpstreamWait time.Duration
-	// IssuancesPerMinute, if positive, is how many certificates one
-	// requester may get a minute from this replica (package ratelimit):
-	// an EST user or client certificate by simpleenroll and serverkeygen,
-	// a certificate's subject by simplereenroll (a device that renews in
-	// a loop renews a new certificate each time). More is a 429 with
-	// Retry-After. Key: est.issuances_per_minute (0: no limit).
-	IssuancesPerMinute int
 	// Profiles holds the EST settings of profiles; a profile that allows
 	// "est" and is not listed gets DefaultProfileSettings.
 	Profiles map[string]ProfileSettings

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/teststore"
 )
@@ -100,7 +101,9 @@ func TestPasswordGuessesCountedAtEveryReplica(t *testing.T) {
 // Retry-After naming the setting, and nothing is issued. Other users are
 // counted apart, and a minute later the user enrolls again.
 func TestIssuanceRateLimit(t *testing.T) {
-	f := newFixture(t, teststore.SQLite(t), Settings{IssuancesPerMinute: 2, Profiles: map[string]ProfileSettings{}}, estProfile("dev", nil))
+	f := newFixture(t, teststore.SQLite(t), Settings{Profiles: map[string]ProfileSettings{}}, estProfile("dev", nil))
+	f.limiter = ratelimit.New(2, "est.issuances_per_minute")
+	f.serve()
 	f.addUser("dev", "a", "a-pass")
 	f.addUser("dev", "b", "b-pass")
 	c := f.client(clientOpts{})

@@ -91,13 +91,13 @@ type Config struct {
 	// RAValidity is the lifetime of an RA certificate (0: a year, at most
 	// the CA's); a new one is made RARenewBefore its end (0: 30 days).
 	RAValidity, RARenewBefore time.Duration
-	// IssuancesPerMinute, if positive, is how many certificates one
-	// subject may be issued a minute under a profile on this replica
-	// (package ratelimit); more is a 429 with Retry-After, before a
-	// challenge is spent. Key: scep.issuances_per_minute.
-	IssuancesPerMinute int
-	Log                *slog.Logger     // nil discards
-	Now                func() time.Time // nil is time.Now
+	// Limiter, if set, is the issuance rate limit
+	// (scep.issuances_per_minute, package ratelimit), by the CSR's
+	// subject; more is a 429 with Retry-After, before a challenge is
+	// spent. nil: no limit.
+	Limiter *ratelimit.Limiter
+	Log     *slog.Logger     // nil discards
+	Now     func() time.Time // nil is time.Now
 }
 
 // DefaultMaxBodyBytes caps a PKIOperation: a CSR of an RSA 4096 key in two
@@ -157,7 +157,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pkcs7.ContentEncryptionAlgorithm = pkcs7.EncryptionAlgorithmAES256CBC
 	s := &Server{
 		core: cfg.Core, store: cfg.Store, challenges: cfg.Challenges, log: cfg.Log, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
-		limiter:  ratelimit.New(cfg.IssuancesPerMinute, "scep.issuances_per_minute"),
+		limiter:  cfg.Limiter,
 		profiles: map[string]*profileState{}, gateway: ca.PoolOf(cfg.Core.CAs),
 		failed: &throttle.Failures{Max: maxChallengeFailures, Window: challengeFailureWindow, Shared: cfg.Store, Scope: "scep"},
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/signer"
 	"github.com/certgw/gateway/storage"
 	"github.com/certgw/gateway/test/coretest"
@@ -626,7 +627,7 @@ func TestWrongChallengesThrottled(t *testing.T) {
 func TestIssuanceRateLimit(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
 	ctx := context.Background()
-	f.cfg.IssuancesPerMinute = 1
+	f.cfg.Limiter = ratelimit.New(1, "scep.issuances_per_minute")
 	srv, err := New(ctx, f.cfg)
 	if err != nil {
 		t.Fatal(err)
