@@ -106,6 +106,9 @@ func checkStore(ctx context.Context, r *checkReport, d *deps) bool {
 	case err != nil:
 		r.line("FAIL", "store", "%s: %v", s.Driver, err)
 		return false
+	case applied == 0:
+		r.line("FAIL", "store", "%s %s holds no gateway schema yet (gateway init creates it, and the CAs)", s.Driver, where)
+		return false
 	case applied < known:
 		r.line("note", "store", "%s %s: schema %d; serve (or init) applies migrations %d to %d, which older binaries still read; the checks that need the store are left out", s.Driver, where, applied, applied+1, known)
 		return false

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certgw/gateway/test/teststore"
 	_ "modernc.org/sqlite"
 )
 
@@ -114,5 +115,32 @@ func TestCheckFiles(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("check says\n%s\nwant a line with %q", out, want)
 		}
+	}
+}
+
+// On PostgreSQL: a database the gateway never migrated has no schema, a
+// failure that check leaves as it found it; after init, check passes.
+func TestCheckCommandPostgres(t *testing.T) {
+	cfg, db := testConfig(t, "  - {name: default, ca: issuing, methods: [api], names: {dns: [\"*\"]}}\n")
+	body, _ := os.ReadFile(cfg)
+	dsn := teststore.NewDatabase(t)
+	body = []byte(strings.Replace(string(body), "storage: {driver: sqlite, path: "+db+"}", "storage: {driver: postgres, dsn: '"+dsn+"'}", 1))
+	body = []byte(strings.Replace(string(body), "/tls.key}}", "/tls.key, auto: true, ca: issuing}}", 1))
+	if err := os.WriteFile(cfg, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gateway := gatewayCommand(t, cfg)
+	for range 2 { // the first check created nothing
+		out, err := gateway("check")
+		if err == nil || !strings.Contains(out, "FAIL  store        postgres PostgreSQL holds no gateway schema yet (gateway init creates it, and the CAs)") {
+			t.Fatalf("check of an empty database: %v\n%s", err, out)
+		}
+	}
+	if _, err := gateway("init"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := gateway("check")
+	if err != nil || !strings.Contains(out, "ok    ca issuing") || !strings.Contains(out, "current") {
+		t.Errorf("check after init: %v\n%s", err, out)
 	}
 }
