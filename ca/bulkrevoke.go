@@ -97,6 +97,7 @@ func (c *Core) RevokeMatching(ctx context.Context, req BulkRevokeRequest) (BulkR
 				return BulkRevocation{}, errs.New(errs.Conflict, "more than %d active certificates match; nothing was revoked: narrow the filter or raise the limit (at most %d)", req.Limit, MaxBulkRevocation)
 			}
 			out.Matched = append(out.Matched, rec.Serial)
+			rec.Chain, rec.KeyPEM = nil, nil // not needed; up to 10000 are held
 			recs = append(recs, rec)
 		}
 		if next == "" {
