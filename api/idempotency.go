@@ -97,8 +97,8 @@ func idempotencyRoute(r *http.Request) string {
 // (replayedHeader; a generated key the gateway holds comes with it, its
 // export audited), or, if the first was answered 202, the request as it
 // stands now (replayRequest); with another request, a 422; while the
-// first is under way, a 409. A first request that died is taken for dead after the
-// core's ClaimLease.
+// first is under way, a 409. A first request that died is taken for dead
+// after the core's ClaimLease.
 func (a *API) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok, err := idempotencyKey(r)
