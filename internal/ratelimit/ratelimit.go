@@ -56,6 +56,19 @@ func (l *Limiter) Observe(f func(setting string)) *Limiter {
 // Take spends one issuance of requester at now, or returns the
 // *Exceeded error that says how long until one is free.
 func (l *Limiter) Take(requester string, now time.Time) error {
+	return l.take(requester, now, true)
+}
+
+// Check is Take without the spending: whether requester has an issuance
+// left. A protocol whose credentials are spent by checking them (SCEP's
+// one-time challenges) checks before them and takes after them, so that
+// a request without credentials spends nobody's issuances, and one past
+// the limit spends no credential.
+func (l *Limiter) Check(requester string, now time.Time) error {
+	return l.take(requester, now, false)
+}
+
+func (l *Limiter) take(requester string, now time.Time, spend bool) error {
 	if l == nil {
 		return nil
 	}
@@ -74,7 +87,9 @@ func (l *Limiter) Take(requester string, now time.Time) error {
 		b.at = now
 	}
 	if b.tokens >= 1-1e-9 { // refills in steps add up to 1 only nearly
-		b.tokens = max(0, b.tokens-1)
+		if spend {
+			b.tokens = max(0, b.tokens-1)
+		}
 		return nil
 	}
 	wait := time.Duration((1 - b.tokens) / l.perMinute * float64(time.Minute))

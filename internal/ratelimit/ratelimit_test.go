@@ -14,6 +14,11 @@ func TestLimiter(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	var told []string
 	l := New(6, "x.issuances_per_minute").Observe(func(s string) { told = append(told, s) })
+	for range 10 {
+		if err := l.Check("a", now); err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+	}
 	for i := range 6 {
 		if err := l.Take("a", now); err != nil {
 			t.Fatalf("issuance %d of the burst: %v", i+1, err)
@@ -31,6 +36,10 @@ func TestLimiter(t *testing.T) {
 	if len(told) != 1 || told[0] != "x.issuances_per_minute" {
 		t.Errorf("observed refusals %v, want the one", told)
 	}
+	if err := l.Check("a", now); err == nil {
+		t.Error("Check past the limit: nil, want Exceeded")
+	}
+	told = told[:1]
 	if err := l.Take("a", now.Add(9*time.Second)); err == nil {
 		t.Error("after 9 s: issued, want refused")
 	}

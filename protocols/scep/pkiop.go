@@ -101,9 +101,10 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			s.fail(w, r, err)
 			return
 		}
-		// A new request counts against the rate limit before its
-		// challenge is spent (a repeat while held, above, does not).
-		if err := s.limit(ps, csr); err != nil {
+		// A new request past the rate limit is refused before its
+		// challenge is spent; one that passes the challenge spends an
+		// issuance (a repeat while held, above, does not).
+		if err := s.limiter.Check(limitKey(ps, csr), s.now()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -116,12 +117,12 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			}
 			return
 		}
-		req.Requester = requester
-	case scep.RenewalReq, scep.UpdateReq:
-		if err := s.limit(ps, csr); err != nil {
+		if err := s.limiter.Take(limitKey(ps, csr), s.now()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		req.Requester = requester
+	case scep.RenewalReq, scep.UpdateReq:
 		rec, err := s.renewed(ctx, ps, signerCert, csr)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
@@ -129,6 +130,10 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			} else {
 				refuse(scep.BadRequest, err)
 			}
+			return
+		}
+		if err := s.limiter.Take(limitKey(ps, csr), s.now()); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 		req.Requester, req.Replaces = "cert:"+rec.Serial, rec.Serial
@@ -203,9 +208,12 @@ func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certi
 	return rec, ca.KeepsNames(cert, csr)
 }
 
-// limit spends one issuance of the CSR's subject under ps, or returns the
-// ratelimit.Exceeded that fail answers 429: SCEP requests name no user,
-// and a device enrolling or renewing in a loop keeps its subject.
-func (s *Server) limit(ps *profileState, csr *x509.CertificateRequest) error {
-	return s.limiter.Take("subject "+csr.Subject.String()+" (profile "+ps.name+")", s.now())
+// limitKey is what the rate limit counts a request by: SCEP requests name
+// no user, and a device enrolling or renewing in a loop keeps its
+// subject. Issuances are taken once the request is authenticated (a
+// challenge, a certificate to renew), so that requests without
+// credentials cannot spend a device's; a refusal is the
+// ratelimit.Exceeded that fail answers 429.
+func limitKey(ps *profileState, csr *x509.CertificateRequest) string {
+	return "subject " + csr.Subject.String() + " (profile " + ps.name + ")"
 }

@@ -623,7 +623,8 @@ func TestWrongChallengesThrottled(t *testing.T) {
 // With scep.issuances_per_minute, a subject gets that many certificates
 // a minute under a profile: more is a 429 with Retry-After, before the
 // request's one-time challenge is spent, which works once the wait is
-// over; renewals count too.
+// over; renewals count too; requests that fail authentication spend
+// nothing.
 func TestIssuanceRateLimit(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
 	ctx := context.Background()
@@ -644,7 +645,12 @@ func TestIssuanceRateLimit(t *testing.T) {
 		}
 		return c
 	}
+	// A request without a valid challenge spends none of the subject's
+	// issuances.
 	d := newDevice(t, rsaKey(t))
+	if rep := f.pkiOperation("renewals", d, f.message(d, scep.PKCSReq, d.csr(t, "rl.example.com", "not-a-challenge", "rl.example.com"), nil)); rep.PKIStatus != scep.FAILURE {
+		t.Fatalf("a wrong challenge: %s", rep.PKIStatus)
+	}
 	rep := f.pkiOperation("renewals", d, f.message(d, scep.PKCSReq, d.csr(t, "rl.example.com", mk(), "rl.example.com"), nil))
 	if rep.PKIStatus != scep.SUCCESS {
 		t.Fatalf("first enrollment: %s %s", rep.PKIStatus, rep.FailInfo)
