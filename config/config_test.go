@@ -144,7 +144,7 @@ api:
 		"api.oidc[0].issuer: must be an https:// URL", "api.oidc[0].audience: is required", "api.oidc[0].scopes[1]: must be one of",
 		"api.oidc[0].profiles[0]: no profile named \"ghost\"", "api.oidc[1].name: \"ci\" is listed twice", "api.oidc[1].jwks_url:",
 		"api.oidc[1].profiles: an admin scope cannot be limited",
-		"api.client_certs[0].profile: no profile named \"nope\"", "api.issuances_per_minute: must not be negative", "est.issuances_per_minute: must not be negative", "scep.issuances_per_minute: must not be negative", "cmp.issuances_per_minute: must not be negative", "api.client_certs[0].scopes: at least one of",
+		"api.client_certs[0].profile: no profile named \"nope\"", "api.issuances_per_minute: must be 0 (no limit) or more", "est.issuances_per_minute: must be 0", "scep.issuances_per_minute: must be 0", "cmp.issuances_per_minute: must be 0", "api.client_certs[0].scopes: at least one of",
 		"audit.checkpoint_every: at least 1m", "audit.forward_url: must be an http:// or https:// URL", "audit.forward_every: at least 1s", "cas[5].name_constraints: names no permitted or excluded subtree",
 		"cas[6].name_constraints.permitted.dns[0]:", "cas[6].name_constraints.permitted.ip_ranges[0]: must be a CIDR range with no host bits",
 		"cas[6].name_constraints.permitted.emails[0]:", "cas[6].name_constraints.excluded.uri_domains[0]:", "profiles[0].ca:", "profiles[0].methods[1]:",

@@ -132,18 +132,6 @@ func (c *Config) Validate() error {
 	if v.Resolver != "" {
 		hostPort(add, "acme.validation.resolver", v.Resolver)
 	}
-	if c.API.IssuancesPerMinute < 0 {
-		add("api.issuances_per_minute", "must not be negative (0: no limit), got %d", c.API.IssuancesPerMinute)
-	}
-	if c.EST.IssuancesPerMinute < 0 {
-		add("est.issuances_per_minute", "must not be negative (0: no limit), got %d", c.EST.IssuancesPerMinute)
-	}
-	if c.SCEP.IssuancesPerMinute < 0 {
-		add("scep.issuances_per_minute", "must not be negative (0: no limit), got %d", c.SCEP.IssuancesPerMinute)
-	}
-	if c.CMP.IssuancesPerMinute < 0 {
-		add("cmp.issuances_per_minute", "must not be negative (0: no limit), got %d", c.CMP.IssuancesPerMinute)
-	}
 	for i, id := range v.CAAIdentities {
 		if strings.HasPrefix(id, ".") || !validDNSRule(id) {
 			add(fmt.Sprintf("acme.validation.caa_identities[%d]", i), "must be a domain name in lower case, as CAA issue records name a CA (e.g. pki.example.com), got %q", id)
@@ -181,14 +169,22 @@ func (c *Config) Validate() error {
 	if d := c.Storage.Tidy.RequestsAfter; d < 0 {
 		add("storage.tidy.requests_after", "must be 0 (kept) or positive, got %s", d)
 	}
-	if c.ACME.DuplicateCertificatesPerWeek < 0 {
-		add("acme.duplicate_certificates_per_week", "must be 0 (no limit) or more, got %d", c.ACME.DuplicateCertificatesPerWeek)
-	}
-	if c.ACME.FailedValidationsPerHour < 0 {
-		add("acme.failed_validations_per_hour", "must be 0 (no limit) or more, got %d", c.ACME.FailedValidationsPerHour)
-	}
-	if c.ACME.OrdersPerAccountPerHour < 0 {
-		add("acme.orders_per_account_per_hour", "must be 0 (no limit) or more, got %d", c.ACME.OrdersPerAccountPerHour)
+	// Rate limits: 0 is none.
+	for _, l := range []struct {
+		key string
+		n   int
+	}{
+		{"api.issuances_per_minute", c.API.IssuancesPerMinute},
+		{"est.issuances_per_minute", c.EST.IssuancesPerMinute},
+		{"scep.issuances_per_minute", c.SCEP.IssuancesPerMinute},
+		{"cmp.issuances_per_minute", c.CMP.IssuancesPerMinute},
+		{"acme.duplicate_certificates_per_week", c.ACME.DuplicateCertificatesPerWeek},
+		{"acme.failed_validations_per_hour", c.ACME.FailedValidationsPerHour},
+		{"acme.orders_per_account_per_hour", c.ACME.OrdersPerAccountPerHour},
+	} {
+		if l.n < 0 {
+			add(l.key, "must be 0 (no limit) or more, got %d", l.n)
+		}
 	}
 
 	if len(p) > 0 {
