@@ -36,7 +36,11 @@ func TestPublishDir(t *testing.T) {
 		if err := p.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		number := func(dir, name string) int64 {
+		// numberOf reads the CRL number of name in dir, and whether its
+		// PEM holds the same CRL: each file is replaced atomically, the
+		// pair is not, so a reader that comes between the two writes
+		// sees the new DER beside the old PEM.
+		numberOf := func(dir, name string) (int64, bool) {
 			t.Helper()
 			der, err := os.ReadFile(filepath.Join(dir, name+".crl"))
 			if err != nil {
@@ -47,10 +51,16 @@ func TestPublishDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			b, err := os.ReadFile(filepath.Join(dir, name+".pem"))
-			if block, _ := pem.Decode(b); err != nil || block == nil || block.Type != "X509 CRL" || string(block.Bytes) != string(der) {
+			block, _ := pem.Decode(b)
+			return crl.Number.Int64(), err == nil && block != nil && block.Type == "X509 CRL" && string(block.Bytes) == string(der)
+		}
+		number := func(dir, name string) int64 {
+			t.Helper()
+			n, same := numberOf(dir, name)
+			if !same {
 				t.Fatalf("%s.pem is not the PEM of %s.crl", name, name)
 			}
-			return crl.Number.Int64()
+			return n
 		}
 		for _, name := range []string{"root", "issuing"} {
 			if n := number(dir, name); n != 1 {
@@ -67,7 +77,7 @@ func TestPublishDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.OnRevoke(ctx, "issuing", "8a01")
-		waitFor(t, "the new CRL in the directory", func() bool { return number(dir, "issuing") == 2 })
+		waitFor(t, "the new CRL in the directory", func() bool { n, same := numberOf(dir, "issuing"); return same && n == 2 })
 
 		// Another replica adopts the store's CRL and writes it to its own
 		// directory.
