@@ -609,6 +609,12 @@ type ProfileSCEP struct {
 	// first enrollments over SCEP, only renewals (RenewalReq), which are
 	// signed with the certificate being renewed.
 	ChallengeFile string `yaml:"challenge_file"`
+	// ChallengeURL, if set, is asked about a challengePassword that is
+	// neither the profile's nor a one-time one: an MDM (Intune, Jamf, a
+	// device inventory) that handed the device its own challenge says
+	// whether to enroll it. ChallengeSecretFile signs the request.
+	ChallengeURL        string `yaml:"challenge_url"`
+	ChallengeSecretFile string `yaml:"challenge_secret_file"`
 	// RevokeOnRenewal revokes (superseded) the certificate a RenewalReq
 	// replaces.
 	RevokeOnRenewal bool `yaml:"revoke_on_renewal"`

@@ -110,7 +110,7 @@ cas:
   - {name: nc-empty, parent: root, name_constraints: {}}
   - {name: nc-bad, parent: root, name_constraints: {permitted: {dns: [Bad_Name], ip_ranges: [10.0.0.1/8], emails: ["@x", "ok@example.com", ".example.com"]}, excluded: {uri_domains: ["a..b"]}}}
 profiles:
-  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title], patterns: {serial_number: "SN-(", common_name: "", organization: "Acme.*"}}}
+  - {name: default, ca: missing, methods: [acme, telnet], names: {uris: ["spiffe://ok.example/", "no-scheme/path", "https://user@host/"]}, certificate_policies: ["1.3.6.1.4.1.99999.1", "1.3.x", "2.23.140.1.2.1", "01.2"], scep: {challenge_url: "ftp://mdm"}, approval: {methods: [acme, est, ftp], retry_after: -1m, expire_after: -1h, notify_url: "ftp://hooks.example", approvals: 11}, notify: {url: "hooks.example/x", events: [issued, expired], expiring_within: -1h}, subject: {organization: " Acme", country: de, locality: "Berlin", province: "Bay\u0007ern", from_csr: [locality, serial_number, title], patterns: {serial_number: "SN-(", common_name: "", organization: "Acme.*"}}}
 acme:
   validation: {resolver: "nohost", http01_port: 70000, caa_identities: [Bad_CA, pki.example.net, .example.org]}
   orders_per_account_per_hour: -1
@@ -154,6 +154,7 @@ api:
 		"profiles[0].approval.methods[0]: acme orders are authorized by their challenges",
 		"profiles[0].approval.methods[1]: est is not one of the profile's methods",
 		"profiles[0].approval.methods[2]: must be est, scep, cmp or api",
+		"profiles[0].scep.challenge_url: must be an absolute http:// or https:// URL",
 		"profiles[0].approval.retry_after: must not be negative",
 		"profiles[0].approval.expire_after: must not be negative",
 		"profiles[0].approval.approvals: must be 1 to 10, got 11",

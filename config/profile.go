@@ -145,6 +145,13 @@ func validateProfilePolicy(add func(path, format string, args ...any), path stri
 	} else if p.Approval.NotifySecretFile != "" {
 		add(path+".approval.notify_secret_file", "signs notifications, and approval.notify_url is not set")
 	}
+	if u := p.SCEP.ChallengeURL; u != "" {
+		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
+			add(path+".scep.challenge_url", "must be an absolute http:// or https:// URL, got %q", u)
+		}
+	} else if p.SCEP.ChallengeSecretFile != "" {
+		add(path+".scep.challenge_secret_file", "signs challenge requests, and scep.challenge_url is not set")
+	}
 	if u := p.Notify.URL; u != "" {
 		if x, err := url.Parse(u); err != nil || (x.Scheme != "http" && x.Scheme != "https") || x.Host == "" {
 			add(path+".notify.url", "must be an absolute http:// or https:// URL, got %q", u)

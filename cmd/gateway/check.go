@@ -247,6 +247,7 @@ func configFiles(cfg *config.Config) []configFile {
 		add(at+".approval.notify_secret_file", p.Approval.NotifySecretFile, true)
 		add(at+".est.bootstrap_cas", p.EST.BootstrapCAs, false)
 		add(at+".scep.challenge_file", p.SCEP.ChallengeFile, true)
+		add(at+".scep.challenge_secret_file", p.SCEP.ChallengeSecretFile, true)
 		add(at+".cmp.secret_file", p.CMP.SecretFile, true)
 	}
 	return out

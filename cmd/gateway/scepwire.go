@@ -35,6 +35,18 @@ func newSCEP(ctx context.Context, cfg *config.Config, core *ca.Core, st storage.
 				return nil, fmt.Errorf("profiles[%d].scep.challenge_file: %s is empty", i, f)
 			}
 		}
+		if u := p.SCEP.ChallengeURL; u != "" {
+			set.ChallengeWebhook = &scep.ChallengeWebhook{URL: u}
+			if f := p.SCEP.ChallengeSecretFile; f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return nil, fmt.Errorf("profiles[%d].scep.challenge_secret_file: %w", i, err)
+				}
+				if set.ChallengeWebhook.Secret = []byte(strings.TrimSpace(string(b))); len(set.ChallengeWebhook.Secret) == 0 {
+					return nil, fmt.Errorf("profiles[%d].scep.challenge_secret_file: %s is empty", i, f)
+				}
+			}
+		}
 		profiles[p.Name] = set
 	}
 	return scep.New(ctx, scep.Config{Core: core, Store: st, Challenges: st, Signer: sg, Profiles: profiles,

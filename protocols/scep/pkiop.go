@@ -108,7 +108,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			s.fail(w, r, err)
 			return
 		}
-		requester, err := s.checkChallenge(ctx, ps, throttle.ClientAddr(r), msg.CSRReqMessage.ChallengePassword)
+		requester, err := s.checkChallenge(ctx, ps, throttle.ClientAddr(r), msg.CSRReqMessage.ChallengePassword, csr)
 		if err != nil {
 			if k := errs.KindOf(err); k == errs.Unavailable || k == errs.Internal {
 				s.fail(w, r, err)

@@ -72,6 +72,9 @@ type ProfileSettings struct {
 	// Challenge is the static challengePassword of first enrollments;
 	// empty: only one-time challenges (CreateChallenge).
 	Challenge string
+	// ChallengeWebhook, if set, decides on a challenge that is neither
+	// the static one nor a one-time one (profiles[].scep.challenge_url).
+	ChallengeWebhook *ChallengeWebhook
 	// RevokeOnRenewal revokes (superseded) the certificate a RenewalReq
 	// replaces.
 	RevokeOnRenewal bool

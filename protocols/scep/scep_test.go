@@ -6,12 +6,16 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"math/big"
@@ -19,6 +23,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -675,5 +680,75 @@ func TestIssuanceRateLimit(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	if rep := f.pkiOperation("renewals", d2, f.message(d2, scep.PKCSReq, d2.csr(t, "rl.example.com", second, "rl.example.com"), nil)); rep.PKIStatus != scep.SUCCESS {
 		t.Errorf("the challenge refused by the limit, a minute later: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+}
+
+// With a challenge webhook, a challenge that is neither the profile's nor
+// a one-time one is the webhook's to decide: it gets the challenge and
+// the CSR's names, signed with the profile's secret; {"allow": true}
+// enrolls, {"allow": false} is refused with its reason, and a webhook
+// that fails is a 503 the device retries. The static challenge does not
+// ask it.
+func TestChallengeWebhook(t *testing.T) {
+	f := newFixture(t, teststore.SQLite(t))
+	var asked atomic.Int32
+	var failing atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte("hook-secret"))
+		mac.Write(body)
+		if r.Header.Get("X-Gateway-Signature") != "sha256="+hex.EncodeToString(mac.Sum(nil)) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		if failing.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		var req challengeRequest
+		json.Unmarshal(body, &req)
+		allow := req.Challenge == "mdm-issued-1" && req.Profile == "renewals" && len(req.DNSNames) == 1 && req.DNSNames[0] == "mdm.example.com" &&
+			strings.Contains(req.CSR, "BEGIN CERTIFICATE REQUEST")
+		json.NewEncoder(w).Encode(map[string]any{"allow": allow, "reason": "not a challenge the MDM handed out"})
+	}))
+	t.Cleanup(hook.Close)
+	f.cfg.Profiles["renewals"] = ProfileSettings{ChallengeWebhook: &ChallengeWebhook{URL: hook.URL, Secret: []byte("hook-secret")}}
+	f.cfg.Profiles["devices"] = ProfileSettings{Challenge: challenge, ChallengeWebhook: &ChallengeWebhook{URL: hook.URL, Secret: []byte("hook-secret")}}
+	srv, err := New(context.Background(), f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := chi.NewRouter()
+	srv.Routes(r)
+	f.srv = httptest.NewServer(r)
+	t.Cleanup(f.srv.Close)
+	f.getCACert("renewals")
+	enroll := func(profile, pass string) *scep.PKIMessage {
+		d := newDevice(t, rsaKey(t))
+		return f.pkiOperation(profile, d, f.message(d, scep.PKCSReq, d.csr(t, "mdm.example.com", pass, "mdm.example.com"), nil))
+	}
+	if rep := enroll("renewals", "mdm-issued-1"); rep.PKIStatus != scep.SUCCESS {
+		t.Fatalf("a challenge the webhook allows: %s %s", rep.PKIStatus, rep.FailInfo)
+	} else if rec, err := f.store.GetCertificate(context.Background(), ca.SerialHex(rep.CertRepMessage.Certificate.SerialNumber)); err != nil || rec.Requester != "scep challenge webhook" {
+		t.Errorf("inventory record %+v, %v", rec, err)
+	}
+	before := f.countCerts()
+	if rep := enroll("renewals", "guessed"); rep.PKIStatus != scep.FAILURE || rep.FailInfo != scep.BadRequest {
+		t.Errorf("a challenge the webhook refuses: %s %s", rep.PKIStatus, rep.FailInfo)
+	}
+	failing.Store(true)
+	d := newDevice(t, rsaKey(t))
+	if a := f.do("POST", "/scep/renewals?operation=PKIOperation", f.message(d, scep.PKCSReq, d.csr(t, "mdm.example.com", "mdm-issued-1", "mdm.example.com"), nil)); a.status != http.StatusServiceUnavailable {
+		t.Errorf("a failing webhook: %d %s, want 503", a.status, a.body)
+	}
+	if f.countCerts() != before {
+		t.Error("a refused enrollment issued")
+	}
+	failing.Store(false)
+	n := asked.Load()
+	f.getCACert("devices")
+	if rep := enroll("devices", challenge); rep.PKIStatus != scep.SUCCESS || asked.Load() != n {
+		t.Errorf("the static challenge: %s, webhook asked %d times more", rep.PKIStatus, asked.Load()-n)
 	}
 }

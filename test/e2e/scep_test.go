@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -150,5 +154,63 @@ func TestSCEPRateLimitWithScepclient(t *testing.T) {
 	}
 	if !strings.Contains(e.g.log.String(), "scep.issuances_per_minute") {
 		t.Error("the gateway's log does not say which limit refused the enrollment")
+	}
+}
+
+// A profile whose challenges an MDM hands out: scepclient enrolls with
+// the challenge the MDM's webhook allows, and is refused with another.
+func TestSCEPChallengeWebhookWithScepclient(t *testing.T) {
+	bin, err := scepclientBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	var mu sync.Mutex
+	mdm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Challenge string   `json:"challenge"`
+			DNSNames  []string `json:"dns_names"`
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		asked = append(asked, req.Challenge)
+		mu.Unlock()
+		allow := req.Challenge == "handed-to-dev7" && len(req.DNSNames) == 1 && req.DNSNames[0] == "dev7.mdm.test"
+		json.NewEncoder(w).Encode(map[string]any{"allow": allow, "reason": "unknown device"})
+	}))
+	t.Cleanup(mdm.Close)
+	dir := t.TempDir()
+	setupQuickstart(t, dir)
+	addProfile(t, dir, `  - name: mdm
+    ca: issuing
+    methods: [scep]
+    names: {dns: [".mdm.test"]}
+    scep: {challenge_url: "`+mdm.URL+`"}
+`)
+	g := StartQuickstart(t, dir)
+	client := filepath.Join(dir, "client")
+	os.Mkdir(client, 0o700)
+	enroll := func(sub, challenge string) (string, error) {
+		os.Mkdir(filepath.Join(client, sub), 0o700)
+		cmd := exec.Command(bin, "-server-url", "http://"+g.HTTP+"/scep/mdm", "-key-encipherment-selector",
+			"-private-key", filepath.Join(sub, "dev.key"), "-certificate", filepath.Join(sub, "dev.pem"),
+			"-challenge", challenge, "-cn", "dev7.mdm.test", "-dnsname", "dev7.mdm.test")
+		cmd.Dir = client
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := enroll("ok", "handed-to-dev7"); err != nil {
+		t.Fatalf("scepclient with the challenge the MDM allows: %v\n%s", err, out)
+	}
+	if c := readPEMCert(t, filepath.Join(client, "ok", "dev.pem")); c.Subject.CommonName != "dev7.mdm.test" {
+		t.Errorf("enrolled certificate for %s", c.Subject.CommonName)
+	}
+	if out, err := enroll("refused", "guessed"); err == nil {
+		t.Errorf("scepclient with a challenge the MDM refuses enrolled:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 2 {
+		t.Errorf("the MDM was asked %d times (%v), want 2", len(asked), asked)
 	}
 }
