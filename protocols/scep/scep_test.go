@@ -92,17 +92,24 @@ func newFixture(t testing.TB, st storage.Store) *fixture {
 			"held":     {},
 		},
 	}
+	f.serve()
+	f.getCACert("devices")
+	return f
+}
+
+// serve starts a SCEP server over f.cfg at f.srv (again, after a test
+// changed f.cfg).
+func (f *fixture) serve() {
+	f.t.Helper()
 	srv, err := New(context.Background(), f.cfg)
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	f.server = srv
 	r := chi.NewRouter()
 	srv.Routes(r)
 	f.srv = httptest.NewServer(r)
-	t.Cleanup(f.srv.Close)
-	f.getCACert("devices")
-	return f
+	f.t.Cleanup(f.srv.Close)
 }
 
 // getCACert fetches and checks the RA and CA certificates of a profile.
@@ -634,14 +641,7 @@ func TestIssuanceRateLimit(t *testing.T) {
 	f := newFixture(t, teststore.SQLite(t))
 	ctx := context.Background()
 	f.cfg.Limiter = ratelimit.New(1, "scep.issuances_per_minute")
-	srv, err := New(ctx, f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := chi.NewRouter()
-	srv.Routes(r)
-	f.srv = httptest.NewServer(r)
-	t.Cleanup(f.srv.Close)
+	f.serve()
 	f.getCACert("renewals")
 	mk := func() string {
 		c, _, err := CreateChallenge(ctx, f.store, "renewals", "tester", f.clock.Now(), time.Hour)
@@ -715,14 +715,7 @@ func TestChallengeWebhook(t *testing.T) {
 	t.Cleanup(hook.Close)
 	f.cfg.Profiles["renewals"] = ProfileSettings{ChallengeWebhook: &ChallengeWebhook{URL: hook.URL, Secret: []byte("hook-secret")}}
 	f.cfg.Profiles["devices"] = ProfileSettings{Challenge: challenge, ChallengeWebhook: &ChallengeWebhook{URL: hook.URL, Secret: []byte("hook-secret")}}
-	srv, err := New(context.Background(), f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := chi.NewRouter()
-	srv.Routes(r)
-	f.srv = httptest.NewServer(r)
-	t.Cleanup(f.srv.Close)
+	f.serve()
 	f.getCACert("renewals")
 	enroll := func(profile, pass string) *scep.PKIMessage {
 		d := newDevice(t, rsaKey(t))
