@@ -84,7 +84,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkFiles(r, cfg)
 	checkUpstreams(ctx, r, cfg)
 	if r.fails > 0 {
-		return fmt.Errorf("check: %d problem(s); serve would not start as configured", r.fails)
+		return fmt.Errorf("check: %d problem(s): as configured, serve would not start, or would not issue", r.fails)
 	}
 	fmt.Fprintln(stdout, "serve can start with this configuration")
 	return nil
