@@ -194,6 +194,17 @@ func (o *oidcIssuer) key(ctx context.Context, kid string, now time.Time) (*jose.
 	return nil, errs.New(errs.Unauthorized, "the OpenID Connect token is not valid: issuer %s has no key %q", o.cfg.Issuer, kid)
 }
 
+// FetchOIDCKeys reads the key set of the issuer c as the API does, with
+// client (nil: a client with a 10-second timeout), and returns how many
+// keys it holds (gateway check).
+func FetchOIDCKeys(ctx context.Context, c config.OIDCIssuer, client *http.Client) (int, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	set, err := (&oidcIssuer{cfg: c, client: client}).fetch(ctx)
+	return len(set.Keys), err
+}
+
 // fetch reads the issuer's key set: from jwks_url, or from the jwks_uri
 // of its discovery document (OpenID Connect Discovery 1.0 section 4).
 func (o *oidcIssuer) fetch(ctx context.Context) (jose.JSONWebKeySet, error) {

@@ -187,3 +187,15 @@ func FuzzOIDCToken(f *testing.F) {
 		}
 	})
 }
+
+// FetchOIDCKeys reads an issuer's key set through its discovery document,
+// as the API does, and fails on an issuer that does not serve one.
+func TestFetchOIDCKeys(t *testing.T) {
+	p := newOIDCProvider(t)
+	if n, err := api.FetchOIDCKeys(t.Context(), config.OIDCIssuer{Name: "ci", Issuer: p.srv.URL}, p.srv.Client()); err != nil || n != 1 {
+		t.Errorf("FetchOIDCKeys() = %d, %v; want 1 key", n, err)
+	}
+	if _, err := api.FetchOIDCKeys(t.Context(), config.OIDCIssuer{Name: "ci", Issuer: p.srv.URL + "/elsewhere"}, p.srv.Client()); err == nil {
+		t.Error("FetchOIDCKeys(an issuer without a discovery document) succeeded")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certgw/gateway/api"
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/config"
 	"github.com/certgw/gateway/errs"
@@ -83,6 +84,15 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkTLS(r, cfg)
 	checkFiles(r, cfg)
 	checkUpstreams(ctx, r, cfg)
+	for _, o := range cfg.API.OIDC {
+		// An issuer that does not answer is a warning: serve starts, and
+		// its tokens are refused until it answers.
+		if n, err := api.FetchOIDCKeys(ctx, o, nil); err != nil {
+			r.line("warn", "oidc "+o.Name, "the key set of %s cannot be read: %v", o.Issuer, err)
+		} else {
+			r.line("ok", "oidc "+o.Name, "%d keys from %s", n, o.Issuer)
+		}
+	}
 	if r.fails > 0 {
 		return fmt.Errorf("check: %d problem(s): as configured, serve would not start, or would not issue", r.fails)
 	}
