@@ -9,6 +9,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,13 +358,15 @@ func TestESTWithCurlAndOpenSSL(t *testing.T) {
 
 // With est.issuances_per_minute set (here from the environment), a
 // device past its limit is refused: estclient fails with the server's
-// line naming the setting, and nothing is issued.
+// line naming the setting, nothing is issued, and /metrics counts the
+// refusal.
 func TestESTRateLimitWithEstclient(t *testing.T) {
 	bin, err := estclientBin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startEST(t, "GATEWAY_EST_ISSUANCES_PER_MINUTE=1")
+	metricsAddr := freePort(t)
+	e := startEST(t, "GATEWAY_EST_ISSUANCES_PER_MINUTE=1", "GATEWAY_LISTEN_METRICS="+metricsAddr)
 	args := func(n string) []string {
 		return []string{"enroll", "-server", e.server, "-aps", "default", "-explicit", e.root,
 			"-user", e.user, "-pass", e.pass, "-key", "dev.key", "-cn", n, "-dnsnames", n, "-out", n + ".pem"}
@@ -377,5 +380,9 @@ func TestESTRateLimitWithEstclient(t *testing.T) {
 	}
 	if after := e.inventorySize(t); after != before {
 		t.Errorf("a refused enrollment changed the inventory: %d certificates, %d before", after, before)
+	}
+	code, body, err := get(http.DefaultClient, "http://"+metricsAddr+"/metrics")
+	if err != nil || code != 200 || !strings.Contains(body, `gateway_rate_limited_total{setting="est.issuances_per_minute"} 1`) {
+		t.Errorf("/metrics: %d %v, want the refusal counted:\n%s", code, err, body)
 	}
 }
