@@ -139,7 +139,7 @@ func (c *Core) BlockedKeys(ctx context.Context) ([]storage.BlockedKey, error) {
 
 // compromisedKey is the block of the key of rec, revoked for
 // keyCompromise at at by by: the store makes it in the revocation's
-// commit (storage.BlockedKeyStore.RevokeAndBlockKey, RevokeCertificates),
+// commit (storage.Store.RevokeCertificates),
 // so a revocation that stands always blocks the key.
 func compromisedKey(rec storage.Certificate, at time.Time, by string) (storage.BlockedKey, error) {
 	cert, err := x509.ParseCertificate(rec.DER)

@@ -469,11 +469,15 @@ func (c *Core) Revoke(ctx context.Context, serial string, reason int, requester 
 		return err
 	}
 	if r.Block != nil {
-		blocked, err := c.Store.RevokeAndBlockKey(ctx, serial, now, r.Audit, *r.Block, r.BlockAudit)
+		// The revocation and the block of its key, in one commit.
+		outcomes, blocked, err := c.Store.RevokeCertificates(ctx, []storage.Revocation{r})
+		if err == nil {
+			err = outcomes[0]
+		}
 		if err != nil {
 			return err
 		}
-		if blocked {
+		if blocked[0] {
 			c.keyBlocked(*r.Block)
 		}
 	} else if err := c.Store.RevokeCertificate(ctx, serial, reason, now, r.Audit); err != nil {

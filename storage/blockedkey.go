@@ -24,13 +24,6 @@ type BlockedKeyStore interface {
 	// blocked keeps its first record and nothing is audited: blocked is
 	// false then.
 	BlockKey(ctx context.Context, k BlockedKey, audit AuditEvent) (blocked bool, err error)
-	// RevokeAndBlockKey revokes the certificate serial for keyCompromise
-	// (reason 1) as RevokeCertificate does, with audit, and blocks its
-	// key k as BlockKey does, with blockAudit, in the same commit: a key
-	// is never left unblocked by a revocation that stands, and a refused
-	// revocation blocks nothing. blocked is false when k was blocked
-	// already.
-	RevokeAndBlockKey(ctx context.Context, serial string, at time.Time, audit AuditEvent, k BlockedKey, blockAudit AuditEvent) (blocked bool, err error)
 	// BlockedKeys lists every blocked key, oldest first (by At, then Hash).
 	BlockedKeys(ctx context.Context) ([]BlockedKey, error)
 }

@@ -117,7 +117,7 @@ func CheckRevocation(r Revocation) error {
 // from the others.
 const (
 	// ReasonKeyCompromise blocks the certificate's key as well
-	// (BlockedKeyStore.RevokeAndBlockKey).
+	// (Revocation.Block).
 	ReasonKeyCompromise = 1
 	// ReasonCertificateHold suspends a certificate: the one revocation
 	// that ReleaseHold undoes.

@@ -174,9 +174,10 @@ type Store interface {
 	// event are committed together: a refused revocation appends nothing,
 	// and no revocation goes unaudited.
 	RevokeCertificate(ctx context.Context, serial string, reason int, at time.Time, audit AuditEvent) error
-	// RevokeCertificates makes each of revs as RevokeCertificate (or, with
-	// Block set, BlockedKeyStore.RevokeAndBlockKey) would, all in one
-	// commit: a bulk revocation waits for the disk, and on PostgreSQL for
+	// RevokeCertificates makes each of revs as RevokeCertificate would
+	// (with Block set, blocking the key as BlockedKeyStore.BlockKey would,
+	// so that a revocation for keyCompromise that stands always blocks its
+	// key, and a refused one blocks nothing), all in one commit: a bulk revocation waits for the disk, and on PostgreSQL for
 	// its CA's revocation counter, once per batch rather than once per
 	// certificate. outcomes[i] is the refusal of revs[i] (errs.NotFound,
 	// errs.Conflict, errs.Malformed), which leaves that certificate as it

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -28,33 +27,6 @@ func (s *Store) BlockKey(ctx context.Context, k storage.BlockedKey, audit storag
 		return false, wrap(err, "block key: commit")
 	}
 	return true, nil
-}
-
-// RevokeAndBlockKey implements storage.BlockedKeyStore in one
-// transaction, locking the certificate's row as RevokeCertificate does.
-func (s *Store) RevokeAndBlockKey(ctx context.Context, serial string, at time.Time, audit storage.AuditEvent, k storage.BlockedKey, blockAudit storage.AuditEvent) (bool, error) {
-	if len(k.Hash) != 32 || k.At.IsZero() || at.IsZero() {
-		return false, errs.New(errs.Malformed, "postgres: revoke and block key: a 32-byte hash and times are required")
-	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return false, wrap(err, "revoke certificate %s and block its key: begin", serial)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := revoke(ctx, tx, serial, storage.ReasonKeyCompromise, at); err != nil {
-		return false, err
-	}
-	if err := insertAudit(ctx, tx, audit); err != nil {
-		return false, err
-	}
-	blocked, err := blockKey(ctx, tx, k, blockAudit)
-	if err != nil {
-		return false, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, wrap(err, "revoke certificate %s and block its key: commit", serial)
-	}
-	return blocked, nil
 }
 
 // blockKey records k and, if it was not blocked yet, its audit event.

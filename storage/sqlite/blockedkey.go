@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"time"
 
 	"github.com/certgw/gateway/errs"
 	"github.com/certgw/gateway/storage"
@@ -16,25 +15,6 @@ func (s *Store) BlockKey(ctx context.Context, k storage.BlockedKey, audit storag
 	var blocked bool
 	err := s.writes.Do(ctx, "block key", func(ctx context.Context, tx *txn) (err error) {
 		blocked, err = blockKey(ctx, tx, k, audit)
-		return err
-	})
-	return blocked, err
-}
-
-// RevokeAndBlockKey implements storage.BlockedKeyStore in one write.
-func (s *Store) RevokeAndBlockKey(ctx context.Context, serial string, at time.Time, audit storage.AuditEvent, k storage.BlockedKey, blockAudit storage.AuditEvent) (bool, error) {
-	if len(k.Hash) != 32 || k.At.IsZero() || at.IsZero() {
-		return false, errs.New(errs.Malformed, "sqlite: revoke and block key: a 32-byte hash and times are required")
-	}
-	var blocked bool
-	err := s.writes.Do(ctx, "revoke certificate "+serial+" and block its key", func(ctx context.Context, tx *txn) (err error) {
-		if err := revoke(ctx, tx, serial, storage.ReasonKeyCompromise, at); err != nil {
-			return err
-		}
-		if _, err := appendAudit(ctx, tx, audit); err != nil {
-			return err
-		}
-		blocked, err = blockKey(ctx, tx, k, blockAudit)
 		return err
 	})
 	return blocked, err

@@ -54,37 +54,47 @@ func testBlockedKeys(t *testing.T, open func(t *testing.T) storage.Store) {
 	}
 }
 
-// testRevokeAndBlockKey: a revocation for keyCompromise blocks the key in
+// testRevokeForKeyCompromise: a revocation for keyCompromise blocks the key in
 // its commit, with both audit events; a second certificate of the key is
 // revoked without a second block; a refused revocation (already revoked,
 // unknown) blocks nothing and audits nothing.
-func testRevokeAndBlockKey(t *testing.T, open func(t *testing.T) storage.Store) {
+func testRevokeForKeyCompromise(t *testing.T, open func(t *testing.T) storage.Store) {
 	s, ctx := withCA(t, open)
 	for _, serial := range []string{"c1", "c2", "c3"} {
 		activate(t, s, ctx, pendingCert(serial))
 	}
+	// revokeAndBlock revokes serial for keyCompromise with the block of k,
+	// alone in its commit, as the core revokes one certificate.
+	revokeAndBlock := func(serial string, at time.Time, k storage.BlockedKey) (bool, error) {
+		outcomes, blocked, err := s.RevokeCertificates(ctx, []storage.Revocation{{Serial: serial, Reason: storage.ReasonKeyCompromise, At: at,
+			Audit: Event("revoke", serial), Block: &k, BlockAudit: Event("block-key", serial)}})
+		if err != nil {
+			return false, err
+		}
+		return blocked[0], outcomes[0]
+	}
 	h, other := sha256.Sum256([]byte("leaked")), sha256.Sum256([]byte("other"))
 	k := storage.BlockedKey{Hash: h[:], At: base, Serial: "c1", By: "ops", Reason: "certificate c1 was revoked for keyCompromise"}
-	blocked, err := s.RevokeAndBlockKey(ctx, "c1", base, Event("revoke", "c1"), k, Event("block-key", "c1"))
+	blocked, err := revokeAndBlock("c1", base, k)
 	if err != nil || !blocked {
-		t.Fatalf("RevokeAndBlockKey(c1) = %v, %v; want true", blocked, err)
+		t.Fatalf("revokeAndBlock(c1) = %v, %v; want true", blocked, err)
 	}
 	st, err := s.CertificateStatus(ctx, "c1")
 	must(t, "CertificateStatus", err)
 	if st.Status != storage.StatusRevoked || st.Reason != storage.ReasonKeyCompromise {
-		t.Errorf("c1 after RevokeAndBlockKey: %+v, want revoked for keyCompromise", st)
+		t.Errorf("c1 after revokeAndBlock: %+v, want revoked for keyCompromise", st)
 	}
 	k2 := k
 	k2.Serial, k2.At = "c2", base.Add(time.Minute)
-	if blocked, err := s.RevokeAndBlockKey(ctx, "c2", base.Add(time.Minute), Event("revoke", "c2"), k2, Event("block-key", "c2")); err != nil || blocked {
-		t.Errorf("RevokeAndBlockKey(c2, the same key) = %v, %v; want false, nil", blocked, err)
+	if blocked, err := revokeAndBlock("c2", base.Add(time.Minute), k2); err != nil || blocked {
+		t.Errorf("revokeAndBlock(c2, the same key) = %v, %v; want false, nil", blocked, err)
 	}
 	ko := storage.BlockedKey{Hash: other[:], At: base, Serial: "c1", By: "ops", Reason: "again"}
-	if _, err := s.RevokeAndBlockKey(ctx, "c1", base, Event("revoke", "c1"), ko, Event("block-key", "c1")); !errs.Is(err, errs.Conflict) {
-		t.Errorf("RevokeAndBlockKey(revoked already) = %v, want Conflict", err)
+	if _, err := revokeAndBlock("c1", base, ko); !errs.Is(err, errs.Conflict) {
+		t.Errorf("revokeAndBlock(revoked already) = %v, want Conflict", err)
 	}
-	if _, err := s.RevokeAndBlockKey(ctx, "nope", base, Event("revoke", "nope"), ko, Event("block-key", "nope")); !errs.Is(err, errs.NotFound) {
-		t.Errorf("RevokeAndBlockKey(unknown) = %v, want NotFound", err)
+	if _, err := revokeAndBlock("nope", base, ko); !errs.Is(err, errs.NotFound) {
+		t.Errorf("revokeAndBlock(unknown) = %v, want NotFound", err)
 	}
 	keys, err := s.BlockedKeys(ctx)
 	must(t, "BlockedKeys", err)

@@ -42,7 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	t.Run("AuditCheckpoints", func(t *testing.T) { testAuditCheckpoints(t, open) })
 	t.Run("AuditForward", func(t *testing.T) { testAuditForward(t, open) })
 	t.Run("BlockedKeys", func(t *testing.T) { testBlockedKeys(t, open) })
-	t.Run("RevokeAndBlockKey", func(t *testing.T) { testRevokeAndBlockKey(t, open) })
+	t.Run("RevokeForKeyCompromise", func(t *testing.T) { testRevokeForKeyCompromise(t, open) })
 	t.Run("RevokeCertificates", func(t *testing.T) { testRevokeCertificates(t, open) })
 	t.Run("ACMEOrderLink", func(t *testing.T) { testACMEOrderLink(t, open) })
 	t.Run("ACMEStale", func(t *testing.T) { testACMEStale(t, open) })
