@@ -9,6 +9,7 @@
 package ratelimit
 
 import (
+	"crypto/x509/pkix"
 	"fmt"
 	"math"
 	"sync"
@@ -106,6 +107,18 @@ func (l *Limiter) forgetFull(now time.Time) {
 			delete(l.buckets, k)
 		}
 	}
+}
+
+// Requester is how a protocol names who it counts under a profile, in
+// Take, Check and the refusal's message: "WHO (profile P)".
+func Requester(profile, who string) string { return who + " (profile " + profile + ")" }
+
+// Subject names a requester by a certificate request's subject: for
+// protocols whose requests name no user (SCEP, CMP), and for renewals,
+// where a device renewing in a loop presents a new certificate each time
+// but keeps its subject.
+func Subject(profile string, subject pkix.Name) string {
+	return Requester(profile, "subject "+subject.String())
 }
 
 // Exceeded is a requester past its limit: each protocol answers it in

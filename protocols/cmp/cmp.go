@@ -681,7 +681,7 @@ func publicText(err error) string {
 // wait in its text) and true. A client repeating a request held for
 // approval polls (pollReq), which does not count.
 func (s *Server) limit(log *slog.Logger, profile string, csr *x509.CertificateRequest) ([]byte, bool) {
-	err := s.limiter.Take("subject "+csr.Subject.String()+" (profile "+profile+")", s.now())
+	err := s.limiter.Take(ratelimit.Subject(profile, csr.Subject), s.now())
 	if err == nil {
 		return nil, false
 	}

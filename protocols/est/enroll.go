@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/certgw/gateway/ca"
+	"github.com/certgw/gateway/internal/ratelimit"
 )
 
 // simpleenroll answers POST simpleenroll (RFC 7030 section 4.2.1): an
@@ -14,7 +15,7 @@ import (
 func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, ps *profileState) {
 	id, csr, err := s.enrollment(w, r, ps)
 	if err == nil {
-		err = s.limiter.Take(id.requester+" (profile "+ps.name+")", s.now())
+		err = s.limiter.Take(ratelimit.Requester(ps.name, id.requester), s.now())
 	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)
@@ -93,7 +94,7 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, ps *prof
 		err = checkChannelBinding(r, ps, csr)
 	}
 	if err == nil {
-		err = s.limiter.Take("subject "+old.Subject.String()+" (profile "+ps.name+")", s.now())
+		err = s.limiter.Take(ratelimit.Subject(ps.name, old.Subject), s.now())
 	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 )
 
 // serverkeygen answers POST serverkeygen (RFC 7030 section 4.4): the
@@ -37,7 +38,7 @@ func (s *Server) serverkeygen(w http.ResponseWriter, r *http.Request, ps *profil
 		err = refuseEncryptedDelivery(csr)
 	}
 	if err == nil {
-		err = s.limiter.Take(id.requester+" (profile "+ps.name+")", s.now())
+		err = s.limiter.Take(ratelimit.Requester(ps.name, id.requester), s.now())
 	}
 	if err != nil {
 		s.fail(w, r, ps.name, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/certgw/gateway/ca"
 	"github.com/certgw/gateway/errs"
+	"github.com/certgw/gateway/internal/ratelimit"
 	"github.com/certgw/gateway/protocols/internal/throttle"
 	"github.com/certgw/gateway/storage"
 )
@@ -101,10 +102,12 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			s.fail(w, r, err)
 			return
 		}
-		// A new request past the rate limit is refused before its
-		// challenge is spent; one that passes the challenge spends an
-		// issuance (a repeat while held, above, does not).
-		if err := s.limiter.Check(limitKey(ps, csr), s.now()); err != nil {
+		// The rate limit counts by subject, as SCEP requests name no
+		// user. A new request past it is refused before its challenge is
+		// spent; only one that passes the challenge spends an issuance,
+		// so requests without credentials cannot spend a device's (a
+		// repeat while held, above, spends none).
+		if err := s.limiter.Check(ratelimit.Subject(ps.name, csr.Subject), s.now()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -117,7 +120,7 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			}
 			return
 		}
-		if err := s.limiter.Take(limitKey(ps, csr), s.now()); err != nil {
+		if err := s.limiter.Take(ratelimit.Subject(ps.name, csr.Subject), s.now()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -132,7 +135,8 @@ func (s *Server) pkiOperation(w http.ResponseWriter, r *http.Request, ps *profil
 			}
 			return
 		}
-		if err := s.limiter.Take(limitKey(ps, csr), s.now()); err != nil {
+		// Spent once the certificate it renews is verified.
+		if err := s.limiter.Take(ratelimit.Subject(ps.name, csr.Subject), s.now()); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -206,14 +210,4 @@ func (s *Server) renewed(ctx context.Context, ps *profileState, cert *x509.Certi
 		return rec, err
 	}
 	return rec, ca.KeepsNames(cert, csr)
-}
-
-// limitKey is what the rate limit counts a request by: SCEP requests name
-// no user, and a device enrolling or renewing in a loop keeps its
-// subject. Issuances are taken once the request is authenticated (a
-// challenge, a certificate to renew), so that requests without
-// credentials cannot spend a device's; a refusal is the
-// ratelimit.Exceeded that fail answers 429.
-func limitKey(ps *profileState, csr *x509.CertificateRequest) string {
-	return "subject " + csr.Subject.String() + " (profile " + ps.name + ")"
 }
