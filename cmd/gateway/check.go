@@ -304,23 +304,16 @@ func checkFiles(r *checkReport, cfg *config.Config) {
 func checkUpstreams(ctx context.Context, r *checkReport, cfg *config.Config) {
 	for _, u := range cfg.Upstreams {
 		what := "upstream " + u.Name
-		tlsCfg := &tls.Config{}
-		if u.RootsFile != "" {
-			p, err := os.ReadFile(u.RootsFile)
-			if err != nil {
-				continue // checkFiles said so
-			}
-			certs, err := ca.ParsePEMCertificates(p)
-			if err != nil {
-				r.line("FAIL", what, "roots_file %s: %v", u.RootsFile, err)
-				continue
-			}
-			tlsCfg.RootCAs = x509.NewCertPool()
-			for _, c := range certs {
-				tlsCfg.RootCAs.AddCert(c)
-			}
+		_, roots, err := upstreamRoots(u)
+		var unreadable *fs.PathError
+		switch {
+		case errors.As(err, &unreadable):
+			continue // checkFiles said so
+		case err != nil:
+			r.line("FAIL", what, "%v", err)
+			continue
 		}
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, Proxy: http.ProxyFromEnvironment}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.DirectoryURL, nil)
 		if err != nil {
 			r.line("FAIL", what, "directory_url %q: %v", u.DirectoryURL, err)

@@ -47,18 +47,9 @@ func newUpstreams(ctx context.Context, cfg *config.Config, st upstreamStore, sea
 			Name: u.Name, DirectoryURL: u.DirectoryURL, Email: u.Email, EABKID: u.EAB.KID,
 			ACMEProfile: u.ACMEProfile, Timeout: u.Timeout.D(),
 		}
-		if u.RootsFile != "" {
-			p, err := os.ReadFile(u.RootsFile)
-			if err != nil {
-				return nil, fmt.Errorf("upstreams %s: roots_file: %w", u.Name, err)
-			}
-			if uc.RootCerts, err = ca.ParsePEMCertificates(p); err != nil {
-				return nil, fmt.Errorf("upstreams %s: roots_file %s: %w", u.Name, u.RootsFile, err)
-			}
-			uc.Roots = x509.NewCertPool()
-			for _, c := range uc.RootCerts {
-				uc.Roots.AddCert(c)
-			}
+		var err error
+		if uc.RootCerts, uc.Roots, err = upstreamRoots(u); err != nil {
+			return nil, err
 		}
 		if u.EAB.HMACFile != "" {
 			p, err := os.ReadFile(u.EAB.HMACFile)
@@ -135,4 +126,26 @@ func dnsProvider(u config.Upstream) (challenge.Provider, error) {
 		return rfc2136.NewDNSProviderConfig(c)
 	}
 	return nil, fmt.Errorf("unknown provider %q", d.Provider)
+}
+
+// upstreamRoots reads the roots_file of u: its certificates and a pool of
+// them, which the external CA's HTTPS is checked against (none without
+// one: the system's roots).
+func upstreamRoots(u config.Upstream) ([]*x509.Certificate, *x509.CertPool, error) {
+	if u.RootsFile == "" {
+		return nil, nil, nil
+	}
+	p, err := os.ReadFile(u.RootsFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstreams %s: roots_file: %w", u.Name, err)
+	}
+	certs, err := ca.ParsePEMCertificates(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstreams %s: roots_file %s: %w", u.Name, u.RootsFile, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return certs, pool, nil
 }
