@@ -3,7 +3,6 @@ package scep
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -144,9 +143,7 @@ func (w *ChallengeWebhook) ask(ctx context.Context, profile, challenge, addr str
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if len(w.Secret) > 0 {
-		mac := hmac.New(sha256.New, w.Secret)
-		mac.Write(body)
-		req.Header.Set(notify.SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set(notify.SignatureHeader, notify.Sign(w.Secret, body))
 	}
 	client := w.Client
 	if client == nil {
