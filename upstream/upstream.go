@@ -64,10 +64,9 @@ type Config struct {
 	Name         string
 	DirectoryURL string
 	Email        string
-	// Roots verify the directory's TLS certificate; nil: the system's.
-	// RootCerts are the same certificates (roots_file): for a private ACME
-	// CA, also the root its certificates chain to (Client.Roots).
-	Roots     *x509.CertPool
+	// RootCerts (roots_file) verify the directory's TLS certificate
+	// (none: the system's roots) and, for a private ACME CA, hold the root
+	// its certificates chain to (Client.Roots).
 	RootCerts []*x509.Certificate
 	// EABKID and EABHMAC (base64url) bind a new account (RFC 8555
 	// section 7.3.4).
@@ -87,6 +86,7 @@ type Config struct {
 // ca.Upstream.
 type Client struct {
 	cfg    Config
+	roots  *x509.CertPool // of cfg.RootCerts; nil: the system's
 	store  Store
 	sealer Sealer
 	log    *slog.Logger
@@ -121,7 +121,14 @@ func New(cfg Config, st Store, sealer Sealer, log *slog.Logger, now func() time.
 	if sealer == nil {
 		return nil, errs.New(errs.Config, "upstream %s: the account key needs the keystore's key-encryption key", cfg.Name)
 	}
-	return &Client{cfg: cfg, store: st, sealer: sealer, log: log, now: now}, nil
+	c := &Client{cfg: cfg, store: st, sealer: sealer, log: log, now: now}
+	if len(cfg.RootCerts) > 0 {
+		c.roots = x509.NewCertPool()
+		for _, r := range cfg.RootCerts {
+			c.roots.AddCert(r)
+		}
+	}
+	return c, nil
 }
 
 // account is the gateway's account at the CA: lego's registration.User.
@@ -305,7 +312,7 @@ func (c *Client) legoClient(ctx context.Context, a *account) (*lego.Client, erro
 	lc.CADirURL = c.cfg.DirectoryURL
 	lc.UserAgent = "certgw-gateway"
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: c.cfg.Roots, MinVersion: tls.VersionTLS12}
+	tr.TLSClientConfig = &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
 	lc.HTTPClient = &http.Client{Transport: ctxTransport{ctx: ctx, next: tr}, Timeout: 30 * time.Second}
 	lc.Certificate.Timeout = c.cfg.Timeout
 	cl, err := lego.NewClient(lc)

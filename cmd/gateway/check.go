@@ -304,7 +304,7 @@ func checkFiles(r *checkReport, cfg *config.Config) {
 func checkUpstreams(ctx context.Context, r *checkReport, cfg *config.Config) {
 	for _, u := range cfg.Upstreams {
 		what := "upstream " + u.Name
-		_, roots, err := upstreamRoots(u)
+		certs, err := upstreamRoots(u)
 		var unreadable *fs.PathError
 		switch {
 		case errors.As(err, &unreadable):
@@ -313,7 +313,14 @@ func checkUpstreams(ctx context.Context, r *checkReport, cfg *config.Config) {
 			r.line("FAIL", what, "%v", err)
 			continue
 		}
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, Proxy: http.ProxyFromEnvironment}}
+		tlsCfg := &tls.Config{}
+		if len(certs) > 0 {
+			tlsCfg.RootCAs = x509.NewCertPool()
+			for _, c := range certs {
+				tlsCfg.RootCAs.AddCert(c)
+			}
+		}
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.DirectoryURL, nil)
 		if err != nil {
 			r.line("FAIL", what, "directory_url %q: %v", u.DirectoryURL, err)

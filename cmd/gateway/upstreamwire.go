@@ -48,7 +48,7 @@ func newUpstreams(ctx context.Context, cfg *config.Config, st upstreamStore, sea
 			ACMEProfile: u.ACMEProfile, Timeout: u.Timeout.D(),
 		}
 		var err error
-		if uc.RootCerts, uc.Roots, err = upstreamRoots(u); err != nil {
+		if uc.RootCerts, err = upstreamRoots(u); err != nil {
 			return nil, err
 		}
 		if u.EAB.HMACFile != "" {
@@ -128,24 +128,19 @@ func dnsProvider(u config.Upstream) (challenge.Provider, error) {
 	return nil, fmt.Errorf("unknown provider %q", d.Provider)
 }
 
-// upstreamRoots reads the roots_file of u: its certificates and a pool of
-// them, which the external CA's HTTPS is checked against (none without
+// upstreamRoots reads the certificates of u's roots_file (none without
 // one: the system's roots).
-func upstreamRoots(u config.Upstream) ([]*x509.Certificate, *x509.CertPool, error) {
+func upstreamRoots(u config.Upstream) ([]*x509.Certificate, error) {
 	if u.RootsFile == "" {
-		return nil, nil, nil
+		return nil, nil
 	}
 	p, err := os.ReadFile(u.RootsFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upstreams %s: roots_file: %w", u.Name, err)
+		return nil, fmt.Errorf("upstreams %s: roots_file: %w", u.Name, err)
 	}
 	certs, err := ca.ParsePEMCertificates(p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("upstreams %s: roots_file %s: %w", u.Name, u.RootsFile, err)
+		return nil, fmt.Errorf("upstreams %s: roots_file %s: %w", u.Name, u.RootsFile, err)
 	}
-	pool := x509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return certs, pool, nil
+	return certs, nil
 }
