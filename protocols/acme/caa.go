@@ -79,7 +79,7 @@ func (s *Server) signsItself(ctx context.Context, a storage.ACMEAuthz) bool {
 type caaChecker struct {
 	identities []string // lower case, without a trailing dot
 	// resolver is host:port of the resolver asked (acme.validation.resolver);
-	// empty: the system's, read from /etc/resolv.conf at each lookup.
+	// empty: the system's, read from /etc/resolv.conf at each check.
 	resolver string
 	client   *dns.Client
 }
@@ -202,8 +202,9 @@ func caaParamsRefuse(params, accountURI, method string) string {
 // 3): the first non-empty one from name up its parents, short of the
 // root; at is where it was found.
 func (c *caaChecker) relevant(ctx context.Context, name string) (set []*dns.CAA, at string, err error) {
+	servers, serr := c.servers() // once for the walk up the parents
 	for x := name; x != ""; {
-		set, err := c.lookup(ctx, x)
+		set, err := c.lookup(ctx, servers, serr, x)
 		if err != nil {
 			return nil, "", err
 		}
@@ -219,14 +220,15 @@ func (c *caaChecker) relevant(ctx context.Context, name string) (set []*dns.CAA,
 	return nil, "", nil
 }
 
-// lookup asks for the CAA records of name. A name that does not exist has
-// none; any other failure to answer is a dns problem, since a CA must not
-// issue when it cannot tell (RFC 8659 section 3).
-func (c *caaChecker) lookup(ctx context.Context, name string) ([]*dns.CAA, error) {
+// lookup asks servers (or fails with serr, why there are none) for the
+// CAA records of name. A name that does not exist has none; any other
+// failure to answer is a dns problem, since a CA must not issue when it
+// cannot tell (RFC 8659 section 3).
+func (c *caaChecker) lookup(ctx context.Context, servers []string, serr error, name string) ([]*dns.CAA, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), dns.TypeCAA)
 	q.RecursionDesired = true
-	servers, last := c.servers()
+	last := serr
 	if last == nil && len(servers) == 0 {
 		last = errors.New("no resolver in /etc/resolv.conf")
 	}
