@@ -17,6 +17,7 @@ import (
 	"log"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certgw/gateway/ca"
@@ -37,39 +38,32 @@ func bulkRevokeBench(module, storeKind string, batch, rounds int) bulkResult {
 	defer g.Close()
 	core, _ := g.Core(benchProfile("api"), g.Store)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	// batches[r][0] is round r's reference batch, [1] its subject's.
+	// batches[r][0] is round r's reference batch, [1] its subject's,
+	// issued by 8 callers.
 	batches := make([][2][]string, rounds)
-	sem := make(chan struct{}, 8)
-	errc := make(chan error, 1)
 	for r := range rounds {
 		for side := range 2 {
 			serials := make([]string, batch)
-			done := make(chan struct{}, batch)
-			for i := range batch {
-				sem <- struct{}{}
-				go func() {
-					defer func() { <-sem; done <- struct{}{} }()
-					name := fmt.Sprintf("h%d.r%d-s%d.bulk.example", i, r, side)
-					der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
-					issued, err := core.Issue(ctx, ca.IssueRequest{Profile: "bench", Method: "api", Requester: "bench", CSR: der})
-					if err != nil {
-						select {
-						case errc <- err:
-						default:
+			next := make(chan int)
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for i := range next {
+						name := fmt.Sprintf("h%d.r%d-s%d.bulk.example", i, r, side)
+						der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
+						issued, err := core.Issue(ctx, ca.IssueRequest{Profile: "bench", Method: "api", Requester: "bench", CSR: der})
+						if err != nil {
+							log.Fatalf("bulk revocation bench: issue: %v", err)
 						}
-						return
+						serials[i] = issued.Serial
 					}
-					serials[i] = issued.Serial
-				}()
+				})
 			}
-			for range batch {
-				<-done
+			for i := range batch {
+				next <- i
 			}
-			select {
-			case err := <-errc:
-				log.Fatalf("bulk revocation bench: issue: %v", err)
-			default:
-			}
+			close(next)
+			wg.Wait()
 			batches[r][side] = serials
 		}
 	}
